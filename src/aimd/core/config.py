@@ -1,0 +1,110 @@
+"""Settings: defaults < ``aimd.toml`` < ``AIMD_*`` environment variables.
+
+Nested groups use ``__`` in environment names, e.g. ``AIMD_GEOMETRY__SPACING_RTOL=0.02``.
+The TOML file is ``./aimd.toml`` unless ``AIMD_CONFIG`` names another one.
+
+Example
+-------
+>>> s = get_settings()
+>>> s.geometry.spacing_rtol > 0
+True
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from aimd.core.errors import ConfigError
+
+
+class GeometrySettings(BaseModel):
+    """Tolerances of the geometry checks of 001 §7.2."""
+
+    spacing_rtol: float = Field(0.01, gt=0, description="relative tolerance for uniform slice spacing")
+    gap_factor: float = Field(1.5, gt=1, description="a step this many times the median spacing is a gap")
+    orthonormal_atol: float = Field(1e-3, gt=0, description="tolerance for |d_i . d_j - delta_ij|")
+    position_atol_mm: float = Field(1e-3, gt=0, description="two slices closer than this are duplicates")
+    ct_hu_min: float = Field(-1024.0 - 1e-6, description="lowest plausible CT value after rescale (HU)")
+    ct_hu_max: float = Field(3071.0 + 1e-6, description="highest plausible CT value after rescale (HU)")
+    out_of_range_fraction: float = Field(
+        1e-3, ge=0, le=1, description="fraction of voxels out of range that makes an error"
+    )
+
+
+class DeidSettings(BaseModel):
+    """De-identification options (001 §7.3, §11.2)."""
+
+    date_shift_max_days: int = Field(365, ge=1, description="per-patient date shift is drawn in ±this range")
+    keep_private_tags: bool = False
+
+
+class Settings(BaseSettings):
+    """All aimd settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIMD_",
+        env_nested_delimiter="__",
+        toml_file="aimd.toml",
+        extra="forbid",
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    data_dir: Path = Path("aimd-data")
+    seed: int = 0
+    geometry: GeometrySettings = GeometrySettings()
+    deid: DeidSettings = DeidSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("AIMD_CONFIG", "aimd.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and ``aimd.toml``; a bad value is a :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"invalid setting {field!r}: {first['msg']}",
+            where=os.environ.get("AIMD_CONFIG", "aimd.toml / AIMD_* environment"),
+            hint=f"set AIMD_{field.upper().replace('.', '__')} to a valid value",
+        ) from None
+    except Exception as err:  # malformed TOML
+        raise ConfigError(str(err), where=os.environ.get("AIMD_CONFIG", "aimd.toml"),
+                          hint="fix the TOML syntax") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return load_settings()
+
+
+__all__ = ["DeidSettings", "GeometrySettings", "Settings", "get_settings", "load_settings"]
