@@ -1,0 +1,1 @@
+"""The aimd command-line interface (Typer); thin: it only composes the library."""
