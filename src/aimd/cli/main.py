@@ -21,7 +21,7 @@ def _register() -> None:
     from aimd.cli import data, demo
 
     app.add_typer(data.app, name="data")
-    app.command("demo", epilog="Example: aimd demo --out aimd-demo")(demo.demo)
+    app.command("demo", epilog="Example: aimd demo --out aimd-demo --cases 20")(demo.demo)
 
 
 @app.command("version", epilog="Example: aimd version --json")

@@ -1,0 +1,15 @@
+"""``aimd data``: inspect, validate, convert, phantom, deid."""
+
+from __future__ import annotations
+
+from aimd.cli import data_deid, data_imaging, data_phantom
+from aimd.cli.common import new_typer
+
+app = new_typer(
+    "Imaging data: inspect, validate geometry, convert, generate phantoms, de-identify.\n\n"
+    "Example: aimd data inspect scan/ --json"
+)
+
+data_imaging.register(app)
+data_phantom.register(app)
+data_deid.register(app)
