@@ -18,9 +18,10 @@ app = new_typer(
 
 
 def _register() -> None:
-    from aimd.cli import data, demo
+    from aimd.cli import data, demo, metrics
 
     app.add_typer(data.app, name="data")
+    app.add_typer(metrics.app, name="metrics")
     app.command("demo", epilog="Example: aimd demo --out aimd-demo --cases 20")(demo.demo)
 
 

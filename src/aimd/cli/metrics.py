@@ -1,0 +1,533 @@
+"""``aimd metrics seg | det | cls | agree``: the numbers of 000 App. A.10 and 001 §9.1–§9.2 / App. D."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from aimd.cli.common import JsonOption, console, new_typer, print_json, progress_bar
+from aimd.core.atomic import atomic_write_text
+from aimd.core.errors import GeometryError, InvalidInputError, SchemaError
+from aimd.imaging.io import read_volume
+from aimd.imaging.seg_read import is_dicom_seg, place_on_grid, read_seg
+from aimd.imaging.volume import Volume
+from aimd.metrics import (
+    ICC_FORMS,
+    SEGMENTATION_DEFINITIONS,
+    ClassificationAccumulator,
+    DetectionAccumulator,
+    LabelMetrics,
+    SegmentationAccumulator,
+    binary_truth,
+    bland_altman,
+    bootstrap_ci,
+    category_order,
+    cohen_kappa,
+    confusion_matrix,
+    fleiss_kappa,
+    icc,
+    load_coco,
+    multiclass_accuracy,
+    pearson,
+    segmentation_metrics,
+)
+
+app = new_typer(
+    "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D).\n\n"
+    "Example: aimd metrics seg ref.nii.gz pred.nii.gz --json"
+)
+
+SEG_COLUMNS = ("dice", "iou", "hd", "hd95", "assd", "precision", "recall", "volume_ref_ml", "volume_pred_ml")
+CASE_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom")
+
+
+# ------------------------------------------------------------------------------------------------ seg
+def _parse_labels(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        labels = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError as err:
+        raise InvalidInputError(
+            f"--labels must be comma-separated integers, got {text!r}"
+        ) from err
+    if not labels or min(labels) <= 0:
+        raise InvalidInputError(
+            f"--labels must be positive (0 is background), got {text!r}"
+        )
+    return labels
+
+
+def read_mask(path: Path) -> Volume:
+    """A mask file as a label Volume: DICOM SEG via highdicom, anything else via read_volume."""
+    return read_seg(path) if is_dicom_seg(path) else read_volume(path)
+
+
+def _aligned(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> tuple[Volume, Volume]:
+    if ref.same_grid(pred):
+        return ref, pred
+    try:
+        return ref, place_on_grid(pred, ref, where=str(pred_path))
+    except GeometryError as first:
+        try:
+            return place_on_grid(ref, pred, where=str(ref_path)), pred
+        except GeometryError:
+            raise GeometryError(
+                f"masks lie on different grids: {ref_path} has shape {ref.shape}, spacing {ref.spacing}, "
+                f"origin {tuple(round(o, 3) for o in ref.origin)}; {pred_path} has shape {pred.shape}, "
+                f"spacing {pred.spacing}, origin {tuple(round(o, 3) for o in pred.origin)} ({first.message})",
+                where=f"{ref_path} / {pred_path}",
+                hint="resample the prediction onto the reference grid first; aimd never resamples silently",
+            ) from None
+
+
+def _case_job(ref_path: str, pred_path: str, labels: list[int] | None) -> dict[int, LabelMetrics]:
+    rp, pp = Path(ref_path), Path(pred_path)
+    ref, pred = _aligned(read_mask(rp), read_mask(pp), rp, pp)
+    return segmentation_metrics(ref.array, pred.array, ref.spacing[::-1], labels)
+
+
+def _labels_present(ref_path: Path, pred_path: Path) -> list[int]:
+    found = set(np.unique(read_mask(ref_path).array)) | set(np.unique(read_mask(pred_path).array))
+    return sorted(int(v) for v in found if v)
+
+
+def _case_id(path: Path) -> str:
+    name = path.name
+    for suffix in CASE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _case_pairs(ref_dir: Path, pred_dir: Path) -> list[tuple[str, Path, Path]]:
+    def entries(d: Path) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for p in sorted(d.iterdir()):
+            if p.name.startswith("."):
+                continue
+            cid = _case_id(p)
+            if cid in found:
+                raise InvalidInputError(
+                    f"two entries for case {cid!r}: {found[cid].name} and {p.name}", where=str(d)
+                )
+            found[cid] = p
+        return found
+
+    refs, preds = entries(ref_dir), entries(pred_dir)
+    missing_pred, missing_ref = sorted(set(refs) - set(preds)), sorted(set(preds) - set(refs))
+    if missing_pred or missing_ref:
+        parts = []
+        if missing_pred:
+            parts.append(f"no prediction for {missing_pred[:5]}{' …' if len(missing_pred) > 5 else ''}")
+        if missing_ref:
+            parts.append(f"no reference for {missing_ref[:5]}{' …' if len(missing_ref) > 5 else ''}")
+        raise InvalidInputError(
+            "case files do not match: " + "; ".join(parts),
+            where=f"{ref_dir} / {pred_dir}",
+            hint="name each case the same in both folders (e.g. case01.nii.gz)",
+        )
+    if not refs:
+        raise InvalidInputError("folder holds no case files", where=str(ref_dir))
+    return [(cid, refs[cid], preds[cid]) for cid in sorted(refs)]
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers start clean (no forked OpenMP or torch thread state): forkserver, else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _write_csv(path: Path, report: dict[str, Any]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    fields = ["case", "label", *SEG_COLUMNS, "pixel_accuracy", "conformity", "conformity_classic"]
+    fields += ["volume_diff_ml", "tp", "fp", "fn", "empty", "distance_worst_case"]
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for case in report["cases"]:
+        for label, row in case["labels"].items():
+            writer.writerow({"case": case["case"], "label": label, **row})
+    atomic_write_text(path, buf.getvalue())
+
+
+@app.command("seg", epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json")
+def seg(
+    ref: Path = typer.Argument(..., help="Reference mask (NIfTI, DICOM SEG, DICOM) or folder of case masks."),
+    pred: Path = typer.Argument(..., help="Predicted mask, or folder with the same case names."),
+    labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels (default: all found)."),
+    csv_out: Path | None = typer.Option(
+        None, "--csv", help="Also write one row per case and label to this CSV."
+    ),
+    workers: int = typer.Option(0, "--workers", help="Processes for folders (0 = one per CPU core)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap CIs in the summary."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Dice, IoU, HD, HD95, ASSD, precision, recall, conformity and volumes per label (distances in mm)."""
+    wanted = _parse_labels(labels)
+    for p in (ref, pred):
+        if not p.exists():
+            raise InvalidInputError("path does not exist", where=str(p))
+    if ref.is_dir() != pred.is_dir():
+        raise InvalidInputError("REF and PRED must both be files or both be folders", where=f"{ref} / {pred}")
+    pairs = _case_pairs(ref, pred) if ref.is_dir() else [(_case_id(ref), ref, pred)]
+    acc = SegmentationAccumulator(wanted, seed=seed)
+    n_workers = min(len(pairs), workers or os.cpu_count() or 1)
+    results = []
+    with progress_bar("computing metrics", len(pairs), enabled=len(pairs) > 1) as advance:
+        if n_workers > 1:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
+                for fut in [pool.submit(_case_job, str(r), str(p), wanted) for _, r, p in pairs]:
+                    results.append(fut.result())
+                    advance()
+        else:
+            for _, r, p in pairs:
+                results.append(_case_job(str(r), str(p), wanted))
+                advance()
+    for (cid, _, _), result in zip(pairs, results, strict=True):
+        acc.add(cid, result)
+    unknown = [v for v in wanted or [] if all(res[v].empty == "both" for res in results)]
+    if unknown:
+        present = _labels_present(pairs[0][1], pairs[0][2])
+        raise InvalidInputError(
+            f"label(s) {unknown} occur in no reference or prediction; labels in {pairs[0][0]}: {present}",
+            where=f"{ref} / {pred}", hint="check --labels")
+    report = acc.aggregate()
+    report["inputs"] = {"ref": str(ref), "pred": str(pred), "labels": wanted, "n_cases": len(pairs)}
+    if csv_out is not None:
+        _write_csv(csv_out, report)
+    if json_out:
+        print_json(report)
+        return
+    _print_seg(report)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _print_seg(report: dict[str, Any]) -> None:
+    table = Table(title="segmentation metrics (distances in mm, volumes in mL)")
+    for col in ("case", "label", *SEG_COLUMNS, "flags"):
+        table.add_column(col)
+    for case in report["cases"]:
+        for label, row in case["labels"].items():
+            flags = (
+                "worst-case distance" if row["distance_worst_case"] else (row["empty"] and "both empty") or ""
+            )
+            table.add_row(case["case"], label, *[_fmt(row.get(c)) for c in SEG_COLUMNS], flags)
+    console.print(table)
+    if len(report["cases"]) > 1:
+        summary = Table(title="summary over cases: mean [95% BCa bootstrap CI]")
+        summary.add_column("label")
+        for col in ("dice", "iou", "hd95", "assd", "dice_pooled", "n_cases"):
+            summary.add_column(col)
+        for label, entry in report["summary"].items():
+            cells = [
+                f"{_fmt(entry[m]['mean'])} [{_fmt(entry[m]['ci_low'])}, {_fmt(entry[m]['ci_high'])}]"
+                for m in ("dice", "iou", "hd95", "assd")
+            ]
+            summary.add_row(label, *cells, _fmt(entry["dice_pooled"]), str(entry["n_cases"]))
+        console.print(summary)
+    console.print(f"[dim]HD95/ASSD: {SEGMENTATION_DEFINITIONS['surface']}[/dim]")
+
+
+# ------------------------------------------------------------------------------------------------ det
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InvalidInputError("file does not exist", where=str(path))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise SchemaError(
+            f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}", where=str(path)
+        ) from err
+    except UnicodeDecodeError as err:
+        raise SchemaError("not UTF-8 text", where=str(path)) from err
+
+
+@app.command("det", epilog="Example: aimd metrics det ref_coco.json detections.json --iou 0.5 --json")
+def det(
+    ref: Path = typer.Argument(..., help="COCO reference JSON (images, annotations, categories)."),
+    pred: Path = typer.Argument(..., help="COCO results JSON: [{image_id, category_id, bbox|point, score}]."),
+    iou: float = typer.Option(0.5, "--iou", help="IoU threshold for precision/recall and FROC."),
+    match: str = typer.Option("iou", "--match", help="Matching criterion: iou (boxes) or center."),
+    max_distance: float | None = typer.Option(
+        None, "--max-distance", help="Centre distance limit (coords units)."
+    ),
+    score_threshold: float = typer.Option(
+        0.0, "--score-threshold", help="Detections kept for precision/recall."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Object precision/recall (001 D.2–D.3), FPs per image, FROC, AP per class and mAP (000 A.10.2 d)."""
+    if match not in ("iou", "center"):
+        raise InvalidInputError(f"--match must be iou or center, got {match!r}")
+    data = load_coco(_load_json(ref), _load_json(pred), ref_name=str(ref), det_name=str(pred))
+    if data.kind == "point" and match == "iou":
+        raise InvalidInputError("point annotations need --match center --max-distance D", where=str(ref))
+    if match == "center" and max_distance is None:
+        raise InvalidInputError("--match center needs --max-distance")
+    acc = DetectionAccumulator()
+    for r, d in zip(data.refs, data.dets, strict=True):
+        acc.update(r, d)
+    report = acc.aggregate(
+        criterion=match,
+        threshold=iou,
+        max_distance=max_distance,  # type: ignore[arg-type]
+        score_threshold=score_threshold,
+    )
+    if "average_precision" in report:
+        report["average_precision"] = _named_ap(report["average_precision"], data.categories)
+    report["categories"] = {str(k): v for k, v in data.categories.items()}
+    if json_out:
+        print_json(report)
+        return
+    c = report["counts"]
+    console.print(
+        f"{report['n_images']} images — TP {c['tp']}, FP {c['fp']}, FN {c['fn']}; precision "
+        f"{_fmt(c['precision'])}, recall {_fmt(c['recall'])}, FPs/image {_fmt(c['fps_per_image'])}"
+    )
+    fr = report["froc"]
+    console.print(
+        "FROC sensitivity at FPs/image "
+        + ", ".join(f"{k}: {_fmt(v)}" for k, v in fr["sensitivity_at"].items())
+        + f"; score {_fmt(fr['score'])}"
+    )
+    if "average_precision" in report:
+        ap = report["average_precision"]
+        table = Table(
+            title=f"AP per class — mAP@0.5 {_fmt(ap['map50'])}, mAP@[.5:.95] {_fmt(ap['map50_95'])}"
+        )
+        for col in ("class", "name", "AP50", "AP75", "AP50:95"):
+            table.add_column(col)
+        for k, row in ap["per_class"].items():
+            table.add_row(
+                k, row.get("name", ""), _fmt(row.get("ap50")), _fmt(row.get("ap75")), _fmt(row["ap50_95"])
+            )
+        console.print(table)
+    console.print(f"[dim]matching: {report['matching']['rule']}[/dim]")
+
+
+def _named_ap(ap: dict[str, Any], categories: dict[int, str]) -> dict[str, Any]:
+    for k, row in ap["per_class"].items():
+        row["name"] = categories.get(int(k), k)
+    return ap
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _read_table(path: Path, columns: Sequence[str]) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise InvalidInputError("file does not exist", where=str(path))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"cannot read the CSV table: {err}", where=str(path)) from err
+    for col in columns:
+        if col not in df.columns:
+            raise InvalidInputError(
+                f"no column {col!r}; columns are {list(df.columns)}",
+                where=f"{path}: {col}",
+                hint="name an existing column",
+            )
+    sub = df[list(columns)]
+    bad = sub.isna().any(axis=1)
+    if bad.any():
+        rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]
+        raise InvalidInputError(
+            f"missing values in rows {rows} (file line numbers)",
+            where=str(path),
+            hint="fill or drop incomplete rows",
+        )
+    if len(sub) == 0:
+        raise InvalidInputError("the table has no rows", where=str(path))
+    return sub
+
+
+def _numeric(df: Any, col: str, path: Path) -> np.ndarray:
+    import pandas as pd
+
+    values = pd.to_numeric(df[col], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2
+        raise InvalidInputError(
+            f"column {col!r} must be numeric; line {row} holds {df[col].iloc[row - 2]!r}",
+            where=f"{path}: {col}",
+        )
+    return values.to_numpy(dtype=np.float64)
+
+
+@app.command(
+    "cls", epilog="Example: aimd metrics cls results.csv --truth label --score prob --rule youden --json"
+)
+def cls(
+    table: Path = typer.Argument(..., help="CSV with one row per case."),
+    truth: str = typer.Option(..., "--truth", help="Column with the true class."),
+    score: str | None = typer.Option(None, "--score", help="Column with the score (higher = positive)."),
+    pred: str | None = typer.Option(None, "--pred", help="Column with the predicted class."),
+    positive: str = typer.Option("1", "--positive", help="Value of the truth column that is positive."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Fixed score threshold (score >= t)."),
+    rule: str = typer.Option(
+        "youden", "--rule", help="youden | sensitivity | specificity (when no threshold)."
+    ),
+    target: float | None = typer.Option(None, "--target", help="Target sensitivity/specificity for --rule."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Confusion matrix, accuracy, sensitivity, specificity, PPV, NPV, F1, ROC/AUC with DeLong CI."""
+    if score is None and pred is None:
+        raise InvalidInputError("give --score, --pred or both")
+    if rule not in ("youden", "sensitivity", "specificity"):
+        raise InvalidInputError(
+            f"--rule must be youden, sensitivity or specificity, got {rule!r}"
+        )
+    cols = [truth] + [c for c in (score, pred) if c]
+    df = _read_table(table, cols)
+    truth_values = df[truth].to_numpy()
+    n_pos = int(binary_truth(truth_values, positive).sum())
+    if n_pos in (0, len(truth_values)):
+        raise InvalidInputError(
+            f"{n_pos} of {len(truth_values)} rows of {truth!r} equal the positive value {positive!r}",
+            where=f"{table}: {truth}",
+            hint="set --positive to the positive class; both classes are needed",
+        )
+    acc = ClassificationAccumulator(positive=positive)
+    scores = _numeric(df, score, table) if score else None
+    preds = df[pred].to_numpy() if pred else None
+    if scores is not None or preds is not None:
+        acc.update(truth_values, scores=scores, y_pred=preds)
+    report: dict[str, Any] = {"table": str(table), "truth": truth, "positive": positive}
+    report |= acc.aggregate(threshold=threshold, rule=rule, target=target)  # type: ignore[arg-type]
+    if preds is not None:
+        labels = sorted({str(v) for v in truth_values} | {str(v) for v in preds})
+        cm = confusion_matrix(truth_values.astype(str), preds.astype(str), labels=labels)
+        report["confusion_matrix"] = {
+            "labels": labels,
+            "matrix": cm.tolist(),
+            "accuracy": multiclass_accuracy(cm),
+        }
+    if json_out:
+        print_json(report)
+        return
+    for key in ("from_labels", "operating_point"):
+        if key in report:
+            r = report[key]
+            console.print(
+                f"{key.replace('_', ' ')}: "
+                + ", ".join(
+                    f"{m} {_fmt(r[m])}"
+                    for m in (
+                        "threshold",
+                        "tp",
+                        "fp",
+                        "fn",
+                        "tn",
+                        "accuracy",
+                        "sensitivity",
+                        "specificity",
+                        "ppv",
+                        "npv",
+                        "f1",
+                    )
+                    if m in r
+                )
+            )
+    if "auc" in report:
+        a = report["auc"]
+        console.print(f"AUC {_fmt(a['auc'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}] ({a['ci_method']})")
+
+
+@app.command("agree", epilog="Example: aimd metrics agree ratings.csv --raters r1,r2,r3 --kind fleiss --json")
+def agree(
+    table: Path = typer.Argument(..., help="CSV with one row per rated item and one column per rater."),
+    raters: str = typer.Option(..., "--raters", help="Comma-separated rater columns."),
+    kind: str = typer.Option("kappa", "--kind", help="kappa | fleiss | icc | pearson | bland-altman."),
+    weights: str | None = typer.Option(None, "--weights", help="Weighted kappa: linear or quadratic."),
+    icc_form: str = typer.Option("ICC2", "--icc-form", help="ICC form to report first (ICC1..ICC3k)."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the kappa bootstrap CI."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Rater agreement: Cohen's (weighted) kappa, Fleiss' kappa, ICC, Pearson with CI, Bland–Altman."""
+    cols = [c.strip() for c in raters.split(",") if c.strip()]
+    if len(cols) < 2:
+        raise InvalidInputError(f"--raters needs at least 2 columns, got {cols}")
+    kinds = ("kappa", "fleiss", "icc", "pearson", "bland-altman")
+    if kind not in kinds:
+        raise InvalidInputError(f"--kind must be one of {kinds}, got {kind!r}")
+    if weights not in (None, "linear", "quadratic"):
+        raise InvalidInputError(f"--weights must be linear or quadratic, got {weights!r}")
+    if kind in ("kappa", "pearson", "bland-altman") and len(cols) != 2:
+        raise InvalidInputError(
+            f"--kind {kind} compares exactly 2 raters, got {len(cols)}",
+            hint="use --kind fleiss or icc for more raters",
+        )
+    if icc_form not in ICC_FORMS:
+        raise InvalidInputError(
+            f"--icc-form must be one of {list(ICC_FORMS)}, got {icc_form!r}"
+        )
+    df = _read_table(table, cols)
+    report: dict[str, Any] = {"table": str(table), "raters": cols, "kind": kind, "n_items": len(df)}
+    if kind == "kappa":
+        a, b = df[cols[0]].to_numpy(), df[cols[1]].to_numpy()
+        value = cohen_kappa(a, b, weights=weights)  # type: ignore[arg-type]
+        report["kappa"] = value
+        report["weights"] = weights or "none (001 D.12)"
+        if value is not None and len(a) > 1:
+            cats = category_order(a, b)
+            ci = bootstrap_ci(
+                (a, b),
+                lambda x, y: _kappa_or_nan(x, y, weights, cats),
+                method="percentile",
+                confidence=confidence,
+                seed=seed,
+            )
+            report["ci"] = ci.to_dict()
+    elif kind == "fleiss":
+        report["fleiss_kappa"] = fleiss_kappa(df[cols].to_numpy())
+    elif kind == "icc":
+        values = np.column_stack([_numeric(df, c, table) for c in cols])
+        forms = icc(values, confidence)
+        report["primary"] = forms[icc_form].to_dict()
+        report["forms"] = {k: v.to_dict() for k, v in forms.items()}
+    elif kind == "pearson":
+        report |= pearson(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
+    else:
+        report |= bland_altman(
+            _numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence
+        ).to_dict()
+    if json_out:
+        print_json(report)
+        return
+    shown = {
+        k: v
+        for k, v in (report["primary"] if kind == "icc" else report).items()
+        if isinstance(v, int | float | str) and k not in ("table", "kind")
+    }
+    console.print(f"{kind}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
+    if "ci" in report:
+        ci = report["ci"]
+        bounds = f"[{_fmt(ci['ci_low'])}, {_fmt(ci['ci_high'])}]"
+        console.print(f"{ci['confidence']:.0%} CI {bounds} ({ci['method']} bootstrap, seed {ci['seed']})")
+
+
+def _kappa_or_nan(x: np.ndarray, y: np.ndarray, weights: str | None, labels: list[Any]) -> float:
+    value = cohen_kappa(x, y, weights=weights, labels=labels)  # type: ignore[arg-type]
+    return float("nan") if value is None else value
+
+
+__all__ = ["app", "read_mask"]
