@@ -84,10 +84,7 @@ FIELD_DEFINITIONS: dict[str, dict[str, str]] = {
 
 def _value(test: LabTest, sex: str, rng: np.random.Generator, raised: float | None = None) -> float:
     low, high = test.normal_range(sex)
-    if raised is not None:
-        value = raised
-    else:
-        value = float(rng.uniform(low + 0.1 * (high - low), high - 0.1 * (high - low)))
+    value = raised if raised is not None else float(rng.uniform(low + 0.1 * (high - low), high - 0.1 * (high - low)))
     return round(value, test.decimals) if test.decimals else float(round(value))
 
 
