@@ -1,8 +1,8 @@
-"""``aimd data``: inspect, validate, convert, phantom, deid."""
+"""``aimd data``: inspect, validate, convert, phantom, deid, register."""
 
 from __future__ import annotations
 
-from aimd.cli import data_deid, data_imaging, data_phantom
+from aimd.cli import annotation, data_deid, data_imaging, data_phantom
 from aimd.cli.common import new_typer
 
 app = new_typer(
@@ -13,3 +13,4 @@ app = new_typer(
 data_imaging.register(app)
 data_phantom.register(app)
 data_deid.register(app)
+annotation.register_data_commands(app)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from aimd.annotation import simulate_annotators
 from aimd.cli.common import JsonOption, console, print_json, progress_bar
 from aimd.core.errors import InvalidInputError
 from aimd.phantoms import generate_dataset, validate_params
@@ -23,6 +24,7 @@ def phantom(
     size: int = typer.Option(128, "--size", help="CT grid size: size^3 voxels (32-512)."),
     sites: int = typer.Option(3, "--sites", help="Number of acquisition sites (1-6)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    annotators: int = typer.Option(0, "--annotators", help="Simulated readers' annotation packages per case (0-10)."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty OUT."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -32,6 +34,9 @@ def phantom(
     dx.dcm, dx_boxes.json, lesions.json, report_zh.txt, report_en.txt, report.json, clinical.json).
     """
     validate_params(cases, size, sites)
+    if not 0 <= annotators <= 10:
+        raise InvalidInputError(f"annotators must be 0-10, got {annotators}", where="--annotators",
+                                hint="pass --annotators 3 for three simulated readers")
     if workers is not None and workers < 1:
         raise InvalidInputError(f"workers must be at least 1, got {workers}", where="--workers")
     start = time.perf_counter()
@@ -48,12 +53,16 @@ def phantom(
     with bars:
         index = generate_dataset(out, cases=cases, seed=seed, size=size, sites=sites, workers=workers,
                                  force=force, progress=on_case)
+    packages: list[Path] = []
+    if annotators:
+        with progress_bar("simulated readers", cases) as advance_readers:
+            packages = simulate_annotators(out, annotators, seed, progress=advance_readers)
     seconds = time.perf_counter() - start
     splits = {name: len(index["split"][name]) for name in ("train", "val", "test")}
     lesions = sum(c["lesion_count"] for c in index["cases"])
     files = sum(len(c["files"]) for c in index["cases"]) + 1
     summary = {"out": str(out), "cases": cases, "seed": seed, "size": size, "sites": sites,
-               "lesions": lesions,
+               "lesions": lesions, "annotation_packages": len(packages),
                "files": files, "splits": splits, "seconds": round(seconds, 3),
                "cases_per_second": round(cases / seconds, 3) if seconds > 0 else None}
     if json_out:

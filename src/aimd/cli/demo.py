@@ -77,10 +77,26 @@ def _deid(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"output": str(dst), "map": str(map_file), **report.summary()}
 
 
+def _annotation(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.annotation import run_annotation_demo
+
+    # 001 §11.2.1: data enter the annotation environment de-identified.
+    source = ctx["out"] / "deid"
+    with progress_bar("annotation: readers → QC → agreement → export → verify → report", 6) as advance:
+        result = run_annotation_demo(source, ctx["out"] / "annotation", readers=3, seed=ctx["seed"], seg=True,
+                                     progress=lambda n: advance(n))
+    if result["verify_errors"]:
+        ctx["failures"].append("annotation")
+    keep = ("report", "export", "qc", "mean_dice", "min_dice", "second_review", "special_review",
+            "single_reader_objects", "export_refused_without_force", "export_files", "seg_files", "verify_errors")
+    return {k: result[k] for k in keep}
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("phantoms", _phantoms),
     ("validate", _validate),
     ("deid", _deid),
+    ("annotation", _annotation),
 ]
 
 
@@ -90,7 +106,7 @@ def demo(
     size: int = typer.Option(128, "--size", help="Phantom CT grid size (voxels per axis)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every stochastic step."),
 ) -> None:
-    """Run the whole path on embedded defaults: phantoms → validate → de-identify.
+    """Run the whole path on embedded defaults: phantoms → validate → de-identify → annotate, QC, agree, export, verify.
 
     Every output lands under OUT; OUT/demo_summary.json records each stage's numbers and timing.
     """
@@ -107,7 +123,8 @@ def demo(
         seconds = round(time.perf_counter() - start, 2)
         summary["stages"][name] = {"seconds": seconds, **result}
         shown = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-        table.add_row(name, f"{seconds:.1f}", ", ".join(f"{k}={v}" for k, v in shown.items()))
+        table.add_row(name, f"{seconds:.1f}",
+                      ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     atomic_write_json(out / "demo_summary.json", summary)
     console.print(table)
     console.print(f"summary: {out / 'demo_summary.json'}")

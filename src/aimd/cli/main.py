@@ -18,10 +18,13 @@ app = new_typer(
 
 
 def _register() -> None:
-    from aimd.cli import data, demo, metrics
+    from aimd.cli import annotation, data, demo, metrics
 
     app.add_typer(data.app, name="data")
     app.add_typer(metrics.app, name="metrics")
+    app.add_typer(annotation.annotation_app, name="annotation")
+    app.add_typer(annotation.qc_app, name="qc")
+    app.add_typer(annotation.package_app, name="package")
     app.command("demo", epilog="Example: aimd demo --out aimd-demo --cases 20")(demo.demo)
 
 

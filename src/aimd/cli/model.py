@@ -1,0 +1,232 @@
+"""``aimd model``: reference models, training, export, description and prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json, progress_bar
+from aimd.core.errors import InvalidInputError
+
+app = new_typer(
+    "Models: reference zoo, training and fine-tuning (full, LoRA, distillation), ONNX/INT8 export, "
+    "000 §4 model description, prediction.\n\n"
+    "Example: aimd model train --task seg --model unet-small --data ph/dataset.json --out run1"
+)
+
+ONNX_TOLERANCE = 1e-3
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@app.command("zoo", epilog="Example: aimd model zoo --json")
+def zoo(json_out: bool = JsonOption) -> None:
+    """List the reference models with their task, input and parameter count."""
+    import torch
+
+    from aimd.models.targets import get_target
+    from aimd.models.zoo import ZOO, build_network
+
+    rows = []
+    for name, entry in sorted(ZOO.items()):
+        with torch.device("meta"):
+            net = build_network(name, out_channels=get_target(entry.default_target).channels)
+        spec = entry.input_spec
+        rows.append({"name": name, "task": entry.task, "default_target": entry.default_target,
+                     "modality": spec.modality, "input": spec.input_shape(), "intensity": spec.intensity.describe(),
+                     "parameters": sum(p.numel() for p in net.parameters()), "trained_here": entry.trained_here,
+                     "lora_targets": list(entry.lora_targets), "source": entry.source})
+    if json_out:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="aimd model zoo")
+    for col in ("name", "task", "modality", "input", "parameters", "trained here"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], f"{r['task']} ({r['default_target']})", r["modality"], str(r["input"]),
+                      f"{r['parameters']:,}", "yes" if r["trained_here"] else "no")
+    console.print(table)
+
+
+@app.command("train", epilog="Example: aimd model train --task seg --model unet-small --data ph/dataset.json "
+                             "--out run1 --epochs 5\n\nFine-tune with LoRA: aimd model train --task seg --model "
+                             "unet-small --target lesions --data ph --out run2 --init run1 --lora 4")
+def train_cmd(
+    task: str = typer.Option(..., "--task", help="seg or cls."),
+    model: str = typer.Option(..., "--model", help="Zoo model: unet-small, vit-small, unet-b1, vit-b16-512."),
+    data: Path = typer.Option(..., "--data", help="dataset.json of aimd data phantom (or its folder)."),
+    out: Path = typer.Option(..., "--out", help="New run folder."),
+    target: str | None = typer.Option(None, "--target",
+                                      help="body, organs, lesions, lung_nodule, liver_tumour, nodule_present."),
+    init: Path | None = typer.Option(None, "--init", help="Run folder or weights to start from (fine-tuning)."),
+    lora: int | None = typer.Option(None, "--lora", help="LoRA rank R (fine-tune adapters only, needs --init)."),
+    lora_targets: str | None = typer.Option(None, "--lora-targets", help="Comma-separated layer-name globs."),
+    lora_alpha: float | None = typer.Option(None, "--lora-alpha", help="LoRA alpha (default 2R)."),
+    teacher: Path | None = typer.Option(None, "--teacher", help="Teacher run folder (knowledge distillation)."),
+    temperature: float = typer.Option(4.0, "--temperature", help="Distillation temperature T."),
+    distill_alpha: float = typer.Option(0.7, "--alpha", help="Distillation weight of the soft loss."),
+    epochs: int = typer.Option(10, "--epochs", help="Maximum epochs."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Batch size."),
+    lr: float = typer.Option(1e-3, "--lr", help="Initial learning rate."),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd."),
+    schedule: str = typer.Option("cosine_restarts", "--schedule", help="cosine_restarts, step or none."),
+    loss: str | None = typer.Option(None, "--loss", help="focal, dice, dice_focal or ce."),
+    lambda_dice: float = typer.Option(0.4, "--lambda-dice", help="Weight of Dice in dice_focal."),
+    lambda_focal: float = typer.Option(0.6, "--lambda-focal", help="Weight of focal in dice_focal."),
+    patience: int = typer.Option(5, "--patience", help="Early-stopping patience (epochs)."),
+    augment: str = typer.Option("flip,noise,shift,elastic", "--augment", help="Comma-separated; '' for none."),
+    case_fraction: float = typer.Option(1.0, "--case-fraction", help="Fraction of training cases (0-1]."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on steps per epoch."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data order, augmentation and initialisation."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty OUT."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Train a zoo model on a phantom dataset and write a run folder with its training record."""
+    from aimd.models.config import make_config
+    from aimd.models.training import train
+
+    if task not in {"seg", "cls"}:
+        raise InvalidInputError(f"task must be seg or cls, got {task!r}", where="--task", hint="use --task seg")
+    cfg = make_config(task=task, model=model, data=data, out=out, target=target, init=init, lora_rank=lora,
+                      lora_alpha=lora_alpha, lora_targets=_split(lora_targets), teacher=teacher,
+                      temperature=temperature, distill_alpha=distill_alpha, epochs=epochs, batch_size=batch_size,
+                      lr=lr, optimizer=optimizer, schedule=schedule, loss=loss, lambda_dice=lambda_dice,
+                      lambda_focal=lambda_focal, patience=patience, augment=_split(augment) or [],
+                      case_fraction=case_fraction, max_steps_per_epoch=max_steps, seed=seed, threads=threads,
+                      force=force)
+    with progress_bar("epochs", epochs) as advance:
+        summary = train(cfg, progress=advance)
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(f"[green]trained {summary['model']} on {summary['target']}[/green] → {summary['run']}: "
+                      f"{summary['epochs_run']} epochs (best {summary['best_epoch']}), train loss "
+                      f"{summary['first_train_loss']:.4f} → {summary['last_train_loss']:.4f}, val "
+                      f"{summary['metric']} {summary['val']}, test {summary['test']}")
+
+
+@app.command("export", epilog="Example: aimd model export run1 --onnx --int8 --int8-mode static --json")
+def export_cmd(
+    run: Path = typer.Argument(..., help="Run folder."),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Write model.onnx (dynamic batch)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write INT8-quantised ONNX models."),
+    int8_mode: str = typer.Option("both", "--int8-mode", help="static (QDQ, calibrated), dynamic, or both."),
+    torchscript: bool = typer.Option(False, "--torchscript", help="Also write model.ts."),
+    bundle: bool = typer.Option(False, "--bundle", help="Also write a MONAI bundle folder."),
+    data: Path | None = typer.Option(None, "--data", help="dataset.json if it moved since training."),
+    threads: int = typer.Option(2, "--threads", help="ONNX Runtime threads."),
+    exporter: str = typer.Option("dynamo", "--exporter", help="dynamo (default) or torchscript (faster, CNNs)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Export a run (ONNX, INT8, TorchScript, MONAI bundle) and compare accuracy on the validation split.
+
+    Exit 1 when the ONNX outputs differ from PyTorch by more than 1e-3.
+    """
+    from aimd.models.export import export_run
+
+    if exporter not in {"dynamo", "torchscript"}:
+        raise InvalidInputError(f"--exporter must be dynamo or torchscript, got {exporter!r}", where="--exporter",
+                                hint="use --exporter dynamo")
+    if int8_mode not in {"static", "dynamic", "both"}:
+        raise InvalidInputError(f"--int8-mode must be static, dynamic or both, got {int8_mode!r}",
+                                where="--int8-mode", hint="use --int8-mode static")
+    modes: tuple[str, ...] = ()
+    if int8:
+        modes = ("static", "dynamic") if int8_mode == "both" else (int8_mode,)
+    with progress_bar("export", 1 + len(modes)) as advance:
+        report = export_run(run, onnx_fp32=onnx, int8=modes, torchscript=torchscript, bundle=bundle,  # type: ignore[arg-type]
+                            data=data, threads=threads, exporter=exporter, progress=advance)  # type: ignore[arg-type]
+    failed = report.get("onnx_max_abs_diff", 0.0) > ONNX_TOLERANCE
+    report["onnx_check_passed"] = not failed if onnx else None
+    if json_out:
+        print_json(report)
+    else:
+        for name, r in report["runtimes"].items():
+            change = r["change_vs_torch_fp32"]
+            console.print(f"{name:>18}: {r['metric']} {r['value']}" + (f" (change {change:+.4f})" if change else ""))
+        if onnx:
+            console.print(f"ONNX max abs diff vs PyTorch: {report['onnx_max_abs_diff']:.3g}"
+                          + (" [red]exceeds 1e-3[/red]" if failed else ""))
+        console.print(f"[green]wrote[/green] {', '.join(v['path'] for v in report['files'].values())} in {run}")
+    if failed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("describe", epilog="Example: aimd model describe unet-small --run run1 --extra provider.yaml "
+                                "--format html --out description.html")
+def describe_cmd(
+    model: str = typer.Argument(..., help="Zoo name, run folder or MONAI bundle folder."),
+    run: Path | None = typer.Option(None, "--run", help="Training run of MODEL (adds §4.3–§4.4)."),
+    extra: Path | None = typer.Option(None, "--extra", help="Provider YAML for what cannot be derived."),
+    fmt: str = typer.Option("md", "--format", help="md, html or json."),
+    out: Path | None = typer.Option(None, "--out", help="Output file (default: print)."),
+    measure: bool | None = typer.Option(None, "--measure/--no-measure", help="Time inference on this machine."),
+    threads: int = typer.Option(2, "--threads", help="Threads for the measurement."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a required item is missing."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Write the 000 §4 description of a model: derived, provider-supplied, and the gaps."""
+    from aimd.models.describe import FORMATS, describe_model, render, write_description
+
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"unknown format {fmt!r}", where="--format", hint=f"use one of {list(FORMATS)}")
+    doc = describe_model(model, run=run, extra=extra, measure=measure, threads=threads)
+    required = [g for g in doc["gaps"] if g["required"]]
+    if out is not None:
+        write_description(doc, out, fmt)
+    if json_out:
+        print_json({"model": doc["model"], "out": str(out) if out else None, "format": fmt,
+                    "parameters": doc["sections"]["4.2.3"]["items"]["total"]["value"],
+                    "gaps": doc["gaps"], "required_gaps": len(required)})
+    elif out is None:
+        typer.echo(render(doc, fmt))
+    else:
+        console.print(f"[green]wrote[/green] {out} ({len(required)} required gap(s), "
+                      f"{len(doc['gaps']) - len(required)} optional)")
+    if strict and required:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("predict", epilog="Example: aimd model predict run1 case/ct.nii.gz --modality CT --out mask.nii.gz")
+def predict_cmd(
+    model: Path = typer.Argument(..., help="Run folder, MONAI bundle, .onnx or TorchScript file."),
+    image: Path = typer.Argument(..., help="DICOM series folder, DICOM file or NIfTI."),
+    out: Path | None = typer.Option(None, "--out", help="Label output (.nii.gz or DICOM folder), segmentation."),
+    modality: str | None = typer.Option(None, "--modality", help="Modality to assume when the file has none."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Run a model on one image through its declared checks and preprocessing."""
+    import numpy as np
+
+    from aimd.imaging.io import read_volume, write_volume
+    from aimd.models.adapters import load_predictor
+
+    predictor = load_predictor(model, threads=threads)
+    volume = read_volume(image)
+    result = predictor.predict_volume(volume, modality=modality, where=str(image))
+    summary: dict[str, object] = {"model": str(model), "adapter": predictor.metadata.get("adapter"),
+                                  "image": str(image), "task": predictor.output_spec.task, "record": result.record}
+    if result.labels is not None:
+        counts = np.bincount(result.labels.array.ravel(), minlength=len(predictor.output_spec.labels) + 1)
+        summary["voxels_per_label"] = {predictor.output_spec.labels.get(i, "background"): int(c)
+                                       for i, c in enumerate(counts) if c}
+        if out is not None:
+            write_volume(result.labels, out, overwrite=force)
+            summary["out"] = str(out)
+    if result.scores is not None:
+        summary["scores"] = [round(float(s), 6) for s in result.scores]
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(summary)
+
+
+__all__ = ["app"]
