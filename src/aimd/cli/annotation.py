@@ -274,12 +274,16 @@ def package_verify(
 @annotation_app.command("schema", epilog="Example: aimd annotation schema --model taxonomy")
 def annotation_schema(
     model: str = typer.Option("package", "--model", help="package, taxonomy or template."),
+    json_out: bool = JsonOption,
 ) -> None:
-    """Print the JSON Schema generated from the models (001 App. C.2)."""
+    """Print the JSON Schema generated from the models (001 App. C.2); plain JSON with --json."""
     schemas = {"package": package_json_schema, "taxonomy": taxonomy_json_schema, "template": template_json_schema}
     if model not in schemas:
         raise InvalidInputError(f"unknown model {model!r}", where="--model", hint=f"use one of {sorted(schemas)}")
-    print_json(schemas[model]())
+    if json_out:
+        print_json(schemas[model]())
+    else:
+        console.print_json(data=schemas[model]())
 
 
 @annotation_app.command("validate", epilog="Example: aimd annotation validate reader_1.json")
