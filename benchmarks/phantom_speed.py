@@ -30,11 +30,12 @@ def _pydicom_series(volume_hu: np.ndarray, template_dir: Path, out_dir: Path) ->
 
     out_dir.mkdir()
     base = pydicom.dcmread(next(iter(sorted(template_dir.iterdir()))))
+    root = str(base.SOPInstanceUID)[:50]
     for k in range(volume_hu.shape[0]):
         ds = base.copy()
         ds.file_meta = FileMetaDataset(base.file_meta)
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPInstanceUID = f"{base.SOPInstanceUID}.{k + 1}"
+        ds.SOPInstanceUID = f"{root}.{k + 1}"
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [0.0, 0.0, float(k)]
