@@ -92,11 +92,33 @@ def _annotation(ctx: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in keep}
 
 
+def _models(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.models.demo import DEMO_STAGES, run_model_demo
+    from aimd.phantoms import generate_dataset
+
+    # Training needs more cases than annotation review: a dedicated 64³ phantom set, same seed.
+    data = ctx["out"] / "model_data"
+    generate_dataset(data, cases=ctx["model_cases"], seed=ctx["seed"], size=64, sites=3, force=True)
+    with progress_bar("models: " + " → ".join(DEMO_STAGES), len(DEMO_STAGES)) as advance:
+        result = run_model_demo(data, ctx["out"] / "models", seed=ctx["seed"], progress=lambda _stage: advance())
+    headline = {
+        "output": result["out"],
+        "organs_val_dice": result["pretrain"]["val_dice"],
+        "lesions_full_val_dice": result["finetune_full"]["val_dice"],
+        "lesions_lora_val_dice": result["finetune_lora"]["val_dice"],
+        "nodule_cls_test_auc": result["classifier"]["test_auc"],
+        "onnx_max_abs_diff": result["export"]["onnx_max_abs_diff"],
+        "description_gaps": len(result["description"]["required_gaps"]),
+    }
+    return {**headline, "detail": result}
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("phantoms", _phantoms),
     ("validate", _validate),
     ("deid", _deid),
     ("annotation", _annotation),
+    ("models", _models),
 ]
 
 
@@ -105,13 +127,18 @@ def demo(
     cases: int = typer.Option(20, "--cases", help="Phantom cases to generate."),
     size: int = typer.Option(128, "--size", help="Phantom CT grid size (voxels per axis)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every stochastic step."),
+    model_cases: int = typer.Option(60, "--model-cases", help="64³ phantom cases for model training."),
 ) -> None:
-    """Run the whole path on embedded defaults: phantoms → validate → de-identify → annotate, QC, agree, export, verify.
+    """Run the whole path on embedded defaults.
+
+    phantoms → validate → de-identify → annotate, QC, agree, export, verify →
+    pre-train, fine-tune (full, LoRA), distil, export ONNX/INT8, describe.
 
     Every output lands under OUT; OUT/demo_summary.json records each stage's numbers and timing.
     """
     out.mkdir(parents=True, exist_ok=True)
-    ctx: dict[str, Any] = {"out": out, "cases": cases, "size": size, "seed": seed, "failures": []}
+    ctx: dict[str, Any] = {"out": out, "cases": cases, "size": size, "seed": seed, "model_cases": model_cases,
+                           "failures": []}
     summary: dict[str, Any] = {"out": str(out), "seed": seed, "stages": {}}
     table = Table(title="aimd demo")
     for col in ("stage", "seconds", "result"):
