@@ -139,3 +139,38 @@ def test_seg_reads_dicom_seg_against_a_nifti_on_the_ct_grid(tmp_path: Path) -> N
     expected = segmentation_metrics(ref_labels, labels, ct.spacing[::-1])[1]
     row = out["cases"][0]["labels"]["1"]
     assert row["dice"] == pytest.approx(expected.dice) and row["hd"] == pytest.approx(expected.hd, rel=1e-5)
+
+
+def test_overlapping_segments_are_read_one_selection_at_a_time(tmp_path: Path) -> None:
+    ct_dir = tmp_path / "ct"
+    ct_dir.mkdir()
+    sources = _ct_series(ct_dir)
+    organ = np.zeros((5, 128, 128), bool)
+    organ[1:4, 20:100, 20:100] = True
+    lesion = np.zeros_like(organ)
+    lesion[2:4, 40:60, 50:70] = True  # inside the organ: the two segments overlap
+    algo = hd.AlgorithmIdentificationSequence(name="aimd-test", version="1",
+                                              family=codes.cid7162.ArtificialIntelligence)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=n, segment_label=name, segmented_property_category=codes.cid7150.Tissue,
+            segmented_property_type=codes.cid7166.ConnectiveTissue,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algo)
+        for n, name in ((1, "organ"), (2, "lesion"))
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=np.stack([organ, lesion], axis=-1).astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(), series_number=100, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer="aimd", manufacturer_model_name="test", software_versions="1", device_serial_number="1")
+    path = tmp_path / "overlap.dcm"
+    seg.save_as(path)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        read_seg(path)
+    with pytest.raises(InvalidInputError, match="not in this SEG"):
+        read_seg(path, segments=[7])
+    ct = read_volume(ct_dir)
+    for number, mask in ((1, organ), (2, lesion)):
+        placed = place_on_grid(read_seg(path, segments=[number]), ct)
+        assert np.array_equal(placed.array == number, mask)
+        assert set(np.unique(placed.array)) == {0, number}

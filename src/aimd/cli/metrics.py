@@ -67,9 +67,9 @@ def _parse_labels(text: str | None) -> list[int] | None:
     return labels
 
 
-def read_mask(path: Path) -> Volume:
-    """A mask file as a label Volume: DICOM SEG via highdicom, anything else via read_volume."""
-    return read_seg(path) if is_dicom_seg(path) else read_volume(path)
+def read_mask(path: Path, labels: list[int] | None = None) -> Volume:
+    """A mask file as a label Volume: DICOM SEG via highdicom (only ``labels``' segments), else read_volume."""
+    return read_seg(path, segments=labels) if is_dicom_seg(path) else read_volume(path)
 
 
 def _aligned(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> tuple[Volume, Volume]:
@@ -92,7 +92,7 @@ def _aligned(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> tupl
 
 def _case_job(ref_path: str, pred_path: str, labels: list[int] | None) -> dict[int, LabelMetrics]:
     rp, pp = Path(ref_path), Path(pred_path)
-    ref, pred = _aligned(read_mask(rp), read_mask(pp), rp, pp)
+    ref, pred = _aligned(read_mask(rp, labels), read_mask(pp, labels), rp, pp)
     return segmentation_metrics(ref.array, pred.array, ref.spacing[::-1], labels)
 
 

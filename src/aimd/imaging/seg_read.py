@@ -21,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,16 @@ def is_dicom_seg(path: str | Path) -> bool:
     return str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS_UID
 
 
-def read_seg(path: str | Path) -> Volume:
+def read_seg(path: str | Path, segments: Sequence[int] | None = None) -> Volume:
     """Read a DICOM SEG file into a label :class:`Volume` (values = segment numbers).
 
     Parameters
     ----------
     path:
         A DICOM Segmentation Storage file (binary or fractional, one or more segments).
+    segments:
+        Segment numbers to keep (default: all). Selecting segments is how overlapping segments
+        (an organ and the lesion inside it) are read: one label map holds only disjoint ones.
 
     Returns
     -------
@@ -107,11 +111,22 @@ def read_seg(path: str | Path) -> Volume:
     if stacked.shape[-1] != len(numbers):
         numbers = [int(n) for n in seg.segment_numbers]
     masks = stacked >= (0.5 if np.issubdtype(stacked.dtype, np.floating) else 1)
+    if segments is not None:
+        unknown = sorted(set(segments) - set(numbers))
+        if unknown:
+            raise InvalidInputError(
+                f"segment(s) {unknown} not in this SEG; it holds segments {numbers}",
+                where=str(p),
+                hint=f"choose from {numbers}",
+            )
+        keep = [i for i, n in enumerate(numbers) if n in set(segments)]
+        masks = masks[..., keep]
+        numbers = [numbers[i] for i in keep]
     if np.any(masks.sum(axis=-1) > 1):
         raise InvalidInputError(
-            "segments overlap, so they cannot form one label map",
+            f"segments {numbers} overlap, so they cannot form one label map",
             where=str(p),
-            hint="evaluate overlapping segments separately",
+            hint="select disjoint segments (read_seg(path, segments=[...]); aimd metrics seg --labels N)",
         )
     labels = np.zeros(masks.shape[:3], dtype=np.uint8 if max(numbers, default=0) < 256 else np.uint16)
     for i, number in enumerate(numbers):
