@@ -108,7 +108,7 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
         "lesions_lora_val_dice": result["finetune_lora"]["val_dice"],
         "nodule_cls_test_auc": result["classifier"]["test_auc"],
         "onnx_max_abs_diff": result["export"]["onnx_max_abs_diff"],
-        "description_gaps": len(result["description"]["required_gaps"]),
+        "description_required_gaps": result["description"]["required_gaps"],
     }
     return {**headline, "detail": result}
 
