@@ -113,12 +113,30 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
     return {**headline, "detail": result}
 
 
+def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.reports import run_evaluation_demo
+
+    with progress_bar("evaluation: 000 §6.2, §6.3.1–§6.3.9", None) as advance:
+        result = run_evaluation_demo(ctx["out"] / "evaluation", progress=lambda _stage: advance())
+    table = Table(title="000 §6 conformity verdicts")
+    for col in ("clause", "characteristic", "verdict", "seconds", "reason"):
+        table.add_column(col)
+    for row in result["verdicts"]:
+        table.add_row(str(row["clause"]), str(row["characteristic"]), str(row["verdict"]),
+                      f"{row['seconds']:.1f}" if row.get("seconds") is not None else "",
+                      str(row.get("reason") or "")[:60])
+    ctx["verdict_table"] = table
+    return {"report_html": result["report_html"], "report_pdf": result.get("report_pdf"),
+            "report_json": result["report_json"], "counts": result["counts"]}
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("phantoms", _phantoms),
     ("validate", _validate),
     ("deid", _deid),
     ("annotation", _annotation),
     ("models", _models),
+    ("evaluation", _evaluation),
 ]
 
 
@@ -132,7 +150,8 @@ def demo(
     """Run the whole path on embedded defaults.
 
     phantoms → validate → de-identify → annotate, QC, agree, export, verify →
-    pre-train, fine-tune (full, LoRA), distil, export ONNX/INT8, describe.
+    pre-train, fine-tune (full, LoRA), distil, export ONNX/INT8, describe →
+    evaluate the nine quality characteristics (000 §6) and write the conformity report.
 
     Every output lands under OUT; OUT/demo_summary.json records each stage's numbers and timing.
     """
@@ -154,6 +173,8 @@ def demo(
                       ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     atomic_write_json(out / "demo_summary.json", summary)
     console.print(table)
+    if "verdict_table" in ctx:
+        console.print(ctx["verdict_table"])
     console.print(f"summary: {out / 'demo_summary.json'}")
     if ctx["failures"]:
         console.print(f"[red]stages with errors: {', '.join(ctx['failures'])}[/red]")

@@ -1,0 +1,106 @@
+"""``aimd evaluate``: quality evaluation of a pre-trained model and its conformity report (000 §5–§6).
+
+Without a subcommand it runs the evaluation; ``claims-template`` prints a commented claims YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from aimd.cli.common import EXIT_FINDINGS, EXIT_OK, JsonOption, console, new_typer, print_json, progress_bar
+from aimd.core.atomic import atomic_write_text
+from aimd.evaluation import CLAUSE_KEYS, claims_template
+from aimd.evaluation.runner import check_selection
+
+app = new_typer(
+    "Evaluate a pre-trained model against the provider's claims and write the conformity report "
+    "(000 §6.2–§6.3.9): report.json, report.html, report.pdf.\n\n"
+    "Example: aimd evaluate --model runs/seg --data phantoms/ --claims claims.yaml --out report/"
+)
+app.info.no_args_is_help = False
+
+_VERDICT_STYLE = {"conforms": "green", "does_not_conform": "red", "not_evaluated": "yellow"}
+
+
+def _split_names(values: list[str] | None, where: str) -> list[str]:
+    names = [n for v in values or [] for n in v.split(",")]
+    return check_selection(names, where=where)
+
+
+def print_verdicts(rows: list[dict[str, object]]) -> None:
+    """The one-screen verdict table."""
+    table = Table(title="Conformity verdicts (000 §6)")
+    for col in ("clause", "characteristic", "verdict", "seconds", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        verdict = str(r["verdict"])
+        reason = str(r["reason"])
+        table.add_row(str(r["clause"]), str(r["characteristic"]),
+                      f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict.replace('_', ' ')}[/]",
+                      f"{float(str(r['seconds'])):.1f}", reason if len(reason) < 160 else reason[:159] + "…")
+    console.print(table)
+
+
+@app.callback(invoke_without_command=True, epilog="Example: aimd evaluate --out report/  (reference model)")
+def evaluate(
+    ctx: typer.Context,
+    model: Path | None = typer.Option(None, "--model", help="Run folder, TorchScript, ONNX file or MONAI bundle."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset folder with dataset.json (aimd data phantom)."),
+    claims: Path | None = typer.Option(None, "--claims", help="Claims YAML (see `aimd evaluate claims-template`)."),
+    out: Path = typer.Option(Path("evaluation-report"), "--out", help="Report folder."),
+    description: Path | None = typer.Option(None, "--description", help="The model's 000 §4 description JSON."),
+    only: list[str] | None = typer.Option(None, "--only", help=f"Run only these: {', '.join(CLAUSE_KEYS)}."),
+    skip: list[str] | None = typer.Option(None, "--skip", help="Leave these out (reported as not evaluated)."),
+    split: list[str] | None = typer.Option(None, "--split", help="Held-out dataset split(s); default test."),
+    seed: int = typer.Option(0, "--seed", help="Master seed."),
+    threads: int = typer.Option(2, "--threads", min=1, help="CPU threads."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Evaluate a model (default: the built-in reference model on phantoms) and write the report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aimd.reports import evaluate_model
+
+    chosen = _split_names(only, "--only")
+    skipped = _split_names(skip, "--skip")
+    running = [k for k in CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]
+    with progress_bar("evaluating", total=len(running), enabled=not json_out) as advance:
+        def step(message: str) -> None:
+            if message in running:
+                advance()
+
+        result = evaluate_model(out, model=model, data=data, claims=claims, description=description, only=chosen,
+                                skip=skipped, splits=tuple(split or ("test",)), seed=seed, threads=threads, pdf=pdf,
+                                progress=step)
+    if json_out:
+        print_json(result)
+    else:
+        print_verdicts(result["verdicts"])
+        console.print(f"report: {result['report_html']}" + (f" · {result['report_pdf']}" if result["report_pdf"]
+                                                            else ""))
+    failed = result["counts"].get("does_not_conform", 0)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@app.command("claims-template", epilog="Example: aimd evaluate claims-template --out claims.yaml")
+def claims_template_cmd(
+    out: Path | None = typer.Option(None, "--out", help="Write the template here instead of printing it."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Print a commented claims YAML with every section and field (000 §5.2)."""
+    text = claims_template()
+    if out is not None:
+        atomic_write_text(out, text)
+    if json_out:
+        print_json({"template": text, "written_to": str(out) if out else None})
+    elif out is None:
+        typer.echo(text, nl=False)
+    else:
+        console.print(f"claims template written to {out}")
+
+
+__all__ = ["app", "print_verdicts"]

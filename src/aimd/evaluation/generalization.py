@@ -1,0 +1,151 @@
+"""000 §6.3.7 generalization (§5.2.7, A.12.1 a–b) on held-out data.
+
+* held-out test: the per-case metric with a bootstrap CI against the claimed baseline;
+* A.12.1 a subgroups: cases grouped by site; one CI per group (forest plot) and a test that the
+  groups do not differ (permutation test for two groups, Kruskal–Wallis for more);
+* A.12.1 b stress samples: images whose target is smallest (below the claimed quantile of the
+  non-empty target areas) — the metric on them against the claimed stress baseline.
+
+Example
+-------
+>>> import numpy as np
+>>> subgroup_test({"A": [0.8, 0.82, 0.79], "B": [0.5, 0.52, 0.49]}, seed=0)["test"]
+'permutation (difference of means)'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from aimd.core.atomic import atomic_file
+from aimd.evaluation.base import Characteristic
+from aimd.evaluation.claims import Claims, GeneralizationClaim
+from aimd.evaluation.context import EvaluationContext
+from aimd.evaluation.evidence import Evidence, Plot, Series, Table
+from aimd.evaluation.scoring import case_scores, metric_name, predict_labels, summarize
+from aimd.metrics import dice, permutation_test
+
+
+def subgroup_test(groups: dict[str, list[float]], *, seed: int) -> dict[str, Any]:
+    """Test that the metric does not differ between groups (A.12.1 a).
+
+    Two groups: two-sided permutation test of the difference of means; more: Kruskal–Wallis.
+    Groups with fewer than two cases are left out.
+    """
+    usable = {k: v for k, v in groups.items() if len(v) >= 2}
+    if len(usable) < 2:
+        return {"test": None, "p_value": None, "groups": sorted(usable),
+                "note": "fewer than two groups with at least two cases: no test possible"}
+    if len(usable) == 2:
+        a, b = (np.asarray(v, dtype=np.float64) for v in usable.values())
+        res = permutation_test(a, b, n_resamples=9999, seed=seed)
+        return {"test": "permutation (difference of means)", "statistic": float(res.statistic),
+                "p_value": float(res.p_value), "groups": sorted(usable)}
+    values = [np.asarray(v, dtype=np.float64) for v in usable.values()]
+    if all(np.allclose(v, values[0][0]) for v in values):
+        return {"test": "Kruskal–Wallis", "statistic": 0.0, "p_value": 1.0, "groups": sorted(usable)}
+    h, p = stats.kruskal(*values)
+    return {"test": "Kruskal–Wallis", "statistic": float(h), "p_value": float(p), "groups": sorted(usable)}
+
+
+class Generalization(Characteristic):
+    """000 §6.3.7 against the §5.2.7 claim."""
+
+    key = "generalization"
+    clause = "000 §6.3.7"
+    requirement = "000 §5.2.7"
+    title = "Generalization"
+    method = ("Measure the per-case metric on held-out cases with a bootstrap CI against the claimed baseline; "
+              "group cases by site, give each group a CI and test the groups for a difference (A.12.1 a); measure "
+              "the images with the smallest targets as stress samples against the stress baseline (A.12.1 b).")
+    claim_model = GeneralizationClaim
+
+    def default_claim(self) -> GeneralizationClaim:
+        return GeneralizationClaim(min_metric=0.5)
+
+    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+        assert isinstance(claim, GeneralizationClaim)
+        ev = Evidence(seeds={"bootstrap": ctx.seed, "permutation": ctx.seed})
+        data = ctx.data
+        name = metric_name(data.task)
+        labels = predict_labels(ctx.predictor, data.images)
+        per_case = case_scores(labels, data)
+        overall = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=claims.bootstrap_resamples)
+        ev.measurements["held_out"] = overall
+        ev.measurements["per_case"] = {k: round(v, 6) for k, v in per_case.items()}
+        ev.check(f"held-out {name}", f"≥ {claim.min_metric}", overall["estimate"],
+                 overall["estimate"] >= claim.min_metric, f"{overall['n']} cases")
+        groups: dict[str, list[float]] = {}
+        for case, value in per_case.items():
+            groups.setdefault(data.sites.get(case) or "unknown", []).append(value)
+        rows = []
+        for site in sorted(groups):
+            s = summarize(groups[site], seed=ctx.seed, n_resamples=claims.bootstrap_resamples)
+            rows.append({"site": site, "cases": s["n"], name: s["estimate"], "ci_low": s["ci_low"],
+                         "ci_high": s["ci_high"]})
+        test = subgroup_test(groups, seed=ctx.seed)
+        ev.measurements["subgroup_test"] = test
+        ev.tables.append(Table(title="Subgroups by site (A.12.1 a)", columns=list(rows[0]), rows=rows))
+        ev.plots.append(Plot(name="subgroup_forest", kind="forest", title=f"{name} by site (95 % CI)",
+                             x_label=name, row_labels=[r["site"] for r in rows], reference=claim.min_metric,
+                             series=[Series(name=name, x=list(map(float, range(len(rows)))),
+                                            y=[r[name] for r in rows], low=[r["ci_low"] for r in rows],
+                                            high=[r["ci_high"] for r in rows])]))
+        if test["p_value"] is not None:
+            ev.check("no significant difference between sites", f"p ≥ {claim.alpha}", round(test["p_value"], 6),
+                     test["p_value"] >= claim.alpha, str(test["test"]))
+        self._stress(ctx, claim, ev, labels, name, claims.bootstrap_resamples)
+        self._examples(ctx, ev, labels)
+        return ev
+
+    @staticmethod
+    def _examples(ctx: EvaluationContext, ev: Evidence, labels: Any, count: int = 3) -> None:
+        data = ctx.data
+        if data.task != "segmentation":
+            return
+        area = (data.targets > 0).reshape(len(data), -1).sum(axis=1)
+        chosen: list[int] = []
+        seen: set[str] = set()
+        for i in np.argsort(-area, kind="stable").tolist():
+            if data.case_ids[i] not in seen:
+                chosen.append(i)
+                seen.add(data.case_ids[i])
+            if len(chosen) == count:
+                break
+        idx = np.asarray(chosen, dtype=np.int64)
+        path = ctx.evidence_dir / "examples.npz"
+        with atomic_file(path, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, image=data.images[idx, 0], truth=data.targets[idx], pred=labels[idx])
+        ev.files["examples"] = "evidence/examples.npz"
+        ev.plots.append(Plot(name="examples", kind="overlay", title="Example test slices with outlines",
+                             data_file="evidence/examples.npz",
+                             row_labels=[f"{data.case_ids[i]}" for i in chosen]))
+
+    @staticmethod
+    def _stress(ctx: EvaluationContext, claim: GeneralizationClaim, ev: Evidence, labels: Any, name: str,
+                resamples: int) -> None:
+        data = ctx.data
+        if data.task != "segmentation":
+            ev.measurements["stress"] = "not applicable: stress by target size applies to segmentation"
+            return
+        area = (data.targets > 0).reshape(len(data), -1).sum(axis=1)
+        nonzero = area[area > 0]
+        if nonzero.size < 2:
+            ev.measurements["stress"] = "fewer than two images with a target: no stress set"
+            return
+        limit = float(np.quantile(nonzero, claim.stress_quantile))
+        idx = np.flatnonzero((area > 0) & (area <= limit))
+        values = [dice(data.targets[i] > 0, labels[i] > 0) for i in idx]
+        s = summarize(values, seed=ctx.seed, n_resamples=resamples)
+        baseline = claim.stress_min_metric if claim.stress_min_metric is not None else claim.min_metric
+        ev.measurements["stress"] = {**s, "max_target_pixels": int(limit), "images": int(idx.size),
+                                     "unit": "image (foreground Dice)"}
+        ev.check(f"stress samples {name} (A.12.1 b)", f"≥ {baseline}", s["estimate"], s["estimate"] >= baseline,
+                 f"{idx.size} images with ≤ {int(limit)} target pixels")
+
+
+
+__all__ = ["Generalization", "subgroup_test"]

@@ -1,0 +1,159 @@
+"""000 §6.3.9 privacy protection (§5.2.9 a–b).
+
+* §5.2.9 a — a black-box membership-inference attack (ART ``MembershipInferenceBlackBox`` on the
+  per-image loss, random-forest attack model seeded through NumPy): trained on half of the cases of the
+  training split (members) and of the held-out split (non-members), scored on the other half;
+  its ROC AUC (0.5 = no leakage) must stay below the claimed bound.
+* §5.2.9 b — every internet connection attempted during the evaluation is recorded (and refused)
+  by :class:`~aimd.evaluation.egress.EgressGuard`; the claim may require none.
+
+Example
+-------
+>>> split_by_case(["a", "a", "b", "c"])
+(array([0, 1]), array([2, 3]))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from aimd.core.errors import InvalidInputError
+from aimd.evaluation.adversarial import PixelLoss, flat_targets
+from aimd.evaluation.base import Characteristic
+from aimd.evaluation.claims import Claims, PrivacyClaim
+from aimd.evaluation.context import EvalData, EvaluationContext
+from aimd.evaluation.egress import EgressGuard
+from aimd.evaluation.evidence import Evidence, Table
+from aimd.evaluation.loading import load_eval_data
+from aimd.evaluation.robustness import sample_evenly
+from aimd.metrics import roc_curve
+
+
+class _LossNet(nn.Module):
+    """Per-image loss of ``network`` on inputs that carry their target as extra channels."""
+
+    def __init__(self, network: nn.Module, in_channels: int, loss: PixelLoss) -> None:
+        super().__init__()
+        self.network = network
+        self.in_channels = in_channels
+        self.loss = loss
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        n = packed.shape[0]
+        logits = self.network(packed[:, : self.in_channels]).reshape(n, -1)
+        self.loss.reduction = "none"
+        return self.loss(logits, packed[:, self.in_channels:].reshape(n, -1)).reshape(n, 1)
+
+
+class _Passthrough(nn.Module):
+    """ART loss over :class:`_LossNet` outputs, which already are the per-image losses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reduction = "mean"
+
+    def forward(self, losses: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
+        flat = losses.reshape(-1)
+        if self.reduction == "none":
+            return flat
+        return flat.sum() if self.reduction == "sum" else flat.mean()
+
+
+def pack(data: EvalData, channels: int, activation: str) -> NDArray[np.float32]:
+    """Images with their flattened targets appended as channels, so ART sees one array per image.
+
+    ART's black-box attack appends the labels it is given to the attack features; packing the
+    segmentation target into the input and giving ART a constant label keeps the attack on the loss.
+    """
+    n, _c, h, w = data.images.shape
+    target = flat_targets(data.targets, channels, activation).reshape(n, -1, h, w)
+    return np.concatenate([data.images, target], axis=1).astype(np.float32)
+
+
+def split_by_case(case_ids: list[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Item indices of the first half of the cases and of the rest (cases never straddle)."""
+    cases = list(dict.fromkeys(case_ids))
+    first = set(cases[: max(1, len(cases) // 2)])
+    owners = np.asarray(case_ids)
+    mask = np.isin(owners, list(first))
+    return np.flatnonzero(mask), np.flatnonzero(~mask)
+
+
+class Privacy(Characteristic):
+    """000 §6.3.9 against the §5.2.9 claim."""
+
+    key = "privacy"
+    clause = "000 §6.3.9"
+    requirement = "000 §5.2.9"
+    title = "Privacy protection"
+    method = ("Run ART's black-box membership-inference attack on the per-image loss (training-split images as "
+              "members, held-out images as non-members, attack trained and scored on disjoint cases) and report its "
+              "ROC AUC (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b).")
+    claim_model = PrivacyClaim
+
+    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+        from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
+
+        assert isinstance(claim, PrivacyClaim)
+        ev = Evidence(seeds={"attack_model": ctx.seed})
+        if ctx.network is None or (ctx.dataset_dir is None and ctx.train_data is None):
+            raise InvalidInputError("membership inference needs the torch module and the training data",
+                                    where="--model", hint="evaluate a training-run folder with its dataset")
+        spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
+        with EgressGuard() as guard:
+            train = ctx.train_data
+            if train is None:
+                assert ctx.dataset_dir is not None
+                train = load_eval_data(ctx.dataset_dir, spec_out.target, spec_in, splits=("train",),
+                                       task=spec_out.task)
+            members = sample_evenly(train, claim.sample_images)
+            others = sample_evenly(ctx.data, claim.sample_images)
+            from art.estimators.classification import PyTorchClassifier
+
+            net = _LossNet(ctx.network.eval(), spec_in.channels, PixelLoss(spec_out.channels, spec_out.activation))
+            packed_m = pack(members, spec_out.channels, spec_out.activation)
+            packed_o = pack(others, spec_out.channels, spec_out.activation)
+            estimator = PyTorchClassifier(model=net, loss=_Passthrough(), input_shape=tuple(packed_m.shape[1:]),
+                                          nb_classes=2, device_type="cpu")
+            auc, n_fit, n_test = self._attack(MembershipInferenceBlackBox, estimator, members, packed_m, others,
+                                              packed_o, ctx.seed)
+            ctx.predictor.predict(others.images[:1])
+        attempts = list(ctx.extra.get("egress_attempts", [])) + guard.attempts
+        ev.measurements.update({"membership_auc": auc,
+                                "attack": "ART MembershipInferenceBlackBox (per-image loss, random forest)",
+                                "attack_training_items": n_fit, "attack_test_items": n_test,
+                                "egress_attempts": len(attempts)})
+        ev.tables.append(Table(title="Network connections attempted during the evaluation (§5.2.9 b)",
+                               columns=["address", "via", "blocked", "caller"], rows=attempts))
+        ev.check("membership-inference AUC (§5.2.9 a)", f"≤ {claim.max_membership_auc}", auc,
+                 auc <= claim.max_membership_auc, "0.5 means the attack cannot tell members from non-members")
+        if claim.forbid_egress:
+            ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts)
+        return ev
+
+    @staticmethod
+    def _attack(attack_cls: Any, estimator: Any, members: EvalData, packed_m: NDArray[np.float32], others: EvalData,
+                packed_o: NDArray[np.float32], seed: int) -> tuple[float, int, int]:
+        m_fit, m_test = split_by_case(members.case_ids)
+        o_fit, o_test = split_by_case(others.case_ids)
+        if min(len(m_fit), len(m_test), len(o_fit), len(o_test)) == 0:
+            raise InvalidInputError("membership inference needs at least two cases in the training and the held-out "
+                                    "data", where="data", hint="evaluate on a dataset with more cases")
+        ym = np.zeros((len(packed_m), 1), np.int64)
+        yo = np.zeros((len(packed_o), 1), np.int64)
+        attack = attack_cls(estimator, input_type="loss", attack_model_type="rf")
+        np.random.seed(seed)  # ART's random forest draws from NumPy's global generator: seed it
+        attack.fit(x=packed_m[m_fit], y=ym[m_fit], test_x=packed_o[o_fit], test_y=yo[o_fit])
+        p_in = attack.infer(packed_m[m_test], ym[m_test], probabilities=True).reshape(-1)
+        p_out = attack.infer(packed_o[o_test], yo[o_test], probabilities=True).reshape(-1)
+        truth = np.concatenate([np.ones(len(p_in)), np.zeros(len(p_out))])
+        auc = roc_curve(truth, np.concatenate([p_in, p_out])).auc
+        return round(float(auc), 6), len(m_fit) + len(o_fit), len(m_test) + len(o_test)
+
+
+__all__ = ["Privacy", "pack", "split_by_case"]

@@ -1,0 +1,65 @@
+"""``aimd evaluate``: claims template, evaluation of a TorchScript model on phantoms, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from test_evaluation_support import threshold_net
+from typer.testing import CliRunner
+
+from aimd.cli.evaluate import app
+from aimd.evaluation import Claims
+from aimd.models import InputSpec, Intensity, OutputSpec, save_torchscript
+from aimd.phantoms import generate_dataset
+
+runner = CliRunner()
+
+
+def test_claims_template_prints_and_writes(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["claims-template"])
+    assert res.exit_code == 0
+    parsed = Claims.model_validate(yaml.safe_load(res.stdout))
+    assert parsed.robustness is not None
+    res2 = runner.invoke(app, ["claims-template", "--out", str(tmp_path / "c.yaml"), "--json"])
+    assert res2.exit_code == 0 and json.loads(res2.stdout)["written_to"] == str(tmp_path / "c.yaml")
+    assert (tmp_path / "c.yaml").read_text(encoding="utf-8") == res.stdout
+
+
+def test_evaluate_torchscript_model_on_phantoms(tmp_path: Path) -> None:
+    data = tmp_path / "ds"
+    generate_dataset(data, cases=6, seed=2, size=32, workers=1)
+    spec_in = InputSpec(modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(
+        method="window", windows=((0.0, 2048.0),)))
+    spec_out = OutputSpec(task="segmentation", labels={1: "body"}, activation="sigmoid", target="body")
+    model = save_torchscript(threshold_net(), tmp_path / "m.ts", spec_in, spec_out)
+    claims = tmp_path / "claims.yaml"
+    claims.write_text("efficiency: {max_size_mb: 1.0, runs: 3, int8: false}\ngeneralization: {min_metric: 0.0}\n",
+                      encoding="utf-8")
+    out = tmp_path / "report"
+    res = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(claims), "--out", str(out),
+                              "--only", "efficiency,generalization", "--no-pdf", "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    verdicts = {r["characteristic"]: r["verdict"] for r in result["verdicts"]}
+    assert verdicts["Model efficiency"] == "conforms" and verdicts["Generalization"] == "conforms"
+    assert verdicts["Robustness"] == "not_evaluated"
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    eff = next(s for s in report["sections"] if s["key"] == "efficiency")
+    assert eff["evidence"]["measurements"]["size_mb"] == round(model.stat().st_size / 2**20, 4)
+    assert report["header"]["model"]["adapter"] == "torchscript" and not (out / "report.pdf").exists()
+    tight = tmp_path / "tight.yaml"
+    tight.write_text("efficiency: {max_size_mb: 0.000001, runs: 3, int8: false}\n", encoding="utf-8")
+    res_fail = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(tight), "--out",
+                                   str(tmp_path / "r2"), "--only", "efficiency", "--no-pdf", "--json"])
+    assert res_fail.exit_code == 1
+
+
+def test_bad_input_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("efficiency: {runs: -3}\n", encoding="utf-8")
+    res = runner.invoke(app, ["--model", "m.ts", "--data", "d", "--claims", str(bad), "--only", "speed"])
+    assert res.exit_code != 0 and "speed" in str(res.exception)
+    res2 = runner.invoke(app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o")])
+    assert res2.exit_code != 0 and "--data" in str(res2.exception)
