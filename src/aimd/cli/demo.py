@@ -7,6 +7,7 @@ every output is. A summary goes to ``OUT/demo_summary.json``.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,7 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
     # Training needs more cases than annotation review: a dedicated 64³ phantom set, same seed.
     data = ctx["out"] / "model_data"
     generate_dataset(data, cases=ctx["model_cases"], seed=ctx["seed"], size=64, sites=3, force=True)
+    shutil.rmtree(ctx["out"] / "models", ignore_errors=True)  # the demo's own runs from an earlier demo
     with progress_bar("models: " + " → ".join(DEMO_STAGES), len(DEMO_STAGES)) as advance:
         result = run_model_demo(data, ctx["out"] / "models", seed=ctx["seed"], progress=lambda _stage: advance())
     headline = {
@@ -116,6 +118,7 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
 def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
     from aimd.reports import run_evaluation_demo
 
+    shutil.rmtree(ctx["out"] / "evaluation", ignore_errors=True)
     with progress_bar("evaluation: 000 §6.2, §6.3.1–§6.3.9", None) as advance:
         result = run_evaluation_demo(ctx["out"] / "evaluation", progress=lambda _stage: advance())
     table = Table(title="000 §6 conformity verdicts")
