@@ -41,6 +41,8 @@ demo: install
 benchmark: install
 	$(PY) benchmarks/load_series.py
 	$(PY) benchmarks/phantom_speed.py
+	$(PY) benchmarks/seg_metrics.py
+	$(PY) benchmarks/model_export.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache
