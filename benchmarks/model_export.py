@@ -8,7 +8,10 @@ Paths, all on the same trained ``unet-small`` and the same validation slices:
 * ``torch_compile``     ``torch.compile`` (inductor) on the channels-last model, when it compiles here;
 * ``onnx_fp32``         ONNX Runtime, full graph optimisation;
 * ``onnx_int8_static``  ONNX Runtime, QDQ INT8 (per-channel weights, calibrated activations);
-* ``onnx_int8_dynamic`` ONNX Runtime, INT8 weights with dynamic activation quantisation.
+* ``onnx_int8_dynamic`` ONNX Runtime, INT8 weights with dynamic activation quantisation;
+* ``openvino_fp32``     the same fp32 ONNX file compiled by OpenVINO's CPU plugin;
+* ``openvino_int8_static`` the same QDQ INT8 file compiled by OpenVINO (int8 kernels even without VNNI);
+* ``openvino_int8_dynamic`` when OpenVINO can compile the dynamic-quantised graph.
 
 Throughput is images per second at a fixed batch, every path with the same number of threads.
 Trials are interleaved round-robin (path A, B, C, A, B, C, ...) and the median per path is
@@ -40,7 +43,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from aimd.models import OnnxPredictor, export_run, load_index, load_run, load_split, make_config, train
+from aimd.models import (
+    OnnxPredictor,
+    OpenVinoPredictor,
+    export_run,
+    load_index,
+    load_run,
+    load_split,
+    make_config,
+    train,
+)
 from aimd.models.evaluate import evaluate_logits
 from aimd.phantoms import generate_dataset
 
@@ -87,6 +99,12 @@ def _paths(run_dir: Path, threads: int, use_compile: bool) -> tuple[dict[str, Fn
     for name, file in (("onnx_fp32", "model.onnx"), ("onnx_int8_static", "model.int8.static.onnx"),
                        ("onnx_int8_dynamic", "model.int8.dynamic.onnx")):
         paths[name] = OnnxPredictor(export / file, threads=threads).predict_logits
+    for name, file in (("openvino_fp32", "model.onnx"), ("openvino_int8_static", "model.int8.static.onnx"),
+                       ("openvino_int8_dynamic", "model.int8.dynamic.onnx")):
+        try:
+            paths[name] = OpenVinoPredictor(export / file, threads=threads).predict_logits
+        except Exception as err:  # a graph OpenVINO has no kernels for is reported, not fatal
+            notes[name] = f"unavailable: {type(err).__name__}: {str(err).splitlines()[0][:100]}"
     return paths, notes
 
 

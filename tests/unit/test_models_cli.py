@@ -55,7 +55,12 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["onnx_check_passed"] is True and report["onnx_max_abs_diff"] < 1e-4
-    assert set(report["runtimes"]) == {"torch_fp32", "onnx_fp32", "onnx_int8_dynamic"}
+    assert {"torch_fp32", "onnx_fp32", "onnx_int8_dynamic", "openvino_fp32"} <= set(report["runtimes"])
+    assert report["openvino_max_abs_diff"] < 1e-4
+    scored = {k for k in report["runtimes"] if k.startswith("openvino")} | set(report.get("unsupported", {}))
+    assert scored == {"openvino_fp32", "openvino_int8_dynamic"}  # each file scored in OpenVINO or said why not
+    result = runner.invoke(app, ["export", str(run), "--runtime", "tensorrt", "--json"])
+    assert isinstance(result.exception, InvalidInputError) and "unknown runtime" in str(result.exception)
     assert (run / "export" / "model.int8.dynamic.onnx").is_file()
     out = tmp_path / "d.html"
     result = runner.invoke(app, ["describe", str(run), "--format", "html", "--out", str(out), "--no-measure",

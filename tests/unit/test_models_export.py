@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from aimd.core.errors import InvalidInputError
-from aimd.models.adapters import OnnxPredictor, load_predictor
+from aimd.models.adapters import OnnxPredictor, OpenVinoPredictor, load_predictor
 from aimd.models.config import make_config
 from aimd.models.data import load_index, load_split
 from aimd.models.evaluate import evaluate_logits
@@ -62,6 +62,31 @@ def test_runtime_accuracies_are_recomputed_independently(exported: dict[str, obj
         change = report["runtimes"][name]["change_vs_torch_fp32"]
         assert change == pytest.approx(dice - report["runtimes"]["torch_fp32"]["value"], abs=1e-9)
     assert abs(report["runtimes"]["onnx_fp32"]["change_vs_torch_fp32"]) < 1e-6
+
+
+def test_openvino_runs_the_same_files(exported: dict[str, object]) -> None:
+    """OpenVINO agrees with PyTorch on the fp32 file; its INT8 score is recomputed independently."""
+    report = exported["report"]
+    assert isinstance(report, dict)
+    root = Path(str(exported["root"]))
+    run = load_run(root / "run")
+    export = root / "run" / "export"
+    x = np.random.default_rng(4).random((5, 2, 32, 32), dtype=np.float32)
+    with torch.inference_mode():
+        ref = run.build_network()(torch.from_numpy(x)).numpy()
+    fp32 = load_predictor(export / "model.onnx", threads=1, runtime="openvino")
+    assert isinstance(fp32, OpenVinoPredictor) and fp32.metadata["adapter"] == "openvino"
+    assert np.abs(fp32.predict_logits(x) - ref).max() < 1e-4
+    assert report["openvino_max_abs_diff"] < 1e-4
+    assert fp32.predict_logits(x[:1]).shape == (1, 1, 32, 32)  # dynamic batch
+    assert fp32.predict_logits(np.concatenate([x, x], axis=3)[:, :, :, :48]).shape == (5, 1, 32, 48)  # other size
+    val = load_split(load_index(root / "ph"), "val", "body", run.input_spec, keep_volumes=True, slice_policy="all")
+    int8 = OpenVinoPredictor(export / "model.int8.static.onnx", threads=1)
+    dice = evaluate_logits(int8.predict_logits, val, run.output_spec)["dice_mean"]
+    assert report["runtimes"]["openvino_int8_static"]["value"] == pytest.approx(dice, abs=1e-9)
+    assert np.abs(int8.predict_logits(x) - ref).max() > 1e-6  # really quantised, not the fp32 graph
+    with pytest.raises(InvalidInputError, match="unknown runtime"):
+        load_predictor(export / "model.onnx", runtime="tensorrt")
 
 
 def test_int8_models_are_quantized_and_keep_specs(exported: dict[str, object]) -> None:

@@ -120,15 +120,22 @@ def export_cmd(
     torchscript: bool = typer.Option(False, "--torchscript", help="Also write model.ts."),
     bundle: bool = typer.Option(False, "--bundle", help="Also write a MONAI bundle folder."),
     data: Path | None = typer.Option(None, "--data", help="dataset.json if it moved since training."),
-    threads: int = typer.Option(2, "--threads", help="ONNX Runtime threads."),
+    threads: int = typer.Option(2, "--threads", help="Runtime threads."),
+    runtime: list[str] = typer.Option(["onnxruntime", "openvino"], "--runtime",
+                                      help="Runtime(s) that run and score each ONNX file: onnxruntime, openvino."),
     exporter: str = typer.Option("dynamo", "--exporter", help="dynamo (default) or torchscript (faster, CNNs)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Export a run (ONNX, INT8, TorchScript, MONAI bundle) and compare accuracy on the validation split.
 
-    Exit 1 when the ONNX outputs differ from PyTorch by more than 1e-3.
+    Exit 1 when the ONNX outputs (in any runtime) differ from PyTorch by more than 1e-3.
     """
+    from aimd.models.adapters import RUNTIMES
     from aimd.models.export import export_run
+
+    unknown = sorted(set(runtime) - set(RUNTIMES))
+    if unknown:
+        raise InvalidInputError(f"unknown runtime(s) {unknown}", where="--runtime", hint=f"use {list(RUNTIMES)}")
 
     if exporter not in {"dynamo", "torchscript"}:
         raise InvalidInputError(f"--exporter must be dynamo or torchscript, got {exporter!r}", where="--exporter",
@@ -141,8 +148,10 @@ def export_cmd(
         modes = ("static", "dynamic") if int8_mode == "both" else (int8_mode,)
     with progress_bar("export", 1 + len(modes)) as advance:
         report = export_run(run, onnx_fp32=onnx, int8=modes, torchscript=torchscript, bundle=bundle,  # type: ignore[arg-type]
-                            data=data, threads=threads, exporter=exporter, progress=advance)  # type: ignore[arg-type]
-    failed = report.get("onnx_max_abs_diff", 0.0) > ONNX_TOLERANCE
+                            data=data, threads=threads, exporter=exporter, progress=advance,  # type: ignore[arg-type]
+                            runtimes=tuple(dict.fromkeys(runtime)))  # type: ignore[arg-type]
+    diffs = {k: v for k, v in report.items() if k in ("onnx_max_abs_diff", "openvino_max_abs_diff")}
+    failed = any(v > ONNX_TOLERANCE for v in diffs.values())
     report["onnx_check_passed"] = not failed if onnx else None
     if json_out:
         print_json(report)
@@ -150,9 +159,12 @@ def export_cmd(
         for name, r in report["runtimes"].items():
             change = r["change_vs_torch_fp32"]
             console.print(f"{name:>18}: {r['metric']} {r['value']}" + (f" (change {change:+.4f})" if change else ""))
-        if onnx:
-            console.print(f"ONNX max abs diff vs PyTorch: {report['onnx_max_abs_diff']:.3g}"
-                          + (" [red]exceeds 1e-3[/red]" if failed else ""))
+        for key, value in diffs.items():
+            name = "ONNX Runtime" if key.startswith("onnx") else "OpenVINO"
+            console.print(f"{name} max abs diff vs PyTorch: {value:.3g}"
+                          + (" [red]exceeds 1e-3[/red]" if value > ONNX_TOLERANCE else ""))
+        for name, why in report.get("unsupported", {}).items():
+            console.print(f"{name:>18}: not run ({why})")
         console.print(f"[green]wrote[/green] {', '.join(v['path'] for v in report['files'].values())} in {run}")
     if failed:
         raise typer.Exit(EXIT_FINDINGS)
@@ -200,6 +212,7 @@ def predict_cmd(
     out: Path | None = typer.Option(None, "--out", help="Label output (.nii.gz or DICOM folder), segmentation."),
     modality: str | None = typer.Option(None, "--modality", help="Modality to assume when the file has none."),
     threads: int = typer.Option(2, "--threads", help="CPU threads."),
+    runtime: str = typer.Option("onnxruntime", "--runtime", help="For .onnx models: onnxruntime or openvino."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -209,7 +222,7 @@ def predict_cmd(
     from aimd.imaging.io import read_volume, write_volume
     from aimd.models.adapters import load_predictor
 
-    predictor = load_predictor(model, threads=threads)
+    predictor = load_predictor(model, threads=threads, runtime=runtime)
     volume = read_volume(image)
     result = predictor.predict_volume(volume, modality=modality, where=str(image))
     summary: dict[str, object] = {"model": str(model), "adapter": predictor.metadata.get("adapter"),

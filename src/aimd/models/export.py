@@ -5,7 +5,9 @@
 * the ONNX graph checked against PyTorch — maximum absolute difference of the logits;
 * INT8 quantisation with ONNX Runtime, ``static`` (QDQ, per-channel weights, activations calibrated
   on training images) and/or ``dynamic`` (weights only), each with its accuracy change (Dice or
-  AUC) against eager PyTorch fp32 (003 §3.3.1).
+  AUC) against eager PyTorch fp32 (003 §3.3.1);
+* every ONNX file run by each requested runtime — ONNX Runtime and OpenVINO — with its accuracy
+  change, and OpenVINO's fp32 logits checked against PyTorch too.
 
 Every exported file carries the model's input/output specs (ONNX ``metadata_props``, TorchScript
 extra file, bundle metadata) so the adapters can load it without side files.
@@ -43,6 +45,7 @@ from aimd.core.hashing import sha256_file
 from aimd.core.logging import get_logger
 from aimd.models.adapters.monai_bundle import write_monai_bundle
 from aimd.models.adapters.onnx import KEY_INPUT, KEY_META, KEY_OUTPUT, OnnxPredictor
+from aimd.models.adapters.openvino import OpenVinoPredictor
 from aimd.models.adapters.torchscript import save_torchscript
 from aimd.models.data import ArraySet, load_index, load_split
 from aimd.models.evaluate import evaluate_logits, headline
@@ -50,6 +53,7 @@ from aimd.models.runs import Run, load_run
 from aimd.models.specs import InputSpec, OutputSpec, spec_to_json
 
 QuantMode = Literal["static", "dynamic"]
+Runtime = Literal["onnxruntime", "openvino"]
 _log = get_logger("aimd.models.export")
 
 
@@ -120,9 +124,16 @@ def export_module_onnx(module: nn.Module, path: str | Path, input_spec: InputSpe
     return path
 
 
-def max_abs_diff(module: nn.Module, onnx_path: Path, inputs: NDArray[np.float32], *, threads: int = 2) -> float:
-    """Largest |PyTorch − ONNX Runtime| over the logits of ``inputs``."""
-    predictor = OnnxPredictor(onnx_path, threads=threads)
+def _onnx_predictor(path: Path, runtime: Runtime, threads: int) -> OnnxPredictor | OpenVinoPredictor:
+    if runtime == "openvino":
+        return OpenVinoPredictor(path, threads=threads)
+    return OnnxPredictor(path, threads=threads)
+
+
+def max_abs_diff(module: nn.Module, onnx_path: Path, inputs: NDArray[np.float32], *, threads: int = 2,
+                 runtime: Runtime = "onnxruntime") -> float:
+    """Largest |PyTorch − ``runtime``| over the logits of ``inputs``."""
+    predictor = _onnx_predictor(onnx_path, runtime, threads)
     with torch.inference_mode():
         ref = module.eval()(torch.from_numpy(inputs)).numpy()
     return float(np.abs(predictor.predict_logits(inputs) - ref).max())
@@ -206,6 +217,7 @@ def _scored(fn: Callable[[NDArray[np.float32]], NDArray[np.float32]], data: Arra
 
 def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[QuantMode, ...] = (),
                torchscript: bool = False, bundle: bool = False, data: Path | None = None, threads: int = 2,
+               runtimes: tuple[Runtime, ...] = ("onnxruntime", "openvino"),
                calibration_images: int = 64, exporter: Literal["dynamo", "torchscript"] = "dynamo",
                progress: Callable[[int], object] | None = None) -> dict[str, Any]:
     """Export a run and compare every runtime's accuracy on the validation split.
@@ -216,6 +228,8 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
         Folder of a finished ``aimd model train``.
     onnx_fp32, int8:
         Write ``model.onnx``; and ``model.int8.<mode>.onnx`` for each mode (needs the fp32 file).
+    runtimes:
+        Runtimes that run (and are scored on) every ONNX file.
     torchscript, bundle:
         Also write ``model.ts`` and a MONAI bundle folder ``bundle/``.
     data:
@@ -250,8 +264,10 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
                                        "seconds": round(time.perf_counter() - started, 2)}
             report["onnx_max_abs_diff"] = max_abs_diff(network, path, check_inputs, threads=threads)
             report["onnx_check_items"] = len(check_inputs)
-            report["runtimes"]["onnx_fp32"] = _scored(OnnxPredictor(path, threads=threads).predict_logits, val,
-                                                      spec_out)
+            if "openvino" in runtimes:
+                report["openvino_max_abs_diff"] = max_abs_diff(network, path, check_inputs, threads=threads,
+                                                               runtime="openvino")
+            _score_runtimes(report, path, "fp32", runtimes, threads, val, spec_out)
             if progress:
                 progress(1)
             for mode in int8:
@@ -259,8 +275,7 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
                                       calibration=train.images[:calibration_images])
                 report["files"][f"onnx_int8_{mode}"] = {"path": f"export/model.int8.{mode}.onnx",
                                                         "sha256": sha256_file(qpath)}
-                report["runtimes"][f"onnx_int8_{mode}"] = _scored(
-                    OnnxPredictor(qpath, threads=threads).predict_logits, val, spec_out)
+                _score_runtimes(report, qpath, f"int8_{mode}", runtimes, threads, val, spec_out)
                 if mode == "static":
                     report["calibration"] = {"split": "train", "images": int(min(len(train), calibration_images))}
                 if progress:
@@ -283,6 +298,19 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
         atomic_write_json(tmp / "export.json", report)
     _log.info("export.done", run=str(run.path), files=list(report["files"]))
     return report
+
+
+def _score_runtimes(report: dict[str, Any], path: Path, variant: str, runtimes: tuple[Runtime, ...], threads: int,
+                    val: ArraySet, spec_out: OutputSpec) -> None:
+    """Score ``path`` with each runtime into ``report["runtimes"]`` (``onnx_<variant>``, ``openvino_<variant>``)."""
+    for runtime in runtimes:
+        key = f"{'onnx' if runtime == 'onnxruntime' else runtime}_{variant}"
+        try:
+            predictor = _onnx_predictor(path, runtime, threads)
+        except Exception as err:  # a runtime without kernels for this graph is reported, not fatal
+            report.setdefault("unsupported", {})[key] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+            continue
+        report["runtimes"][key] = _scored(predictor.predict_logits, val, spec_out)
 
 
 def _torch_fn(network: nn.Module) -> Callable[[NDArray[np.float32]], NDArray[np.float32]]:

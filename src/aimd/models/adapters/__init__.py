@@ -1,7 +1,8 @@
-"""Predictor adapters: ``nn.Module``, TorchScript, ONNX Runtime, MONAI bundle — and one loader.
+"""Predictor adapters: ``nn.Module``, TorchScript, ONNX Runtime, OpenVINO, MONAI bundle — and one loader.
 
 :func:`load_predictor` picks the adapter from what a path is: a training run folder (torch), a
-MONAI bundle folder, an ``.onnx`` file or a TorchScript archive.
+MONAI bundle folder, an ``.onnx`` file (ONNX Runtime, or OpenVINO with ``runtime="openvino"``) or
+a TorchScript archive.
 
 Example
 -------
@@ -20,14 +21,17 @@ from pathlib import Path
 from aimd.core.errors import InvalidInputError
 from aimd.models.adapters.monai_bundle import MonaiBundlePredictor, write_monai_bundle
 from aimd.models.adapters.onnx import OnnxPredictor
+from aimd.models.adapters.openvino import OpenVinoPredictor
 from aimd.models.adapters.torch_module import TorchModulePredictor, load_state_dict_file, load_weights
 from aimd.models.adapters.torchscript import TorchScriptPredictor, save_torchscript
 from aimd.models.predictor import BasePredictor
 from aimd.models.specs import InputSpec, OutputSpec
 
+RUNTIMES = ("onnxruntime", "openvino")
+
 
 def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None,
-                   threads: int = 2) -> BasePredictor:
+                   threads: int = 2, runtime: str = "onnxruntime") -> BasePredictor:
     """Open a model file or folder through the matching adapter.
 
     Parameters
@@ -38,11 +42,15 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
     input_spec, output_spec:
         For ONNX / TorchScript files that carry no aimd specs.
     threads:
-        ONNX Runtime intra-op threads.
+        Inference threads of the ONNX runtime.
+    runtime:
+        For ``.onnx`` files: ``"onnxruntime"`` or ``"openvino"``.
     """
     from aimd.models.runs import is_run, load_run
 
     p = Path(path)
+    if runtime not in RUNTIMES:
+        raise InvalidInputError(f"unknown runtime {runtime!r}", where="runtime", hint=f"use one of {list(RUNTIMES)}")
     if not p.exists():
         raise InvalidInputError("model path does not exist", where=str(p),
                                 hint="pass a run folder, a MONAI bundle folder, an .onnx or a TorchScript file")
@@ -54,6 +62,8 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
         raise InvalidInputError("folder is neither a training run (run.json) nor a MONAI bundle "
                                 "(configs/metadata.json)", where=str(p), hint="pass the run or bundle root folder")
     if p.suffix.lower() == ".onnx":
+        if runtime == "openvino":
+            return OpenVinoPredictor(p, input_spec, output_spec, threads=threads)
         return OnnxPredictor(p, input_spec, output_spec, threads=threads)
     if zipfile.is_zipfile(p):
         with zipfile.ZipFile(p) as archive:
@@ -70,6 +80,8 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
 __all__ = [
     "MonaiBundlePredictor",
     "OnnxPredictor",
+    "OpenVinoPredictor",
+    "RUNTIMES",
     "TorchModulePredictor",
     "TorchScriptPredictor",
     "load_predictor",

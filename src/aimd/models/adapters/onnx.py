@@ -72,6 +72,32 @@ def make_session(path: str | Path, *, threads: int = 2,
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def onnx_file_specs(path: Path, input_spec: InputSpec | None,
+                    output_spec: OutputSpec | None) -> tuple[onnx.ModelProto, InputSpec, OutputSpec, dict[str, Any]]:
+    """Read ``path`` and its aimd specs; the given specs win over the stored ones (files without metadata)."""
+    p = path
+    model = read_onnx(p)
+    props = onnx_specs(model)
+    if input_spec is None:
+        if KEY_INPUT not in props:
+            raise SchemaError("ONNX file carries no aimd.input_spec metadata", where=str(p),
+                              hint="pass input_spec=InputSpec(...) or export with aimd model export")
+        input_spec = parse_input_spec(props[KEY_INPUT], where=f"{p}:{KEY_INPUT}")
+    if output_spec is None:
+        if KEY_OUTPUT not in props:
+            raise SchemaError("ONNX file carries no aimd.output_spec metadata", where=str(p),
+                              hint="pass output_spec=OutputSpec(...) or export with aimd model export")
+        output_spec = parse_output_spec(props[KEY_OUTPUT], where=f"{p}:{KEY_OUTPUT}")
+    extra: dict[str, Any] = {}
+    if KEY_META in props:
+        try:
+            extra = json.loads(props[KEY_META])
+        except json.JSONDecodeError as err:
+            raise SchemaError("aimd.metadata is not JSON", where=f"{p}:{KEY_META}",
+                              hint="re-export the model with aimd") from err
+    return model, input_spec, output_spec, extra
+
+
 class OnnxPredictor(BasePredictor):
     """Run an ONNX model with ONNX Runtime on CPU.
 
@@ -88,25 +114,7 @@ class OnnxPredictor(BasePredictor):
     def __init__(self, path: str | Path, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None,
                  *, threads: int = 2, optimization: str = "all") -> None:
         p = Path(path)
-        model = read_onnx(p)
-        props = onnx_specs(model)
-        if input_spec is None:
-            if KEY_INPUT not in props:
-                raise SchemaError("ONNX file carries no aimd.input_spec metadata", where=str(p),
-                                  hint="pass input_spec=InputSpec(...) or export with aimd model export")
-            input_spec = parse_input_spec(props[KEY_INPUT], where=f"{p}:{KEY_INPUT}")
-        if output_spec is None:
-            if KEY_OUTPUT not in props:
-                raise SchemaError("ONNX file carries no aimd.output_spec metadata", where=str(p),
-                                  hint="pass output_spec=OutputSpec(...) or export with aimd model export")
-            output_spec = parse_output_spec(props[KEY_OUTPUT], where=f"{p}:{KEY_OUTPUT}")
-        extra: dict[str, Any] = {}
-        if KEY_META in props:
-            try:
-                extra = json.loads(props[KEY_META])
-            except json.JSONDecodeError as err:
-                raise SchemaError("aimd.metadata is not JSON", where=f"{p}:{KEY_META}",
-                                  hint="re-export the model with aimd") from err
+        model, input_spec, output_spec, extra = onnx_file_specs(p, input_spec, output_spec)
         self.session = make_session(p, threads=threads, optimization=optimization)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
@@ -127,4 +135,5 @@ class OnnxPredictor(BasePredictor):
         return np.asarray(out, dtype=np.float32)
 
 
-__all__ = ["KEY_INPUT", "KEY_META", "KEY_OUTPUT", "OnnxPredictor", "make_session", "onnx_specs", "read_onnx"]
+__all__ = ["KEY_INPUT", "KEY_META", "KEY_OUTPUT", "OnnxPredictor", "make_session", "onnx_file_specs", "onnx_specs",
+           "read_onnx"]
