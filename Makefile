@@ -43,6 +43,7 @@ benchmark: install
 	$(PY) benchmarks/phantom_speed.py
 	$(PY) benchmarks/seg_metrics.py
 	$(PY) benchmarks/model_export.py
+	$(PY) benchmarks/evaluate_default.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache

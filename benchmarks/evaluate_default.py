@@ -1,0 +1,75 @@
+"""Benchmark: wall time of ``aimd evaluate`` on its defaults, per characteristic (000 §6).
+
+Runs the command a user runs first — ``aimd evaluate --out DIR`` with no model, data or claims —
+in a fresh process with an empty cache folder (``AIMD_CACHE_DIR``), so the reference phantom set
+is generated and the reference model trained as on a new machine, then reads the time of every
+characteristic from the report it wrote. ``--warm`` keeps one cache for a second, cached run
+(training skipped) and reports both.
+
+Target of the evaluation issue: the cold run finishes in ≤ 10 minutes on 2 CPU cores. The load
+average before and after is printed: other processes on the machine stretch every figure.
+
+Usage: ``python benchmarks/evaluate_default.py [--warm] [--threads 2] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_S = 600.0
+
+
+def _evaluate(cache: Path, out: Path, threads: int) -> dict[str, Any]:
+    env = {**os.environ, "AIMD_CACHE_DIR": str(cache)}
+    cmd = [sys.executable, "-m", "aimd.cli.main", "evaluate", "--out", str(out), "--threads", str(threads), "--json"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"aimd evaluate failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    sections = [{"clause": s["clause"], "key": s["key"], "verdict": s["verdict"], "seconds": s["seconds"]}
+                for s in report["sections"]]
+    return {"wall_s": round(wall, 1), "evaluation_s": report["header"]["duration_s"], "exit_code": proc.returncode,
+            "sections": sections, "summary": report["summary"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warm", action="store_true", help="also time a second run on the filled cache")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        runs["cold"] = _evaluate(cache, Path(tmp) / "cold", args.threads)
+        if args.warm:
+            runs["warm"] = _evaluate(cache, Path(tmp) / "warm", args.threads)
+    result = {"threads": args.threads, "cpu_count": os.cpu_count(),
+              "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "target_s": TARGET_S,
+              "runs": runs, "target_met": runs["cold"]["wall_s"] <= TARGET_S}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"aimd evaluate (defaults), {args.threads} threads on {result['cpu_count']} cores; load average "
+          f"{result['load_average'][0]} → {result['load_average'][1]}")
+    for name, run in runs.items():
+        print(f"\n{name}: wall {run['wall_s']} s (evaluation {run['evaluation_s']} s), exit {run['exit_code']}")
+        for s in run["sections"]:
+            print(f"  {s['clause']:<12}{s['key']:<20}{s['seconds']:>9.1f} s  {s['verdict']}")
+    print(f"\ncold run {runs['cold']['wall_s']} s — target ≤ {TARGET_S:.0f} s: "
+          f"{'met' if result['target_met'] else 'not met'}")
+
+
+if __name__ == "__main__":
+    main()
