@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from aimd.core.errors import InvalidInputError, SchemaError
-from aimd.evaluation import Claims, claims_template, load_claims, parse_claims
+from aimd.evaluation import AdversarialClaim, Claims, claims_template, load_claims, parse_claims
+from aimd.evaluation.claims import DPClaim
 
 
 def test_template_parses_and_lists_every_section() -> None:
@@ -57,3 +58,35 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
     path.write_text("efficiency:\n  runs: 7\n", encoding="utf-8")
     loaded = load_claims(path)
     assert loaded.efficiency is not None and loaded.efficiency.runs == 7
+
+
+def test_template_shows_the_optional_dp_block_with_its_defaults() -> None:
+    lines = claims_template().splitlines()
+    at = lines.index(next(ln for ln in lines if ln.startswith("  dp: null")))
+    block = []
+    for ln in lines[at + 2:]:
+        if not ln.startswith("  # "):
+            break
+        block.append("  " + ln[4:])
+    enabled = "\n".join(lines[:at] + block + lines[at + 1 + 1 + len(block):]) + "\n"
+    claims = parse_claims(enabled, where="template")
+    assert claims.privacy is not None and claims.privacy.dp == DPClaim()
+    assert claims.privacy.dp.epsilon_target == 8.0 and claims.privacy.dp.batchnorm == "freeze"
+    assert parse_claims(claims_template(), where="t").privacy.dp is None  # type: ignore[union-attr]
+
+
+def test_adversarial_and_dp_fields_are_validated() -> None:
+    claims = parse_claims("adversarial:\n  attacks: [square]\n  square_iterations: 12\n", where="c.yaml")
+    assert claims.adversarial is not None and claims.adversarial.attacks == ["square"]
+    assert AdversarialClaim().attacks == ["fgsm", "pgd", "square"]
+    for text, field in [("adversarial:\n  attacks: [hopskipjump]\n", "adversarial.attacks.0"),
+                        ("adversarial:\n  epsilons: [0.01, 0]\n", "adversarial.epsilons.1"),
+                        ("adversarial:\n  square_p_init: 1.0\n", "adversarial.square_p_init"),
+                        ("privacy:\n  dp:\n    epsilon_target: null\n", "privacy.dp"),
+                        ("privacy:\n  dp:\n    batchnorm: drop\n", "privacy.dp.batchnorm"),
+                        ("privacy:\n  dp:\n    delta: 1.5\n", "privacy.dp.delta")]:
+        with pytest.raises(SchemaError) as info:
+            parse_claims(text, where="c.yaml")
+        assert field in info.value.message, text
+    dp = parse_claims("privacy:\n  dp:\n    noise_multiplier: 0.8\n    epsilon_target: null\n", where="c").privacy
+    assert dp is not None and dp.dp is not None and dp.dp.noise_multiplier == 0.8

@@ -1,28 +1,34 @@
-"""000 §6.3.9 privacy: ART membership inference and the network-egress guard (5.2.9 a–b)."""
+"""000 §6.3.9 privacy: ART membership inference, DP-SGD (opacus) fine-tune, network-egress guard (5.2.9 a–b)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_evaluation_support import context, disks
+import torch
+from test_evaluation_support import context, dice_np, disks, threshold_net
 
 from aimd.evaluation import (
     Characteristic,
     Claims,
     EfficiencyClaim,
     EgressGuard,
+    EvalData,
     Evidence,
     Privacy,
     PrivacyClaim,
     Verdict,
 )
+from aimd.evaluation.claims import DPClaim
 from aimd.evaluation.privacy import split_by_case
+from aimd.evaluation.privacy_dp import dp_finetune
 from aimd.evaluation.runner import run_characteristic, run_characteristics
+from aimd.models import build_network
 
 
 def test_split_by_case_keeps_cases_whole() -> None:
@@ -88,3 +94,136 @@ def test_egress_during_evaluation_fails_privacy(tmp_path: Path) -> None:
     rows = priv.evidence.tables[0].rows
     assert [r["address"] for r in rows] == ["203.0.113.9:80"]
     assert np.isfinite(priv.evidence.measurements["membership_auc"])
+
+
+# ---------------------------------------------------------------- DP-SGD fine-tune (opacus) -----------------
+
+# the RDP orders opacus documents as its accountant's defaults
+_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One torch thread per test process: the tests run two at a time on two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _gaussian_epsilon(sigma: float, steps: int, delta: float) -> float:
+    """(ε, δ) of ``steps`` full-batch Gaussian mechanisms (sensitivity 1, std σ), written out here.
+
+    Rényi DP of one Gaussian mechanism at order α is α / (2σ²) and composes additively; the
+    conversion to (ε, δ) is ε = RDP + log((α − 1)/α) − (log δ + log α)/(α − 1), minimised over α.
+    """
+    best = np.inf
+    for a in _ORDERS:
+        rdp = steps * a / (2 * sigma**2)
+        best = min(best, rdp + np.log((a - 1) / a) - (np.log(delta) + np.log(a)) / (a - 1))
+    return float(best)
+
+
+def _bn_threshold() -> torch.nn.Module:
+    """The threshold segmenter followed by an identity BatchNorm (pre-trained statistics 0 / 1)."""
+    return torch.nn.Sequential(threshold_net(), torch.nn.BatchNorm2d(1)).eval()
+
+
+def _bn_threshold_3x3() -> torch.nn.Module:
+    """The same threshold as a 3×3 convolution (centre weight 20, the rest 0) plus identity BatchNorm."""
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 20.0
+        conv.bias.fill_(-10.0)
+    return torch.nn.Sequential(conv, torch.nn.BatchNorm2d(1)).eval()
+
+
+def _members(n_cases: int = 4, per_case: int = 4) -> EvalData:
+    return disks({f"m{i}": "A" for i in range(n_cases)}, per_case=per_case, seed=7)
+
+
+def test_dp_epsilon_matches_the_gaussian_mechanism_and_opacus_accounting() -> None:
+    from opacus.accountants import RDPAccountant
+
+    data = _members()  # 16 images
+    full = dp_finetune(_bn_threshold(), data, channels=1, activation="sigmoid",
+                       claim=DPClaim(noise_multiplier=2.0, epsilon_target=None, epochs=3, batch_size=32))
+    assert full.sample_rate == 1.0 and full.steps == 3
+    assert full.epsilon == pytest.approx(_gaussian_epsilon(2.0, 3, 1e-5), rel=1e-4)
+    part = dp_finetune(_bn_threshold(), data, channels=1, activation="sigmoid",
+                       claim=DPClaim(noise_multiplier=1.3, epsilon_target=None, epochs=2, batch_size=4,
+                                     delta=1e-4))
+    assert part.sample_rate == 0.25 and part.steps == 8
+    fresh = RDPAccountant()
+    fresh.history = [(1.3, 0.25, 8)]
+    assert part.epsilon == pytest.approx(fresh.get_epsilon(1e-4), rel=1e-6)
+    # subsampling amplifies privacy: fewer, full-batch steps with the same noise cost more ε
+    assert part.epsilon < _gaussian_epsilon(1.3, 8, 1e-4)
+
+
+def test_epsilon_target_sets_the_noise() -> None:
+    res = dp_finetune(_bn_threshold(), _members(), channels=1, activation="sigmoid",
+                      claim=DPClaim(epsilon_target=3.0, noise_multiplier=None, epochs=2, batch_size=4))
+    assert 2.98 <= res.epsilon <= 3.0 and res.noise_multiplier > 0.5
+
+
+def test_batchnorm_handling_on_the_reference_unet() -> None:
+    torch.manual_seed(0)
+    net = build_network("unet-small", in_channels=1, out_channels=1)
+    with torch.no_grad():
+        net(torch.from_numpy(_members().images))  # give the BatchNorm layers non-trivial statistics
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = _members(2, 3)
+    frozen = dp_finetune(net, data, channels=1, activation="sigmoid",
+                         claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, lr=0.1))
+    after = frozen.network.state_dict()
+    bn_keys = [k for k in before if any(k.startswith(n + ".") for n, m in net.named_modules()
+                                        if isinstance(m, torch.nn.BatchNorm2d))]
+    assert frozen.batchnorm_layers == 20 and bn_keys
+    assert all(torch.equal(before[k], after[k]) for k in bn_keys)  # statistics never saw the private data
+    assert not torch.equal(before["output.2.weight"], after["output.2.weight"])
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the original is untouched
+    grouped = dp_finetune(net, data, channels=1, activation="sigmoid",
+                          claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, batchnorm="group_norm"))
+    kinds = {type(m) for m in grouped.network.modules()}
+    assert torch.nn.GroupNorm in kinds and torch.nn.BatchNorm2d not in kinds
+
+
+def test_empty_poisson_batches_still_train() -> None:
+    # sample rate 1/16: most Poisson batches are empty, and each still takes its noise-only step
+    res = dp_finetune(_bn_threshold(), _members(), channels=1, activation="sigmoid",
+                      claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=1))
+    assert res.steps == 16 and np.isfinite(res.epsilon)
+    assert all(np.isfinite(p.detach().numpy()).all() for p in res.network.parameters())
+
+
+def test_dp_section_utility_and_membership(tmp_path: Path) -> None:
+    ctx = context(tmp_path, net=_bn_threshold_3x3())
+    ctx.train_data = _members(6, 4)
+    quiet = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
+                         dp=DPClaim(noise_multiplier=0.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05))
+    res = run_characteristic(Privacy(), ctx, Claims(privacy=quiet))
+    dp = res.evidence.measurements["dp"]
+    owners = np.asarray(ctx.data.case_ids)
+    truth = float(np.mean([dice_np(ctx.data.targets[owners == c], ctx.data.images[owners == c, 0] > 0.5)
+                           for c in ctx.data.cases]))
+    assert dp["metric_model"]["estimate"] == pytest.approx(truth)
+    assert dp["epsilon"] is None and dp["metric_dp_model"]["estimate"] > 0.95
+    assert 0.0 <= dp["membership_auc"] <= 1.0 and dp["accountant_history"] == [[0.0, 1 / 3, 6]]
+    assert res.evidence.tables[-1].rows[1]["membership_auc"] == dp["membership_auc"]
+    loud = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
+                        dp=DPClaim(noise_multiplier=5000.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05,
+                                   max_utility_drop=0.1))
+    res2 = run_characteristic(Privacy(), ctx, Claims(privacy=loud))
+    dp2 = res2.evidence.measurements["dp"]
+    assert dp2["metric_dp_model"]["estimate"] < dp["metric_dp_model"]["estimate"] - 0.2
+    assert dp2["metric_drop"] > 0.2 and 0 < dp2["epsilon"] < 0.5
+    assert res2.verdict == Verdict.DOES_NOT_CONFORM and "drop vs the model" in res2.reason
+    again = run_characteristic(Privacy(), ctx, Claims(privacy=loud)).evidence.measurements["dp"]
+    assert again["metric_dp_model"] == dp2["metric_dp_model"] and again["membership_auc"] == dp2["membership_auc"]
+    bounded = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
+                           dp=DPClaim(noise_multiplier=0.0, epsilon_target=5.0, epochs=1, batch_size=8))
+    res3 = run_characteristic(Privacy(), ctx, Claims(privacy=bounded))
+    assert res3.verdict == Verdict.DOES_NOT_CONFORM and "ε spent" in res3.reason

@@ -17,12 +17,14 @@ Example
 """
 
 from aimd.evaluation.adversarial import Adversarial, physical_epsilon
+from aimd.evaluation.adversarial_blackbox import BlackBoxResult, square_attack
 from aimd.evaluation.base import Characteristic
 from aimd.evaluation.claims import (
     ARTEFACTS,
     AdversarialClaim,
     Claims,
     DescriptionClaim,
+    DPClaim,
     EfficiencyClaim,
     GeneralizationClaim,
     ModelIdentity,
@@ -44,6 +46,7 @@ from aimd.evaluation.evidence import CharacteristicResult, Check, Evidence, Plot
 from aimd.evaluation.generalization import Generalization, subgroup_test
 from aimd.evaluation.loading import build_context, load_eval_data, reference_model
 from aimd.evaluation.privacy import Privacy
+from aimd.evaluation.privacy_dp import DPResult, dp_finetune
 from aimd.evaluation.repeatability import Repeatability
 from aimd.evaluation.robustness import Robustness, apply_artefact, artefact_parameters
 from aimd.evaluation.runner import CHARACTERISTICS, CLAUSE_KEYS, CLAUSES, run_characteristic, run_characteristics
@@ -58,9 +61,12 @@ __all__ = [
     "CLAUSE_KEYS",
     "Adversarial",
     "AdversarialClaim",
+    "BlackBoxResult",
     "Characteristic",
     "CharacteristicResult",
     "Check",
+    "DPClaim",
+    "DPResult",
     "Claims",
     "Description",
     "DescriptionClaim",
@@ -94,6 +100,7 @@ __all__ = [
     "build_context",
     "claims_template",
     "count_flops",
+    "dp_finetune",
     "forward_memory_bytes",
     "load_claims",
     "load_description",
@@ -104,5 +111,6 @@ __all__ = [
     "run_characteristic",
     "run_characteristics",
     "scaling_efficiency",
+    "square_attack",
     "subgroup_test",
 ]

@@ -1,11 +1,14 @@
-"""000 §6.3.8 adversarial security: white-box FGSM and PGD (ART) against the model (§5.2.8).
+"""000 §6.3.8 adversarial security: white-box FGSM and PGD and black-box Square Attack (ART) (§5.2.8).
 
-The network is wrapped as an ART ``PyTorchClassifier`` whose "classes" are its output pixels
+000 §6.3.8 allows black-box or white-box perturbations; aimd runs both kinds. For the white-box
+attacks the network is wrapped as an ART ``PyTorchClassifier`` whose "classes" are its output pixels
 (logits flattened) with a per-pixel loss (binary cross-entropy for sigmoid outputs, cross-entropy
 over channels for softmax), so ART's gradient attacks maximise the segmentation loss directly.
 Each attack runs at graded budgets ε in normalised input units ([0, 1] after preprocessing) and
 the report gives the same budgets in the input's physical units (HU for a CT window: ε · window
-width; stored values for bit-depth scaling).
+width; stored values for bit-depth scaling). The black-box attack
+(:mod:`aimd.evaluation.adversarial_blackbox`) needs only the predictor's probabilities, so it also
+runs on exported models, and its table rows give the model queries it spent.
 
 Example
 -------
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from aimd.core.errors import InvalidInputError
+from aimd.evaluation.adversarial_blackbox import square_attack
 from aimd.evaluation.base import Characteristic
 from aimd.evaluation.claims import AdversarialClaim, Claims
 from aimd.evaluation.context import EvaluationContext
@@ -30,6 +34,9 @@ from aimd.evaluation.evidence import Evidence, Plot, Series, Table
 from aimd.evaluation.robustness import sample_evenly
 from aimd.evaluation.scoring import case_scores, labels_from_probs, metric_name, summarize
 from aimd.models.specs import InputSpec
+
+WHITE_BOX = ("fgsm", "pgd")
+BLACK_BOX = ("square",)
 
 
 def physical_epsilon(eps: float, spec: InputSpec) -> dict[str, Any]:
@@ -65,13 +72,14 @@ class PixelLoss(nn.Module):
         self.reduction = "mean"
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        n = logits.shape[0]
+        logits, target = logits.flatten(1), target.flatten(1)
         if self.activation == "sigmoid":
             per = nn.functional.binary_cross_entropy_with_logits(logits, (target > 0).float(), reduction="none")
         else:
-            per = nn.functional.cross_entropy(logits.reshape(n, self.channels, -1),
-                                              target.reshape(n, self.channels, -1).argmax(dim=1), reduction="none")
-        per_sample = per.reshape(n, -1).mean(dim=1)
+            per = nn.functional.cross_entropy(logits.unflatten(1, (self.channels, -1)),
+                                              target.unflatten(1, (self.channels, -1)).argmax(dim=1),
+                                              reduction="none")
+        per_sample = per.flatten(1).mean(dim=1)  # flatten/unflatten keep an empty batch (n = 0) valid
         if self.reduction == "none":
             return per_sample
         return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
@@ -105,24 +113,27 @@ class Adversarial(Characteristic):
     requirement = "000 §5.2.8"
     title = "Adversarial security"
     method = ("Wrap the network for ART (per-pixel loss), run white-box FGSM and PGD (untargeted, no random start) "
-              "at graded ε in normalised units, predict the adversarial images with the model and measure the metric "
-              "with bootstrap CIs; ε is also given in the input's physical units (HU).")
+              "and the black-box Square Attack (ART, L∞, the model's output probabilities only, per-pixel margin "
+              "loss, model queries counted) at graded ε in normalised units, predict the adversarial images with "
+              "the model and measure the metric with bootstrap CIs; ε is also given in the input's physical units "
+              "(HU).")
     claim_model = AdversarialClaim
 
     def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
-        from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
-
         assert isinstance(claim, AdversarialClaim)
-        if ctx.network is None:
-            raise InvalidInputError("white-box attacks need the model's torch module (gradients)", where="--model",
-                                    hint="evaluate a training-run folder or a torch model")
+        white = [a for a in claim.attacks if a in WHITE_BOX]
+        if white and ctx.network is None:
+            raise InvalidInputError(f"white-box attacks {white} need the model's torch module (gradients)",
+                                    where="--model", hint="evaluate a training-run folder or a torch model, or "
+                                    "list only the black-box attack (adversarial.attacks: [square])")
         spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
         data = sample_evenly(ctx.data, claim.sample_images)
         channels = spec_out.channels
-        estimator = art_estimator(ctx.network, data.images.shape[1:], channels, spec_out.activation)
         y = flat_targets(data.targets, channels, spec_out.activation)
         name = metric_name(data.task)
         ev = Evidence(seeds={"attacks": ctx.seed})
+        estimator = (art_estimator(ctx.network, data.images.shape[1:], channels, spec_out.activation)
+                     if white and ctx.network is not None else None)
 
         def score(images: np.ndarray) -> dict[str, Any]:
             labels = labels_from_probs(ctx.predictor.predict(images), spec_out)
@@ -130,7 +141,9 @@ class Adversarial(Characteristic):
                              n_resamples=claims.bootstrap_resamples)
 
         clean = score(data.images)
-        ev.measurements.update({"clean": clean, "images": len(data), "attack_kind": "white-box"})
+        ev.measurements.update({"clean": clean, "images": len(data),
+                                "attack_kind": {a: "black-box" if a in BLACK_BOX else "white-box"
+                                                for a in claim.attacks}})
         rows: list[dict[str, Any]] = []
         series: list[Series] = []
         eps_list = sorted(claim.epsilons)
@@ -138,18 +151,15 @@ class Adversarial(Characteristic):
             ys, lo, hi = [clean["estimate"]], [clean["ci_low"]], [clean["ci_high"]]
             for eps in eps_list:
                 ctx.note(f"adversarial: {attack} ε={eps}")
-                torch.manual_seed(ctx.seed)
-                if attack == "fgsm":
-                    atk: Any = FastGradientMethod(estimator, eps=eps, eps_step=eps, batch_size=8)
-                else:
-                    atk = ProjectedGradientDescent(estimator, eps=eps, eps_step=eps / 4, max_iter=claim.pgd_steps,
-                                                   num_random_init=0, batch_size=8, verbose=False)
-                adv = atk.generate(x=data.images, y=y).astype(np.float32)
-                s = score(np.clip(adv, 0.0, 1.0))
-                rows.append({"attack": attack, "epsilon": eps, "epsilon_physical": physical_epsilon(eps, spec_in),
+                adv, queries = self._generate(attack, eps, ctx, claim, estimator, data.images, y)
+                s = score(adv)
+                rows.append({"attack": attack, "kind": "black-box" if attack in BLACK_BOX else "white-box",
+                             "epsilon": eps, "epsilon_physical": physical_epsilon(eps, spec_in),
                              name: s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
                              "drop": round(clean["estimate"] - s["estimate"], 6),
-                             "max_abs_perturbation": round(float(np.abs(adv - data.images).max()), 6)})
+                             "max_abs_perturbation": round(float(np.abs(adv - data.images).max()), 6),
+                             "model_queries": queries,
+                             "queries_per_image": None if queries is None else round(queries / len(data), 3)})
                 ys.append(s["estimate"])
                 lo.append(s["ci_low"])
                 hi.append(s["ci_high"])
@@ -159,10 +169,36 @@ class Adversarial(Characteristic):
                 ev.check(f"{attack}: {name} drop up to ε {claim.claimed_epsilon}", f"≤ {claim.max_metric_drop}",
                          max(within), max(within) <= claim.max_metric_drop,
                          f"ε {claim.claimed_epsilon} = {physical_epsilon(claim.claimed_epsilon, spec_in)}")
+        if any(a in BLACK_BOX for a in claim.attacks):
+            spent = [r["model_queries"] for r in rows if r["kind"] == "black-box"]
+            ev.measurements["black_box"] = {
+                "attack": "ART SquareAttack (L∞, untargeted, one restart)", "access": "output probabilities only",
+                "loss": "mean over pixels of max(correct-label logit margin, 0)",
+                "iterations": claim.square_iterations, "p_init": claim.square_p_init,
+                "model_queries_total": int(sum(spent)), "model_queries_per_budget_max": int(max(spent))}
         ev.tables.append(Table(title="Metric under attack", columns=list(rows[0]), rows=rows))
         ev.plots.append(Plot(name="adversarial_curves", kind="line", title=f"{name} vs attack budget ε",
                              x_label="ε (normalised input units)", y_label=name, series=series))
         return ev
 
+    @staticmethod
+    def _generate(attack: str, eps: float, ctx: EvaluationContext, claim: AdversarialClaim, estimator: Any,
+                  images: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int | None]:
+        """Adversarial images within ``eps`` and the model queries spent (``None`` for gradient attacks)."""
+        if attack in BLACK_BOX:
+            res = square_attack(ctx.predictor, images, y, eps, iterations=claim.square_iterations,
+                                p_init=claim.square_p_init, seed=ctx.seed)
+            return res.adversarial, res.queries
+        from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
-__all__ = ["Adversarial", "PixelLoss", "art_estimator", "flat_targets", "physical_epsilon"]
+        torch.manual_seed(ctx.seed)
+        if attack == "fgsm":
+            atk: Any = FastGradientMethod(estimator, eps=eps, eps_step=eps, batch_size=8)
+        else:
+            atk = ProjectedGradientDescent(estimator, eps=eps, eps_step=eps / 4, max_iter=claim.pgd_steps,
+                                           num_random_init=0, batch_size=8, verbose=False)
+        adv = atk.generate(x=images, y=y).astype(np.float32)
+        return np.clip(adv, 0.0, 1.0), None
+
+
+__all__ = ["BLACK_BOX", "WHITE_BOX", "Adversarial", "PixelLoss", "art_estimator", "flat_targets", "physical_epsilon"]

@@ -15,10 +15,10 @@ Example
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from aimd.core.errors import InvalidInputError, SchemaError
 
@@ -141,23 +141,53 @@ class GeneralizationClaim(_Strict):
 
 
 class AdversarialClaim(_Strict):
-    """000 §5.2.8 / §6.3.8: performance under white-box attacks."""
+    """000 §5.2.8 / §6.3.8: performance under white-box (FGSM, PGD) and black-box (Square) attacks."""
 
-    attacks: list[Literal["fgsm", "pgd"]] = Field(default_factory=lambda: ["fgsm", "pgd"])
-    epsilons: list[float] = Field(default_factory=lambda: [0.002, 0.005, 0.01, 0.02],
-                                  description="attack budgets in normalised input units")
+    attacks: list[Literal["fgsm", "pgd", "square"]] = Field(
+        default_factory=lambda: ["fgsm", "pgd", "square"],
+        description="fgsm, pgd: white-box (gradients); square: black-box (output probabilities only)")
+    epsilons: list[PositiveFloat] = Field(default_factory=lambda: [0.002, 0.005, 0.01, 0.02],
+                                          description="attack budgets in normalised input units")
     claimed_epsilon: float = Field(0.005, gt=0, description="budget up to which the claim holds")
-    max_metric_drop: float = Field(0.1, ge=0, description="allowed metric drop up to the claimed budget")
+    max_metric_drop: float = Field(0.1, ge=0, description="allowed metric drop up to the claimed budget (each attack)")
     pgd_steps: int = Field(5, ge=1, le=1000)
+    square_iterations: int = Field(30, ge=1, le=10000,
+                                   description="Square Attack updates per budget (~one model query per image each)")
+    square_p_init: float = Field(0.3, gt=0, lt=1, description="image share the first Square Attack squares cover")
     sample_images: int = Field(16, ge=2, description="test images attacked, evenly spaced over all cases")
 
 
+class DPClaim(_Strict):
+    """000 §5.2.9 a: DP-SGD (opacus) fine-tuning of a copy of the model on the training images."""
+
+    epsilon_target: float | None = Field(8.0, gt=0, description="ε the DP fine-tune may spend at delta (checked); "
+                                         "sets the noise when noise_multiplier is null")
+    delta: float = Field(1e-5, gt=0, lt=1, description="δ of the (ε, δ) guarantee")
+    noise_multiplier: float | None = Field(None, ge=0, description="Gaussian noise std / max_grad_norm "
+                                           "(null: the smallest noise that keeps ε within epsilon_target)")
+    max_grad_norm: float = Field(1.0, gt=0, description="per-sample gradient clipping bound")
+    epochs: int = Field(2, ge=1, le=1000)
+    batch_size: int = Field(16, ge=1, description="expected batch size (Poisson sampling)")
+    lr: float = Field(0.01, gt=0, description="SGD learning rate")
+    batchnorm: Literal["freeze", "group_norm"] = Field(
+        "freeze", description="freeze: BatchNorm kept in eval mode, not trained; group_norm: replaced (opacus fix)")
+    from_scratch: bool = Field(False, description="re-initialise the copy, so ε covers every weight update")
+    max_utility_drop: float | None = Field(None, ge=0, description="allowed A.10 metric drop of the DP model")
+
+    @model_validator(mode="after")
+    def _noise_or_target(self) -> DPClaim:
+        if self.noise_multiplier is None and self.epsilon_target is None:
+            raise ValueError("give noise_multiplier or epsilon_target (the noise is then derived from it)")
+        return self
+
+
 class PrivacyClaim(_Strict):
-    """000 §5.2.9 a–b / §6.3.9: no membership leakage, no data upload."""
+    """000 §5.2.9 a–b / §6.3.9: no membership leakage, no data upload, optionally a DP-SGD fine-tune."""
 
     max_membership_auc: float = Field(0.6, ge=0.5, le=1, description="ROC AUC of a membership-inference attack")
     forbid_egress: bool = Field(True, description="no network connection during the evaluation (5.2.9 b)")
     sample_images: int = Field(64, ge=4, description="images per group (members / non-members)")
+    dp: DPClaim | None = Field(None, description="DP-SGD fine-tune of a copy on the member images (5.2.9 a)")
 
 
 class Claims(_Strict):
@@ -221,6 +251,14 @@ def load_claims(path: str | Path) -> Claims:
     return parse_claims(p.read_text(encoding="utf-8"), where=str(p))
 
 
+def _optional_section(annotation: Any) -> type[BaseModel] | None:
+    """The claim model inside an ``X | None`` annotation, if any."""
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
 def _comment_block(model: type[BaseModel], indent: str) -> list[str]:
     lines: list[str] = []
     for name, field in model.model_fields.items():
@@ -231,6 +269,10 @@ def _comment_block(model: type[BaseModel], indent: str) -> list[str]:
         value = "REQUIRED" if field.is_required() else yaml.safe_dump(default, default_flow_style=True).strip()
         value = value.removesuffix("\n...").removesuffix("...").strip()
         lines.append(f"{indent}{name}: {value}{note}")
+        nested = _optional_section(field.annotation) if default is None else None
+        if nested is not None:
+            lines.append(f"{indent}# to ask for it, replace the null above with (defaults shown):")
+            lines.extend(f"{indent}# {ln}" for ln in [f"{name}:", *_comment_block(nested, "  ")])
     return lines
 
 
@@ -271,6 +313,7 @@ __all__ = [
     "ARTEFACTS",
     "AdversarialClaim",
     "Claims",
+    "DPClaim",
     "DescriptionClaim",
     "EfficiencyClaim",
     "GeneralizationClaim",

@@ -4,6 +4,10 @@
   per-image loss, random-forest attack model seeded through NumPy): trained on half of the cases of the
   training split (members) and of the held-out split (non-members), scored on the other half;
   its ROC AUC (0.5 = no leakage) must stay below the claimed bound.
+* §5.2.9 a, differential privacy (when the claim has ``dp``) — a copy of the model is fine-tuned
+  with DP-SGD on the member images (:mod:`aimd.evaluation.privacy_dp`, opacus); the evidence gives
+  the ε spent at the claimed δ, the A.10 metric of the copy next to the model's on the same test
+  images, and the same membership-inference attack's AUC on the copy.
 * §5.2.9 b — every internet connection attempted during the evaluation is recorded (and refused)
   by :class:`~aimd.evaluation.egress.EgressGuard`; the claim may require none.
 
@@ -25,12 +29,14 @@ from torch import nn
 from aimd.core.errors import InvalidInputError
 from aimd.evaluation.adversarial import PixelLoss, flat_targets
 from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, PrivacyClaim
+from aimd.evaluation.claims import Claims, DPClaim, PrivacyClaim
 from aimd.evaluation.context import EvalData, EvaluationContext
 from aimd.evaluation.egress import EgressGuard
 from aimd.evaluation.evidence import Evidence, Table
 from aimd.evaluation.loading import load_eval_data
+from aimd.evaluation.privacy_dp import dp_finetune
 from aimd.evaluation.robustness import sample_evenly
+from aimd.evaluation.scoring import case_scores, labels_from_probs, metric_name, summarize
 from aimd.metrics import roc_curve
 
 
@@ -84,6 +90,16 @@ def split_by_case(case_ids: list[str]) -> tuple[NDArray[np.int64], NDArray[np.in
     return np.flatnonzero(mask), np.flatnonzero(~mask)
 
 
+def loss_estimator(network: nn.Module, in_channels: int, channels: int, activation: str,
+                   packed_shape: tuple[int, ...]) -> Any:
+    """ART classifier whose single output is ``network``'s per-image loss on :func:`pack`-ed inputs."""
+    from art.estimators.classification import PyTorchClassifier
+
+    net = _LossNet(network.eval(), in_channels, PixelLoss(channels, activation))
+    return PyTorchClassifier(model=net, loss=_Passthrough(), input_shape=tuple(packed_shape), nb_classes=2,
+                             device_type="cpu")
+
+
 class Privacy(Characteristic):
     """000 §6.3.9 against the §5.2.9 claim."""
 
@@ -93,7 +109,9 @@ class Privacy(Characteristic):
     title = "Privacy protection"
     method = ("Run ART's black-box membership-inference attack on the per-image loss (training-split images as "
               "members, held-out images as non-members, attack trained and scored on disjoint cases) and report its "
-              "ROC AUC (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b).")
+              "ROC AUC (§5.2.9 a); when claimed, fine-tune a copy with DP-SGD (opacus, RDP accountant) on the "
+              "member images and report the ε spent at δ, its metric against the model's and the attack's AUC on "
+              "it (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b).")
     claim_model = PrivacyClaim
 
     def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
@@ -105,6 +123,9 @@ class Privacy(Characteristic):
             raise InvalidInputError("membership inference needs the torch module and the training data",
                                     where="--model", hint="evaluate a training-run folder with its dataset")
         spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
+        shape = (spec_in.channels, spec_out.channels, spec_out.activation)
+        dp_auc: float | None = None
+        dp_info: dict[str, Any] = {}
         with EgressGuard() as guard:
             train = ctx.train_data
             if train is None:
@@ -113,15 +134,17 @@ class Privacy(Characteristic):
                                        task=spec_out.task)
             members = sample_evenly(train, claim.sample_images)
             others = sample_evenly(ctx.data, claim.sample_images)
-            from art.estimators.classification import PyTorchClassifier
-
-            net = _LossNet(ctx.network.eval(), spec_in.channels, PixelLoss(spec_out.channels, spec_out.activation))
             packed_m = pack(members, spec_out.channels, spec_out.activation)
             packed_o = pack(others, spec_out.channels, spec_out.activation)
-            estimator = PyTorchClassifier(model=net, loss=_Passthrough(), input_shape=tuple(packed_m.shape[1:]),
-                                          nb_classes=2, device_type="cpu")
+            estimator = loss_estimator(ctx.network, *shape, packed_m.shape[1:])
             auc, n_fit, n_test = self._attack(MembershipInferenceBlackBox, estimator, members, packed_m, others,
                                               packed_o, ctx.seed)
+            if claim.dp is not None:
+                ctx.note("privacy: DP-SGD fine-tune (opacus)")
+                dp_net, dp_info = self._dp(ctx, claim.dp, claims, members, others)
+                dp_auc, _, _ = self._attack(MembershipInferenceBlackBox, loss_estimator(dp_net, *shape,
+                                                                                         packed_m.shape[1:]),
+                                            members, packed_m, others, packed_o, ctx.seed)
             ctx.predictor.predict(others.images[:1])
         attempts = list(ctx.extra.get("egress_attempts", [])) + guard.attempts
         ev.measurements.update({"membership_auc": auc,
@@ -132,9 +155,61 @@ class Privacy(Characteristic):
                                columns=["address", "via", "blocked", "caller"], rows=attempts))
         ev.check("membership-inference AUC (§5.2.9 a)", f"≤ {claim.max_membership_auc}", auc,
                  auc <= claim.max_membership_auc, "0.5 means the attack cannot tell members from non-members")
+        if claim.dp is not None and dp_auc is not None:
+            self._dp_evidence(ev, claim, dp_info, auc, dp_auc)
         if claim.forbid_egress:
             ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts)
         return ev
+
+    @staticmethod
+    def _dp(ctx: EvaluationContext, dp: DPClaim, claims: Claims, members: EvalData, others: EvalData
+            ) -> tuple[nn.Module, dict[str, Any]]:
+        """DP-SGD fine-tune on ``members``; its accounting and the metric of both models on ``others``."""
+        from aimd.models import TorchModulePredictor
+
+        assert ctx.network is not None
+        spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
+        res = dp_finetune(ctx.network, members, channels=spec_out.channels, activation=spec_out.activation,
+                          claim=dp, seed=ctx.seed)
+        dp_predictor = TorchModulePredictor(res.network, spec_in, spec_out, {"model": "DP-SGD fine-tuned copy"})
+
+        def utility(predictor: Any) -> dict[str, Any]:
+            labels = labels_from_probs(predictor.predict(others.images), spec_out)
+            return summarize(list(case_scores(labels, others).values()), seed=ctx.seed,
+                             n_resamples=claims.bootstrap_resamples)
+
+        base, private = utility(ctx.predictor), utility(dp_predictor)
+        info = {**res.summary(), "training_images": len(members), "test_images": len(others),
+                "metric": metric_name(others.task), "metric_model": base, "metric_dp_model": private,
+                "metric_drop": round(base["estimate"] - private["estimate"], 6), "library": "opacus"}
+        return res.network, info
+
+    @staticmethod
+    def _dp_evidence(ev: Evidence, claim: PrivacyClaim, info: dict[str, Any], auc: float, dp_auc: float) -> None:
+        dp = claim.dp
+        assert dp is not None
+        name, base, private = info["metric"], info["metric_model"], info["metric_dp_model"]
+        ev.seeds["dp_sgd"] = ev.seeds["attack_model"]
+        ev.measurements["dp"] = {**info, "membership_auc": dp_auc}
+        ev.tables.append(Table(
+            title=f"DP-SGD fine-tune (§5.2.9 a): {name} on test images and membership-inference AUC",
+            columns=["model", "epsilon", "delta", name, "ci_low", "ci_high", "membership_auc"],
+            rows=[{"model": "as released", "epsilon": None, "delta": None, name: base["estimate"],
+                   "ci_low": base["ci_low"], "ci_high": base["ci_high"], "membership_auc": auc},
+                  {"model": f"DP-SGD copy (BatchNorm: {info['batchnorm']})", "epsilon": info["epsilon"],
+                   "delta": info["delta"], name: private["estimate"], "ci_low": private["ci_low"],
+                   "ci_high": private["ci_high"], "membership_auc": dp_auc}]))
+        if dp.epsilon_target is not None:
+            spent = info["epsilon"]
+            ev.check(f"DP fine-tune: ε spent at δ {dp.delta} (§5.2.9 a)", f"≤ {dp.epsilon_target}",
+                     "unbounded" if spent is None else spent, spent is not None and spent <= dp.epsilon_target,
+                     f"opacus RDP accountant, {info['steps']} steps, sample rate {info['sample_rate']:.4g}, "
+                     f"noise multiplier {info['noise_multiplier']:.4g}; covers {info['epsilon_covers']}")
+        ev.check("DP fine-tune: membership-inference AUC (§5.2.9 a)", f"≤ {claim.max_membership_auc}", dp_auc,
+                 dp_auc <= claim.max_membership_auc, "attack re-trained on the DP copy's losses")
+        if dp.max_utility_drop is not None:
+            ev.check(f"DP fine-tune: {name} drop vs the model (A.10)", f"≤ {dp.max_utility_drop}",
+                     info["metric_drop"], info["metric_drop"] <= dp.max_utility_drop)
 
     @staticmethod
     def _attack(attack_cls: Any, estimator: Any, members: EvalData, packed_m: NDArray[np.float32], others: EvalData,
@@ -156,4 +231,4 @@ class Privacy(Characteristic):
         return round(float(auc), 6), len(m_fit) + len(o_fit), len(m_test) + len(o_test)
 
 
-__all__ = ["Privacy", "pack", "split_by_case"]
+__all__ = ["Privacy", "loss_estimator", "pack", "split_by_case"]
