@@ -17,6 +17,9 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[test]'
+	# deepbet: a third-party pre-trained model (TorchScript weights inside the wheel) that the
+	# evaluation runs on Colin27; its own pins would replace the torch build, so no dependencies
+	$(PIP) install --quiet --no-deps deepbet==1.0.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -63,3 +63,51 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "speed" in str(res.exception)
     res2 = runner.invoke(app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o")])
     assert res2.exit_code != 0 and "--data" in str(res2.exception)
+
+
+def test_mask_dataset_command_and_external_model_names(tmp_path: Path) -> None:
+    import hashlib
+
+    import nibabel as nib
+    import numpy as np
+    import pytest
+
+    from aimd.core.errors import InvalidInputError
+    from aimd.reports.pipeline import external_model
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(100, 10, (20, 22, 24)).astype(np.float32)
+    mask = np.zeros(image.shape, np.uint8)
+    mask[5:15, 6:16, 7:17] = 1
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(image, affine), tmp_path / "img.nii.gz")
+    nib.save(nib.Nifti1Image(mask, affine), tmp_path / "mask.nii.gz")
+    out = tmp_path / "ds"
+    res = runner.invoke(app, ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "mask.nii.gz"), "--out",
+                              str(out), "--label", "brain", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    index = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+    entries = _hashed_entries(index)
+    assert len(entries) == 2 * (1 + len(summary["perturbations"]))  # image + mask per case and copy
+    for entry in entries:
+        assert hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert len(summary["perturbations"]) >= 1
+    nib.save(nib.Nifti1Image(mask[:-2], affine), tmp_path / "short.nii.gz")
+    res = runner.invoke(app, ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "short.nii.gz"), "--out",
+                              str(tmp_path / "bad")])
+    assert isinstance(res.exception, InvalidInputError) and not (tmp_path / "bad").exists()
+    assert external_model("deepbet") == ("deepbet", 256) and external_model("deepbet:160") == ("deepbet", 160)
+    assert external_model(tmp_path) is None and external_model("other-model") is None
+    with pytest.raises(InvalidInputError, match="not a number"):
+        external_model("deepbet:big")
+
+
+def _hashed_entries(node: object) -> list[dict[str, str]]:
+    """Every ``{"path", "sha256"}`` entry anywhere in dataset.json."""
+    if isinstance(node, dict):
+        found = [node] if "path" in node and "sha256" in node else []
+        return found + [e for v in node.values() for e in _hashed_entries(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in _hashed_entries(v)]
+    return []

@@ -1,6 +1,8 @@
 """``aimd evaluate``: quality evaluation of a pre-trained model and its conformity report (000 §5–§6).
 
-Without a subcommand it runs the evaluation; ``claims-template`` prints a commented claims YAML.
+Without a subcommand it runs the evaluation; ``claims-template`` prints a commented claims YAML;
+``mask-dataset`` turns an image and its reference mask (e.g. Colin27 and its brain mask) into a
+dataset with perturbed copies, for a third-party model such as deepbet.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def print_verdicts(rows: list[dict[str, object]]) -> None:
 @app.callback(invoke_without_command=True, epilog="Example: aimd evaluate --out report/  (reference model)")
 def evaluate(
     ctx: typer.Context,
-    model: Path | None = typer.Option(None, "--model", help="Run folder, TorchScript, ONNX file or MONAI bundle."),
+    model: Path | None = typer.Option(None, "--model", help="Run folder, TorchScript, ONNX file, MONAI bundle, "
+                                                            "or deepbet[:GRID] (installed deepbet)."),
     data: Path | None = typer.Option(None, "--data", help="Dataset folder with dataset.json (aimd data phantom)."),
     claims: Path | None = typer.Option(None, "--claims", help="Claims YAML (see `aimd evaluate claims-template`)."),
     out: Path = typer.Option(Path("evaluation-report"), "--out", help="Report folder."),
@@ -101,6 +104,33 @@ def claims_template_cmd(
         typer.echo(text, nl=False)
     else:
         console.print(f"claims template written to {out}")
+
+
+@app.command("mask-dataset", epilog="Example: aimd evaluate mask-dataset /usr/share/mricron/templates/ch2.nii.gz "
+                                    "/usr/share/mricron/templates/ch2bet.nii.gz --out colin27 --label brain")
+def mask_dataset_cmd(
+    image: Path = typer.Argument(..., help="Image (NIfTI or DICOM series)."),
+    mask: Path = typer.Argument(..., help="Reference mask on the same grid (voxels > --threshold are foreground)."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new)."),
+    modality: str = typer.Option("MR", "--modality", help="Modality of IMAGE."),
+    label: str = typer.Option("foreground", "--label", help="Name of the masked structure."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Mask voxels above this are foreground."),
+    perturb: bool = typer.Option(True, "--perturb/--no-perturb", help="Add perturbed copies (robustness)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the perturbations."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Write IMAGE + MASK (and perturbed copies) as a dataset for `aimd evaluate --model deepbet --data OUT`."""
+    from aimd.evaluation.external_data import DEFAULT_PERTURBATIONS, write_mask_dataset
+
+    path = write_mask_dataset(image, mask, out, modality=modality, label=label, mask_threshold=threshold,
+                              perturbations=DEFAULT_PERTURBATIONS if perturb else (), seed=seed, overwrite=force)
+    summary = {"dataset": str(path), "image": str(image), "mask": str(mask),
+               "perturbations": [list(p) for p in DEFAULT_PERTURBATIONS] if perturb else []}
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(f"[green]wrote[/green] {path} with {len(summary['perturbations'])} perturbed copies")
 
 
 __all__ = ["app", "print_verdicts"]

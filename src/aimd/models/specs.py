@@ -34,12 +34,13 @@ class Intensity(_Frozen):
     ``method``: ``window`` (CT HU: one output channel per ``(centre, width)`` in ``windows``, e.g.
     a lung and a mediastinal window), ``bit_depth`` (X-ray: divide by ``2**bits - 1``; ``bits`` from
     the image when ``None``; MONOCHROME1 inverted), ``minmax`` (per image), ``none`` (input already
-    in [0, 1]).
+    in [0, 1], or normalised by a third-party model's own pipeline, which ``note`` then describes).
     """
 
     method: Literal["window", "bit_depth", "minmax", "none"] = "none"
     windows: tuple[tuple[float, float], ...] = ()
     bits: int | None = None
+    note: str = ""
 
     @field_validator("windows")
     @classmethod
@@ -71,6 +72,8 @@ class Intensity(_Frozen):
             return f"divide by the largest {bits} value, MONOCHROME1 inverted, giving [0, 1]"
         if self.method == "minmax":
             return "per-image min–max scaling to [0, 1]"
+        if self.note:
+            return f"by the model's own pipeline: {self.note}"
         return "none (input must already lie in [0, 1])"
 
 

@@ -67,6 +67,16 @@ def _forest(fig: Figure, plot: Plot) -> None:
     ax.grid(alpha=0.3, axis="x")
 
 
+def _plane(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2-D view of one example: the image itself, or for a volume the slice (first axis) with the
+    most reference foreground (the middle slice when there is none)."""
+    if image.ndim == 2:
+        return image, truth, pred
+    area = (truth > 0).reshape(truth.shape[0], -1).sum(axis=1)
+    z = int(area.argmax()) if area.any() else image.shape[0] // 2
+    return image[z], truth[z], pred[z]
+
+
 def _overlay(fig: Figure, plot: Plot, base: Path) -> None:
     if plot.data_file is None:
         raise InvalidInputError("overlay plot names no data file", where=plot.name, hint="set data_file")
@@ -75,12 +85,13 @@ def _overlay(fig: Figure, plot: Plot, base: Path) -> None:
         images, truth, pred = npz["image"], npz["truth"], npz["pred"]
     k = images.shape[0]
     for i in range(k):
+        image, ref, out = _plane(images[i], truth[i], pred[i])
         ax = fig.add_subplot(1, k, i + 1)
-        ax.imshow(images[i], cmap="gray", interpolation="nearest")
-        if truth[i].any():
-            ax.contour(truth[i] > 0, levels=[0.5], colors="lime", linewidths=0.8)
-        if pred[i].any():
-            ax.contour(pred[i] > 0, levels=[0.5], colors="red", linewidths=0.8)
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+        if ref.any():
+            ax.contour(ref > 0, levels=[0.5], colors="lime", linewidths=0.8)
+        if out.any():
+            ax.contour(out > 0, levels=[0.5], colors="red", linewidths=0.8)
         ax.set_axis_off()
     fig.suptitle("reference (green) · prediction (red)", fontsize=8)
 

@@ -109,6 +109,29 @@ def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> dict[str
             "report_pdf": str(pdf_path) if pdf_path else None}
 
 
+EXTERNAL_MODELS = ("deepbet",)
+
+
+def external_model(model: str | Path | None) -> tuple[str, int] | None:
+    """``("deepbet", grid)`` when ``model`` names a third-party pipeline aimd knows (``deepbet`` or
+    ``deepbet:GRID``) rather than an existing path; ``None`` otherwise.
+
+    Example
+    -------
+    >>> external_model("deepbet:192"), external_model("runs/seg")
+    (('deepbet', 192), None)
+    """
+    if model is None or Path(model).exists():
+        return None
+    name, _, grid = str(model).partition(":")
+    if name not in EXTERNAL_MODELS:
+        return None
+    if grid and not grid.isdigit():
+        raise InvalidInputError(f"grid {grid!r} is not a number", where="--model",
+                                hint="use deepbet or deepbet:GRID with GRID a multiple of 32, e.g. deepbet:192")
+    return name, int(grid or 256)
+
+
 def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data: str | Path | None = None,
                    claims: str | Path | Claims | None = None, description: str | Path | None = None,
                    only: Sequence[str] = (), skip: Sequence[str] = (), splits: Sequence[str] = DEFAULT_SPLITS,
@@ -121,8 +144,9 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
     out_dir:
         Report folder (created).
     model, data:
-        Model (run folder, TorchScript, ONNX, MONAI bundle) and dataset folder; both omitted means
-        the built-in reference model on its phantom data.
+        Model (run folder, TorchScript, ONNX, MONAI bundle, or ``deepbet[:GRID]`` for the installed
+        deepbet brain extraction on a mask dataset) and dataset folder; both omitted means the
+        built-in reference model on its phantom data.
     claims:
         Claims YAML path or :class:`Claims`; omitted: the reference claims for the reference model,
         no claims otherwise (every characteristic is then measured but not judged).
@@ -165,10 +189,20 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
         elif claims is not None:
             claims_obj, source = load_claims(claims), str(claims)
         assert claims_obj is not None and data is not None
-        ctx = build_context(model, data, out, description=description, splits=splits, seed=seed, threads=threads,
-                            progress=progress)
-        ctx.extra["data_identity"] = {"dataset": str(data), "splits": list(splits)}
-        results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress)
+        external = external_model(model)
+        if external is not None:
+            from aimd.evaluation.external import VOLUME_APPLICABLE, deepbet_context
+
+            ctx = deepbet_context(data, out, grid=external[1], seed=seed, threads=threads, progress=progress)
+            # an inference-only pipeline: the characteristics that need its training run or a 2-D
+            # slice model are reported as not evaluated unless asked for by name
+            only = tuple(only) or VOLUME_APPLICABLE
+        else:
+            ctx = build_context(model, data, out, description=description, splits=splits, seed=seed,
+                                threads=threads, progress=progress)
+            ctx.extra["data_identity"] = {"dataset": str(data), "splits": list(splits)}
+        results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress,
+                                      registry=ctx.extra.get("characteristics"))
         report = build_report(ctx, claims_obj, results, started=started, claims_source=source,
                               duration_s=time.perf_counter() - t0)
         paths = write_report(report, out, pdf=pdf)
