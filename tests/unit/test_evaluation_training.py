@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 from test_evaluation_support import context
 
-from aimd.core.errors import InvalidInputError
+from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.evaluation import (
     Claims,
+    EvalData,
     Scalability,
     ScalabilityClaim,
     Trainability,
@@ -18,12 +21,14 @@ from aimd.evaluation import (
     TransferabilityClaim,
     Verdict,
     build_context,
+    loading,
+    parse_claims,
     scaling_efficiency,
 )
 from aimd.evaluation.runner import run_characteristic
 from aimd.evaluation.training_support import plateaued, relative_improvement
-from aimd.evaluation.transferability import Transferability
-from aimd.models import make_config, train
+from aimd.evaluation.transferability import Transferability, paired_gain, per_class_dice
+from aimd.models import load_index, make_config, train
 from aimd.phantoms import generate_dataset
 
 QUICK = {"epochs": 2, "max_steps_per_epoch": 2, "batch_size": 4, "eval_train_cases": 1}
@@ -64,14 +69,76 @@ def test_trainability_and_transferability_on_a_trained_run(tmp_path: Path) -> No
     assert res.evidence.plots[0].series[0].y == losses
     assert res.verdict == (Verdict.CONFORMS if losses[-1] <= losses[0] else Verdict.DOES_NOT_CONFORM)
 
-    transfer = TransferabilityClaim(target="organs", settings={**QUICK, "epochs": 1}, methods=["lora"], lora_rank=2,
-                                    min_metric=0.0)
+    transfer = TransferabilityClaim(target="organs", settings={**QUICK, "epochs": 1, "case_fraction": 0.5},
+                                    lora_rank=2, min_metric={"lora": 0.0}, min_gain_over_scratch={"full": -1.0})
     res2 = run_characteristic(Transferability(), ctx, Claims(transferability=transfer))
     assert res2.error is None, res2.error
     rows = {r["method"]: r for r in res2.evidence.tables[0].rows}
-    assert set(rows) == {"lora", "scratch"}
+    assert set(rows) == {"full", "lora", "scratch"}
     assert rows["lora"]["trainable_parameters"] < rows["scratch"]["trainable_parameters"]
+    # every variant trained on the same half of the training cases for the same number of steps
+    n_train = len(load_index(data).split_ids("train"))
+    assert {r["train_cases"] for r in rows.values()} == {max(1, round(n_train * 0.5))}
+    assert {r["steps"] for r in rows.values()} == {2}
+    per_case = res2.evidence.measurements["per_case"]
+    for method in ("full", "lora"):
+        diffs = [per_case[method][c] - per_case["scratch"][c] for c in per_case["scratch"]]
+        assert rows[method]["gain_over_scratch"] == pytest.approx(np.mean(diffs), abs=1e-6)
+    checks = {c.name: c for c in res2.evidence.checks}
+    assert set(checks) == {"lora fine-tune Dice", "full gain over from-scratch"}
+    assert checks["full gain over from-scratch"].passed == (rows["full"]["gain_over_scratch"] >= -1.0)
     assert res2.verdict == Verdict.CONFORMS
+    classes = res2.evidence.tables[1]
+    assert classes.columns == ["method", "body", "lung", "liver", "spine_bone"]
+
+
+def test_paired_gain_uses_the_case_pairing() -> None:
+    # the baseline varies a lot between cases but every case gains exactly 0.1: only a paired
+    # bootstrap gives a zero-width interval; an unpaired one would span most of [−0.5, 0.7]
+    base = {"a": 0.1, "b": 0.5, "c": 0.9, "d": 0.3}
+    tuned = {k: v + 0.1 for k, v in base.items()}
+    g = paired_gain(tuned, base, seed=0)
+    assert g["estimate"] == pytest.approx(0.1) and g["ci_low"] == pytest.approx(0.1)
+    assert g["ci_high"] == pytest.approx(0.1) and g["n"] == 4
+    noisy = paired_gain({"a": 0.2, "b": 0.7, "c": 0.9, "d": 0.5, "e": 0.1}, base | {"e": 0.4}, seed=0)
+    diffs = np.array([0.1, 0.2, 0.0, 0.2, -0.3])
+    assert noisy["estimate"] == pytest.approx(diffs.mean())
+    assert noisy["ci_low"] < diffs.mean() < noisy["ci_high"] and noisy["ci_low"] >= diffs.min()
+
+
+def test_per_class_dice_matches_f1() -> None:
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 3, size=(6, 8, 8))
+    labels = np.where(rng.random((6, 8, 8)) < 0.3, rng.integers(0, 3, size=(6, 8, 8)), targets)
+    data = EvalData(np.zeros((6, 1, 8, 8), np.float32), targets, ["a", "a", "b", "b", "c", "c"], {},
+                    "segmentation")
+    got = per_class_dice(labels, data, {0: "background", 1: "x", 2: "y"})
+    assert list(got) == ["x", "y"]
+    for cls, name in ((1, "x"), (2, "y")):
+        expected = np.mean([f1_score((targets[i:i + 2] == cls).ravel(), (labels[i:i + 2] == cls).ravel())
+                            for i in (0, 2, 4)])
+        assert got[name] == pytest.approx(expected, abs=1e-6)
+
+
+def test_transferability_claim_per_method_thresholds() -> None:
+    claim = parse_claims("transferability:\n  min_metric: {full: 0.75}\n  min_gain_over_scratch: 0.02\n",
+                         where="c.yaml").transferability
+    assert claim is not None
+    assert (claim.metric_floor("full"), claim.metric_floor("lora")) == (0.75, None)
+    assert claim.gain_floor("full") == claim.gain_floor("lora") == 0.02
+    default = TransferabilityClaim()
+    assert default.target == "organs" and default.settings["case_fraction"] == 0.5
+    assert (default.metric_floor("full"), default.gain_floor("lora")) == (0.65, None)
+    for bad in ("min_metric: {full: 1.5}", "min_metric: 2", "min_metric: {partial: 0.5}"):
+        with pytest.raises(SchemaError):
+            parse_claims(f"transferability:\n  {bad}\n", where="c.yaml")
+
+
+def test_reference_cache_key_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = loading.reference_key(0)
+    assert loading.reference_key(1) != before
+    monkeypatch.setitem(loading.REFERENCE, "epochs", int(loading.REFERENCE["epochs"]) + 1)
+    assert loading.reference_key(0) != before
 
 
 def test_trainability_needs_a_run_folder(tmp_path: Path) -> None:
@@ -79,3 +146,11 @@ def test_trainability_needs_a_run_folder(tmp_path: Path) -> None:
     assert res.verdict == Verdict.NOT_EVALUATED and "training-run folder" in res.reason
     with pytest.raises(InvalidInputError):
         Trainability().measure(context(tmp_path), TrainabilityClaim(), Claims())
+
+
+def test_reference_model_reuses_only_its_keyed_cache(tmp_path: Path) -> None:
+    keyed = tmp_path / "evaluation-reference" / loading.reference_key(0)
+    for sub, name in (("data", "dataset.json"), ("run", "run.json")):
+        (keyed / sub).mkdir(parents=True)
+        (keyed / sub / name).write_text("{}", encoding="utf-8")
+    assert loading.reference_model(tmp_path, seed=0) == (keyed / "run", keyed / "data")

@@ -4,7 +4,8 @@
 TorchScript, ONNX, MONAI bundle) and a phantom-format dataset (``dataset.json``), loads the
 held-out splits for the model's target, and records hashes of both. :func:`reference_model`
 returns aimd's built-in reference model and its phantom data, generating and training them
-once into a cache folder.
+once into a cache folder named by :func:`reference_key` (a digest of :data:`REFERENCE`, the seed
+and the aimd version), so changed settings never reuse a stale model.
 
 Example
 -------
@@ -14,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,17 +26,33 @@ import torch
 from torch import nn
 
 from aimd.core.errors import InvalidInputError
-from aimd.core.hashing import sha256_file
+from aimd.core.hashing import sha256_bytes, sha256_file
 from aimd.evaluation.context import EvalData, EvaluationContext
 from aimd.evaluation.description import load_description
 
 DEFAULT_SPLITS: tuple[str, ...] = ("test",)
-REFERENCE = {"model": "unet-small", "target": "body", "cases": 30, "size": 64, "epochs": 4, "steps": 4}
+# body-outline pre-training (000 B.1.5.3); every field, the seed and the aimd version name the cache folder
+REFERENCE: dict[str, Any] = {"model": "unet-small", "target": "body", "cases": 30, "size": 64, "epochs": 4,
+                             "steps": 4, "lr": 3e-3}
 
 
 def default_cache_dir() -> Path:
     """``$AIMD_CACHE_DIR`` or ``~/.cache/aimd``."""
     return Path(os.environ.get("AIMD_CACHE_DIR") or Path.home() / ".cache" / "aimd")
+
+
+def reference_key(seed: int = 0) -> str:
+    """Cache key of the reference model: a digest of :data:`REFERENCE`, ``seed`` and the aimd version.
+
+    Example
+    -------
+    >>> reference_key(0) == reference_key(0) != reference_key(1)
+    True
+    """
+    from aimd import __version__
+
+    text = json.dumps({**REFERENCE, "seed": seed, "aimd": __version__}, sort_keys=True)
+    return sha256_bytes(text.encode("utf-8"))[:16]
 
 
 def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, seed: int = 0,
@@ -44,13 +62,13 @@ def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, se
     Returns
     -------
     tuple
-        ``(run_dir, dataset_dir)`` under ``cache_dir / "evaluation-reference"``.
+        ``(run_dir, dataset_dir)`` under ``cache_dir / "evaluation-reference" / reference_key(seed)``.
     """
     from aimd.models import make_config, train
     from aimd.phantoms import generate_dataset
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    base = root / "evaluation-reference"
+    base = root / "evaluation-reference" / reference_key(seed)
     data, run = base / "data", base / "run"
     if not (data / "dataset.json").is_file():
         if progress:
@@ -62,7 +80,7 @@ def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, se
             progress("training the reference model (once; cached)")
         train(make_config(task="seg", model=str(REFERENCE["model"]), target=str(REFERENCE["target"]), data=data,
                           out=run, epochs=int(REFERENCE["epochs"]), max_steps_per_epoch=int(REFERENCE["steps"]),
-                          lr=3e-3, threads=threads, seed=seed, force=True))
+                          lr=float(REFERENCE["lr"]), threads=threads, seed=seed, force=True))
     return run, data
 
 
@@ -153,4 +171,4 @@ def build_context(model: str | Path, dataset: str | Path, out_dir: str | Path, *
 
 
 __all__ = ["DEFAULT_SPLITS", "REFERENCE", "build_context", "default_cache_dir", "load_eval_data",
-           "reference_model"]
+           "reference_key", "reference_model"]

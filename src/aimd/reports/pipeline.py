@@ -55,10 +55,12 @@ scalability:
   runs: 5
   min_images_per_s: 20
 transferability:
-  target: lesions
-  settings: {epochs: 3, max_steps_per_epoch: 4, lr: 0.003}
+  target: organs
+  settings: {case_fraction: 0.5, epochs: 2, max_steps_per_epoch: 80, batch_size: 8, lr: 0.003, t0: 2, augment: []}
   methods: [full, lora]
-  min_gain_over_scratch: 0.0
+  lora_rank: 4
+  min_metric: {full: 0.65, lora: 0.4}
+  min_gain_over_scratch: {full: -0.02}
 efficiency:
   max_gflops: 0.5
   max_parameters: 1000000
