@@ -49,6 +49,15 @@ def test_no_claim_is_measured_but_not_judged(tmp_path: Path) -> None:
     assert all(r.reason == "not selected (--only)" for r in results if r.key != "efficiency")
 
 
+def test_context_can_say_why_a_clause_does_not_apply(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.extra["not_applicable"] = {"trainability": "needs the training run"}
+    results = run_characteristics(ctx, Claims(), only=["efficiency"], registry={"efficiency": Efficiency()})
+    by = {r.key: r for r in results}
+    assert by["trainability"].reason == "needs the training run"
+    assert by["privacy"].reason == "not selected (--only)"
+
+
 def test_unknown_selection_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         run_characteristics(context(tmp_path), Claims(), only=["speed"])

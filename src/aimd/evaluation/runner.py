@@ -155,7 +155,8 @@ def _run_all(ctx: EvaluationContext, claims: Claims, chosen: set[str], skipped: 
             results.append(_not_evaluated(info, "skipped on request (--skip)"))
             continue
         if chosen and info.key not in chosen:
-            results.append(_not_evaluated(info, "not selected (--only)"))
+            why = ctx.extra.get("not_applicable", {}).get(info.key, "not selected (--only)")
+            results.append(_not_evaluated(info, why))
             continue
         char = table.get(info.key)
         if char is None:

@@ -26,7 +26,7 @@ from aimd.core.errors import InvalidInputError
 from aimd.core.logging import get_logger
 from aimd.evaluation.claims import Claims, load_claims, parse_claims
 from aimd.evaluation.loading import DEFAULT_SPLITS, build_context, reference_model
-from aimd.evaluation.runner import run_characteristics
+from aimd.evaluation.runner import CLAUSE_KEYS, run_characteristics
 from aimd.reports.figures import render_figures
 from aimd.reports.model import Report, build_report
 from aimd.reports.render import write_html, write_json, write_pdf
@@ -198,7 +198,11 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
             ctx = deepbet_context(data, out, grid=external[1], seed=seed, threads=threads, progress=progress)
             # an inference-only pipeline: the characteristics that need its training run or a 2-D
             # slice model are reported as not evaluated unless asked for by name
-            only = tuple(only) or VOLUME_APPLICABLE
+            if not only:
+                only = VOLUME_APPLICABLE
+                reason = ("not applicable to an inference-only third-party pipeline: needs the model's training "
+                          "run or a 2-D slice model (name it with --only to try)")
+                ctx.extra["not_applicable"] = {k: reason for k in CLAUSE_KEYS if k not in VOLUME_APPLICABLE}
         else:
             ctx = build_context(model, data, out, description=description, splits=splits, seed=seed,
                                 threads=threads, progress=progress)
