@@ -115,9 +115,11 @@ def inspect(
 def validate(
     path: Path = typer.Argument(..., help="DICOM folder (all series are checked), DICOM file or NIfTI file."),
     series: str | None = SeriesOption,
+    quality: bool = typer.Option(True, "--quality/--no-quality",
+                                 help="Also check resolution, noise, SNR, contrast and blurred/noisy slices (g)."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Check geometry and pixel values against 001 §7.2 a–f; exit 1 when errors are found.
+    """Check geometry, pixel values and image quality against 001 §7.2 a–g; exit 1 when errors are found.
 
     Reports unreadable files, mixed series/orientations, missing or non-orthonormal direction,
     missing origin or spacing, missing/duplicate slices, non-uniform spacing, flipped slice order
@@ -126,7 +128,7 @@ def validate(
     get_settings()  # an invalid setting is bad input (exit 2) before any work
     _quiet_readers()
     with progress_bar(f"checking {path.name}", None) as advance:
-        findings = check_series(path, series, on_file=advance)
+        findings = check_series(path, series, on_file=advance, quality=quality)
     n_err = sum(f.severity is Severity.ERROR for f in findings)
     n_warn = sum(f.severity is Severity.WARNING for f in findings)
     if json_out:

@@ -51,9 +51,9 @@ def _validate(ctx: dict[str, Any]) -> dict[str, Any]:
     case_dirs = sorted((ctx["dataset"] / "cases").iterdir())
     counts = {s.value: 0 for s in Severity}
     codes: dict[str, int] = {}
-    with progress_bar("geometry checks", len(case_dirs)) as advance:
+    with progress_bar("geometry and quality checks", len(case_dirs)) as advance:
         for case_dir in case_dirs:
-            for finding in check_series(case_dir / "ct"):
+            for finding in check_series(case_dir / "ct", quality=True):
                 counts[finding.severity.value] += 1
                 codes[finding.code] = codes.get(finding.code, 0) + 1
             advance()

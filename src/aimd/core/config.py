@@ -42,6 +42,19 @@ class GeometrySettings(BaseModel):
     )
 
 
+class QualitySettings(BaseModel):
+    """Thresholds of the image-quality checks of 001 §7.2 g (warnings: exclude or note)."""
+
+    max_pixel_spacing_mm: float = Field(2.0, gt=0, description="coarser in-plane pixel spacing is low resolution")
+    max_slice_spacing_mm: float = Field(5.0, gt=0, description="thicker slice spacing is flagged")
+    min_matrix: int = Field(128, ge=1, description="smaller rows/columns are flagged")
+    ct_max_noise_hu: float = Field(60.0, gt=0, description="CT noise σ above this (HU) is high")
+    min_snr: float = Field(5.0, gt=0, description="non-CT foreground mean / noise σ below this is low")
+    min_contrast_to_noise: float = Field(10.0, gt=0, description="(p99 − p1) / σ below this is low contrast")
+    blur_ratio: float = Field(0.6, gt=0, lt=1, description="below this fraction of the median sharpness: blurred")
+    noise_ratio: float = Field(3.0, gt=1, description="a slice above this multiple of the median noise is noisy")
+
+
 class DeidSettings(BaseModel):
     """De-identification options (001 §7.3, §11.2)."""
 
@@ -65,6 +78,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("aimd-data")
     seed: int = 0
     geometry: GeometrySettings = GeometrySettings()
+    quality: QualitySettings = QualitySettings()
     deid: DeidSettings = DeidSettings()
 
     @classmethod
@@ -107,4 +121,4 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["DeidSettings", "GeometrySettings", "Settings", "get_settings", "load_settings"]
+__all__ = ["DeidSettings", "GeometrySettings", "QualitySettings", "Settings", "get_settings", "load_settings"]

@@ -35,6 +35,7 @@ from aimd.core.findings import Finding, Severity
 from aimd.imaging.dicom_headers import NON_DICOM_SUFFIXES, FrameHeader, natural_key, scan_dicom
 from aimd.imaging.dicom_read import assemble_volume
 from aimd.imaging.nifti_io import is_nifti_path, read_nifti
+from aimd.imaging.quality import check_quality
 from aimd.imaging.volume import Volume
 
 A, B, C, D, E, F = (f"001 §7.2 {c}" for c in "abcdef")
@@ -296,8 +297,11 @@ def _header_checks(uid: str, frames: list[FrameHeader]) -> list[Finding]:
 
 
 def check_series(path: str | Path, series_uid: str | None = None, *,
-                 on_file: Callable[[], None] | None = None) -> list[Finding]:
+                 on_file: Callable[[], None] | None = None, quality: bool = False) -> list[Finding]:
     """Check every series under ``path`` (folder, DICOM file or NIfTI file) (001 §7.2 a–f).
+
+    With ``quality`` every volume that can be built also gets the image-quality checks of
+    001 §7.2 g (:func:`aimd.imaging.quality.check_quality`).
 
     Unreadable files become FILE_UNREADABLE errors; a path holding no image at all (empty folder,
     non-image file) is an :class:`InvalidInputError`.
@@ -317,7 +321,8 @@ def check_series(path: str | Path, series_uid: str | None = None, *,
         raise InvalidInputError("path does not exist", where=str(p), hint="check the path")
     if p.is_file() and is_nifti_path(p):
         try:
-            return check_volume(read_nifti(p))
+            volume = read_nifti(p)
+            return check_volume(volume) + (check_quality(volume) if quality else [])
         except InvalidInputError as err:
             return [_finding("FILE_UNREADABLE", Severity.ERROR, A, err.message, err.hint or "", file=str(p))]
     if p.is_file() and p.suffix.lower() in NON_DICOM_SUFFIXES:
@@ -354,6 +359,8 @@ def check_series(path: str | Path, series_uid: str | None = None, *,
                                      file=err.where, series_uid=uid or None))
             continue
         findings += check_volume(volume)
+        if quality:
+            findings += check_quality(volume)
     return findings
 
 
