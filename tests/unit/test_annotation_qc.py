@@ -185,6 +185,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "error",
     ),
     ("audit edited", _set("metadata.audit.0.actor", "someone_else"), "AUDIT_CHAIN_BROKEN", "error"),
+    (
+        "audit without hashes",
+        _set("metadata.audit", [{"timestamp": "2025-01-01T00:00:00Z", "actor": "a", "action": "create"}]),
+        "AUDIT_CHAIN_BROKEN",
+        "error",
+    ),
     ("image geometry stated wrong", _set("image.origin", [-6.0, -6.0, -90.0]), "IMAGE_GEOMETRY_MISMATCH", "error"),
 ]
 

@@ -2,7 +2,8 @@
 
 Each :class:`~aimd.annotation.schema.AuditEntry` stores the SHA-256 of its own content together with
 the previous entry's hash, so a changed, removed or reordered entry breaks the chain and
-:func:`audit_chain_break` finds where.
+:func:`audit_chain_break` finds where. The chain itself is :mod:`aimd.core.audit`, shared with the
+platform and the inference service.
 
 Example
 -------
@@ -22,20 +23,17 @@ True
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 
 from aimd.annotation.schema import AnnotationPackage, AuditEntry
-from aimd.core.hashing import sha256_bytes
+from aimd.core.audit import chain_break, entry_hash
 
 __all__ = ["append_audit", "audit_chain_break", "audit_entry_hash"]
 
 
 def audit_entry_hash(entry: AuditEntry, prev_sha256: str | None) -> str:
     """SHA-256 over the entry's content (without its own hash) and the previous entry's hash."""
-    body = entry.model_dump(mode="json", exclude={"sha256", "prev_sha256"})
-    body["prev_sha256"] = prev_sha256
-    return sha256_bytes(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return entry_hash(entry.model_dump(mode="json"), prev_sha256)
 
 
 def append_audit(
@@ -66,13 +64,7 @@ def append_audit(
 def audit_chain_break(entries: Sequence[AuditEntry]) -> int | None:
     """Index of the first entry whose hash or link is wrong, or ``None`` when the chain holds.
 
-    Entries without any hash are an unchained trail and are not judged.
+    The chain is checked by :func:`aimd.core.audit.chain_break`: an entry without a hash is a
+    break, so a trail recorded without hashes breaks at entry 0.
     """
-    if not entries or all(e.sha256 is None and e.prev_sha256 is None for e in entries):
-        return None
-    prev: str | None = None
-    for i, entry in enumerate(entries):
-        if entry.prev_sha256 != prev or entry.sha256 != audit_entry_hash(entry, prev):
-            return i
-        prev = entry.sha256
-    return None
+    return chain_break([e.model_dump(mode="json") for e in entries])

@@ -18,7 +18,7 @@ app = new_typer(
 
 
 def _register() -> None:
-    from aimd.cli import annotation, data, demo, evaluate, metrics, model
+    from aimd.cli import annotation, audit, data, demo, evaluate, metrics, model
 
     app.add_typer(data.app, name="data")
     app.add_typer(metrics.app, name="metrics")
@@ -27,6 +27,7 @@ def _register() -> None:
     app.add_typer(annotation.annotation_app, name="annotation")
     app.add_typer(annotation.qc_app, name="qc")
     app.add_typer(annotation.package_app, name="package")
+    app.add_typer(audit.app, name="audit")
     app.command("demo", epilog="Example: aimd demo --out aimd-demo --cases 20")(demo.demo)
 
 

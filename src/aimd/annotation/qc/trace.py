@@ -15,7 +15,7 @@ Example
 ...                  "software": {"ai_model": {"name": "seg", "version": "1.0"}},
 ...                  "audit": [{"timestamp": "2025-01-01T00:00:00Z", "actor": "a", "action": "create"}]}})
 >>> [f.code for f in check_traceability(ctx)]
-['MODEL_OUTPUT_UNCORRECTED']
+['AUDIT_CHAIN_BROKEN', 'MODEL_OUTPUT_UNCORRECTED']
 """
 
 from __future__ import annotations
@@ -52,7 +52,19 @@ def check_traceability(ctx: QCContext) -> list[Finding]:
             )
         )
     broken = audit_chain_break(meta.audit)
-    if broken is not None:
+    if broken is not None and meta.audit[broken].sha256 is None:
+        out.append(
+            ctx.finding(
+                "AUDIT_CHAIN_BROKEN",
+                "error",
+                "001 §11.5.1",
+                f"audit entry {broken} carries no hash: a trail without its hash chain cannot show that "
+                "no entry was changed, removed or reordered",
+                "record the trail with aimd (append_audit chains every entry)",
+                audit_index=broken,
+            )
+        )
+    elif broken is not None:
         out.append(
             ctx.finding(
                 "AUDIT_CHAIN_BROKEN",
