@@ -18,12 +18,13 @@ app = new_typer(
 
 
 def _register() -> None:
-    from aimd.cli import annotation, audit, data, demo, evaluate, metrics, model
+    from aimd.cli import annotation, audit, data, demo, evaluate, iq, metrics, model
 
     app.add_typer(data.app, name="data")
     app.add_typer(metrics.app, name="metrics")
     app.add_typer(model.app, name="model")
     app.add_typer(evaluate.app, name="evaluate")
+    app.add_typer(iq.app, name="iq")
     app.add_typer(annotation.annotation_app, name="annotation")
     app.add_typer(annotation.qc_app, name="qc")
     app.add_typer(annotation.package_app, name="package")

@@ -1,0 +1,184 @@
+"""``aimd iq``: installation qualification (002) — protocol, release bundles, install, rollback, IQ run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json
+
+app = new_typer(
+    "Installation qualification (002): protocol template, signed release bundles, offline install with "
+    "automatic rollback, one-command rollback, the IQ run and its report.\n\n"
+    "Example: aimd iq protocol-template > iq.yaml"
+)
+bundle_app = new_typer("Signed release bundles (002 §5.2.1, §5.5, §6.6).\n\n"
+                       "Example: aimd iq bundle build out/ --version 1.0.0 --key release.key --notes NOTES.md")
+app.add_typer(bundle_app, name="bundle")
+
+
+@app.command("protocol-template", epilog="Example: aimd iq protocol-template > iq.yaml")
+def protocol_template_cmd(
+    version: str | None = typer.Option(None, "--version", help="Device version (default: aimd's)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Print the IQ protocol of aimd's device as YAML (sites fill people, training and site)."""
+    from aimd.iq.protocol import dump_protocol, protocol_template
+
+    protocol = protocol_template(version) if version else protocol_template()
+    if json_out:
+        print_json(protocol.model_dump(mode="json"))
+    else:
+        print(dump_protocol(protocol), end="")
+
+
+@app.command("protocol-schema", epilog="Example: aimd iq protocol-schema > iq.schema.json")
+def protocol_schema_cmd(json_out: bool = JsonOption) -> None:
+    """Print the JSON Schema of the protocol (always JSON)."""
+    from aimd.iq.protocol import protocol_schema
+
+    print_json(protocol_schema())
+
+
+@app.command("protocol-check", epilog="Example: aimd iq protocol-check iq.yaml")
+def protocol_check_cmd(path: Path = typer.Argument(..., help="Protocol YAML."), json_out: bool = JsonOption) -> None:
+    """Validate a protocol against the schema (exit 2 naming the field when it does not match)."""
+    from aimd.iq.protocol import load_protocol
+
+    protocol = load_protocol(path)
+    info = {"protocol_id": protocol.protocol_id, "version": protocol.device.version, "valid": True}
+    print_json(info) if json_out else console.print(f"[green]{path}: valid[/green] ({protocol.protocol_id})")
+
+
+@app.command("keygen", epilog="Example: aimd iq keygen release.key")
+def keygen_cmd(path: Path = typer.Argument(..., help="Private key file to create (public key: PATH.pub)."),
+               json_out: bool = JsonOption) -> None:
+    """Create an Ed25519 signing key pair for release bundles."""
+    from aimd.iq.signing import fingerprint, generate_key
+
+    pub = generate_key(path)
+    info = {"private_key": str(path), "public_key": str(pub), "fingerprint": fingerprint(pub.read_bytes())}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"private key {path} (0600), public key {pub}, fingerprint {info['fingerprint']}")
+
+
+@bundle_app.command("build", epilog="Example: aimd iq bundle build dist/aimd-1.0.0 --version 1.0.0 "
+                                    "--key release.key --notes RELEASE-NOTES.md --doc manual.md")
+def bundle_build_cmd(
+    out: Path = typer.Argument(..., help="Bundle folder to create."),
+    version: str = typer.Option(..., "--version", help="Release version MAJOR.MINOR.PATCH."),
+    key: Path = typer.Option(..., "--key", help="Ed25519 private key (aimd iq keygen)."),
+    notes: Path = typer.Option(..., "--notes", help="Release notes (Changes, Fixes, Dependencies)."),
+    wheel: Path | None = typer.Option(None, "--wheel", help="Built product wheel (default: build aimd)."),
+    source: Path | None = typer.Option(None, "--source", help="Project source tree to build the wheel from."),
+    wheels_from: Path | None = typer.Option(None, "--wheels-from", help="Folder of dependency wheels to include."),
+    lock: Path | None = typer.Option(None, "--lock", help="name==version requirements to download as wheels."),
+    model: list[Path] | None = typer.Option(None, "--model", help="Model file (repeatable)."),
+    config: Path | None = typer.Option(None, "--config", help="Default configuration (aimd.toml)."),
+    doc: list[Path] | None = typer.Option(None, "--doc", help="User document naming the version (repeatable)."),
+    migration: list[Path] | None = typer.Option(None, "--migration", help="NNNN_name.sql migration (repeatable)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Build a signed release bundle."""
+    from aimd.iq.bundle import build_bundle
+
+    manifest = build_bundle(out, version=version, key=key, release_notes=notes, product_wheel=wheel, source=source,
+                            wheels_from=wheels_from, lock=lock, models=model, config=config, docs=doc,
+                            migrations=migration)
+    if json_out:
+        print_json(manifest)
+    else:
+        size = sum(f["size"] for f in manifest["files"])
+        console.print(f"bundle {out}: {manifest['product']['name']} {version}, {len(manifest['files'])} files, "
+                      f"{size} bytes, signer {manifest['signer']}")
+
+
+@bundle_app.command("verify", epilog="Example: aimd iq bundle verify dist/aimd-1.0.0 --public-key release.key.pub")
+def bundle_verify_cmd(
+    bundle: Path = typer.Argument(..., help="Bundle folder."),
+    public_key: Path | None = typer.Option(None, "--public-key", help="Trusted public key (default: the bundle's)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Check the signature and every file's SHA-256 and size; exit 1 on any problem."""
+    from aimd.iq.bundle import bundle_problems
+
+    problems = bundle_problems(bundle, public_key=public_key.read_bytes() if public_key else None)
+    if json_out:
+        print_json({"bundle": str(bundle), "problems": problems, "sound": not problems})
+    else:
+        for p in problems:
+            console.print(f"[red]{p}[/red]")
+        if not problems:
+            console.print(f"[green]{bundle}: signature and hashes verified[/green]")
+    if problems:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("install", epilog="Example: aimd iq install dist/aimd-1.0.0 --prefix /opt/aimd --approved-by qa")
+def install_cmd(
+    bundle: Path = typer.Argument(..., help="Bundle folder."),
+    prefix: Path = typer.Option(..., "--prefix", help="Installation prefix."),
+    public_key: Path | None = typer.Option(None, "--public-key", help="Trusted public key (default: the bundle's)."),
+    operator: str | None = typer.Option(None, "--operator", help="Who installs (default: AIMD_OPERATOR or login)."),
+    approved_by: str | None = typer.Option(None, "--approved-by", help="Who approved the install."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Verify and install a bundle; any failure rolls back automatically (exit 1)."""
+    from aimd.iq.install import install
+
+    result = install(bundle, prefix, operator=operator, approved_by=approved_by,
+                     public_key=public_key.read_bytes() if public_key else None)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        console.print(f"[green]installed {result.version}[/green] (previous {result.previous}) in "
+                      f"{result.seconds:.1f} s: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.steps.items()))
+
+
+@app.command("rollback", epilog="Example: aimd iq rollback --prefix /opt/aimd")
+def rollback_cmd(
+    prefix: Path = typer.Option(..., "--prefix", help="Installation prefix."),
+    operator: str | None = typer.Option(None, "--operator", help="Who rolls back."),
+    approved_by: str | None = typer.Option(None, "--approved-by", help="Who approved the rollback."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Go back to the previous release with data and configuration as before the last install."""
+    from aimd.iq.install import rollback
+
+    result = rollback(prefix, operator=operator, approved_by=approved_by)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        console.print(f"[green]rolled back {result.previous} → {result.version}[/green] in {result.seconds:.2f} s; "
+                      f"data and configuration hash-identical to the backup")
+
+
+@app.command("log", epilog="Example: aimd iq log --prefix /opt/aimd --task 1a2b3c")
+def log_cmd(
+    prefix: Path = typer.Option(..., "--prefix", help="Installation prefix."),
+    task: str | None = typer.Option(None, "--task", help="Only this task id."),
+    event: str | None = typer.Option(None, "--event", help="Only this event (created, approved, executed, ...)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Retrieve install / rollback events (002 §6.5.1 c); exit 1 when the hash chain is broken."""
+    from aimd.iq.events import chain_break, read_events
+    from aimd.iq.install import Layout
+
+    events = read_events(Layout(prefix).events)
+    broken = chain_break(events)
+    rows = [e for e in events if (task is None or e["task_id"] == task) and (event is None or e["event"] == event)]
+    if json_out:
+        print_json({"events": rows, "chain_break": broken})
+    else:
+        for e in rows:
+            console.print(f"{e['time']} {e['task_id']} {e['kind']:8} {e['event']:9} {e['step'] or '':14} "
+                          f"{e['operator']} {json.dumps(e['result'], ensure_ascii=False, default=str)[:100]}",
+                          highlight=False)
+        if broken is not None:
+            console.print(f"[red]hash chain broken at entry {broken}[/red]")
+    if broken is not None:
+        raise typer.Exit(EXIT_FINDINGS)
