@@ -2,7 +2,8 @@
 
 Every task goes through ``created`` → ``approved`` → ``executed`` (one per step) → ``completed`` or
 ``failed``; each entry records the time, operator, machine, parameters and result, and the SHA-256
-of the previous entry, so a changed, removed or reordered line is found by :func:`chain_break`.
+of the previous entry (the chain of :mod:`aimd.core.audit`), so a changed, removed or reordered line
+is found by :func:`chain_break`.
 
 Example
 -------
@@ -28,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aimd.core.audit import chain_break, link
 from aimd.core.errors import InvalidInputError
-from aimd.core.hashing import sha256_bytes
 
 LIFECYCLE = ("created", "approved", "executed", "completed", "failed")
 
@@ -42,11 +43,6 @@ def machine() -> dict[str, str]:
 def default_operator() -> str:
     """``AIMD_OPERATOR`` or the login name."""
     return os.environ.get("AIMD_OPERATOR") or getpass.getuser()
-
-
-def _entry_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "sha256"}
-    return sha256_bytes(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:
@@ -64,16 +60,6 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
             raise InvalidInputError(f"line {n} is not JSON: {err.msg}", where=str(path),
                                     hint="the event log was edited by hand; restore it from the backup") from err
     return out
-
-
-def chain_break(events: list[dict[str, Any]]) -> int | None:
-    """Index of the first entry whose hash or link is wrong, or ``None`` when the chain holds."""
-    prev = None
-    for i, entry in enumerate(events):
-        if entry.get("prev_sha256") != prev or entry.get("sha256") != _entry_hash(entry):
-            return i
-        prev = entry["sha256"]
-    return None
 
 
 class EventLog:
@@ -94,9 +80,9 @@ class EventLog:
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "task_id": task_id, "kind": kind,
             "event": event, "step": step, "operator": operator or self.operator, "machine": self._machine,
-            "pid": os.getpid(), "parameters": parameters or {}, "result": result,
-            "prev_sha256": existing[-1]["sha256"] if existing else None}
-        entry["sha256"] = _entry_hash(entry)
+            "pid": os.getpid(), "parameters": json.loads(json.dumps(parameters or {}, default=str)),
+            "result": json.loads(json.dumps(result, default=str))}
+        entry = link(entry, existing[-1]["sha256"] if existing else None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
