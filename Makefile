@@ -47,6 +47,7 @@ benchmark: install
 	$(PY) benchmarks/seg_metrics.py
 	$(PY) benchmarks/model_export.py
 	$(PY) benchmarks/evaluate_default.py
+	$(PY) benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache

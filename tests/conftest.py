@@ -13,7 +13,9 @@ from aimd.core.config import get_settings
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Each test sees settings built from its own environment, never a user's aimd.toml."""
-    monkeypatch.setenv("AIMD_CONFIG", str(tmp_path / "no-such-aimd.toml"))
+    empty = tmp_path / "empty-aimd.toml"
+    empty.write_text("")
+    monkeypatch.setenv("AIMD_CONFIG", str(empty))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

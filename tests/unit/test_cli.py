@@ -23,8 +23,8 @@ def _leaf_commands() -> list[tuple[list[str], Any]]:
 
     def walk(cmd: Any, path: list[str]) -> None:
         if hasattr(cmd, "commands"):
-            for name, sub in cmd.commands.items():
-                walk(sub, [*path, name])
+            for name in cmd.list_commands(None):
+                walk(cmd.get_command(None, name), [*path, name])
         else:
             leaves.append((path, cmd))
 
@@ -74,6 +74,16 @@ def test_bad_setting_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "gap_factor" in proc.stderr
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIMD_CONFIG", str(tmp_path / "missing.toml"))
+    proc = _aimd("version", "--json")
+    assert proc.returncode == 2, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["type"] == "ConfigError" and error["where"].endswith("missing.toml")
+    (tmp_path / "missing.toml").write_text("seed = 3\n")
+    assert _aimd("version").returncode == 0
 
 
 def test_version_json() -> None:

@@ -91,7 +91,7 @@ def test_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    payload = json.loads(proc.stdout)
-    assert payload["error"] == "InvalidInputError" and payload["where"].endswith("no-run")
+    payload = json.loads(proc.stdout)["error"]
+    assert payload["type"] == "InvalidInputError" and payload["where"].endswith("no-run")
     result = runner.invoke(app, ["train", "--task", "det", "--model", "unet-small", "--data", "x", "--out", "y"])
     assert isinstance(result.exception, InvalidInputError)

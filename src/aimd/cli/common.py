@@ -1,6 +1,6 @@
 """Shared CLI plumbing: JSON/human output, exit codes, progress bars.
 
-Exit codes: 0 ok, 1 checks found errors, 2 bad input or usage.
+Exit codes: 0 ok, 1 checks found errors, 2 bad input or usage, 3 internal error.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aimd.core.findings import Finding, Severity
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 
 console = Console()
 err_console = Console(stderr=True)
@@ -92,6 +93,7 @@ def render_findings(findings: list[Finding], title: str) -> None:
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FINDINGS",
+    "EXIT_INTERNAL",
     "EXIT_OK",
     "JsonOption",
     "console",

@@ -99,7 +99,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment and ``aimd.toml``; a bad value is a :class:`ConfigError`."""
+    """Build settings from the environment and ``aimd.toml``; a bad value is a :class:`ConfigError`.
+
+    ``AIMD_CONFIG`` naming a file that does not exist is an error too (never silently ignored).
+    """
+    named = os.environ.get("AIMD_CONFIG")
+    if named and not Path(named).is_file():
+        raise ConfigError(
+            "AIMD_CONFIG names a settings file that does not exist",
+            where=named,
+            hint="point AIMD_CONFIG at an existing aimd.toml, or unset it to use ./aimd.toml and the defaults",
+        )
     try:
         return Settings(**overrides)
     except ValidationError as err:

@@ -1,0 +1,94 @@
+"""The CLI's contract with scripts: lazy start-up, one exit code per outcome, JSON errors, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from aimd.cli.main import LAZY_COMMANDS, load_command
+
+
+def _py(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+
+
+def _aimd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return _py("from aimd.cli.main import run; run()", *args, env=env)
+
+
+def test_help_and_version_import_no_command_group() -> None:
+    code = ("import sys\nfrom aimd.cli.main import main\nmain(['--help'])\nmain(['version'])\n"
+            "heavy = [m for m in ('torch', 'monai', 'onnxruntime', 'openvino', 'aimd.cli.data') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    proc = _py(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+    for name in LAZY_COMMANDS:
+        assert name in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_listed_help_is_the_groups_own(name: str) -> None:
+    cmd = load_command(name)
+    first = (cmd.help or "").strip().splitlines()[0]
+    assert LAZY_COMMANDS[name][2] == first
+
+
+def test_version_flag() -> None:
+    proc = _aimd("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("aimd ")
+
+
+def test_usage_errors_exit_2_and_speak_json() -> None:
+    proc = _aimd("data", "phantom", "out", "--cases", "many", "--json")
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout)["error"]
+    assert error["type"] == "BadParameter" and error["where"] == "--cases" and error["exit_code"] == 2
+    proc = _aimd("data", "no-such-command", "--json")
+    assert proc.returncode == 2 and "no-such-command" in json.loads(proc.stdout)["error"]["message"]
+    proc = _aimd("data", "no-such-command")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_internal_error_exits_3_with_the_traceback_in_a_log(tmp_path: Path) -> None:
+    code = ("from aimd.cli import main\n"
+            "@main.app.command('boom', hidden=True)\n"
+            "def boom(json_out: bool = main.typer.Option(False, '--json')) -> None:\n"
+            "    raise ZeroDivisionError('division by zero in a helper')\n"
+            "main.run()\n")
+    for json_mode in (False, True):
+        proc = _py(code, "boom", *(["--json"] if json_mode else []), env={"AIMD_LOG_DIR": str(tmp_path)})
+        assert proc.returncode == 3, proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+        logs = sorted(tmp_path.glob("aimd-error-*.log"))
+        assert logs and "ZeroDivisionError" in logs[-1].read_text()
+        assert "internal error" in proc.stderr
+        if json_mode:
+            error = json.loads(proc.stdout)["error"]
+            assert error["type"] == "InternalError" and error["exit_code"] == 3 and Path(error["log"]).is_file()
+        else:
+            assert "full traceback:" in proc.stderr
+
+
+def test_unwritable_output_is_bad_input(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    target = locked / "file-not-folder"
+    target.write_text("x")
+    proc = _aimd("data", "phantom", str(target / "out"), "--cases", "1", "--size", "32", "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["error"]["where"]
+
+
+def test_typer_is_what_the_lazy_loader_builds() -> None:
+    assert all(isinstance(load_command(n).name, str) for n in LAZY_COMMANDS)
+    assert isinstance(typer.Typer(), typer.Typer)
