@@ -10,12 +10,17 @@ import pytest
 from aimd.core.config import get_settings
 
 
+@pytest.fixture(scope="session")
+def _empty_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("settings") / "aimd.toml"
+    path.write_text("")
+    return path
+
+
 @pytest.fixture(autouse=True)
-def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch, _empty_config: Path):
     """Each test sees settings built from its own environment, never a user's aimd.toml."""
-    empty = tmp_path / "empty-aimd.toml"
-    empty.write_text("")
-    monkeypatch.setenv("AIMD_CONFIG", str(empty))
+    monkeypatch.setenv("AIMD_CONFIG", str(_empty_config))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
