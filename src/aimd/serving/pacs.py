@@ -1,0 +1,121 @@
+"""DICOMweb client of the device (003 §3.3.3): QIDO-RS to find, WADO-RS to retrieve, STOW-RS to store.
+
+Built on ``dicomweb-client`` with a ``requests`` session (HTTP basic auth when the PACS needs it,
+a timeout on every call). Every failure — unreachable PACS, refused credentials, unknown study or
+series, a store the PACS rejects — is a :class:`~aimd.serving.errors.PacsError` or
+:class:`~aimd.serving.errors.NotFoundError` naming the PACS URL and the fix.
+
+Results are stored in one STOW-RS request (SEG and SR together), so the PACS either gets both or,
+when the request fails, neither is reported as stored.
+
+Example
+-------
+>>> pacs = Pacs("http://127.0.0.1:9/dicom-web", timeout=0.5)
+>>> try:
+...     pacs.retrieve_series("1.2.3", "1.2.3.4")
+... except Exception as err:
+...     print(type(err).__name__)
+PacsError
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pydicom
+import requests
+
+from aimd.serving.errors import NotFoundError, PacsError
+
+T = TypeVar("T")
+
+
+class Pacs:
+    """A DICOMweb PACS at ``url`` (the DICOMweb root, e.g. ``http://host:8042/dicom-web``)."""
+
+    def __init__(self, url: str, *, user: str | None = None, password: str | None = None,
+                 timeout: float = 30.0) -> None:
+        from dicomweb_client.api import DICOMwebClient
+
+        self.url = url.rstrip("/")
+        session = requests.Session()
+        if user:
+            session.auth = (user, password or "")
+        self.timeout = timeout
+        session.request = _with_timeout(session.request, timeout)  # type: ignore[method-assign]
+        self._client = DICOMwebClient(url=self.url, session=session)
+        self._client.set_http_retry_params(retry=False)  # retries are the job policy's business
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except requests.HTTPError as err:
+            status = err.response.status_code if err.response is not None else None
+            if status in (401, 403):
+                raise PacsError(f"{what}: the PACS refused the credentials (HTTP {status})", where=self.url,
+                                hint="set AIMD_PACS_USER / AIMD_PACS_PASSWORD to an account of the PACS") from err
+            if status == 404:
+                raise NotFoundError(f"{what}: not found in the PACS", where=self.url,
+                                    hint="check study_uid and series_uid with the PACS viewer") from err
+            raise PacsError(f"{what}: the PACS answered HTTP {status}", where=self.url,
+                            hint="check the PACS log") from err
+        except requests.RequestException as err:
+            raise PacsError(f"{what}: PACS unreachable ({type(err).__name__})", where=self.url,
+                            hint="check --pacs URL and that the PACS is running") from err
+
+    def find_series(self, study_uid: str, series_uid: str) -> dict[str, Any]:
+        """QIDO-RS: the series' attributes; :class:`NotFoundError` when the PACS does not hold it."""
+        found = self._call("QIDO-RS series search", lambda: self._client.search_for_series(
+            study_instance_uid=study_uid, search_filters={"SeriesInstanceUID": series_uid}))
+        if not found:
+            raise NotFoundError(f"series {series_uid} of study {study_uid} is not in the PACS",
+                                where="series_uid", hint="check study_uid and series_uid with the PACS viewer")
+        return dict(found[0])
+
+    def retrieve_series(self, study_uid: str, series_uid: str) -> list[pydicom.Dataset]:
+        """WADO-RS: every instance of the series."""
+        datasets = self._call("WADO-RS retrieve", lambda: self._client.retrieve_series(
+            study_instance_uid=study_uid, series_instance_uid=series_uid))
+        if not datasets:
+            raise NotFoundError(f"series {series_uid} of study {study_uid} has no instances in the PACS",
+                                where="series_uid", hint="check the series in the PACS viewer")
+        return list(datasets)
+
+    def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> pydicom.Dataset:
+        """WADO-RS: one instance."""
+        return self._call("WADO-RS retrieve", lambda: self._client.retrieve_instance(
+            study_instance_uid=study_uid, series_instance_uid=series_uid, sop_instance_uid=sop_uid))
+
+    def store(self, datasets: list[pydicom.Dataset]) -> list[str]:
+        """STOW-RS all ``datasets`` in one request; the SOP instance UIDs stored.
+
+        Raises :class:`PacsError` when the PACS reports any instance as failed.
+        """
+        if not datasets:
+            return []
+        answer = self._call("STOW-RS store", lambda: self._client.store_instances(datasets=datasets))
+        failed = answer.get("FailedSOPSequence") if answer is not None else None
+        if failed:
+            raise PacsError(f"STOW-RS: the PACS rejected {len(failed)} of {len(datasets)} instance(s)",
+                            where=self.url, hint="check the PACS log for the reason")
+        return [str(ds.SOPInstanceUID) for ds in datasets]
+
+    def ping(self) -> bool:
+        """True when the PACS answers a QIDO-RS study search."""
+        try:
+            self._call("QIDO-RS ping", lambda: self._client.search_for_studies(limit=1))
+        except (PacsError, NotFoundError):
+            return False
+        return True
+
+
+def _with_timeout(request: Callable[..., Any], timeout: float) -> Callable[..., Any]:
+    def call(method: str, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", timeout)
+        return request(method, url, **kwargs)
+
+    return call
+
+
+__all__ = ["Pacs"]

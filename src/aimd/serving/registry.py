@@ -1,0 +1,175 @@
+"""The models a running service offers: ``NAME=PATH[@VERSION]``, several versions per name, one default.
+
+PATH is anything ``aimd evaluate --model`` accepts (training-run folder, ONNX, TorchScript, MONAI
+bundle), opened through :func:`aimd.models.load_predictor`. Each loaded model records its file hash
+(SHA-256 of the file, or of the folder tree), load time, adapter/runtime and input/output specs — the
+model-version record of 001 §10.1.6 that every result and audit entry carries.
+
+Example
+-------
+>>> parse_model_arg("lung=/models/lung.onnx@2.1")
+('lung', '/models/lung.onnx', '2.1')
+>>> parse_model_arg("lung=/models/lung.onnx")
+('lung', '/models/lung.onnx', None)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimd.core.errors import InvalidInputError
+from aimd.core.hashing import sha256_file, sha256_tree
+from aimd.models.predictor import BasePredictor
+from aimd.serving.errors import NotFoundError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_model_arg(text: str) -> tuple[str, str, str | None]:
+    """Split ``NAME=PATH[@VERSION]``; an :class:`InvalidInputError` names ``--model`` and the form."""
+    if "=" not in text:
+        raise InvalidInputError(f"{text!r} has no NAME=", where="--model", hint="write --model NAME=PATH[@VERSION]")
+    name, rest = text.split("=", 1)
+    version = None
+    if "@" in rest and "/" not in rest.rsplit("@", 1)[1]:
+        rest, version = rest.rsplit("@", 1)
+    if not _NAME.match(name):
+        raise InvalidInputError(f"model name {name!r} must be letters, digits, '.', '_' or '-'", where="--model",
+                                hint="write --model NAME=PATH[@VERSION]")
+    if version is not None and not _NAME.match(version):
+        raise InvalidInputError(f"version {version!r} must be letters, digits, '.', '_' or '-'", where="--model",
+                                hint="write --model NAME=PATH@1.0")
+    if not rest:
+        raise InvalidInputError(f"{text!r} has no PATH", where="--model", hint="write --model NAME=PATH[@VERSION]")
+    return name, rest, version
+
+
+@dataclass
+class LoadedModel:
+    """One model version the service runs."""
+
+    name: str
+    version: str
+    path: Path
+    predictor: BasePredictor
+    sha256: str
+    load_seconds: float
+    runtime: str
+    default: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def gradients(self) -> bool:
+        """True when the network is a PyTorch module (Grad-CAM possible)."""
+        return hasattr(self.predictor, "module")
+
+    def public(self) -> dict[str, Any]:
+        """Metadata as the KServe v2 model metadata route answers it."""
+        spec_in, spec_out = self.predictor.input_spec, self.predictor.output_spec
+        return {
+            "name": self.name, "versions": [self.version], "version": self.version, "platform": self.runtime,
+            "default": self.default, "sha256": self.sha256, "path": str(self.path),
+            "load_seconds": round(self.load_seconds, 4),
+            "inputs": [{"name": "image", "datatype": "FP32", "shape": spec_in.input_shape(),
+                        "spec": spec_in.model_dump(mode="json")}],
+            "outputs": [{"name": "probabilities", "datatype": "FP32",
+                         "shape": [-1, spec_out.channels, *([-1] * spec_in.dims)]
+                         if spec_out.task == "segmentation" else [-1, spec_out.channels],
+                         "spec": spec_out.model_dump(mode="json")}],
+            "description": self.extra.get("description"),
+        }
+
+
+def model_hash(path: Path) -> str:
+    """SHA-256 of a model file, or of a model folder's tree."""
+    return sha256_tree(path) if path.is_dir() else sha256_file(path)
+
+
+def _version_of(predictor: BasePredictor, digest: str) -> str:
+    meta = predictor.metadata
+    for key in ("version", "model_version"):
+        if meta.get(key):
+            return str(meta[key])
+    return digest[:12]
+
+
+class ModelRegistry:
+    """Thread-safe map ``name → {version → LoadedModel}`` with a default version per name."""
+
+    def __init__(self, *, threads: int = 2) -> None:
+        self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._default: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.threads = threads
+
+    def load(self, name: str, path: str | Path, version: str | None = None, *, runtime: str = "onnxruntime",
+             default: bool | None = None) -> LoadedModel:
+        """Open ``path`` and register it as ``name@version`` (the first version of a name is the default)."""
+        from aimd.models.adapters import load_predictor
+
+        p = Path(path)
+        started = time.perf_counter()
+        predictor = load_predictor(p, threads=self.threads, runtime=runtime)
+        seconds = time.perf_counter() - started
+        digest = model_hash(p)
+        version = version or _version_of(predictor, digest)
+        adapter = str(predictor.metadata.get("adapter", "unknown"))
+        kind = runtime if adapter == "onnx" else adapter
+        loaded = LoadedModel(name, version, p, predictor, digest, seconds, kind)
+        with self._lock:
+            versions = self._models.setdefault(name, {})
+            if version in versions:
+                raise InvalidInputError(f"model {name}@{version} is already loaded", where="--model",
+                                        hint="give each version of a name its own @VERSION")
+            versions[version] = loaded
+            if default or name not in self._default:
+                self._default[name] = version
+            for v in versions.values():
+                v.default = v.version == self._default[name]
+        return loaded
+
+    def unload(self, name: str, version: str | None = None) -> LoadedModel:
+        """Remove one version (the default when ``version`` is None)."""
+        with self._lock:
+            model = self._get(name, version)
+            del self._models[name][model.version]
+            if not self._models[name]:
+                del self._models[name], self._default[name]
+            elif self._default[name] == model.version:
+                self._default[name] = sorted(self._models[name])[-1]
+                self._models[name][self._default[name]].default = True
+        return model
+
+    def _get(self, name: str, version: str | None) -> LoadedModel:
+        if name not in self._models:
+            raise NotFoundError(f"unknown model {name!r}", where="model",
+                                hint=f"use one of {sorted(self._models)} (GET /v2/models)")
+        versions = self._models[name]
+        v = version or self._default[name]
+        if v not in versions:
+            raise NotFoundError(f"model {name!r} has no version {v!r}", where="version",
+                                hint=f"use one of {sorted(versions)}")
+        return versions[v]
+
+    def get(self, name: str, version: str | None = None) -> LoadedModel:
+        """The model ``name`` at ``version`` (default version when None); :class:`NotFoundError` otherwise."""
+        with self._lock:
+            return self._get(name, version)
+
+    def all(self) -> list[LoadedModel]:
+        """Every loaded model version, sorted by name and version."""
+        with self._lock:
+            return [m for name in sorted(self._models) for _, m in sorted(self._models[name].items())]
+
+
+__all__ = ["LoadedModel", "ModelRegistry", "model_hash", "parse_model_arg"]
