@@ -27,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -167,10 +168,8 @@ class DynamicBatcher:
     def close(self) -> None:
         """Stop the worker after the queued work."""
         self._closed = True
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
 
 
 class BatchedPredictor(BasePredictor):

@@ -184,6 +184,33 @@ def _class_channels(spec: OutputSpec) -> list[tuple[int, int]]:
     return [(label, label) for label in sorted(spec.labels) if label != 0]
 
 
+def components(labels: Volume, spec: OutputSpec, *, min_voxels: int = 1
+               ) -> list[tuple[int, int, tuple[slice, ...], NDArray[np.bool_]]]:
+    """``(label, channel, bounding slices, local mask)`` of every finding, in finding order."""
+    arr = np.asarray(labels.array)
+    structure = np.ones((3, 3, 3), bool)
+    out = []
+    for label, channel in _class_channels(spec):
+        comp, count = ndimage.label(arr == label, structure=structure)
+        if count == 0:
+            continue
+        for index, zyx in enumerate(ndimage.find_objects(comp), start=1):
+            if zyx is None:
+                continue
+            local = comp[zyx] == index
+            if int(local.sum()) >= min_voxels:
+                out.append((label, channel, zyx, local))
+    return out
+
+
+def region_mask(labels: Volume, spec: OutputSpec, index: int, *, min_voxels: int = 1) -> NDArray[np.bool_]:
+    """Full-size boolean mask of finding number ``index`` (0-based, finding order)."""
+    _, _, zyx, local = components(labels, spec, min_voxels=min_voxels)[index]
+    full = np.zeros(labels.shape, bool)
+    full[zyx] = local
+    return full
+
+
 def extract_findings(labels: Volume, probabilities: NDArray[np.float32], spec: OutputSpec, *,
                      image: Volume | None = None, thresholds: GradeThresholds | None = None,
                      min_voxels: int = 1) -> list[InferenceFinding]:
@@ -205,37 +232,25 @@ def extract_findings(labels: Volume, probabilities: NDArray[np.float32], spec: O
         Smaller components are dropped.
     """
     th = thresholds or GradeThresholds()
-    arr = np.asarray(labels.array)
     voxel_mm3 = float(np.prod(labels.spacing))
-    structure = np.ones((3, 3, 3), bool)
     hu = np.asarray(image.array) if image is not None and (image.modality or "").upper() == "CT" else None
     out: list[InferenceFinding] = []
-    for label, channel in _class_channels(spec):
-        comp, count = ndimage.label(arr == label, structure=structure)
-        if count == 0:
-            continue
-        prob = probabilities[:, channel]
-        for index, zyx in enumerate(ndimage.find_objects(comp), start=1):
-            if zyx is None:
-                continue
-            local = comp[zyx] == index
-            voxels = int(local.sum())
-            if voxels < min_voxels:
-                continue
-            kk, jj, ii = np.nonzero(local)
-            offset = np.array([zyx[2].start, zyx[1].start, zyx[0].start])
-            ijk = np.stack([ii, jj, kk], axis=1) + offset
-            centroid_ijk = ijk.mean(axis=0)
-            confidence = float(prob[zyx][local].mean())
-            name = spec.labels.get(label, str(label))
-            out.append(InferenceFinding(
-                id=f"F{len(out) + 1}", label=label, label_name=name, voxels=voxels,
-                volume_mm3=round(voxels * voxel_mm3, 3),
-                longest_diameter_mm=round(longest_diameter_mm(ijk, labels.spacing), 2),
-                centroid_lps_mm=tuple(round(float(v), 3) for v in labels.index_to_world(centroid_ijk)),
-                location=locate(centroid_ijk, labels, name), confidence=round(confidence, 4),
-                grade=th.grade(confidence), review_recommended=th.grade(confidence) == "review",
-                mean_hu=round(float(hu[zyx][local].mean()), 1) if hu is not None else None))
+    for label, channel, zyx, local in components(labels, spec, min_voxels=min_voxels):
+        voxels = int(local.sum())
+        kk, jj, ii = np.nonzero(local)
+        offset = np.array([zyx[2].start, zyx[1].start, zyx[0].start])
+        ijk = np.stack([ii, jj, kk], axis=1) + offset
+        centroid_ijk = ijk.mean(axis=0)
+        confidence = float(probabilities[:, channel][zyx][local].mean())
+        name = spec.labels.get(label, str(label))
+        out.append(InferenceFinding(
+            id=f"F{len(out) + 1}", label=label, label_name=name, voxels=voxels,
+            volume_mm3=round(voxels * voxel_mm3, 3),
+            longest_diameter_mm=round(longest_diameter_mm(ijk, labels.spacing), 2),
+            centroid_lps_mm=tuple(round(float(v), 3) for v in labels.index_to_world(centroid_ijk)),
+            location=locate(centroid_ijk, labels, name), confidence=round(confidence, 4),
+            grade=th.grade(confidence), review_recommended=th.grade(confidence) == "review",
+            mean_hu=round(float(hu[zyx][local].mean()), 1) if hu is not None else None))
     return out
 
 
@@ -260,4 +275,4 @@ def classification_findings(scores: NDArray[np.float32], spec: OutputSpec, *,
 
 
 __all__ = ["Grade", "GradeThresholds", "InferenceFinding", "Location", "classification_findings",
-           "extract_findings", "locate", "longest_diameter_mm", "world_z_span"]
+           "components", "extract_findings", "locate", "region_mask", "longest_diameter_mm", "world_z_span"]

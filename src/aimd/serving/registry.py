@@ -33,19 +33,21 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def parse_model_arg(text: str) -> tuple[str, str, str | None]:
     """Split ``NAME=PATH[@VERSION]``; an :class:`InvalidInputError` names ``--model`` and the form."""
     if "=" not in text:
-        raise InvalidInputError(f"{text!r} has no NAME=", where="--model", hint="write --model NAME=PATH[@VERSION]")
+        raise InvalidInputError(f"{text!r} has no NAME=", where="--model",
+                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
     name, rest = text.split("=", 1)
     version = None
     if "@" in rest and "/" not in rest.rsplit("@", 1)[1]:
         rest, version = rest.rsplit("@", 1)
     if not _NAME.match(name):
         raise InvalidInputError(f"model name {name!r} must be letters, digits, '.', '_' or '-'", where="--model",
-                                hint="write --model NAME=PATH[@VERSION]")
+                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
     if version is not None and not _NAME.match(version):
         raise InvalidInputError(f"version {version!r} must be letters, digits, '.', '_' or '-'", where="--model",
                                 hint="write --model NAME=PATH@1.0")
     if not rest:
-        raise InvalidInputError(f"{text!r} has no PATH", where="--model", hint="write --model NAME=PATH[@VERSION]")
+        raise InvalidInputError(f"{text!r} has no PATH", where="--model",
+                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
     return name, rest, version
 
 
@@ -120,7 +122,14 @@ class ModelRegistry:
         p = Path(path)
         started = time.perf_counter()
         predictor = load_predictor(p, threads=self.threads, runtime=runtime)
-        seconds = time.perf_counter() - started
+        return self.add(name, predictor, p, version, runtime=runtime, default=default,
+                        load_seconds=time.perf_counter() - started)
+
+    def add(self, name: str, predictor: BasePredictor, path: str | Path, version: str | None = None, *,
+            runtime: str = "onnxruntime", default: bool | None = None, load_seconds: float = 0.0) -> LoadedModel:
+        """Register an already opened predictor whose weights live at ``path``."""
+        p = Path(path)
+        seconds = load_seconds
         digest = model_hash(p)
         version = version or _version_of(predictor, digest)
         adapter = str(predictor.metadata.get("adapter", "unknown"))

@@ -1,0 +1,1 @@
+"""Alembic revisions of the inference service tables (version table ``alembic_version_serving``)."""
