@@ -129,7 +129,7 @@ def token_list(data: Path = DataOption, db: str | None = DbOption, json_out: boo
 
 @token_app.command("revoke", epilog="Example: aimd serve token revoke 3f2a9c01b2de")
 def token_revoke(token_id: str = typer.Argument(..., help="Token id."), data: Path = DataOption,
-                 db: str | None = DbOption) -> None:
+                 db: str | None = DbOption, json_out: bool = JsonOption) -> None:
     """Revoke a token."""
     from aimd.core.errors import InvalidInputError
     from aimd.serving.db import ServingDB
@@ -139,4 +139,7 @@ def token_revoke(token_id: str = typer.Argument(..., help="Token id."), data: Pa
     if not store.revoke_token(token_id):
         raise InvalidInputError(f"no active token {token_id!r}", where="TOKEN_ID", hint="see `aimd serve token list`")
     AuditLog(store.engine).append("cli", "token.revoke", f"token:{token_id}", {})
-    console.print(f"revoked {token_id}", highlight=False)
+    if json_out:
+        print_json({"id": token_id, "revoked": True})
+    else:
+        console.print(f"revoked {token_id}", highlight=False)
