@@ -182,3 +182,47 @@ def log_cmd(
             console.print(f"[red]hash chain broken at entry {broken}[/red]")
     if broken is not None:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("run", epilog="Example: aimd iq run --protocol iq.yaml --prefix /opt/aimd --target "
+                           "https://127.0.0.1:8443 --out iq-report/ --profile quick")
+def run_cmd(
+    protocol: Path | None = typer.Option(None, "--protocol", help="Protocol YAML (default: aimd's template)."),
+    prefix: Path | None = typer.Option(None, "--prefix", help="Installation prefix to qualify."),
+    target: str | None = typer.Option(None, "--target", help="URL of the running service to qualify."),
+    out: Path = typer.Option(Path("iq-report"), "--out", help="Report folder."),
+    profile: str = typer.Option("quick", "--profile", help="quick (minutes) or full (large drills, all levels)."),
+    token: str | None = typer.Option(None, "--token", help="Bearer token for baseline requests."),
+    only: list[str] | None = typer.Option(None, "--only", help="Only these checks or areas (repeatable)."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write iq-report.pdf."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Run the IQ checks and write iq-report.json/html/pdf; exit 1 unless the conclusion is pass."""
+    from rich.table import Table
+
+    from aimd.iq.protocol import protocol_template
+    from aimd.iq.runner import run_iq
+
+    style = {"pass": "green", "fail": "red", "not_evaluated": "yellow"}
+
+    def show(res: object) -> None:
+        if not json_out:
+            console.print(f"[{style[res.verdict.value]}]{res.verdict.value:14}[/] {res.key}", highlight=False)
+
+    report = run_iq(protocol if protocol else protocol_template(), out, prefix=prefix, target=target,
+                    profile=profile, token=token, pdf=pdf, only=only, progress=show)
+    if json_out:
+        print_json({"conclusion": report.basic.conclusion, "scores": report.scores, "report": str(out),
+                    "seconds": report.seconds})
+    else:
+        table = Table(title=f"IQ {report.basic.report_id}: {report.basic.conclusion.upper()}")
+        for col in ("area", "weight", "passed", "failed", "not evaluated", "score"):
+            table.add_column(col)
+        for name, a in report.scores["areas"].items():
+            table.add_row(name, str(a["weight"]), str(a["passed"]), str(a["failed"]), str(a["not_evaluated"]),
+                          "—" if a["score"] is None else str(a["score"]))
+        console.print(table)
+        console.print(f"weighted score {report.scores['total']} · " + "; ".join(report.scores["reasons"]))
+        console.print(f"report: {out / 'iq-report.html'} ({report.seconds:.1f} s)")
+    if report.basic.conclusion != "pass":
+        raise typer.Exit(EXIT_FINDINGS)

@@ -48,6 +48,7 @@ from aimd.iq.events import EventLog, Task
 
 DATABASE = "aimd.db"
 SPACE_FACTOR = 2.0
+SPACE_MARGIN = 32 * 2**20  # the release's virtualenv, bytecode and the log
 HEALTH_TIMEOUT_S = 120
 
 
@@ -155,6 +156,7 @@ def _tree_size(path: Path) -> int:
 def preflight_space(layout: Layout, bundle: Path) -> dict[str, Any]:
     """Refuse to start when the prefix's filesystem lacks room for the release and the backup (002 §6.3.1 a)."""
     need = int(SPACE_FACTOR * (_tree_size(bundle) + _tree_size(layout.data) + _tree_size(layout.config)))
+    need += SPACE_MARGIN
     free = shutil.disk_usage(layout.prefix).free
     info = {"free_bytes": free, "needed_bytes": need}
     if free < need:

@@ -1,0 +1,306 @@
+"""IQ checks against a real HTTP service (FastAPI under uvicorn, started by the test on 127.0.0.1).
+
+The service below is the test's device: secured (every non-public route needs a token, TLS, runs as
+``nobody``, Prometheus metrics with a request counter) or, with ``--insecure``, with the defects the
+checks must find (a route without auth, admin/admin accepted, plain HTTP, running as root).
+Run as a script it serves: ``python test_iq_service.py --port 8443 [--insecure] [--tls DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
+
+PASSWORD = "Qualified-Installer-2026!"
+TOKEN = "iq-test-token-7f3a"
+
+
+def build_app(insecure: bool) -> FastAPI:
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    requests_total = Counter("aimd_http_requests", "HTTP requests by status", ["status"], registry=registry)
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        response = await call_next(request)
+        requests_total.labels(status=str(response.status_code)).inc()
+        return response
+
+    def user(request: Request) -> str:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            raise HTTPException(401, "not authenticated")
+        return "admin"
+
+    @app.get("/v2/health/live")
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return generate_latest(registry).decode()
+
+    @app.post("/auth/token")
+    def login(username: str = Form(...), password: str = Form(...)) -> dict[str, str]:
+        if (username, password) == ("admin", PASSWORD) or (insecure and (username, password) == ("admin", "admin")):
+            return {"access_token": TOKEN, "token_type": "bearer"}
+        raise HTTPException(401, "bad credentials")
+
+    @app.post("/v1/predict")
+    def predict(body: dict[str, float], _: str = Depends(user)) -> dict[str, str]:
+        return {"label": "positive" if body.get("value", 0.0) > 0.5 else "negative"}
+
+    if insecure:
+        @app.get("/v1/jobs")
+        def jobs() -> list[str]:
+            return ["job-1"]
+    else:
+        @app.get("/v1/jobs")
+        def jobs_secured(_: str = Depends(user)) -> list[str]:
+            return ["job-1"]
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    for p in (folder, key_path, cert_path):
+        shutil.chown(p, "nobody")
+    return key_path, cert_path
+
+
+class Service:
+    """The test device running in a subprocess."""
+
+    def __init__(self, tmp: Path, *, insecure: bool) -> None:
+        self.port = _free_port()
+        script = tmp / "service.py"
+        shutil.copy(__file__, script)
+        script.chmod(0o644)
+        tmp.chmod(0o755)
+        cmd = [sys.executable, str(script), "--port", str(self.port)]
+        scheme = "http"
+        if insecure:
+            cmd.append("--insecure")
+        else:
+            _self_signed(tmp / "tls")
+            cmd += ["--tls", str(tmp / "tls"), "--user", "nobody"]
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+        import httpx
+
+        for _ in range(300):
+            try:
+                httpx.get(self.url + "/v2/health/live", verify=False, timeout=1)
+                return
+            except httpx.HTTPError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.1)
+        raise RuntimeError("service did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    if os.geteuid() != 0:
+        pytest.skip("dropping the service to an unprivileged user needs root")
+    service = Service(tmp_path_factory.mktemp("secure"), insecure=False)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def insecure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = Service(tmp_path_factory.mktemp("insecure"), insecure=True)
+    yield service
+    service.stop()
+
+
+def _protocol(**changes: object):
+    from aimd.iq.protocol import BaselineCase, FunctionalTestCase, protocol_template
+
+    p = protocol_template("1.0.0")
+    p.functional_tests.append(FunctionalTestCase(id="F4", kind="main_flow", description="jobs listed with a token",
+                                                 path="/v1/jobs", acceptance="HTTP 200"))
+    p.baseline.endpoint = "/v1/predict"
+    p.baseline.answer_field = "label"
+    p.baseline.cases = [BaselineCase(id=f"c{i}", request={"value": v}, reference=ref)
+                        for i, (v, ref) in enumerate([(0.9, "positive"), (0.1, "negative"), (0.7, "positive"),
+                                                      (0.2, "negative"), (0.95, "positive"), (0.4, "negative")])]
+    p.baseline.min_accuracy = 0.8
+    p.baseline.concurrency_requests = 12
+    p.stress.levels = [1, 2, 4]
+    p.stress.requests_per_user = 3
+    p.stress.expected_max_concurrency = 2
+    for key, value in changes.items():
+        obj = p
+        *path, last = key.split(".")
+        for part in path:
+            obj = getattr(obj, part)
+        setattr(obj, last, value)
+    return p
+
+
+SERVICE_ONLY = ["function", "security", "performance", "logs"]
+
+
+@pytest.mark.integration
+def test_secured_service_passes_function_security_performance_and_alerts(secure: Service, tmp_path: Path) -> None:
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(_protocol(), tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
+    verdicts = {c.key: c.verdict.value for c in report.checks}
+    assert verdicts["function.tests"] == "pass"
+    assert verdicts["security.unauthenticated"] == "pass"
+    assert verdicts["security.weak_credentials"] == "pass"
+    assert verdicts["security.tls"] == "pass"
+    assert verdicts["hardening.not_root"] == "pass"
+    assert verdicts["performance.baseline"] == "pass"
+    assert verdicts["performance.concurrency"] == "pass"
+    assert verdicts["performance.stress"] == "pass"
+    assert verdicts["monitoring.metrics"] == "pass"
+    assert verdicts["monitoring.alerts"] == "pass"
+    baseline = next(c for c in report.checks if c.key == "performance.baseline")
+    assert baseline.data["accuracy"] == 1.0 and baseline.data["accuracy_ci95"][0] < 1.0
+    stress = next(c for c in report.checks if c.key == "performance.stress")
+    assert [row["users"] for row in stress.data["levels"]] == [1, 2]  # quick profile: all but the last level
+    assert (tmp_path / "out" / "evidence" / "stress.png").stat().st_size > 1000
+    rules = json.loads((tmp_path / "out" / "evidence" / "alerts.json").read_text())
+    assert rules[0]["status"] == "fired on its fault"
+
+
+@pytest.mark.integration
+def test_service_runs_as_unprivileged_user_or_root(secure: Service, insecure: Service, tmp_path: Path) -> None:
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.environment import NotRootCheck
+
+    ok = NotRootCheck().execute(IQContext(protocol=_protocol(), out=tmp_path, target=secure.url))
+    bad = NotRootCheck().execute(IQContext(protocol=_protocol(), out=tmp_path, target=insecure.url))
+    assert ok.verdict.value == "pass" and "nobody" in ok.observed
+    assert bad.verdict.value == "fail" and bad.deviation is not None
+
+
+@pytest.mark.integration
+def test_insecure_service_fails_with_deviations(insecure: Service, tmp_path: Path) -> None:
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(_protocol(), tmp_path / "out", target=insecure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
+    checks = {c.key: c for c in report.checks}
+    assert checks["security.unauthenticated"].verdict.value == "fail"
+    assert "GET /v1/jobs → 200" in checks["security.unauthenticated"].reason
+    assert checks["security.weak_credentials"].verdict.value == "fail"
+    assert checks["security.tls"].verdict.value == "fail"
+    assert report.basic.conclusion == "fail"
+    assert {d.check for d in report.deviations} >= {"security.unauthenticated", "security.tls"}
+
+
+@pytest.mark.integration
+def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_path: Path) -> None:
+    from aimd.iq.protocol import AlertRule, BaselineCase, FunctionalTestCase
+    from aimd.iq.runner import run_iq
+
+    p = _protocol(**{"stress.p95_limit_s": 1e-6, "baseline.min_accuracy": 0.99,
+                     "required_metrics": ["process_cpu_seconds_total", "aimd_inference_seconds"]})
+    p.functional_tests.append(FunctionalTestCase(id="F9", kind="ui", description="viewer page", path="/viewer",
+                                                 acceptance="HTTP 200"))
+    p.baseline.cases.append(BaselineCase(id="wrong", request={"value": 0.9}, reference="negative"))
+    p.alert_rules = [
+        AlertRule(name="TooHigh", metric="aimd_http_requests_total", labels={"status": "401"}, op=">",
+                  threshold=1e9, fault="illegal_access"),
+        AlertRule(name="Noisy", metric="aimd_http_requests_total", labels={"status": "200"}, op=">", threshold=0)]
+    report = run_iq(p, tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
+    checks = {c.key: c for c in report.checks}
+    assert checks["function.tests"].verdict.value == "fail" and "F9" in checks["function.tests"].reason
+    baseline = checks["performance.baseline"]
+    assert baseline.verdict.value == "fail" and "accuracy" in baseline.reason
+    assert checks["performance.stress"].verdict.value == "fail"
+    assert checks["performance.stress"].data["max_concurrency"] == 0
+    assert checks["monitoring.metrics"].verdict.value == "fail" and "aimd_inference_seconds" in \
+        checks["monitoring.metrics"].observed
+    alerts = checks["monitoring.alerts"]
+    assert alerts.verdict.value == "fail" and alerts.data["missed"] == 1 and alerts.data["false"] == 1
+
+
+@pytest.mark.integration
+def test_absent_target_is_not_evaluated(tmp_path: Path) -> None:
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(_protocol(), tmp_path / "out", target=f"http://127.0.0.1:{_free_port()}", only=SERVICE_ONLY,
+                    pdf=False)
+    assert {c.verdict.value for c in report.checks if c.area in ("function", "security", "performance")} == \
+        {"not_evaluated"}
+    assert report.basic.conclusion != "pass"
+
+
+def _serve() -> None:  # pragma: no cover - runs in the service subprocess
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--insecure", action="store_true")
+    parser.add_argument("--tls", default=None)
+    parser.add_argument("--user", default=None, help="drop privileges to this user after start-up imports")
+    args = parser.parse_args()
+    tls = {"ssl_keyfile": f"{args.tls}/key.pem", "ssl_certfile": f"{args.tls}/cert.pem"} if args.tls else {}
+    app = build_app(args.insecure)
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", loop="asyncio", http="h11",
+                            lifespan="off", **tls)
+    config.load()  # imports every module the server needs while they are still readable
+    if args.user:
+        import pwd
+
+        entry = pwd.getpwnam(args.user)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    _serve()
