@@ -51,6 +51,10 @@ def run(
     no_explain: bool = typer.Option(False, "--no-explain", help="Skip heatmaps and explanations."),
     dicom_port: int | None = typer.Option(None, "--dicom-port", help="Also accept DICOM C-STORE on this port."),
     ae_title: str = typer.Option("AIMD", "--ae-title", help="AE title of the storage SCP."),
+    dicom_model: str | None = typer.Option(None, "--dicom-model", help="Model run on pushed series "
+                                                                         "(default: the first --model)."),
+    series_idle: float = typer.Option(3.0, "--series-idle", help="Seconds without a new instance after "
+                                                                  "which a pushed series is complete."),
     threads: int = typer.Option(2, "--threads", help="Inference threads per model."),
 ) -> None:
     """Serve models over HTTP until interrupted (subcommand ``token`` manages API tokens)."""
@@ -74,7 +78,7 @@ def run(
         max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size, request_timeout=timeout,
         limits=UploadLimits(max_bytes=max_upload_mb * 2**20, max_voxels=max_voxels), rate_per_minute=rate,
         grades=GradeThresholds(high=high, review=review), explain=not no_explain, dicom_port=dicom_port,
-        ae_title=ae_title)
+        ae_title=ae_title, dimse_model=dicom_model, series_idle_seconds=series_idle)
     settings.check_bind()
     registry = ModelRegistry(threads=threads)
     for spec in model:

@@ -152,9 +152,21 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
         svc = InferenceService(settings, registry)
         app.state.service = svc
         app.state.recovered = svc.recover()
+        scp = None
+        if settings.dicom_port is not None:
+            from aimd.serving.dimse import StorageSCP
+
+            models = svc.registry.all()
+            name = settings.dimse_model or (models[0].name if models else "")
+            scp = StorageSCP(svc, model=name, port=settings.dicom_port, ae_title=settings.ae_title,
+                             host=settings.host, idle_seconds=settings.series_idle_seconds)
+            scp.start()
+        app.state.dimse = scp
         try:
             yield
         finally:
+            if scp is not None:
+                scp.stop()
             svc.close()
 
     app = FastAPI(title="aimd inference service", version=__version__, lifespan=lifespan,
@@ -201,6 +213,15 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return Response(generate_latest(_service(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v2/dimse", tags=["inference"])
+    def dimse(request: Request, _t: Infer) -> dict[str, Any]:
+        """Series received by the DICOM storage SCP and what became of each."""
+        scp = request.app.state.dimse
+        if scp is None:
+            raise NotFoundError("the DICOM storage SCP is off", where="--dicom-port",
+                                hint="start the service with --dicom-port P")
+        return {"ae_title": scp.ae_title, "port": scp.port, "series": list(scp.outcomes)}
 
     @app.get("/v2", tags=["models"])
     def server_metadata(request: Request, _t: Infer) -> dict[str, Any]:

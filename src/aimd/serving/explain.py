@@ -17,6 +17,7 @@ For every finding (up to ``max_findings``):
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +179,14 @@ class Explainer:
         target = RegionScore(NumpyNet(pred), torch.from_numpy(m), channel).eval()
         occ = OcclusionSensitivity(nn_module=target, mask_size=self.occlusion_mask, n_batch=16, verbose=False,
                                    mode="mean_img", overlap=0.5, activate=False)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MONAI indexes with lists (deprecated in torch)
             base = float(target(torch.from_numpy(x))[0, 0])
             occ_map, _ = occ(torch.from_numpy(x))
-        drop = base - occ_map.numpy()[0, 0, ..., 0]
+        occluded = occ_map.numpy()[0, 0]
+        if occluded.ndim == 3:  # one map per output channel (N) when there are several
+            occluded = occluded[..., 0]
+        drop = base - occluded
         return [z], [_normalise(drop[:h, :w])]
 
 

@@ -72,8 +72,10 @@ class LoadedModel:
 
     @property
     def gradients(self) -> bool:
-        """True when the network is a PyTorch module (Grad-CAM possible)."""
-        return hasattr(self.predictor, "module")
+        """True when the network is an eager PyTorch module (Grad-CAM possible; TorchScript is not)."""
+        from aimd.models.adapters.torch_module import TorchModulePredictor
+
+        return isinstance(self.predictor, TorchModulePredictor)
 
     def public(self) -> dict[str, Any]:
         """Metadata as the KServe v2 model metadata route answers it."""

@@ -1,0 +1,197 @@
+"""Benchmark: the inference service under load, and one phantom study through the PACS loop.
+
+1. **Dynamic batching vs batch size 1.** The 2-D reference classifier (``vit-small`` of the zoo,
+   64² radiograph input, exported to ONNX) is served twice by ``aimd serve`` (a real uvicorn
+   process): once with ``--max-batch 1`` (the peer) and once with dynamic batching
+   (``--max-batch 16 --max-wait-ms 10``). Locust, used as a library, runs 16 concurrent clients
+   posting one PNG radiograph each for the same wall time against each server. Reported: requests
+   per second, p50/p95 latency, errors, and the throughput ratio batched / batch-1 (target ≥ 1.5×
+   with 0 errors). The two servers answer the same image; the benchmark checks first that both give
+   the same finding confidences (values compared first), then times.
+2. **End to end, one 128³ phantom study.** A real Orthanc holds the phantom CT series; the time of one
+   ``POST /v2/models/{m}/infer {study_uid, series_uid}`` is measured: QIDO + WADO pull → inference →
+   findings → SEG + SR → STOW to Orthanc, with the service's own per-stage timings.
+
+Usage: ``python benchmarks/serve_load.py [--seconds 20] [--users 16] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def _png(seed: int = 0) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    img = (rng.random((64, 64)) * 60000).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _classifier(folder: Path) -> Path:
+    import torch
+
+    from aimd.models.export import export_module_onnx
+    from aimd.models.specs import OutputSpec
+    from aimd.models.zoo import build_network, get_entry
+
+    torch.manual_seed(0)
+    entry = get_entry("vit-small")
+    net = build_network("vit-small", out_channels=2).eval()
+    out = OutputSpec(task="classification", labels={0: "no_nodule", 1: "nodule"}, activation="softmax",
+                     target="nodule_present")
+    return export_module_onnx(net, folder / "vit-small.onnx", entry.input_spec, out, {"model": "vit-small"},
+                              exporter="torchscript")
+
+
+def _token(data: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "aimd.cli.main", "serve", "token", "create", "--scope", "infer",
+                          "--data", str(data), "--json"], capture_output=True, text=True, check=True)
+    return str(json.loads(out.stdout)["token"])
+
+
+def _locust(url: str, token: str, body: bytes, users: int, seconds: float) -> dict[str, Any]:
+    """Run Locust in a child process (its gevent patching stays out of this one)."""
+    code = f"""
+import gevent, json, sys
+from locust import HttpUser, task, constant
+from locust.env import Environment
+
+class Client(HttpUser):
+    host = {url!r}
+    wait_time = constant(0)
+
+    @task
+    def infer(self):
+        with self.client.post("/v2/models/vit/infer", data=BODY, catch_response=True,
+                              headers={{"Authorization": "Bearer {token}", "Content-Type": "image/png"}},
+                              name="infer") as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {{r.status_code}}")
+
+BODY = open(sys.argv[1], "rb").read()
+env = Environment(user_classes=[Client])
+runner = env.create_local_runner()
+runner.start({users}, spawn_rate={users})
+gevent.sleep({seconds})
+runner.quit()
+s = env.stats.total
+print(json.dumps({{"requests": s.num_requests, "failures": s.num_failures, "rps": s.total_rps,
+                  "p50_ms": s.get_response_time_percentile(0.5), "p95_ms": s.get_response_time_percentile(0.95)}}))
+"""
+    with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as f:
+        f.write(body)
+    out = subprocess.run([sys.executable, "-c", code, f.name], capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def batching(seconds: float, users: int) -> dict[str, Any]:
+    import requests
+
+    from serving_support import aimd_server
+
+    out: dict[str, Any] = {"users": users, "seconds": seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model = _classifier(root)
+        body = _png()
+        confidences = {}
+        runs = (("batch1", ["--max-batch", "1"]), ("dynamic", ["--max-batch", "16", "--max-wait-ms", "10"]))
+        for label, args in runs:
+            data = root / label
+            token = _token(data)
+            with aimd_server(["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000", *args], data) as (
+                    url, _proc):
+                first = requests.post(f"{url}/v2/models/vit/infer", data=body, timeout=60,
+                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"})
+                first.raise_for_status()
+                confidences[label] = first.json()["record"]
+                out[label] = _locust(url, token, body, users, seconds)
+                metrics = requests.get(f"{url}/metrics", timeout=10).text
+                sums = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_sum")]
+                counts = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_count")]
+                if sums and counts:
+                    total, calls = float(sums[0].split()[-1]), max(float(counts[0].split()[-1]), 1.0)
+                    out[label]["mean_batch"] = round(total / calls, 2)
+        out["same_answer"] = confidences["batch1"] == confidences["dynamic"]
+        out["throughput_ratio"] = round(out["dynamic"]["rps"] / max(out["batch1"]["rps"], 1e-9), 2)
+    return out
+
+
+def end_to_end() -> dict[str, Any]:
+    import pydicom
+    import requests
+
+    from serving_support import aimd_server, export_models, orthanc_missing, orthanc_server, upload_to_orthanc
+
+    if orthanc_missing():
+        return {"skipped": orthanc_missing()}
+    from aimd.phantoms import generate_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        generate_dataset(root / "ph", cases=1, seed=0, size=128, workers=1)
+        files = sorted((root / "ph" / "cases" / "case_0001" / "ct").glob("*.dcm"))
+        ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+        models = export_models(root / "models")
+        with orthanc_server(root / "orthanc") as pacs:
+            upload_to_orthanc(pacs, files)
+            data = root / "data"
+            token = _token(data)
+            env = {"AIMD_PACS_USER": pacs["auth"][0], "AIMD_PACS_PASSWORD": pacs["auth"][1]}
+            with aimd_server(["--model", f"blob={models['onnx']}@1.0", "--pacs", str(pacs["dicomweb"])], data,
+                             env=env) as (url, _proc):
+                started = time.perf_counter()
+                r = requests.post(f"{url}/v2/models/blob/infer", headers={"Authorization": f"Bearer {token}"},
+                                  json={"study_uid": str(ds.StudyInstanceUID), "series_uid": str(ds.SeriesInstanceUID)},
+                                  timeout=600)
+                wall = time.perf_counter() - started
+                r.raise_for_status()
+                doc = r.json()
+    return {"shape": doc["input"]["shape"], "wall_seconds": round(wall, 2), "stages": doc["timings"],
+            "findings": len(doc["findings"]), "stored": len(doc["pacs"]["stored"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = {"batching": batching(args.seconds, args.users), "end_to_end_128": end_to_end()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    b = result["batching"]
+    print(f"{b['users']} clients, {b['seconds']:.0f} s each, same answer: {b['same_answer']}")
+    for label in ("batch1", "dynamic"):
+        s = b[label]
+        print(f"  {label:8s} {s['rps']:7.1f} req/s  p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
+              f"errors {s['failures']}  mean batch {s.get('mean_batch', '?')}")
+    print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
+    e = result["end_to_end_128"]
+    if "skipped" in e:
+        print(f"end to end: skipped ({e['skipped']})")
+    else:
+        print(f"end to end {e['shape']}: {e['wall_seconds']} s (PACS pull → inference → SEG + SR stored); "
+              f"stages {e['stages']}")
+
+
+if __name__ == "__main__":
+    main()
