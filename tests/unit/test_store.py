@@ -117,8 +117,17 @@ def test_audit_verify_names_the_first_bad_entry(database_url: str, tamper: str, 
 
 def test_audit_verify_catches_an_inserted_entry(database_url: str) -> None:
     log = _log(database_url, 3)
-    forged = link({"seq": 3, "timestamp": "2026-01-01T00:00:00+00:00", "actor": "mallory", "action": "save",
-                   "subject": "annotation:9", "detail": {}}, "0" * 64)
+    forged = link(
+        {
+            "seq": 3,
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "actor": "mallory",
+            "action": "save",
+            "subject": "annotation:9",
+            "detail": {},
+        },
+        "0" * 64,
+    )
     with log.engine.begin() as conn:
         conn.execute(AUDIT_TABLE.insert().values(**{**forged, "detail": "{}"}))
     assert log.verify() == 3

@@ -11,8 +11,9 @@ app = new_typer("Audit trails.\n\nExample: aimd audit verify aimd-data/platform"
 
 @app.command("verify", epilog="Example: aimd audit verify postgresql+psycopg://aimd@127.0.0.1/aimd --json")
 def verify(
-    target: str = typer.Argument(..., help="Database URL, SQLite file, folder holding one *.db, JSON trail "
-                                           "or annotation package."),
+    target: str = typer.Argument(
+        ..., help="Database URL, SQLite file, folder holding one *.db, JSON trail or annotation package."
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Check that no audit entry was changed, deleted, inserted or reordered (exit 1 names the first bad one)."""

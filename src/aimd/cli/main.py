@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
            "Installation qualification (002): protocol template, signed release bundles, offline install with "
            "automatic rollback, one-command rollback, the IQ run and its report."),
     "audit": ("aimd.cli.audit", "app", "Audit trails."),
+    "platform": ("aimd.cli.platform", "app", "The annotation platform server (001 §6, §9–§11)."),
     "serve": ("aimd.cli.serve", "app", "Run the inference service (KServe v2 API, PACS loop, explanations, audit)."),
     "demo": ("aimd.cli.demo", "demo", "Run the whole path on embedded defaults."),
 }

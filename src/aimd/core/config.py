@@ -62,6 +62,30 @@ class DeidSettings(BaseModel):
     keep_private_tags: bool = False
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class PlatformSettings(BaseModel):
+    """The annotation platform server (001 §10, §11): database, bind, sessions and account rules."""
+
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite platform.db in the data folder; "
+        "PostgreSQL as postgresql+psycopg://user@host/db")
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback needs TLS")
+    port: int = Field(8600, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    session_minutes: int = Field(480, ge=1, description="a login expires after this many minutes")
+    lockout_attempts: int = Field(5, ge=1, description="failed logins in a row that lock the account")
+    lockout_minutes: int = Field(15, ge=1, description="how long a locked account stays locked")
+    password_min_length: int = Field(12, ge=8)
+    mfa_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "reviewer", "arbiter", "qc"],
+        description="roles that must use TOTP (001 §11.3.1); add every role to require it for all")
+    audit_retention_days: int = Field(3650, ge=1, description="the audit log is kept at least this long")
+    prelabel_url: str | None = Field(None, description="an aimd serve URL for pre-labels instead of local models")
+
+
 class Settings(BaseSettings):
     """All aimd settings."""
 
@@ -80,6 +104,7 @@ class Settings(BaseSettings):
     geometry: GeometrySettings = GeometrySettings()
     quality: QualitySettings = QualitySettings()
     deid: DeidSettings = DeidSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -131,4 +156,13 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["DeidSettings", "GeometrySettings", "QualitySettings", "Settings", "get_settings", "load_settings"]
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "DeidSettings",
+    "GeometrySettings",
+    "PlatformSettings",
+    "QualitySettings",
+    "Settings",
+    "get_settings",
+    "load_settings",
+]

@@ -95,8 +95,9 @@ class AuditLog:
         conn = connection.connection() if isinstance(connection, Session) else connection
         return self._append(conn, actor, action, subject, detail or {})
 
-    def _append(self, conn: Connection, actor: str, action: str, subject: str,
-                detail: Mapping[str, Any]) -> dict[str, Any]:
+    def _append(
+        self, conn: Connection, actor: str, action: str, subject: str, detail: Mapping[str, Any]
+    ) -> dict[str, Any]:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         last = conn.execute(
@@ -145,12 +146,13 @@ class AuditLog:
         """
         return chain_break(self.entries())
 
-    def head(self) -> str | None:
-        """Hash of the newest entry (``None`` for an empty log)."""
+    def head(self, *, connection: Connection | Session | None = None) -> str | None:
+        """Hash of the newest entry (``None`` for an empty log); inside ``connection`` when given."""
+        query = sa.select(AUDIT_TABLE.c.sha256).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
+        if connection is not None:
+            return connection.execute(query).scalar()
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(AUDIT_TABLE.c.sha256).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
-            ).scalar()
+            return conn.execute(query).scalar()
 
     def __len__(self) -> int:
         with self.engine.connect() as conn:
@@ -165,9 +167,12 @@ def _file_entries(path: Path) -> list[dict[str, Any]]:
         try:
             doc = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as err:
-            raise InvalidInputError(f"neither JSON nor JSON lines ({err})", where=str(path),
-                                    hint="pass an audit trail (JSON list or JSON lines), an annotation "
-                                         "package, a SQLite database or a database URL") from None
+            raise InvalidInputError(
+                f"neither JSON nor JSON lines ({err})",
+                where=str(path),
+                hint="pass an audit trail (JSON list or JSON lines), an annotation "
+                "package, a SQLite database or a database URL",
+            ) from None
     if isinstance(doc, dict):
         if isinstance(doc.get("metadata"), dict) and "audit" in doc["metadata"]:
             doc = doc["metadata"]["audit"]
@@ -176,8 +181,11 @@ def _file_entries(path: Path) -> list[dict[str, Any]]:
         elif "audit" in doc:
             doc = doc["audit"]
     if not isinstance(doc, list) or not all(isinstance(e, dict) for e in doc):
-        raise InvalidInputError("no audit trail found", where=str(path),
-                                hint="expected a list of entries, {'entries': [...]} or an annotation package")
+        raise InvalidInputError(
+            "no audit trail found",
+            where=str(path),
+            hint="expected a list of entries, {'entries': [...]} or an annotation package",
+        )
     return doc
 
 
@@ -185,8 +193,11 @@ def _database_of(path: Path) -> str:
     if path.is_dir():
         found = sorted(path.glob("*.db"))
         if len(found) != 1:
-            raise InvalidInputError(f"{len(found)} database files (*.db) in the folder", where=str(path),
-                                    hint="name the database file or its URL")
+            raise InvalidInputError(
+                f"{len(found)} database files (*.db) in the folder",
+                where=str(path),
+                hint="name the database file or its URL",
+            )
         return str(found[0])
     return str(path)
 
@@ -200,8 +211,11 @@ def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
     if "://" not in text:
         path = Path(text)
         if not path.exists():
-            raise InvalidInputError("no such file or folder", where=text,
-                                    hint="pass a platform data folder, a database file or URL, or a JSON trail")
+            raise InvalidInputError(
+                "no such file or folder",
+                where=text,
+                hint="pass a platform data folder, a database file or URL, or a JSON trail",
+            )
         db = _database_of(path)
         with open(db, "rb") as handle:
             is_db = handle.read(16) == b"SQLite format 3\x00"
@@ -212,8 +226,11 @@ def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(AUDIT_TABLE.name):
-                raise InvalidInputError("the database has no audit log table", where=text,
-                                        hint="point at the database of an aimd platform or service")
+                raise InvalidInputError(
+                    "the database has no audit log table",
+                    where=text,
+                    hint="point at the database of an aimd platform or service",
+                )
         return "database", AuditLog(engine, migrate=False).entries()
     finally:
         engine.dispose()
@@ -225,5 +242,7 @@ def describe_break(entries: list[dict[str, Any]], index: int) -> str:
     who = ", ".join(f"{k}={entry[k]!r}" for k in ("seq", "actor", "action", "subject") if k in entry)
     if unhashed(entry):
         return f"entry {index} ({who}) carries no hash: a trail without its hash chain proves nothing"
-    return (f"entry {index} ({who}) does not match the hash chain: it or the entry before it was changed, "
-            "deleted, inserted or reordered")
+    return (
+        f"entry {index} ({who}) does not match the hash chain: it or the entry before it was changed, "
+        "deleted, inserted or reordered"
+    )

@@ -51,8 +51,11 @@ class BlobStore:
     def path(self, sha: str) -> Path:
         """Where the blob ``sha`` lives (whether or not it exists)."""
         if not _SHA.match(sha):
-            raise InvalidInputError(f"not a SHA-256 blob name: {sha!r}", where="blob store",
-                                    hint="use the 64-character lower-case hex name that put() returned")
+            raise InvalidInputError(
+                f"not a SHA-256 blob name: {sha!r}",
+                where="blob store",
+                hint="use the 64-character lower-case hex name that put() returned",
+            )
         return self.root / sha[:2] / f"{sha}{self.suffix}"
 
     def put(self, data: bytes) -> str:
@@ -76,14 +79,19 @@ class BlobStore:
         try:
             data = zlib.decompress(target.read_bytes())
         except FileNotFoundError:
-            raise IntegrityError(f"blob {sha} is missing", where=str(target),
-                                 hint="restore the blob store from a backup") from None
+            raise IntegrityError(
+                f"blob {sha} is missing", where=str(target), hint="restore the blob store from a backup"
+            ) from None
         except zlib.error as err:
-            raise IntegrityError(f"blob {sha} cannot be decompressed ({err})", where=str(target),
-                                 hint="restore the blob store from a backup") from None
+            raise IntegrityError(
+                f"blob {sha} cannot be decompressed ({err})",
+                where=str(target),
+                hint="restore the blob store from a backup",
+            ) from None
         if sha256_bytes(data) != sha:
-            raise IntegrityError(f"blob {sha} does not match its name", where=str(target),
-                                 hint="restore the blob store from a backup")
+            raise IntegrityError(
+                f"blob {sha} does not match its name", where=str(target), hint="restore the blob store from a backup"
+            )
         return data
 
     def __iter__(self) -> Iterator[str]:

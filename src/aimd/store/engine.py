@@ -50,13 +50,19 @@ def database_url(url_or_path: str | Path) -> sa.URL:
     try:
         url = make_url(text)
     except ArgumentError as err:
-        raise ConfigError(f"not a database URL: {text!r} ({err})", where="database URL",
-                          hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
+        raise ConfigError(
+            f"not a database URL: {text!r} ({err})",
+            where="database URL",
+            hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db",
+        ) from None
     if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(f"unsupported database {url.get_backend_name()!r}", where="database URL",
-                          hint="use SQLite (sqlite:///file.db) or PostgreSQL (postgresql+psycopg://...)")
+        raise ConfigError(
+            f"unsupported database {url.get_backend_name()!r}",
+            where="database URL",
+            hint="use SQLite (sqlite:///file.db) or PostgreSQL (postgresql+psycopg://...)",
+        )
     return url
 
 

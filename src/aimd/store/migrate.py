@@ -54,8 +54,11 @@ def migrations_dir(app: str) -> Path:
     except ModuleNotFoundError:
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"aimd.{app} has no migrations package", where=f"aimd.{app}.migrations",
-                          hint="add the package with its revision files")
+        raise ConfigError(
+            f"aimd.{app} has no migrations package",
+            where=f"aimd.{app}.migrations",
+            hint="add the package with its revision files",
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 

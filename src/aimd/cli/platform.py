@@ -1,0 +1,237 @@
+"""``aimd platform`` — the annotation platform server: init, serve, accounts, backup and restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aimd.cli.common import JsonOption, console, new_typer, print_json
+
+app = new_typer(
+    "The annotation platform server (001 §6, §9–§11).\n\n"
+    "Example: aimd platform init --data aimd-platform && aimd platform serve --data aimd-platform"
+)
+user_app = new_typer("Accounts.\n\nExample: aimd platform user add --data aimd-platform ann1 --role annotator")
+app.add_typer(user_app, name="user")
+
+DataOption = typer.Option(Path("aimd-platform"), "--data", help="Platform folder (database, blobs, exports).")
+DbOption = typer.Option(None, "--db", help="Database URL (default: SQLite in --data; or AIMD_PLATFORM__DATABASE_URL).")
+
+
+def _open(data: Path, db: str | None):
+    from aimd.platform import Platform
+
+    return Platform.open(data, database_url=db)
+
+
+def _shown(shown: dict, json_out: bool) -> None:
+    if json_out:
+        print_json(shown)
+        return
+    console.print(f"user [bold]{shown['username']}[/bold] ({shown['role']})", highlight=False)
+    console.print(f"  password (shown once): {shown['password']}", highlight=False)
+    if shown.get("totp_secret"):
+        console.print(f"  TOTP secret (shown once): {shown['totp_secret']}", highlight=False)
+        console.print(f"  TOTP URI: {shown['totp_uri']}", highlight=False)
+
+
+@app.command("init", epilog="Example: aimd platform init --data aimd-platform --json")
+def init(
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    admin: str = typer.Option("admin", "--admin", help="Name of the first admin."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Create the schema and a first admin (random password and TOTP secret printed once)."""
+    import sqlalchemy as sa
+
+    from aimd.platform.auth import create_user
+    from aimd.platform.models import User
+
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            if s.scalar(sa.select(sa.func.count()).select_from(User)):
+                from aimd.core.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    "the platform already has accounts", where=str(data), hint="use aimd platform user add"
+                )
+            _, shown = create_user(
+                s,
+                platform.audit,
+                platform.settings,
+                username=admin,
+                role="admin",
+                clearance=3,
+                actor="aimd platform init",
+            )
+            s.commit()
+    finally:
+        platform.close()
+    _shown({**shown, "data": str(data.resolve())}, json_out)
+
+
+@app.command("serve", epilog="Example: aimd platform serve --data aimd-platform --port 8600")
+def serve(
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    host: str | None = typer.Option(None, "--host", help="Bind address (loopback unless TLS is set)."),
+    port: int | None = typer.Option(None, "--port"),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert"),
+    tls_key: Path | None = typer.Option(None, "--tls-key"),
+) -> None:
+    """Serve the JSON API (/api/v1, /docs, /v2/health/live|ready, /metrics)."""
+    import uvicorn
+
+    from aimd.core.config import get_settings
+    from aimd.platform import Platform
+    from aimd.platform.api import create_app
+    from aimd.platform.settings import check_bind
+
+    base = get_settings().platform
+    settings = base.model_copy(
+        update={
+            k: v
+            for k, v in {"host": host, "port": port, "tls_cert": tls_cert, "tls_key": tls_key}.items()
+            if v is not None
+        }
+    )
+    check_bind(settings)
+    platform = Platform.open(data, database_url=db, settings=settings)
+    uvicorn.run(
+        create_app(platform),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+    )
+
+
+@user_app.command("add", epilog="Example: aimd platform user add ann1 --role annotator --data aimd-platform")
+def user_add(
+    username: str,
+    role: str = typer.Option(..., "--role", help="intake, annotator, reviewer, qc, arbiter, admin"),
+    clearance: str = typer.Option("internal", "--clearance", help="public, internal, confidential, restricted"),
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Add an account (password and, for privileged roles, TOTP secret printed once)."""
+    from aimd.core.errors import InvalidInputError
+    from aimd.platform.auth import create_user
+    from aimd.platform.rbac import CLASSIFICATIONS
+
+    if clearance not in CLASSIFICATIONS:
+        raise InvalidInputError(
+            f"unknown clearance {clearance!r}", where="--clearance", hint=f"use one of {list(CLASSIFICATIONS)}"
+        )
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            _, shown = create_user(
+                s,
+                platform.audit,
+                platform.settings,
+                username=username,
+                role=role,
+                clearance=CLASSIFICATIONS[clearance],
+                actor="aimd platform user add",
+            )
+            s.commit()
+    finally:
+        platform.close()
+    _shown(shown, json_out)
+
+
+def _change(username: str, data: Path, db: str | None, json_out: bool, **change: object) -> None:
+    import sqlalchemy as sa
+
+    from aimd.core.errors import InvalidInputError
+    from aimd.platform.models import AuthSession, User, utcnow
+    from aimd.platform.rbac import Role
+
+    if "role" in change and change["role"] not in {r.value for r in Role}:
+        raise InvalidInputError(
+            f"unknown role {change['role']!r}", where="ROLE", hint=f"use one of {[r.value for r in Role]}"
+        )
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            user = s.scalar(sa.select(User).where(User.username == username))
+            if user is None:
+                raise InvalidInputError(f"no user {username!r}", where="USERNAME", hint="check the name")
+            for key, value in change.items():
+                setattr(user, key, value)
+            if change.get("disabled"):
+                s.execute(
+                    sa.update(AuthSession)
+                    .where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))
+                    .values(ended_at=utcnow(), end_reason="account disabled")
+                )
+            platform.audit.append("aimd platform cli", "user.change", f"user:{username}", change, connection=s)
+            s.commit()
+            out = {"username": user.username, "role": user.role, "disabled": user.disabled}
+    finally:
+        platform.close()
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"{out['username']}: role {out['role']}, disabled {out['disabled']}", highlight=False)
+
+
+@user_app.command("disable", epilog="Example: aimd platform user disable ann1 --data aimd-platform")
+def user_disable(
+    username: str, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption
+) -> None:
+    """Disable an account and end its sessions."""
+    _change(username, data, db, json_out, disabled=True)
+
+
+@user_app.command("role", epilog="Example: aimd platform user role ann1 reviewer --data aimd-platform")
+def user_role(
+    username: str, role: str, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption
+) -> None:
+    """Change an account's role."""
+    _change(username, data, db, json_out, role=role)
+
+
+@app.command("backup", epilog="Example: aimd platform backup backups/2026-12-04 --data aimd-platform")
+def backup_cmd(dest: Path, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Back up database and blobs with a hash manifest."""
+    from aimd.platform.backup import backup
+
+    platform = _open(data, db)
+    try:
+        manifest = backup(platform, dest)
+    finally:
+        platform.close()
+    out = {
+        "dest": str(dest),
+        "files": len(manifest["files"]),
+        "database": manifest["database"],
+        "audit": manifest["audit"],
+    }
+    if json_out:
+        print_json(out)
+    else:
+        console.print(
+            f"backup written: {dest} ({out['files']} files, audit head {manifest['audit']['head_sha256']})",
+            highlight=False,
+        )
+
+
+@app.command("restore", epilog="Example: aimd platform restore backups/2026-12-04 --data aimd-platform-restored")
+def restore_cmd(src: Path, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Verify every hash of a backup, then restore it into an empty platform folder (and database)."""
+    from aimd.platform.backup import restore
+
+    out = restore(src, data, database_url=db)
+    if json_out:
+        print_json(out)
+    else:
+        console.print(
+            f"restored {out['audit_entries']} audit entries and the blobs into {data}; checks pass", highlight=False
+        )

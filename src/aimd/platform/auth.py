@@ -1,0 +1,223 @@
+"""Accounts and logins (001 §10.1.7, §11.3.1): argon2id passwords with a policy, lockout after repeated
+failures, TOTP for privileged roles, expiring sessions and one active session per account.
+
+A session token is 32 random bytes shown once to the client; the database keeps only its SHA-256.
+A new login ends the account's other sessions (no account sharing) and says so in the audit log.
+
+Example
+-------
+>>> check_password_policy("short", min_length=12)
+'the password must have at least 12 characters'
+>>> h = hash_password("correct horse 42 battery")
+>>> h.startswith("$argon2id$"), verify_password(h, "correct horse 42 battery"), verify_password(h, "x")
+(True, True, False)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import pyotp
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.orm import Session
+
+from aimd.core.config import PlatformSettings
+from aimd.core.errors import InvalidInputError, PermissionDeniedError
+from aimd.core.hashing import sha256_bytes
+from aimd.platform.models import AuthSession, User, utcnow
+from aimd.platform.rbac import Role
+from aimd.store.audit import AuditLog
+
+__all__ = [
+    "AuthError",
+    "Login",
+    "check_password_policy",
+    "create_user",
+    "hash_password",
+    "login",
+    "logout",
+    "new_password",
+    "resolve_token",
+    "verify_password",
+]
+
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended cost
+
+
+class AuthError(PermissionDeniedError):
+    """Login refused or token no longer valid (HTTP 401)."""
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of ``password``."""
+    return _HASHER.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """True when ``password`` matches the stored argon2 hash."""
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_policy(password: str, *, min_length: int) -> str | None:
+    """What is wrong with ``password`` under the policy, or ``None``."""
+    if len(password) < min_length:
+        return f"the password must have at least {min_length} characters"
+    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        return "the password must mix letters and digits"
+    return None
+
+
+def new_password() -> str:
+    """A random password that meets the policy (shown once at creation)."""
+    return secrets.token_urlsafe(18) + "7a"
+
+
+def create_user(
+    db: Session,
+    audit: AuditLog,
+    settings: PlatformSettings,
+    *,
+    username: str,
+    role: str,
+    password: str | None = None,
+    clearance: int = 1,
+    actor: str = "aimd platform",
+) -> tuple[User, dict]:
+    """Create an account; returns it and the one-time secrets (password, TOTP secret and URI)."""
+    try:
+        Role(role)
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown role {role!r}", where="role", hint=f"use one of {[r.value for r in Role]}"
+        ) from None
+    if db.scalar(sa.select(User).where(User.username == username)) is not None:
+        raise InvalidInputError(f"user {username!r} already exists", where="username", hint="choose another name")
+    password = password or new_password()
+    problem = check_password_policy(password, min_length=settings.password_min_length)
+    if problem:
+        raise InvalidInputError(problem, where="password", hint="choose a longer password with letters and digits")
+    secret = pyotp.random_base32() if role in settings.mfa_roles else None
+    user = User(
+        username=username, role=role, password_hash=hash_password(password), totp_secret=secret, clearance=clearance
+    )
+    db.add(user)
+    db.flush()
+    audit.append(
+        actor,
+        "user.create",
+        f"user:{username}",
+        {"role": role, "clearance": clearance, "mfa": bool(secret)},
+        connection=db,
+    )
+    shown = {
+        "username": username,
+        "role": role,
+        "password": password,
+        "totp_secret": secret,
+        "totp_uri": pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="aimd") if secret else None,
+    }
+    return user, shown
+
+
+@dataclass
+class Login:
+    """A successful login: the token (shown once) and when it expires."""
+
+    token: str
+    expires_at: dt.datetime
+    user: User
+    ended_sessions: int
+
+
+def login(
+    db: Session,
+    audit: AuditLog,
+    settings: PlatformSettings,
+    *,
+    username: str,
+    password: str,
+    totp: str | None,
+    client: str = "",
+) -> Login:
+    """Check the password (and TOTP where the role needs it), start a session, end the others.
+
+    Failed attempts count towards the lockout; every outcome is audited. The caller commits.
+    """
+    now = utcnow()
+    user = db.scalar(sa.select(User).where(User.username == username))
+    subject = f"user:{username}"
+    if user is None or user.disabled:
+        audit.append(
+            username, "login.failed", subject, {"reason": "unknown or disabled", "client": client}, connection=db
+        )
+        raise AuthError("wrong user name or password", where="login", hint="check the credentials")
+    if user.locked_until is not None and user.locked_until > now:
+        audit.append(username, "login.failed", subject, {"reason": "locked", "client": client}, connection=db)
+        raise AuthError(
+            f"the account is locked until {user.locked_until.isoformat()}Z after repeated failures",
+            where="login",
+            hint="wait, or ask an admin",
+        )
+    reason = None
+    if not verify_password(user.password_hash, password):
+        reason = "password"
+    elif user.role in settings.mfa_roles:
+        if not user.totp_secret:
+            reason = "mfa not set up"
+        elif not totp or not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1):
+            reason = "totp"
+    if reason is not None:
+        user.failed_logins += 1
+        detail: dict[str, object] = {"reason": reason, "client": client, "failures": user.failed_logins}
+        if user.failed_logins >= settings.lockout_attempts:
+            user.locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
+            user.failed_logins = 0
+            detail["locked_until"] = user.locked_until.isoformat()
+        audit.append(username, "login.failed", subject, detail, connection=db)
+        what = (
+            "one-time code (TOTP) missing or wrong"
+            if reason in ("totp", "mfa not set up")
+            else "wrong user name or password"
+        )
+        raise AuthError(what, where="login", hint="check the credentials")
+    user.failed_logins = 0
+    user.locked_until = None
+    ended = 0
+    for other in db.scalars(
+        sa.select(AuthSession).where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))
+    ):
+        other.ended_at, other.end_reason = now, "replaced by a new login"
+        ended += 1
+    token = secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(minutes=settings.session_minutes)
+    db.add(AuthSession(user_id=user.id, token_sha256=sha256_bytes(token.encode()), created_at=now, expires_at=expires))
+    audit.append(username, "login", subject, {"client": client, "ended_other_sessions": ended}, connection=db)
+    return Login(token=token, expires_at=expires, user=user, ended_sessions=ended)
+
+
+def resolve_token(db: Session, token: str) -> tuple[User, AuthSession]:
+    """The account behind a bearer token; expired, ended or unknown tokens are :class:`AuthError`."""
+    row = db.scalar(sa.select(AuthSession).where(AuthSession.token_sha256 == sha256_bytes(token.encode())))
+    if row is None:
+        raise AuthError("unknown session token", where="Authorization", hint="log in again")
+    if row.ended_at is not None:
+        raise AuthError(f"the session ended: {row.end_reason}", where="Authorization", hint="log in again")
+    if row.expires_at <= utcnow():
+        raise AuthError("the session expired", where="Authorization", hint="log in again")
+    user = db.get(User, row.user_id)
+    if user is None or user.disabled:
+        raise AuthError("the account is disabled", where="Authorization", hint="ask an admin")
+    return user, row
+
+
+def logout(db: Session, audit: AuditLog, user: User, session: AuthSession) -> None:
+    """End ``session``."""
+    session.ended_at, session.end_reason = utcnow(), "logout"
+    audit.append(user.username, "logout", f"user:{user.username}", {}, connection=db)

@@ -1,0 +1,289 @@
+"""The platform API end to end, on SQLite and on a real PostgreSQL (001 §6, §9, §10, §11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyotp
+import pytest
+from platform_support import PASSWORD, SHAPE, TASK_DEFINITION, cube_mask, make_site, nifti_b64, npy
+
+
+@pytest.fixture
+def site(tmp_path: Path, database_url: str):
+    s = make_site(tmp_path / "data", database_url)
+    yield s
+    s.platform.close()
+
+
+def _annotate_both(site, project: int, masks: dict[str, np.ndarray]) -> dict[str, int]:
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    out = {}
+    for user, mask in masks.items():
+        (task,) = [t for t in site.tasks(user, status="open") if t["kind"] == "annotate"]
+        assert site.save(user, task["id"], mask).status_code == 200
+        r = site.submit(user, task["id"])
+        assert r.status_code == 200, r.text
+        out[user] = r.json()
+    return out
+
+
+def test_full_workflow_review_reject_rework_accept_freeze_export(site) -> None:
+    project = site.project()
+    case = site.case(project)
+    results = _annotate_both(site, project, {"ann1": cube_mask(), "ann2": cube_mask()})
+    assert results["ann1"]["routed"]["next"] == "waiting for readers"
+    routed = results["ann2"]["routed"]
+    assert routed["next"] == "review" and routed["agreement"]["min_dice"] >= 0.85
+    (review,) = site.tasks("rev", status="open")
+    r = site.client.post(
+        f"/api/v1/tasks/{review['id']}/review", json={"outcome": "reject", "reason": ""}, headers=site.as_("rev")
+    )
+    assert r.status_code == 422 and "reason" in r.json()["message"]
+    r = site.client.post(
+        f"/api/v1/tasks/{review['id']}/review",
+        json={"outcome": "reject", "reason": "nodule boundary too tight"},
+        headers=site.as_("rev"),
+    )
+    assert r.status_code == 200 and len(r.json()["rework_tasks"]) == 2
+    for user in ("ann1", "ann2"):
+        (rework,) = [t for t in site.tasks(user, status="open") if t["kind"] == "rework"]
+        draft = site.client.get(f"/api/v1/tasks/{rework['id']}/draft", headers=site.as_(user))
+        assert draft.status_code == 200 and draft.headers["etag"] == '"1"'
+        assert site.save(user, rework["id"], cube_mask(grow=1)).status_code == 200
+        assert site.submit(user, rework["id"]).json()["routed"]["next"] == "review"
+    for review in site.tasks("rev", status="open"):
+        r = site.client.post(
+            f"/api/v1/tasks/{review['id']}/review", json={"outcome": "accept"}, headers=site.as_("rev")
+        )
+        assert r.status_code == 200
+    subs = site.client.get(f"/api/v1/cases/{case}/submissions", headers=site.as_("rev")).json()
+    assert len(subs) == 4 and sum(s["current"] for s in subs) == 2
+    old, new = subs[0]["id"], next(s["id"] for s in subs if s["current"] and s["reader"] == subs[0]["reader"])
+    diff = site.client.get("/api/v1/diff", params={"a": old, "b": new}, headers=site.as_("rev")).json()
+    nodule = diff["labels"]["5"]
+    assert nodule["label_code"] == "LUNG_NODULE" and nodule["dice"] < 1 and nodule["volume_change_ml"] > 0
+    assert nodule["changed_slices"] == [2, 3] and nodule["hd95_mm"] > 0
+    sample = site.client.post(f"/api/v1/projects/{project}/qc/sample", json={"seed": 1}, headers=site.as_("qc"))
+    assert sample.json()["sampled_cases"] == [case]
+    (qc_task,) = sample.json()["tasks"]
+    r = site.client.post(f"/api/v1/tasks/{qc_task}/qc-decision", json={"outcome": "pass"}, headers=site.as_("qc"))
+    assert r.status_code == 200
+    assert site.client.post(f"/api/v1/projects/{project}/freeze", headers=site.as_("admin")).status_code == 200
+    out = site.client.post(f"/api/v1/projects/{project}/export", headers=site.as_("admin"))
+    assert out.status_code == 200, out.text
+    trace = Path(out.json()["traceability"])
+    import json
+
+    record = json.loads(trace.read_text())["cases"][0]
+    assert {d["kind"] for d in record["decisions"]} >= {"agreement", "review", "qc_sample"}
+    assert record["data_source"] == {"site": "phantom", "batch": "b1"} and len(record["annotators"]) == 2
+    progress = site.client.get(f"/api/v1/projects/{project}/progress", headers=site.as_("admin")).json()
+    assert progress["accepted"] == 1 and progress["per_person"]["ann1"]["rework.submitted"] == 1
+    verify = site.client.get("/api/v1/audit/verify", headers=site.as_("qc")).json()
+    assert verify["ok"] and verify["entries"] > 20
+    actions = {
+        e["action"] for e in site.client.get("/api/v1/audit", params={"limit": 1000}, headers=site.as_("admin")).json()
+    }
+    assert {"login", "import", "save", "submit", "review", "qc_sample", "freeze", "export"} <= actions
+
+
+def test_disagreement_goes_to_arbitration(site) -> None:
+    project = site.project()
+    site.case(project)
+    far = cube_mask()
+    far[far == 5] = 1
+    far[1:5, 10:14, 10:14] = 5
+    results = _annotate_both(site, project, {"ann1": cube_mask(), "ann2": far})
+    routed = results["ann2"]["routed"]
+    assert routed["next"] == "arbitration" and routed["agreement"]["single_reader_objects"] == 2
+    (arb,) = site.tasks("arb", status="open")
+    assert site.save("arb", arb["id"], cube_mask()).status_code == 200
+    assert site.submit("arb", arb["id"]).json()["routed"]["next"] == "review"
+
+
+def test_autosave_conflicts_and_idempotent_submit(site) -> None:
+    project = site.project(readers=1)
+    site.case(project)
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    (task,) = site.tasks("ann1") or site.tasks("ann2")
+    user = "ann1" if site.tasks("ann1") else "ann2"
+    tid = task["id"]
+    r = site.client.put(f"/api/v1/tasks/{tid}/draft", content=npy(cube_mask()), headers=site.as_(user))
+    assert r.status_code == 428
+    assert site.save(user, tid, cube_mask(), version=0).json()["draft_version"] == 1
+    stale = site.save(user, tid, cube_mask(grow=1), version=0)
+    assert stale.status_code == 409 and "stale" in stale.json()["message"]
+    draft = site.client.get(f"/api/v1/tasks/{tid}/draft", headers=site.as_(user))
+    assert np.array_equal(np.load(__import__("io").BytesIO(draft.content)), cube_mask())
+    first = site.submit(user, tid, key="k-1")
+    again = site.submit(user, tid, key="k-1")
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers.get("idempotent-replayed") == "true"
+    assert site.submit(user, tid, key="k-2").status_code == 409
+    subs = site.client.get("/api/v1/cases/1/submissions", headers=site.as_("rev")).json()
+    assert len(subs) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (npy(np.zeros((6, 16, 15), np.uint8)), 422, "shape"),
+        (npy(np.zeros(SHAPE, np.float32)), 422, "dtype"),
+        (npy(np.full(SHAPE, 9, np.uint8)), 422, "not in the project's label map"),
+        (npy(cube_mask())[:-100], 400, "truncated"),
+        (b"", 400, "empty"),
+    ],
+    ids=["wrong-shape", "wrong-dtype", "label-outside-taxonomy", "truncated", "empty"],
+)
+def test_malformed_masks_are_refused_and_nothing_is_stored(site, body: bytes, status: int, words: str) -> None:
+    project = site.project(readers=1)
+    site.case(project)
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1") else "ann2"
+    (task,) = site.tasks(user)
+    blobs_before = len(site.platform.blobs)
+    r = site.client.put(
+        f"/api/v1/tasks/{task['id']}/draft", content=body, headers={**site.as_(user), "If-Match": '"0"'}
+    )
+    assert r.status_code == status and words in r.json()["message"], r.text
+    assert len(site.platform.blobs) == blobs_before
+    assert site.client.get(f"/api/v1/tasks/{task['id']}", headers=site.as_(user)).json()["draft_version"] == 0
+
+
+def test_level1_qc_blocks_a_bad_submission(site) -> None:
+    project = site.project(readers=1)
+    site.case(project)
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1") else "ann2"
+    (task,) = site.tasks(user)
+    gap = cube_mask()
+    gap[2] = 0  # the nodule and the lung skip a slice: not z-continuous
+    gap[3, 5:9, 5:9] = 5
+    gap[1:5, 2:14, 2:14][gap[1:5, 2:14, 2:14] == 0] = 0
+    site.save(user, task["id"], gap)
+    r = site.submit(user, task["id"])
+    assert r.status_code == 422 and r.json()["findings"], r.text
+    assert site.client.get(f"/api/v1/tasks/{task['id']}", headers=site.as_(user)).json()["status"] == "open"
+
+
+def test_import_refuses_identifiers_and_keeps_case_parts_together(site) -> None:
+    project = site.project()
+    body = {
+        "case_key": "c-id",
+        "image_nifti_b64": nifti_b64(),
+        "report_text": "患者宋华，病历号 1209457875，电话 13812345678",
+    }
+    r = site.client.post(f"/api/v1/projects/{project}/cases", json=body, headers=site.as_("intake"))
+    assert r.status_code == 422 and "identifiers" in r.json()["message"]
+    assert {h["kind"] for h in r.json()["hits"]} >= {"NAME", "PHONE"}
+    body = {**body, "report_text": "右肺结节", "fields": {"contact": {"phone": "13812345678"}}}
+    r = site.client.post(f"/api/v1/projects/{project}/cases", json=body, headers=site.as_("intake"))
+    assert r.status_code == 422 and r.json()["hits"][0]["where"] == "fields.contact.phone"
+    bad = {**body, "fields": {}, "image_nifti_b64": "bm90IGEgbmlmdGk="}
+    r = site.client.post(f"/api/v1/projects/{project}/cases", json=bad, headers=site.as_("intake"))
+    assert r.status_code == 422 and "NIfTI" in r.json()["message"]
+    case = site.case(project)
+    cases = site.client.get(f"/api/v1/projects/{project}/cases", headers=site.as_("admin")).json()
+    assert [c["id"] for c in cases] == [case] and cases[0]["report_text"] and cases[0]["fields"]["age"] == 61
+
+
+def test_project_task_definition_is_validated(site) -> None:
+    body = {"name": "p", "task_definition": {**TASK_DEFINITION, "alignment_rules": ""}, "label_map": {"1": "LUNG"}}
+    r = site.client.post("/api/v1/projects", json=body, headers=site.as_("admin"))
+    assert r.status_code == 422 and "alignment_rules" in r.text
+    body = {"name": "p", "task_definition": TASK_DEFINITION, "label_map": {"1": "NOT_A_LABEL"}}
+    assert site.client.post("/api/v1/projects", json=body, headers=site.as_("admin")).status_code == 422
+    body = {"name": "p", "task_definition": TASK_DEFINITION, "label_map": {"1": "LUNG"}}
+    p = site.client.post("/api/v1/projects", json=body, headers=site.as_("admin")).json()
+    assert p["dice_threshold"] == 0.85 and p["kappa_threshold"] == 0.75 and p["readers"] == 2
+
+
+def test_login_rules_lockout_mfa_and_one_session(site) -> None:
+    c = site.client
+    r = c.post("/api/v1/auth/login", json={"username": "rev", "password": PASSWORD})
+    assert r.status_code == 401 and "TOTP" in r.json()["message"]
+    old = site.as_("ann1")
+    assert c.get("/api/v1/me", headers=old).status_code == 200
+    new = site.login("ann1")
+    r = c.get("/api/v1/me", headers=old)
+    assert r.status_code == 401 and "replaced" in r.json()["message"]
+    assert c.get("/api/v1/me", headers=new).status_code == 200
+    for _ in range(5):
+        assert c.post("/api/v1/auth/login", json={"username": "ann2", "password": "wrong 1234567"}).status_code == 401
+    r = c.post("/api/v1/auth/login", json={"username": "ann2", "password": PASSWORD})
+    assert r.status_code == 401 and "locked" in r.json()["message"]
+    secret = site.secrets["admin"]["totp_secret"]
+    r = c.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD, "totp": pyotp.TOTP(secret).now()})
+    assert r.status_code == 200
+    site.headers["admin"] = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = c.post(
+        "/api/v1/users", json={"username": "weak", "role": "annotator", "password": "short"}, headers=site.as_("admin")
+    )
+    assert r.status_code == 422 and "at least" in r.json()["message"]
+    r = c.post("/api/v1/users", json={"username": "new", "role": "reviewer"}, headers=site.as_("admin"))
+    assert r.status_code == 201 and r.json()["totp_secret"] and len(r.json()["password"]) >= 12
+    assert c.patch("/api/v1/users/ann1", json={"disabled": True}, headers=site.as_("admin")).status_code == 200
+    assert c.get("/api/v1/me", headers=new).status_code == 401
+    actions = [e["action"] for e in c.get("/api/v1/audit", params={"limit": 1000}, headers=site.as_("admin")).json()]
+    assert "login.failed" in actions and "user.change" in actions
+
+
+def test_frozen_version_is_read_only_and_change_requests_keep_it(site) -> None:
+    project = site.project(readers=1)
+    case = site.case(project)
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1") else "ann2"
+    (task,) = site.tasks(user)
+    site.save(user, task["id"], cube_mask())
+    site.submit(user, task["id"])
+    (review,) = site.tasks("rev", status="open")
+    site.client.post(f"/api/v1/tasks/{review['id']}/review", json={"outcome": "accept"}, headers=site.as_("rev"))
+    assert site.client.post(f"/api/v1/projects/{project}/freeze", headers=site.as_("admin")).status_code == 200
+    r = site.client.post(
+        f"/api/v1/projects/{project}/change-requests",
+        json={"case_id": case, "reason": "nodule missed"},
+        headers=site.as_(user),
+    )
+    assert r.status_code == 201
+    cr = r.json()["id"]
+    assert (
+        site.client.post(
+            f"/api/v1/change-requests/{cr}/decide", json={"approve": True}, headers=site.as_("admin")
+        ).json()["status"]
+        == "approved"
+    )
+    project_now = site.client.get(f"/api/v1/projects/{project}", headers=site.as_("admin")).json()
+    assert project_now["version"] == 2 and not project_now["frozen"]
+    (rework,) = [t for t in site.tasks(user, status="open") if t["kind"] == "rework"]
+    assert site.save(user, rework["id"], cube_mask(grow=1)).status_code == 200
+    site.submit(user, rework["id"])
+    subs = site.client.get(f"/api/v1/cases/{case}/submissions", headers=site.as_("rev")).json()
+    assert [s["project_version"] for s in subs] == [1, 2]
+    site.client.post(f"/api/v1/projects/{project}/freeze", headers=site.as_("admin"))
+    r = site.save(user, rework["id"], cube_mask())
+    assert r.status_code == 409
+
+
+def test_destroying_a_project_writes_a_destruction_record(site) -> None:
+    project = site.project()
+    site.case(project)
+    assert site.client.delete(f"/api/v1/projects/{project}", headers=site.as_("admin")).status_code == 422
+    r = site.client.delete(
+        f"/api/v1/projects/{project}", params={"reason": "retention period over"}, headers=site.as_("admin")
+    )
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    assert rec["what"]["cases"] == ["case-1"] and rec["by"] == "admin" and rec["what"]["blobs_removed"]
+    assert "unlinked" in rec["method"]
+    assert site.client.get(f"/api/v1/projects/{project}", headers=site.as_("admin")).status_code == 404
+    assert site.platform.audit.verify() is None
+
+
+def test_health_metrics_and_openapi(site) -> None:
+    assert site.client.get("/v2/health/live").json() == {"live": True}
+    assert site.client.get("/v2/health/ready").json() == {"ready": True}
+    assert "aimd_platform_requests" in site.client.get("/metrics").text
+    paths = site.client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/tasks/{task_id}/draft" in paths
