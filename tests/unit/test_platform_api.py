@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,7 @@ def test_autosave_conflicts_and_idempotent_submit(site) -> None:
     stale = site.save(user, tid, cube_mask(grow=1), version=0)
     assert stale.status_code == 409 and "stale" in stale.json()["message"]
     draft = site.client.get(f"/api/v1/tasks/{tid}/draft", headers=site.as_(user))
-    assert np.array_equal(np.load(__import__("io").BytesIO(draft.content)), cube_mask())
+    assert np.array_equal(np.load(io.BytesIO(draft.content)), cube_mask())
     first = site.submit(user, tid, key="k-1")
     again = site.submit(user, tid, key="k-1")
     assert first.status_code == again.status_code == 200
@@ -287,3 +288,55 @@ def test_health_metrics_and_openapi(site) -> None:
     assert "aimd_platform_requests" in site.client.get("/metrics").text
     paths = site.client.get("/openapi.json").json()["paths"]
     assert "/api/v1/tasks/{task_id}/draft" in paths
+
+
+def test_model_prelabels_are_drafts_with_correction_records(site, tmp_path: Path) -> None:
+    import torch
+
+    from aimd.models.adapters import save_torchscript
+    from aimd.models.networks.unet import UNetB1
+    from aimd.models.specs import InputSpec, Intensity, OutputSpec
+
+    torch.manual_seed(0)
+    net = UNetB1(features=(4, 8, 8, 8, 8), dropout=0.0, out_channels=3).eval()
+    spec_in = InputSpec(
+        modality="CT",
+        channels=1,
+        patch_size=(16, 16),
+        size_multiple=16,
+        spacing_mm=(0.8, 0.8),
+        intensity=Intensity(method="window", windows=((40.0, 400.0),)),
+    )
+    spec_out = OutputSpec(task="segmentation", labels={0: "background", 1: "lung", 2: "nodule"}, activation="softmax")
+    model_path = save_torchscript(net, tmp_path / "m.ts", spec_in, spec_out)
+    body = {
+        "name": "seg",
+        "version": "1.0",
+        "path": str(model_path),
+        "parameters": {"overlap": 0.25},
+        "label_values": {"1": 1, "2": 5},
+    }
+    r = site.client.post("/api/v1/models", json=body, headers=site.as_("admin"))
+    assert r.status_code == 201, r.text
+    model_id = r.json()["id"]
+    project = site.project(readers=1)
+    site.case(project)
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1") else "ann2"
+    (task,) = site.tasks(user)
+    r = site.client.post(f"/api/v1/tasks/{task['id']}/prelabel", json={"model_id": model_id}, headers=site.as_(user))
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == "seg@1.0"
+    draft = site.client.get(f"/api/v1/tasks/{task['id']}/draft", headers=site.as_(user))
+    assert draft.headers["x-draft-source"] == "seg@1.0"
+    pre = np.load(io.BytesIO(draft.content))
+    assert pre.shape == SHAPE and set(np.unique(pre)) <= {0, 1, 5}
+    assert site.save(user, task["id"], cube_mask()).status_code == 200
+    out = site.submit(user, task["id"])
+    assert out.status_code == 200, out.text
+    corr = out.json()["correction"]
+    assert corr["model"] == "seg@1.0" and corr["identical_to_model"] is False
+    assert corr["edited_voxels"] == int(np.count_nonzero(pre != cube_mask()))
+    assert 0 <= corr["dice_model_to_final"] < 1 and corr["seconds_spent"] >= 0
+    entries = site.client.get("/api/v1/audit", params={"action": "prelabel"}, headers=site.as_("admin")).json()
+    assert entries[0]["detail"]["model"] == "seg@1.0" and len(entries[0]["detail"]["model_sha256"]) == 64

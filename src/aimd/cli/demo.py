@@ -93,6 +93,21 @@ def _annotation(ctx: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in keep}
 
 
+def _platform(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.core.audit import chain_break
+    from aimd.platform.demo import run_platform_demo
+    from aimd.store.audit import load_trail
+
+    steps = ("project", "distribute", "readers", "arbitration", "review", "freeze and export")
+    with progress_bar("platform: " + " → ".join(steps), len(steps)) as advance:
+        result = run_platform_demo(ctx["out"] / "deid", ctx["out"] / "platform", progress=lambda _s: advance())
+    _, trail = load_trail(ctx["out"] / "platform")  # what `aimd audit verify OUT/platform` checks
+    result["audit_verify"] = "holds" if chain_break(trail) is None else "broken"
+    if result["audit_verify"] != "holds" or not result["arbitrated"]:
+        ctx["failures"].append("platform")
+    return result
+
+
 def _models(ctx: dict[str, Any]) -> dict[str, Any]:
     from aimd.models.demo import DEMO_STAGES, run_model_demo
     from aimd.phantoms import generate_dataset
@@ -138,6 +153,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("validate", _validate),
     ("deid", _deid),
     ("annotation", _annotation),
+    ("platform", _platform),
     ("models", _models),
     ("evaluation", _evaluation),
 ]

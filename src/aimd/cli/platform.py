@@ -81,6 +81,7 @@ def serve(
     port: int | None = typer.Option(None, "--port"),
     tls_cert: Path | None = typer.Option(None, "--tls-cert"),
     tls_key: Path | None = typer.Option(None, "--tls-key"),
+    json_out: bool = JsonOption,
 ) -> None:
     """Serve the JSON API (/api/v1, /docs, /v2/health/live|ready, /metrics)."""
     import uvicorn
@@ -100,6 +101,20 @@ def serve(
     )
     check_bind(settings)
     platform = Platform.open(data, database_url=db, settings=settings)
+    scheme = "https" if settings.tls_cert else "http"
+    where = {
+        "url": f"{scheme}://{settings.host}:{settings.port}",
+        "docs": "/docs",
+        "api": "/api/v1",
+        "data": str(platform.data_dir),
+        "database": platform.engine.dialect.name,
+    }
+    if json_out:
+        print_json(where)
+    else:
+        console.print(
+            f"aimd platform on {where['url']} ({where['database']}); API docs at {where['url']}/docs", highlight=False
+        )
     uvicorn.run(
         create_app(platform),
         host=settings.host,

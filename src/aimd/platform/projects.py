@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,31 @@ def create_project(db: Session, audit: AuditLog, actor: User, spec: ProjectCreat
     return project
 
 
+_PSEUDONYM = re.compile(r"^(\[[A-Z]+(-[0-9A-Za-z]+)?\]|[A-Z]{2,12}-[0-9A-Fa-f]{4,})$")
+_KEPT_KINDS = ("DATE", "UID")  # de-identification shifts dates and remaps UIDs; they stay in the data
+
+
 def identifier_findings(text: str, where: str) -> list[dict[str, str]]:
-    """Identifiers the de-identification detectors still find in ``text`` (dates are shifted, not removed)."""
-    found = TextDeidentifier().find(text)
-    return [{"where": where, "kind": r.kind, "rule": r.rule} for r in found if r.kind != "DATE"]
+    """Identifiers the de-identification detectors still find in ``text``.
+
+    Pseudonyms and placeholders written by de-identification (``ANON-64E8…``, ``[ADDRESS]``) are not
+    identifiers; shifted dates and remapped UIDs are kept by design.
+
+    Example
+    -------
+    >>> [h["kind"] for h in identifier_findings("姓名：张伟 电话：13812345678", "report")]
+    ['NAME', 'PHONE']
+    >>> identifier_findings("姓名：ANON-64E88F6B60 住址：[ADDRESS]", "report")
+    []
+    """
+    hits = []
+    for r in TextDeidentifier().find(text):
+        word = re.match(r"[^\s，。；,;]*", text[r.start :])
+        value = (word.group() if word else "").split("：")[-1].split(":")[-1]
+        if r.kind in _KEPT_KINDS or _PSEUDONYM.match(value):
+            continue
+        hits.append({"where": where, "kind": r.kind, "rule": r.rule})
+    return hits
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
