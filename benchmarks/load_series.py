@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from aimd.imaging.io import read_volume
+from value_gate import check_values
 
 
 def write_series(folder: Path, n_slices: int, size: int, seed: int = 0) -> None:
@@ -89,6 +90,8 @@ def main() -> None:
         geo = max(float(np.max(np.abs(np.subtract(vol.spacing, image.GetSpacing())))),
                   float(np.max(np.abs(np.subtract(vol.origin, image.GetOrigin())))),
                   float(np.max(np.abs(vol.direction.ravel() - np.asarray(image.GetDirection())))))
+        check_values("voxels and geometry, aimd vs SimpleITK", {"voxel_hu": diff, "geometry_mm": geo},
+                     {"voxel_hu": 0.0, "geometry_mm": 0.0}, 1e-6)
         print(f"aimd read_volume          : {t_aimd:.3f} s (best of {args.repeat})")
         print(f"SimpleITK ImageSeriesReader: {t_sitk:.3f} s (best of {args.repeat})")
         print(f"ratio aimd / SimpleITK     : {t_aimd / t_sitk:.2f}")

@@ -55,6 +55,7 @@ from aimd.models import (
 )
 from aimd.models.evaluate import evaluate_logits
 from aimd.phantoms import generate_dataset
+from value_gate import check_values
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -150,6 +151,8 @@ def main() -> None:
         batch = val.images[: args.batch]
         speed = _throughput(paths, batch, args.trials, args.seconds)
     base_speed, base_acc = speed["torch_fp32"], accuracy["torch_fp32"]
+    fp32 = {name: acc for name, acc in accuracy.items() if "int8" not in name}  # same arithmetic: same Dice
+    check_values("validation Dice of every fp32 path vs eager PyTorch", fp32, dict.fromkeys(fp32, base_acc), 1e-3)
     rows: list[dict[str, Any]] = []
     for name in paths:
         rows.append({"path": name, "images_per_s": round(speed[name], 1),

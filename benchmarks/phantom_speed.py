@@ -22,6 +22,7 @@ from aimd.imaging.dicom_write import DicomMeta, write_dicom_series
 from aimd.phantoms import generate_dataset
 from aimd.phantoms.case import build_case, dicom_meta
 from aimd.phantoms.sites import SITE_PROFILES
+from value_gate import check_values
 
 
 def _pydicom_series(volume_hu: np.ndarray, template_dir: Path, out_dir: Path) -> None:
@@ -41,6 +42,21 @@ def _pydicom_series(volume_hu: np.ndarray, template_dir: Path, out_dir: Path) ->
         ds.ImagePositionPatient = [0.0, 0.0, float(k)]
         ds.PixelData = volume_hu[k].astype("<i2").tobytes()
         ds.save_as(out_dir / f"IM{k + 1:05d}.dcm", enforce_file_format=True)
+
+
+def _series_values(folder: Path) -> dict[str, float]:
+    """Per slice (by position): the sum of HU and the z position, read back with pydicom."""
+    import pydicom
+
+    out: dict[str, float] = {}
+    for path in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        z = float(ds.ImagePositionPatient[2])
+        hu = ds.pixel_array.astype(np.float64) * float(getattr(ds, "RescaleSlope", 1)) + float(
+            getattr(ds, "RescaleIntercept", 0))
+        out[f"slice@{z:.3f}:hu_sum"] = float(hu.sum())
+        out[f"slice@{z:.3f}:z"] = z
+    return out
 
 
 def main() -> None:
@@ -71,6 +87,8 @@ def main() -> None:
         for r in range(repeats):
             _pydicom_series(case.ct, work / "aimd0", work / f"peer{r}")
         peer = (time.perf_counter() - start) / repeats
+        check_values("CT series written by aimd vs pydicom (HU per voxel, slice positions)",
+                     _series_values(work / "aimd0"), _series_values(work / "peer0"), 0.0)
         print(f"CT series write ({args.size} slices): aimd {ours * 1000:.1f} ms, pydicom save_as per slice "
               f"{peer * 1000:.1f} ms, ratio {peer / ours:.1f}x")
     finally:

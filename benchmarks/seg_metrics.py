@@ -32,9 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from value_gate import check_values
+
 SHAPE = (200, 512, 512)  # (z, y, x)
 SPACING_ZYX = (2.5, 0.7, 0.7)
 METRICS = ("dice", "hd", "hd95", "assd")
+TOLERANCE = 1e-6  # Dice and mm: the same definition must give the same number
 
 
 Vec = tuple[float, float, float]
@@ -175,6 +178,9 @@ def main() -> None:
     for case in ("lesions", "organ"):
         by_lib = {r["lib"]: r for r in rows if r["case"] == case}
         aimd, monai = by_lib["aimd"], by_lib.get("monai")
+        for lib, r in by_lib.items():  # both KD-tree backends and MONAI must agree before any time is shown
+            if lib not in ("aimd", "deepmind"):
+                check_values(f"{case}: aimd vs {lib}", aimd["values"], r["values"], TOLERANCE)
         entry: dict[str, Any] = {"case": case, "shape_zyx": SHAPE, "spacing_zyx_mm": SPACING_ZYX}
         entry["libs"] = by_lib
         if monai:

@@ -23,8 +23,8 @@ import pytest
 
 from aimd.core.errors import InvalidInputError
 from aimd.evaluation import parse_claims, run_characteristics
-from aimd.evaluation.evidence import CharacteristicResult, Verdict
-from aimd.evaluation.external import VOLUME_APPLICABLE, deepbet_context, volume_characteristics
+from aimd.evaluation.evidence import CharacteristicResult, Outcome, Verdict
+from aimd.evaluation.external import named_context
 from aimd.evaluation.external_data import write_mask_dataset
 from aimd.imaging.io import read_volume
 from aimd.metrics import dice
@@ -50,8 +50,9 @@ repeatability: {repeats: 2, thread_counts: [1], runtimes: [torch], max_abs_devia
                 max_thread_deviation: 1.0e-4, max_label_disagreement: 0.001}
 robustness: {artefacts: [noise, bias_field, blur], severities: [0.5, 1.0], claimed_severity: 1.0,
              max_metric_drop: 0.05, ood_must_flag: [other_modality, corrupted, unpreprocessed],
-             mixed_fraction: 0.25, max_mixed_metric_drop: 0.02}
+             mixed_fraction: 0.25, max_mixed_metric_drop: 0.02, max_confident_unqualified: 1.0}
 """
+APPLICABLE = {"description", "efficiency", "repeatability", "robustness", "privacy"}
 
 
 @pytest.fixture(scope="module")
@@ -106,33 +107,36 @@ def test_deepbet_characteristics_and_report(files: DeepBetFiles, dataset: Path, 
     out = tmp_path / "report"
     started = datetime.now(UTC)
     claims = parse_claims(CLAIMS, where="deepbet claims")
-    ctx = deepbet_context(dataset, out, grid=GRID)
-    results = run_characteristics(ctx, claims, only=VOLUME_APPLICABLE, registry=volume_characteristics())
+    ctx = named_context("deepbet", dataset, out, grid=GRID)
+    results = run_characteristics(ctx, claims)
     report = build_report(ctx, claims, results, started=started, claims_source="deepbet claims", duration_s=0.0)
     paths = write_report(report, out, pdf=False)
     by = _by_key(results)
-    assert {k for k, r in by.items() if r.verdict == Verdict.NOT_EVALUATED} == (
-        set(by) - set(VOLUME_APPLICABLE)), [(r.key, r.reason) for r in results]
+    assert {k for k, r in by.items() if r.reason.startswith("not applicable")} == set(by) - APPLICABLE, \
+        [(r.key, r.reason) for r in results]
+    assert "training run" in by["trainability"].reason and "2-D" in by["adversarial"].reason
+    assert by["privacy"].verdict == Verdict.NOT_EVALUATED and "no claim" in by["privacy"].reason
 
     desc = by["description"]  # the wheel states nothing about training data or learning method
-    assert desc.verdict == Verdict.DOES_NOT_CONFORM
+    assert desc.verdict == Verdict.NONCONFORM
     missing = next(c for c in desc.evidence.checks if c.name == "required §4 items missing")
     assert {"4.3.1", "4.3.2", "4.3.3", "4.4.1"} <= set(missing.detail.split("; "))
-    derived = desc.evidence.measurements["derived_from_model"]
-    assert derived == {"input_shape": [1, GRID, GRID, GRID], "output_channels": 2}
-    assert all(c.passed for c in desc.evidence.checks if c.name.startswith("description states"))
+    # aimd derived the description from the archive itself: its accuracy is not evaluated (000 §6.2)
+    stated = [c for c in desc.evidence.checks if c.name.startswith("description states")]
+    assert stated and all(c.outcome == Outcome.NOT_EVALUATED for c in stated)
+    assert desc.evidence.measurements["description_source"] == "aimd"
 
     eff = by["efficiency"].evidence.measurements
-    assert by["efficiency"].verdict == Verdict.CONFORMS
+    assert by["efficiency"].verdict == Verdict.CONFORM
     assert eff["size_mb"] == round(files.model.stat().st_size / 2**20, 4)
     assert 0 < eff["latency_p50_ms"] <= eff["latency_p95_ms"] < 60000
 
     rep = by["repeatability"]
-    assert rep.verdict == Verdict.CONFORMS
+    assert rep.verdict == Verdict.CONFORM
     assert rep.evidence.measurements["output_shape"] == [1, 2, GRID, GRID, GRID]
 
     rob = by["robustness"]
-    assert rob.verdict == Verdict.CONFORMS, [(c.name, c.measured) for c in rob.evidence.checks]
+    assert rob.verdict == Verdict.CONFORM, [(c.name, c.measured) for c in rob.evidence.checks]
     clean = rob.evidence.measurements["clean"]["estimate"]
     assert clean >= GRID_DICE_FLOOR
     rows = rob.evidence.tables[0].rows
@@ -140,6 +144,8 @@ def test_deepbet_characteristics_and_report(files: DeepBetFiles, dataset: Path, 
     for row in rows:
         assert 0.8 < row["Dice"] <= 1.0 and row["drop"] == pytest.approx(clean - row["Dice"], abs=1e-5)
     ood = {r["probe"]: r for r in rob.evidence.tables[1].rows}
+    unqualified = next(t for t in rob.evidence.tables if t.title.startswith("Unqualified")).rows
+    assert len(unqualified) == 2 and {r["kind"] for r in unqualified} == {"noise", "inverted contrast"}
     assert ood["other_modality"]["flagged"] is True and "expects MR" in ood["other_modality"]["response"]
     assert ood["corrupted"]["flagged"] is True and ood["unpreprocessed"]["flagged"] is True
     assert isinstance(ood["other_body_part"]["flagged"], bool) and ood["other_body_part"]["response"]
@@ -153,5 +159,5 @@ def test_deepbet_characteristics_and_report(files: DeepBetFiles, dataset: Path, 
 
     saved = json.loads(Path(str(paths["report_json"])).read_text())
     assert saved["header"]["model"]["file_sha256"] == hashlib.sha256(files.model.read_bytes()).hexdigest()
-    assert {s["title"]: s["verdict"] for s in saved["summary"]}["Robustness"] == "conforms"
+    assert {s["title"]: s["verdict"] for s in saved["summary"]}["Robustness"] == "conform"
     assert (out / "figures" / "robustness_robustness_curves.png").stat().st_size > 1000

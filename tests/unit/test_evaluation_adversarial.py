@@ -12,9 +12,10 @@ import torch
 from test_evaluation_support import SPEC_IN, SPEC_OUT, context, dice_np, disks, threshold_net
 
 from aimd.evaluation import AdversarialClaim, Claims, Verdict
-from aimd.evaluation.adversarial import Adversarial, flat_targets, physical_epsilon
-from aimd.evaluation.adversarial_blackbox import QueryOracle, margin_loss, pixel_margins, square_attack
+from aimd.evaluation.characteristics.adversarial import Adversarial, physical_epsilon
 from aimd.evaluation.runner import run_characteristic
+from aimd.evaluation.support.blackbox import QueryOracle, margin_loss, pixel_margins, square_attack
+from aimd.evaluation.support.pixel_loss import flat_targets
 from aimd.models import InputSpec, Intensity, TorchModulePredictor, build_network
 
 
@@ -43,10 +44,10 @@ def test_fgsm_flips_exactly_when_budget_exceeds_the_margin(tmp_path: Path) -> No
     assert rows[("fgsm", 0.1)]["Dice"] == 1.0 and rows[("fgsm", 0.35)]["Dice"] == 0.0
     assert rows[("pgd", 0.35)]["Dice"] == 0.0
     assert rows[("fgsm", 0.35)]["max_abs_perturbation"] == pytest.approx(0.35, abs=1e-6)
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     strict = AdversarialClaim(attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.35, max_metric_drop=0.5,
                               sample_images=8)
-    assert run_characteristic(Adversarial(), ctx, Claims(adversarial=strict)).verdict == Verdict.DOES_NOT_CONFORM
+    assert run_characteristic(Adversarial(), ctx, Claims(adversarial=strict)).verdict == Verdict.NONCONFORM
 
 
 # ---------------------------------------------------------------- black-box (Square Attack) -----------------
@@ -170,7 +171,7 @@ def test_black_box_only_runs_without_the_torch_module(tmp_path: Path, trained_un
     claim = AdversarialClaim(attacks=["square"], epsilons=[0.02, 0.3], claimed_epsilon=0.02, max_metric_drop=0.05,
                              square_iterations=15, sample_images=8)
     res = run_characteristic(Adversarial(), ctx, Claims(adversarial=claim))
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     rows = {r["epsilon"]: r for r in res.evidence.tables[0].rows}
     assert rows[0.3]["kind"] == "black-box" and rows[0.3]["drop"] > 0.1
     assert 8 <= rows[0.3]["model_queries"] <= 8 * (15 + 2)

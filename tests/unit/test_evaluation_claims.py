@@ -9,7 +9,7 @@ import yaml
 
 from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.evaluation import AdversarialClaim, Claims, claims_template, load_claims, parse_claims
-from aimd.evaluation.claims import DPClaim
+from aimd.evaluation.support.dp import DPClaim
 
 
 def test_template_parses_and_lists_every_section() -> None:

@@ -39,11 +39,11 @@ def test_evaluate_torchscript_model_on_phantoms(tmp_path: Path) -> None:
                       encoding="utf-8")
     out = tmp_path / "report"
     res = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(claims), "--out", str(out),
-                              "--only", "efficiency,generalization", "--no-pdf", "--json"])
+                              "--only", "efficiency,generalization", "--no-pdf", "--json", "--no-isolate-network"])
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     verdicts = {r["characteristic"]: r["verdict"] for r in result["verdicts"]}
-    assert verdicts["Model efficiency"] == "conforms" and verdicts["Generalization"] == "conforms"
+    assert verdicts["Model efficiency"] == "conform" and verdicts["Generalization"] == "conform"
     assert verdicts["Robustness"] == "not_evaluated"
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     eff = next(s for s in report["sections"] if s["key"] == "efficiency")
@@ -52,8 +52,43 @@ def test_evaluate_torchscript_model_on_phantoms(tmp_path: Path) -> None:
     tight = tmp_path / "tight.yaml"
     tight.write_text("efficiency: {max_size_mb: 0.000001, runs: 3, int8: false}\n", encoding="utf-8")
     res_fail = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(tight), "--out",
-                                   str(tmp_path / "r2"), "--only", "efficiency", "--no-pdf", "--json"])
+                                   str(tmp_path / "r2"), "--only", "efficiency", "--no-pdf", "--json",
+                                   "--no-isolate-network"])
     assert res_fail.exit_code == 1
+    assert result["claims_origin"].startswith(f"claims from {claims}; the file does not say who wrote them")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.index("the file does not say who wrote them") < html.index("<h2>Verdicts</h2>")
+
+
+def test_evaluate_runs_in_a_network_namespace(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from aimd.evaluation.support.egress import isolated_argv
+
+    if isolated_argv(["true"]) is None:
+        pytest.skip("unshare --net cannot make a network namespace on this machine")
+    data = tmp_path / "ds"
+    generate_dataset(data, cases=6, seed=2, size=32, workers=1)
+    spec_in = InputSpec(modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(
+        method="window", windows=((0.0, 2048.0),)))
+    spec_out = OutputSpec(task="segmentation", labels={1: "body"}, activation="sigmoid", target="body")
+    model = save_torchscript(threshold_net(), tmp_path / "m.ts", spec_in, spec_out)
+    claims = tmp_path / "claims.yaml"
+    claims.write_text('origin: "test provider"\nprivacy: {forbid_egress: true}\n', encoding="utf-8")
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "aimd.cli.main", "evaluate", "--model", str(model), "--data",
+                           str(data), "--claims", str(claims), "--out", str(out), "--only", "privacy", "--no-pdf",
+                           "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["claims_origin"] == "test provider"
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    privacy = next(s for s in report["sections"] if s["key"] == "privacy")
+    scope = privacy["evidence"]["measurements"]["egress_scope"]
+    assert scope["isolated"] is True and scope["interfaces"] == ["lo"]
+    assert report["header"]["hardware"]["network_egress"].startswith("enforced")
 
 
 def test_bad_input_is_reported(tmp_path: Path) -> None:
@@ -61,7 +96,8 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     bad.write_text("efficiency: {runs: -3}\n", encoding="utf-8")
     res = runner.invoke(app, ["--model", "m.ts", "--data", "d", "--claims", str(bad), "--only", "speed"])
     assert res.exit_code != 0 and "speed" in str(res.exception)
-    res2 = runner.invoke(app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o")])
+    res2 = runner.invoke(app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o"),
+                               "--no-isolate-network"])
     assert res2.exit_code != 0 and "--data" in str(res2.exception)
 
 
@@ -73,7 +109,7 @@ def test_mask_dataset_command_and_external_model_names(tmp_path: Path) -> None:
     import pytest
 
     from aimd.core.errors import InvalidInputError
-    from aimd.reports.pipeline import external_model
+    from aimd.evaluation import parse_external as external_model
 
     rng = np.random.default_rng(0)
     image = rng.normal(100, 10, (20, 22, 24)).astype(np.float32)
@@ -97,7 +133,7 @@ def test_mask_dataset_command_and_external_model_names(tmp_path: Path) -> None:
     res = runner.invoke(app, ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "short.nii.gz"), "--out",
                               str(tmp_path / "bad")])
     assert isinstance(res.exception, InvalidInputError) and not (tmp_path / "bad").exists()
-    assert external_model("deepbet") == ("deepbet", 256) and external_model("deepbet:160") == ("deepbet", 160)
+    assert external_model("deepbet") == ("deepbet", None) and external_model("deepbet:160") == ("deepbet", 160)
     assert external_model(tmp_path) is None and external_model("other-model") is None
     with pytest.raises(InvalidInputError, match="not a number"):
         external_model("deepbet:big")

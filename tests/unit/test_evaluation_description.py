@@ -12,7 +12,7 @@ from test_evaluation_support import SIZE, SPEC_IN, SPEC_OUT, context
 
 from aimd.core.errors import SchemaError
 from aimd.evaluation import Claims, Description, DescriptionClaim, Verdict, load_description
-from aimd.evaluation.description import REQUIRED_CLAUSES
+from aimd.evaluation.characteristics.description import REQUIRED_CLAUSES
 from aimd.evaluation.runner import run_characteristic
 
 
@@ -31,7 +31,7 @@ def test_complete_and_accurate_description_conforms(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     ctx.description = _doc()
     res = run_characteristic(Description(), ctx, Claims(description=DescriptionClaim(parameters=2)))
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     derived = res.evidence.measurements["derived_from_model"]
     assert derived == {"input_shape": [1, SIZE, SIZE], "output_channels": 1, "parameters": 2}
 
@@ -43,7 +43,7 @@ def test_wrong_parameter_count_and_gaps_do_not_conform(tmp_path: Path) -> None:
     del doc["sections"]["4.5.3"]
     ctx.description = doc
     res = run_characteristic(Description(), ctx, Claims(description=DescriptionClaim()))
-    assert res.verdict == Verdict.DOES_NOT_CONFORM
+    assert res.verdict == Verdict.NONCONFORM
     failed = {c.name: c for c in res.evidence.checks if not c.passed}
     assert failed["description states parameters correctly"].measured == 2
     assert failed["required §4 items missing"].measured == 2
@@ -52,7 +52,7 @@ def test_wrong_parameter_count_and_gaps_do_not_conform(tmp_path: Path) -> None:
 
 def test_missing_description_does_not_conform(tmp_path: Path) -> None:
     res = run_characteristic(Description(), context(tmp_path), Claims(description=DescriptionClaim()))
-    assert res.verdict == Verdict.DOES_NOT_CONFORM and "description supplied" in res.reason
+    assert res.verdict == Verdict.NONCONFORM and "description supplied" in res.reason
 
 
 def test_load_description_errors(tmp_path: Path) -> None:

@@ -30,14 +30,14 @@ def test_efficiency_conforms_and_fails_against_limits(tmp_path: Path) -> None:
     loose = Claims(efficiency=EfficiencyClaim(max_parameters=10, max_gflops=1.0, max_latency_p95_ms=5000,
                                               runs=3, int8=False))
     res = run_characteristic(Efficiency(), ctx, loose)
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     m = res.evidence.measurements
     assert m["parameters"] == 2
     assert m["gflops_per_sample"] == round(2 * 32 * 32 / 1e9, 6)
     assert m["latency_p50_ms"] <= m["latency_p95_ms"]
     tight = Claims(efficiency=EfficiencyClaim(max_parameters=1, runs=3, int8=False))
     res2 = run_characteristic(Efficiency(), ctx, tight)
-    assert res2.verdict == Verdict.DOES_NOT_CONFORM and "parameters" in res2.reason
+    assert res2.verdict == Verdict.NONCONFORM and "parameters" in res2.reason
 
 
 def test_int8_configuration_is_measured(tmp_path: Path) -> None:

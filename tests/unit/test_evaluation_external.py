@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from aimd.evaluation import parse_claims, run_characteristics
-from aimd.evaluation.evidence import Verdict
-from aimd.evaluation.external import volume_characteristics, volume_context
+from aimd.evaluation.evidence import Outcome, Verdict
+from aimd.evaluation.external import volume_context
 from aimd.evaluation.external_data import write_mask_dataset
 from aimd.imaging.io import write_volume
 from aimd.imaging.volume import Volume
@@ -72,13 +72,14 @@ def test_volume_robustness_conforms_then_fails_a_stricter_claim(setup: tuple[_Cu
     pipeline, root = setup
     ctx = volume_context(pipeline, root / "ds", root / "report")
     assert ctx.data.images.shape == (1, 1, GRID, GRID, GRID)
-    assert ctx.extra["data_identity"]["preparation"]["cube"]["reference_outside_crop"] == 0.0
+    assert ctx.data_identity["preparation"]["cube"]["reference_outside_crop"] == 0.0
     loose = parse_claims("robustness: {artefacts: [noise, blur], severities: [1.0], claimed_severity: 1.0, "
-                         "max_metric_drop: 0.5, ood_must_flag: [other_modality, corrupted, unpreprocessed]}",
+                         "max_metric_drop: 0.5, ood_must_flag: [other_modality, corrupted, unpreprocessed], "
+                         "max_confident_unqualified: 1.0}",
                          where="loose")
-    result = run_characteristics(ctx, loose, only=["robustness"], registry=volume_characteristics())
+    result = run_characteristics(ctx, loose, only=["robustness"])
     rob = next(r for r in result if r.key == "robustness")
-    assert rob.verdict == Verdict.CONFORMS, [(c.name, c.measured, c.detail) for c in rob.evidence.checks]
+    assert rob.verdict == Verdict.CONFORM, [(c.name, c.measured, c.detail) for c in rob.evidence.checks]
     assert rob.evidence.measurements["clean"]["estimate"] == 1.0  # the threshold recovers the cube exactly
     rows = {r["artefact"]: r for r in rob.evidence.tables[0].rows}
     assert rows["blur"]["drop"] > 0.0 and rows["blur"]["Dice"] == pytest.approx(1.0 - rows["blur"]["drop"])
@@ -90,10 +91,25 @@ def test_volume_robustness_conforms_then_fails_a_stricter_claim(setup: tuple[_Cu
 
     strict = parse_claims("robustness: {artefacts: [noise, blur, motion], severities: [0.5, 1.0], "
                           f"claimed_severity: 1.0, max_metric_drop: {rows['blur']['drop'] / 2}, "
-                          "ood_must_flag: [corrupted]}", where="strict")
-    result = run_characteristics(ctx, strict, only=["robustness"], registry=volume_characteristics())
+                          "ood_must_flag: [corrupted], max_confident_unqualified: 1.0}", where="strict")
+    result = run_characteristics(ctx, strict, only=["robustness"])
     rob = next(r for r in result if r.key == "robustness")
-    assert rob.verdict == Verdict.DOES_NOT_CONFORM
-    failed = {c.name: c for c in rob.evidence.checks if not c.passed}
-    assert set(failed) == {"blur: metric drop up to severity 1.0", "motion: metric drop up to severity 1.0"}
-    assert "no perturbed copy" in failed["motion: metric drop up to severity 1.0"].detail
+    assert rob.verdict == Verdict.NONCONFORM
+    failed = {c.name: c for c in rob.evidence.checks if c.outcome == Outcome.NOT_MET}
+    assert set(failed) == {"blur: metric drop up to severity 1.0"}
+    motion = next(c for c in rob.evidence.checks if c.name.startswith("motion"))
+    assert motion.outcome == Outcome.NOT_EVALUATED and "no perturbed copy" in motion.detail
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_volume_model_confident_on_noise_does_not_recognise_unqualified_samples(
+        setup: tuple[_CubePipeline, Path]) -> None:
+    pipeline, root = setup
+    ctx = volume_context(pipeline, root / "ds", root / "report")
+    claims = parse_claims("robustness: {artefacts: [noise], severities: [1.0], claimed_severity: 1.0, "
+                          "max_metric_drop: 1.0, ood_must_flag: []}", where="c")
+    rob = next(r for r in run_characteristics(ctx, claims, only=["robustness"]) if r.key == "robustness")
+    assert rob.verdict == Verdict.NONCONFORM
+    rows = next(t for t in rob.evidence.tables if t.title.startswith("Unqualified")).rows
+    assert {r["outcome"] for r in rows} == {"confident finding"}  # the steep threshold is sure of noise
+    assert "confident finding" in rob.reason

@@ -9,7 +9,7 @@ import torch
 from test_evaluation_support import context
 
 from aimd.evaluation import Claims, Repeatability, RepeatabilityClaim, Verdict
-from aimd.evaluation.repeatability import label_disagreement, max_deviation
+from aimd.evaluation.characteristics.repeatability import label_disagreement, max_deviation
 from aimd.evaluation.runner import run_characteristic
 
 
@@ -22,7 +22,7 @@ def test_deviation_helpers() -> None:
 def test_deterministic_model_conforms_across_threads_and_onnx(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     res = run_characteristic(Repeatability(), ctx, Claims(repeatability=RepeatabilityClaim(repeats=3)))
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     rows = res.evidence.tables[0].rows
     assert rows[0]["max_abs_deviation"] == 0.0
     assert any("ONNX" in r["comparison"] for r in rows)
@@ -49,5 +49,5 @@ def test_stochastic_model_does_not_conform(tmp_path: Path) -> None:
     ctx = context(tmp_path, net=_NoisyNet())
     res = run_characteristic(Repeatability(), ctx, Claims(repeatability=RepeatabilityClaim(
         repeats=4, runtimes=["torch"])))
-    assert res.verdict == Verdict.DOES_NOT_CONFORM
+    assert res.verdict == Verdict.NONCONFORM
     assert res.evidence.tables[0].rows[0]["max_abs_deviation"] > 1e-3

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_evaluation_support import context, dice_np, disks
 
 from aimd.core.errors import InvalidInputError
 from aimd.evaluation import Claims, Robustness, RobustnessClaim, Verdict, apply_artefact
+from aimd.evaluation.characteristics.robustness import confident_findings
 from aimd.evaluation.runner import run_characteristic
+from aimd.models import OutputSpec
 
 
 @pytest.mark.parametrize("severity", [0.25, 1.0])
@@ -41,7 +44,8 @@ def test_robustness_curves_ood_and_mixed(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     claim = RobustnessClaim(artefacts=["noise", "blur"], severities=[0.5, 1.0], claimed_severity=0.5,
                             max_metric_drop=0.2, ood_must_flag=["other_modality", "wrong_spacing", "corrupted",
-                                                                "unpreprocessed"])
+                                                                "unpreprocessed"],
+                            max_confident_unqualified=1.0)  # A.12.2 b recognition is tested below
     res = run_characteristic(Robustness(), ctx, Claims(robustness=claim))
     ev = res.evidence
     assert ev.measurements["clean"]["estimate"] == 1.0
@@ -55,7 +59,7 @@ def test_robustness_curves_ood_and_mixed(tmp_path: Path) -> None:
     assert ood == {"other_modality": True, "wrong_spacing": True, "corrupted": True, "unpreprocessed": True,
                    "other_body_part": False}
     assert ev.measurements["mixed_unqualified"]["metric_drop"] == 0.0
-    assert res.verdict == Verdict.CONFORMS, res.reason
+    assert res.verdict == Verdict.CONFORM, res.reason
     assert ev.plots[0].series[0].x == [0.0, 0.5, 1.0]
 
 
@@ -65,6 +69,45 @@ def test_low_contrast_model_fails_the_claim(tmp_path: Path) -> None:
     claim = RobustnessClaim(artefacts=["noise"], severities=[0.5], claimed_severity=0.5, max_metric_drop=0.05,
                             ood_must_flag=["other_body_part"])
     res = run_characteristic(Robustness(), ctx, Claims(robustness=claim))
-    assert res.verdict == Verdict.DOES_NOT_CONFORM
+    assert res.verdict == Verdict.NONCONFORM
     failed = {c.name for c in res.evidence.checks if not c.passed}
     assert "noise: metric drop up to severity 0.5" in failed and "OOD other_body_part flagged" in failed
+
+
+def _soft_net() -> torch.nn.Module:
+    """sigmoid(2·x − 1): the same decision as the threshold model (x > 0.5), never more than 73 % sure."""
+    net = torch.nn.Conv2d(1, 1, 1)
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+        net.bias.fill_(-1.0)
+    return net.eval()
+
+
+def _a12_2b_only(**fields: float) -> Claims:
+    return Claims(robustness=RobustnessClaim(artefacts=[], ood_must_flag=[], **fields))
+
+
+def test_unqualified_samples_answered_with_confidence_are_not_recognised(tmp_path: Path) -> None:
+    res = run_characteristic(Robustness(), context(tmp_path), _a12_2b_only())
+    assert res.verdict == Verdict.NONCONFORM, res.reason
+    check = next(c for c in res.evidence.checks if c.name.startswith("unqualified samples"))
+    assert check.passed is False and check.measured == 1.0  # every noise / inverted sample: a confident finding
+    rows = next(t for t in res.evidence.tables if t.title.startswith("Unqualified")).rows
+    assert {r["kind"] for r in rows} == {"noise", "inverted contrast"}
+
+
+def test_unqualified_samples_with_low_confidence_are_recognised(tmp_path: Path) -> None:
+    net = _soft_net()
+    res = run_characteristic(Robustness(), context(tmp_path, net=net), _a12_2b_only())
+    assert res.verdict == Verdict.CONFORM, res.reason
+    assert {r["outcome"] for r in res.evidence.tables[-1].rows} == {"low confidence"}
+    assert res.evidence.measurements["mixed_unqualified"]["metric_drop"] == 0.0
+
+
+def test_confident_findings_by_share_of_sure_pixels() -> None:
+    spec = OutputSpec(task="segmentation", labels={0: "bg", 1: "x"}, activation="softmax")
+    probs = np.zeros((2, 2, 10, 10), np.float32)
+    probs[:, 0] = 1.0
+    probs[0, 1, :2], probs[0, 0, :2] = 0.95, 0.05   # 20 % of pixels: sure foreground
+    probs[1, 1, :1, :1], probs[1, 0, :1, :1] = 0.95, 0.05  # 1 %: not above the 1 % share
+    assert confident_findings(probs, spec, probability=0.9, fraction=0.01).tolist() == [True, False]

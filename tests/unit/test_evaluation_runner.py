@@ -9,8 +9,17 @@ import pytest
 from test_evaluation_support import context
 
 from aimd.core.errors import InvalidInputError
-from aimd.evaluation import CLAUSE_KEYS, Characteristic, Claims, EfficiencyClaim, Evidence, Verdict
-from aimd.evaluation.efficiency import Efficiency
+from aimd.evaluation import (
+    CLAUSE_KEYS,
+    REGISTRY,
+    Characteristic,
+    Claims,
+    EfficiencyClaim,
+    Evidence,
+    Verdict,
+    claims_template,
+)
+from aimd.evaluation.characteristics.efficiency import Efficiency
 from aimd.evaluation.runner import run_characteristics
 
 
@@ -22,7 +31,7 @@ class _Broken(Characteristic):
     method = "divides by zero"
     claim_model = EfficiencyClaim
 
-    def measure(self, ctx: Any, claim: Any, claims: Claims) -> Evidence:
+    def run(self, ctx: Any, claim: Any) -> Evidence:
         return Evidence(measurements={"x": 1 / 0})
 
 
@@ -33,7 +42,7 @@ def test_every_clause_reported_with_reasons(tmp_path: Path) -> None:
     results = run_characteristics(ctx, claims, skip=["description"], registry=registry)
     assert [r.key for r in results] == list(CLAUSE_KEYS)
     by = {r.key: r for r in results}
-    assert by["efficiency"].verdict == Verdict.CONFORMS
+    assert by["efficiency"].verdict == Verdict.CONFORM
     assert by["repeatability"].verdict == Verdict.NOT_EVALUATED
     assert "ZeroDivisionError" in by["repeatability"].reason and by["repeatability"].error
     assert by["description"].reason.startswith("skipped")
@@ -49,13 +58,30 @@ def test_no_claim_is_measured_but_not_judged(tmp_path: Path) -> None:
     assert all(r.reason == "not selected (--only)" for r in results if r.key != "efficiency")
 
 
-def test_context_can_say_why_a_clause_does_not_apply(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    ctx.extra["not_applicable"] = {"trainability": "needs the training run"}
-    results = run_characteristics(ctx, Claims(), only=["efficiency"], registry={"efficiency": Efficiency()})
+def test_a_clause_that_does_not_apply_says_why(tmp_path: Path) -> None:
+    results = run_characteristics(context(tmp_path), Claims(), only=["trainability", "efficiency"])
     by = {r.key: r for r in results}
-    assert by["trainability"].reason == "needs the training run"
+    assert by["trainability"].verdict == Verdict.NOT_EVALUATED
+    assert by["trainability"].reason.startswith("not applicable: needs the model as an aimd training run")
     assert by["privacy"].reason == "not selected (--only)"
+
+
+def test_registry_finds_every_characteristic_once_in_clause_order() -> None:
+    assert [c.key for c in REGISTRY] == list(CLAUSE_KEYS)
+    assert [c.clause for c in REGISTRY] == ["000 §6.2", *[f"000 §6.3.{i}" for i in range(1, 10)]]
+    sections = [k for k in Claims.model_fields if k in CLAUSE_KEYS]
+    assert sections == list(CLAUSE_KEYS)  # the claims document is built from the registry
+    template = claims_template()
+    assert all(f"\n{k}:\n" in template for k in CLAUSE_KEYS)
+    for char in REGISTRY:  # one module per characteristic, none importing another (import-linter contract)
+        assert char.__module__ == f"aimd.evaluation.characteristics.{char.key}"
+
+
+def test_every_verdict_reports_why_nothing_was_compared(tmp_path: Path) -> None:
+    res = run_characteristics(context(tmp_path), Claims(efficiency=EfficiencyClaim(runs=3, int8=False)),
+                              only=["efficiency"])
+    eff = next(r for r in res if r.key == "efficiency")
+    assert eff.verdict == Verdict.NOT_EVALUATED and "sets no limit" in eff.reason
 
 
 def test_unknown_selection_is_bad_input(tmp_path: Path) -> None:

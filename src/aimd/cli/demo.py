@@ -131,21 +131,15 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.cli.evaluate import verdict_table
     from aimd.reports import run_evaluation_demo
 
     shutil.rmtree(ctx["out"] / "evaluation", ignore_errors=True)
     with progress_bar("evaluation: 000 §6.2, §6.3.1–§6.3.9", None) as advance:
         result = run_evaluation_demo(ctx["out"] / "evaluation", progress=lambda _stage: advance())
-    table = Table(title="000 §6 conformity verdicts")
-    for col in ("clause", "characteristic", "verdict", "seconds", "reason"):
-        table.add_column(col)
-    for row in result["verdicts"]:
-        table.add_row(str(row["clause"]), str(row["characteristic"]), str(row["verdict"]),
-                      f"{row['seconds']:.1f}" if row.get("seconds") is not None else "",
-                      str(row.get("reason") or "")[:60])
-    ctx["verdict_table"] = table
+    ctx["verdict_table"] = verdict_table(result["verdicts"], result["claims_origin"])
     return {"report_html": result["report_html"], "report_pdf": result.get("report_pdf"),
-            "report_json": result["report_json"], "counts": result["counts"]}
+            "report_json": result["report_json"], "counts": result["counts"], "claims_origin": result["claims_origin"]}
 
 
 STAGES: list[tuple[str, Stage]] = [

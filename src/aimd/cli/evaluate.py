@@ -7,13 +7,18 @@ dataset with perturbed copies, for a third-party model such as deepbet.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from aimd.cli.common import EXIT_FINDINGS, EXIT_OK, JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
+from aimd.core.errors import InvalidInputError
 from aimd.evaluation import CLAUSE_KEYS, claims_template
 from aimd.evaluation.runner import check_selection
 
@@ -24,7 +29,7 @@ app = new_typer(
 )
 app.info.no_args_is_help = False
 
-_VERDICT_STYLE = {"conforms": "green", "does_not_conform": "red", "not_evaluated": "yellow"}
+_VERDICT_STYLE = {"conform": "green", "nonconform": "red", "inconclusive": "magenta", "not_evaluated": "yellow"}
 
 
 def _split_names(values: list[str] | None, where: str) -> list[str]:
@@ -32,9 +37,9 @@ def _split_names(values: list[str] | None, where: str) -> list[str]:
     return check_selection(names, where=where)
 
 
-def print_verdicts(rows: list[dict[str, object]]) -> None:
-    """The one-screen verdict table."""
-    table = Table(title="Conformity verdicts (000 §6)")
+def verdict_table(rows: list[dict[str, object]], origin: str) -> Table:
+    """The one-screen verdict table, captioned with who set the bar (also shown by ``aimd demo``)."""
+    table = Table(title="Conformity verdicts (000 §6)", caption=f"Claims: {origin}")
     for col in ("clause", "characteristic", "verdict", "seconds", "reason"):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -43,7 +48,25 @@ def print_verdicts(rows: list[dict[str, object]]) -> None:
         table.add_row(str(r["clause"]), str(r["characteristic"]),
                       f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict.replace('_', ' ')}[/]",
                       f"{float(str(r['seconds'])):.1f}", reason if len(reason) < 160 else reason[:159] + "…")
-    console.print(table)
+    return table
+
+
+def print_verdicts(rows: list[dict[str, object]], origin: str) -> None:
+    """Print :func:`verdict_table`."""
+    console.print(verdict_table(rows, origin))
+
+
+def _rerun_argv(params: dict[str, Any]) -> list[str]:
+    """``aimd evaluate`` arguments that repeat this invocation (inside the network namespace)."""
+    args = ["evaluate", "--out", str(params["out"]), "--seed", str(params["seed"]),
+            "--threads", str(params["threads"]), "--pdf" if params["pdf"] else "--no-pdf", "--no-isolate-network"]
+    for flag in ("model", "data", "claims", "description"):
+        if params[flag] is not None:
+            args += [f"--{flag}", str(params[flag])]
+    for flag in ("only", "skip", "split"):
+        for value in params[flag] or []:
+            args += [f"--{flag}", str(value)]
+    return [*args, "--json"] if params["json_out"] else args
 
 
 @app.callback(invoke_without_command=True, epilog="Example: aimd evaluate --out report/  (reference model)")
@@ -61,15 +84,30 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="Master seed."),
     threads: int = typer.Option(2, "--threads", min=1, help="CPU threads."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf."),
+    isolate_network: bool = typer.Option(
+        True, "--isolate-network/--no-isolate-network",
+        help="Run in a network namespace without interfaces (unshare --net), so no connection can leave the "
+             "process, native runtimes included (000 §5.2.9 b); without it only Python's sockets are watched."),
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a model (default: the built-in reference model on phantoms) and write the report."""
     if ctx.invoked_subcommand is not None:
         return
+    from aimd.evaluation.support.egress import ISOLATION_ENV, isolated_argv
     from aimd.reports import evaluate_model
+
 
     chosen = _split_names(only, "--only")
     skipped = _split_names(skip, "--skip")
+    if (model is None) != (data is None):
+        raise InvalidInputError("pass both --model and --data, or neither (built-in reference model)",
+                                where="--model/--data", hint="e.g. --model runs/seg --data phantoms/")
+    if isolate_network and not os.environ.get(ISOLATION_ENV):
+        argv = isolated_argv([sys.executable, "-m", "aimd.cli.main", *_rerun_argv(ctx.params)])
+        if argv is not None:
+            done = subprocess.run(argv, env={**os.environ, ISOLATION_ENV: "1"}, check=False)
+            raise typer.Exit(done.returncode)
+        console.print("[yellow]unshare --net is not available here: egress is watched in Python only[/yellow]")
     running = [k for k in CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]
     with progress_bar("evaluating", total=len(running), enabled=not json_out) as advance:
         def step(message: str) -> None:
@@ -82,10 +120,10 @@ def evaluate(
     if json_out:
         print_json(result)
     else:
-        print_verdicts(result["verdicts"])
+        print_verdicts(result["verdicts"], str(result["claims_origin"]))
         console.print(f"report: {result['report_html']}" + (f" · {result['report_pdf']}" if result["report_pdf"]
                                                             else ""))
-    failed = result["counts"].get("does_not_conform", 0)
+    failed = result["counts"].get("nonconform", 0)
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
@@ -133,4 +171,4 @@ def mask_dataset_cmd(
         console.print(f"[green]wrote[/green] {path} with {len(summary['perturbations'])} perturbed copies")
 
 
-__all__ = ["app", "print_verdicts"]
+__all__ = ["app", "print_verdicts", "verdict_table"]

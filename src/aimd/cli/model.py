@@ -173,7 +173,7 @@ def export_cmd(
 @app.command("describe", epilog="Example: aimd model describe unet-small --run run1 --extra provider.yaml "
                                 "--format html --out description.html")
 def describe_cmd(
-    model: str = typer.Argument(..., help="Zoo name, run folder or MONAI bundle folder."),
+    model: str = typer.Argument(..., help="Zoo name, run folder, MONAI bundle folder, TorchScript or ONNX file."),
     run: Path | None = typer.Option(None, "--run", help="Training run of MODEL (adds §4.3–§4.4)."),
     extra: Path | None = typer.Option(None, "--extra", help="Provider YAML for what cannot be derived."),
     fmt: str = typer.Option("md", "--format", help="md, html or json."),

@@ -1,17 +1,18 @@
 """What every characteristic runs on: the model, the held-out data and the run settings.
 
-:class:`EvalData` holds preprocessed network inputs ``(n, c, h, w)`` in [0, 1] with their
-targets, owning cases and sites; :class:`EvaluationContext` adds the :class:`Predictor`, the
-``nn.Module`` behind it when there is one (FLOPs, ONNX export), the model file, its 000 §4
-description, the output folder, the seed and the thread budget.
+:class:`EvalData` holds preprocessed network inputs ``(n, c, h, w)`` (or ``(n, c, d, h, w)`` for a
+volume model) in [0, 1] with their targets, owning cases and sites; :class:`EvaluationContext`
+adds the :class:`Predictor`, the ``nn.Module`` behind it when there is one (FLOPs, ONNX export),
+the model file, its 000 §4 description and who wrote it, the volume pipeline and perturbed copies
+of a third-party model, the output folder, the seed and the thread budget — every field typed.
 
 Example
 -------
 >>> import numpy as np
 >>> d = EvalData(np.zeros((4, 1, 8, 8), np.float32), np.zeros((4, 8, 8), np.int64),
 ...              ["a", "a", "b", "b"], {"a": "S1", "b": "S2"}, task="segmentation")
->>> d.cases, len(d.subset(np.array([0, 1])))
-(['a', 'b'], 2)
+>>> d.cases, len(d.subset(np.array([0, 1]))), d.dims
+(['a', 'b'], 2, 2)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,9 @@ from torch import nn
 
 from aimd.core.errors import InvalidInputError
 from aimd.models.predictor import BasePredictor
+
+if TYPE_CHECKING:
+    from aimd.models.external.pipeline import VolumePipeline
 
 
 @dataclass
@@ -57,6 +61,11 @@ class EvalData:
         """Distinct case ids in first-seen order."""
         return list(dict.fromkeys(self.case_ids))
 
+    @property
+    def dims(self) -> int:
+        """Spatial dimensions of one item: 2 (slices, images) or 3 (volumes)."""
+        return int(self.images.ndim - 2)
+
     def subset(self, index: NDArray[np.int64]) -> EvalData:
         """The items at ``index`` (targets, cases and sites follow)."""
         idx = np.asarray(index, dtype=np.int64)
@@ -78,7 +87,8 @@ class EvalData:
 
 @dataclass
 class EvaluationContext:
-    """Everything a characteristic needs; built by the runner or a test.
+    """Everything a characteristic needs; built by :func:`~aimd.evaluation.loading.build_context`,
+    :func:`~aimd.evaluation.external.volume_context` or a test.
 
     Parameters
     ----------
@@ -89,21 +99,31 @@ class EvaluationContext:
     out_dir:
         Report folder; characteristics write evidence files under ``out_dir / "evidence"``.
     network:
-        The ``nn.Module`` behind the predictor, when known (FLOPs, memory, ONNX export).
+        The ``nn.Module`` behind the predictor, when known (FLOPs, memory, gradients, ONNX export).
     model_file:
         The model's file on disk (size, hash).
-    description:
-        The model's 000 §4 description (``aimd model describe --format json``).
+    description, description_source:
+        The model's 000 §4 description and who wrote it: ``"provider"`` (supplied with the model) or
+        ``"aimd"`` (derived by aimd from the model itself, so its accuracy is not evaluated).
+    model_label, model_identity, data_identity:
+        Names, paths and hashes the report header records.
     run_dir, dataset_dir:
         The model's training-run folder (when it is one) and the dataset folder; training-based
         characteristics (trainability, transferability) need both.
     train_data:
         Images the model was trained on (membership inference); read from the dataset's train
         split when ``None``.
-    seed, threads:
-        Master seed and CPU thread budget.
+    pipeline, perturbed, perturbations:
+        A third-party volume model's own preprocessing (out-of-distribution probes go through it),
+        the dataset's perturbed copies by ``(artefact, severity)`` and the record of each copy.
+    seed, threads, bootstrap_resamples:
+        Master seed, CPU thread budget and bootstrap resamples of every CI.
     progress:
         Called with a short message as long steps advance.
+    egress_attempts:
+        Network connections attempted while the characteristics ran (filled by the runner's guard).
+    network_isolation:
+        How egress was prevented (the runner records it; see :mod:`aimd.evaluation.support.egress`).
     """
 
     predictor: BasePredictor
@@ -112,14 +132,23 @@ class EvaluationContext:
     network: nn.Module | None = None
     model_file: Path | None = None
     description: dict[str, Any] | None = None
+    description_source: Literal["provider", "aimd"] | None = None
     model_label: str = ""
+    model_identity: dict[str, Any] = field(default_factory=dict)
+    data_identity: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
     dataset_dir: Path | None = None
     train_data: EvalData | None = None
+    pipeline: VolumePipeline | None = None
+    perturbed: dict[tuple[str, float], EvalData] | None = None
+    perturbations: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
     threads: int = 2
+    bootstrap_resamples: int = 1000
     progress: Callable[[str], object] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    egress_attempts: list[dict[str, Any]] = field(default_factory=list)
+    network_isolation: dict[str, Any] = field(default_factory=dict)
+    onnx_files: dict[str, Path] = field(default_factory=dict, repr=False)
 
     @property
     def evidence_dir(self) -> Path:
@@ -127,6 +156,11 @@ class EvaluationContext:
         path = self.out_dir / "evidence"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def trained_run(self) -> bool:
+        """Whether the model comes as an aimd training run with its dataset (training-based clauses)."""
+        return self.run_dir is not None and self.dataset_dir is not None
 
     def note(self, message: str) -> None:
         """Report progress of a long step."""

@@ -36,7 +36,7 @@ from aimd.core.atomic import atomic_dir, atomic_write_json
 from aimd.core.errors import GeometryError, InvalidInputError, SchemaError
 from aimd.core.hashing import sha256_file
 from aimd.evaluation.context import EvalData
-from aimd.evaluation.robustness import artefact_parameters
+from aimd.evaluation.support.artefacts import artefact_parameters, artefact_transform
 from aimd.imaging.io import read_volume, write_volume
 from aimd.imaging.nifti_io import volume_affine_ras
 from aimd.imaging.volume import Volume
@@ -51,34 +51,15 @@ INTENSITY_QUANTILE = 0.995
 
 
 def volume_artefact(name: str, severity: float) -> Any:
-    """The 3-D TorchIO transform for artefact ``name`` at ``severity`` in (0, 1].
-
-    Magnitudes are those of :func:`aimd.evaluation.robustness.artefact_parameters` (intensities
-    scaled to [0, 1], distances in mm), applied along every axis of the volume.
+    """The 3-D TorchIO transform for artefact ``name`` at ``severity`` in (0, 1] (magnitudes of
+    :func:`~aimd.evaluation.support.artefacts.artefact_parameters`, applied along every axis).
 
     Example
     -------
     >>> type(volume_artefact("noise", 1.0)).__name__
     'RandomNoise'
     """
-    import torchio as tio
-
-    p = artefact_parameters(name, severity)
-    if name == "noise":
-        return tio.RandomNoise(mean=0.0, std=(p["std"], p["std"]))
-    if name == "bias_field":
-        return tio.RandomBiasField(coefficients=(p["coefficients"], p["coefficients"]), order=p["order"])
-    if name == "motion":
-        return tio.RandomMotion(degrees=(p["degrees"], p["degrees"]),
-                                translation=(p["translation"], p["translation"]),
-                                num_transforms=p["num_transforms"])
-    if name == "ghosting":
-        return tio.RandomGhosting(num_ghosts=(p["num_ghosts"], p["num_ghosts"]), axes=(0, 1, 2),
-                                  intensity=(p["intensity"], p["intensity"]))
-    if name == "spike":
-        return tio.RandomSpike(num_spikes=(p["num_spikes"], p["num_spikes"]),
-                               intensity=(p["intensity"], p["intensity"]))
-    return tio.RandomBlur(std=(p["std"], p["std"]))
+    return artefact_transform(name, severity, dims=3)
 
 
 def perturb_volume(volume: Volume, name: str, severity: float, *, seed: int) -> tuple[Volume, dict[str, Any]]:

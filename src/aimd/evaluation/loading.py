@@ -4,8 +4,9 @@
 TorchScript, ONNX, MONAI bundle) and a phantom-format dataset (``dataset.json``), loads the
 held-out splits for the model's target, and records hashes of both. :func:`reference_model`
 returns aimd's built-in reference model and its phantom data, generating and training them
-once into a cache folder named by :func:`reference_key` (a digest of :data:`REFERENCE`, the seed
-and the aimd version), so changed settings never reuse a stale model.
+once into a cache folder named by :func:`reference_key` (a digest of :data:`REFERENCE`, the seed,
+the thread count, the aimd version and the source of the code that trains it), so changed settings
+or code never reuse a stale model — a stale cache made two runs of one version disagree.
 
 Example
 -------
@@ -15,20 +16,22 @@ Example
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from aimd.core.errors import InvalidInputError
+from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.core.hashing import sha256_bytes, sha256_file
 from aimd.evaluation.context import EvalData, EvaluationContext
-from aimd.evaluation.description import load_description
 
 DEFAULT_SPLITS: tuple[str, ...] = ("test",)
 # body-outline pre-training (000 B.1.5.3); every field, the seed and the aimd version name the cache folder
@@ -41,17 +44,40 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("AIMD_CACHE_DIR") or Path.home() / ".cache" / "aimd")
 
 
-def reference_key(seed: int = 0) -> str:
-    """Cache key of the reference model: a digest of :data:`REFERENCE`, ``seed`` and the aimd version.
+# the code that makes the reference data and model: any change to it must not reuse a cached model
+_REFERENCE_SOURCES = ("aimd.phantoms", "aimd.models.training", "aimd.models.networks", "aimd.models.data",
+                      "aimd.models.preprocess", "aimd.models.augment", "aimd.models.losses")
+
+
+@functools.lru_cache(maxsize=1)
+def reference_source_digest() -> str:
+    """SHA-256 over the source files of :data:`_REFERENCE_SOURCES` (packages: every ``.py`` below them)."""
+    digest = hashlib.sha256()
+    for name in _REFERENCE_SOURCES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for file in files:
+            digest.update(f"{name}:{file.name}\n".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def reference_key(seed: int = 0, threads: int = 2) -> str:
+    """Cache key of the reference model: a digest of :data:`REFERENCE`, ``seed``, the thread count (float
+    reductions follow it), the aimd version and the source of the code that makes the model.
 
     Example
     -------
-    >>> reference_key(0) == reference_key(0) != reference_key(1)
+    >>> reference_key(0) == reference_key(0) != reference_key(1) != reference_key(0, threads=1)
     True
     """
     from aimd import __version__
 
-    text = json.dumps({**REFERENCE, "seed": seed, "aimd": __version__}, sort_keys=True)
+    text = json.dumps({**REFERENCE, "seed": seed, "threads": threads, "aimd": __version__,
+                       "source": reference_source_digest()}, sort_keys=True)
     return sha256_bytes(text.encode("utf-8"))[:16]
 
 
@@ -68,7 +94,7 @@ def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, se
     from aimd.phantoms import generate_dataset
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    base = root / "evaluation-reference" / reference_key(seed)
+    base = root / "evaluation-reference" / reference_key(seed, threads)
     data, run = base / "data", base / "run"
     if not (data / "dataset.json").is_file():
         if progress:
@@ -82,6 +108,20 @@ def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, se
                           out=run, epochs=int(REFERENCE["epochs"]), max_steps_per_epoch=int(REFERENCE["steps"]),
                           lr=float(REFERENCE["lr"]), threads=threads, seed=seed, force=True))
     return run, data
+
+
+def load_description(path: str | Path) -> dict[str, Any]:
+    """Read a model description JSON (``aimd model describe --format json``)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SchemaError(f"model description cannot be read as JSON: {err}", where=str(p),
+                          hint="write it with `aimd model describe MODEL --format json`") from err
+    if not isinstance(doc, dict) or "sections" not in doc:
+        raise SchemaError("model description lacks 'sections'", where=str(p),
+                          hint="write it with `aimd model describe MODEL --format json`")
+    return doc
 
 
 def _network_of(predictor: Any) -> nn.Module | None:
@@ -152,23 +192,23 @@ def build_context(model: str | Path, dataset: str | Path, out_dir: str | Path, *
                                 where=str(path), hint="re-export the model with aimd (the specs carry the target)")
     data = load_eval_data(dataset, target, predictor.input_spec, splits=splits, task=predictor.output_spec.task)
     doc: dict[str, Any] | None = None
+    source: Literal["provider", "aimd"] | None = None
     if description is not None:
-        doc = load_description(description)
+        doc, source = load_description(description), "provider"
     elif (path / "run.json").is_file():
-        doc = describe_model(path, measure=False, threads=threads)
+        doc, source = describe_model(path, measure=False, threads=threads), "aimd"
     file = _model_file(path)
     label = str(predictor.metadata.get("model") or path.name)
-    ctx = EvaluationContext(predictor=predictor, data=data, out_dir=Path(out_dir), network=_network_of(predictor),
-                            model_file=file, description=doc, model_label=label, seed=seed, threads=threads,
-                            progress=progress, run_dir=path if (path / "run.json").is_file() else None,
-                            dataset_dir=Path(dataset).parent if Path(dataset).is_file() else Path(dataset))
-    ctx.extra["model_identity"] = {"path": str(path), "label": label, "adapter": predictor.metadata.get("adapter"),
-                                   "file": str(file) if file else None,
-                                   "file_sha256": sha256_file(file) if file else None,
-                                   **{k: v for k, v in predictor.metadata.items()
-                                      if isinstance(v, str | int | float) and k not in ("adapter",)}}
-    return ctx
+    identity = {"path": str(path), "label": label, "adapter": predictor.metadata.get("adapter"),
+                "file": str(file) if file else None, "file_sha256": sha256_file(file) if file else None,
+                **{k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float) and k != "adapter"}}
+    return EvaluationContext(predictor=predictor, data=data, out_dir=Path(out_dir), network=_network_of(predictor),
+                             model_file=file, description=doc, description_source=source, model_label=label,
+                             model_identity=identity, data_identity={"dataset": str(dataset), "splits": list(splits)},
+                             seed=seed, threads=threads, progress=progress,
+                             run_dir=path if (path / "run.json").is_file() else None,
+                             dataset_dir=Path(dataset).parent if Path(dataset).is_file() else Path(dataset))
 
 
-__all__ = ["DEFAULT_SPLITS", "REFERENCE", "build_context", "default_cache_dir", "load_eval_data",
+__all__ = ["DEFAULT_SPLITS", "REFERENCE", "build_context", "default_cache_dir", "load_description", "load_eval_data",
            "reference_key", "reference_model"]

@@ -27,7 +27,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimd import __version__
-from aimd.evaluation.claims import Claims
 from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import CharacteristicResult, Verdict
 
@@ -119,19 +118,20 @@ def data_digest(hashes: dict[str, str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def build_report(ctx: EvaluationContext, claims: Claims, results: list[CharacteristicResult], *,
-                 started: datetime, claims_source: str, duration_s: float) -> Report:
-    """Assemble the report of one evaluation."""
+def build_report(ctx: EvaluationContext, claims: Any, results: list[CharacteristicResult], *,
+                 started: datetime, claims_source: str, duration_s: float, claims_origin: str = "") -> Report:
+    """Assemble the report of one evaluation; ``claims_origin`` (default: the claims' own ``origin``) says who
+    set the bar and is printed on the report's first page."""
     claims_json = claims.model_dump(mode="json")
     claims_sha = hashlib.sha256(json.dumps(claims_json, sort_keys=True).encode("utf-8")).hexdigest()
-    model = dict(ctx.extra.get("model_identity") or {"label": ctx.model_label,
-                                                     **{k: v for k, v in ctx.predictor.metadata.items()
-                                                        if isinstance(v, str | int | float)}})
+    model = dict(ctx.model_identity or {"label": ctx.model_label,
+                                        **{k: v for k, v in ctx.predictor.metadata.items()
+                                           if isinstance(v, str | int | float)}})
     model["input_spec"] = ctx.predictor.input_spec.model_dump(mode="json")
     model["output_spec"] = ctx.predictor.output_spec.model_dump(mode="json")
     data = {"cases": len(ctx.data.cases), "images": len(ctx.data), "task": ctx.data.task,
             "sites": sorted(set(ctx.data.sites.values())), "files": ctx.data.hashes,
-            "digest_sha256": data_digest(ctx.data.hashes), **ctx.extra.get("data_identity", {})}
+            "digest_sha256": data_digest(ctx.data.hashes), **ctx.data_identity}
     seeds = {"master": ctx.seed}
     for r in results:
         for name, value in r.evidence.seeds.items():
@@ -139,8 +139,11 @@ def build_report(ctx: EvaluationContext, claims: Claims, results: list[Character
     header = ReportHeader(
         title=f"Conformity report — {ctx.model_label or 'model'} (000 §6)",
         created=started.astimezone(UTC).isoformat(timespec="seconds"), model=model, data=data,
-        claims={"source": claims_source, "sha256": claims_sha, "content": claims_json},
-        versions=versions(), seeds=seeds, hardware=hardware(), duration_s=round(duration_s, 3))
+        claims={"origin": claims_origin or claims_json.get("origin") or "not stated in the claims",
+                "source": claims_source, "sha256": claims_sha, "content": claims_json},
+        versions=versions(), seeds=seeds,
+        hardware={**hardware(), "network_egress": ctx.network_isolation.get("statement", "not recorded")},
+        duration_s=round(duration_s, 3))
     summary = [SummaryRow(clause=r.clause, title=r.title, verdict=r.verdict, reason=r.reason, seconds=r.seconds)
                for r in results]
     return Report(header=header, summary=summary, sections=results)

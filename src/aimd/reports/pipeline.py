@@ -24,9 +24,10 @@ import torch
 
 from aimd.core.errors import InvalidInputError
 from aimd.core.logging import get_logger
-from aimd.evaluation.claims import Claims, load_claims, parse_claims
+from aimd.evaluation.claims import Claims, ClaimsHeader, load_claims, parse_claims
+from aimd.evaluation.external import named_context, parse_external
 from aimd.evaluation.loading import DEFAULT_SPLITS, build_context, reference_model
-from aimd.evaluation.runner import CLAUSE_KEYS, run_characteristics
+from aimd.evaluation.runner import run_characteristics
 from aimd.reports.figures import render_figures
 from aimd.reports.model import Report, build_report
 from aimd.reports.render import write_html, write_json, write_pdf
@@ -37,38 +38,41 @@ _log = get_logger("aimd.reports.pipeline")
 # each site holds at least two held-out cases for the subgroup test (000 A.12.1 a)
 REFERENCE_SPLITS: tuple[str, ...] = ("val", "test")
 
-REFERENCE_CLAIMS = """\
+REFERENCE_ORIGIN = "example claims written by aimd for its own reference model — not a provider declaration"
+
+# Every value equals the template default (`aimd evaluate claims-template`) unless its line says why it differs.
+REFERENCE_CLAIMS = f"""\
 # Claims of aimd's built-in reference model (unet-small, CT body outline, phantom data).
-model: {name: unet-small (body), version: "0.1.0", provider: aimd}
+origin: "{REFERENCE_ORIGIN}"
+model: {{name: unet-small (body), version: "0.1.0", provider: aimd}}
 hardware: "2 CPU cores, no GPU"
 seed: 0
 bootstrap_resamples: 1000
 description:
-  max_missing_items: 3
+  max_missing_items: 3  # aimd's description of a phantom-trained model leaves clinical §4 items open (gaps)
 trainability:
-  settings: {epochs: 3, max_steps_per_epoch: 4, lr: 0.001}
-  min_relative_improvement: 0.05
+  settings: {{epochs: 3, max_steps_per_epoch: 4, lr: 0.001}}
+  min_relative_improvement: 0.05  # the model is already trained to its plateau: 3 short epochs improve it less
   divergence_tolerance: 0.5
 scalability:
   thread_counts: [1, 2]
-  batch_sizes: [1, 8]
+  batch_sizes: [1, 8]  # two batch sizes keep the whole run within 10 min on 2 cores
   runs: 5
-  min_images_per_s: 20
+  min_images_per_s: 20  # the reference model's throughput claim on 2 CPU cores
 transferability:
   target: organs
-  settings: {case_fraction: 0.5, epochs: 2, max_steps_per_epoch: 80, batch_size: 8, lr: 0.003, t0: 2, augment: []}
   methods: [full, lora]
   lora_rank: 4
-  min_metric: {full: 0.65, lora: 0.4}
-  min_gain_over_scratch: {full: -0.02}
+  min_metric: {{full: 0.65, lora: 0.4}}
+  min_gain_over_scratch: {{full: -0.02}}
 efficiency:
-  max_gflops: 0.5
-  max_parameters: 1000000
-  max_memory_mb: 64
-  max_size_mb: 8
-  max_latency_p95_ms: 250
+  max_gflops: 0.5  # claimed limit (template: no claim)
+  max_parameters: 1000000  # claimed limit (template: no claim)
+  max_memory_mb: 64  # claimed limit (template: no claim)
+  max_size_mb: 8  # claimed limit (template: no claim)
+  max_latency_p95_ms: 250  # claimed limit (template: no claim)
   runs: 20
-  max_int8_metric_drop: 0.05
+  max_int8_metric_drop: 0.05  # claimed limit (template: no claim)
 repeatability:
   repeats: 5
   max_abs_deviation: 1.0e-6
@@ -80,25 +84,41 @@ robustness:
   severities: [0.25, 0.5, 1.0]
   claimed_severity: 0.5
   max_metric_drop: 0.1
-  max_mixed_metric_drop: 0.01
+  max_mixed_metric_drop: 0.01  # a per-slice model: mixing in other samples must leave the qualified ones unchanged
 adversarial:
-  attacks: [fgsm, pgd]
-  epsilons: [0.005, 0.01, 0.02]
-  claimed_epsilon: 0.01
-  max_metric_drop: 0.05
+  attacks: [fgsm, pgd, square]
+  claimed_epsilon: 0.005
+  max_metric_drop: 0.1
 privacy:
-  max_membership_auc: 0.65
+  max_membership_auc: 0.6
   forbid_egress: true
 generalization:
   min_metric: 0.5
   alpha: 0.05
-  stress_min_metric: 0.3
+  stress_min_metric: 0.3  # small targets are harder: a lower baseline for the stress samples (template: none)
 """
 
 
 def _verdict_rows(report: Report) -> list[dict[str, Any]]:
     return [{"clause": r.clause, "characteristic": r.title, "verdict": r.verdict.value, "seconds": r.seconds,
              "reason": r.reason} for r in report.summary]
+
+
+def claims_origin(claims: Any, source: str) -> str:
+    """Who set the bar, as the report's first page and the verdict table state it.
+
+    Example
+    -------
+    >>> from aimd.evaluation import Claims
+    >>> claims_origin(Claims(), "none (no claims declared)")
+    'no claims declared: every characteristic is measured, none judged'
+    """
+    stated = str(getattr(claims, "origin", "") or "").strip()
+    if stated:
+        return stated
+    if source.startswith("none"):
+        return "no claims declared: every characteristic is measured, none judged"
+    return f"claims from {source}; the file does not say who wrote them (set origin:)"
 
 
 def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> dict[str, str | None]:
@@ -109,29 +129,6 @@ def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> dict[str
     pdf_path = write_pdf(report, out_dir) if pdf else None
     return {"report_json": str(json_path), "report_schema": str(schema), "report_html": str(html),
             "report_pdf": str(pdf_path) if pdf_path else None}
-
-
-EXTERNAL_MODELS = ("deepbet",)
-
-
-def external_model(model: str | Path | None) -> tuple[str, int] | None:
-    """``("deepbet", grid)`` when ``model`` names a third-party pipeline aimd knows (``deepbet`` or
-    ``deepbet:GRID``) rather than an existing path; ``None`` otherwise.
-
-    Example
-    -------
-    >>> external_model("deepbet:192"), external_model("runs/seg")
-    (('deepbet', 192), None)
-    """
-    if model is None or Path(model).exists():
-        return None
-    name, _, grid = str(model).partition(":")
-    if name not in EXTERNAL_MODELS:
-        return None
-    if grid and not grid.isdigit():
-        raise InvalidInputError(f"grid {grid!r} is not a number", where="--model",
-                                hint="use deepbet or deepbet:GRID with GRID a multiple of 32, e.g. deepbet:192")
-    return name, int(grid or 256)
 
 
 def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data: str | Path | None = None,
@@ -150,8 +147,9 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
         deepbet brain extraction on a mask dataset) and dataset folder; both omitted means the
         built-in reference model on its phantom data.
     claims:
-        Claims YAML path or :class:`Claims`; omitted: the reference claims for the reference model,
-        no claims otherwise (every characteristic is then measured but not judged).
+        Claims YAML path or :class:`Claims`; omitted: the reference claims for the reference model
+        (:data:`REFERENCE_CLAIMS`, stated on the report as example claims aimd wrote for its own
+        model), no claims otherwise (every characteristic is then measured but not judged).
     description:
         The model's 000 §4 description JSON.
     only, skip:
@@ -186,37 +184,28 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
         else:
             claims_obj = Claims() if claims is None else None
             source = "none (no claims declared)"
-        if isinstance(claims, Claims):
+        if isinstance(claims, ClaimsHeader):
             claims_obj, source = claims, "in memory"
         elif claims is not None:
             claims_obj, source = load_claims(claims), str(claims)
+        origin = claims_origin(claims_obj, source)
         assert claims_obj is not None and data is not None
-        external = external_model(model)
+        external = parse_external(model)
         if external is not None:
-            from aimd.evaluation.external import VOLUME_APPLICABLE, deepbet_context
-
-            ctx = deepbet_context(data, out, grid=external[1], seed=seed, threads=threads, progress=progress)
-            # an inference-only pipeline: the characteristics that need its training run or a 2-D
-            # slice model are reported as not evaluated unless asked for by name
-            if not only:
-                only = VOLUME_APPLICABLE
-                reason = ("not applicable to an inference-only third-party pipeline: needs the model's training "
-                          "run or a 2-D slice model (name it with --only to try)")
-                ctx.extra["not_applicable"] = {k: reason for k in CLAUSE_KEYS if k not in VOLUME_APPLICABLE}
+            ctx = named_context(external[0], data, out, grid=external[1], seed=seed, threads=threads,
+                                progress=progress)
         else:
             ctx = build_context(model, data, out, description=description, splits=splits, seed=seed,
                                 threads=threads, progress=progress)
-            ctx.extra["data_identity"] = {"dataset": str(data), "splits": list(splits)}
-        results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress,
-                                      registry=ctx.extra.get("characteristics"))
+        results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress)
         report = build_report(ctx, claims_obj, results, started=started, claims_source=source,
-                              duration_s=time.perf_counter() - t0)
+                              claims_origin=origin, duration_s=time.perf_counter() - t0)
         paths = write_report(report, out, pdf=pdf)
     finally:
         torch.set_num_threads(previous)
     _log.info("evaluation.done", out=str(out), counts=report.counts(), seconds=report.header.duration_s)
     return {"out": str(out), **paths, "verdicts": _verdict_rows(report), "counts": report.counts(),
-            "duration_s": report.header.duration_s}
+            "claims_origin": report.header.claims["origin"], "duration_s": report.header.duration_s}
 
 
 def run_evaluation_demo(out_dir: str | Path, *, progress: Callable[[str], object] | None = None) -> dict[str, Any]:
@@ -225,11 +214,11 @@ def run_evaluation_demo(out_dir: str | Path, *, progress: Callable[[str], object
     Returns the report paths and the verdict table (see :func:`evaluate_model`).
     """
     claims = parse_claims(REFERENCE_CLAIMS, where="reference claims")
-    assert claims.efficiency is not None and claims.robustness is not None
     claims.efficiency.runs = 10
     claims.robustness.severities = [0.5, 1.0]
     claims.robustness.sample_images = 64
     return evaluate_model(out_dir, claims=claims, progress=progress)
 
 
-__all__ = ["REFERENCE_CLAIMS", "REFERENCE_SPLITS", "evaluate_model", "run_evaluation_demo", "write_report"]
+__all__ = ["REFERENCE_CLAIMS", "REFERENCE_ORIGIN", "REFERENCE_SPLITS", "claims_origin", "evaluate_model",
+           "run_evaluation_demo", "write_report"]

@@ -14,14 +14,16 @@ REPORT_TEMPLATE = """<!doctype html>
 body{font-family:DejaVu Sans,Arial,sans-serif;font-size:12px;margin:24px;color:#222}
 h1{font-size:20px}h2{font-size:16px;border-bottom:1px solid #999;margin-top:28px}h3{font-size:13px}
 table{border-collapse:collapse;margin:6px 0 12px}td,th{border:1px solid #bbb;padding:2px 6px;vertical-align:top}
-th{background:#eee}.conforms{background:#d9f2d9}.does_not_conform{background:#f8d0d0}.not_evaluated{background:#eee}
+th{background:#eee}.conform{background:#d9f2d9}.nonconform{background:#f8d0d0}.inconclusive{background:#fbeec8}
+.not_evaluated{background:#eee}.origin{border:1px solid #999;padding:4px 8px;background:#fafafa}
 pre{background:#f6f6f6;padding:6px;white-space:pre-wrap;font-size:10px}img{max-width:100%}
-.pass{color:#176317}.fail{color:#a11}
+.met{color:#176317}.not_met{color:#a11}.inconclusive_c{color:#8a6d00}
 @page{size:A4;margin:14mm}
 </style></head><body>
 <h1>{{ report.header.title }}</h1>
 <p>{{ report.format }} v{{ report.version }} · created {{ report.header.created }} ·
 duration {{ "%.1f"|format(report.header.duration_s) }} s</p>
+<p class="origin"><b>Claims:</b> {{ report.header.claims.origin }} (source: {{ report.header.claims.source }})</p>
 <h2>Verdicts</h2>
 <table><tr><th>clause</th><th>characteristic</th><th>verdict</th><th>reason</th><th>time (s)</th></tr>
 {% for r in report.summary %}<tr class="{{ r.verdict.value }}"><td>{{ r.clause }}</td><td>{{ r.title }}</td>
@@ -50,7 +52,7 @@ duration {{ "%.1f"|format(report.header.duration_s) }} s</p>
 {% if s.evidence.checks %}<h3>Claim vs measurement</h3>
 <table><tr><th>quantity</th><th>claimed</th><th>measured</th><th>result</th><th>detail</th></tr>
 {% for c in s.evidence.checks %}<tr><td>{{ c.name }}</td><td>{{ short(c.claimed) }}</td><td>{{ short(c.measured) }}</td>
-<td class="{{ 'pass' if c.passed else 'fail' }}">{{ 'met' if c.passed else 'not met' }}</td><td>{{ c.detail }}</td></tr>
+<td class="{{ c.outcome.value }}">{{ c.outcome.value.replace('_', ' ') }}</td><td>{{ c.detail }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% for t in s.evidence.tables %}<h3>{{ t.title }}</h3>
 <table><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>

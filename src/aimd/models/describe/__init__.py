@@ -93,7 +93,8 @@ def describe_model(model: str | Path, *, run: str | Path | None = None, extra: s
     Parameters
     ----------
     model:
-        Zoo name, run folder or MONAI bundle folder.
+        Zoo name, run folder, MONAI bundle folder, or a TorchScript / ONNX file
+        (:func:`~aimd.models.describe.files.describe_file`).
     run:
         Training run of ``model`` (adds §4.3–§4.4 from its record).
     extra:
@@ -103,6 +104,10 @@ def describe_model(model: str | Path, *, run: str | Path | None = None, extra: s
     threads:
         CPU threads for the measurement.
     """
+    from aimd.models.describe.files import describe_file, is_model_file
+
+    if run is None and is_model_file(model):
+        return describe_file(model, extra=extra)
     provider: ProviderInfo = load_provider(extra)
     subject = resolve_subject(model, run, measure=measure)
     sample = tuple(subject.input_spec.input_shape(batch=1)[1:])

@@ -8,47 +8,36 @@
 
 Example
 -------
->>> import numpy as np
->>> subgroup_test({"A": [0.8, 0.82, 0.79], "B": [0.5, 0.52, 0.49]}, seed=0)["test"]
-'permutation (difference of means)'
+>>> GeneralizationClaim(min_metric=0.5).alpha
+0.05
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from pydantic import Field
 
 from aimd.core.atomic import atomic_file
-from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, GeneralizationClaim
+from aimd.evaluation.base import Applicability, Characteristic, ClaimModel
 from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
-from aimd.evaluation.scoring import case_scores, metric_name, predict_labels, summarize
-from aimd.metrics import dice, permutation_test
+from aimd.evaluation.support.scoring import case_scores, metric_name, predict_labels, summarize
+from aimd.evaluation.support.stats import subgroup_test
+from aimd.metrics import dice
 
 
-def subgroup_test(groups: dict[str, list[float]], *, seed: int) -> dict[str, Any]:
-    """Test that the metric does not differ between groups (A.12.1 a).
+class GeneralizationClaim(ClaimModel):
+    """000 §5.2.7 / §6.3.7, A.12.1 a–b."""
 
-    Two groups: two-sided permutation test of the difference of means; more: Kruskal–Wallis.
-    Groups with fewer than two cases are left out.
-    """
-    usable = {k: v for k, v in groups.items() if len(v) >= 2}
-    if len(usable) < 2:
-        return {"test": None, "p_value": None, "groups": sorted(usable),
-                "note": "fewer than two groups with at least two cases: no test possible"}
-    if len(usable) == 2:
-        a, b = (np.asarray(v, dtype=np.float64) for v in usable.values())
-        res = permutation_test(a, b, n_resamples=9999, seed=seed)
-        return {"test": "permutation (difference of means)", "statistic": float(res.statistic),
-                "p_value": float(res.p_value), "groups": sorted(usable)}
-    values = [np.asarray(v, dtype=np.float64) for v in usable.values()]
-    if all(np.allclose(v, values[0][0]) for v in values):
-        return {"test": "Kruskal–Wallis", "statistic": 0.0, "p_value": 1.0, "groups": sorted(usable)}
-    h, p = stats.kruskal(*values)
-    return {"test": "Kruskal–Wallis", "statistic": float(h), "p_value": float(p), "groups": sorted(usable)}
+    min_metric: float = Field(..., ge=0, le=1, description="baseline on the held-out test set")
+    subgroup_by: list[Literal["site"]] = Field(default_factory=lambda: ["site"])
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the subgroup test")
+    stress_min_metric: float | None = Field(None, ge=0, le=1,
+                                            description="baseline on stress samples (small targets)")
+    stress_quantile: float = Field(0.25, gt=0, lt=1,
+                                   description="cases whose target size is below this quantile are stress")
 
 
 class Generalization(Characteristic):
@@ -62,28 +51,28 @@ class Generalization(Characteristic):
               "group cases by site, give each group a CI and test the groups for a difference (A.12.1 a); measure "
               "the images with the smallest targets as stress samples against the stress baseline (A.12.1 b).")
     claim_model = GeneralizationClaim
+    applies = Applicability(dims=frozenset({2}), note="volume models: one case per scan, no site subgroups")
 
     def default_claim(self) -> GeneralizationClaim:
         return GeneralizationClaim(min_metric=0.5)
 
-    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+    def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
         assert isinstance(claim, GeneralizationClaim)
         ev = Evidence(seeds={"bootstrap": ctx.seed, "permutation": ctx.seed})
         data = ctx.data
         name = metric_name(data.task)
         labels = predict_labels(ctx.predictor, data.images)
         per_case = case_scores(labels, data)
-        overall = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=claims.bootstrap_resamples)
+        overall = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
         ev.measurements["held_out"] = overall
         ev.measurements["per_case"] = {k: round(v, 6) for k, v in per_case.items()}
-        ev.check(f"held-out {name}", f"≥ {claim.min_metric}", overall["estimate"],
-                 overall["estimate"] >= claim.min_metric, f"{overall['n']} cases")
+        ev.at_least(f"held-out {name}", claim.min_metric, overall, f"{overall['n']} cases")
         groups: dict[str, list[float]] = {}
         for case, value in per_case.items():
             groups.setdefault(data.sites.get(case) or "unknown", []).append(value)
         rows = []
         for site in sorted(groups):
-            s = summarize(groups[site], seed=ctx.seed, n_resamples=claims.bootstrap_resamples)
+            s = summarize(groups[site], seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
             rows.append({"site": site, "cases": s["n"], name: s["estimate"], "ci_low": s["ci_low"],
                          "ci_high": s["ci_high"]})
         test = subgroup_test(groups, seed=ctx.seed)
@@ -94,10 +83,18 @@ class Generalization(Characteristic):
                              series=[Series(name=name, x=list(map(float, range(len(rows)))),
                                             y=[r[name] for r in rows], low=[r["ci_low"] for r in rows],
                                             high=[r["ci_high"] for r in rows])]))
-        if test["p_value"] is not None:
-            ev.check("no significant difference between sites", f"p ≥ {claim.alpha}", round(test["p_value"], 6),
-                     test["p_value"] >= claim.alpha, str(test["test"]))
-        self._stress(ctx, claim, ev, labels, name, claims.bootstrap_resamples)
+        label = "no significant difference between sites (A.12.1 a)"
+        if test["p_value"] is None:
+            ev.not_evaluated(label, f"p ≥ {claim.alpha}", test["note"])
+        elif test["p_value"] < claim.alpha:
+            ev.check(label, f"p ≥ {claim.alpha}", round(test["p_value"], 6), False, str(test["test"]))
+        else:
+            power = test["min_p"] < claim.alpha
+            ev.check(label, f"p ≥ {claim.alpha}", round(test["p_value"], 6), True if power else None,
+                     f"{test['test']}; the smallest p-value these group sizes {test['sizes']} can reach is "
+                     f"{test['min_p']}" + ("" if power else f" ≥ α {claim.alpha}: the test cannot detect any "
+                                           "difference, so absence of one is not shown"))
+        self._stress(ctx, claim, ev, labels, name, ctx.bootstrap_resamples)
         self._examples(ctx, ev, labels)
         return ev
 
@@ -130,11 +127,15 @@ class Generalization(Characteristic):
         data = ctx.data
         if data.task != "segmentation":
             ev.measurements["stress"] = "not applicable: stress by target size applies to segmentation"
+            if claim.stress_min_metric is not None:
+                ev.not_evaluated(f"stress samples {name} (A.12.1 b)", f"≥ {claim.stress_min_metric}",
+                                 "stress by target size applies to segmentation")
             return
         area = (data.targets > 0).reshape(len(data), -1).sum(axis=1)
         nonzero = area[area > 0]
         if nonzero.size < 2:
             ev.measurements["stress"] = "fewer than two images with a target: no stress set"
+            ev.not_evaluated(f"stress samples {name} (A.12.1 b)", "baseline", "fewer than two images with a target")
             return
         limit = float(np.quantile(nonzero, claim.stress_quantile))
         idx = np.flatnonzero((area > 0) & (area <= limit))
@@ -143,9 +144,9 @@ class Generalization(Characteristic):
         baseline = claim.stress_min_metric if claim.stress_min_metric is not None else claim.min_metric
         ev.measurements["stress"] = {**s, "max_target_pixels": int(limit), "images": int(idx.size),
                                      "unit": "image (foreground Dice)"}
-        ev.check(f"stress samples {name} (A.12.1 b)", f"≥ {baseline}", s["estimate"], s["estimate"] >= baseline,
-                 f"{idx.size} images with ≤ {int(limit)} target pixels")
+        ev.at_least(f"stress samples {name} (A.12.1 b)", baseline, s,
+                    f"{idx.size} images with ≤ {int(limit)} target pixels")
 
 
 
-__all__ = ["Generalization", "subgroup_test"]
+__all__ = ["Generalization", "GeneralizationClaim"]

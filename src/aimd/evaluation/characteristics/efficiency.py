@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from pydantic import Field
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, EfficiencyClaim
+from aimd.evaluation.base import Characteristic, ClaimModel
 from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
-from aimd.evaluation.scoring import evaluate, metric_name, summarize
+from aimd.evaluation.support.onnx_files import export_onnx_configs
+from aimd.evaluation.support.scoring import evaluate, metric_name, summarize
+from aimd.evaluation.support.stats import paired_difference
 from aimd.models.predictor import BasePredictor
 
 
@@ -89,27 +91,23 @@ def state_size_bytes(network: nn.Module) -> int:
     return len(buf.getvalue())
 
 
-def export_onnx_configs(ctx: EvaluationContext) -> dict[str, Path]:
-    """ONNX fp32 and dynamic INT8 copies of ``ctx.network`` under the evidence folder (cached in ``ctx.extra``)."""
-    cached = ctx.extra.get("onnx_configs")
-    if cached:
-        return dict(cached)
-    if ctx.network is None:
-        return {}
-    from aimd.models.export import export_module_onnx, quantize_onnx
-
-    folder = ctx.evidence_dir / "onnx"
-    folder.mkdir(parents=True, exist_ok=True)
-    fp32 = export_module_onnx(ctx.network.eval(), folder / "model_fp32.onnx", ctx.predictor.input_spec,
-                              ctx.predictor.output_spec, exporter="torchscript")
-    int8 = quantize_onnx(Path(fp32), folder / "model_int8_dynamic.onnx", "dynamic")
-    paths = {"onnx_fp32": Path(fp32), "onnx_int8_dynamic": Path(int8)}
-    ctx.extra["onnx_configs"] = paths
-    return paths
-
-
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values), q)), 4)
+
+
+class EfficiencyClaim(ClaimModel):
+    """000 §5.2.4 e–g / §6.3.4 a–c: compute, memory, storage and latency."""
+
+    max_gflops: float | None = Field(None, gt=0, description="forward-pass GFLOP per sample")
+    max_parameters: int | None = Field(None, gt=0)
+    max_memory_mb: float | None = Field(None, gt=0, description="parameters + activations of one forward pass")
+    max_size_mb: float | None = Field(None, gt=0, description="model file size on disk")
+    max_latency_p95_ms: float | None = Field(None, gt=0, description="p95 latency of one batch")
+    batch_size: int = Field(1, ge=1)
+    runs: int = Field(20, ge=3, le=10000)
+    threads: int = Field(2, ge=1)
+    int8: bool = Field(True, description="also measure ONNX fp32 and dynamic INT8 configurations")
+    max_int8_metric_drop: float | None = Field(None, ge=0, description="allowed metric drop fp32 → INT8")
 
 
 class Efficiency(Characteristic):
@@ -125,7 +123,7 @@ class Efficiency(Characteristic):
               "fp32 and dynamic INT8 (§6.3.4 a–c).")
     claim_model = EfficiencyClaim
 
-    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+    def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
         assert isinstance(claim, EfficiencyClaim)
         ev = Evidence()
         spec = ctx.predictor.input_spec
@@ -158,12 +156,12 @@ class Efficiency(Characteristic):
                 configs[name] = (OnnxPredictor(path, threads=claim.threads), path)
         rows: list[dict[str, Any]] = []
         series: list[Series] = []
-        scores: dict[str, float] = {}
+        scores: dict[str, dict[str, float]] = {}
         for name, (pred, path) in configs.items():
             times = latency_ms(pred, batch, runs=claim.runs)
             per_case = evaluate(pred, ctx.data)
-            summary = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=claims.bootstrap_resamples)
-            scores[name] = summary["estimate"]
+            summary = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
+            scores[name] = per_case
             size = (path.stat().st_size if path is not None and path.is_file()
                     else state_size_bytes(ctx.network) if ctx.network is not None and name == "model" else None)
             rows.append({"configuration": name, "adapter": pred.metadata.get("adapter", ""),
@@ -183,12 +181,12 @@ class Efficiency(Characteristic):
         ev.tables.append(Table(title="Configurations (§6.3.4 c)", columns=list(rows[0]), rows=rows))
         ev.plots.append(Plot(name="latency_cdf", kind="line", title="Latency distribution per configuration",
                              x_label="latency per batch (ms)", y_label="cumulative fraction", series=series))
-        self._checks(ev, claim, m, scores)
+        self._checks(ev, claim, m, scores, ctx)
         return ev
 
     @staticmethod
-    def _checks(ev: Evidence, claim: EfficiencyClaim, m: dict[str, Any], scores: dict[str, float]) -> None:
-        ev.check("forward pass runs (§6.3.4 a)", "runs", "ran", True)
+    def _checks(ev: Evidence, claim: EfficiencyClaim, m: dict[str, Any], scores: dict[str, dict[str, float]],
+                ctx: EvaluationContext) -> None:
         limits = [("GFLOP per sample", claim.max_gflops, "gflops_per_sample"),
                   ("parameters", claim.max_parameters, "parameters"),
                   ("forward memory MB", claim.max_memory_mb, "memory_mb"),
@@ -198,13 +196,22 @@ class Efficiency(Characteristic):
             if limit is None:
                 continue
             value = m.get(key)
-            ev.check(name, f"≤ {limit}", value, value is not None and value <= limit,
-                     "" if value is not None else "not measurable for this model type")
-        if claim.max_int8_metric_drop is not None and "onnx_int8_dynamic" in scores:
-            drop = round(scores["model"] - scores["onnx_int8_dynamic"], 6)
-            ev.check("metric drop fp32 → INT8", f"≤ {claim.max_int8_metric_drop}", drop,
-                     drop <= claim.max_int8_metric_drop)
+            if value is None:
+                ev.not_evaluated(name, f"≤ {limit}", "not measurable for this model type (no torch module)")
+            else:
+                ev.check(name, f"≤ {limit}", value, value <= limit)
+        if claim.max_int8_metric_drop is None:
+            return
+        label = "metric drop fp32 → INT8 (paired, upper CI bound)"
+        if "onnx_int8_dynamic" not in scores:
+            why = ("the claim sets int8: false" if not claim.int8 else
+                   "no INT8 copy: aimd quantises only a torch module it can export to ONNX")
+            ev.not_evaluated(label, f"≤ {claim.max_int8_metric_drop}", why)
+            return
+        drop = paired_difference(scores["model"], scores["onnx_int8_dynamic"], seed=ctx.seed,
+                                 n_resamples=ctx.bootstrap_resamples)
+        m["int8_metric_drop"] = drop
+        ev.at_most(label, claim.max_int8_metric_drop, drop, f"{drop['n']} test cases")
 
 
-__all__ = ["Efficiency", "count_flops", "export_onnx_configs", "forward_memory_bytes", "latency_ms",
-           "state_size_bytes"]
+__all__ = ["Efficiency", "EfficiencyClaim", "count_flops", "forward_memory_bytes", "latency_ms", "state_size_bytes"]

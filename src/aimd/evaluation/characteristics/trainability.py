@@ -16,12 +16,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, TrainabilityClaim
+from aimd.evaluation.base import Applicability, Characteristic, ClaimModel
 from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
-from aimd.evaluation.training_support import plateaued, relative_improvement, require_run, train_run
+from aimd.evaluation.support.training import plateaued, relative_improvement, require_run, train_run
+
+
+class TrainabilityClaim(ClaimModel):
+    """000 §5.2.1 / §6.3.1: the model keeps optimising under the provider's training settings."""
+
+    settings: dict[str, Any] = Field(default_factory=lambda: {"epochs": 3, "max_steps_per_epoch": 4, "lr": 1e-3},
+                                     description="aimd model train settings (TrainConfig fields) to train with")
+    min_relative_improvement: float = Field(0.1, ge=0, le=1, description="(first − last) / first training loss")
+    divergence_tolerance: float = Field(0.5, ge=0, description="last loss may exceed the first by this fraction")
+    plateau_window: int = Field(2, ge=2, description="epochs over which a plateau is measured")
+    plateau_tolerance: float = Field(0.01, ge=0, description="relative loss change that counts as a plateau")
+    require_plateau: bool = Field(False, description="the loss must have plateaued by the last epoch")
 
 
 class Trainability(Characteristic):
@@ -35,8 +47,9 @@ class Trainability(Characteristic):
               "(aimd.models.train, seeded); record the training and validation loss per epoch; test for non-finite "
               "losses, the relative improvement of the training loss, divergence and a plateau.")
     claim_model = TrainabilityClaim
+    applies = Applicability(dims=frozenset({2}), training_run=True)
 
-    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+    def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
         from aimd.models import load_run
 
         assert isinstance(claim, TrainabilityClaim)

@@ -3,18 +3,21 @@
 * §5.2.9 a — a black-box membership-inference attack (ART ``MembershipInferenceBlackBox`` on the
   per-image loss, random-forest attack model seeded through NumPy): trained on half of the cases of the
   training split (members) and of the held-out split (non-members), scored on the other half;
-  its ROC AUC (0.5 = no leakage) must stay below the claimed bound.
+  its ROC AUC (0.5 = no leakage) is judged two-sided: ``|AUC − 0.5| ≤ max_membership_auc − 0.5``, since
+  an attack whose scores rank members *below* non-members leaks as much as one ranking them above.
 * §5.2.9 a, differential privacy (when the claim has ``dp``) — a copy of the model is fine-tuned
-  with DP-SGD on the member images (:mod:`aimd.evaluation.privacy_dp`, opacus); the evidence gives
+  with DP-SGD on the member images (:mod:`aimd.evaluation.support.dp`, opacus); the evidence gives
   the ε spent at the claimed δ, the A.10 metric of the copy next to the model's on the same test
   images, and the same membership-inference attack's AUC on the copy.
 * §5.2.9 b — every internet connection attempted during the evaluation is recorded (and refused)
-  by :class:`~aimd.evaluation.egress.EgressGuard`; the claim may require none.
+  by :class:`~aimd.evaluation.support.egress.EgressGuard` (TCP, UDP, DNS through Python); when the
+  process runs in a network namespace without interfaces (``aimd evaluate`` does by default) no
+  connection can leave at all, native runtimes included. The evidence states which of the two held.
 
 Example
 -------
->>> split_by_case(["a", "a", "b", "c"])
-(array([0, 1]), array([2, 3]))
+>>> PrivacyClaim().max_membership_auc
+0.6
 """
 
 from __future__ import annotations
@@ -24,19 +27,20 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from pydantic import Field
 from torch import nn
 
 from aimd.core.errors import InvalidInputError
-from aimd.evaluation.adversarial import PixelLoss, flat_targets
-from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, DPClaim, PrivacyClaim
+from aimd.evaluation.base import Characteristic, ClaimModel
 from aimd.evaluation.context import EvalData, EvaluationContext
-from aimd.evaluation.egress import EgressGuard
 from aimd.evaluation.evidence import Evidence, Table
 from aimd.evaluation.loading import load_eval_data
-from aimd.evaluation.privacy_dp import dp_finetune
-from aimd.evaluation.robustness import sample_evenly
-from aimd.evaluation.scoring import case_scores, labels_from_probs, metric_name, summarize
+from aimd.evaluation.support.dp import DPClaim, dp_finetune
+from aimd.evaluation.support.egress import EgressGuard, egress_scope
+from aimd.evaluation.support.pixel_loss import PixelLoss, flat_targets
+from aimd.evaluation.support.sampling import sample_evenly, split_by_case
+from aimd.evaluation.support.scoring import case_scores, labels_from_probs, metric_name, summarize
+from aimd.evaluation.support.stats import paired_difference
 from aimd.metrics import roc_curve
 
 
@@ -81,15 +85,6 @@ def pack(data: EvalData, channels: int, activation: str) -> NDArray[np.float32]:
     return np.concatenate([data.images, target], axis=1).astype(np.float32)
 
 
-def split_by_case(case_ids: list[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Item indices of the first half of the cases and of the rest (cases never straddle)."""
-    cases = list(dict.fromkeys(case_ids))
-    first = set(cases[: max(1, len(cases) // 2)])
-    owners = np.asarray(case_ids)
-    mask = np.isin(owners, list(first))
-    return np.flatnonzero(mask), np.flatnonzero(~mask)
-
-
 def loss_estimator(network: nn.Module, in_channels: int, channels: int, activation: str,
                    packed_shape: tuple[int, ...]) -> Any:
     """ART classifier whose single output is ``network``'s per-image loss on :func:`pack`-ed inputs."""
@@ -98,6 +93,16 @@ def loss_estimator(network: nn.Module, in_channels: int, channels: int, activati
     net = _LossNet(network.eval(), in_channels, PixelLoss(channels, activation))
     return PyTorchClassifier(model=net, loss=_Passthrough(), input_shape=tuple(packed_shape), nb_classes=2,
                              device_type="cpu")
+
+
+class PrivacyClaim(ClaimModel):
+    """000 §5.2.9 a–b / §6.3.9: no membership leakage, no data upload, optionally a DP-SGD fine-tune."""
+
+    max_membership_auc: float = Field(0.6, ge=0.5, le=1, description="ROC AUC of a membership-inference attack, "
+                                      "judged two-sided: AUC within [1 − this, this]")
+    forbid_egress: bool = Field(True, description="no network connection during the evaluation (5.2.9 b)")
+    sample_images: int = Field(64, ge=4, description="images per group (members / non-members)")
+    dp: DPClaim | None = Field(None, description="DP-SGD fine-tune of a copy on the member images (5.2.9 a)")
 
 
 class Privacy(Characteristic):
@@ -114,55 +119,68 @@ class Privacy(Characteristic):
               "it (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b).")
     claim_model = PrivacyClaim
 
-    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
-        from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
-
+    def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
         assert isinstance(claim, PrivacyClaim)
         ev = Evidence(seeds={"attack_model": ctx.seed})
-        if ctx.network is None or (ctx.dataset_dir is None and ctx.train_data is None):
-            raise InvalidInputError("membership inference needs the torch module and the training data",
-                                    where="--model", hint="evaluate a training-run folder with its dataset")
-        spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
-        shape = (spec_in.channels, spec_out.channels, spec_out.activation)
-        dp_auc: float | None = None
-        dp_info: dict[str, Any] = {}
         with EgressGuard() as guard:
-            train = ctx.train_data
-            if train is None:
-                assert ctx.dataset_dir is not None
-                train = load_eval_data(ctx.dataset_dir, spec_out.target, spec_in, splits=("train",),
-                                       task=spec_out.task)
-            members = sample_evenly(train, claim.sample_images)
-            others = sample_evenly(ctx.data, claim.sample_images)
-            packed_m = pack(members, spec_out.channels, spec_out.activation)
-            packed_o = pack(others, spec_out.channels, spec_out.activation)
-            estimator = loss_estimator(ctx.network, *shape, packed_m.shape[1:])
-            auc, n_fit, n_test = self._attack(MembershipInferenceBlackBox, estimator, members, packed_m, others,
-                                              packed_o, ctx.seed)
-            if claim.dp is not None:
-                ctx.note("privacy: DP-SGD fine-tune (opacus)")
-                dp_net, dp_info = self._dp(ctx, claim.dp, claims, members, others)
-                dp_auc, _, _ = self._attack(MembershipInferenceBlackBox, loss_estimator(dp_net, *shape,
-                                                                                         packed_m.shape[1:]),
-                                            members, packed_m, others, packed_o, ctx.seed)
-            ctx.predictor.predict(others.images[:1])
-        attempts = list(ctx.extra.get("egress_attempts", [])) + guard.attempts
-        ev.measurements.update({"membership_auc": auc,
-                                "attack": "ART MembershipInferenceBlackBox (per-image loss, random forest)",
-                                "attack_training_items": n_fit, "attack_test_items": n_test,
-                                "egress_attempts": len(attempts)})
+            self._membership(ctx, claim, ev)
+            ctx.predictor.predict(ctx.data.images[:1])
+        attempts = [*ctx.egress_attempts, *guard.attempts]
+        scope = egress_scope()
+        ev.measurements.update({"egress_attempts": len(attempts), "egress_scope": scope})
         ev.tables.append(Table(title="Network connections attempted during the evaluation (§5.2.9 b)",
                                columns=["address", "via", "blocked", "caller"], rows=attempts))
-        ev.check("membership-inference AUC (§5.2.9 a)", f"≤ {claim.max_membership_auc}", auc,
-                 auc <= claim.max_membership_auc, "0.5 means the attack cannot tell members from non-members")
-        if claim.dp is not None and dp_auc is not None:
-            self._dp_evidence(ev, claim, dp_info, auc, dp_auc)
         if claim.forbid_egress:
-            ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts)
+            ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts, scope["statement"])
         return ev
 
+    def _membership(self, ctx: EvaluationContext, claim: PrivacyClaim, ev: Evidence) -> None:
+        from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
+
+        label = "membership-inference AUC, two-sided |AUC − 0.5| (§5.2.9 a)"
+        bound = f"|AUC − 0.5| ≤ {round(claim.max_membership_auc - 0.5, 6)}"
+        why = None
+        if ctx.network is None:
+            why = "the attack reads the per-image loss through the model's torch module, which this model lacks"
+        elif ctx.train_data is None and not ctx.trained_run:
+            why = "the model's training data is unknown (not an aimd training run with its dataset)"
+        elif ctx.data.dims != 2:
+            why = "the loss attack is implemented for 2-D models"
+        if why is not None:
+            ev.not_evaluated(label, bound, why)
+            if claim.dp is not None:
+                ev.not_evaluated("DP-SGD fine-tune (§5.2.9 a)", "as claimed", why)
+            return
+        assert ctx.network is not None
+        spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
+        shape = (spec_in.channels, spec_out.channels, spec_out.activation)
+        train = ctx.train_data
+        if train is None:
+            assert ctx.dataset_dir is not None
+            train = load_eval_data(ctx.dataset_dir, spec_out.target, spec_in, splits=("train",), task=spec_out.task)
+        members = sample_evenly(train, claim.sample_images)
+        others = sample_evenly(ctx.data, claim.sample_images)
+        packed_m = pack(members, spec_out.channels, spec_out.activation)
+        packed_o = pack(others, spec_out.channels, spec_out.activation)
+        estimator = loss_estimator(ctx.network, *shape, packed_m.shape[1:])
+        auc, n_fit, n_test = self._attack(MembershipInferenceBlackBox, estimator, members, packed_m, others, packed_o,
+                                          ctx.seed)
+        leak = round(abs(auc - 0.5), 6)
+        ev.measurements.update({"membership_auc": auc, "membership_advantage": leak,
+                                "attack": "ART MembershipInferenceBlackBox (per-image loss, random forest)",
+                                "attack_training_items": n_fit, "attack_test_items": n_test})
+        ev.check(label, bound, leak, leak <= claim.max_membership_auc - 0.5,
+                 f"AUC {auc}; 0.5 means the attack cannot tell members from non-members, and an AUC below 0.5 "
+                 "leaks as much as one above it (the attack's decision inverted)")
+        if claim.dp is not None:
+            ctx.note("privacy: DP-SGD fine-tune (opacus)")
+            dp_net, dp_info = self._dp(ctx, claim.dp, members, others)
+            dp_auc, _, _ = self._attack(MembershipInferenceBlackBox, loss_estimator(dp_net, *shape, packed_m.shape[1:]),
+                                        members, packed_m, others, packed_o, ctx.seed)
+            self._dp_evidence(ev, claim, dp_info, auc, dp_auc)
+
     @staticmethod
-    def _dp(ctx: EvaluationContext, dp: DPClaim, claims: Claims, members: EvalData, others: EvalData
+    def _dp(ctx: EvaluationContext, dp: DPClaim, members: EvalData, others: EvalData
             ) -> tuple[nn.Module, dict[str, Any]]:
         """DP-SGD fine-tune on ``members``; its accounting and the metric of both models on ``others``."""
         from aimd.models import TorchModulePredictor
@@ -173,15 +191,18 @@ class Privacy(Characteristic):
                           claim=dp, seed=ctx.seed)
         dp_predictor = TorchModulePredictor(res.network, spec_in, spec_out, {"model": "DP-SGD fine-tuned copy"})
 
-        def utility(predictor: Any) -> dict[str, Any]:
-            labels = labels_from_probs(predictor.predict(others.images), spec_out)
-            return summarize(list(case_scores(labels, others).values()), seed=ctx.seed,
-                             n_resamples=claims.bootstrap_resamples)
+        def per_case(predictor: Any) -> dict[str, float]:
+            return case_scores(labels_from_probs(predictor.predict(others.images), spec_out), others)
 
-        base, private = utility(ctx.predictor), utility(dp_predictor)
+        def summary(scores: dict[str, float]) -> dict[str, Any]:
+            return summarize(list(scores.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
+
+        scores_base, scores_dp = per_case(ctx.predictor), per_case(dp_predictor)
+        base, private = summary(scores_base), summary(scores_dp)
+        drop = paired_difference(scores_base, scores_dp, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
         info = {**res.summary(), "training_images": len(members), "test_images": len(others),
                 "metric": metric_name(others.task), "metric_model": base, "metric_dp_model": private,
-                "metric_drop": round(base["estimate"] - private["estimate"], 6), "library": "opacus"}
+                "metric_drop": drop["estimate"], "metric_drop_ci": drop, "library": "opacus"}
         return res.network, info
 
     @staticmethod
@@ -205,11 +226,13 @@ class Privacy(Characteristic):
                      "unbounded" if spent is None else spent, spent is not None and spent <= dp.epsilon_target,
                      f"opacus RDP accountant, {info['steps']} steps, sample rate {info['sample_rate']:.4g}, "
                      f"noise multiplier {info['noise_multiplier']:.4g}; covers {info['epsilon_covers']}")
-        ev.check("DP fine-tune: membership-inference AUC (§5.2.9 a)", f"≤ {claim.max_membership_auc}", dp_auc,
-                 dp_auc <= claim.max_membership_auc, "attack re-trained on the DP copy's losses")
+        leak = round(abs(dp_auc - 0.5), 6)
+        ev.check("DP fine-tune: membership-inference |AUC − 0.5| (§5.2.9 a)",
+                 f"≤ {round(claim.max_membership_auc - 0.5, 6)}", leak, leak <= claim.max_membership_auc - 0.5,
+                 f"AUC {dp_auc}; attack re-trained on the DP copy's losses")
         if dp.max_utility_drop is not None:
-            ev.check(f"DP fine-tune: {name} drop vs the model (A.10)", f"≤ {dp.max_utility_drop}",
-                     info["metric_drop"], info["metric_drop"] <= dp.max_utility_drop)
+            ev.at_most(f"DP fine-tune: {name} drop vs the model (A.10, paired, upper CI bound)", dp.max_utility_drop,
+                       info["metric_drop_ci"])
 
     @staticmethod
     def _attack(attack_cls: Any, estimator: Any, members: EvalData, packed_m: NDArray[np.float32], others: EvalData,
@@ -231,4 +254,4 @@ class Privacy(Characteristic):
         return round(float(auc), 6), len(m_fit) + len(o_fit), len(m_test) + len(o_test)
 
 
-__all__ = ["Privacy", "loss_estimator", "pack", "split_by_case"]
+__all__ = ["Privacy", "PrivacyClaim", "loss_estimator", "pack"]

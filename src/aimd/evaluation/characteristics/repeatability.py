@@ -15,18 +15,18 @@ Example
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from pydantic import Field
 
-from aimd.evaluation.base import Characteristic
-from aimd.evaluation.claims import Claims, RepeatabilityClaim
+from aimd.evaluation.base import Characteristic, ClaimModel
 from aimd.evaluation.context import EvaluationContext
-from aimd.evaluation.efficiency import export_onnx_configs
 from aimd.evaluation.evidence import Evidence, Table
-from aimd.evaluation.scoring import labels_from_probs
+from aimd.evaluation.support.onnx_files import export_onnx_configs
+from aimd.evaluation.support.scoring import labels_from_probs
 
 
 def max_deviation(outputs: list[NDArray[Any]]) -> float:
@@ -46,6 +46,18 @@ def label_disagreement(a: NDArray[np.int64], b: NDArray[np.int64]) -> float:
     return float(np.mean(np.asarray(a) != np.asarray(b)))
 
 
+class RepeatabilityClaim(ClaimModel):
+    """000 §5.2.5 / §6.3.5: identical inputs give the same quantitative output."""
+
+    repeats: int = Field(5, ge=2, le=1000)
+    max_abs_deviation: float = Field(1e-6, ge=0, description="same runtime, same threads")
+    thread_counts: list[int] = Field(default_factory=lambda: [1, 2])
+    max_thread_deviation: float = Field(1e-4, ge=0, description="across thread counts")
+    runtimes: list[Literal["torch", "onnx"]] = Field(default_factory=lambda: ["torch", "onnx"])
+    max_runtime_deviation: float = Field(1e-3, ge=0, description="probabilities, torch vs ONNX Runtime")
+    max_label_disagreement: float = Field(0.001, ge=0, le=1, description="fraction of pixels/images")
+
+
 class Repeatability(Characteristic):
     """000 §6.3.5 against the §5.2.5 claim."""
 
@@ -58,7 +70,7 @@ class Repeatability(Characteristic):
               "the output probabilities and the fraction of changed labels against the first run.")
     claim_model = RepeatabilityClaim
 
-    def measure(self, ctx: EvaluationContext, claim: Any, claims: Claims) -> Evidence:
+    def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
         assert isinstance(claim, RepeatabilityClaim)
         ev = Evidence()
         rng = np.random.default_rng(ctx.seed)
@@ -99,7 +111,9 @@ class Repeatability(Characteristic):
                              dev_r <= claim.max_runtime_deviation)
                     worst_labels = max(worst_labels, float(changed_r))
                 else:
-                    ev.measurements["runtime_comparison"] = "not possible: the model is not a torch module"
+                    ev.not_evaluated("max deviation torch vs ONNX Runtime", f"≤ {claim.max_runtime_deviation}",
+                                     "the model is not a torch module aimd can export, so there is no second runtime "
+                                     "to compare with")
             ev.check("label disagreement", f"≤ {claim.max_label_disagreement}", worst_labels,
                      worst_labels <= claim.max_label_disagreement)
         finally:
@@ -123,4 +137,4 @@ class Repeatability(Characteristic):
                                                               labels_from_probs(out, ctx.predictor.output_spec))
 
 
-__all__ = ["Repeatability", "label_disagreement", "max_deviation"]
+__all__ = ["Repeatability", "RepeatabilityClaim", "label_disagreement", "max_deviation"]

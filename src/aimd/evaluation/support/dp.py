@@ -6,7 +6,7 @@ checks the measure. :func:`dp_finetune` trains a copy of the network with DP-SGD
 Gaussian noise of ``noise_multiplier · max_grad_norm``) on the given training images, and reports
 the privacy spent from opacus' RDP accountant as ε at the claimed δ.
 
-The per-sample loss is :class:`~aimd.evaluation.adversarial.PixelLoss` (per-pixel cross-entropy
+The per-sample loss is :class:`~aimd.evaluation.support.pixel_loss.PixelLoss` (per-pixel cross-entropy
 averaged per image), which decomposes over samples as DP-SGD requires; a batch-level Dice loss
 would couple the samples of a batch. BatchNorm mixes the samples of a batch, so opacus refuses it:
 ``batchnorm="freeze"`` keeps every BatchNorm layer in eval mode with its pre-trained statistics
@@ -30,16 +30,43 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from aimd.core.errors import InvalidInputError
-from aimd.evaluation.adversarial import PixelLoss, flat_targets
-from aimd.evaluation.claims import DPClaim
 from aimd.evaluation.context import EvalData
+from aimd.evaluation.support.pixel_loss import PixelLoss, flat_targets
+
+
+class DPClaim(BaseModel):
+    """000 §5.2.9 a: DP-SGD (opacus) fine-tuning of a copy of the model on the training images."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epsilon_target: float | None = Field(8.0, gt=0, description="ε the DP fine-tune may spend at delta (checked); "
+                                         "sets the noise when noise_multiplier is null")
+    delta: float = Field(1e-5, gt=0, lt=1, description="δ of the (ε, δ) guarantee")
+    noise_multiplier: float | None = Field(None, ge=0, description="Gaussian noise std / max_grad_norm "
+                                           "(null: the smallest noise that keeps ε within epsilon_target)")
+    max_grad_norm: float = Field(1.0, gt=0, description="per-sample gradient clipping bound")
+    epochs: int = Field(2, ge=1, le=1000)
+    batch_size: int = Field(16, ge=1, description="expected batch size (Poisson sampling)")
+    lr: float = Field(0.01, gt=0, description="SGD learning rate")
+    batchnorm: Literal["freeze", "group_norm"] = Field(
+        "freeze", description="freeze: BatchNorm kept in eval mode, not trained; group_norm: replaced (opacus fix)")
+    from_scratch: bool = Field(False, description="re-initialise the copy, so ε covers every weight update")
+    max_utility_drop: float | None = Field(None, ge=0, description="allowed A.10 metric drop of the DP model")
+
+    @model_validator(mode="after")
+    def _noise_or_target(self) -> DPClaim:
+        if self.noise_multiplier is None and self.epsilon_target is None:
+            raise ValueError("give noise_multiplier or epsilon_target (the noise is then derived from it)")
+        return self
+
 
 ACCOUNTANT = "rdp"
 _BN = nn.modules.batchnorm._BatchNorm
@@ -233,4 +260,4 @@ def dp_finetune(network: nn.Module, data: EvalData, *, channels: int, activation
                     epoch_losses=epoch_losses, seconds=round(time.perf_counter() - started, 3))
 
 
-__all__ = ["ACCOUNTANT", "DPResult", "dp_finetune", "freeze_batchnorm"]
+__all__ = ["ACCOUNTANT", "DPClaim", "DPResult", "dp_finetune", "freeze_batchnorm"]

@@ -1,0 +1,1 @@
+"""Shared helpers beneath the characteristics: scoring, sampling, artefacts, pixel losses, attacks, ONNX copies."""
