@@ -8,7 +8,15 @@ import pytest
 import yaml
 
 from aimd.core.errors import InvalidInputError, SchemaError
-from aimd.evaluation import AdversarialClaim, Claims, claims_template, load_claims, parse_claims
+from aimd.evaluation import (
+    CLAUSE_KEYS,
+    AdversarialClaim,
+    Claims,
+    claims_template,
+    load_claims,
+    parse_claims,
+    template_defaults,
+)
 from aimd.evaluation.support.dp import DPClaim
 
 
@@ -90,3 +98,26 @@ def test_adversarial_and_dp_fields_are_validated() -> None:
         assert field in info.value.message, text
     dp = parse_claims("privacy:\n  dp:\n    noise_multiplier: 0.8\n    epsilon_target: null\n", where="c").privacy
     assert dp is not None and dp.dp is not None and dp.dp.noise_multiplier == 0.8
+
+
+
+def test_reference_claims_equal_the_template_unless_a_comment_says_why() -> None:
+    from aimd.reports.pipeline import REFERENCE_CLAIMS, REFERENCE_ORIGIN
+
+    ref = parse_claims(REFERENCE_CLAIMS, where="reference")
+    assert ref.origin == REFERENCE_ORIGIN and "not a provider declaration" in ref.origin
+    defaults = template_defaults()
+    lines = REFERENCE_CLAIMS.splitlines()
+    for key in CLAUSE_KEYS:
+        start = lines.index(f"{key}:")
+        block = []
+        for line in lines[start + 1:]:
+            if not line.startswith("  "):
+                break
+            block.append(line)
+        ours, base = getattr(ref, key).model_dump(), getattr(defaults, key).model_dump()
+        for line in block:
+            field = line.split(":", 1)[0].strip()
+            if ours[field] != base[field]:
+                assert "#" in line, f"{key}.{field} differs from the template without a comment: {line}"
+    assert ref.adversarial.attacks == ["fgsm", "pgd", "square"]  # the black-box attack is not dropped

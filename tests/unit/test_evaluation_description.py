@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from test_evaluation_support import SIZE, SPEC_IN, SPEC_OUT, context
 
-from aimd.core.errors import SchemaError
+from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.evaluation import Claims, Description, DescriptionClaim, Verdict, load_description
 from aimd.evaluation.characteristics.description import REQUIRED_CLAUSES
 from aimd.evaluation.runner import run_characteristic
@@ -66,3 +66,32 @@ def test_load_description_errors(tmp_path: Path) -> None:
     good = tmp_path / "g.json"
     good.write_text(json.dumps(copy.deepcopy(_doc())), encoding="utf-8")
     assert load_description(good)["sections"]["4.2.3"]["items"]["total"]["value"] == 2
+
+
+def test_describe_any_onnx_or_torchscript_file(tmp_path: Path) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from aimd.cli.model import app as model_app
+    from aimd.models.describe import describe_model
+    from aimd.models.export import export_module_onnx
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1)).eval()
+    onnx_file = export_module_onnx(net, tmp_path / "m.onnx", SPEC_IN, SPEC_OUT, exporter="torchscript")
+    doc = describe_model(onnx_file)
+    items = doc["sections"]["4.2.3"]["items"]
+    assert items["total"]["value"] == sum(p.numel() for p in net.parameters()) == 45
+    assert items["layer_types"]["value"]["Conv"] == 2 and items["layer_types"]["value"]["Relu"] == 1
+    shape = items["input_shape"]["value"]
+    assert len(shape) == 4 and shape[1] == 1  # batch, channels, then the (dynamic) spatial axes
+    gaps = {g["item"] for g in doc["gaps"]}
+    assert {"learning method", "compute needed (FLOPs per sample)", "data amount and splits"} <= gaps
+    bare = tmp_path / "bare.pt"
+    torch.jit.save(torch.jit.script(net), str(bare))
+    res = CliRunner().invoke(model_app, ["describe", str(bare), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["parameters"] == 45 and any(g["item"] == "input shape" for g in out["gaps"])
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    with pytest.raises(InvalidInputError, match="ONNX"):
+        describe_model(tmp_path / "broken.onnx")

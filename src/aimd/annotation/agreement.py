@@ -40,7 +40,7 @@ from aimd import __version__
 from aimd.annotation.agreement_stats import attribute_agreement, model_assist_deviation, text_label_agreement
 from aimd.annotation.io import PackageSource
 from aimd.annotation.masks import MaskStore, grid_differences
-from aimd.annotation.qc.config import QCConfig
+from aimd.annotation.qc.config import QCConfig, load_qc_config
 from aimd.annotation.readers import ReaderSet, dataset_readers, reader_sets
 from aimd.annotation.schema import Annotation, AnnotationType, Category, ImageRef
 from aimd.core.atomic import atomic_write_json
@@ -396,7 +396,7 @@ def agree(
     progress:
         Called with 1 after each case.
     """
-    config = config or QCConfig()
+    config = config or load_qc_config()
     if len(readers) < 2:
         raise InvalidInputError(
             f"agreement needs at least two readers, got {len(readers)}", hint="pass two or more packages or folders"

@@ -60,7 +60,7 @@ from aimd.annotation.manifest import (
     write_versions,
 )
 from aimd.annotation.qc import QCCache, findings_summary, run_qc
-from aimd.annotation.qc.config import QCConfig
+from aimd.annotation.qc.config import QCConfig, load_qc_config
 from aimd.annotation.schema import AnnotationPackage, QCState
 from aimd.annotation.seg_export import export_seg
 from aimd.annotation.taxonomy import Taxonomy, default_taxonomy
@@ -234,7 +234,7 @@ def export_packages(
     sources = collect_sources(src)
     tax = taxonomy or default_taxonomy()
     cfg = config or (
-        QCConfig().with_overrides(template.qc, where=f"template {template.id}") if template else QCConfig()
+        load_qc_config().with_overrides(template.qc, where=f"template {template.id}") if template else load_qc_config()
     )
     cache = QCCache()
     per_package = {s.where: run_qc(s, taxonomy=tax, template=template, config=cfg, cache=cache) for s in sources}

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +13,12 @@ from rich.table import Table
 
 from aimd.cli.common import JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
-from aimd.core.errors import GeometryError, InvalidInputError, SchemaError
-from aimd.imaging.io import read_volume
-from aimd.imaging.seg_read import is_dicom_seg, place_on_grid, read_seg
-from aimd.imaging.volume import Volume
+from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.metrics import (
     ICC_FORMS,
     SEGMENTATION_DEFINITIONS,
     ClassificationAccumulator,
     DetectionAccumulator,
-    LabelMetrics,
-    SegmentationAccumulator,
     binary_truth,
     bland_altman,
     bootstrap_ci,
@@ -38,16 +30,14 @@ from aimd.metrics import (
     load_coco,
     multiclass_accuracy,
     pearson,
-    segmentation_metrics,
 )
+from aimd.metrics.batch import SEG_COLUMNS, case_id, case_pairs, segmentation_batch, segmentation_csv
 
 app = new_typer(
     "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D).\n\n"
     "Example: aimd metrics seg ref.nii.gz pred.nii.gz --json"
 )
 
-SEG_COLUMNS = ("dice", "iou", "hd", "hd95", "assd", "precision", "recall", "volume_ref_ml", "volume_pred_ml")
-CASE_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom")
 
 
 # ------------------------------------------------------------------------------------------------ seg
@@ -65,101 +55,6 @@ def _parse_labels(text: str | None) -> list[int] | None:
             f"--labels must be positive (0 is background), got {text!r}"
         )
     return labels
-
-
-def read_mask(path: Path, labels: list[int] | None = None) -> Volume:
-    """A mask file as a label Volume: DICOM SEG via highdicom (only ``labels``' segments), else read_volume."""
-    return read_seg(path, segments=labels) if is_dicom_seg(path) else read_volume(path)
-
-
-def _aligned(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> tuple[Volume, Volume]:
-    if ref.same_grid(pred):
-        return ref, pred
-    try:
-        return ref, place_on_grid(pred, ref, where=str(pred_path))
-    except GeometryError as first:
-        try:
-            return place_on_grid(ref, pred, where=str(ref_path)), pred
-        except GeometryError:
-            raise GeometryError(
-                f"masks lie on different grids: {ref_path} has shape {ref.shape}, spacing {ref.spacing}, "
-                f"origin {tuple(round(o, 3) for o in ref.origin)}; {pred_path} has shape {pred.shape}, "
-                f"spacing {pred.spacing}, origin {tuple(round(o, 3) for o in pred.origin)} ({first.message})",
-                where=f"{ref_path} / {pred_path}",
-                hint="resample the prediction onto the reference grid first; aimd never resamples silently",
-            ) from None
-
-
-def _case_job(ref_path: str, pred_path: str, labels: list[int] | None) -> dict[int, LabelMetrics]:
-    rp, pp = Path(ref_path), Path(pred_path)
-    ref, pred = _aligned(read_mask(rp, labels), read_mask(pp, labels), rp, pp)
-    return segmentation_metrics(ref.array, pred.array, ref.spacing[::-1], labels)
-
-
-def _labels_present(ref_path: Path, pred_path: Path) -> list[int]:
-    found = set(np.unique(read_mask(ref_path).array)) | set(np.unique(read_mask(pred_path).array))
-    return sorted(int(v) for v in found if v)
-
-
-def _case_id(path: Path) -> str:
-    name = path.name
-    for suffix in CASE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _case_pairs(ref_dir: Path, pred_dir: Path) -> list[tuple[str, Path, Path]]:
-    def entries(d: Path) -> dict[str, Path]:
-        found: dict[str, Path] = {}
-        for p in sorted(d.iterdir()):
-            if p.name.startswith("."):
-                continue
-            cid = _case_id(p)
-            if cid in found:
-                raise InvalidInputError(
-                    f"two entries for case {cid!r}: {found[cid].name} and {p.name}", where=str(d)
-                )
-            found[cid] = p
-        return found
-
-    refs, preds = entries(ref_dir), entries(pred_dir)
-    missing_pred, missing_ref = sorted(set(refs) - set(preds)), sorted(set(preds) - set(refs))
-    if missing_pred or missing_ref:
-        parts = []
-        if missing_pred:
-            parts.append(f"no prediction for {missing_pred[:5]}{' …' if len(missing_pred) > 5 else ''}")
-        if missing_ref:
-            parts.append(f"no reference for {missing_ref[:5]}{' …' if len(missing_ref) > 5 else ''}")
-        raise InvalidInputError(
-            "case files do not match: " + "; ".join(parts),
-            where=f"{ref_dir} / {pred_dir}",
-            hint="name each case the same in both folders (e.g. case01.nii.gz)",
-        )
-    if not refs:
-        raise InvalidInputError("folder holds no case files", where=str(ref_dir))
-    return [(cid, refs[cid], preds[cid]) for cid in sorted(refs)]
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Workers start clean (no forked OpenMP or torch thread state): forkserver, else spawn."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-def _write_csv(path: Path, report: dict[str, Any]) -> None:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    fields = ["case", "label", *SEG_COLUMNS, "pixel_accuracy", "conformity", "conformity_classic"]
-    fields += ["volume_diff_ml", "tp", "fp", "fn", "empty", "distance_worst_case"]
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for case in report["cases"]:
-        for label, row in case["labels"].items():
-            writer.writerow({"case": case["case"], "label": label, **row})
-    atomic_write_text(path, buf.getvalue())
 
 
 @app.command("seg", epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json")
@@ -181,32 +76,13 @@ def seg(
             raise InvalidInputError("path does not exist", where=str(p))
     if ref.is_dir() != pred.is_dir():
         raise InvalidInputError("REF and PRED must both be files or both be folders", where=f"{ref} / {pred}")
-    pairs = _case_pairs(ref, pred) if ref.is_dir() else [(_case_id(ref), ref, pred)]
-    acc = SegmentationAccumulator(wanted, seed=seed)
-    n_workers = min(len(pairs), workers or os.cpu_count() or 1)
-    results = []
+    pairs = case_pairs(ref, pred) if ref.is_dir() else [(case_id(ref), ref, pred)]
     with progress_bar("computing metrics", len(pairs), enabled=len(pairs) > 1) as advance:
-        if n_workers > 1:
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
-                for fut in [pool.submit(_case_job, str(r), str(p), wanted) for _, r, p in pairs]:
-                    results.append(fut.result())
-                    advance()
-        else:
-            for _, r, p in pairs:
-                results.append(_case_job(str(r), str(p), wanted))
-                advance()
-    for (cid, _, _), result in zip(pairs, results, strict=True):
-        acc.add(cid, result)
-    unknown = [v for v in wanted or [] if all(res[v].empty == "both" for res in results)]
-    if unknown:
-        present = _labels_present(pairs[0][1], pairs[0][2])
-        raise InvalidInputError(
-            f"label(s) {unknown} occur in no reference or prediction; labels in {pairs[0][0]}: {present}",
-            where=f"{ref} / {pred}", hint="check --labels")
-    report = acc.aggregate()
+        report = segmentation_batch(pairs, wanted, workers=workers, seed=seed, progress=advance,
+                                    where=f"{ref} / {pred}")
     report["inputs"] = {"ref": str(ref), "pred": str(pred), "labels": wanted, "n_cases": len(pairs)}
     if csv_out is not None:
-        _write_csv(csv_out, report)
+        atomic_write_text(csv_out, segmentation_csv(report))
     if json_out:
         print_json(report)
         return
@@ -530,4 +406,4 @@ def _kappa_or_nan(x: np.ndarray, y: np.ndarray, weights: str | None, labels: lis
     return float("nan") if value is None else value
 
 
-__all__ = ["app", "read_mask"]
+__all__ = ["app"]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,6 +53,40 @@ class QualitySettings(BaseModel):
     min_contrast_to_noise: float = Field(10.0, gt=0, description="(p99 − p1) / σ below this is low contrast")
     blur_ratio: float = Field(0.6, gt=0, lt=1, description="below this fraction of the median sharpness: blurred")
     noise_ratio: float = Field(3.0, gt=1, description="a slice above this multiple of the median noise is noisy")
+
+
+class QCSettings(BaseModel):
+    """Every threshold of automatic QC and agreement (001 §8–§9), with the clause that asks for it; ``[qc]`` in
+    ``aimd.toml``, ``AIMD_QC__*`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spacing_rtol: float = Field(1e-3, gt=0, description="mask vs image spacing, relative (001 §8.4 a)")
+    origin_atol_mm: float = Field(1e-3, gt=0, description="mask vs image origin, mm (001 §8.4 a)")
+    direction_atol: float = Field(1e-4, gt=0, description="mask vs image direction (001 §8.4 a)")
+    hole_min_voxels: int = Field(1, ge=1, description="enclosed background voxels that make a hole (§9.3.1 a)")
+    slice_jump_mm: float = Field(2.0, ge=0, description="in-plane centroid shift between adjacent slices (§9.3.1 a)")
+    slice_overlap_min: float = Field(
+        0.1, ge=0, le=1, description="adjacent-slice overlap / smaller area below this is a jump"
+    )
+    registration_max_error_mm: float = Field(3.0, gt=0, description="registration error limit, 3–5 mm (§8.5.1.3)")
+    lab_gap_days: int = Field(90, ge=0, description="image–lab gap needing a time-deviation label (§8.5.3.4)")
+    dice_second_review: float = Field(0.85, ge=0, le=1, description="Dice below: second review (§8.4 c)")
+    dice_special_review: float = Field(0.75, ge=0, le=1, description="Dice below: special review (§9.2)")
+    box_iou_review: float = Field(0.5, ge=0, le=1, description="box IoU below: second review (§9.2 b)")
+    match_min_iou: float = Field(0.1, ge=0, lt=1, description="objects of two readers match above this IoU")
+    kappa_min: float | None = Field(None, ge=-1, le=1, description="kappa below: warning (§9.2 d); off by default")
+    icc_form: str = Field("ICC2", description="ICC form for continuous attributes (§9.2 e)")
+    check_unreferenced: bool = Field(True, description="report files in the package folder nobody references")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QCSettings:
+        if self.dice_special_review > self.dice_second_review:
+            raise ValueError(
+                f"dice_special_review {self.dice_special_review} must not exceed "
+                f"dice_second_review {self.dice_second_review}"
+            )
+        return self
 
 
 class DeidSettings(BaseModel):
@@ -104,6 +138,7 @@ class Settings(BaseSettings):
     geometry: GeometrySettings = GeometrySettings()
     quality: QualitySettings = QualitySettings()
     deid: DeidSettings = DeidSettings()
+    qc: QCSettings = QCSettings()
     platform: PlatformSettings = PlatformSettings()
 
     @classmethod
@@ -161,6 +196,7 @@ __all__ = [
     "DeidSettings",
     "GeometrySettings",
     "PlatformSettings",
+    "QCSettings",
     "QualitySettings",
     "Settings",
     "get_settings",

@@ -21,7 +21,7 @@ from typing import Any
 
 from aimd.annotation.io import PackageSource
 from aimd.annotation.masks import GridTolerance, MaskStore
-from aimd.annotation.qc.config import QCConfig
+from aimd.annotation.qc.config import QCConfig, load_qc_config
 from aimd.annotation.schema import Annotation, AnnotationData, AnnotationPackage, ImageRef
 from aimd.annotation.taxonomy import Taxonomy, default_taxonomy
 from aimd.annotation.templates import AnnotationTemplate
@@ -73,7 +73,7 @@ class QCContext:
         cache: QCCache | None = None,
     ) -> QCContext:
         """A context with defaults: the built-in taxonomy, no template, default thresholds, a fresh cache."""
-        return cls(source, taxonomy or default_taxonomy(), template, config or QCConfig(), cache or QCCache())
+        return cls(source, taxonomy or default_taxonomy(), template, config or load_qc_config(), cache or QCCache())
 
     @property
     def masks(self) -> MaskStore:
