@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: install testdata lint
-	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q tests
+	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
 
 demo: install
 	$(VENV)/bin/aimd demo --out aimd-demo
