@@ -24,6 +24,8 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 
+from aimd.iq.tls import self_signed
+
 PASSWORD = "Qualified-Installer-2026!"
 TOKEN = "iq-test-token-7f3a"
 
@@ -31,13 +33,13 @@ TOKEN = "iq-test-token-7f3a"
 def build_app(insecure: bool) -> FastAPI:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    requests_total = Counter("aimd_http_requests", "HTTP requests by status", ["status"], registry=registry)
+    requests_total = Counter("aimd_requests", "HTTP requests by status code", ["code"], registry=registry)
     app = FastAPI()
 
     @app.middleware("http")
     async def count(request: Request, call_next):
         response = await call_next(request)
-        requests_total.labels(status=str(response.status_code)).inc()
+        requests_total.labels(code=str(response.status_code)).inc()
         return response
 
     def user(request: Request) -> str:
@@ -67,6 +69,10 @@ def build_app(insecure: bool) -> FastAPI:
     def predict(body: dict[str, float], _: str = Depends(user)) -> dict[str, str]:
         return {"label": "positive" if body.get("value", 0.0) > 0.5 else "negative"}
 
+    @app.get("/v2/models")
+    def models(_: str = Depends(user)) -> dict[str, list[str]]:
+        return {"models": ["threshold"]}
+
     if insecure:
         @app.get("/v1/jobs")
         def jobs() -> list[str]:
@@ -86,24 +92,7 @@ def _free_port() -> int:
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    folder.mkdir(parents=True, exist_ok=True)
-    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path, cert_path = self_signed(folder)
     for p in (folder, key_path, cert_path):
         shutil.chown(p, "nobody")
     return key_path, cert_path
@@ -166,7 +155,7 @@ def _protocol(**changes: object):
     from aimd.iq.protocol import BaselineCase, FunctionalTestCase, protocol_template
 
     p = protocol_template("1.0.0")
-    p.functional_tests.append(FunctionalTestCase(id="F4", kind="main_flow", description="jobs listed with a token",
+    p.functional_tests.append(FunctionalTestCase(id="F5", kind="main_flow", description="jobs listed with a token",
                                                  path="/v1/jobs", acceptance="HTTP 200"))
     p.baseline.endpoint = "/v1/predict"
     p.baseline.answer_field = "label"
@@ -174,6 +163,7 @@ def _protocol(**changes: object):
                         for i, (v, ref) in enumerate([(0.9, "positive"), (0.1, "negative"), (0.7, "positive"),
                                                       (0.2, "negative"), (0.95, "positive"), (0.4, "negative")])]
     p.baseline.min_accuracy = 0.8
+    p.required_metrics = ["aimd_requests_total", "process_cpu_seconds_total"]
     p.baseline.concurrency_requests = 12
     p.stress.levels = [1, 2, 4]
     p.stress.requests_per_user = 3
@@ -251,9 +241,9 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
                                                  acceptance="HTTP 200"))
     p.baseline.cases.append(BaselineCase(id="wrong", request={"value": 0.9}, reference="negative"))
     p.alert_rules = [
-        AlertRule(name="TooHigh", metric="aimd_http_requests_total", labels={"status": "401"}, op=">",
+        AlertRule(name="TooHigh", metric="aimd_requests_total", labels={"code": "401"}, op=">",
                   threshold=1e9, fault="illegal_access"),
-        AlertRule(name="Noisy", metric="aimd_http_requests_total", labels={"status": "200"}, op=">", threshold=0)]
+        AlertRule(name="Noisy", metric="aimd_requests_total", labels={"code": "200"}, op=">", threshold=0)]
     report = run_iq(p, tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
     checks = {c.key: c for c in report.checks}
     assert checks["function.tests"].verdict.value == "fail" and "F9" in checks["function.tests"].reason

@@ -14,7 +14,7 @@ from aimd.iq.checks.base import IQCheck, IQContext
 from aimd.iq.checks.environment import DebugOffCheck, FileModeCheck, HardwareCheck, LockCheck, SoftwareCheck
 from aimd.iq.checks.logs import LifecycleLogCheck, RetrievalRetentionCheck
 from aimd.iq.checks.plan import PeopleCheck, ProcessCheck
-from aimd.iq.checks.reliability import ConcurrentInstallCheck, DiskFullCheck
+from aimd.iq.checks.reliability import ConcurrentInstallCheck, DiskFullCheck, MemoryLimitCheck
 from aimd.iq.checks.versions import ConsistencyCheck, FilesCheck, NamingCheck, ReleaseProcessCheck
 from aimd.iq.drill import make_probe_bundle
 from aimd.iq.install import Layout, install
@@ -161,3 +161,13 @@ def test_full_disk_is_refused_before_anything_changes(tmp_path: Path, monkeypatc
     monkeypatch.setattr(sys.modules["aimd.iq.install"], "SPACE_MARGIN", 0)
     res = DiskFullCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "b"))
     assert res.verdict.value == "fail" and "No space left on device" in res.data["message"]
+
+
+def test_memory_limit_is_refused_before_anything_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    res = MemoryLimitCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "a"))
+    assert res.verdict.value == "pass", res.observed
+    assert "not enough memory" in res.data["message"] and res.data["warning_logged"]
+    # an installer that asks for almost no memory starts under the limit: no warning, the drill fails
+    monkeypatch.setenv("AIMD_IQ_MEMORY_NEEDED", "1")
+    res = MemoryLimitCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "b"))
+    assert res.verdict.value == "fail" and not res.data["warning_logged"]

@@ -49,6 +49,7 @@ from aimd.iq.events import EventLog, Task
 DATABASE = "aimd.db"
 SPACE_FACTOR = 2.0
 SPACE_MARGIN = 32 * 2**20  # the release's virtualenv, bytecode and the log
+MEMORY_NEEDED = 1 << 30  # address space the install and the health check of a release need (AIMD_IQ_MEMORY_NEEDED)
 HEALTH_TIMEOUT_S = 120
 
 
@@ -163,6 +164,25 @@ def preflight_space(layout: Layout, bundle: Path) -> dict[str, Any]:
         raise InvalidInputError(f"not enough free disk space: {free} bytes free, {need} needed",
                                 where=str(layout.prefix),
                                 hint="free space or choose a larger filesystem before installing")
+    return info
+
+
+def preflight_memory() -> dict[str, Any]:
+    """Refuse to start when the process may not use enough memory (002 §6.3.1 a: warn before failing)."""
+    import resource
+
+    import psutil
+
+    needed = int(os.environ.get("AIMD_IQ_MEMORY_NEEDED", MEMORY_NEEDED))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    limit = None if soft == resource.RLIM_INFINITY else soft
+    available = psutil.virtual_memory().available
+    usable = min(available, limit) if limit is not None else available
+    info = {"available_bytes": available, "address_space_limit": limit, "needed_bytes": needed}
+    if usable < needed:
+        what = f"address-space limit {limit}" if limit is not None and limit < available else f"{available} free"
+        raise InvalidInputError(f"not enough memory: {what} bytes, {needed} needed", where="memory",
+                                hint="raise the memory limit (ulimit -v, cgroup) or free memory before installing")
     return info
 
 
@@ -354,7 +374,7 @@ def install(bundle: str | Path, prefix: str | Path, *, operator: str | None = No
             if previous == version:
                 raise InvalidInputError(f"version {version} is already the current release", where=str(bundle),
                                         hint="build a bundle with a new version")
-            steps.run("preflight", preflight_space, layout, bundle)
+            steps.run("preflight", lambda: {**preflight_space(layout, bundle), **preflight_memory()})
             target = layout.releases / version
             if target.exists():
                 shutil.rmtree(target)

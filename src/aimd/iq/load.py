@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,6 +41,10 @@ def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the 
 
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     body = json.loads(args.body) if args.body else None
+    upload = None
+    if args.file:
+        with open(args.file, "rb") as handle:
+            upload = {args.field: (os.path.basename(args.file), handle.read())}
     times: list[float] = []
     failures = [0]
 
@@ -62,7 +67,7 @@ def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the 
             if self.done >= args.per_user:
                 raise StopUser()
             self.done += 1
-            with self.client.request(args.method, args.path, json=body, headers=headers, name=args.path,
+            with self.client.request(args.method, args.path, json=body, files=upload, headers=headers, name=args.path,
                                      timeout=args.timeout, catch_response=True, verify=False) as resp:
                 if resp.status_code >= 400 or resp.status_code == 0:
                     resp.failure(f"HTTP {resp.status_code}")
@@ -85,7 +90,8 @@ def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the 
 
 def load_test(url: str, path: str, *, users: int, per_user: int, method: str = "GET",
               body: dict[str, Any] | None = None, token: str | None = None, pid: int | None = None,
-              max_seconds: float = 120.0, timeout: float = 30.0) -> dict[str, Any]:
+              max_seconds: float = 120.0, timeout: float = 30.0, file: str | None = None,
+              field: str = "files") -> dict[str, Any]:
     """Run ``users`` concurrent Locust users doing ``per_user`` requests each; sample the target's resources."""
     cmd = [sys.executable, "-m", "aimd.iq.load", "--url", url, "--path", path, "--users", str(users),
            "--per-user", str(per_user), "--method", method, "--max-seconds", str(max_seconds),
@@ -94,6 +100,8 @@ def load_test(url: str, path: str, *, users: int, per_user: int, method: str = "
         cmd += ["--body", json.dumps(body)]
     if token:
         cmd += ["--token", token]
+    if file:
+        cmd += ["--file", str(file), "--field", field]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     target = psutil.Process(pid) if pid else None
     samples = []
@@ -125,6 +133,8 @@ def main() -> None:  # pragma: no cover - subprocess entry
     parser.add_argument("--method", default="GET")
     parser.add_argument("--body", default=None)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--file", default=None)
+    parser.add_argument("--field", default="files")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--timeout", type=float, default=30.0)
     _child(parser.parse_args())

@@ -139,6 +139,7 @@ class BaselineCase(_Model):
 
     id: str
     request: dict[str, Any] = Field(default_factory=dict, description="JSON body sent to the baseline endpoint")
+    file: str | None = Field(None, description="image file uploaded instead of a JSON body (multipart)")
     reference: str = Field(description="the validated expected answer (e.g. a class label)")
 
 
@@ -148,7 +149,9 @@ class BaselineSpec(_Model):
     dataset: str
     reference_source: str = Field(description="where the validated reference results come from")
     endpoint: str = "/v2/health/ready"
-    answer_field: str | None = Field(None, description="JSON field of the answer compared with the reference")
+    answer_field: str | None = Field(None, description="dotted JSON path of the answer compared with the reference; "
+                                                       "'#' counts a list, e.g. 'findings.#'")
+    upload_field: str = Field("files", description="multipart field name of uploaded files")
     cases: list[BaselineCase] = Field(default_factory=list)
     max_mean_seconds_per_case: float = Field(gt=0)
     concurrency_users: int = Field(ge=1)
@@ -375,22 +378,26 @@ def protocol_template(version: str = __version__) -> IQProtocol:
                                acceptance="HTTP 200"),
             FunctionalTestCase(id="F2", kind="interface", description="readiness: database and PACS connected",
                                path="/v2/health/ready", acceptance="HTTP 200"),
-            FunctionalTestCase(id="F3", kind="main_flow", description="OpenAPI document served",
+            FunctionalTestCase(id="F3", kind="interface", description="OpenAPI document served",
                                path="/openapi.json", expect_text="openapi", acceptance="HTTP 200 with an OpenAPI body"),
+            FunctionalTestCase(id="F4", kind="main_flow", description="models listed to an authorised caller",
+                               path="/v2/models", expect_text="models", acceptance="HTTP 200 listing the models"),
         ],
-        baseline=BaselineSpec(dataset="aimd phantom baseline cases", reference_source="phantom ground truth",
-                              max_mean_seconds_per_case=2.0, concurrency_users=4, concurrency_requests=40,
+        baseline=BaselineSpec(dataset="aimd phantom baseline cases (fill cases: file + validated finding count)",
+                              reference_source="phantom ground truth", endpoint="/v2/models/lesion/infer",
+                              answer_field="findings.#", max_mean_seconds_per_case=2.0, concurrency_users=4,
+                              concurrency_requests=40,
                               min_success_rate=0.99, max_mean_response_s=1.0, max_cpu_percent=95,
                               max_memory_mb=4096),
         stress=StressSpec(levels=[1, 2, 4, 8], requests_per_user=5, p95_limit_s=2.0, max_error_rate=0.01,
                           expected_max_concurrency=4),
         alert_rules=[
-            AlertRule(name="UnauthorisedAccess", metric="aimd_http_requests_total", labels={"status": "401"},
+            AlertRule(name="UnauthorisedAccess", metric="aimd_requests_total", labels={"code": "401"},
                       op=">", threshold=0, severity="warning", fault="illegal_access"),
-            AlertRule(name="ServerErrors", metric="aimd_http_requests_total", labels={"status": "500"}, op=">",
+            AlertRule(name="ServerErrors", metric="aimd_requests_total", labels={"code": "500"}, op=">",
                       threshold=0, severity="critical", fault="dependency_stopped"),
         ],
-        required_metrics=["process_cpu_seconds_total", "process_resident_memory_bytes"],
+        required_metrics=["aimd_requests_total", "aimd_request_seconds", "aimd_inferences_total"],
         logs=LogSpec(retention_days=3650),
         version_manifest=VersionManifest(version=version, components=[
             Component(name="aimd", kind="code", version=version),

@@ -25,6 +25,15 @@ OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
        "!=": operator.ne}
 
 
+def metric_names(text: str) -> set[str]:
+    """Family names and sample names of a Prometheus text exposition."""
+    names = set()
+    for fam in text_string_to_metric_families(text):
+        names.add(fam.name)
+        names.update(s.name for s in fam.samples)
+    return names
+
+
 def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
     """Samples of a Prometheus text exposition: (name, labels, value)."""
     return [(s.name, dict(s.labels), float(s.value)) for fam in text_string_to_metric_families(text)
@@ -153,8 +162,7 @@ class MetricsCheck(IQCheck):
             return self.not_evaluated("no target service (give --target)")
         if not ctx.protocol.required_metrics:
             return self.not_evaluated("the protocol names no required metrics")
-        names = {name for name, _, _ in parse_metrics(scrape(ctx))}
-        names |= {n.removesuffix("_total") for n in names}
+        names = metric_names(scrape(ctx))
         missing = [m for m in ctx.protocol.required_metrics if m not in names and m.removesuffix("_total") not in names]
         return self.judge(not missing, ", ".join(ctx.protocol.required_metrics),
                           f"{len(names)} metrics, missing: {', '.join(missing) or 'none'}")

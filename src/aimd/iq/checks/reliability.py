@@ -99,6 +99,39 @@ class DiskFullCheck(IQCheck):
                           f"{outcome}: {message[:160]}", evidence=[ctx.write_evidence("disk_full", data)], data=data)
 
 
+class MemoryLimitCheck(IQCheck):
+    key = "reliability.memory_limit"
+    area = "reliability"
+    clause = "002 §6.3.1 a, §5.3.1"
+    title = "an install under a too-small memory limit (prlimit) is refused with a warning before anything changes"
+    impact = "an install killed for lack of memory leaves a half-installed system"
+    fix = "keep the memory preflight; give the installer at least the memory the release needs"
+
+    def run(self, ctx: IQContext) -> CheckResult:
+        if shutil.which("prlimit") is None:
+            return self.not_evaluated("prlimit (util-linux) is not installed")
+        root = ctx.scratch("memory-limit")
+        bundle = make_probe_bundle(root, "1.0.0")
+        prefix = root / "prefix"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        limit = 640 * 2**20
+        proc = subprocess.run(["prlimit", f"--as={limit}", "--", sys.executable, "-c", _INSTALL, str(bundle),
+                               str(prefix), "drill"], capture_output=True, text=True, env=env, timeout=600,
+                              check=False)
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+        releases = prefix / "releases"
+        untouched = not (releases.exists() and any(releases.iterdir())) and not (prefix / "current").exists()
+        events = read_events(Layout(prefix).events)
+        warned = any(e["event"] == "failed" and e["step"] == "preflight" and "memory" in str(e["result"])
+                     for e in events)
+        data = {"limit_bytes": limit, "exit": proc.returncode, "message": last, "untouched": untouched,
+                "warning_logged": warned}
+        return self.judge(proc.returncode != 0 and untouched and warned,
+                          "refused at preflight naming memory; nothing installed; warning logged",
+                          f"exit {proc.returncode}: {last[:160]}", evidence=[ctx.write_evidence("memory_limit", data)],
+                          data=data)
+
+
 _INSTALL = "import sys; from aimd.iq.install import install; install(sys.argv[1], sys.argv[2], operator=sys.argv[3])"
 
 
@@ -139,6 +172,8 @@ class ConcurrentInstallCheck(IQCheck):
                           data=data)
 
 
-RELIABILITY_CHECKS: list[type[IQCheck]] = [RollbackDrillCheck, DiskFullCheck, ConcurrentInstallCheck]
+RELIABILITY_CHECKS: list[type[IQCheck]] = [RollbackDrillCheck, DiskFullCheck, MemoryLimitCheck,
+                                           ConcurrentInstallCheck]
 
-__all__ = ["DRILL_SIZES", "RELIABILITY_CHECKS", "ConcurrentInstallCheck", "DiskFullCheck", "RollbackDrillCheck"]
+__all__ = ["DRILL_SIZES", "RELIABILITY_CHECKS", "ConcurrentInstallCheck", "DiskFullCheck", "MemoryLimitCheck",
+           "RollbackDrillCheck"]

@@ -14,6 +14,7 @@ import re
 import socket
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -50,11 +51,44 @@ def _auth(ctx: IQContext) -> dict[str, str]:
     return {"Authorization": f"Bearer {ctx.token}"} if ctx.token else {}
 
 
+def answer_of(doc: Any, field: str) -> str | None:
+    """The value at a dotted path of a JSON answer; ``#`` gives a list's length.
+
+    Example
+    -------
+    >>> answer_of({"findings": [{"grade": "high"}, {}]}, "findings.#"), answer_of({"a": {"b": 1}}, "a.b")
+    ('2', '1')
+    """
+    for part in field.split("."):
+        if part == "#" and isinstance(doc, list):
+            doc = len(doc)
+        elif isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    return str(doc)
+
+
 def baseline_request(ctx: IQContext) -> dict[str, Any]:
-    """Method and body of a typical task: the first baseline case (GET without cases)."""
+    """Method and body (or uploaded file) of a typical task: the first baseline case (GET without cases)."""
     cases = ctx.protocol.baseline.cases
+    if cases and cases[0].file:
+        return {"method": "POST", "body": None, "file": cases[0].file, "field": ctx.protocol.baseline.upload_field}
     body = cases[0].request if cases and cases[0].request else None
     return {"method": "POST" if body else "GET", "body": body}
+
+
+def _send(http: httpx.Client, ctx: IQContext, case: Any) -> httpx.Response:
+    spec = ctx.protocol.baseline
+    if case.file:
+        path = Path(case.file)
+        with open(path, "rb") as handle:
+            return http.post(spec.endpoint, files={spec.upload_field: (path.name, handle.read())}, headers=_auth(ctx))
+    if case.request:
+        return http.post(spec.endpoint, json=case.request, headers=_auth(ctx))
+    return http.get(spec.endpoint, headers=_auth(ctx))
 
 
 def openapi_routes(ctx: IQContext) -> list[tuple[str, str]]:
@@ -155,22 +189,29 @@ class WeakCredentialsCheck(_TargetCheck):
 
     def check(self, ctx: IQContext) -> CheckResult:
         login = ctx.protocol.security.login_path
-        if not login:
-            return self.not_evaluated("the protocol names no login path")
         try:
-            paths = {p for _, p in openapi_routes(ctx)}
+            routes = openapi_routes(ctx)
         except httpx.HTTPError as err:
             return self.not_evaluated(f"no OpenAPI document: {err}")
-        if login not in paths:
-            return self.not_evaluated(f"the target has no {login} route")
+        weak = ctx.protocol.security.weak_credentials
         rows = []
         with client(ctx) as http:
-            for user, password in ctx.protocol.security.weak_credentials:
-                form = http.post(login, data={"username": user, "password": password})
-                rows.append({"username": user, "status": form.status_code,
-                             "accepted": form.status_code < 300 and "token" in form.text})
-        accepted = [r["username"] for r in rows if r["accepted"]]
-        return self.judge(not accepted, "every weak pair refused", f"{len(accepted)} of {len(rows)} accepted",
+            if login and login in {p for _, p in routes}:
+                for user, password in weak:
+                    resp = http.post(login, data={"username": user, "password": password})
+                    rows.append({"try": f"login {user}", "status": resp.status_code,
+                                 "accepted": resp.status_code < 300 and "token" in resp.text})
+            else:  # token-only APIs: weak secrets presented as bearer tokens must be refused
+                public = set(ctx.protocol.security.public_routes)
+                protected = [p for m, p in routes if m == "GET" and p not in public and "{" not in p]
+                if not protected:
+                    return self.not_evaluated("no login route and no protected GET route to try tokens on")
+                for secret in dict.fromkeys(x for pair in weak for x in pair):
+                    resp = http.get(protected[0], headers={"Authorization": f"Bearer {secret}"})
+                    rows.append({"try": f"bearer {secret!r} on {protected[0]}", "status": resp.status_code,
+                                 "accepted": resp.status_code < 300})
+        accepted = [r["try"] for r in rows if r["accepted"]]
+        return self.judge(not accepted, "every weak credential refused", f"{len(accepted)} of {len(rows)} accepted",
                           reason=("accepted: " + ", ".join(accepted)) if accepted else "all refused",
                           evidence=[ctx.write_evidence("weak_credentials", rows)])
 
@@ -226,12 +267,11 @@ class BaselineCheck(_TargetCheck):
         with client(ctx) as http:
             for case in spec.cases:
                 start = time.perf_counter()
-                resp = http.post(spec.endpoint, json=case.request, headers=_auth(ctx)) if case.request else \
-                    http.get(spec.endpoint, headers=_auth(ctx))
+                resp = _send(http, ctx, case)
                 seconds = time.perf_counter() - start
                 answer = None
                 if resp.status_code < 300 and spec.answer_field:
-                    answer = str(resp.json().get(spec.answer_field))
+                    answer = answer_of(resp.json(), spec.answer_field)
                 rows.append({"id": case.id, "status": resp.status_code, "seconds": round(seconds, 4),
                              "answer": answer, "reference": case.reference, "correct": answer == case.reference})
         mean_s = sum(r["seconds"] for r in rows) / len(rows)
@@ -345,6 +385,6 @@ SERVICE_CHECKS: list[type[IQCheck]] = [FunctionCheck, UnauthenticatedRoutesCheck
                                         BaselineCheck, ConcurrencyCheck, StressCheck]
 
 __all__ = ["SERVICE_CHECKS", "BaselineCheck", "ConcurrencyCheck", "FunctionCheck", "StressCheck", "TlsCheck",
-           "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "fill_path", "openapi_routes",
-           "tls_info"]
+           "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "answer_of", "fill_path",
+           "openapi_routes", "tls_info"]
 
