@@ -142,6 +142,17 @@ def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
             "report_json": result["report_json"], "counts": result["counts"], "claims_origin": result["claims_origin"]}
 
 
+def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.iq.demo import run_iq_demo
+
+    model = ctx["out"] / "models" / "finetune_full" / "export" / "model.onnx"
+    steps = ("bundle", "install", "serve", "run")
+    with progress_bar("installation qualification: " + " → ".join(steps), len(steps)) as advance:
+        result = run_iq_demo(ctx["out"] / "iq", model=model if model.is_file() else None,
+                             progress=lambda _s: advance())
+    return result  # the IQ conclusion is a finding of the report, not a failure of the demo
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("phantoms", _phantoms),
     ("validate", _validate),
@@ -150,6 +161,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("platform", _platform),
     ("models", _models),
     ("evaluation", _evaluation),
+    ("iq", _iq),
 ]
 
 
@@ -164,7 +176,8 @@ def demo(
 
     phantoms → validate → de-identify → annotate, QC, agree, export, verify →
     pre-train, fine-tune (full, LoRA), distil, export ONNX/INT8, describe →
-    evaluate the nine quality characteristics (000 §6) and write the conformity report.
+    evaluate the nine quality characteristics (000 §6) and write the conformity report →
+    release aimd as a signed bundle, install it, serve it and run the installation qualification (002).
 
     Every output lands under OUT; OUT/demo_summary.json records each stage's numbers and timing.
     """

@@ -199,8 +199,9 @@ def create_release_env(target: Path, bundle: Path) -> dict[str, Any]:
                                   capture_output=True, text=True, check=True).stdout.strip())
     # base packages come after the release's own (a .pth appends to sys.path)
     (purelib / "aimd-base-packages.pth").write_text("\n".join(_base_site_packages()) + "\n", encoding="utf-8")
+    # --ignore-installed: a same-named package among the base packages must not stand in for the release's own
     cmd = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "-q",
-           "--no-index", "--no-deps", "--require-hashes", "--find-links", str(bundle / "wheels"),
+           "--ignore-installed", "--no-index", "--no-deps", "--require-hashes", "--find-links", str(bundle / "wheels"),
            "-r", str(bundle / "requirements.lock")]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                           env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})

@@ -1,0 +1,145 @@
+"""The IQ stage of ``aimd demo``: release aimd itself as a signed bundle, install it into a prefix, start the
+installed inference service with TLS, and run ``aimd iq run --profile quick`` against both (002 §4.3, §5, §6).
+
+Example
+-------
+>>> "Dependencies" in aimd_release_notes("1.0.0")
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from aimd import __version__
+from aimd.core.errors import InvalidInputError
+from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
+from aimd.iq.install import Layout, install
+from aimd.iq.protocol import protocol_template
+from aimd.iq.runner import run_iq
+from aimd.iq.signing import generate_key
+from aimd.iq.tls import self_signed
+
+
+def aimd_release_notes(version: str) -> str:
+    """Release notes of an aimd release (002 §6.6.1 e)."""
+    return (f"# aimd {version}\n\n## Changes\n- inference service, annotation platform, installation qualification\n\n"
+            f"## Fixes\n- none recorded for this build\n\n## Dependencies\n- Python >= 3.11; see requirements.lock\n")
+
+
+def build_aimd_bundle(out: Path, *, model: Path | None = None) -> Path:
+    """A signed bundle of this aimd source tree (wheel built offline) with a manual, configuration and model."""
+    out.mkdir(parents=True, exist_ok=True)
+    key = out / "release.key"
+    if not key.exists():
+        generate_key(key)
+    work = out / "inputs"
+    shutil.rmtree(work, ignore_errors=True)
+    wheel = build_product_wheel(_project_root(), work / "wheel")
+    notes = work / "RELEASE-NOTES.md"
+    notes.write_text(aimd_release_notes(__version__), encoding="utf-8")
+    manual = work / "aimd-user-manual.md"
+    manual.write_text(f"# aimd user manual\n\nVersion {__version__}. See docs/ of the source tree.\n", encoding="utf-8")
+    config = work / "aimd.toml"
+    config.write_text('env = "production"\nlog_level = "INFO"\n', encoding="utf-8")
+    bundle = out / f"bundle-{__version__}"
+    shutil.rmtree(bundle, ignore_errors=True)
+    build_bundle(bundle, version=__version__, key=key, release_notes=notes, product_wheel=wheel, docs=[manual],
+                 config=config, models=[model] if model else None)
+    return bundle
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_release(layout: Layout, model: Path, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
+    """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token."""
+    import httpx
+
+    python = str(layout.current / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["AIMD_CONFIG"] = str(layout.config / "aimd.toml")
+    data = layout.data / "serve"
+    created = subprocess.run([python, "-m", "aimd.cli.main", "serve", "token", "create", "--scope", "infer",
+                              "--name", "iq", "--data", str(data), "--json"], capture_output=True, text=True,
+                             env=env, check=False, timeout=300)
+    if created.returncode != 0:
+        raise InvalidInputError(f"token creation failed: {created.stderr.strip()[-300:]}", where=str(layout.prefix),
+                                hint="check the installed release with `aimd iq run --prefix`")
+    token = json.loads(created.stdout)["token"]
+    key, cert = self_signed(layout.config / "tls")
+    port = _free_port()
+    proc = subprocess.Popen([python, "-m", "aimd.cli.main", "serve", "--model", f"lesion={model}",
+                             "--data", str(data), "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key),
+                             "--no-explain"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/v2/health/ready", verify=False, timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise InvalidInputError(f"the installed service did not start: "
+                                        f"{(proc.stderr.read() if proc.stderr else '')[-300:]}", where=url,
+                                        hint="run `aimd serve` from the release by hand to see the error")
+            time.sleep(0.5)
+        yield {"url": url, "token": token}
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def run_iq_demo(out: Path, *, model: Path | None = None, progress: Callable[[str], None] | None = None
+                ) -> dict[str, Any]:
+    """Bundle → install → serve → IQ run (quick profile) → report; returns the headline numbers."""
+    step = progress or (lambda _s: None)
+    started = time.perf_counter()
+    bundle = build_aimd_bundle(out / "release", model=model)
+    step("bundle")
+    layout = Layout(out / "prefix")
+    if layout.prefix.exists():
+        shutil.rmtree(layout.prefix)  # a re-run installs afresh
+    installed = install(bundle, layout.prefix, operator="demo", approved_by="demo-qa")
+    step("install")
+    protocol = protocol_template(__version__)
+    protocol.version_manifest.components = [c for c in protocol.version_manifest.components if c.kind == "code"]
+    report_dir = out / "report"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    installed_model = next(iter(sorted((layout.current / "bundle" / "models").glob("*"))), None)
+    if installed_model is not None:
+        with serve_release(layout, installed_model) as svc:
+            step("serve")
+            report = run_iq(protocol, report_dir, prefix=layout.prefix, target=svc["url"], token=svc["token"],
+                            profile="quick", operator="demo")
+    else:
+        report = run_iq(protocol, report_dir, prefix=layout.prefix, profile="quick", operator="demo")
+    step("run")
+    counts = {v: sum(c.verdict.value == v for c in report.checks) for v in ("pass", "fail", "not_evaluated")}
+    return {"bundle": str(bundle), "prefix": str(layout.prefix), "install_s": round(installed.seconds, 2),
+            "report_html": str(report_dir / "iq-report.html"), "report_pdf": str(report_dir / "iq-report.pdf"),
+            "conclusion": report.basic.conclusion, "score": report.scores["total"], **counts,
+            "iq_run_s": report.seconds, "rollback_drills": [
+                {k: r[k] for k in ("data_bytes", "rollback_s", "identical")}
+                for r in next((c.data.get("drills", []) for c in report.checks if c.key == "reliability.rollback"),
+                              [])],
+            "deviations": [d.check for d in report.deviations], "seconds": round(time.perf_counter() - started, 1)}
+
+
+__all__ = ["aimd_release_notes", "build_aimd_bundle", "run_iq_demo", "serve_release"]
