@@ -48,6 +48,7 @@ benchmark: install
 	$(PY) benchmarks/model_export.py
 	$(PY) benchmarks/evaluate_default.py
 	$(PY) benchmarks/startup.py
+	$(PY) benchmarks/platform_load.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache

@@ -116,8 +116,6 @@ class PlatformSettings(BaseModel):
     mfa_roles: list[str] = Field(
         default_factory=lambda: ["admin", "reviewer", "arbiter", "qc"],
         description="roles that must use TOTP (001 §11.3.1); add every role to require it for all")
-    audit_retention_days: int = Field(3650, ge=1, description="the audit log is kept at least this long")
-    prelabel_url: str | None = Field(None, description="an aimd serve URL for pre-labels instead of local models")
 
 
 class Settings(BaseSettings):

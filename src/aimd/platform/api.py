@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError as DBDataError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,9 @@ from aimd.platform.rbac import CLASSIFICATIONS, Permission, Role, allowed
 __all__ = ["create_app"]
 
 NPY = "application/octet-stream"
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 
 class LoginIn(BaseModel):
@@ -71,7 +75,7 @@ class DecisionIn(BaseModel):
 
 
 class ChangeIn(BaseModel):
-    case_id: int
+    case_id: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(min_length=1, max_length=5000)
 
 
@@ -80,7 +84,7 @@ class ChangeDecisionIn(BaseModel):
 
 
 class SampleIn(BaseModel):
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
 
 
 class ModelIn(BaseModel):
@@ -98,7 +102,7 @@ class SubmitIn(BaseModel):
 
 
 class PrelabelIn(BaseModel):
-    model_id: int
+    model_id: int = Field(ge=1, le=2**31 - 1)
 
 
 def _status(err: AimdError) -> int:
@@ -195,6 +199,18 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(AimdError)
     async def _aimd_error(_request: Request, err: AimdError) -> JSONResponse:
         return JSONResponse(_error_body(err), status_code=_status(err))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DBDataError)
+    async def _data_error(_request: Request, err: Exception) -> JSONResponse:
+        # e.g. an id beyond the database's integer range: bad input, not a server fault
+        body = {
+            "error": "InvalidInputError",
+            "message": f"a value is out of range for the database ({getattr(err, 'orig', err)})",
+            "where": "request",
+            "hint": "send ids and numbers within 32-bit integer range",
+        }
+        return JSONResponse(body, status_code=422)
 
     def db_session() -> Iterator[Session]:
         with platform.sessions() as db:
@@ -333,7 +349,7 @@ def create_app(platform: Platform) -> FastAPI:
         return _project_out(p)
 
     @app.get("/api/v1/projects/{project_id}", tags=["projects"])
-    def get_project(project_id: int, user: need(Permission.PROJECT_READ), db: DB) -> dict[str, Any]:
+    def get_project(project_id: Id, user: need(Permission.PROJECT_READ), db: DB) -> dict[str, Any]:
         return _project_out(projects.get_project(db, user, project_id))
 
     @app.delete("/api/v1/projects/{project_id}", tags=["projects"])
@@ -362,7 +378,7 @@ def create_app(platform: Platform) -> FastAPI:
         return {"id": case.id, "case_key": case.case_key, "image": case.image}
 
     @app.get("/api/v1/projects/{project_id}/cases", tags=["cases"])
-    def list_cases(project_id: int, user: need(Permission.PROJECT_READ), db: DB) -> list[dict[str, Any]]:
+    def list_cases(project_id: Id, user: need(Permission.PROJECT_READ), db: DB) -> list[dict[str, Any]]:
         p = projects.get_project(db, user, project_id)
         query = sa.select(Case).where(Case.project_id == p.id).order_by(Case.id)
         if user.role != Role.ADMIN and user.role != Role.INTAKE:
@@ -382,11 +398,11 @@ def create_app(platform: Platform) -> FastAPI:
         return {"created": [_task_out(t) for t in tasks]}
 
     @app.get("/api/v1/projects/{project_id}/progress", tags=["projects"])
-    def progress(project_id: int, user: need(Permission.PROGRESS_READ), db: DB) -> dict[str, Any]:
+    def progress(project_id: Id, user: need(Permission.PROGRESS_READ), db: DB) -> dict[str, Any]:
         return projects.progress(db, projects.get_project(db, user, project_id))
 
     @app.post("/api/v1/projects/{project_id}/freeze", tags=["projects"])
-    def freeze(project_id: int, user: need(Permission.PROJECT_FREEZE), db: DB) -> dict[str, Any]:
+    def freeze(project_id: Id, user: need(Permission.PROJECT_FREEZE), db: DB) -> dict[str, Any]:
         p = projects.freeze(db, audit, user, projects.get_project(db, user, project_id))
         db.commit()
         return _project_out(p)
@@ -412,13 +428,13 @@ def create_app(platform: Platform) -> FastAPI:
         return {"id": cr.id, "status": cr.status}
 
     @app.post("/api/v1/projects/{project_id}/qc/sample", tags=["qc"])
-    def qc_sample(project_id: int, body: SampleIn, user: need(Permission.QC_SAMPLE), db: DB) -> dict[str, Any]:
+    def qc_sample(project_id: Id, body: SampleIn, user: need(Permission.QC_SAMPLE), db: DB) -> dict[str, Any]:
         out = workflow.sample_for_qc(db, audit, user, projects.get_project(db, user, project_id), body.seed)
         db.commit()
         return out
 
     @app.post("/api/v1/projects/{project_id}/export", tags=["projects"])
-    def export(project_id: int, user: need(Permission.EXPORT), db: DB) -> dict[str, Any]:
+    def export(project_id: Id, user: need(Permission.EXPORT), db: DB) -> dict[str, Any]:
         out = export_project(
             db, audit, blobs, user, projects.get_project(db, user, project_id), platform.data_dir / "exports"
         )
@@ -427,11 +443,13 @@ def create_app(platform: Platform) -> FastAPI:
 
     # ------------------------------------------------------------------ tasks
     @app.get("/api/v1/tasks", tags=["tasks"])
-    def list_tasks(who: Current, db: DB, project: int | None = None, status: str | None = None) -> list[dict]:
+    def list_tasks(
+        who: Current, db: DB, project: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None, status: str | None = None
+    ) -> list[dict]:
         return [_task_out(t) for t in workflow.visible_tasks(db, who[0], project_id=project, status=status)]
 
     @app.get("/api/v1/tasks/{task_id}", tags=["tasks"])
-    def get_task(task_id: int, who: Current, db: DB) -> JSONResponse:
+    def get_task(task_id: Id, who: Current, db: DB) -> JSONResponse:
         task = workflow.get_task(db, who[0], task_id)
         case = db.get(Case, task.case_id)
         assert case is not None
@@ -445,19 +463,21 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse(body, headers={"ETag": f'"{task.draft_version}"'})
 
     @app.get("/api/v1/tasks/{task_id}/image", tags=["tasks"])
-    def task_image(task_id: int, who: Current, db: DB) -> Response:
+    def task_image(task_id: Id, who: Current, db: DB) -> Response:
         task = workflow.get_task(db, who[0], task_id)
         case = db.get(Case, task.case_id)
         assert case is not None
+        db.commit()  # read the blob outside the database transaction
         return Response(blobs.get(case.image_sha256), media_type=NPY)
 
     @app.get("/api/v1/tasks/{task_id}/draft", tags=["tasks"])
-    def get_draft(task_id: int, who: Current, db: DB) -> Response:
+    def get_draft(task_id: Id, who: Current, db: DB) -> Response:
         task = workflow.get_task(db, who[0], task_id)
         if task.draft_sha256 is None:
             raise projects.NotFoundError(
                 f"task {task_id} has no draft yet", where="draft", hint='save one with PUT and If-Match: "0"'
             )
+        db.commit()  # read the blob outside the database transaction
         return Response(
             blobs.get(task.draft_sha256),
             media_type=NPY,
@@ -522,14 +542,14 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse(out)
 
     @app.post("/api/v1/tasks/{task_id}/review", tags=["tasks"])
-    def review(task_id: int, body: DecisionIn, user: need(Permission.TASK_REVIEW), db: DB) -> dict[str, Any]:
+    def review(task_id: Id, body: DecisionIn, user: need(Permission.TASK_REVIEW), db: DB) -> dict[str, Any]:
         task = workflow.get_task(db, user, task_id, kinds=("review",))
         out = workflow.review(db, audit, user, task, body.outcome, body.reason)
         db.commit()
         return out
 
     @app.post("/api/v1/tasks/{task_id}/qc-decision", tags=["qc"])
-    def qc_decision(task_id: int, body: DecisionIn, user: need(Permission.QC_SAMPLE), db: DB) -> dict[str, Any]:
+    def qc_decision(task_id: Id, body: DecisionIn, user: need(Permission.QC_SAMPLE), db: DB) -> dict[str, Any]:
         task = workflow.get_task(db, user, task_id, kinds=("qc_sample",))
         out = workflow.review(db, audit, user, task, body.outcome, body.reason)
         db.commit()
@@ -551,7 +571,7 @@ def create_app(platform: Platform) -> FastAPI:
         return {"id": rec.id, "name": rec.name, "version": rec.version, "file_sha256": rec.file_sha256}
 
     @app.post("/api/v1/tasks/{task_id}/prelabel", tags=["models"])
-    def run_prelabel(task_id: int, body: PrelabelIn, user: need(Permission.PRELABEL), db: DB) -> JSONResponse:
+    def run_prelabel(task_id: Id, body: PrelabelIn, user: need(Permission.PRELABEL), db: DB) -> JSONResponse:
         task = workflow.get_task(db, user, task_id, kinds=("annotate", "rework"))
         model = db.get(ModelRecord, body.model_id)
         if model is None:
@@ -565,7 +585,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     # ------------------------------------------------------------------ diff and audit
     @app.get("/api/v1/cases/{case_id}/submissions", tags=["diff"])
-    def submissions(case_id: int, user: need(Permission.DIFF_READ), db: DB) -> list[dict[str, Any]]:
+    def submissions(case_id: Id, user: need(Permission.DIFF_READ), db: DB) -> list[dict[str, Any]]:
         case = db.get(Case, case_id)
         if case is None:
             raise projects.NotFoundError(f"no case {case_id}", where="case", hint="check the id")
@@ -584,7 +604,7 @@ def create_app(platform: Platform) -> FastAPI:
         ]
 
     @app.get("/api/v1/diff", tags=["diff"])
-    def diff(a: int, b: int, user: need(Permission.DIFF_READ), db: DB) -> dict[str, Any]:
+    def diff(a: QueryId, b: QueryId, user: need(Permission.DIFF_READ), db: DB) -> dict[str, Any]:
         return workflow.diff_submissions(db, blobs, a, b)
 
     @app.get("/api/v1/audit", tags=["audit"])

@@ -150,15 +150,17 @@ def save_draft(
             where="If-Match",
             hint="reload the draft, merge your edits and save again",
         )
-    mask = parse_mask(body, shape=case.image["shape"], allowed=_allowed(project))
+    shape, allowed, version = case.image["shape"], _allowed(project), task.draft_version
+    db.commit()  # end the read: a large upload is parsed and stored without holding the database
+    mask = parse_mask(body, shape=shape, allowed=allowed)
     sha = blobs.put(to_npy(mask))
     # the version check is repeated inside the UPDATE so two concurrent saves cannot both win
     result = db.execute(
         sa.update(Task)
-        .where(Task.id == task.id, Task.draft_version == task.draft_version)
+        .where(Task.id == task.id, Task.draft_version == version, Task.status == "open")
         .values(
             draft_sha256=sha,
-            draft_version=task.draft_version + 1,
+            draft_version=version + 1,
             draft_source=source,
             updated_at=utcnow(),
             started_at=task.started_at or utcnow(),

@@ -1,0 +1,273 @@
+"""Benchmark: the annotation platform under load, SQLite and PostgreSQL side by side in one run.
+
+Each backend gets a fresh platform (``aimd platform serve``, a real uvicorn process) with one project,
+one case per simulated user and one annotate task each. Locust, used as a library (in a child process),
+runs N concurrent annotators mixing the routes a viewer uses: list tasks, load the case image, load the
+mask draft, save the mask draft (If-Match autosave of a label mask of the case's shape).
+
+Values first: after the run every acknowledged save is checked against the database and blob store
+(the last acknowledged draft of each task must be stored byte-identical); a mismatch prints
+VALUES DIFFER and exits 1 before any timing is reported. Then: requests, errors, p50/p95 per route and
+overall, and the PostgreSQL / SQLite p95 ratio. Targets (001 load profile): save p95 ≤ 300 ms, all-route
+p95 ≤ 500 ms, 0 errors with 50 users and a 200×512×512 uint8 mask.
+
+Usage: ``python benchmarks/platform_load.py [--users 50] [--seconds 30] [--shape 200,512,512] [--quick] [--json]``
+(``--quick``: 8 users, 10 s, 16×128×128).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+PASSWORD = "bench password 42 ok"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _setup(data: Path, db: str | None, users: int, shape: tuple[int, int, int]) -> None:
+    """Create the platform: admin, intake, N annotators, one project, N cases, N annotate tasks."""
+    from aimd.core.config import PlatformSettings
+    from aimd.imaging.nifti_io import write_nifti
+    from aimd.imaging.volume import Volume
+    from aimd.platform import Platform
+    from aimd.platform.auth import create_user
+    from aimd.platform.models import User
+    from aimd.platform.projects import CaseImport, ProjectCreate, create_project, distribute, import_case
+
+    settings = PlatformSettings()
+    platform = Platform.open(data, database_url=db, settings=settings)
+    arr = np.full(shape, -1000, np.int16)
+    z, y, x = shape
+    arr[z // 4 : 3 * z // 4, y // 4 : 3 * y // 4, x // 4 : 3 * x // 4] = 40
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ct.nii.gz"
+        write_nifti(Volume(arr, spacing=(0.7, 0.7, 1.0), modality="CT"), path)
+        image = base64.b64encode(path.read_bytes()).decode()
+    with platform.sessions() as s:
+        for i in range(users):
+            create_user(s, platform.audit, settings, username=f"a{i}", role="annotator", password=PASSWORD)
+        admin, _ = create_user(
+            s, platform.audit, settings, username="admin", role="admin", password=PASSWORD, clearance=3
+        )
+        task_def = {
+            "goal": "load test",
+            "modalities": ["CT"],
+            "objects_and_outputs": "lung mask",
+            "alignment_rules": "n/a: one image",
+            "qc_and_traceability": "autosave load",
+        }
+        project = create_project(
+            s,
+            platform.audit,
+            admin,
+            ProjectCreate(name="load", task_definition=task_def, label_map={1: "LUNG"}, readers=1),
+        )
+        for i in range(users):
+            import_case(
+                s, platform.audit, platform.blobs, admin, project, CaseImport(case_key=f"c{i}", image_nifti_b64=image)
+            )
+        distribute(s, platform.audit, admin, project)
+        s.commit()
+        assert s.query(User).count() == users + 1
+    platform.close()
+
+
+_LOCUST = r"""
+import gevent, json, sys, io, random, hashlib
+import numpy as np
+from locust import HttpUser, task, constant
+from locust.env import Environment
+
+USERS, SECONDS, SHAPE = {users}, {seconds}, {shape}
+accounts = list(range(USERS))
+acked = {{}}
+
+def mask(seed):
+    m = np.zeros(SHAPE, np.uint8)
+    z = seed % SHAPE[0]
+    m[z, : SHAPE[1] // 2, : SHAPE[2] // 2] = 1
+    m[:, 0, seed % SHAPE[2]] = 1
+    buf = io.BytesIO(); np.save(buf, m); return buf.getvalue()
+
+class Annotator(HttpUser):
+    wait_time = constant(0.2)
+    def on_start(self):
+        self.n = accounts.pop()
+        r = self.client.post("/api/v1/auth/login", json={{"username": f"a{{self.n}}", "password": "{password}"}},
+                             name="login")
+        self.client.headers["Authorization"] = "Bearer " + r.json()["token"]
+        self.task_id = self.client.get("/api/v1/tasks", name="list tasks").json()[0]["id"]
+        self.version, self.k = 0, 0
+        self.save()
+    @task(2)
+    def list_tasks(self):
+        self.client.get("/api/v1/tasks", name="list tasks")
+    @task(2)
+    def load_case(self):
+        self.client.get(f"/api/v1/tasks/{{self.task_id}}/image", name="load case")
+    @task(2)
+    def load_mask(self):
+        self.client.get(f"/api/v1/tasks/{{self.task_id}}/draft", name="load mask")
+    @task(3)
+    def save(self):
+        self.k += 1
+        body = mask(self.n * 1000 + self.k)
+        r = self.client.put(f"/api/v1/tasks/{{self.task_id}}/draft", data=body, name="save mask",
+                            headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream"}})
+        if r.status_code == 200:
+            self.version = r.json()["draft_version"]
+            acked[self.task_id] = (self.version, hashlib.sha256(body).hexdigest())
+
+env = Environment(user_classes=[Annotator], host=sys.argv[1])
+runner = env.create_local_runner()
+runner.start(USERS, spawn_rate=USERS)
+gevent.sleep(SECONDS)
+runner.quit()
+out = {{"routes": {{}}, "acked": {{str(k): v for k, v in acked.items()}}}}
+for (name, method), s in env.stats.entries.items():
+    pct = s.get_response_time_percentile
+    out["routes"][name] = {{"requests": s.num_requests, "failures": s.num_failures,
+                            "p50_ms": pct(0.5), "p95_ms": pct(0.95)}}
+t = env.stats.total
+out["total"] = {{"requests": t.num_requests, "failures": t.num_failures, "p95_ms": t.get_response_time_percentile(0.95),
+                 "rps": t.total_rps}}
+print(json.dumps(out))
+"""
+
+
+def _check(data: Path, db: str | None, acked: dict[str, list[Any]]) -> list[str]:
+    """Every task's stored draft equals its last acknowledged save (values first)."""
+    from aimd.core.config import PlatformSettings
+    from aimd.platform import Platform
+    from aimd.platform.models import Task
+
+    platform = Platform.open(data, database_url=db, settings=PlatformSettings())
+    bad = []
+    try:
+        with platform.sessions() as s:
+            for task_id, (version, body_sha) in acked.items():
+                row = s.get(Task, int(task_id))
+                stored = np.load(io.BytesIO(platform.blobs.get(row.draft_sha256)))
+                buf = io.BytesIO()
+                np.save(buf, stored)
+                if row.draft_version != version or hashlib.sha256(buf.getvalue()).hexdigest() != body_sha:
+                    bad.append(f"task {task_id}: stored version {row.draft_version}, acknowledged {version}")
+    finally:
+        platform.close()
+    return bad
+
+
+def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[int, int, int]) -> dict[str, Any]:
+    data = Path(tempfile.mkdtemp(prefix=f"aimd-bench-{label}-"))
+    _setup(data, db, users, shape)
+    port = _port()
+    cmd = [sys.executable, "-m", "aimd.cli.main", "platform", "serve", "--data", str(data), "--port", str(port)]
+    if db:
+        cmd += ["--db", db]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        script = _LOCUST.format(users=users, seconds=seconds, shape=shape, password=PASSWORD)
+        proc = subprocess.run(
+            [sys.executable, "-c", script, url], capture_output=True, text=True, timeout=seconds + 300
+        )
+        if proc.returncode:
+            raise RuntimeError(proc.stderr[-2000:])
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    result["values_differ"] = _check(data, db, result.pop("acked"))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--shape", default="200,512,512")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    users, seconds = (8, 10.0) if args.quick else (args.users, args.seconds)
+    shape = (16, 128, 128) if args.quick else tuple(int(v) for v in args.shape.split(","))
+    from aimd.store.pgtemp import PostgresServer, pg_bindir
+
+    results: dict[str, Any] = {"users": users, "seconds": seconds, "shape": list(shape)}
+    results["sqlite"] = _run("sqlite", None, users, seconds, shape)
+    bindir = pg_bindir()
+    if bindir is None:
+        print("PostgreSQL binaries not found: apt-get install postgresql", file=sys.stderr)
+        return 2
+    pg = PostgresServer(bindir)
+    try:
+        results["postgresql"] = _run("postgresql", pg.create_database(), users, seconds, shape)
+    finally:
+        pg.stop()
+    differ = {k: results[k]["values_differ"] for k in ("sqlite", "postgresql") if results[k]["values_differ"]}
+    if differ:
+        print(f"VALUES DIFFER: {differ}")
+        return 1
+    for backend in ("sqlite", "postgresql"):
+        r = results[backend]
+        save = r["routes"].get("save mask", {})
+        r["targets"] = {
+            "save_p95_le_300ms": (save.get("p95_ms") or 1e9) <= 300,
+            "all_p95_le_500ms": r["total"]["p95_ms"] <= 500,
+            "zero_errors": r["total"]["failures"] == 0,
+        }
+    results["p95_ratio_postgresql_over_sqlite"] = results["postgresql"]["total"]["p95_ms"] / max(
+        results["sqlite"]["total"]["p95_ms"], 1e-9
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(
+            f"platform load: {users} users, {seconds:.0f} s, mask {shape} uint8 (values checked: all acknowledged "
+            "saves stored byte-identical)"
+        )
+        for backend in ("sqlite", "postgresql"):
+            r = results[backend]
+            print(
+                f"  {backend:10s} requests {r['total']['requests']:6d}  errors {r['total']['failures']:3d}  "
+                f"rps {r['total']['rps']:.1f}  all p95 {r['total']['p95_ms']:.0f} ms"
+            )
+            for name, s in sorted(r["routes"].items()):
+                print(
+                    f"      {name:12s} n={s['requests']:5d} fail={s['failures']:3d} p50={s['p50_ms']:.0f} ms "
+                    f"p95={s['p95_ms']:.0f} ms"
+                )
+            print(f"      targets: {r['targets']}")
+        print(f"  p95 ratio PostgreSQL / SQLite: {results['p95_ratio_postgresql_over_sqlite']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AIMD_LOG_LEVEL", "WARNING")
+    sys.exit(main())
