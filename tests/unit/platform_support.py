@@ -99,6 +99,15 @@ class Site:
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
+    def one_task(self) -> tuple[int, str, dict[str, Any]]:
+        """A one-reader project with one case distributed: (project, annotator, task)."""
+        project = self.project(readers=1)
+        self.case(project)
+        self.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=self.as_("admin"))
+        user = "ann1" if self.tasks("ann1") else "ann2"
+        (task,) = self.tasks(user)
+        return project, user, task
+
     def tasks(self, username: str, **params: Any) -> list[dict[str, Any]]:
         r = self.client.get("/api/v1/tasks", params=params, headers=self.as_(username))
         assert r.status_code == 200, r.text

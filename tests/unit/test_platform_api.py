@@ -139,11 +139,7 @@ def test_autosave_conflicts_and_idempotent_submit(site) -> None:
     ids=["wrong-shape", "wrong-dtype", "label-outside-taxonomy", "truncated", "empty"],
 )
 def test_malformed_masks_are_refused_and_nothing_is_stored(site, body: bytes, status: int, words: str) -> None:
-    project = site.project(readers=1)
-    site.case(project)
-    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
-    user = "ann1" if site.tasks("ann1") else "ann2"
-    (task,) = site.tasks(user)
+    project, user, task = site.one_task()
     blobs_before = len(site.platform.blobs)
     r = site.client.put(
         f"/api/v1/tasks/{task['id']}/draft", content=body, headers={**site.as_(user), "If-Match": '"0"'}
@@ -154,11 +150,7 @@ def test_malformed_masks_are_refused_and_nothing_is_stored(site, body: bytes, st
 
 
 def test_level1_qc_blocks_a_bad_submission(site) -> None:
-    project = site.project(readers=1)
-    site.case(project)
-    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
-    user = "ann1" if site.tasks("ann1") else "ann2"
-    (task,) = site.tasks(user)
+    project, user, task = site.one_task()
     gap = cube_mask()
     gap[2] = 0  # the nodule and the lung skip a slice: not z-continuous
     gap[3, 5:9, 5:9] = 5
@@ -319,11 +311,7 @@ def test_model_prelabels_are_drafts_with_correction_records(site, tmp_path: Path
     r = site.client.post("/api/v1/models", json=body, headers=site.as_("admin"))
     assert r.status_code == 201, r.text
     model_id = r.json()["id"]
-    project = site.project(readers=1)
-    site.case(project)
-    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
-    user = "ann1" if site.tasks("ann1") else "ann2"
-    (task,) = site.tasks(user)
+    project, user, task = site.one_task()
     r = site.client.post(f"/api/v1/tasks/{task['id']}/prelabel", json={"model_id": model_id}, headers=site.as_(user))
     assert r.status_code == 200, r.text
     assert r.json()["source"] == "seg@1.0"

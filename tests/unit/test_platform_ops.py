@@ -54,11 +54,7 @@ def test_non_loopback_bind_needs_tls(tmp_path: Path) -> None:
 
 def test_backup_restore_drill(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> None:
     site = make_site(tmp_path / "data", database_url)
-    project = site.project(readers=1)
-    site.case(project)
-    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
-    user = "ann1" if site.tasks("ann1") else "ann2"
-    (task,) = site.tasks(user)
+    project, user, task = site.one_task()
     site.save(user, task["id"], cube_mask())
     assert site.submit(user, task["id"]).status_code == 200
     manifest = backup(site.platform, tmp_path / "bk")

@@ -16,11 +16,7 @@ from aimd.platform.api import create_app
 @pytest.fixture(scope="module")
 def platform_site(tmp_path_factory: pytest.TempPathFactory):
     site = make_site(Path(tmp_path_factory.mktemp("schema")) / "data", None)
-    project = site.project(readers=1)
-    site.case(project)
-    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=site.as_("admin"))
-    user = "ann1" if site.tasks("ann1") else "ann2"
-    (task,) = site.tasks(user)
+    project, user, task = site.one_task()
     site.save(user, task["id"], cube_mask())
     yield site
     site.platform.close()
