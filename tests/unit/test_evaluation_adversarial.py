@@ -48,6 +48,10 @@ def test_fgsm_flips_exactly_when_budget_exceeds_the_margin(tmp_path: Path) -> No
     strict = AdversarialClaim(attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.35, max_metric_drop=0.5,
                               sample_images=8)
     assert run_characteristic(Adversarial(), ctx, Claims(adversarial=strict)).verdict == Verdict.NONCONFORM
+    # every budget above the claimed one: nothing to compare, so not evaluated (never conform)
+    above = AdversarialClaim(attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.1, sample_images=8)
+    res3 = run_characteristic(Adversarial(), ctx, Claims(adversarial=above))
+    assert res3.verdict == Verdict.NOT_EVALUATED and "no attack budget at or below" in res3.reason
 
 
 # ---------------------------------------------------------------- black-box (Square Attack) -----------------
