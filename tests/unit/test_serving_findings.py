@@ -189,3 +189,35 @@ def test_full_queue_is_busy_and_cancelled_work_is_dropped():
     with pytest.raises(BusyError, match="timeout"):
         slow = DynamicBatcher(_slow_predictor(0.5), max_batch=1)
         slow.submit(x, timeout=0.1)
+
+
+def test_similar_cases_find_the_same_lesion_first_and_refuse_another_model(phantom: Path, tmp_path: Path):
+    import json
+
+    import torch
+
+    from aimd.imaging.io import read_volume
+    from aimd.models.preprocess import preprocess_volume
+    from aimd.models.zoo import build_network, get_entry
+    from aimd.serving.registry import ModelRegistry
+    from aimd.serving.similar import EmbeddingIndex
+
+    torch.manual_seed(0)
+    spec = get_entry("unet-small").input_spec
+    predictor = TorchModulePredictor(build_network("unet-small", out_channels=1).eval(),
+                                     spec.model_copy(update={"spacing_mm": None}), SEG_SPEC)
+    weights = tmp_path / "w.pt"
+    torch.save(predictor.module.state_dict(), weights)
+    model = ModelRegistry().add("unet", predictor, weights, "1")
+    index = EmbeddingIndex.build(predictor, model.sha256, phantom.parent.parent)
+    index.save(tmp_path / "index.npz")
+    loaded = EmbeddingIndex.load(tmp_path / "index.npz")
+    lesions = json.loads((phantom / "lesions.json").read_text())["lesions"]
+    assert len(loaded.items) == len(lesions)
+    inst = np.asarray(read_nifti(phantom / "lesions.nii.gz").array)
+    inputs = preprocess_volume(read_volume(phantom / "ct"), predictor.input_spec)
+    answer = loaded.query_finding(model, inputs, inst == lesions[0]["instance"], k=5)
+    assert answer["available"] and answer["cases"][0]["lesion_id"] == lesions[0]["id"]
+    assert answer["cases"][0]["similarity"] == pytest.approx(1.0, abs=1e-4)
+    other = ModelRegistry().add("other", predictor, tmp_path / "index.npz", "2")  # a different file hash
+    assert loaded.query_finding(other, inputs, inst == lesions[0]["instance"])["available"] is False

@@ -118,6 +118,7 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
     shutil.rmtree(ctx["out"] / "models", ignore_errors=True)  # the demo's own runs from an earlier demo
     with progress_bar("models: " + " → ".join(DEMO_STAGES), len(DEMO_STAGES)) as advance:
         result = run_model_demo(data, ctx["out"] / "models", seed=ctx["seed"], progress=lambda _stage: advance())
+    ctx["device_model"] = result["export"]["files"].get("onnx")
     headline = {
         "output": result["out"],
         "organs_val_dice": result["pretrain"]["val_dice"],
@@ -153,6 +154,24 @@ def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
     return result  # the IQ conclusion is a finding of the report, not a failure of the demo
 
 
+def _device(ctx: dict[str, Any]) -> dict[str, Any]:
+    from aimd.serving.demo import run_device_demo
+
+    model = ctx.get("device_model")
+    if model is None:
+        return {"skipped": "no exported model (the models stage did not run)"}
+    test_case = sorted((ctx["out"] / "model_data" / "cases").iterdir())[-1]
+    with progress_bar("device: serve → PACS → infer → SEG + SR", None) as advance:
+        result = run_device_demo(model, test_case / "ct", ctx["out"] / "device", progress=lambda _s: advance())
+    for f in result["findings"]:
+        text = f.get("explanation", {}).get("key_features", {})
+        console.print(f"  {f['id']} {f['grade']:6s} {f['confidence']:.2f}  {text.get('en', '')}  {text.get('zh', '')}",
+                      highlight=False)
+    console.print(f"  {result['mode']}; files: {result['files']}", highlight=False)
+    return {"mode": result["mode"].split(" (")[0], "findings": len(result["findings"]), **result["grades"],
+            "pacs_stored": len(result["pacs_stored"]), "detail": result}
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("phantoms", _phantoms),
     ("validate", _validate),
@@ -161,6 +180,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("platform", _platform),
     ("models", _models),
     ("evaluation", _evaluation),
+    ("device", _device),
     ("iq", _iq),
 ]
 

@@ -56,6 +56,8 @@ def run(
     series_idle: float = typer.Option(3.0, "--series-idle", help="Seconds without a new instance after "
                                                                   "which a pushed series is complete."),
     threads: int = typer.Option(2, "--threads", help="Inference threads per model."),
+    index: Path | None = typer.Option(None, "--index", help="Embedding index of reference cases "
+                                                             "(aimd serve index) for similar cases."),
 ) -> None:
     """Serve models over HTTP until interrupted (subcommand ``token`` manages API tokens)."""
     if ctx.invoked_subcommand is not None:
@@ -78,7 +80,7 @@ def run(
         max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size, request_timeout=timeout,
         limits=UploadLimits(max_bytes=max_upload_mb * 2**20, max_voxels=max_voxels), rate_per_minute=rate,
         grades=GradeThresholds(high=high, review=review), explain=not no_explain, dicom_port=dicom_port,
-        ae_title=ae_title, dimse_model=dicom_model, series_idle_seconds=series_idle)
+        ae_title=ae_title, dimse_model=dicom_model, series_idle_seconds=series_idle, index_path=index)
     settings.check_bind()
     registry = ModelRegistry(threads=threads)
     for spec in model:
@@ -90,7 +92,8 @@ def run(
     scheme = "https" if settings.tls else "http"
     err_console.print(f"aimd serve on {scheme}://{host}:{port} (OpenAPI: /docs)", highlight=False)
     uvicorn.run(app_, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", access_log=False)
+                ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=10)
 
 
 @token_app.command("create", epilog="Example: aimd serve token create --scope infer --scope review --json")
@@ -147,3 +150,25 @@ def token_revoke(token_id: str = typer.Argument(..., help="Token id."), data: Pa
         print_json({"id": token_id, "revoked": True})
     else:
         console.print(f"revoked {token_id}", highlight=False)
+
+
+@app.command("index", epilog="Example: aimd serve index --model runs/lesions --data phantoms/ --out index.npz")
+def build_index(
+    model: Path = typer.Option(..., "--model", help="Training run folder of the served model."),
+    data: Path = typer.Option(..., "--data", help="Reference dataset (aimd phantom layout) with lesions."),
+    out: Path = typer.Option(..., "--out", help="Index file to write (.npz)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Embed every reference lesion with the model's encoder, for the similar-cases explanation."""
+    from aimd.models.adapters import load_predictor
+    from aimd.serving.registry import model_hash
+    from aimd.serving.similar import EmbeddingIndex
+
+    idx = EmbeddingIndex.build(load_predictor(model), model_hash(model), data)
+    idx.save(out)
+    result = {"out": str(out), "lesions": len(idx.items), "dims": int(idx.vectors.shape[1]),
+              "model_sha256": idx.model_sha256}
+    if json_out:
+        print_json(result)
+    else:
+        console.print(f"indexed {result['lesions']} lesions ({result['dims']} features) → {out}", highlight=False)

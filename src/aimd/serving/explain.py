@@ -26,6 +26,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from aimd.core.errors import InvalidInputError
 from aimd.imaging.volume import Volume
 from aimd.models.predictor import BasePredictor, Prediction
 from aimd.models.preprocess import preprocess_volume
@@ -63,8 +64,8 @@ class NumpyNet(nn.Module):
         return torch.from_numpy(self.predictor._logits(arr))
 
 
-def gradcam_layer(net: nn.Module, sample: torch.Tensor) -> str:
-    """Name of the last convolution whose output keeps the input's spatial size (the finest features)."""
+def conv_outputs(net: nn.Module, sample: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, output shape)`` of every convolution of ``net`` in execution order on ``sample``."""
     seen: list[tuple[str, tuple[int, ...]]] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, tuple(out.shape))))
              for name, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
@@ -75,7 +76,14 @@ def gradcam_layer(net: nn.Module, sample: torch.Tensor) -> str:
         for h in hooks:
             h.remove()
     if not seen:
-        raise ValueError("no convolution layer")
+        raise InvalidInputError("the network has no convolution layer", where="model",
+                                hint="Grad-CAM and encoder features need a convolutional PyTorch model")
+    return seen
+
+
+def gradcam_layer(net: nn.Module, sample: torch.Tensor) -> str:
+    """Name of the last convolution whose output keeps the input's spatial size (the finest features)."""
+    seen = conv_outputs(net, sample)
     full = [name for name, shape in seen if shape[2:] == tuple(sample.shape[2:])]
     return (full[-2] if len(full) > 1 else full[-1]) if full else seen[-1][0]
 
@@ -211,4 +219,4 @@ def _overlay_png(volume: Volume, heat: NDArray[np.float32], region: NDArray[np.b
     plt.close(fig)
 
 
-__all__ = ["Explainer", "NumpyNet", "RegionScore", "gradcam_layer"]
+__all__ = ["Explainer", "NumpyNet", "RegionScore", "conv_outputs", "gradcam_layer"]

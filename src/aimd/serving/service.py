@@ -84,6 +84,11 @@ class InferenceService:
 
             self.pacs = Pacs(settings.pacs_url, user=settings.pacs_user, password=settings.pacs_password,
                              timeout=settings.pacs_timeout)
+        self.index = None
+        if settings.index_path is not None:
+            from aimd.serving.similar import EmbeddingIndex
+
+            self.index = EmbeddingIndex.load(settings.index_path)
         for model in self.registry.all():
             self._register_model(model)
 
@@ -161,7 +166,8 @@ class InferenceService:
         timer = timer or Timer()
         predictor = BatchedPredictor(model.predictor, self.batcher(model), timeout=self.settings.request_timeout,
                                      cancel=cancel)
-        explainer = Explainer(occlusion_mask=self.settings.occlusion_mask) if self.settings.explain else None
+        explainer = (Explainer(occlusion_mask=self.settings.occlusion_mask, index=self.index)
+                     if self.settings.explain else None)
         started = time.perf_counter()
         try:
             doc = run_inference(model, image, self.results_dir, predictor=predictor, thresholds=self.settings.grades,

@@ -53,6 +53,7 @@ class ServeSettings(BaseModel):
     request_timeout: float = Field(300.0, gt=0)
     explain: bool = True
     occlusion_mask: int = Field(8, ge=2, description="occlusion patch size (pixels)")
+    index_path: Path | None = Field(None, description="embedding index of reference cases (similar cases)")
     job_workers: int = Field(1, ge=1)
     dicom_port: int | None = Field(None, ge=0, le=65535)
     ae_title: str = "AIMD"
