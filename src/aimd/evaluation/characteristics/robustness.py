@@ -34,6 +34,7 @@ from aimd.evaluation.support.artefacts import ARTEFACTS, apply_artefact, artefac
 from aimd.evaluation.support.ood import flagged, record_probes
 from aimd.evaluation.support.sampling import sample_evenly
 from aimd.evaluation.support.scoring import case_scores, evaluate, labels_from_probs, metric_name, summarize
+from aimd.evaluation.support.stats import paired_difference
 from aimd.models.specs import OutputSpec
 
 
@@ -139,25 +140,30 @@ class Robustness(Characteristic):
                              else data.with_images(apply_artefact(data.images, art, sev, seed=ctx.seed)))
                 scores = evaluate(ctx.predictor, perturbed)
                 s = summarize(list(scores.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
-                # paired: the clean mean over the same source cases as the perturbed items
-                drop = round(float(np.mean([clean[c] for c in scores])) - s["estimate"], 6)
+                # paired: clean minus perturbed over the same source cases, with a paired bootstrap CI
+                drop = paired_difference(clean, scores, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
                 rows.append({"artefact": art, "severity": sev, **artefact_parameters(art, sev), name: s["estimate"],
-                             "ci_low": s["ci_low"], "ci_high": s["ci_high"], "cases": s["n"], "drop": drop})
+                             "ci_low": s["ci_low"], "ci_high": s["ci_high"], "cases": s["n"],
+                             "drop": drop["estimate"], "drop_ci_low": drop["ci_low"], "drop_ci_high": drop["ci_high"]})
                 ys.append(s["estimate"])
                 lo.append(s["ci_low"])
                 hi.append(s["ci_high"])
             if levels:
                 series.append(Series(name=art, x=[0.0, *levels], y=ys, low=lo, high=hi))
-            within = [r["drop"] for r in rows if r["artefact"] == art and r["severity"] <= claim.claimed_severity]
+            within = [r for r in rows if r["artefact"] == art and r["severity"] <= claim.claimed_severity]
             label = f"{art}: metric drop up to severity {claim.claimed_severity}"
             if within:
-                ev.check(label, f"≤ {claim.max_metric_drop}", max(within), max(within) <= claim.max_metric_drop)
+                worst = max(within, key=lambda r: r["drop"])
+                ev.at_most(label, claim.max_metric_drop, {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"],
+                                                          "ci_high": worst["drop_ci_high"]},
+                           f"worst at severity {worst['severity']} (paired over {worst['cases']} cases)")
             else:
                 ev.not_evaluated(label, f"≤ {claim.max_metric_drop}",
                                  "no measured severity at or below the claimed one" if ctx.perturbed is None
                                  else "the dataset holds no perturbed copy at or below the claimed severity")
         ev.tables.append(Table(title="Metric per artefact and severity (A.12.2 a)",
-                               columns=["artefact", "severity", name, "ci_low", "ci_high", "cases", "drop"], rows=rows))
+                               columns=["artefact", "severity", name, "ci_low", "ci_high", "cases", "drop",
+                                        "drop_ci_low", "drop_ci_high"], rows=rows))
         if series:
             ev.plots.append(Plot(name="robustness_curves", kind="line", title=f"{name} vs artefact severity",
                                  x_label="severity (0 = clean)", y_label=name, series=series))
