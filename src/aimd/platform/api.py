@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from aimd import __version__
+from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import AimdError, IntegrityError, InvalidInputError, PermissionDeniedError
+from aimd.imaging.windowing import WINDOW_PRESETS
 from aimd.platform import auth, projects, workflow
 from aimd.platform.app_state import Platform
 from aimd.platform.exporting import export_project
@@ -99,6 +101,16 @@ class SubmitIn(BaseModel):
     attributes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per mask value, the object's attributes from the taxonomy"
     )
+    objects: list[dict[str, Any]] = Field(
+        default_factory=list, description="vector objects: {id, label_code, type bbox/point/polygon, coordinates}"
+    )
+    spans: list[dict[str, Any]] = Field(
+        default_factory=list, description="report text spans {id, start, end, text, semantic_type} (001 §8.5.2)"
+    )
+    links: dict[str, list[str]] = Field(default_factory=dict, description="mask value → linked span ids")
+
+    def marks(self) -> dict[str, Any]:
+        return {"objects": self.objects, "spans": self.spans, "links": self.links}
 
 
 class PrelabelIn(BaseModel):
@@ -141,8 +153,31 @@ def _user_out(u: User) -> dict[str, Any]:
     }
 
 
+def _labels(label_map: dict[str, str]) -> list[dict[str, Any]]:
+    """The project's labels with their taxonomy names, category and attribute schemas (for the workspace)."""
+    tax = default_taxonomy()
+    out = []
+    for value, code in sorted(label_map.items(), key=lambda kv: int(kv[0])):
+        node = tax.get(code)
+        if node is None:
+            continue
+        out.append(
+            {
+                "value": int(value),
+                "code": code,
+                "name_en": node.name_en,
+                "name_zh": node.name_zh,
+                "category": node.category.value,
+                "parent": node.parent,
+                "attributes": [a.model_dump(mode="json") for a in node.attributes],
+            }
+        )
+    return out
+
+
 def _project_out(p: Any) -> dict[str, Any]:
     return {
+        "labels": _labels(p.label_map),
         "id": p.id,
         "name": p.name,
         "task_definition": p.task_definition,
@@ -526,7 +561,9 @@ def create_app(platform: Platform) -> FastAPI:
             return JSONResponse(done.response, status_code=done.status, headers={"Idempotent-Replayed": "true"})
         task = workflow.get_task(db, user, task_id, kinds=_kinds(user))
         try:
-            out = workflow.submit(db, audit, blobs, user, task, body.attributes if body else None)
+            out = workflow.submit(
+                db, audit, blobs, user, task, body.attributes if body else None, body.marks() if body else None
+            )
         except workflow.QCFailedError:
             db.commit()  # the refusal is audited
             raise
@@ -599,9 +636,23 @@ def create_app(platform: Platform) -> FastAPI:
                 "project_version": s.project_version,
                 "mask_sha256": s.mask_sha256,
                 "correction": s.correction,
+                "qc": s.qc,
             }
             for s in db.scalars(sa.select(Submission).where(Submission.case_id == case_id).order_by(Submission.id))
         ]
+
+    @app.get("/api/v1/submissions/{submission_id}/mask", tags=["diff"])
+    def submission_mask(submission_id: int, user: need(Permission.DIFF_READ), db: DB) -> Response:
+        sub = db.get(Submission, submission_id)
+        case = db.get(Case, sub.case_id) if sub is not None else None
+        if sub is None or case is None:
+            raise projects.NotFoundError(f"no submission {submission_id}", where="submission", hint="check the id")
+        projects.get_project(db, user, case.project_id)
+        return Response(blobs.get(sub.mask_sha256), media_type=NPY, headers={"X-Reader": str(sub.reader)})
+
+    @app.get("/api/v1/windowing", tags=["projects"])
+    def windowing(who: Current) -> dict[str, Any]:
+        return {name: {"center": w.center, "width": w.width} for name, w in WINDOW_PRESETS.items()}
 
     @app.get("/api/v1/diff", tags=["diff"])
     def diff(a: QueryId, b: QueryId, user: need(Permission.DIFF_READ), db: DB) -> dict[str, Any]:
@@ -623,7 +674,19 @@ def create_app(platform: Platform) -> FastAPI:
         bad = audit.verify()
         return {"ok": bad is None, "first_bad_index": bad, "entries": len(audit), "head_sha256": audit.head()}
 
+    _mount_workspace(app)
     return app
+
+
+def _mount_workspace(app: FastAPI) -> None:
+    """Serve the browser workspace (built by ``make web`` into ``aimd/platform/static``) at ``/``."""
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(__file__).with_name("static")
+    if (static / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=static, html=True), name="workspace")
 
 
 def _kinds(user: User) -> tuple[str, ...]:

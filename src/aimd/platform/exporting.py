@@ -78,6 +78,7 @@ def export_project(
                         audit_trail=_trail(sub, decisions),
                         reviewer=reviewer,
                         attributes=sub.qc.get("attributes"),
+                        marks=sub.qc.get("marks"),
                     )
                 )
             records.append(

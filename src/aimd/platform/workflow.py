@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aimd.annotation import agree, append_audit, check_package, new_package, reader_sets, save_package, write_mask
 from aimd.annotation.qc import QCConfig
-from aimd.annotation.schema import AIModel, Annotation
+from aimd.annotation.schema import AIModel, Annotation, TextDocument
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
 from aimd.core.hashing import sha256_file
@@ -205,8 +205,13 @@ def _package_for(
     audit_trail: list[dict[str, Any]] | None = None,
     reviewer: str | None = None,
     attributes: dict[str, dict[str, Any]] | None = None,
+    marks: dict[str, Any] | None = None,
 ) -> Path:
-    """Write an App. C package (image, mask, annotations) for ``mask`` under ``workdir``; return its path."""
+    """Write an App. C package (image, mask, annotations) for ``mask`` under ``workdir``; return its path.
+
+    ``marks`` carries what the workspace drew beside the mask: vector ``objects`` (bbox / point /
+    polygon annotations), report ``spans`` and ``links`` (mask value → span ids).
+    """
     tax = default_taxonomy()
     image_path = workdir / "image.nii.gz"
     if not image_path.exists():
@@ -230,6 +235,7 @@ def _package_for(
         node = tax.get(code)
         assert node is not None
         prov = {"source": "model_corrected", "model": model} if model else None
+        links = [{"target": t} for t in ((marks or {}).get("links") or {}).get(str(value), [])]
         anns.append(
             Annotation.model_validate(
                 {
@@ -243,18 +249,58 @@ def _package_for(
                         "attributes": dict((attributes or {}).get(str(value), {})),
                     },
                     "provenance": prov,
+                    "cross_modal_links": links,
                 }
             )
+        )
+    anns += [_vector_annotation(tax, obj) for obj in (marks or {}).get("objects") or []]
+    texts = []
+    if (marks or {}).get("spans"):
+        texts.append(
+            {"id": "report", "kind": "report", "language": "zh", "text": case.report_text, "spans": marks["spans"]}
         )
     meta = pkg.metadata.model_copy(update={"reviewer": reviewer})
     if model:
         name, _, ver = model.partition("@")
         meta.software.ai_model = AIModel(name=name, version=ver or "unknown")
-    pkg = pkg.model_copy(update={"annotations": anns, "metadata": meta})
+    try:
+        docs = [TextDocument.model_validate(t) for t in texts]
+    except ValueError as err:
+        raise InvalidInputError(
+            f"the report spans are not valid: {err}", where="spans", hint="send spans with id, start, end, text"
+        ) from None
+    pkg = pkg.model_copy(update={"annotations": anns, "metadata": meta, "texts": docs})
     for entry in audit_trail or [{"actor": annotator, "action": "submit", "detail": ""}]:
         pkg = append_audit(pkg, actor=entry["actor"], action=entry["action"], detail=str(entry.get("detail", "")))
     save_package(pkg, pkg_path)
     return pkg_path
+
+
+def _vector_annotation(tax: Any, obj: dict[str, Any]) -> Annotation:
+    """A box / point / polygon drawn in the workspace as an App. C annotation (001 App. C.3)."""
+    node = tax.get(str(obj.get("label_code", "")))
+    if node is None:
+        raise InvalidInputError(
+            f"object {obj.get('id')!r} names no taxonomy label", where="objects", hint="use a code of the label map"
+        )
+    data = {k: obj[k] for k in ("bbox", "point", "polygon", "slice_index") if obj.get(k) is not None}
+    try:
+        return Annotation.model_validate(
+            {
+                "id": str(obj.get("id", "")),
+                "category": node.category.value,
+                "label_code": node.code,
+                "type": obj.get("type"),
+                "data": {**data, "attributes": dict(obj.get("attributes") or {})},
+                "cross_modal_links": [{"target": t} for t in obj.get("links") or []],
+            }
+        )
+    except ValueError as err:
+        raise InvalidInputError(
+            f"object {obj.get('id')!r} is not a valid annotation: {err}",
+            where="objects",
+            hint="send type bbox / point / polygon with its coordinates",
+        ) from None
 
 
 def _finding_dict(f: Any) -> dict[str, Any]:
@@ -269,6 +315,7 @@ def level1_qc(
     annotator: str,
     model: str | None,
     attributes: dict[str, dict[str, Any]],
+    marks: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Findings of the annotation engine's level-1 QC on this submission."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,6 +330,7 @@ def level1_qc(
             version="draft",
             model=model,
             attributes=attributes,
+            marks=marks,
         )
         findings = check_package(path, taxonomy=default_taxonomy(), config=QCConfig(check_unreferenced=False))
     return [_finding_dict(f) for f in findings]
@@ -295,6 +343,7 @@ def submit(
     user: User,
     task: Task,
     attributes: dict[str, dict[str, Any]] | None = None,
+    marks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Submit the task's draft: QC, record the correction, then route the case (agreement / review)."""
     project = db.get(Project, task.project_id)
@@ -308,7 +357,7 @@ def submit(
     mask = case_mask(blobs, task.draft_sha256)
     model = task.prelabel_source
     attributes = attributes or {}
-    findings = level1_qc(blobs, project, case, mask, user.username, model, attributes)
+    findings = level1_qc(blobs, project, case, mask, user.username, model, attributes, marks)
     errors = [f for f in findings if f["severity"] == "error"]
     if errors:
         audit.append(
@@ -327,7 +376,7 @@ def submit(
         reader=reader,
         mask_sha256=task.draft_sha256,
         project_version=project.version,
-        qc={"findings": findings, "errors": 0, "attributes": attributes},
+        qc={"findings": findings, "errors": 0, "attributes": attributes, "marks": marks or {}},
         correction=correction,
     )
     db.add(sub)
@@ -467,6 +516,7 @@ def agreement(blobs: BlobStore, project: Project, case: Case, subs: list[Submiss
                 reader=s.reader,
                 version=f"v{project.version}",
                 attributes=s.qc.get("attributes"),
+                marks=s.qc.get("marks"),
             )
             for s in subs
         ]
