@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 
 from aimd.iq.tls import self_signed
@@ -68,6 +68,16 @@ def build_app(insecure: bool) -> FastAPI:
     @app.post("/v1/predict")
     def predict(body: dict[str, float], _: str = Depends(user)) -> dict[str, str]:
         return {"label": "positive" if body.get("value", 0.0) > 0.5 else "negative"}
+
+    @app.get("/ui", response_class=HTMLResponse)
+    def ui() -> str:
+        return ("<html><body style='font-family:sans-serif'><h1>Device console</h1><nav><a href='#'>Studies</a> · "
+                "<a href='#'>Results</a> · <a href='#'>Audit</a></nav><table border=1><tr><td>study 1</td>"
+                "<td>2 findings</td></tr></table></body></html>")
+
+    @app.get("/blank", response_class=HTMLResponse)
+    def blank() -> str:
+        return "<html><body></body></html>"
 
     @app.get("/v2/models")
     def models(_: str = Depends(user)) -> dict[str, list[str]]:
@@ -157,6 +167,9 @@ def _protocol(**changes: object):
     p = protocol_template("1.0.0")
     p.functional_tests.append(FunctionalTestCase(id="F5", kind="main_flow", description="jobs listed with a token",
                                                  path="/v1/jobs", acceptance="HTTP 200"))
+    p.functional_tests.append(FunctionalTestCase(id="U1", kind="ui", description="console page",
+                                                 path="/ui", acceptance="page shows navigation and a table"))
+    p.security.public_routes += ["/ui", "/blank"]  # static page shells; their data calls need the token
     p.baseline.endpoint = "/v1/predict"
     p.baseline.answer_field = "label"
     p.baseline.cases = [BaselineCase(id=f"c{i}", request={"value": v}, reference=ref)
@@ -187,6 +200,7 @@ def test_secured_service_passes_function_security_performance_and_alerts(secure:
     report = run_iq(_protocol(), tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
     verdicts = {c.key: c.verdict.value for c in report.checks}
     assert verdicts["function.tests"] == "pass"
+    assert verdicts["function.ui_render"] == "pass"
     assert verdicts["security.unauthenticated"] == "pass"
     assert verdicts["security.weak_credentials"] == "pass"
     assert verdicts["security.tls"] == "pass"
@@ -239,6 +253,8 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
                      "required_metrics": ["process_cpu_seconds_total", "aimd_inference_seconds"]})
     p.functional_tests.append(FunctionalTestCase(id="F9", kind="ui", description="viewer page", path="/viewer",
                                                  acceptance="HTTP 200"))
+    p.functional_tests.append(FunctionalTestCase(id="U2", kind="ui", description="blank page", path="/blank",
+                                                 acceptance="page shows content"))
     p.baseline.cases.append(BaselineCase(id="wrong", request={"value": 0.9}, reference="negative"))
     p.alert_rules = [
         AlertRule(name="TooHigh", metric="aimd_requests_total", labels={"code": "401"}, op=">",
@@ -247,6 +263,7 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
     report = run_iq(p, tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
     checks = {c.key: c for c in report.checks}
     assert checks["function.tests"].verdict.value == "fail" and "F9" in checks["function.tests"].reason
+    assert checks["function.ui_render"].verdict.value == "fail" and "U2" in checks["function.ui_render"].reason
     baseline = checks["performance.baseline"]
     assert baseline.verdict.value == "fail" and "accuracy" in baseline.reason
     assert checks["performance.stress"].verdict.value == "fail"

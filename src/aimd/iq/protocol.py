@@ -374,8 +374,8 @@ def protocol_template(version: str = __version__) -> IQProtocol:
             StaffingRequirement(role="clinical expert", count=1, party="user", skills="radiology reading"),
         ],
         functional_tests=[
-            FunctionalTestCase(id="F1", kind="ui", description="service answers liveness", path="/v2/health/live",
-                               acceptance="HTTP 200"),
+            FunctionalTestCase(id="F1", kind="interface", description="service answers liveness",
+                               path="/v2/health/live", acceptance="HTTP 200"),
             FunctionalTestCase(id="F2", kind="interface", description="readiness: database and PACS connected",
                                path="/v2/health/ready", acceptance="HTTP 200"),
             FunctionalTestCase(id="F3", kind="interface", description="OpenAPI document served",

@@ -144,6 +144,67 @@ class FunctionCheck(_TargetCheck):
                           evidence=[ctx.write_evidence("functional_tests", rows)], data={"cases": rows})
 
 
+def screenshot(url: str, path: Path, *, width: int = 1000, height: int = 700) -> Path:
+    """A headless Chromium screenshot of ``url`` (self-signed certificates accepted)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        raise FileNotFoundError("chromium")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
+                    "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={path}", url],
+                   capture_output=True, timeout=120, check=False)
+    if not path.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot of {url}")
+    return path
+
+
+def ink_fraction(png: Path) -> float:
+    """Share of pixels that differ from the page's most common colour (0 for a blank page)."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(png)[..., :3]
+    flat = (img.reshape(-1, 3) * 255).astype(np.uint8)
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    background = colours[counts.argmax()]
+    return float(np.any(np.abs(flat.astype(int) - background.astype(int)) > 16, axis=1).mean())
+
+
+class UiRenderCheck(_TargetCheck):
+    key = "function.ui_render"
+    area = "function"
+    clause = "002 §4.3.1 a"
+    title = "each UI page renders in a browser (headless Chromium screenshot not blank)"
+    impact = "users see an empty or broken screen after installation"
+    fix = "check the static assets and the page's errors in the browser console"
+
+    min_ink = 0.002
+
+    def check(self, ctx: IQContext) -> CheckResult:
+        import shutil
+
+        pages = [t for t in ctx.protocol.functional_tests if t.kind == "ui"]
+        if not pages:
+            return self.not_evaluated("the protocol has no UI test case")
+        if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+            return self.not_evaluated("Chromium is not installed")
+        rows, evidence = [], []
+        for page in pages:
+            png = screenshot(f"{ctx.target}{page.path}", ctx.evidence_dir / f"ui-{page.id}.png")
+            ink = ink_fraction(png)
+            rows.append({"id": page.id, "path": page.path, "ink_fraction": round(ink, 5),
+                         "rendered": ink >= self.min_ink})
+            evidence.append(png.relative_to(ctx.out).as_posix())
+        blank = [r["id"] for r in rows if not r["rendered"]]
+        return self.judge(not blank, f"every page shows content (ink ≥ {self.min_ink:.1%})",
+                          f"{len(rows) - len(blank)} of {len(rows)} rendered",
+                          reason=("blank: " + ", ".join(blank)) if blank else "all rendered",
+                          evidence=[ctx.write_evidence("ui_render", rows), *evidence], data={"pages": rows})
+
+
 class UnauthenticatedRoutesCheck(_TargetCheck):
     key = "security.unauthenticated"
     area = "security"
@@ -381,10 +442,10 @@ def _plot_stress(ctx: IQContext, rows: list[dict[str, Any]], limit: float) -> st
     return path.relative_to(ctx.out).as_posix()
 
 
-SERVICE_CHECKS: list[type[IQCheck]] = [FunctionCheck, UnauthenticatedRoutesCheck, WeakCredentialsCheck, TlsCheck,
-                                        BaselineCheck, ConcurrencyCheck, StressCheck]
+SERVICE_CHECKS: list[type[IQCheck]] = [FunctionCheck, UiRenderCheck, UnauthenticatedRoutesCheck, WeakCredentialsCheck,
+                                        TlsCheck, BaselineCheck, ConcurrencyCheck, StressCheck]
 
 __all__ = ["SERVICE_CHECKS", "BaselineCheck", "ConcurrencyCheck", "FunctionCheck", "StressCheck", "TlsCheck",
-           "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "answer_of", "fill_path",
-           "openapi_routes", "tls_info"]
+           "UiRenderCheck", "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "answer_of",
+           "fill_path", "ink_fraction", "openapi_routes", "screenshot", "tls_info"]
 
