@@ -285,6 +285,15 @@ def test_absent_target_is_not_evaluated(tmp_path: Path) -> None:
     assert report.basic.conclusion != "pass"
 
 
+@pytest.mark.integration
+def test_no_baseline_cases_means_no_load_verdict(secure: Service, tmp_path: Path) -> None:
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(_protocol(**{"baseline.cases": []}), tmp_path / "out", target=secure.url, token=TOKEN,
+                    only=["performance"], pdf=False)
+    assert {c.verdict.value for c in report.checks} == {"not_evaluated"}
+
+
 def _serve() -> None:  # pragma: no cover - runs in the service subprocess
     import uvicorn
 

@@ -156,6 +156,8 @@ def test_concurrent_installs_are_serialised(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_full_disk_is_refused_before_anything_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = DiskFullCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "a"))
+    if res.verdict.value == "not_evaluated":
+        pytest.skip(f"this machine cannot mount a tmpfs: {res.reason}")
     assert res.verdict.value == "pass" and res.data["warning_logged"], res.observed
     # an installer without the free-space margin starts, runs out of space half-way and must roll back
     monkeypatch.setattr(sys.modules["aimd.iq.install"], "SPACE_MARGIN", 0)

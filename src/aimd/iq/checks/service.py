@@ -360,6 +360,8 @@ class ConcurrencyCheck(_TargetCheck):
 
     def check(self, ctx: IQContext) -> CheckResult:
         spec = ctx.protocol.baseline
+        if not spec.cases:
+            return self.not_evaluated("no typical task: the protocol's baseline has no cases")
         users = spec.concurrency_users
         per_user = max(1, spec.concurrency_requests // users)
         proc = listening_process(ctx.target or "")
@@ -395,6 +397,8 @@ class StressCheck(_TargetCheck):
 
     def check(self, ctx: IQContext) -> CheckResult:
         spec = ctx.protocol.stress
+        if not ctx.protocol.baseline.cases:
+            return self.not_evaluated("no typical task: the protocol's baseline has no cases")
         levels = spec.levels if ctx.profile == "full" else spec.levels[: max(2, len(spec.levels) - 1)]
         rows, max_ok = [], 0
         for users in levels:
