@@ -8,7 +8,9 @@
    per second, p50/p95 latency, errors, and the throughput ratio batched / batch-1 (target ≥ 1.5×
    with 0 errors). The two servers answer the same image; the benchmark checks first that both give
    the same finding confidences (values compared first), then times.
-2. **End to end, one 128³ phantom study.** A real Orthanc holds the phantom CT series; the time of one
+2. **The batcher alone**: the same model and 16 threads calling it through the batcher, without HTTP,
+   result files or the audit log — what batching gives where the network dominates.
+3. **End to end, one 128³ phantom study.** A real Orthanc holds the phantom CT series; the time of one
    ``POST /v2/models/{m}/infer {study_uid, series_uid}`` is measured: QIDO + WADO pull → inference →
    findings → SEG + SR → STOW to Orthanc, with the service's own per-stage timings.
 
@@ -134,6 +136,42 @@ def batching(seconds: float, users: int) -> dict[str, Any]:
     return out
 
 
+def batcher_alone(users: int, seconds: float) -> dict[str, Any]:
+    """The batching mechanism without HTTP, storage and audit: ``users`` threads calling the model."""
+    import threading
+
+    from aimd.models.adapters import load_predictor
+    from aimd.serving.batching import BatchedPredictor, DynamicBatcher
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = load_predictor(_classifier(Path(tmp)))
+        x = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
+        answers = {}
+        for label, max_batch in (("batch1", 1), ("dynamic", 16)):
+            batcher = DynamicBatcher(base, max_batch=max_batch, max_wait_ms=10, queue_size=256)
+            answers[label] = BatchedPredictor(base, batcher).predict(x)
+            done = [0] * users
+            stop = time.perf_counter() + seconds
+
+            def worker(k: int, batcher: DynamicBatcher = batcher, stop: float = stop, done: list[int] = done) -> None:
+                p = BatchedPredictor(base, batcher)
+                while time.perf_counter() < stop:
+                    p.predict(x)
+                    done[k] += 1
+
+            threads = [threading.Thread(target=worker, args=(k,)) for k in range(users)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            batcher.close()
+            out[label] = round(sum(done) / seconds, 1)
+        out["same_answer"] = bool(np.allclose(answers["batch1"], answers["dynamic"], atol=1e-5))
+        out["ratio"] = round(out["dynamic"] / max(out["batch1"], 1e-9), 2)
+    return out
+
+
 def end_to_end() -> dict[str, Any]:
     import pydicom
     import requests
@@ -174,7 +212,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {"batching": batching(args.seconds, args.users), "end_to_end_128": end_to_end()}
+    result = {"batching": batching(args.seconds, args.users),
+              "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)), "end_to_end_128": end_to_end()}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -185,6 +224,9 @@ def main() -> None:
         print(f"  {label:8s} {s['rps']:7.1f} req/s  p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
               f"errors {s['failures']}  mean batch {s.get('mean_batch', '?')}")
     print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
+    a = result["batcher_alone"]
+    print(f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {a['batch1']} img/s, dynamic "
+          f"{a['dynamic']} img/s, ratio {a['ratio']}×, same answer: {a['same_answer']}")
     e = result["end_to_end_128"]
     if "skipped" in e:
         print(f"end to end: skipped ({e['skipped']})")
