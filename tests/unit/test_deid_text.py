@@ -41,6 +41,8 @@ CASES = [
     ("Name: Hua Song    Sex: Male", "en_name_labelled", "Hua Song"),
     ("Reported by: Dr. Junhua Zhou    Reviewed by: Dr. Fei Liang", "en_name_labelled", "Junhua Zhou"),
     ("The scan was reviewed by Dr. Emily Chen today.", "en_name_title", "Emily Chen"),
+    ("Patient Zhang Weiqiang was examined; family contact Wang Xiaoming.", "en_pinyin_name_labelled",
+     "Zhang Weiqiang"),
     ("身份证号：210105195405226518", "cn_id_card_labelled", "210105195405226518"),
     ("编号 11010519491231002X 见附件", "cn_resident_id", "11010519491231002X"),
     ("旧证 110105491231002 已注销", "cn_resident_id_15", "110105491231002"),

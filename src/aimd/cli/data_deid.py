@@ -31,6 +31,9 @@ def deid(
                                                 help="Remove sex/age/size/weight too (no 113108)."),
     copy_unknown: bool = typer.Option(False, "--copy-unknown",
                                       help="Copy files of unknown format unchecked (default: leave out)."),
+    clean_pixels: bool = typer.Option(False, "--clean-pixels",
+                                      help="Blank burned-in text (deid recipes + Tesseract OCR) instead of "
+                                           "quarantining; images where OCR still finds text stay out."),
     json_out: bool = JsonOption,
 ) -> None:
     """De-identify SRC into DST: DICOM by the PS3.15 Basic Profile, text and JSON by aimd's text rules.
@@ -41,20 +44,26 @@ def deid(
 
     DST/deid_log.json records the rules, options, tool versions and per-file results.
 
-    Exit 1 when a file failed (corrupt, undecodable, identifier left), 2 for bad input.
+    Images that may hold burned-in text (BurnedInAnnotation YES; US, SC, XA, OT ...) are quarantined:
+    left out and listed with the reason, unless --clean-pixels cleans them.
+
+    Exit 1 when any file was left out (not handled, quarantined, skipped, or removed by the residual
+    scan), with the count; 2 for bad input.
     """
     src_r, _, map_r = check_paths(src, dst, map_path)
     total = len(discover(src_r, exclude=(map_r,))[1])
     options = DeidOptions.from_settings(keep_private_tags=keep_private_tags,
                                         clean_descriptors=clean_descriptors, remove_dates=remove_dates,
                                         remove_characteristics=remove_characteristics,
-                                        copy_unknown=copy_unknown)
+                                        copy_unknown=copy_unknown, clean_pixels=clean_pixels)
     with progress_bar("de-identifying", total, enabled=not json_out) as advance:
         report = deidentify_path(src, dst, map_path, options=options, salt=salt, overwrite=force,
                                  progress=advance)
     summary = report.summary()
-    for failed in report.failed:
-        err_console.print(f"[red]failed:[/red] {failed.path}: {failed.error}", highlight=False)
+    for item in summary["left_out"]:
+        err_console.print(f"[red]{item['status']}:[/red] {item['path']}: {item['reason']}", highlight=False)
+    for item in summary["warning_list"]:
+        err_console.print(f"[yellow]warning:[/yellow] {item['path']}: {item['warning']}", highlight=False)
     if json_out:
         print_json(summary)
     else:
@@ -65,7 +74,11 @@ def deid(
                       f"{residual['files_scanned']} files; span overlaps {summary['span_overlaps']}",
                       highlight=False)
         console.print(f"map: {report.map_path}   log: {summary['log']}", highlight=False)
+        if summary["warning_list"]:
+            console.print(f"{len(summary['warning_list'])} warnings (listed above)", highlight=False)
     if report.exit_code != EXIT_OK:
+        err_console.print(f"[red]{len(summary['left_out'])} of {summary['files']} files left out of {report.dst} "
+                          "(needs review; see above and the log)[/red]", highlight=False)
         raise typer.Exit(report.exit_code)
 
 

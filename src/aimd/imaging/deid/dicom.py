@@ -9,7 +9,12 @@ SpacingBetweenSlices, rescale) and pixel data are not in the table and are never
 
 Beyond the table, as a safety net (aimd extension, logged per action): any other PN attribute is emptied,
 any other DA/DT is shifted, any other instance UID is remapped, and the text of any other string attribute
-is swept for the patient's known identifiers.
+goes through the same text rules as report text (names, resident ids, phones, addresses, record numbers,
+dates) and the patient's known identifiers. Attributes of VR UN are first decoded to their dictionary VR;
+every binary or UN attribute that is not explicitly kept (pixel data and lookup tables at the top level)
+is removed — encapsulated documents, icon images, waveforms and unknown bytes can all carry identifying
+text. Kept private attributes (``keep_private_tags``) lose their binary values and orphans (no private
+creator), and their text is cleaned too.
 
 Example
 -------
@@ -29,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
@@ -69,7 +75,18 @@ _OTHER_PERSON_KEYWORDS = ("ReferringPhysicianName", "PerformingPhysicianName", "
                           "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "RequestingPhysician",
                           "ScheduledPerformingPhysicianName", "ResponsiblePerson", "VerifyingObserverName",
                           "ContentCreatorName", "ReviewerName")
-_BURNED_IN_MODALITIES = frozenset({"US", "SC", "XA", "ES", "OT", "XC", "GM", "SM"})
+# Binary (and unknown) VRs: their bytes cannot be read as text, so they are removed unless kept below.
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW", "US or SS or OW"})
+# Binary attributes kept at the top level of an image: the pixels and what is needed to display them.
+KEPT_BINARY_KEYWORDS = frozenset({
+    "PixelData", "FloatPixelData", "DoubleFloatPixelData", "ExtendedOffsetTable", "ExtendedOffsetTableLengths",
+    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+    "AlphaPaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData",
+})
+# Binary attributes kept inside the display sequences (Modality/VOI LUT, palette): lookup data only.
+KEPT_NESTED_BINARY_KEYWORDS = frozenset({"LUTData"})
+REMOVED_SEQUENCES = frozenset({"IconImageSequence"})  # a thumbnail: the image's burned-in text, smaller
 
 
 @dataclass
@@ -109,12 +126,13 @@ def read_dicom(path: str | Path) -> Dataset:
         raise InvalidInputError("file not found", where=str(path), hint="check the path")
     try:
         ds = pydicom.dcmread(path, force=False)
-        for _ in ds.iterall():  # convert every raw element now, so a corrupt one fails here
-            pass
+        _check_complete(ds, path)
     except InvalidDicomError:
         try:
             ds = pydicom.dcmread(path, force=True)
-            list(ds.iterall())
+            _check_complete(ds, path)
+        except InvalidInputError:
+            raise
         except Exception as err:
             raise InvalidInputError(f"not a readable DICOM file ({type(err).__name__})", where=str(path),
                                     hint="re-export the file from the PACS or remove it") from None
@@ -122,10 +140,34 @@ def read_dicom(path: str | Path) -> Dataset:
             raise InvalidInputError("not a DICOM file (no preamble and no SOP attributes)", where=str(path),
                                     hint="remove the file or give it a proper DICOM header") from None
     except Exception as err:
-        raise InvalidInputError(f"corrupt DICOM file ({type(err).__name__}: {err})", where=str(path),
+        if isinstance(err, InvalidInputError):
+            raise
+        raise InvalidInputError(f"corrupt DICOM file ({type(err).__name__})", where=str(path),
                                 hint="re-export the file from the PACS or remove it") from None
+    if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+        raise InvalidInputError("no SOP Class or Instance UID: truncated or not a DICOM object", where=str(path),
+                                hint="re-export the file from the PACS or remove it")
     _check_pixel_data(ds, path)
+    sop_class = UID(str(ds.get("SOPClassUID", "") or ""))
+    if "Image Storage" in sop_class.name and "PixelData" not in ds and "FloatPixelData" not in ds \
+            and "DoubleFloatPixelData" not in ds:
+        raise InvalidInputError(f"{sop_class.name} without pixel data: the file is truncated", where=str(path),
+                                hint="re-export the file from the PACS or remove it")
     return ds
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """Convert every element now, refusing values shorter than their stated length (a cut file)."""
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.value is not None and raw.length != 0xFFFFFFFF \
+                and len(raw.value) < raw.length:
+            raise InvalidInputError(f"file ends inside attribute {tag} ({len(raw.value)} of {raw.length} bytes): "
+                                    "truncated", where=str(path), hint="re-export the file from the PACS")
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                _check_complete(item, path)
 
 
 def _check_pixel_data(ds: Dataset, path: Path) -> None:
@@ -206,6 +248,30 @@ def register_patient(ds: Dataset, mapping: DeidMap, *, max_shift_days: int) -> P
     return entry
 
 
+def _decode_un(ds: Dataset, elem: DataElement) -> DataElement:
+    """Re-read a public attribute of VR UN with its VR from the data dictionary (UN kept when unknown)."""
+    try:
+        vr = dictionary_VR(elem.tag)
+    except KeyError:
+        return elem
+    if vr in ("UN", "") or " or " in vr:
+        return elem
+    raw = elem.value if isinstance(elem.value, bytes) else b""
+    try:
+        decoded = convert_raw_data_element(RawDataElement(elem.tag, vr, len(raw), raw, 0, True, True), ds=ds)
+    except Exception:
+        return elem
+    ds[elem.tag] = decoded
+    return decoded
+
+
+def _kept_binary(elem: DataElement, top: bool) -> bool:
+    keyword = elem.keyword or ""
+    if top and keyword in KEPT_BINARY_KEYWORDS:
+        return True
+    return not top and keyword in KEPT_NESTED_BINARY_KEYWORDS and not elem.tag.is_private
+
+
 def _values(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
@@ -223,12 +289,24 @@ class _Worker:
         self.options = options
         self.result = DicomResult(patient_pseudonym=patient.pseudonym)
         self.cleaner = TextDeidentifier(mapping, date_offset_days=patient.date_offset_days)
-        self.sweeper = TextDeidentifier(mapping, date_offset_days=patient.date_offset_days, rules=())
 
-    def run(self, ds: Dataset) -> None:
+    def run(self, ds: Dataset, *, top: bool = True) -> None:
         for elem in list(ds):
             tag = elem.tag
+            if elem.VR == "UN" and not tag.is_private:
+                elem = _decode_un(ds, elem)
+            if elem.VR in BINARY_VRS and not _kept_binary(elem, top):
+                del ds[tag]
+                self.result.actions["X:binary_not_kept"] += 1
+                if elem.keyword == "EncapsulatedDocument":
+                    self.result.warnings.append("encapsulated document removed (its text cannot be checked)")
+                continue
+            if elem.keyword in REMOVED_SEQUENCES:
+                del ds[tag]
+                self.result.actions["X:icon_image"] += 1
+                continue
             if tag.is_private:
+                self._private(ds, elem)
                 continue
             if tag.group in CURVE_GROUPS or tag.group in OVERLAY_GROUPS:
                 del ds[tag]
@@ -277,7 +355,22 @@ class _Worker:
 
     def _recurse(self, elem: DataElement) -> None:
         for item in elem.value or []:
-            self.run(item)
+            self.run(item, top=False)
+
+    def _private(self, ds: Dataset, elem: DataElement) -> None:
+        """A kept private attribute: creators stay, orphans go, sequences recurse, text is cleaned."""
+        tag = elem.tag
+        if 0x0010 <= tag.element <= 0x00FF:
+            return  # private creator
+        creator = (tag.group << 16) | (tag.element >> 8)
+        if creator not in ds:
+            del ds[tag]
+            self.result.actions["X:private_without_creator"] += 1
+        elif elem.VR == "SQ":
+            self._recurse(elem)
+        elif elem.VR in _SWEEP_VRS or elem.VR == "PN":
+            self._clean(ds, elem)
+            self.result.actions["C:private_text"] += 1
 
     def _dummy(self, elem: DataElement) -> None:
         vr = elem.VR
@@ -373,11 +466,13 @@ class _Worker:
             self.result.actions["U:uid_not_in_profile"] += 1
         elif vr in _SWEEP_VRS and elem.value:
             values = [str(v) for v in _values(elem.value)]
-            outs = [self.sweeper.deidentify(v) for v in values]
+            outs = [self.cleaner.deidentify(v) for v in values]
             if any(o.changed for o in outs):
                 new = [o.text for o in outs]
                 elem.value = new if len(new) > 1 else new[0]
-                self.result.actions["C:known_identifier_in_text_attribute"] += 1
+                for out in outs:
+                    self.result.text_rules.update(out.counts)
+                self.result.actions["C:identifier_in_text_attribute"] += 1
 
 
 def deidentify_dataset(ds: Dataset, mapping: DeidMap, options: ProfileOptions, *,
@@ -407,10 +502,6 @@ def deidentify_dataset(ds: Dataset, mapping: DeidMap, options: ProfileOptions, *
         result.warnings.append("private attributes kept unchecked (keep_private_tags)")
     worker.run(ds)
     _mark_deidentified(ds, options)
-    burned = str(ds.get("BurnedInAnnotation", "")).upper()
-    if burned == "YES" or (burned != "NO" and result.modality in _BURNED_IN_MODALITIES and "PixelData" in ds):
-        result.warnings.append("pixel data may hold burned-in text: Clean Pixel Data (113101) was not "
-                               "applied; review the images")
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" not in ds:
         meta.MediaStorageSOPInstanceUID = mapping.uid(str(meta.MediaStorageSOPInstanceUID))
@@ -438,6 +529,20 @@ def _mark_deidentified(ds: Dataset, options: ProfileOptions) -> None:
         items.append(item)
     ds.DeidentificationMethodCodeSequence = Sequence(items)
     ds.LongitudinalTemporalInformationModified = "MODIFIED" if options.retain_modified_dates else "REMOVED"
+
+
+def mark_pixels_cleaned(ds: Dataset) -> None:
+    """Record the Clean Pixel Data Option (113101) after burned-in text was blanked and checked by OCR."""
+    item = Dataset()
+    item.CodeValue = "113101"
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = "Clean Pixel Data Option"
+    codes = ds.get("DeidentificationMethodCodeSequence") or Sequence()
+    codes.append(item)
+    ds.DeidentificationMethodCodeSequence = codes
+    methods = [str(m) for m in _values(ds.get("DeidentificationMethod"))]
+    ds.DeidentificationMethod = [*methods, "burned-in text blanked, OCR check clean"]
+    ds.BurnedInAnnotation = "NO"
 
 
 def write_dicom(ds: Dataset, path: str | Path) -> None:
@@ -495,6 +600,7 @@ __all__ = [
     "DicomResult",
     "deidentify_dataset",
     "deidentify_dicom_file",
+    "mark_pixels_cleaned",
     "patient_key",
     "read_dicom",
     "register_patient",

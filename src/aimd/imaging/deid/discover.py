@@ -1,9 +1,11 @@
 """Find the files under a source path and decide how each is de-identified.
 
 Kinds: ``dicom`` (profile), ``text`` (text rules), ``json`` (text rules + identity keys + spans),
-``nifti`` (header text and extensions cleaned), ``copy`` (data without free text: Analyze ``.img``
-voxels, numeric ``.npy``), ``skip`` (never copied: DICOMDIR, hidden files, pseudonym maps, unknown
-formats that could carry identifying text or burned-in pixels).
+``nifti`` (header text and extensions cleaned), ``analyze`` (an ``.img`` voxel file, written only when its
+``.hdr`` is beside it and the sizes agree), ``npy`` (numeric arrays), ``skip`` (never copied: DICOMDIR,
+hidden files, pseudonym maps), ``unknown`` (formats aimd cannot check for identifying text or burned-in
+pixels) and ``link`` (symbolic links and other non-regular files: never followed, never copied). Every
+file is either parsed and de-identified or listed as not handled; nothing is copied through unread.
 
 Example
 -------
@@ -16,6 +18,7 @@ Example
 from __future__ import annotations
 
 import codecs
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,7 @@ _DICOM_EXT = (".dcm", ".dicom", ".ima")
 _TEXT_EXT = (".txt", ".md", ".csv", ".tsv", ".log", ".xml", ".html", ".htm", ".yaml", ".yml", ".jsonl",
              ".rtf", ".ini", ".cfg", ".tex")
 _NIFTI_EXT = (".nii", ".nii.gz", ".hdr")
-_COPY_EXT = (".img",)
+_ANALYZE_EXT = (".img",)
 
 
 @dataclass(frozen=True)
@@ -51,25 +54,34 @@ def classify(rel: Path, head: bytes) -> tuple[str, str]:
         return "json", ""
     if name.endswith(_TEXT_EXT):
         return "text", ""
-    if name.endswith(_COPY_EXT):
-        return "copy", ""
+    if name.endswith(_ANALYZE_EXT):
+        return "analyze", ""
     if name.endswith(".npy") and head[:6] == b"\x93NUMPY":
         return "npy", ""
     return "unknown", "unknown format: cannot be checked for identifying content"
 
 
 def discover(src: Path, *, exclude: tuple[Path, ...] = ()) -> tuple[Path, list[SourceFile]]:
-    """All files under ``src`` (or ``src`` itself), sorted; returns the root their ``rel`` is based on."""
-    src = src.resolve()
+    """All entries under ``src`` (or ``src`` itself), sorted; returns the root their ``rel`` is based on.
+
+    Symbolic links (to files or folders, inside or outside ``src``) and special files are listed with
+    kind ``link`` and never followed, so nothing outside ``src`` can reach the output.
+    """
+    src = Path(os.path.abspath(src))
     excluded = {p.resolve() for p in exclude}
-    if src.is_file():
-        root, paths = src.parent, [src]
+    if not src.is_dir() or src.is_symlink():
+        root, entries = src.parent, [src]
     else:
-        root = src
-        paths = sorted(p for p in src.rglob("*") if p.is_file() and not _in_symlinked_dir(p, src))
+        root, entries = src, _walk(src)
     files = []
-    for path in paths:
+    for path in entries:
         rel = path.relative_to(root)
+        if path.is_symlink() or not path.is_file():
+            target = os.path.realpath(path)
+            where = "inside" if Path(target).is_relative_to(src) and path != src else "outside"
+            what = "symbolic link" if path.is_symlink() else "not a regular file"
+            files.append(SourceFile(path, rel, "link", f"{what} (target {where} the source): not followed"))
+            continue
         if path.resolve() in excluded:
             files.append(SourceFile(path, rel, "skip", "pseudonym map: never copied into the output"))
             continue
@@ -83,13 +95,14 @@ def discover(src: Path, *, exclude: tuple[Path, ...] = ()) -> tuple[Path, list[S
     return root, files
 
 
-def _in_symlinked_dir(path: Path, root: Path) -> bool:
-    parent = path.parent
-    while parent != root and root in parent.parents:
-        if parent.is_symlink():
-            return True
-        parent = parent.parent
-    return False
+def _walk(src: Path) -> list[Path]:
+    """Every non-folder entry under ``src`` without following symbolic links (links are entries)."""
+    out = []
+    for folder, dirs, names in os.walk(src, followlinks=False):
+        base = Path(folder)
+        out += [base / d for d in dirs if (base / d).is_symlink()]
+        out += [base / n for n in names]
+    return sorted(out)
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

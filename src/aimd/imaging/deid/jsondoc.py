@@ -8,7 +8,8 @@ text-with-spans objects with their character spans moved (001 §7.3, §8.5.2).
 * Fields whose key says what they hold (``id_number``, ``phone``, ``address_en``, ``patient_id``,
   ``institution_zh``; ``name``/``surname`` inside a patient or staff record) are replaced whole.
 * Every other string goes through the text rules (dates shifted, UIDs remapped, names and numbers
-  replaced).
+  replaced), and so does every number written as digits: a resident ID or a mobile number stored as a
+  JSON number is replaced by the same (string) replacement.
 
 Example
 -------
@@ -96,7 +97,7 @@ class _Walker:
     def string(self, value: str) -> str:
         out = self.engine.deidentify(value)
         self.result.counts.update(out.counts)
-        return out.text
+        return int(out.text) if out.text.isdigit() and out.text.isascii() else out.text
 
     def whole(self, kind: str, value: Any, path: str) -> Any:
         if value is None or value == "" or isinstance(value, bool):
@@ -138,7 +139,25 @@ class _Walker:
             return [self.walk(v, f"{path}[{i}]", in_person) for i, v in enumerate(node)]
         if isinstance(node, str):
             return self.string(node)
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            return self.number(node)
         return node
+
+    def number(self, value: float) -> Any:
+        """A JSON number is text too: an 18-digit resident id or an 11-digit mobile stored as a number is
+        replaced (by the same replacement as the string) like the string would be."""
+        if isinstance(value, float):
+            if not value.is_integer() or abs(value) >= 1e21:
+                return value
+            value = int(value)
+        digits = str(value)
+        if len(digits.lstrip("-")) < 6:
+            return value
+        out = self.engine.deidentify(digits)
+        if not out.changed:
+            return value
+        self.result.counts.update(out.counts)
+        return int(out.text) if out.text.isdigit() and out.text.isascii() else out.text
 
     def annotated(self, node: dict[str, Any], path: str, in_person: bool) -> dict[str, Any]:
         original = node["text"]

@@ -370,11 +370,42 @@ def name_forms(value: str) -> list[str]:
             candidates += [" ".join([*parts[1:], parts[0]]), f"{parts[0]}, {' '.join(parts[1:])}",
                            "".join(parts)]
         if all(_is_han(p) for p in parts):
-            candidates = ["".join(parts), " ".join(parts)]
+            candidates = ["".join(parts), " ".join(parts), *pinyin_forms(parts)]
         for c in candidates:
             if c not in forms and len(c) >= 2:
                 forms.append(c)
     return forms
+
+
+def pinyin_forms(parts: list[str]) -> list[str]:
+    """Pinyin spellings of a name written in characters (surname first and last, joined, hyphenated).
+
+    ``parts`` are the DICOM name components; a single component is split after a known compound surname
+    or after the first character.
+
+    Example
+    -------
+    >>> pinyin_forms(["张伟强"])[:3]
+    ['Zhang Weiqiang', 'Weiqiang Zhang', 'ZhangWeiqiang']
+    """
+    from pypinyin import Style, lazy_pinyin
+
+    from aimd.imaging.deid.rules import SURNAMES_COMPOUND
+
+    whole = "".join(parts).replace("·", "")
+    if len(parts) >= 2:
+        surname, given = parts[0], "".join(parts[1:])
+    else:
+        cut = 2 if whole[:2] in SURNAMES_COMPOUND and len(whole) > 2 else 1
+        surname, given = whole[:cut], whole[cut:]
+    if not given:
+        return []
+    family = "".join(lazy_pinyin(surname, style=Style.NORMAL)).replace("ü", "v").capitalize()
+    syllables = [s.replace("ü", "v") for s in lazy_pinyin(given, style=Style.NORMAL)]
+    first = "".join(syllables).capitalize()
+    return [f"{family} {first}", f"{first} {family}", f"{family}{first}", f"{family}^{first}",
+            f"{family}, {first}", f"{family} {' '.join(s.capitalize() for s in syllables)}",
+            f"{family} {'-'.join(syllables).capitalize()}"]
 
 
 def _is_han(text: str) -> bool:
@@ -392,4 +423,5 @@ def _user() -> str:
         return "unknown"
 
 
-__all__ = ["ACCESS_POLICY", "MAP_FORMAT", "DeidMap", "PatientEntry", "is_identifying", "name_forms"]
+__all__ = ["ACCESS_POLICY", "MAP_FORMAT", "DeidMap", "PatientEntry", "is_identifying", "name_forms",
+           "pinyin_forms"]

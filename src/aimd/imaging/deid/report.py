@@ -30,7 +30,9 @@ GEOMETRY_KEPT = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacin
                  "SpacingBetweenSlices", "RescaleSlope", "RescaleIntercept", "RescaleType",
                  "FrameOfReferenceUID (remapped, sharing kept)", "PixelData")
 SAFETY_NET = ("other PN attributes emptied", "other DA/DT shifted", "other instance UIDs remapped",
-              "other text attributes swept for known identifiers")
+              "other text attributes cleaned by the text rules and the known identifiers",
+              "UN attributes decoded by the data dictionary; binary/UN attributes not kept are removed",
+              "icon images and encapsulated documents removed")
 POLICY = (
     "DICOM: PS3.15 Annex E Basic Application Level Confidentiality Profile applied at every nesting level; "
     "combined actions resolved to the one that keeps every IOD valid (*/D -> dummy, X/Z -> empty, "
@@ -48,10 +50,16 @@ POLICY = (
     "(rule cn_resident_id_bad_checksum).",
     "Character spans of annotated text are moved onto the new text; a span that overlaps replaced text is "
     "listed under span_overlaps.",
-    "Files that cannot be parsed, and every output file in which the residual scan finds an original "
-    "identifier, are left out of the output and reported as failed.",
-    "Not covered: identifying text burned into pixel data (Clean Pixel Data 113101 not applied: flagged per "
-    "file where the modality or BurnedInAnnotation suggests it) and facial features in head scans.",
+    "Every file is parsed and de-identified or left out: files that cannot be parsed (truncated DICOM, "
+    "unknown formats, .img without its .hdr) are 'not handled'; symbolic links are never followed; every "
+    "output file, file name and folder name in which the independent residual scan finds an original "
+    "identifier or a PHI pattern is removed and reported as failed. Any file left out makes the exit code 1.",
+    "Burned-in text: images with BurnedInAnnotation YES, modalities/SOP classes where text in the image is "
+    "common (US, SC, OT, XA, secondary capture ...) and DX/CR with overlays are quarantined (left out, "
+    "reason logged) unless --clean-pixels blanks the text (deid package recipes, then Tesseract OCR) and "
+    "OCR finds no text left (Clean Pixel Data 113101).",
+    "NIfTI: descrip, aux_file, intent_name and db_name blanked, extensions zeroed; Analyze history blanked.",
+    "Not covered: facial features in head scans.",
 )
 
 
@@ -61,6 +69,7 @@ def build_log(*, reports: list[dict[str, Any]], options: Any, mapping: DeidMap, 
     profile: ProfileOptions = getattr(options, "profile", None) or ProfileOptions()
     max_days = getattr(options, "date_shift_max_days", None)
     statuses = Counter(r["status"] for r in reports)
+    warnings = sum(len(r.get("warnings", [])) for r in reports)
     kinds = Counter(r["kind"] for r in reports)
     rules: Counter[str] = Counter()
     overlaps = []
@@ -107,6 +116,8 @@ def build_log(*, reports: list[dict[str, Any]], options: Any, mapping: DeidMap, 
         "policy": list(POLICY),
         "summary": {"files": len(reports), "by_status": dict(sorted(statuses.items())),
                     "by_kind": dict(sorted(kinds.items())), "failed": statuses.get("failed", 0),
+                    "not_handled": statuses.get("not handled", 0), "quarantined": statuses.get("quarantined", 0),
+                    "skipped": statuses.get("skipped", 0), "warnings": warnings,
                     "patients": len(patients), "span_overlaps": len(overlaps),
                     "replacements": dict(sorted(rules.items()))},
         "residual_scan": residual,

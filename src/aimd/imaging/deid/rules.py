@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 H = "[\u4e00-\u9fff]"
 
@@ -120,7 +121,16 @@ _ZH_NAME_LABELS = _alt("患者姓名", "病人姓名", "受检者姓名", "姓�
                        "联系人", "家属", "监护人")
 _EN_NAME_LABELS = (r"(?:Patient(?:'s)?[ \t]+Name|Patient|Name|Physician|Radiologist|"
                    r"Referring[ \t]+(?:Physician|Doctor)|(?:Reported|Dictated|Signed|Verified|Read|Reviewed)"
-                   r"[ \t]+by|Attending|Technologist|Doctor)")
+                   r"[ \t]+by|Attending|Technologist|Doctor|(?:(?:[Ff]amily|[Ee]mergency)[ \t]+)?[Cc]ontact"
+                   r"(?:[ \t]+[Pp]erson)?|Next[ \t]+of[ \t]+[Kk]in|Guardian|Spouse|Relative)")
+# Words before a name with no colon in English notes ("family contact Wang Xiaoming", "Patient Zhang Wei").
+_EN_RELATION_LABELS = (r"(?i:patient|(?:(?:family|emergency)[ \t]+)?contact(?:[ \t]+person)?|next[ \t]+of[ \t]+kin|"
+                       r"guardian|spouse|wife|husband|son|daughter|mother|father|brother|sister|relative|"
+                       r"(?:accompanied|seen|examined|referred|reported|signed|read)[ \t]+by|spoke[ \t]+with)")
+_PINYIN_INITIAL = "(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])"
+_PINYIN_FINAL = ("(?:iang|iong|uang|ang|eng|ing|ong|uai|uan|ian|iao|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|"
+                 "ue|er|a|o|e|i|u|v)")
+PINYIN_WORD = re.compile(rf"(?:{_PINYIN_INITIAL}?{_PINYIN_FINAL})+", re.IGNORECASE)
 _ZH_HOSPITAL_KINDS = _alt("人民", "中心", "中医", "中西医结合", "肿瘤", "妇幼保健", "妇幼", "儿童", "专科",
                           "协和", "口腔", "胸科", "传染病", "精神卫生")
 _ZH_INSTITUTION_KIND = f"(?:(?:第{_CN_DIGITS}+)?{_ZH_HOSPITAL_KINDS}|附属第?{_CN_DIGITS}*)"
@@ -196,6 +206,25 @@ def _labelled_name_ok(value: str) -> bool:
 
 def _en_name_ok(value: str) -> bool:
     return value.split()[0].strip(".,^").lower() not in _EN_NOT_NAMES
+
+
+def _pinyin_name_ok(value: str) -> bool:
+    """Two or three capitalised words, each made of pinyin syllables, one of them a common surname."""
+    words = [w for w in re.split(r"[ \t\-]+", value) if w]
+    if not 2 <= len(words) <= 3 or not all(PINYIN_WORD.fullmatch(w) for w in words):
+        return False
+    surnames = pinyin_surnames()
+    return words[0].lower() in surnames or words[-1].lower() in surnames
+
+
+@lru_cache(maxsize=1)
+def pinyin_surnames() -> frozenset[str]:
+    """Pinyin of the common surnames (single and compound) of :data:`SURNAMES_SINGLE`/`SURNAMES_COMPOUND`."""
+    from pypinyin import Style, lazy_pinyin
+
+    single = {lazy_pinyin(ch, style=Style.NORMAL)[0].replace("ü", "v") for ch in SURNAMES_SINGLE}
+    compound = {"".join(lazy_pinyin(name, style=Style.NORMAL)) for name in SURNAMES_COMPOUND}
+    return frozenset(single | compound)
 
 
 def _record_ok(value: str) -> bool:
@@ -318,6 +347,11 @@ TEXT_RULES: tuple[TextRule, ...] = (
     TextRule("zh_name_after_title", "NAME", "surname + given name after 医师/医生/技师 before 审核/签名/报告",
              _c(rf"(?:医师|医生|技师|护士)(?P<value>{_SURNAME}{H}{{1,2}}?)"
                 r"(?=[，,。、；;\s（(]|审核|签名|签字|报告|记录|$)"), 72, _zh_name_ok),
+    TextRule("en_pinyin_name_labelled", "NAME",
+             "pinyin name (surname + given name) after patient/contact/family contact/spouse/son… (no colon)",
+             _c(rf"\b{_EN_RELATION_LABELS}[ \t]*[,:]?[ \t]+"
+                r"(?P<value>[A-Z][a-z]+(?:[ \t][A-Z][a-z]+(?:-[a-z]+)?){1,2})\b"),
+             71, _pinyin_name_ok),
     TextRule("en_name_title", "NAME", "capitalised name after Dr./Mr./Mrs./Ms./Prof. (acronyms end it)",
              _c(rf"\b{_EN_TITLE}[ \t]+(?P<value>[A-Z][A-Za-z'\-]+(?:[ \t]+{_EN_STOP_WORD}"
                 r"[A-Z][a-z][A-Za-z'\-]*){0,2})"), 73, _en_name_ok),

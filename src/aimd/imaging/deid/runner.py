@@ -1,9 +1,12 @@
 """``aimd data deid``: de-identify a file, a case folder or a dataset folder (001 §7.3, §11.2).
 
 The output keeps the folder structure. DICOM files get the PS3.15 Basic Profile, report text and JSON
-the text rules (JSON spans moved), NIfTI headers are cleaned, data without free text is copied, and
-anything that cannot be parsed or checked is reported and left out. Every written file is then searched
-for every original identifier in the map; a file with a hit is removed and reported. The output is built
+the text rules (JSON spans moved), NIfTI headers are cleaned, numeric arrays and Analyze voxel files are
+checked and copied, and anything that cannot be parsed or checked is reported as "not handled" and left
+out; symbolic links are never followed. Images that may hold burned-in text are quarantined (left out,
+reason logged) unless ``clean_pixels`` blanks the text and OCR finds none left. Every written byte is then
+searched by the independent residual scan (:mod:`aimd.imaging.deid.residual`); a file with a hit is
+removed and reported. Any file not written makes the exit code 1. The output is built
 in a temporary folder and renamed into place; the pseudonym map is written (atomically, mode 0600) to a
 path outside the output; ``deid_log.json`` in the output records the rules, options, tool versions and
 per-file results, never an original identifier.
@@ -25,6 +28,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -40,17 +44,27 @@ from aimd.core.atomic import atomic_dir
 from aimd.core.config import get_settings
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.core.hashing import sha256_file
-from aimd.imaging.deid.dicom import deidentify_dicom_file
+from aimd.imaging.deid.dicom import (
+    deidentify_dataset,
+    mark_pixels_cleaned,
+    read_dicom,
+    register_patient,
+    write_dicom,
+)
 from aimd.imaging.deid.discover import SourceFile, decode_text, discover, encode_text
 from aimd.imaging.deid.jsondoc import deidentify_json
 from aimd.imaging.deid.mapping import DeidMap
-from aimd.imaging.deid.nifti import clean_nifti_bytes
+from aimd.imaging.deid.nifti import check_analyze_pair, clean_nifti_bytes
+from aimd.imaging.deid.pixels import burned_in_reason, clean_pixels
 from aimd.imaging.deid.profile import BASIC_PROFILE, ProfileOptions
 from aimd.imaging.deid.report import build_log
-from aimd.imaging.deid.residual import ResidualScanner
+from aimd.imaging.deid.residual import ResidualScanner, originals_from_map
 from aimd.imaging.deid.text import TextDeidentifier
 
 LOG_NAME = "deid_log.json"
+# Parts of the log written from aimd's own constants (policy, rule descriptions, profile): no input reaches
+# them, so the scan of the log covers the rest (files, paths, errors, reasons, counts).
+STATIC_LOG_PARTS = frozenset({"policy", "text_rules", "profile", "clauses", "format", "date_shift"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class DeidOptions:
     profile: ProfileOptions = ProfileOptions()
     date_shift_max_days: int = 365
     copy_unknown: bool = False
+    clean_pixels: bool = False
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> DeidOptions:
@@ -86,7 +101,7 @@ class FileReport:
 
     path: str
     kind: str
-    status: str  # deidentified | copied | skipped | failed
+    status: str  # deidentified | copied | not handled | quarantined | skipped | failed
     rules: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -102,9 +117,13 @@ class FileReport:
         return out
 
 
+WRITTEN_STATUSES = frozenset({"deidentified", "copied"})
+
+
 @dataclass
 class DeidReport:
-    """What a run did; ``exit_code`` is 1 when any file failed, else 0."""
+    """What a run did; ``exit_code`` is 1 when any file was not written (failed, not handled, quarantined,
+    skipped), else 0."""
 
     src: Path
     dst: Path
@@ -117,14 +136,28 @@ class DeidReport:
         return [f for f in self.files if f.status == "failed"]
 
     @property
+    def left_out(self) -> list[FileReport]:
+        """Every file not written to DST (failed, not handled, quarantined, skipped)."""
+        return [f for f in self.files if f.status not in WRITTEN_STATUSES]
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """``(path, warning)`` for every per-file warning."""
+        return [(f.path, w) for f in self.files for w in f.details.get("warnings", [])]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.left_out or self.log.get("summary", {}).get("failed", 0) else 0
 
     def summary(self) -> dict[str, Any]:
-        """Counts for the CLI (paths of DST, map and log; per-status and per-kind counts)."""
+        """Counts for the CLI (paths of DST, map and log; per-status and per-kind counts, files left out)."""
         failed = [{"path": f.path, "error": f.error} for f in self.failed]
+        left_out = [{"path": f.path, "status": f.status, "reason": f.error or f.details.get("reason", "")}
+                    for f in self.left_out]
         return {"dst": str(self.dst), "map": str(self.map_path), "log": str(self.dst / LOG_NAME),
-                **self.log["summary"], "failed_files": failed, "exit_code": self.exit_code}
+                **self.log["summary"], "failed_files": failed, "left_out": left_out,
+                "warning_list": [{"path": p, "warning": w} for p, w in self.warnings],
+                "exit_code": self.exit_code}
 
 
 def check_paths(src: Path, dst: Path, map_path: Path) -> tuple[Path, Path, Path]:
@@ -171,6 +204,8 @@ class _Run:
         self.engines: dict[str, TextDeidentifier] = {}
         self.owner_finder: TextDeidentifier | None = None
         self.warnings: list[str] = []
+        self.scanner: ResidualScanner | None = None
+        self.stray: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ phases
     def run(self, files: list[SourceFile], tmp: Path) -> None:
@@ -187,8 +222,9 @@ class _Run:
         for f in files:
             if f.kind == "dicom":
                 continue
-            handler = {"text": self._text, "json": self._json, "nifti": self._nifti, "copy": self._copy,
-                       "npy": self._npy, "unknown": self._unknown, "skip": self._skip}[f.kind]
+            handler = {"text": self._text, "json": self._json, "nifti": self._nifti, "analyze": self._analyze,
+                       "npy": self._npy, "unknown": self._unknown, "skip": self._skip,
+                       "link": self._link}[f.kind]
             handler(f, tmp)
         self._rename_identifying_paths(tmp)
         self._refresh_hashes(tmp)
@@ -200,7 +236,7 @@ class _Run:
         message = err.message if isinstance(err, AimdError) else f"{type(err).__name__}: {err}"
         message = message.replace(str(f.path), f.rel.as_posix())
         scrub = TextDeidentifier(self.mapping, date_offset_days=0)
-        self.reports[f.rel] = FileReport(f.rel.as_posix(), kind, "failed",
+        self.reports[f.rel] = FileReport(f.rel.as_posix(), kind, "not handled",
                                          error=scrub.deidentify(message).text)
         self.progress()
 
@@ -213,16 +249,50 @@ class _Run:
         self.progress()
 
     def _dicom(self, f: SourceFile, tmp: Path) -> None:
+        max_days = self.options.date_shift_max_days
         try:
-            result = deidentify_dicom_file(f.path, tmp / f.rel, self.mapping, self.options.profile,
-                                           max_shift_days=self.options.date_shift_max_days)
+            ds = read_dicom(f.path)
+            reason = burned_in_reason(ds)
+            cleaned = None
+            if reason is not None:
+                patient = register_patient(ds, self.mapping, max_shift_days=max_days)
+                self._remember_patient(f, patient.key)
+                if not self.options.clean_pixels:
+                    self._done(f, "dicom", "quarantined", tmp,
+                               reason=f"needs review: {reason}; burned-in text is not cleaned "
+                                      "(use --clean-pixels, or check the images and set BurnedInAnnotation)")
+                    return
+                cleaned = clean_pixels(ds, where=f.rel.as_posix())
+                if not cleaned.clean:
+                    self._done(f, "dicom", "quarantined", tmp, reason=f"needs review: {reason}; {cleaned.reason}",
+                               pixel_cleaning=cleaned.to_json())
+                    return
+            result = deidentify_dataset(ds, self.mapping, self.options.profile, max_shift_days=max_days)
+            if cleaned is not None:
+                mark_pixels_cleaned(ds)
+            write_dicom(ds, tmp / f.rel)
         except Exception as err:
+            self._harvest(f)
             self._fail(f, "dicom", err, tmp)
             return
-        for parent in f.rel.parents:
-            self.dir_keys.setdefault(parent, set()).add(result.patient_key)
+        self._remember_patient(f, result.patient_key)
         info = result.to_json()
+        if cleaned is not None:
+            info["pixel_cleaning"] = cleaned.to_json()
         self._done(f, "dicom", "deidentified", tmp, dict(info.pop("text_rules")), **info)
+
+    def _harvest(self, f: SourceFile) -> None:
+        """Learn the identifiers of a DICOM file that cannot be handled, so they are found elsewhere."""
+        try:
+            ds = pydicom.dcmread(f.path, force=True, stop_before_pixels=True)
+            if "PatientID" in ds or "PatientName" in ds:
+                register_patient(ds, self.mapping, max_shift_days=self.options.date_shift_max_days)
+        except Exception:
+            return
+
+    def _remember_patient(self, f: SourceFile, key: str) -> None:
+        for parent in f.rel.parents:
+            self.dir_keys.setdefault(parent, set()).add(key)
 
     def _context(self, f: SourceFile, text: str) -> tuple[str | None, str]:
         for parent in f.rel.parents:
@@ -315,51 +385,74 @@ class _Run:
         target = tmp / f.rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        changed = bool(info["fields_cleaned"] or info["extensions_removed"])
+        changed = bool(info["fields_blanked"] or info["extensions_removed"])
         self._done(f, "nifti", "deidentified" if changed else "copied", tmp, **info)
 
-    def _copy(self, f: SourceFile, tmp: Path) -> None:
+    def _copy(self, f: SourceFile, tmp: Path, kind: str = "copy") -> None:
         target = tmp / f.rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f.path, target)
-        self._done(f, "copy", "copied", tmp)
+        self._done(f, kind, "copied", tmp)
+
+    def _analyze(self, f: SourceFile, tmp: Path) -> None:
+        """An ``.img`` holds voxels only: written when its ``.hdr`` is beside it and the sizes agree."""
+        try:
+            check_analyze_pair(f.path, where=f.rel.as_posix())
+        except Exception as err:
+            self._fail(f, "analyze", err, tmp)
+            return
+        self._copy(f, tmp, "analyze")
+
+    def _link(self, f: SourceFile, tmp: Path) -> None:
+        self._done(f, "link", "not handled", tmp, reason=f.reason)
 
     def _npy(self, f: SourceFile, tmp: Path) -> None:
         try:
             array = np.load(f.path, mmap_mode="r", allow_pickle=False)
         except Exception as err:
-            self._fail(f, "npy", err, tmp)
+            self._fail(f, "npy", InvalidInputError(f"unreadable .npy array ({type(err).__name__})"), tmp)
             return
         if array.dtype.kind not in "biufc":
-            self._done(f, "npy", "skipped", tmp, reason=f"array of {array.dtype} may hold text")
+            self._done(f, "npy", "not handled", tmp, reason=f"array of {array.dtype} may hold text")
             return
-        self._copy(f, tmp)
+        self._copy(f, tmp, "npy")
 
     def _unknown(self, f: SourceFile, tmp: Path) -> None:
         if self.options.copy_unknown:
             self._copy(f, tmp)
-            self.reports[f.rel].details["warning"] = "copied unchecked (--copy-unknown)"
+            self.reports[f.rel].details["warnings"] = ["copied unchecked (--copy-unknown)"]
         else:
-            self._done(f, "unknown", "skipped", tmp, reason=f.reason)
+            self._done(f, "unknown", "not handled", tmp, reason=f.reason)
 
     def _skip(self, f: SourceFile, tmp: Path) -> None:
         self._done(f, "skip", "skipped", tmp, reason=f.reason)
 
     # ------------------------------------------------------------------ finishing
     def _rename_identifying_paths(self, tmp: Path) -> None:
-        sweeper = TextDeidentifier(self.mapping, known=self.mapping.known_identifiers(), rules=())
+        """Replace identifiers in file and folder names (known values, pinyin spellings, the text rules)."""
+        engine = TextDeidentifier(self.mapping, date_offset_days=self._engine(None).offset,
+                                  shift_dates=self.options.profile.retain_modified_dates)
+        cache: dict[str, str] = {}
+
+        def clean(part: str) -> str:
+            if part not in cache:
+                cache[part] = _clean_name(part, engine)
+            return cache[part]
+
+        taken: set[str] = set()
         for rel, (out_rel, kind) in list(self.written.items()):
-            new_parts = [sweeper.deidentify(part).text for part in out_rel.parts]
-            new_rel = Path(*new_parts)
+            new_rel = Path(*[clean(part) for part in out_rel.parts])
             if new_rel != out_rel:
+                new_rel = _unique(new_rel, taken, tmp)
                 (tmp / new_rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp / out_rel, tmp / new_rel)
                 self.written[rel] = (new_rel, kind)
                 self.reports[rel].path = new_rel.as_posix()
                 self.reports[rel].details["renamed"] = "path held an identifier"
+            taken.add(new_rel.as_posix())
         for rel, report in self.reports.items():
             if rel not in self.written:
-                report.path = Path(*[sweeper.deidentify(p).text for p in Path(report.path).parts]).as_posix()
+                report.path = Path(*[clean(p) for p in Path(report.path).parts]).as_posix()
         for folder in sorted((p for p in tmp.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             if not any(folder.iterdir()):
                 folder.rmdir()
@@ -379,22 +472,81 @@ class _Run:
                     self.reports[rel].status = "deidentified"
 
     def residual_scan(self, tmp: Path) -> dict[str, Any]:
-        scanner = ResidualScanner(self.mapping.originals())
-        hits_total = 0
-        for rel, (out_rel, kind) in list(self.written.items()):
-            hits = scanner.scan_file(tmp / out_rel, kind)
-            if hits:
-                hits_total += 1
-                (tmp / out_rel).unlink()
-                del self.written[rel]
-                report = self.reports[rel]
-                report.status = "failed"
-                report.error = (f"residual identifier after de-identification ({', '.join(hits)}); "
-                                "file removed")
+        """Run the independent scan over every byte and name written to ``tmp``; remove files with hits."""
+        started = time.perf_counter()
+        scanner = ResidualScanner(originals_from_map(self.mapping))
+        self.scanner = scanner
+        by_output = {out.as_posix(): rel for rel, (out, _) in self.written.items()}
+        hits_total = scanned = 0
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file() or p.is_symlink()):
+            out_rel = path.relative_to(tmp).as_posix()
+            scanned += 1
+            hits = set(scanner.scan_name(out_rel)) | set(scanner.scan_file(path) if path.is_file() else ["LINK"])
+            if not hits:
+                continue
+            hits_total += 1
+            path.unlink()
+            rel = by_output.get(out_rel)
+            if rel is None:  # not written by a handler: never expected, never kept
+                self.stray.append({"path": "[withheld]", "status": "failed",
+                                   "error": f"unexpected output file with {', '.join(sorted(hits))}; removed"})
+                continue
+            del self.written[rel]
+            report = self.reports[rel]
+            report.status = "failed"
+            named = scanner.scan_name(out_rel)
+            if named:
+                report.path = f"[path withheld: {', '.join(named)}]"
+            report.error = (f"residual identifier after de-identification ({', '.join(sorted(hits))}); "
+                            "file removed")
+        for folder in sorted((p for p in tmp.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        for report in self.reports.values():  # names of files left out reach the log: check them too
+            if report.status not in WRITTEN_STATUSES and scanner.scan_name(report.path):
+                report.path = f"[path withheld: {', '.join(scanner.scan_name(report.path))}]"
         paths = sorted(out.as_posix() for out, _ in self.written.values())
         sample = random.Random(len(paths)).sample(paths, k=min(5, len(paths)))
-        return {"files_scanned": len(paths) + hits_total, "identifiers_searched": scanner.size,
-                "files_with_hits": hits_total, "manual_review_sample": sorted(sample)}
+        return {"method": "independent byte scan (Aho-Corasick over raw and inflated bytes, names, PHI patterns)",
+                "files_scanned": scanned, "identifiers_searched": len(originals_from_map(self.mapping)),
+                "spellings_searched": scanner.size, "identifiers_too_short_to_search": scanner.too_short,
+                "files_with_hits": hits_total, "seconds": round(time.perf_counter() - started, 3),
+                "manual_review_sample": sorted(sample)}
+
+    def check_log(self, text: str) -> None:
+        """The log itself is output: refuse to write one whose input-derived parts hold an identifier."""
+        hits = self.scanner.scan_bytes(text.encode("utf-8")) if self.scanner is not None else []
+        if hits:
+            raise AimdError(f"the de-identification log would hold an identifier ({', '.join(hits)})",
+                            where=LOG_NAME, hint="report this file set; nothing was written")
+
+
+_NAME_SUFFIX = re.compile(r"(?:\.[A-Za-z][A-Za-z0-9]{0,4})+$")
+_NAME_SEPARATORS = re.compile(r"[_.\-]+")
+
+
+def _clean_name(part: str, engine: TextDeidentifier) -> str:
+    """One file or folder name with identifiers replaced; ``_``/``-``/``.`` are read as spaces."""
+    suffix = _NAME_SUFFIX.search(part)
+    stem, ext = (part[:suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (part, "")
+    direct = engine.deidentify(stem)
+    spaced = _NAME_SEPARATORS.sub(" ", stem)
+    loose = engine.deidentify(spaced) if spaced != stem else direct
+    if loose.changed and (not direct.changed or len(loose.replacements) > len(direct.replacements)):
+        new_stem = loose.text.replace(" ", "_")
+    else:
+        new_stem = direct.text
+    return (new_stem or "file") + ext if new_stem != stem else part
+
+
+def _unique(rel: Path, taken: set[str], tmp: Path) -> Path:
+    candidate, n = rel, 2
+    while candidate.as_posix() in taken or (tmp / candidate).exists():
+        suffix = _NAME_SUFFIX.search(rel.name)
+        stem, ext = (rel.name[:suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (rel.name, "")
+        candidate = rel.with_name(f"{stem}_{n}{ext}")
+        n += 1
+    return candidate
 
 
 def _refresh(node: Any, root: Path, here: Path, renamed: dict[str, str]) -> bool:
@@ -474,12 +626,14 @@ def deidentify_path(src: str | Path, dst: str | Path, map_path: str | Path, *,
         run.run(files, tmp)
         residual = run.residual_scan(tmp)
         reports = [run.reports[f.rel] for f in files]
-        log = build_log(reports=[r.to_json() for r in reports], options=options, mapping=mapping,
+        log = build_log(reports=[r.to_json() for r in reports] + run.stray, options=options, mapping=mapping,
                         residual=residual, started=started, versions=_versions(),
                         profile_size=len(BASIC_PROFILE))
-        (tmp / LOG_NAME).write_text(json.dumps(log, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(log, ensure_ascii=False, indent=2) + "\n"
+        run.check_log(json.dumps({k: v for k, v in log.items() if k not in STATIC_LOG_PARTS}, ensure_ascii=False))
+        (tmp / LOG_NAME).write_text(text, encoding="utf-8")
         mapping.record_run(src=str(src), dst=str(dst), aimd=__version__, files=len(files),
-                           failed=sum(r.status == "failed" for r in reports),
+                           failed=sum(r.status not in WRITTEN_STATUSES for r in reports),
                            options=log["profile"]["options"])
         mapping.save(map_path)
     return DeidReport(src, dst, map_path, reports, log)
