@@ -166,6 +166,7 @@ def login(
             hint="wait, or ask an admin",
         )
     reason = None
+    db.commit()  # end the read: the deliberately slow hash check must not hold the database
     if not verify_password(user.password_hash, password):
         reason = "password"
     elif user.role in settings.mfa_roles:
