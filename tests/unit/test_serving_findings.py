@@ -221,3 +221,17 @@ def test_similar_cases_find_the_same_lesion_first_and_refuse_another_model(phant
     assert answer["cases"][0]["similarity"] == pytest.approx(1.0, abs=1e-4)
     other = ModelRegistry().add("other", predictor, tmp_path / "index.npz", "2")  # a different file hash
     assert loaded.query_finding(other, inputs, inst == lesions[0]["instance"])["available"] is False
+
+
+def test_auto_runtime_picks_the_faster_measured_one(tmp_path: Path):
+    from aimd.serving.registry import ModelRegistry
+    from serving_support import export_models
+
+    files = export_models(tmp_path / "m")
+    model = ModelRegistry().load("blob", files["onnx"], "1", runtime="auto")
+    choice = model.extra["runtime_choice"]
+    assert set(choice["seconds_per_batch"]) == {"onnxruntime", "openvino"}
+    assert choice["chosen"] == min(choice["seconds_per_batch"], key=choice["seconds_per_batch"].get)
+    assert model.runtime == choice["chosen"] and model.public()["runtime_choice"] == choice
+    ts = ModelRegistry().load("blob", files["torchscript"], "1", runtime="auto")
+    assert ts.runtime == "torchscript" and "runtime_choice" not in ts.extra

@@ -36,7 +36,8 @@ def run(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key."),
     pacs: str | None = typer.Option(None, "--pacs", help="DICOMweb root of the PACS (user/password from "
                                                           "AIMD_PACS_USER / AIMD_PACS_PASSWORD)."),
-    runtime: str = typer.Option("onnxruntime", "--runtime", help="ONNX runtime: onnxruntime or openvino."),
+    runtime: str = typer.Option("auto", "--runtime", help="For ONNX files: auto (the faster of the two, measured "
+                                                          "at load), onnxruntime or openvino."),
     data: Path = DataOption,
     db: str | None = DbOption,
     max_batch: int = typer.Option(8, "--max-batch", help="Most images per network call (1: no batching)."),

@@ -91,7 +91,42 @@ class LoadedModel:
                          if spec_out.task == "segmentation" else [-1, spec_out.channels],
                          "spec": spec_out.model_dump(mode="json")}],
             "description": self.extra.get("description"),
+            "runtime_choice": self.extra.get("runtime_choice"),
         }
+
+
+def fastest_runtime(path: Path, *, threads: int = 2, repeats: int = 5) -> tuple[str, dict[str, float]]:
+    """For an ONNX file: the runtime (ONNX Runtime or OpenVINO) with the lower median time per batch.
+
+    Other model kinds have one runtime (``onnxruntime`` is returned and ignored by their adapters).
+    Both runtimes run the same zero batch of the model's input shape, after one warm-up call.
+    """
+    import statistics
+
+    import numpy as np
+
+    from aimd.models.adapters import RUNTIMES, load_predictor
+
+    if path.suffix.lower() != ".onnx":
+        return "onnxruntime", {}
+    timings: dict[str, float] = {}
+    for runtime in RUNTIMES:
+        try:
+            predictor = load_predictor(path, threads=threads, runtime=runtime)
+        except Exception:  # a runtime that cannot compile the graph is simply not a candidate
+            continue
+        batch = np.zeros(predictor.input_spec.input_shape(batch=4), np.float32)
+        predictor._logits(batch)
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            predictor._logits(batch)
+            runs.append(time.perf_counter() - started)
+        timings[runtime] = round(statistics.median(runs), 6)
+    if not timings:
+        raise InvalidInputError("no runtime can run this ONNX file", where=str(path),
+                                hint="re-export the model with aimd model export")
+    return min(timings, key=lambda k: timings[k]), timings
 
 
 def model_hash(path: Path) -> str:
@@ -123,9 +158,15 @@ class ModelRegistry:
 
         p = Path(path)
         started = time.perf_counter()
+        timings: dict[str, float] = {}
+        if runtime == "auto":
+            runtime, timings = fastest_runtime(p, threads=self.threads)
         predictor = load_predictor(p, threads=self.threads, runtime=runtime)
-        return self.add(name, predictor, p, version, runtime=runtime, default=default,
-                        load_seconds=time.perf_counter() - started)
+        model = self.add(name, predictor, p, version, runtime=runtime, default=default,
+                         load_seconds=time.perf_counter() - started)
+        if timings:
+            model.extra["runtime_choice"] = {"chosen": runtime, "seconds_per_batch": timings}
+        return model
 
     def add(self, name: str, predictor: BasePredictor, path: str | Path, version: str | None = None, *,
             runtime: str = "onnxruntime", default: bool | None = None, load_seconds: float = 0.0) -> LoadedModel:
@@ -183,4 +224,4 @@ class ModelRegistry:
             return [m for name in sorted(self._models) for _, m in sorted(self._models[name].items())]
 
 
-__all__ = ["LoadedModel", "ModelRegistry", "model_hash", "parse_model_arg"]
+__all__ = ["LoadedModel", "ModelRegistry", "fastest_runtime", "model_hash", "parse_model_arg"]
