@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 
 from aimd.iq.tls import self_signed
@@ -30,7 +30,7 @@ PASSWORD = "Qualified-Installer-2026!"
 TOKEN = "iq-test-token-7f3a"
 
 
-def build_app(insecure: bool) -> FastAPI:
+def build_app(insecure: bool, pacs_port: int | None = None) -> FastAPI:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     requests_total = Counter("aimd_requests", "HTTP requests by status code", ["code"], registry=registry)
@@ -52,8 +52,14 @@ def build_app(insecure: bool) -> FastAPI:
         return {"live": True}
 
     @app.get("/v2/health/ready")
-    def ready() -> dict[str, bool]:
-        return {"ready": True}
+    def ready() -> JSONResponse:
+        if pacs_port is not None and not insecure:
+            try:
+                socket.create_connection(("127.0.0.1", pacs_port), timeout=1).close()
+            except OSError:
+                return JSONResponse({"ready": False, "error": f"PACS at 127.0.0.1:{pacs_port} unreachable",
+                                     "hint": "start the PACS; the service reconnects by itself"}, status_code=503)
+        return JSONResponse({"ready": True})
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
@@ -113,11 +119,17 @@ class Service:
 
     def __init__(self, tmp: Path, *, insecure: bool) -> None:
         self.port = _free_port()
+        self.pacs_port = _free_port()
+        self.pidfile = tmp / "pacs.pid"
+        self.start_pacs = ["sh", "-c", f"{sys.executable} -m http.server {self.pacs_port} --bind 127.0.0.1 "
+                                       f">/dev/null 2>&1 & echo $! > {self.pidfile}"]
+        self.stop_pacs = ["sh", "-c", f"kill $(cat {self.pidfile})"]
+        subprocess.run(self.start_pacs, check=True)
         script = tmp / "service.py"
         shutil.copy(__file__, script)
         script.chmod(0o644)
         tmp.chmod(0o755)
-        cmd = [sys.executable, str(script), "--port", str(self.port)]
+        cmd = [sys.executable, str(script), "--port", str(self.port), "--pacs-port", str(self.pacs_port)]
         scheme = "http"
         if insecure:
             cmd.append("--insecure")
@@ -143,6 +155,7 @@ class Service:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        subprocess.run(self.stop_pacs, check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +307,26 @@ def test_no_baseline_cases_means_no_load_verdict(secure: Service, tmp_path: Path
     assert {c.verdict.value for c in report.checks} == {"not_evaluated"}
 
 
+@pytest.mark.integration
+def test_dependency_outage_is_named_and_recovered(secure: Service, insecure: Service, tmp_path: Path) -> None:
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.service import DependencyOutageCheck
+    from aimd.iq.protocol import DependencySpec
+
+    results = {}
+    for name, service in (("secure", secure), ("insecure", insecure)):
+        p = _protocol()
+        p.dependencies = [DependencySpec(name="PACS", stop=service.stop_pacs, start=service.start_pacs,
+                                         recover_within_s=30)]
+        ctx = IQContext(protocol=p, out=tmp_path / name, target=service.url)
+        results[name] = DependencyOutageCheck().execute(ctx)
+    ok, bad = results["secure"], results["insecure"]
+    assert ok.verdict.value == "pass", ok.observed
+    row = ok.data["dependencies"][0]
+    assert row["ready_during_outage"] == 503 and row["service_alive"] and row["recovered_after_s"] is not None
+    assert bad.verdict.value == "fail" and bad.data["dependencies"][0]["named_in_answer"] is False
+
+
 def _serve() -> None:  # pragma: no cover - runs in the service subprocess
     import uvicorn
 
@@ -301,13 +334,15 @@ def _serve() -> None:  # pragma: no cover - runs in the service subprocess
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--insecure", action="store_true")
     parser.add_argument("--tls", default=None)
+    parser.add_argument("--pacs-port", type=int, default=None)
     parser.add_argument("--user", default=None, help="drop privileges to this user after start-up imports")
     args = parser.parse_args()
     tls = {"ssl_keyfile": f"{args.tls}/key.pem", "ssl_certfile": f"{args.tls}/cert.pem"} if args.tls else {}
-    app = build_app(args.insecure)
+    app = build_app(args.insecure, args.pacs_port)
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", loop="asyncio", http="h11",
                             lifespan="off", **tls)
     config.load()  # imports every module the server needs while they are still readable
+    import encodings.idna  # noqa: F401 - host names are encoded with it when connecting to the PACS
     if args.user:
         import pwd
 

@@ -192,6 +192,15 @@ class AlertRule(_Model):
     fault: str | None = Field(None, description="the injected fault this rule must catch (fault scenario key)")
 
 
+class DependencySpec(_Model):
+    """A dependency the service needs (database, PACS) and how the site stops and starts it (002 §6.3.1 c)."""
+
+    name: str
+    stop: list[str] = Field(min_length=1, description="command that stops the dependency")
+    start: list[str] = Field(min_length=1, description="command that starts it again (may return at once)")
+    recover_within_s: float = Field(60.0, gt=0)
+
+
 class Component(_Model):
     """One versioned component of the release (002 §5.5.1 a–c)."""
 
@@ -274,6 +283,7 @@ class IQProtocol(_Model):
     baseline: BaselineSpec
     stress: StressSpec
     alert_rules: list[AlertRule] = Field(default_factory=list)
+    dependencies: list[DependencySpec] = Field(default_factory=list)
     required_metrics: list[str] = Field(default_factory=list)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     logs: LogSpec
@@ -448,7 +458,8 @@ def dump_protocol(protocol: IQProtocol) -> str:
 
 
 __all__ = ["AREAS", "PROTOCOL_FORMAT", "RACI_ROLES", "AlertRule", "BaselineCase", "BaselineSpec", "Component",
-           "Device", "FunctionalTestCase", "HardeningItem", "IQProtocol", "InstallStep", "LogSpec", "Person",
+           "DependencySpec", "Device", "FunctionalTestCase", "HardeningItem", "IQProtocol", "InstallStep", "LogSpec",
+           "Person",
            "RaciRow", "Resources", "Scoring", "SecuritySpec", "SoftwareRequirement", "StaffingRequirement",
            "StressSpec", "TrainingRecord", "VersionManifest", "dump_protocol", "load_protocol",
            "protocol_schema", "protocol_template"]

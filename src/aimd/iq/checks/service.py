@@ -419,6 +419,65 @@ class StressCheck(_TargetCheck):
                                                                                      "max_concurrency": max_ok})
 
 
+def _wait_ready(http: httpx.Client, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if http.get("/v2/health/ready").status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+class DependencyOutageCheck(_TargetCheck):
+    key = "reliability.dependency"
+    area = "reliability"
+    clause = "002 §6.3.1 c"
+    title = "a stopped dependency gives a clear not-ready answer naming it, the service stays up and recovers"
+    impact = "an outage of the database or PACS crashes the device or fails silently"
+    fix = "make readiness check every dependency and name it; reconnect when it returns"
+
+    def check(self, ctx: IQContext) -> CheckResult:
+        import subprocess
+
+        deps = ctx.protocol.dependencies
+        if not deps:
+            return self.not_evaluated("the protocol names no dependency with stop/start commands")
+        rows = []
+        with client(ctx) as http:
+            for dep in deps:
+                if not _wait_ready(http, 30.0):
+                    rows.append({"dependency": dep.name, "problem": "not ready before the outage"})
+                    continue
+                subprocess.run(dep.stop, capture_output=True, timeout=60, check=False)
+                ctx.shared.setdefault("faults_injected", []).append("dependency_stopped")
+                answer, deadline = None, time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    answer = http.get("/v2/health/ready")
+                    if answer.status_code != 200:
+                        break
+                    time.sleep(0.3)
+                named = answer is not None and answer.status_code >= 500 and dep.name.lower() in answer.text.lower()
+                alive = http.get("/v2/health/live").status_code == 200
+                subprocess.Popen(dep.start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+                started = time.monotonic()
+                recovered = round(time.monotonic() - started, 2) if _wait_ready(http, dep.recover_within_s) else None
+                rows.append({"dependency": dep.name, "ready_during_outage": answer.status_code if answer else None,
+                             "answer": answer.text[:200] if answer else None, "named_in_answer": named,
+                             "service_alive": alive, "recovered_after_s": recovered})
+        bad = [r["dependency"] for r in rows if not (r.get("named_in_answer") and r.get("service_alive")
+                                                     and r.get("recovered_after_s") is not None)]
+        return self.judge(not bad, "not-ready answer naming the dependency; live; ready again after restart",
+                          "; ".join(f"{r['dependency']}: ready {r.get('ready_during_outage')}, named "
+                                    f"{r.get('named_in_answer')}, recovered {r.get('recovered_after_s')}"
+                                    for r in rows),
+                          reason=("not handled: " + ", ".join(bad)) if bad else "clear error and recovery",
+                          evidence=[ctx.write_evidence("dependency_outage", rows)], data={"dependencies": rows})
+
+
 def _plot_stress(ctx: IQContext, rows: list[dict[str, Any]], limit: float) -> str:
     import matplotlib
 
@@ -447,9 +506,10 @@ def _plot_stress(ctx: IQContext, rows: list[dict[str, Any]], limit: float) -> st
 
 
 SERVICE_CHECKS: list[type[IQCheck]] = [FunctionCheck, UiRenderCheck, UnauthenticatedRoutesCheck, WeakCredentialsCheck,
-                                        TlsCheck, BaselineCheck, ConcurrencyCheck, StressCheck]
+                                        TlsCheck, BaselineCheck, ConcurrencyCheck, StressCheck, DependencyOutageCheck]
 
-__all__ = ["SERVICE_CHECKS", "BaselineCheck", "ConcurrencyCheck", "FunctionCheck", "StressCheck", "TlsCheck",
+__all__ = ["SERVICE_CHECKS", "BaselineCheck", "ConcurrencyCheck", "DependencyOutageCheck", "FunctionCheck",
+           "StressCheck", "TlsCheck",
            "UiRenderCheck", "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "answer_of",
            "fill_path", "ink_fraction", "openapi_routes", "screenshot", "tls_info"]
 
