@@ -92,3 +92,12 @@ def test_unwritable_output_is_bad_input(tmp_path: Path) -> None:
 def test_typer_is_what_the_lazy_loader_builds() -> None:
     assert all(isinstance(load_command(n).name, str) for n in LAZY_COMMANDS)
     assert isinstance(typer.Typer(), typer.Typer)
+
+
+def test_phantom_force_keeps_a_regular_file(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    proc = _aimd("data", "phantom", str(target), "--cases", "1", "--size", "32", "--force", "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "never replaces" in json.loads(proc.stdout)["error"]["message"]
+    assert target.read_text() == "keep me"

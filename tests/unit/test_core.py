@@ -140,3 +140,37 @@ def test_logging_is_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     line = capsys.readouterr().err.strip().splitlines()[-1]
     record = json.loads(line)
     assert record["event"] == "thing.done" and record["cases"] == 3 and record["level"] == "info"
+
+
+def test_written_files_get_umask_permissions_and_secrets_0600(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from aimd.core.atomic import atomic_dir, atomic_file, atomic_write_json, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "plain.txt", "x")
+        atomic_write_json(tmp_path / "secret.json", {"k": 1}, mode=0o600)
+        with atomic_file(tmp_path / "lib.bin") as tmp:
+            tmp.write_bytes(b"1")
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "a").write_text("a")
+    finally:
+        os.umask(old)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert mode["plain.txt"] == 0o644 and mode["lib.bin"] == 0o644
+    assert mode["secret.json"] == 0o600
+    assert mode["folder"] == 0o755
+
+
+def test_force_never_replaces_a_file_or_symlink_with_a_folder(tmp_path: Path) -> None:
+    from aimd.core.atomic import atomic_dir
+    from aimd.core.errors import InvalidInputError
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    (tmp_path / "link").symlink_to(tmp_path / "notes.txt")
+    for name in ("notes.txt", "link"):
+        with pytest.raises(InvalidInputError, match="never replaces"), atomic_dir(tmp_path / name, overwrite=True):
+            pass
+    assert (tmp_path / "notes.txt").read_text() == "keep me" and (tmp_path / "link").is_symlink()

@@ -59,6 +59,7 @@ from aimd.annotation.manifest import (
     version_dir_name,
     write_versions,
 )
+from aimd.annotation.paths import ESCAPE_CODE
 from aimd.annotation.qc import QCCache, findings_summary, run_qc
 from aimd.annotation.qc.config import QCConfig, load_qc_config
 from aimd.annotation.schema import AnnotationPackage, QCState
@@ -125,8 +126,11 @@ class ExportResult:
 def collect_sources(src: str | Path | Sequence[str | Path]) -> list[PackageSource]:
     """Packages from a file, a folder (searched recursively) or a list of them."""
     items = [src] if isinstance(src, str | Path) else list(src)
-    files = list(dict.fromkeys(f.resolve() for item in items for f in discover_packages(item)))
-    out = [s for f in files for s in read_sources(f)]
+    roots: dict[Path, Path | None] = {}
+    for item in items:
+        for f in discover_packages(item):
+            roots.setdefault(f.resolve(), Path(item).absolute() if Path(item).is_dir() else None)
+    out = [s for f, root in roots.items() for s in read_sources(f, root=root)]
     if not out:
         raise InvalidInputError(
             "no annotation package found",
@@ -134,6 +138,24 @@ def collect_sources(src: str | Path | Sequence[str | Path]) -> list[PackageSourc
             hint="pass a package .json/.jsonl file or a folder holding some",
         )
     return out
+
+
+def refuse_escaping(sources: list[PackageSource]) -> None:
+    """Raise :class:`InvalidInputError` when a package references a file outside its root.
+
+    Never overridable (``--force`` exports QC errors, not files from elsewhere on the disk).
+    """
+    bad = [(s, ref, role, owner, reason) for s in sources for ref, role, owner, reason in s.escapes()]
+    if not bad:
+        return
+    lines = [f"{ESCAPE_CODE}: {s.where} field {role.value} ({owner}) references {ref}, which {reason}"
+             for s, ref, role, owner, reason in bad[:5]]
+    more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise InvalidInputError(
+        f"{len(bad)} reference(s) leave the export's root folder {bad[0][0].root_dir}:\n" + "\n".join(lines) + more,
+        where=bad[0][0].where,
+        hint="copy the files into the dataset folder and reference them relative to the package",
+    )
 
 
 def freeze(folder: Path) -> None:
@@ -232,6 +254,7 @@ def export_packages(
     needs a ``reason``. An existing version is never overwritten.
     """
     sources = collect_sources(src)
+    refuse_escaping(sources)
     tax = taxonomy or default_taxonomy()
     cfg = config or (
         load_qc_config().with_overrides(template.qc, where=f"template {template.id}") if template else load_qc_config()

@@ -7,7 +7,8 @@ Writes are atomic.
 Example
 -------
 >>> import tempfile, pathlib
->>> from aimd.annotation.schema import AnnotationPackage
+>>> from aimd.annotation.paths import default_root, escape_reason, inside
+from aimd.annotation.schema import AnnotationPackage, FileRole
 >>> pkg = AnnotationPackage.model_validate({"task_id": "T1", "image": {"uid": "1.2", "modality": "CT",
 ...     "shape": [4, 4, 2], "spacing": [1, 1, 1], "origin": [0, 0, 0]},
 ...     "metadata": {"annotator": "a", "version": "v1"}})
@@ -20,15 +21,20 @@ Example
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
 
-from aimd.annotation.schema import AnnotationPackage
+from aimd.annotation.paths import default_root, escape_reason, inside
+from aimd.annotation.schema import AnnotationPackage, FileRole
 from aimd.core.atomic import atomic_write_text
 from aimd.core.errors import InvalidInputError, SchemaError
+from aimd.core.logging import get_logger
+
+log = get_logger(__name__)
 
 __all__ = [
     "PackageSource",
@@ -132,6 +138,8 @@ class PackageSource:
     package: AnnotationPackage
     path: Path
     line: int | None = None
+    #: Folder every referenced file must lie in (see :mod:`aimd.annotation.paths`); ``None``: the default.
+    root: Path | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -147,9 +155,27 @@ class PackageSource:
         """Absolute path of a file the package refers to."""
         return resolve_ref(self.base_dir, rel)
 
+    @property
+    def root_dir(self) -> Path:
+        """The folder the package's references must stay in."""
+        return self.root if self.root is not None else default_root(self.path)
 
-def read_sources(path: str | Path) -> list[PackageSource]:
+    def escapes(self) -> list[tuple[str, FileRole, str, str]]:
+        """``(reference, role, owner, reason)`` for every reference that leaves :attr:`root_dir`."""
+        root = self.root_dir
+        out = []
+        for rel, role, owner in self.package.referenced_files():
+            reason = escape_reason(root, self.base_dir, rel)
+            if reason is not None:
+                out.append((rel, role, owner, reason))
+        return out
+
+
+def read_sources(path: str | Path, *, root: Path | None = None) -> list[PackageSource]:
     """Every package in a ``.json`` file (object or list) or a ``.jsonl`` file (one per line).
+
+    ``root`` is the folder the packages' references must stay in (default: see
+    :func:`aimd.annotation.paths.default_root`).
 
     Example
     -------
@@ -169,14 +195,14 @@ def read_sources(path: str | Path) -> list[PackageSource]:
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 where = f"{p}:{number}"
-                out.append(PackageSource(parse_package(_decode(line, where), where=where), p, number))
+                out.append(PackageSource(parse_package(_decode(line, where), where=where), p, number, root))
         if not out:
             raise SchemaError("JSON Lines file holds no package", where=str(p), hint="one package per line")
         return out
     obj = _decode(text, str(p))
     if isinstance(obj, list):
-        return [PackageSource(parse_package(o, where=f"{p}[{i}]"), p, None) for i, o in enumerate(obj)]
-    return [PackageSource(parse_package(obj, where=str(p)), p)]
+        return [PackageSource(parse_package(o, where=f"{p}[{i}]"), p, None, root) for i, o in enumerate(obj)]
+    return [PackageSource(parse_package(obj, where=str(p)), p, None, root)]
 
 
 def load_packages(path: str | Path) -> list[AnnotationPackage]:
@@ -230,6 +256,9 @@ def is_package_file(path: str | Path) -> bool:
 def discover_packages(root: str | Path) -> list[Path]:
     """Package files under a folder (sorted), or ``[root]`` for a file.
 
+    Folders are walked without following symlinks; a symlinked file whose target lies outside
+    ``root`` is left out (and logged).
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -241,7 +270,18 @@ def discover_packages(root: str | Path) -> list[Path]:
         return [r]
     if not r.is_dir():
         raise InvalidInputError("path does not exist", where=str(r), hint="pass a package file or a folder")
-    return sorted(p for p in r.rglob("*") if p.suffix.lower() in (".json", ".jsonl") and is_package_file(p))
+    found = []
+    for dirpath, _dirs, names in os.walk(r, followlinks=False):  # never walks through a symlinked folder
+        for name in names:
+            p = Path(dirpath) / name
+            if p.suffix.lower() not in (".json", ".jsonl"):
+                continue
+            if p.is_symlink() and not inside(p, r):
+                log.warning("package.symlink_skipped", path=str(p), target=os.path.realpath(p))
+                continue
+            if is_package_file(p):
+                found.append(p)
+    return sorted(found)
 
 
 def resolve_ref(base_dir: Path, rel: str) -> Path:

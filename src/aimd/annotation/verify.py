@@ -39,6 +39,7 @@ from aimd.annotation.manifest import (
     read_manifest,
     read_versions,
 )
+from aimd.annotation.paths import ESCAPE_CODE, escape_reason, inside
 from aimd.annotation.qc.context import QCCache, QCContext
 from aimd.annotation.qc.files import check_files
 from aimd.annotation.qc.geometry import check_image_files, check_mask_geometry
@@ -64,7 +65,38 @@ def _f(code: str, severity: str, clause: str, message: str, hint: str = "", **lo
 def _files(vdir: Path, manifest: Manifest, version: str) -> list[Finding]:
     out = []
     listed = {e.path for e in manifest.files}
-    on_disk = {p.relative_to(vdir).as_posix() for p in vdir.rglob("*") if p.is_file()} - {MANIFEST_NAME}
+    on_disk = {p.relative_to(vdir).as_posix() for p in vdir.rglob("*") if p.is_file() and not p.is_symlink()}
+    on_disk -= {MANIFEST_NAME}
+    for link in sorted(p for p in vdir.rglob("*") if p.is_symlink()):
+        rel = link.relative_to(vdir).as_posix()
+        out.append(
+            _f(
+                ESCAPE_CODE if not inside(link, vdir) else "FILE_SYMLINK",
+                "error",
+                "001 §10.2.4",
+                f"{rel} is a symlink (to {os.readlink(link)}); an export holds only regular files",
+                "restore the exported file in its place",
+                version=version,
+                file=rel,
+            )
+        )
+    bad_paths = set()
+    for e in manifest.files:
+        reason = escape_reason(vdir, vdir, e.path)
+        if reason is not None:
+            bad_paths.add(e.path)
+            out.append(
+                _f(
+                    ESCAPE_CODE,
+                    "error",
+                    "001 §10.1.5",
+                    f"manifest entry {e.path} {reason}",
+                    "a manifest lists only files inside its version folder; re-export the version",
+                    version=version,
+                    file=MANIFEST_NAME,
+                    field="files[].path",
+                )
+            )
     for rel in sorted(on_disk - listed):
         out.append(
             _f(
@@ -79,6 +111,8 @@ def _files(vdir: Path, manifest: Manifest, version: str) -> list[Finding]:
         )
     for e in manifest.files:
         path = vdir / e.path
+        if e.path in bad_paths:
+            continue
         if e.path not in on_disk:
             out.append(
                 _f(
@@ -141,7 +175,7 @@ def _packages(vdir: Path, manifest: Manifest, version: str, taxonomy: Taxonomy |
         if not path.is_file():
             continue  # reported as missing
         try:
-            sources = read_sources(path)
+            sources = read_sources(path, root=vdir)
         except AimdError as err:
             out.append(
                 _f(
@@ -169,7 +203,24 @@ def _packages(vdir: Path, manifest: Manifest, version: str, taxonomy: Taxonomy |
                         file=rel,
                     )
                 )
+            escaping = {ref for ref, *_ in source.escapes()}
+            for ref, role, owner, reason in source.escapes():
+                out.append(
+                    _f(
+                        ESCAPE_CODE,
+                        "error",
+                        "001 §10.1.5",
+                        f"{rel} references {ref} ({role.value} of {owner}), which {reason}",
+                        "an exported package references only files of its own version folder",
+                        version=version,
+                        file=rel,
+                        field=role.value,
+                        owner=owner,
+                    )
+                )
             for ref, role, owner in pkg.referenced_files():
+                if ref in escaping:
+                    continue
                 target = source.resolve(ref).resolve()
                 inside = target.is_relative_to(vdir.resolve())
                 rel_target = target.relative_to(vdir.resolve()).as_posix() if inside else str(target)
@@ -190,7 +241,7 @@ def _packages(vdir: Path, manifest: Manifest, version: str, taxonomy: Taxonomy |
                 out += [
                     f.model_copy(update={"location": {**f.location, "version": version}})
                     for f in check(ctx)
-                    if f.severity is not Severity.INFO and f.code != "FILE_UNREFERENCED"
+                    if f.severity is not Severity.INFO and f.code not in ("FILE_UNREFERENCED", ESCAPE_CODE)
                 ]
     return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aimd.annotation.paths import ESCAPE_CODE
 from aimd.annotation.qc.context import QCContext
 from aimd.core.findings import Finding
 from aimd.core.hashing import sha256_file
@@ -31,7 +32,24 @@ def check_files(ctx: QCContext) -> list[Finding]:
     out = []
     referenced: set[Path] = set()
     hashes = {(im.uid, f.path): f.sha256 for im in ctx.package.images() for f in im.files}
+    escaping = set()
+    for rel, role, owner, reason in ctx.source.escapes():
+        escaping.add(rel)
+        out.append(
+            ctx.finding(
+                ESCAPE_CODE,
+                "error",
+                "001 §10.1.5",
+                f"{role.value} file {rel} {reason} ({ctx.source.root_dir})",
+                "reference only files inside the dataset folder; copy the file in and fix the reference",
+                file=rel,
+                field=role.value,
+                owner=owner,
+            )
+        )
     for rel, role, owner in ctx.package.referenced_files():
+        if rel in escaping:
+            continue
         path = ctx.source.resolve(rel)
         referenced.add(path.resolve())
         if not path.exists():
@@ -62,7 +80,7 @@ def check_files(ctx: QCContext) -> list[Finding]:
             )
     assets = asset_dir(ctx.source.path)
     if ctx.config.check_unreferenced and assets.is_dir():
-        for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+        for path in sorted(p for p in assets.rglob("*") if p.is_file() and not p.is_symlink()):
             inside_ref = any(r == path.resolve() or r in path.resolve().parents for r in referenced)
             if not inside_ref:
                 rel = path.relative_to(ctx.source.base_dir).as_posix()
