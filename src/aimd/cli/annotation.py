@@ -42,7 +42,17 @@ from aimd.annotation import (
 from aimd.annotation.export import ExportRefusedError, collect_sources
 from aimd.annotation.taxonomy import Taxonomy
 from aimd.annotation.templates import AnnotationTemplate
-from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json, progress_bar, render_findings
+from aimd.cli.common import (
+    EXIT_FINDINGS,
+    JsonOption,
+    console,
+    findings_sentence,
+    new_typer,
+    plural,
+    print_json,
+    progress_bar,
+    render_findings,
+)
 from aimd.core.errors import InvalidInputError
 from aimd.core.findings import Finding, has_errors
 
@@ -133,9 +143,8 @@ def qc_check(
         )
     else:
         for where, fs in results.items():
-            render_findings([f for f in fs if f.severity.value != "info"], f"QC {where}")
-        s = findings_summary(every)
-        console.print(f"{len(results)} package(s): {s['errors']} error(s), {s['warnings']} warning(s)")
+            render_findings(fs, f"QC {where}")
+        console.print(f"{plural(len(results), 'package')}: {findings_sentence(every)}")
     _exit_on(every)
 
 

@@ -73,21 +73,54 @@ def track(items: Iterable[T], description: str, total: int | None = None, *, ena
             advance()
 
 
-def render_findings(findings: list[Finding], title: str) -> None:
-    """Print findings as a Rich table on stdout."""
+def plural(n: int, word: str) -> str:
+    """``"1 error"``, ``"2 errors"``, ``"no warnings"``.
+
+    Example
+    -------
+    >>> plural(2, "info finding"), plural(1, "error"), plural(0, "warning")
+    ('2 info findings', '1 error', 'no warnings')
+    """
+    return f"{n or 'no'} {word}{'' if n == 1 else 's'}"
+
+
+def findings_sentence(findings: list[Finding]) -> str:
+    """``"1 error, no warnings, 2 info findings"`` — every severity counted, infos included."""
+    n = {sev: sum(f.severity is sev for f in findings) for sev in Severity}
+    return ", ".join((plural(n[Severity.ERROR], "error"), plural(n[Severity.WARNING], "warning"),
+                      plural(n[Severity.INFO], "info finding")))
+
+
+def render_findings(findings: list[Finding], title: str, *, show_info: bool = True) -> None:
+    """Print findings as a table that fits an 80-column terminal, then a count of each severity.
+
+    Long text wraps inside its cell (never cut with "…"); where and how to fix go under the message.
+    With ``show_info=False`` info findings are counted but not listed.
+    """
+    from rich.markup import escape
     from rich.table import Table
 
+    shown = [f for f in findings if show_info or f.severity is not Severity.INFO]
+    summary = findings_sentence(findings)
     if not findings:
-        console.print(f"[green]{title}: no findings[/green]")
+        console.print(f"[green]{escape(title)}: no findings[/green]")
         return
-    table = Table(title=title)
-    for col in ("severity", "code", "clause", "location", "message", "hint"):
-        table.add_column(col)
-    colour = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-    for f in findings:
-        loc = ", ".join(f"{k}={v}" for k, v in f.location.items())
-        table.add_row(f"[{colour[f.severity]}]{f.severity.value}[/]", f.code, f.clause, loc, f.message, f.hint)
-    console.print(table)
+    if shown:
+        table = Table(title=title, expand=False, show_lines=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("code / clause", overflow="fold", max_width=26)
+        table.add_column("finding", overflow="fold")
+        colour = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+        for f in shown:
+            loc = ", ".join(f"{k}={v}" for k, v in f.location.items())
+            text = escape(f.message)
+            if loc:
+                text += f"\n[dim]at {escape(loc)}[/dim]"
+            if f.hint:
+                text += f"\n[dim]fix: {escape(f.hint)}[/dim]"
+            table.add_row(f"[{colour[f.severity]}]{f.severity.value}[/]", f"{escape(f.code)}\n{escape(f.clause)}", text)
+        console.print(table)
+    console.print(f"{escape(title)}: {summary}", highlight=False)
 
 
 __all__ = [
@@ -98,7 +131,9 @@ __all__ = [
     "JsonOption",
     "console",
     "err_console",
+    "findings_sentence",
     "new_typer",
+    "plural",
     "print_json",
     "progress_bar",
     "render_findings",

@@ -36,12 +36,14 @@ def _geometry_json(volume: Volume) -> dict[str, Any]:
     geo = volume.geometry()
     return {
         "shape": geo["shape"],
+        "size": list(reversed(geo["shape"])),
         "spacing": geo["spacing"],
         "origin": geo["origin"],
         "direction": geo["direction"],
         "modality": volume.modality,
         "series_uid": volume.metadata.get("series_uid") or None,
         "n_files": volume.metadata.get("n_files", 1),
+        "axes": {"shape": "z, y, x (array order)", "size": "x, y, z", "spacing": "x, y, z", "origin": "x, y, z"},
     }
 
 
@@ -100,8 +102,9 @@ def inspect(
         ("modality", str(info["modality"])),
         ("series_uid", str(info["series_uid"] or "")),
         ("files", str(info["n_files"])),
-        ("shape (z, y, x)", str(info["shape"])),
+        ("size (x, y, z) voxels", " × ".join(str(n) for n in info["size"])),
         ("spacing (x, y, z) mm", _fmt(info["spacing"])),
+        ("array shape (z, y, x)", str(info["shape"])),
         ("origin LPS mm", _fmt(info["origin"])),
         ("direction (rows)", "\n".join(_fmt(list(r)) for r in d)),
         ("dtype", str(volume.array.dtype)),
@@ -136,7 +139,6 @@ def validate(
                     "errors": n_err, "warnings": n_warn})
     else:
         render_findings(findings, f"001 §7.2 checks of {path}")
-        console.print(f"{n_err} error(s), {n_warn} warning(s)")
     if n_err:
         raise typer.Exit(EXIT_FINDINGS)
 
