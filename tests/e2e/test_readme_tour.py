@@ -2,7 +2,7 @@
 with the exit code the README states (0 unless its comment ends in ``→ exit N``).
 
 Speed substitutions (the only differences from the README text; each keeps the command's meaning):
-the phantom grid is 48³ instead of 128³ (``--size 48``), training runs one epoch of two steps
+the phantom grid is 32³ instead of 128³ (``--size 32``), training runs one epoch of two steps
 (``--epochs 1 --max-steps 2``), and the evaluation runs the description and efficiency
 characteristics without the PDF (``--only description,efficiency --no-pdf``). The deepbet block is
 covered by tests/integration/test_deepbet_evaluation.py; here only its data-preparation step runs.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 #: command prefix → flags appended for speed (documented in the module docstring).
 FAST = {
-    "aimd data phantom ": " --size 48",
+    "aimd data phantom ": " --size 32",
     "aimd model train ": " --epochs 1 --max-steps 2",
     "aimd evaluate --model run1 ": " --only description,efficiency --no-pdf",
 }
@@ -49,7 +50,9 @@ def test_readme_tour_runs_in_order(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     for step in tour_blocks()[0]:
+        start = time.perf_counter()
         proc = run_step(_fast(step), work, bindir)
+        print(f"{time.perf_counter() - start:6.1f} s  exit {proc.returncode}  {step.command}")
         assert proc.returncode == step.expected_exit, (
             f"`{step.command}` exited {proc.returncode}, README says {step.expected_exit}\n"
             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
@@ -59,6 +62,7 @@ def test_readme_tour_runs_in_order(tmp_path: Path) -> None:
     manifest = json.loads(next((work / "export").glob("v1.0/manifest.json")).read_text())
     assert manifest["forced"]["reason"] == "time gaps reviewed by the study lead"
     assert (work / "card.html").is_file() and (work / "report" / "report.json").is_file()
+    assert "does not conform" in (work / "report" / "report.html").read_text()
 
 
 def test_deepbet_block_prepares_colin27(tmp_path: Path) -> None:

@@ -101,3 +101,16 @@ def test_phantom_force_keeps_a_regular_file(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "never replaces" in json.loads(proc.stdout)["error"]["message"]
     assert target.read_text() == "keep me"
+
+
+def test_info_logs_stay_off_stderr_unless_asked(tmp_path: Path) -> None:
+    args = ("data", "phantom", str(tmp_path / "a"), "--cases", "1", "--size", "32", "--workers", "1")
+    quiet = _aimd(*args)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "phantom.written" not in quiet.stderr
+    log = tmp_path / "logs" / "aimd.jsonl"
+    to_file = _aimd(*args[:2], str(tmp_path / "b"), *args[3:], env={"AIMD_LOG_FILE": str(log)})
+    assert to_file.returncode == 0 and "phantom.written" not in to_file.stderr
+    assert json.loads(log.read_text().splitlines()[-1])["event"] == "phantom.written"
+    loud = _aimd(*args[:2], str(tmp_path / "c"), *args[3:], env={"AIMD_LOG_LEVEL": "INFO"})
+    assert "phantom.written" in loud.stderr

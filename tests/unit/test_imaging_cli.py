@@ -17,7 +17,7 @@ from aimd.cli import main
 from aimd.imaging.io import read_volume
 
 DICOMDIR_TESTS = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests"
-INSPECT_KEYS = {"shape", "spacing", "origin", "direction", "modality", "series_uid", "n_files"}
+INSPECT_KEYS = {"shape", "size", "spacing", "origin", "direction", "modality", "series_uid", "n_files", "axes"}
 
 
 def aimd(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -133,3 +133,17 @@ def test_bad_input_exits_2_with_clear_message(kind: str, tmp_path: Path, capsys:
         assert target.name in err.replace("\n", "")
         assert json.loads(out)["error"]
     assert not (tmp_path / "out.nii.gz").exists()
+
+
+def test_inspect_labels_axes_in_one_order(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from aimd.imaging.nifti_io import write_nifti
+    from aimd.imaging.volume import Volume
+
+    write_nifti(Volume(np.zeros((4, 5, 6), dtype=np.int16), spacing=(0.5, 0.7, 2.0)), tmp_path / "v.nii.gz")
+    code, out, _ = aimd(capsys, monkeypatch, "data", "inspect", str(tmp_path / "v.nii.gz"), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["shape"] == [4, 5, 6] and info["size"] == [6, 5, 4]
+    assert info["axes"]["size"] == info["axes"]["spacing"] == "x, y, z"
+    code, text, _ = aimd(capsys, monkeypatch, "data", "inspect", str(tmp_path / "v.nii.gz"))
+    assert "size (x, y, z)" in text and "6 × 5 × 4" in text and "spacing (x, y, z) mm" in text

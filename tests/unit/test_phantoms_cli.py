@@ -32,7 +32,7 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], needle: str) -> N
     proc = _aimd(str(tmp_path / "out"), *args, "--json")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert needle in json.loads(proc.stdout)["message"]
+    assert needle in json.loads(proc.stdout)["error"]["message"]
     assert not (tmp_path / "out").exists()
 
 

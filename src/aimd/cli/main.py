@@ -120,8 +120,15 @@ def _main(
 ) -> None:
     """aimd — quality toolkit for AI medical imaging devices."""
     from aimd.core.config import get_settings
+    from aimd.core.logging import configure_logging
 
-    get_settings()  # a missing AIMD_CONFIG file or an invalid setting is bad input (exit 2) before any work
+    settings = get_settings()  # a missing AIMD_CONFIG file or an invalid setting is bad input (exit 2) first
+    if settings.log_file is not None:
+        configure_logging(settings.log_level, settings.log_json, file=settings.log_file)
+    elif "AIMD_LOG_LEVEL" not in os.environ:  # stderr carries progress bars: only warnings unless asked
+        configure_logging("WARNING", settings.log_json)
+    else:
+        configure_logging(settings.log_level, settings.log_json)
 
 
 @app.command("version", epilog="Example: aimd version --json")

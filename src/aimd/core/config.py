@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    log_file: Path | None = Field(None, description="append log lines here instead of stderr")
     data_dir: Path = Path("aimd-data")
     seed: int = 0
     geometry: GeometrySettings = GeometrySettings()
