@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_annotation_builders import clean_package, codes, lesion_mask, load, organ_map, qc, save
 
-from aimd.annotation import QCConfig, default_template
+from aimd.annotation import QCConfig, check_package, default_template
 from aimd.annotation.qc.geometry import out_of_bounds_voxels
 from aimd.core.hashing import sha256_file
 from aimd.imaging.nifti_io import read_nifti, write_nifti
@@ -192,6 +192,9 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "error",
     ),
     ("image geometry stated wrong", _set("image.origin", [-6.0, -6.0, -90.0]), "IMAGE_GEOMETRY_MISMATCH", "error"),
+    ("value 10^400", _set("structured_fields.0.value", 10**400), "FIELD_VALUE_OUT_OF_RANGE", "error"),
+    ("control character in task id", _set("task_id", "TASK\x1b[2J"), "ID_CONTROL_CHARACTER", "error"),
+    ("newline in annotation id", _set("annotations.LES_01.id", "LES\n01"), "ID_CONTROL_CHARACTER", "error"),
 ]
 
 
@@ -334,3 +337,13 @@ def test_point_outside_and_polygon_slice(tmp_path: Path) -> None:
     save(path, data)
     found = {(f.code, f.location.get("annotation")) for f in qc(path)}
     assert ("POINT_OUT_OF_BOUNDS", "P1") in found and ("SLICE_OUT_OF_BOUNDS", "P2") in found
+
+
+def test_age_written_as_1e400_is_a_finding(tmp_path: Path) -> None:
+    path = clean_package(tmp_path)
+    text = path.read_text()
+    data = json.loads(text)
+    data["structured_fields"][0]["value"] = 12345.0
+    path.write_text(json.dumps(data).replace("12345.0", "1e400"))
+    found = [f for f in check_package(path) if f.code == "FIELD_VALUE_OUT_OF_RANGE"]
+    assert len(found) == 1 and found[0].is_error and "inf" in found[0].message

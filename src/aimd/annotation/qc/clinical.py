@@ -2,11 +2,13 @@
 
 * a lab value measured more than ``lab_gap_days`` (90) days from the image acquisition needs the
   time-deviation label; a label where no gap exists is reported too;
-* numeric fields state their unit; values outside their normal range are noted (info).
+* numeric fields state their unit; values outside their normal range are noted (info);
+* a numeric value that is not finite or beyond ±1e15 (an age of 10^400) is an error.
 
 Example
 -------
 >>> import datetime as dt
+import math
 >>> gap_days(dt.date(2023, 2, 3), dt.datetime(2022, 4, 1, 8, 30))
 308
 """
@@ -14,6 +16,7 @@ Example
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from aimd.annotation.qc.context import QCContext
 from aimd.annotation.schema import FieldType
@@ -29,6 +32,23 @@ def _as_date(value: dt.date | dt.datetime) -> dt.date:
 def gap_days(a: dt.date | dt.datetime, b: dt.date | dt.datetime) -> int:
     """Whole days between two dates or datetimes (calendar dates, absolute)."""
     return abs((_as_date(a) - _as_date(b)).days)
+
+
+_LIMIT = 1e15
+
+
+def _plausible(value: float) -> bool:
+    """Finite and within ±1e15 (an age of 10^400 parses as inf or as a 400-digit integer)."""
+    try:
+        return math.isfinite(value) and abs(value) <= _LIMIT
+    except OverflowError:
+        return False
+
+
+def _short(value: float) -> str:
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"a {len(str(abs(value)))}-digit integer"
+    return str(value)[:40]
 
 
 def check_structured_fields(ctx: QCContext) -> list[Finding]:
@@ -59,6 +79,18 @@ def check_structured_fields(ctx: QCContext) -> list[Finding]:
                     field=f.id,
                 )
             )
+        if isinstance(f.value, int | float) and not isinstance(f.value, bool) and not _plausible(f.value):
+            out.append(
+                ctx.finding(
+                    "FIELD_VALUE_OUT_OF_RANGE",
+                    "error",
+                    "001 §8.5.3.2",
+                    f"{f.name} = {_short(f.value)} is not a usable number (not finite, or beyond ±{_LIMIT:.0e})",
+                    "correct the value at its source; a measurement is a finite number of plausible size",
+                    field=f.id,
+                )
+            )
+            continue
         rng = f.normal_range
         if (
             rng is not None

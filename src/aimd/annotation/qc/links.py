@@ -25,6 +25,7 @@ Example
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 from aimd.annotation.qc.context import QCContext
@@ -46,7 +47,8 @@ def link_targets(ctx: QCContext) -> dict[str, LinkKind]:
 
 
 def check_ids(ctx: QCContext) -> list[Finding]:
-    """No id is used twice across annotations, texts, spans, fields and registrations."""
+    """No id is used twice across annotations, texts, spans, fields and registrations; no id holds a
+    control character (tab, newline, escape, …)."""
     pkg = ctx.package
     ids = (
         [a.id for a in pkg.annotations]
@@ -55,7 +57,22 @@ def check_ids(ctx: QCContext) -> list[Finding]:
         + [f.id for f in pkg.structured_fields]
         + [r.id for r in pkg.registrations]
     )
-    return [
+    named = [("task_id", pkg.task_id), ("image.uid", pkg.image.uid), ("metadata.annotator", pkg.metadata.annotator),
+             *(("id", i) for i in ids)]
+    out = [
+        ctx.finding(
+            "ID_CONTROL_CHARACTER",
+            "error",
+            "001 §8.5.2.2",
+            f"{field} {value!r} holds a control character (U+{ord(bad):04X})",
+            "ids are printable text: remove tabs, newlines, escape and other control characters",
+            field=field,
+            id=value.encode("unicode_escape").decode("ascii"),
+        )
+        for field, value in named
+        if isinstance(value, str) and (bad := next((c for c in value if unicodedata.category(c) == "Cc"), None))
+    ]
+    return out + [
         ctx.finding(
             "DUPLICATE_ID",
             "error",
