@@ -47,7 +47,7 @@ def test_every_command_group_shows_an_example() -> None:
 
 @pytest.mark.parametrize(("where", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_help_example_parses(where: str, example: str) -> None:
-    words = shlex.split(example.split(" > ")[0].split(" | ")[0])
+    words = shlex.split(re.split(r" (?:>|\||&&) ", example)[0])
     assert words[0] == "aimd"
     cmd: Any = get_command(app)
     args = words[1:]
