@@ -174,3 +174,23 @@ def test_overlapping_segments_are_read_one_selection_at_a_time(tmp_path: Path) -
         placed = place_on_grid(read_seg(path, segments=[number]), ct)
         assert np.array_equal(placed.array == number, mask)
         assert set(np.unique(placed.array)) == {0, number}
+
+
+def test_seg_on_differing_grids_notes_how_it_aligned_them(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ref = np.zeros((6, 8, 8), np.uint8)
+    ref[2:4, 2:6, 2:6] = 1
+    write_nifti(Volume(ref, spacing=(1, 1, 2)), tmp_path / "ref.nii.gz")
+    write_nifti(Volume(ref, spacing=(1, 1, 2)), tmp_path / "same.nii.gz")
+    crop = ref[1:5].copy()  # the prediction covers slices 1-4 only
+    write_nifti(Volume(crop, spacing=(1, 1, 2), origin=(0, 0, 2)), tmp_path / "crop.nii.gz")
+    same = json.loads(runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "same.nii.gz"),
+                                          "--json"]).stdout)
+    assert same["notes"] == []
+    result = runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "crop.nii.gz"), "--json"])
+    out = json.loads(result.stdout)
+    assert len(out["notes"]) == 1
+    assert "re-indexing" in out["notes"][0] and "128 voxels" in out["notes"][0]
+    text = runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "crop.nii.gz")],
+                         terminal_width=80).stdout
+    assert "note: " in text and "no interpolation" in text

@@ -87,6 +87,8 @@ def seg(
         print_json(report)
         return
     _print_seg(report)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}", highlight=False)
 
 
 def _fmt(v: Any) -> str:

@@ -39,15 +39,34 @@ def read_mask(path: Path, labels: list[int] | None = None) -> Volume:
     return read_seg(path, segments=labels) if is_dicom_seg(path) else read_volume(path)
 
 
-def align_masks(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> tuple[Volume, Volume]:
-    """``ref`` and ``pred`` on one grid: the prediction placed on the reference's, or the other way round."""
+def _laid_note(moved: Volume, onto: Volume, moved_path: Path, onto_path: Path) -> str:
+    uncovered = int(np.prod(onto.shape)) - int(np.prod(moved.shape))
+    extent = (f"; {uncovered} voxels of {onto_path.name} lie outside {moved_path.name}'s extent and count as "
+              "background there") if uncovered > 0 else ""
+    return (f"grids differ: {moved_path.name} (shape {list(moved.shape)}, origin "
+            f"{[round(o, 3) for o in moved.origin]}) was laid on the grid of {onto_path.name} (shape "
+            f"{list(onto.shape)}, origin {[round(o, 3) for o in onto.origin]}) by exact re-indexing, "
+            f"no interpolation{extent}")
+
+
+def align_masks(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path,
+                notes: list[str] | None = None) -> tuple[Volume, Volume]:
+    """``ref`` and ``pred`` on one grid: the prediction placed on the reference's, or the other way round.
+
+    When the grids differ, a sentence saying how they were aligned is appended to ``notes``.
+    """
     if ref.same_grid(pred):
         return ref, pred
+    notes = notes if notes is not None else []
     try:
-        return ref, place_on_grid(pred, ref, where=str(pred_path))
+        placed = place_on_grid(pred, ref, where=str(pred_path))
+        notes.append(_laid_note(pred, ref, pred_path, ref_path))
+        return ref, placed
     except GeometryError as first:
         try:
-            return place_on_grid(ref, pred, where=str(ref_path)), pred
+            placed = place_on_grid(ref, pred, where=str(ref_path))
+            notes.append(_laid_note(ref, pred, ref_path, pred_path))
+            return placed, pred
         except GeometryError:
             raise GeometryError(
                 f"masks lie on different grids: {ref_path} has shape {ref.shape}, spacing {ref.spacing}, "
@@ -60,9 +79,16 @@ def align_masks(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path) -> t
 
 def segment_case(ref_path: str, pred_path: str, labels: list[int] | None) -> dict[int, LabelMetrics]:
     """Metrics per label of one case (a worker-process job: paths in, metrics out)."""
+    return segment_case_noted(ref_path, pred_path, labels)[0]
+
+
+def segment_case_noted(ref_path: str, pred_path: str, labels: list[int] | None
+                       ) -> tuple[dict[int, LabelMetrics], list[str]]:
+    """:func:`segment_case` plus the notes on how the two grids were aligned."""
     rp, pp = Path(ref_path), Path(pred_path)
-    ref, pred = align_masks(read_mask(rp, labels), read_mask(pp, labels), rp, pp)
-    return segmentation_metrics(ref.array, pred.array, ref.spacing[::-1], labels)
+    notes: list[str] = []
+    ref, pred = align_masks(read_mask(rp, labels), read_mask(pp, labels), rp, pp, notes)
+    return segmentation_metrics(ref.array, pred.array, ref.spacing[::-1], labels), notes
 
 
 def labels_present(ref_path: Path, pred_path: Path) -> list[int]:
@@ -126,18 +152,20 @@ def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int
     """Metrics of every case of ``pairs`` aggregated with bootstrap CIs (``workers`` 0: one per CPU core)."""
     acc = SegmentationAccumulator(labels, seed=seed)
     n_workers = min(len(pairs), workers or os.cpu_count() or 1)
-    results: list[dict[int, LabelMetrics]] = []
+    noted: list[tuple[dict[int, LabelMetrics], list[str]]] = []
     if n_workers > 1:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=pool_context()) as pool:
-            for fut in [pool.submit(segment_case, str(r), str(p), labels) for _, r, p in pairs]:
-                results.append(fut.result())
+            for fut in [pool.submit(segment_case_noted, str(r), str(p), labels) for _, r, p in pairs]:
+                noted.append(fut.result())
                 if progress is not None:
                     progress()
     else:
         for _, r, p in pairs:
-            results.append(segment_case(str(r), str(p), labels))
+            noted.append(segment_case_noted(str(r), str(p), labels))
             if progress is not None:
                 progress()
+    results = [r for r, _ in noted]
+    notes = [f"{cid}: {n}" for (cid, _, _), (_, case_notes) in zip(pairs, noted, strict=True) for n in case_notes]
     for (cid, _, _), result in zip(pairs, results, strict=True):
         acc.add(cid, result)
     unknown = [v for v in labels or [] if all(res[v].empty == "both" for res in results)]
@@ -146,7 +174,9 @@ def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int
         raise InvalidInputError(
             f"label(s) {unknown} occur in no reference or prediction; labels in {pairs[0][0]}: {present}",
             where=where, hint="check --labels")
-    return acc.aggregate()
+    report = acc.aggregate()
+    report["notes"] = notes
+    return report
 
 
 def segmentation_csv(report: dict[str, Any]) -> str:
@@ -166,4 +196,4 @@ def segmentation_csv(report: dict[str, Any]) -> str:
 
 
 __all__ = ["CASE_SUFFIXES", "SEG_COLUMNS", "align_masks", "case_id", "case_pairs", "labels_present", "pool_context",
-           "read_mask", "segment_case", "segmentation_batch", "segmentation_csv"]
+           "read_mask", "segment_case", "segment_case_noted", "segmentation_batch", "segmentation_csv"]
