@@ -18,6 +18,11 @@ app = new_typer(
 ONNX_TOLERANCE = 1e-3
 
 
+
+def _num(value: object) -> str:
+    """A metric with four significant digits (``—`` when absent)."""
+    return f"{value:.4g}" if isinstance(value, float) else ("—" if value is None else str(value))
+
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -108,7 +113,7 @@ def train_cmd(
         console.print(f"[green]trained {summary['model']} on {summary['target']}[/green] → {summary['run']}: "
                       f"{summary['epochs_run']} epochs (best {summary['best_epoch']}), train loss "
                       f"{summary['first_train_loss']:.4f} → {summary['last_train_loss']:.4f}, val "
-                      f"{summary['metric']} {summary['val']}, test {summary['test']}")
+                      f"{summary['metric']} {_num(summary['val'])}, test {_num(summary['test'])}")
 
 
 @app.command("export", epilog="Example: aimd model export run1 --onnx --int8 --int8-mode static --json")
@@ -158,7 +163,8 @@ def export_cmd(
     else:
         for name, r in report["runtimes"].items():
             change = r["change_vs_torch_fp32"]
-            console.print(f"{name:>18}: {r['metric']} {r['value']}" + (f" (change {change:+.4f})" if change else ""))
+            tail = f" (change {change:+.4f})" if change else ""
+            console.print(f"{name:>22}: {r['metric']} {_num(r['value'])}{tail}")
         for key, value in diffs.items():
             name = "ONNX Runtime" if key.startswith("onnx") else "OpenVINO"
             console.print(f"{name} max abs diff vs PyTorch: {value:.3g}"
