@@ -108,6 +108,7 @@ def test_info_logs_stay_off_stderr_unless_asked(tmp_path: Path) -> None:
     quiet = _aimd(*args)
     assert quiet.returncode == 0, quiet.stderr
     assert "phantom.written" not in quiet.stderr
+    assert "{" not in quiet.stdout and "split 1 " in quiet.stdout.replace("\n", " ")  # sentences, never a dict
     log = tmp_path / "logs" / "aimd.jsonl"
     to_file = _aimd(*args[:2], str(tmp_path / "b"), *args[3:], env={"AIMD_LOG_FILE": str(log)})
     assert to_file.returncode == 0 and "phantom.written" not in to_file.stderr

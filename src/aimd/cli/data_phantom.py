@@ -68,8 +68,10 @@ def phantom(
     if json_out:
         print_json(summary)
     else:
-        console.print(f"[green]wrote {cases} cases[/green] ({lesions} lesions, {files} files) to {out} in "
-                      f"{seconds:.1f} s — splits {splits}")
+        split_text = ", ".join(f"{n} {name}" for name, n in splits.items())
+        readers = f", {len(packages)} annotation packages" if packages else ""
+        console.print(f"[green]wrote {cases} cases[/green] ({lesions} lesions, {files} files{readers}) to {out} in "
+                      f"{seconds:.1f} s — split {split_text}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

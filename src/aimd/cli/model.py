@@ -244,8 +244,14 @@ def predict_cmd(
         summary["scores"] = [round(float(s), 6) for s in result.scores]
     if json_out:
         print_json(summary)
-    else:
-        console.print(summary)
+        return
+    console.print(f"{model} ({summary['adapter']}, {summary['task']}) on {image}", highlight=False)
+    for name, count in dict(summary.get("voxels_per_label") or {}).items():  # type: ignore[call-overload]
+        console.print(f"  {name}: {count} voxels", highlight=False)
+    if result.scores is not None:
+        console.print("  scores: " + ", ".join(f"{float(s):.4g}" for s in result.scores), highlight=False)
+    if "out" in summary:
+        console.print(f"[green]wrote[/green] {summary['out']}")
 
 
 __all__ = ["app"]
