@@ -49,7 +49,7 @@ def test_qc_check_exit_codes_and_json(tmp_path: Path) -> None:
     assert "REGISTRATION_ERROR_HIGH" in codes
     assert _run("qc", "check", path, "--max-registration-error-mm", "5", "--json").exit_code == 0
     human = _run("qc", "check", path)
-    assert human.exit_code == 1 and "1 error(s)" in human.stdout
+    assert human.exit_code == 1 and "1 package: 1 error, no warnings" in human.stdout
 
 
 def test_bad_input_is_an_aimd_error_not_a_crash(tmp_path: Path) -> None:
