@@ -1,7 +1,10 @@
 """Fuzzed readers and ``aimd data deid`` (reliability; 001 §7.3, §11.2.1; 003 §2.2.3).
 
 Hypothesis mutates real files (pydicom's CT/MR/RT test objects, a JPEG CT from ``deid-data``, NIfTI-1/2
-images with extensions) and generates JSON documents, report text and whole source folders. Properties:
+images with extensions, annotation packages as JSON and JSON Lines) and generates JSON documents, report
+text and whole source folders. Readers: DICOM (:func:`aimd.imaging.deid.dicom.read_dicom`), NIfTI (the
+header cleaner and :func:`aimd.imaging.nifti_io.read_nifti`), JSON (the de-identifier's walker and the
+annotation package reader), text (:func:`aimd.imaging.deid.discover.decode_text`). Properties:
 
 * every reader either returns or raises an :class:`~aimd.core.errors.AimdError` naming the file and a
   fix — no other exception escapes;
@@ -33,11 +36,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
+from aimd.annotation.io import read_sources
 from aimd.core.errors import AimdError
 from aimd.imaging.deid import DeidMap, TextDeidentifier, deidentify_json, deidentify_path
 from aimd.imaging.deid.dicom import read_dicom
 from aimd.imaging.deid.discover import decode_text
 from aimd.imaging.deid.nifti import clean_nifti_bytes
+from aimd.imaging.nifti_io import read_nifti
 
 SCALE = max(1, int(os.environ.get("AIMD_FUZZ_SCALE", "1")))
 REPORT = os.environ.get("AIMD_FUZZ_REPORT")
@@ -132,7 +137,7 @@ def work() -> Path:
 def test_dicom_reader_fuzz(work: Path) -> None:
     with _Count("dicom_reader") as count:
 
-        @_settings(300)
+        @_settings(250)
         @given(data=mutated(DICOMS))
         def run(data: bytes) -> None:
             count.n += 1
@@ -148,12 +153,48 @@ def test_dicom_reader_fuzz(work: Path) -> None:
 def test_nifti_cleaner_fuzz() -> None:
     with _Count("nifti_cleaner") as count:
 
-        @_settings(200)
+        @_settings(150)
         @given(data=mutated(NIFTIS), detached=st.booleans())
         def run(data: bytes, detached: bool) -> None:
             count.n += 1
             _aimd_error_or_ok(lambda: clean_nifti_bytes(data, str.upper, where="f.nii",
                                                         detached_header=detached), "f.nii")
+
+        run()
+
+
+def test_nifti_reader_fuzz(work: Path) -> None:
+    with _Count("nifti_reader") as count:
+
+        @_settings(100)
+        @given(data=mutated(NIFTIS))
+        def run(data: bytes) -> None:
+            count.n += 1
+            path = work / ("fuzz.nii.gz" if data[:2] == b"\x1f\x8b" else "fuzz.nii")
+            path.write_bytes(data)
+            before = _digest(path)
+            _aimd_error_or_ok(lambda: read_nifti(path), str(path))
+            assert _digest(path) == before
+
+        run()
+
+
+PACKAGE = json.dumps({"task_id": "T1", "case_id": "C1", "reader_id": "R1", "image": {"path": "ct.nii.gz"},
+                      "annotations": [{"id": "a1", "label": "nodule", "type": "bbox", "bbox": [1, 2, 3, 4]}]})
+
+
+def test_annotation_package_reader_fuzz(work: Path) -> None:
+    with _Count("json_package_reader") as count:
+
+        @_settings(100)
+        @given(data=mutated([PACKAGE.encode(), (PACKAGE + "\n" + PACKAGE).encode()]), lines=st.booleans())
+        def run(data: bytes, lines: bool) -> None:
+            count.n += 1
+            path = work / ("fuzz.jsonl" if lines else "fuzz.json")
+            path.write_bytes(data)
+            before = _digest(path)
+            _aimd_error_or_ok(lambda: read_sources(path), str(path))
+            assert _digest(path) == before
 
         run()
 
@@ -176,7 +217,7 @@ def test_json_deidentifier_fuzz() -> None:
     engine = TextDeidentifier(mapping, date_offset_days=3)
     with _Count("json_deidentifier") as count:
 
-        @_settings(200)
+        @_settings(150)
         @given(doc=JSON_DOCS)
         def run(doc: Any) -> None:
             count.n += 1
@@ -193,7 +234,7 @@ def test_json_deidentifier_fuzz() -> None:
 def test_text_reader_fuzz() -> None:
     with _Count("text_reader") as count:
 
-        @_settings(200)
+        @_settings(150)
         @given(data=st.binary(max_size=300) | st.text(max_size=200).map(lambda t: t.encode("utf-8")))
         def run(data: bytes) -> None:
             count.n += 1
@@ -240,11 +281,22 @@ E2E_DOCS = st.recursive(E2E_LEAVES, lambda children: st.one_of(
     st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)), max_leaves=12)
 
 
+def _plain_niftis() -> list[bytes]:
+    """NIfTI seeds without identifiers: bytes moved by a mutation out of the header's text fields are
+    voxels, which only the residual scan's known values and patterns can check."""
+    one = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([0.7, 0.7, 2.0, 1.0]))
+    one.header["descrip"] = b"T1 follow-up"
+    return [one.to_bytes(), nib.Nifti2Image(np.ones((2, 2, 2), np.float32), np.eye(4)).to_bytes()]
+
+
+PLAIN_NIFTIS = _plain_niftis()
+
+
 def test_deid_command_fuzz(work: Path) -> None:
     with _Count("aimd_data_deid") as count:
 
         @_settings(100)
-        @given(dicom=mutated([PLANTED_CT]), text=TEXT_PIECES, doc=E2E_DOCS, nifti=mutated(NIFTIS),
+        @given(dicom=mutated([PLANTED_CT]), text=TEXT_PIECES, doc=E2E_DOCS, nifti=mutated(PLAIN_NIFTIS),
                extra=st.binary(max_size=64))
         def run(dicom: bytes, text: str, doc: Any, nifti: bytes, extra: bytes) -> None:
             count.n += 1

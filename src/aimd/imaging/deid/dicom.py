@@ -147,7 +147,13 @@ def read_dicom(path: str | Path) -> Dataset:
     if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
         raise InvalidInputError("no SOP Class or Instance UID: truncated or not a DICOM object", where=str(path),
                                 hint="re-export the file from the PACS or remove it")
-    _check_pixel_data(ds, path)
+    try:
+        _check_pixel_data(ds, path)
+    except InvalidInputError:
+        raise
+    except Exception as err:  # e.g. a TransferSyntaxUID that names no transfer syntax
+        raise InvalidInputError(f"corrupt DICOM file ({type(err).__name__}: {err})", where=str(path),
+                                hint="re-export the file from the PACS or remove it") from None
     sop_class = UID(str(ds.get("SOPClassUID", "") or ""))
     if "Image Storage" in sop_class.name and "PixelData" not in ds and "FloatPixelData" not in ds \
             and "DoubleFloatPixelData" not in ds:

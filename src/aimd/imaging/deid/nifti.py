@@ -1,13 +1,13 @@
 """Clean the free-text fields and header extensions of NIfTI files, leaving voxels and geometry as is.
 
-A NIfTI header has three text fields (``descrip``, ``aux_file``, ``intent_name``; NIfTI-1 also
-``db_name``) and may carry extensions — converters store whole DICOM headers there. Free text cannot be
-proven clean (a bare name "Li Na" matches no rule), so aimd blanks every non-empty text field whatever the
-rules say, and blanks every extension in place (the extension flag is cleared and the bytes zeroed, so
-``vox_offset`` and the voxel bytes stay where they were). An Analyze 7.5 header (no NIfTI magic) also
-loses its data-history text (originator, generated, scan number, patient id, exposure date and time).
-``clean`` is still run on each field, so the log can say which rules would have fired. Files with
-nothing to clean are returned byte for byte.
+A NIfTI header has three text fields (``descrip``, ``aux_file``, ``intent_name``; NIfTI-1 also the unused
+``db_name`` and ``data_type``, NIfTI-2 ``unused_str``) and may carry extensions — converters store
+whole DICOM headers there. Free text cannot be proven clean (a bare name "Li Na" matches no rule), so
+aimd blanks every non-empty text field whatever the rules say, and blanks every extension in place (the
+extension flag is cleared and the bytes zeroed, so ``vox_offset`` and the voxel bytes stay where they
+were). An Analyze 7.5 header (no NIfTI magic) also loses its data-history text (originator, generated,
+scan number, patient id, exposure date and time). ``clean`` is still run on each field, so the log can
+say which rules would have fired. Files with nothing to clean are returned byte for byte.
 
 Example
 -------
@@ -33,7 +33,7 @@ import numpy as np
 
 from aimd.core.errors import InvalidInputError
 
-_TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name")
+_TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name", "data_type", "unused_str")
 # Analyze 7.5 data_history text: originator, generated, scannum, patient_id, exp_date, exp_time, hist_un0.
 _ANALYZE_HISTORY = slice(253, 316)
 
