@@ -17,10 +17,10 @@ from aimd.phantoms import generate_dataset
 
 CLAIMS = """\
 bootstrap_resamples: 200
-robustness: {artefacts: [noise, motion], severities: [0.5, 1.0], sample_images: 12}
-adversarial: {attacks: [fgsm, square], epsilons: [0.01], claimed_epsilon: 0.01, sample_images: 6,
-              square_iterations: 5}
-privacy: {sample_images: 24}
+robustness: {artefacts: [noise, motion], severities: [1.0], sample_images: 8}
+adversarial: {attacks: [fgsm, square], epsilons: [0.01], claimed_epsilon: 0.01, sample_images: 4,
+              square_iterations: 3}
+privacy: {sample_images: 16}
 generalization: {min_metric: 0.5}
 """
 TIMING_KEYS = {"seconds", "latency_ms", "images_per_s", "p50_ms", "p95_ms", "mean_ms"}

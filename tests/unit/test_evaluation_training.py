@@ -53,6 +53,23 @@ def test_scalability_finds_the_minimum_configuration(tmp_path: Path) -> None:
         Verdict.NONCONFORM
 
 
+def test_scalability_names_the_configuration_and_the_missing_gpu(tmp_path: Path) -> None:
+    import torch
+
+    claim = ScalabilityClaim(thread_counts=[1], batch_sizes=[1, 2], runs=2, min_images_per_s=0.5,
+                             devices=["cpu", "cuda"])
+    res = run_characteristic(Scalability(), context(tmp_path), Claims(scalability=claim))
+    met = next(c for c in res.evidence.checks if c.name.startswith("a configuration meets"))
+    assert met.passed is True and str(met.measured).startswith("CPU, 1 thread(s), batch 1")
+    gpu = [c for c in res.evidence.checks if c.name == "GPU configurations"]
+    if torch.cuda.is_available():
+        assert not gpu and any(r["device"] == "cuda" for r in res.evidence.tables[0].rows)
+    else:
+        assert gpu[0].outcome.value == "not_evaluated" and "no GPU" in gpu[0].detail
+        assert res.verdict == Verdict.CONFORM and "GPU configurations: not evaluated" in res.reason
+    assert "minimum working configuration: CPU, 1 thread(s), batch 1" in res.reason
+
+
 def test_trainability_and_transferability_on_a_trained_run(tmp_path: Path) -> None:
     data = tmp_path / "ds"
     generate_dataset(data, cases=6, seed=3, size=64, workers=1)

@@ -116,6 +116,7 @@ class Scalability(Characteristic):
                    and (claim.max_latency_ms is None or r["latency_ms"] <= claim.max_latency_ms)]
         minimum = min(working, key=lambda r: (r["device"] != "cpu", r["threads"], r["batch"])) if working else None
         ev.measurements["minimum_working_configuration"] = minimum
+        ev.summary = f"minimum working configuration: {_config(minimum)}" if minimum else ""
         if claim.min_images_per_s is not None or claim.max_latency_ms is not None:
             best = max(rows, key=lambda r: r["images_per_s"])
             ev.check("a configuration meets the claimed throughput/latency", limits,
