@@ -119,8 +119,15 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
     with progress_bar("models: " + " → ".join(DEMO_STAGES), len(DEMO_STAGES)) as advance:
         result = run_model_demo(data, ctx["out"] / "models", seed=ctx["seed"], progress=lambda _stage: advance())
     ctx["device_model"] = result["export"]["files"].get("onnx")
+    ref = result["reference"]
+    lesions = ref.get("device-lesions", {}).get("held_out", {})
+    nodules = ref.get("device-nodules", {}).get("held_out", {})
     headline = {
         "output": result["out"],
+        "lesions_shipped_dice": lesions.get("dice", {}).get("estimate"),
+        "lesions_shipped_sensitivity_5mm": lesions.get("sensitivity_5mm", {}).get("estimate"),
+        "nodules_shipped_froc_1fp": nodules.get("froc_sensitivity_at_1fp", {}).get("estimate"),
+        "nodules_shipped_auc": nodules.get("image_auc", {}).get("estimate"),
         "organs_val_dice": result["pretrain"]["val_dice"],
         "lesions_full_val_dice": result["finetune_full"]["val_dice"],
         "lesions_lora_val_dice": result["finetune_lora"]["val_dice"],

@@ -27,11 +27,23 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-@app.command("zoo", epilog="Example: aimd model zoo --json")
-def zoo(json_out: bool = JsonOption) -> None:
-    """List the reference models with their task, input and parameter count."""
+@app.command("zoo", epilog="Example: aimd model zoo --json\n\nRe-measure the shipped reference devices on a fresh "
+                           "held-out phantom set: aimd model zoo --verify")
+def zoo(
+    verify: bool = typer.Option(False, "--verify", help="Re-compute the shipped metrics of the trained reference "
+                                                        "devices on freshly generated held-out phantoms; exit 1 "
+                                                        "when a value leaves its recorded 95 % CI."),
+    name: list[str] = typer.Option([], "--name", help="With --verify: only these reference devices."),
+    cases: int = typer.Option(60, "--cases", help="With --verify: held-out phantom cases."),
+    json_out: bool = JsonOption,
+) -> None:
+    """List the reference models and the trained reference devices (shipped weights, SHA-256, metrics)."""
+    if verify:
+        _verify_zoo(name, cases, json_out)
+        return
     import torch
 
+    from aimd.models.reference import RECIPES, shipped_status
     from aimd.models.targets import get_target
     from aimd.models.zoo import ZOO, build_network
 
@@ -44,6 +56,11 @@ def zoo(json_out: bool = JsonOption) -> None:
                      "modality": spec.modality, "input": spec.input_shape(), "intensity": spec.intensity.describe(),
                      "parameters": sum(p.numel() for p in net.parameters()), "trained_here": entry.trained_here,
                      "lora_targets": list(entry.lora_targets), "source": entry.source})
+    for ref_name, info in sorted(RECIPES.items()):
+        status = shipped_status(ref_name)
+        rows.append({"name": ref_name, "task": info.task, "default_target": "shipped weights",
+                     "trained_here": True, "trained": status["trained"], "sha256_ok": status["sha256_ok"],
+                     "sha256": status.get("sha256"), "metrics": status.get("metrics"), "weights": status["weights"]})
     if json_out:
         print_json(rows)
         return
@@ -53,19 +70,71 @@ def zoo(json_out: bool = JsonOption) -> None:
     for col in ("name", "task", "modality", "input", "parameters", "trained here"):
         table.add_column(col)
     for r in rows:
+        if "modality" not in r:
+            continue
         table.add_row(r["name"], f"{r['task']} ({r['default_target']})", r["modality"], str(r["input"]),
                       f"{r['parameters']:,}", "yes" if r["trained_here"] else "no")
     console.print(table)
+    refs = Table(title="reference devices (shipped weights)")
+    for col in ("name", "task", "trained", "SHA-256", "held-out metrics (95 % CI)"):
+        refs.add_column(col)
+    for r in rows:
+        if "modality" in r:
+            continue
+        metrics = "; ".join(f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+                            for k, v in (r["metrics"] or {}).items() if v.get("ci_low") is not None)
+        sha = "—" if r["sha256"] is None else r["sha256"][:12] + ("…" if r["sha256_ok"] else "… MISMATCH")
+        refs.add_row(r["name"], r["task"], "yes" if r["trained"] else "no", sha, metrics or "—")
+    console.print(refs)
+
+
+def _verify_zoo(names: list[str], cases: int, json_out: bool) -> None:
+    from aimd.models.reference import RECIPES, get_recipe, shipped_status, verify_reference
+
+    chosen = names or sorted(RECIPES)
+    for n in chosen:
+        get_recipe(n)
+    results = []
+    for n in chosen:
+        if not shipped_status(n)["trained"]:
+            results.append({"name": n, "passed": None, "verdict": "not evaluated", "why": "no shipped weights"})
+            continue
+        with progress_bar(f"verify {n}", cases) as advance:
+            results.append(verify_reference(n, cases=cases, progress=lambda _i: advance()))
+    if json_out:
+        print_json(results)
+    else:
+        for r in results:
+            if r.get("passed") is None:
+                console.print(f"{r['name']}: not evaluated ({r['why']})")
+                continue
+            console.print(f"[bold]{r['name']}[/bold] on {r['cases']} fresh held-out cases (seed {r['seed']}, "
+                          f"sites {', '.join(r['data']['sites'])}):")
+            for key, c in r["checks"].items():
+                if c["verdict"] == "not evaluated":
+                    console.print(f"  {key}: not evaluated ({c['why']})")
+                    continue
+                lo, hi = c["shipped_ci"]
+                colour = "green" if c["verdict"] == "pass" else "red"
+                console.print(f"  {key}: now {c['now']:.3f}, shipped {c['shipped']:.3f} [{lo:.3f}, {hi:.3f}] "
+                              f"[{colour}]{c['verdict']}[/{colour}]")
+    if any(r.get("passed") is False for r in results):
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("train", epilog="Example: aimd model train --task seg --model unet-small --data ph/dataset.json "
                              "--out run1 --epochs 5\n\nFine-tune with LoRA: aimd model train --task seg --model "
                              "unet-small --target lesions --data ph --out run2 --init run1 --lora 4")
 def train_cmd(
-    task: str = typer.Option(..., "--task", help="seg or cls."),
-    model: str = typer.Option(..., "--model", help="Zoo model: unet-small, vit-small, unet-b1, vit-b16-512."),
-    data: Path = typer.Option(..., "--data", help="dataset.json of aimd data phantom (or its folder)."),
-    out: Path = typer.Option(..., "--out", help="New run folder."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Reference device recipe: device-lesions or "
+                                      "device-nodules (trains from generated phantoms; --out is the weights "
+                                      "folder; other options except --set, --seed, --threads are ignored)."),
+    settings: list[str] = typer.Option([], "--set", help="With --recipe: override a recipe setting, KEY=VALUE "
+                                       "(e.g. --set steps=100)."),
+    task: str | None = typer.Option(None, "--task", help="seg or cls."),
+    model: str | None = typer.Option(None, "--model", help="Zoo model: unet-small, vit-small, unet-b1, vit-b16-512."),
+    data: Path | None = typer.Option(None, "--data", help="dataset.json of aimd data phantom (or its folder)."),
+    out: Path | None = typer.Option(None, "--out", help="New run folder."),
     target: str | None = typer.Option(None, "--target",
                                       help="body, organs, lesions, lung_nodule, liver_tumour, nodule_present."),
     init: Path | None = typer.Option(None, "--init", help="Run folder or weights to start from (fine-tuning)."),
@@ -93,6 +162,15 @@ def train_cmd(
     json_out: bool = JsonOption,
 ) -> None:
     """Train a zoo model on a phantom dataset and write a run folder with its training record."""
+    if recipe is not None:
+        _train_recipe(recipe, settings, out, seed, threads, json_out)
+        return
+    missing = [flag for flag, value in (("--task", task), ("--model", model), ("--data", data), ("--out", out))
+               if value is None]
+    if missing:
+        raise InvalidInputError(f"missing {', '.join(missing)}", where="aimd model train",
+                                hint="pass --task, --model, --data and --out, or --recipe device-lesions")
+    assert task is not None and model is not None and data is not None and out is not None
     from aimd.models.config import make_config
     from aimd.models.training import train
 
@@ -114,6 +192,41 @@ def train_cmd(
                       f"{summary['epochs_run']} epochs (best {summary['best_epoch']}), train loss "
                       f"{summary['first_train_loss']:.4f} → {summary['last_train_loss']:.4f}, val "
                       f"{summary['metric']} {_num(summary['val'])}, test {_num(summary['test'])}")
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InvalidInputError(f"setting {text!r} is not KEY=VALUE", where="--set", hint="e.g. --set steps=100")
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _train_recipe(name: str, settings: list[str], out: Path | None, seed: int, threads: int, json_out: bool) -> None:
+    from aimd.models.reference import get_recipe, train_recipe
+
+    get_recipe(name)
+    overrides = dict(_parse_setting(t) for t in settings)
+    overrides.setdefault("seed", seed)
+    overrides.setdefault("threads", threads)
+    with progress_bar(f"train {name}", None) as advance:
+        record = train_recipe(name, out, overrides=overrides, progress=lambda _m: advance())
+    if json_out:
+        keys = ("name", "weights_file", "weights_sha256", "metrics_summary", "training_data")
+        print_json({k: record[k] for k in keys}
+                   | {"training_seconds": record["training"]["training"], "out": str(out) if out else "shipped"})
+        return
+    t = record["training"]["training"]
+    console.print(f"[green]trained {name}[/green] in {t['wall_seconds']:.0f} s wall ({t['cpu_seconds']:.0f} s CPU), "
+                  f"weights SHA-256 {record['weights_sha256'][:12]}… → {out or 'the shipped weights folder'}")
+    for key, v in record["metrics_summary"].items():
+        if v.get("estimate") is not None and v.get("ci_low") is not None:
+            console.print(f"  held-out {key}: {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
 
 
 @app.command("export", epilog="Example: aimd model export run1 --onnx --int8 --int8-mode static --json")

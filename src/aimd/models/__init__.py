@@ -9,6 +9,8 @@
 * :func:`export_run`: ONNX with dynamic batch, INT8 quantisation, TorchScript, MONAI bundle
   (003 §3.3), each checked against PyTorch.
 * :func:`describe_model`: the 000 §4 model description as Markdown, HTML or JSON.
+* Reference devices with shipped weights (:func:`load_reference`): ``device-lesions`` (CT lesion
+  segmentation) and ``device-nodules`` (radiograph nodule detection), see :mod:`aimd.models.reference`.
 * :func:`run_model_demo`: pre-train → fine-tune (full and LoRA) → export → describe.
 
 Names are imported on first use (PEP 562), so importing one light module — the specs, the zoo —
@@ -66,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "get_target": "aimd.models.targets",
     "load_index": "aimd.models.data",
     "load_predictor": "aimd.models.adapters",
+    "load_reference": "aimd.models.reference.shipped",
     "load_run": "aimd.models.runs",
     "load_split": "aimd.models.data",
     "make_config": "aimd.models.config",
@@ -122,6 +125,7 @@ __all__ = [
     "get_target",
     "load_index",
     "load_predictor",
+    "load_reference",
     "load_run",
     "load_split",
     "make_config",

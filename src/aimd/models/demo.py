@@ -1,7 +1,10 @@
-"""The model stage of ``aimd demo``: pre-train → fine-tune (full and LoRA) → distil → export → describe.
+"""The model stage of ``aimd demo``: shipped reference devices, then pre-train → fine-tune → distil → export.
 
 On a phantom dataset, with settings that finish in a few minutes on 2 CPU cores:
 
+0. ``reference``: the shipped ``device-lesions`` and ``device-nodules`` weights (nothing trained) on
+   fresh phantom cases from the sites they never saw in training, with 95 % CIs, and on the first
+   test case of the demo's own dataset (lesion mask NIfTI and radiograph boxes written);
 1. ``pretrain``: ``unet-small`` on the multi-organ source task (all training cases);
 2. ``finetune_full``: lesion segmentation from the pre-trained weights on half of the training
    cases (000 B.1.6.4), all weights trained;
@@ -14,7 +17,7 @@ On a phantom dataset, with settings that finish in a few minutes on 2 CPU cores:
 Example
 -------
 >>> DEMO_STAGES[0], len(DEMO_STAGES)
-('pretrain', 7)
+('reference', 8)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from aimd.models.describe import describe_model, write_description
 from aimd.models.export import export_run
 from aimd.models.training import train
 
-DEMO_STAGES = ("pretrain", "finetune_full", "finetune_lora", "classifier", "distil", "export", "describe")
+DEMO_STAGES = ("reference", "pretrain", "finetune_full", "finetune_lora", "classifier", "distil", "export", "describe")
 
 
 def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Callable[[str], object] | None = None,
@@ -73,6 +76,8 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
         if progress:
             progress(stage)
 
+    reference = run_reference_stage(data, out / "reference", cases=4 if quick else 12, seed=seed)
+    done("reference")
     pre = train(make_config(task="seg", model="unet-small", target="organs", out=out / "pretrain", epochs=epochs,
                             lr=2e-3, **common))
     done("pretrain")
@@ -100,6 +105,7 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
     runtimes = exported["runtimes"]
     return {
         "out": str(out),
+        "reference": reference,
         "runs": {"pretrain": pre["run"], "finetune_full": full["run"], "finetune_lora": lora["run"],
                  "classifier": cls["run"], "distil": student["run"]},
         "pretrain": {"loss_first": pre["first_train_loss"], "loss_last": pre["last_train_loss"],
@@ -120,4 +126,52 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
     }
 
 
-__all__ = ["DEMO_STAGES", "run_model_demo"]
+def run_reference_stage(dataset_dir: Path, out: Path, *, cases: int, seed: int) -> dict[str, Any]:
+    """Evaluate the shipped reference devices and run them on the dataset's first test case."""
+    import json
+
+    from aimd.core.atomic import atomic_write_text
+    from aimd.imaging.io import read_volume, write_volume
+    from aimd.models.data import load_index
+    from aimd.models.reference import load_reference, shipped_status
+    from aimd.models.reference.shipped import evaluate_reference
+
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {}
+    for name in ("device-lesions", "device-nodules"):
+        status = shipped_status(name)
+        if not status["trained"]:
+            result[name] = {"verdict": "not evaluated", "why": "no shipped weights"}
+            continue
+        model = load_reference(name)
+        metrics = evaluate_reference(name, model, seed=10_000 + seed, cases=cases)
+        result[name] = {"weights_sha256": status["sha256"], "held_out": model_summary(name, metrics),
+                        "held_out_sites": metrics["sites"], "cases": cases}
+    index = load_index(dataset_dir)
+    case_id = (index.split_ids("test") or [c["id"] for c in index.data["cases"]])[0]
+    if "weights_sha256" in result.get("device-lesions", {}):
+        ct_path, _ = index.file(case_id, "ct.nii.gz")
+        pred = load_reference("device-lesions").predict_volume(read_volume(ct_path), modality="CT", where=str(ct_path))
+        assert pred.labels is not None
+        mask = out / f"{case_id}_lesions.nii.gz"
+        write_volume(pred.labels, mask, overwrite=True)
+        result["device-lesions"]["case"] = {"id": case_id, "mask": str(mask), "lesions": pred.record["lesions"]}
+    if "weights_sha256" in result.get("device-nodules", {}):
+        dx_path, _ = index.file(case_id, "dx.dcm")
+        found = load_reference("device-nodules").detect(read_volume(dx_path), modality="DX", where=str(dx_path))[0]
+        boxes = out / f"{case_id}_dx_detections.json"
+        atomic_write_text(boxes, json.dumps({"case_id": case_id, "detections": found}, indent=2))
+        result["device-nodules"]["case"] = {"id": case_id, "detections": str(boxes), "found": len(found)}
+    return result
+
+
+def model_summary(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's headline numbers of ``metrics``."""
+    import importlib
+
+    from aimd.models.reference import get_recipe
+
+    return dict(importlib.import_module(get_recipe(name).module).SUMMARY(metrics))
+
+
+__all__ = ["DEMO_STAGES", "run_model_demo", "run_reference_stage"]
