@@ -75,6 +75,7 @@ benchmark: install
 	$(PY) benchmarks/evaluate_default.py
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/platform_load.py
+	$(PY) benchmarks/device_models.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo build .pytest_cache .ruff_cache

@@ -17,7 +17,8 @@ at ≤ 1 FP per case for lesions ≥ 5 mm; DX FROC sensitivity ≥ 0.85 at 1 FP 
 Each is reported as met / not met on the point estimate, with its CI beside it. The shipped
 records' training times (wall and CPU seconds, load average at the start) are printed too.
 
-Usage: ``python benchmarks/device_models.py [--cases 60] [--seed 2024] [--skip-previous] [--json]``
+Usage: ``python benchmarks/device_models.py [--cases 60] [--seed 2024] [--skip-previous] [--work DIR] [--json]``
+(``--work DIR --prepare-previous`` trains the previous models ahead; a later run with the same ``--work`` reuses them.)
 """
 
 from __future__ import annotations
@@ -66,44 +67,25 @@ class SliceModelAsLesionSegmenter(LesionSegmenter):
 
 
 def previous_models(work: Path, seed: int) -> dict[str, Path]:
-    """Train the previous reference models with the demo's settings on a 3-site phantom dataset."""
+    """Train the previous reference models with the demo's settings on a 3-site phantom dataset.
+
+    Runs already in ``work`` (from an earlier ``--work`` run with the same seed) are reused.
+    """
     data = work / "data"
-    generate_dataset(data, cases=60, seed=seed, size=64, sites=3, force=True)
+    if not (data / "dataset.json").is_file():
+        generate_dataset(data, cases=60, seed=seed, size=64, sites=3, force=True)
     common: dict[str, Any] = {"data": data, "threads": 1, "seed": seed, "max_steps_per_epoch": 30}
-    train(
-        make_config(task="seg", model="unet-small", target="organs", out=work / "pretrain", epochs=5, lr=2e-3, **common)
-    )
-    train(
-        make_config(
-            task="seg",
-            model="unet-small",
-            target="lesions",
-            out=work / "lesions",
-            init=work / "pretrain",
-            case_fraction=0.5,
-            epochs=10,
-            patience=10,
-            negative_ratio=0.5,
-            lambda_dice=1.0,
-            lambda_focal=1.0,
-            augment=["flip", "noise"],
-            lr=3e-3,
-            **common,
-        )
-    )
-    train(
-        make_config(
-            task="cls",
-            model="vit-small",
-            out=work / "classifier",
-            epochs=10,
-            lr=5e-4,
-            batch_size=8,
-            augment=["flip", "noise", "shift"],
-            patience=10,
-            **common,
-        )
-    )
+    jobs = {
+        "pretrain": {"task": "seg", "model": "unet-small", "target": "organs", "epochs": 5, "lr": 2e-3},
+        "lesions": {"task": "seg", "model": "unet-small", "target": "lesions", "init": work / "pretrain",
+                    "case_fraction": 0.5, "epochs": 10, "patience": 10, "negative_ratio": 0.5, "lambda_dice": 1.0,
+                    "lambda_focal": 1.0, "augment": ["flip", "noise"], "lr": 3e-3},
+        "classifier": {"task": "cls", "model": "vit-small", "epochs": 10, "lr": 5e-4, "batch_size": 8,
+                       "augment": ["flip", "noise", "shift"], "patience": 10},
+    }
+    for name, settings in jobs.items():
+        if not (work / name / "run.json").is_file():
+            train(make_config(out=work / name, force=True, **settings, **common))
     return {"lesions": work / "lesions", "classifier": work / "classifier"}
 
 
@@ -161,8 +143,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the held-out set and the previous models")
     parser.add_argument("--skip-previous", action="store_true", help="only the shipped reference devices")
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder keeping the previous models' runs between invocations (default: temporary)")
+    parser.add_argument("--prepare-previous", action="store_true", help="only train the previous models into --work")
     args = parser.parse_args()
 
+    if args.prepare_previous:
+        if args.work is None:
+            parser.error("--prepare-previous needs --work")
+        args.work.mkdir(parents=True, exist_ok=True)
+        previous_models(args.work, args.seed)
+        return
     load_before = os.getloadavg()[0]
     held = build_cases(seed=args.seed, count=args.cases, size=64, sites=HELD_OUT_SITES)
     started = time.perf_counter()
@@ -187,8 +178,10 @@ def main() -> None:
         }
     if not args.skip_previous:
         with tempfile.TemporaryDirectory() as tmp:
+            work = args.work or Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            runs = previous_models(Path(tmp), args.seed)
+            runs = previous_models(work, args.seed)
             trained = round(time.perf_counter() - t0, 1)
             old_lesions = lesion_summary(
                 evaluate_lesions(SliceModelAsLesionSegmenter(runs["lesions"]), held, seed=args.seed)

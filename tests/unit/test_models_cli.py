@@ -34,11 +34,11 @@ def test_every_command_has_help_with_an_example() -> None:
         assert "--json" in result.output
 
 
-def test_zoo_json_lists_the_four_models() -> None:
+def test_zoo_json_lists_the_four_models_and_the_reference_devices() -> None:
     result = runner.invoke(app, ["zoo", "--json"])
     assert result.exit_code == 0
     rows = {r["name"]: r for r in json.loads(result.output)}
-    assert set(rows) == {"unet-b1", "unet-small", "vit-small", "vit-b16-512"}
+    assert set(rows) == {"unet-b1", "unet-small", "vit-small", "vit-b16-512", "device-lesions", "device-nodules"}
     assert rows["vit-b16-512"]["input"] == [-1, 1, 512, 512]
 
 

@@ -326,7 +326,8 @@ def describe_cmd(
 
 @app.command("predict", epilog="Example: aimd model predict run1 case/ct.nii.gz --modality CT --out mask.nii.gz")
 def predict_cmd(
-    model: Path = typer.Argument(..., help="Run folder, MONAI bundle, .onnx or TorchScript file."),
+    model: Path = typer.Argument(..., help="Run folder, MONAI bundle, .onnx or TorchScript file, or a reference "
+                                          "device: device-lesions, device-nodules."),
     image: Path = typer.Argument(..., help="DICOM series folder, DICOM file or NIfTI."),
     out: Path | None = typer.Option(None, "--out", help="Label output (.nii.gz or DICOM folder), segmentation."),
     modality: str | None = typer.Option(None, "--modality", help="Modality to assume when the file has none."),
@@ -355,6 +356,9 @@ def predict_cmd(
             summary["out"] = str(out)
     if result.scores is not None:
         summary["scores"] = [round(float(s), 6) for s in result.scores]
+    for key in ("lesions", "detections"):  # the reference devices' lesion-wise / box outputs
+        if key in result.record:
+            summary[key] = result.record.pop(key)
     if json_out:
         print_json(summary)
         return

@@ -37,8 +37,9 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
     Parameters
     ----------
     path:
-        Run folder (``run.json``), MONAI bundle folder (``configs/metadata.json``), ``.onnx`` file or
-        TorchScript archive (``.ts``/``.pt``/``.pth``/``.jit``).
+        Run folder (``run.json``), MONAI bundle folder (``configs/metadata.json``), ``.onnx`` file,
+        TorchScript archive (``.ts``/``.pt``/``.pth``/``.jit``), or the name of a shipped reference
+        device (``device-lesions``, ``device-nodules``; see :mod:`aimd.models.reference`).
     input_spec, output_spec:
         For ONNX / TorchScript files that carry no aimd specs.
     threads:
@@ -48,6 +49,10 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
     """
     from aimd.models.runs import is_run, load_run
 
+    from aimd.models.reference.shipped import RECIPES, load_reference
+
+    if str(path) in RECIPES and not Path(path).exists():
+        return load_reference(str(path))  # type: ignore[no-any-return]
     p = Path(path)
     if runtime not in RUNTIMES:
         raise InvalidInputError(f"unknown runtime {runtime!r}", where="runtime", hint=f"use one of {list(RUNTIMES)}")

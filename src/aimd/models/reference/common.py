@@ -4,7 +4,7 @@ Example
 -------
 >>> lr = cosine_lr(1e-3, step=50, total=100, warmup=10)
 >>> round(lr, 6)
-0.000578
+0.000595
 """
 
 from __future__ import annotations

@@ -395,7 +395,13 @@ def evaluate_nodules(
         hits.append(c.tp)
         n_obj.append(c.tp + c.fn)
         fps.append(c.fp)
-    auc = bootstrap_ci((t.astype(np.int64), s), lambda a, b: _auc(a.astype(bool), b), seed=seed, method="percentile")
+    if 0 < t.sum() < len(t):
+        ci = bootstrap_ci((t.astype(np.int64), s), lambda a, b: _auc(a.astype(bool), b), seed=seed,
+                          method="percentile")
+        auc: dict[str, Any] = {**ci.to_dict(), "n": len(cases)}
+    else:
+        auc = {"estimate": None, "ci_low": None, "ci_high": None, "n": len(cases),
+               "note": "not evaluated: the images are all positive or all negative"}
     return {
         "images": len(cases),
         "sites": sorted({c.site.site_id for c in cases}),
@@ -408,7 +414,7 @@ def evaluate_nodules(
         "image_sensitivity": ratio_ci(pred[t].astype(float), np.ones(int(t.sum())), seed=seed),
         "image_specificity": ratio_ci((~pred[~t]).astype(float), np.ones(int((~t).sum())), seed=seed),
         "image_counts": {"tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn},
-        "image_auc": {**auc.to_dict(), "n": len(cases)},
+        "image_auc": auc,
         "operating_point": f"box score ≥ {THRESHOLD:g}",
         "matching": f"box IoU ≥ {MATCH_IOU:g} (aimd.metrics matching rule)",
         "per_image": per_image,
