@@ -15,9 +15,9 @@ from aimd.core.errors import IntegrityError, InvalidInputError
 from aimd.core.hashing import sha256_file
 from aimd.models import load_reference
 from aimd.models.predictor import Predictor
-from aimd.models.reference import RECIPES, read_record, shipped_status, train_recipe, verify_reference
+from aimd.models.reference import read_record, shipped_status, train_recipe
 from aimd.models.reference.lesions import MIN_LESION_MM3, postprocess
-from aimd.models.reference.nodules import decode, dx_volume, heatmap_targets
+from aimd.models.reference.nodules import decode, heatmap_targets
 from aimd.models.reference.phantomdata import HELD_OUT_SITES, TRAIN_SITES, build_cases, data_sha256
 from aimd.models.reference.shipped import WEIGHTS_DIR
 

@@ -47,9 +47,8 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
     runtime:
         For ``.onnx`` files: ``"onnxruntime"`` or ``"openvino"``.
     """
-    from aimd.models.runs import is_run, load_run
-
     from aimd.models.reference.shipped import RECIPES, load_reference
+    from aimd.models.runs import is_run, load_run
 
     if str(path) in RECIPES and not Path(path).exists():
         return load_reference(str(path))  # type: ignore[no-any-return]
