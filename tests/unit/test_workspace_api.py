@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from platform_support import NODULE, cube_mask, make_site, npy
 
@@ -78,3 +79,10 @@ def test_labels_presets_and_mask_access(site) -> None:
     assert site.client.get(f"/api/v1/submissions/{sub}/mask", headers=site.as_("ann1")).status_code == 403
     assert site.client.get("/api/v1/submissions/999/mask", headers=site.as_("rev")).status_code == 404
 
+
+def test_workspace_is_served_at_root(site) -> None:
+    r = site.client.get("/")
+    assert r.status_code == 200 and "app.js" in r.text
+    js = site.client.get("/app.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert np.frombuffer(js.content[:2], np.uint8).size == 2

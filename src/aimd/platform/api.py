@@ -687,6 +687,14 @@ def _mount_workspace(app: FastAPI) -> None:
     static = Path(__file__).with_name("static")
     if (static / "index.html").is_file():
         app.mount("/", StaticFiles(directory=static, html=True), name="workspace")
+        return
+
+    @app.get("/", include_in_schema=False)
+    def no_workspace() -> JSONResponse:
+        return JSONResponse(
+            {"error": "WorkspaceNotBuilt", "message": "the browser workspace is not built", "hint": "run `make web`"},
+            status_code=503,
+        )
 
 
 def _kinds(user: User) -> tuple[str, ...]:

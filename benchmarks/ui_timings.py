@@ -1,0 +1,135 @@
+"""Browser workspace timings in Chromium (001 §10.2.1), read with the Performance API.
+
+A 512×512×200 int16 CT is imported into a platform served by `aimd platform serve` on loopback; one
+annotator opens the task in headless Chromium (WebGL2 through SwiftShader, the CI renderer: a GPU
+machine is faster). Measured:
+
+* first rendered slice: from the workspace screen's start to the first frame finished (image download,
+  NiiVue texture upload, draw) — peer: the bare download of the same image bytes by `fetch` in the page;
+* slice change and window/level change: one step each, drawn and `gl.finish()`ed, median of --repeat;
+* brush stroke to saved draft: from the drawing change to the autosave's answer (debounce included);
+  the saved mask is read back through the API and compared with the drawing first.
+
+Targets (issue 14): first slice ≤ 2 s, slice and W/L change ≤ 50 ms median, stroke → saved ≤ 500 ms.
+Usage: python benchmarks/ui_timings.py [--size 512 --slices 200 --repeat 25 --wl-repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from workspace_support import chromium, login, npy_array, serve_platform
+
+TASK = {
+    "goal": "benchmark",
+    "modalities": ["CT"],
+    "objects_and_outputs": "lesion mask",
+    "alignment_rules": "one image per case",
+    "qc_and_traceability": "level-1 QC",
+}
+STEPS = """async ([kind, n]) => {
+  const nv = window.aimdWorkspace.viewer.nv, out = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    if (kind === 'slice') nv.moveCrosshairInVox(0, 0, i % 2 ? -1 : 1);
+    else window.aimdWorkspace.applyWL(40 + (i % 2) * 200, 400 + (i % 2) * 600);
+    nv.drawScene(); nv.gl.finish();
+    out.push(performance.now() - t);
+  }
+  return out;
+}"""
+
+
+def ct_nifti(size: int, slices: int, folder: Path) -> bytes:
+    from aimd.imaging.nifti_io import write_nifti
+    from aimd.imaging.volume import Volume
+
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.ogrid[:slices, :size, :size]
+    body = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) < (0.42 * size) ** 2
+    arr = np.where(body, 40, -1000).astype(np.int16) + rng.normal(0, 15, (slices, size, size)).astype(np.int16)
+    lesion = ((zz - slices / 2) ** 2 + (yy - size / 2) ** 2 + (xx - size / 3) ** 2) < (size / 20) ** 2
+    arr[lesion] = 120
+    path = folder / "ct.nii"
+    write_nifti(Volume(arr, spacing=(0.7, 0.7, 1.25), modality="CT"), path)
+    return path.read_bytes()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--slices", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=25, help="slice changes")
+    ap.add_argument("--wl-repeat", type=int, default=5, help="window/level changes (each re-renders the volume)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        raw = ct_nifti(args.size, args.slices, folder)
+        with serve_platform(folder, {"admin": "admin", "ann1": "annotator", "ann2": "annotator"}) as served:
+            with served.api("admin") as admin:
+                body = {"name": "ui-bench", "task_definition": TASK, "label_map": {"1": "LUNG_NODULE"}, "readers": 1}
+                project = admin.post("/api/v1/projects", json=body).json()["id"]
+                case = {"case_key": "big", "image_nifti_b64": base64.b64encode(raw).decode()}
+                admin.post(f"/api/v1/projects/{project}/cases", json=case).raise_for_status()
+                admin.post(f"/api/v1/projects/{project}/distribute", json={"annotators": ["ann1"]}).raise_for_status()
+            with chromium() as ctx:
+                page = ctx.new_page()
+                page.set_default_timeout(1_200_000)
+                login(page, served, "ann1")
+                task = page.evaluate("document.querySelector('a.open-task').getAttribute('href')").split("/")[-1]
+                peer = page.evaluate(
+                    """async (id) => { const t = performance.now();
+                    const r = await fetch(`/api/v1/tasks/${id}/image`,
+                      { headers: { Authorization: `Bearer ${sessionStorage.getItem('aimd.token')}` } });
+                    await r.arrayBuffer(); return performance.now() - t; }""",
+                    task,
+                )
+                page.click("a.open-task")
+                page.wait_for_function(
+                    "performance.getEntriesByName('aimd:first-slice').length > 0", timeout=1_200_000
+                )
+                first = page.evaluate("performance.getEntriesByName('aimd:first-slice')[0].duration")
+                page.evaluate("window.aimdWorkspace.viewer.layout('axial')")
+                slice_ms = page.evaluate(STEPS, ["slice", args.repeat])
+                wl_ms = page.evaluate(STEPS, ["wl", args.wl_repeat])
+                page.evaluate("window.aimdWorkspace.setTool('brush')")
+                box = page.locator("#gl").bounding_box()
+                cx, cy = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5
+                page.mouse.move(cx, cy)
+                page.mouse.down()
+                for i in range(1, 10):
+                    page.mouse.move(cx + 5 * i, cy + 3 * i, steps=2)
+                page.mouse.up()
+                page.wait_for_function(
+                    "performance.getEntriesByName('aimd:change-to-saved').length > 0", timeout=1_200_000
+                )
+                saved_ms = page.evaluate("performance.getEntriesByName('aimd:change-to-saved')[0].duration")
+                drawn = np.frombuffer(
+                    bytes(page.evaluate("Array.from(window.aimdWorkspace.viewer.mask())")), dtype=np.uint8
+                )
+                token = page.evaluate("sessionStorage.getItem('aimd.token')")
+            r = httpx.get(
+                f"{served.url}/api/v1/tasks/{task}/draft", headers={"Authorization": f"Bearer {token}"}, timeout=120
+            )
+            r.raise_for_status()
+            if not drawn.any() or not np.array_equal(npy_array(r.content).ravel(), drawn):
+                raise SystemExit("the saved draft differs from the drawing: timings not reported")
+    print(f"CT {args.size}×{args.size}×{args.slices} int16, Chromium + SwiftShader, loopback")
+    print(f"first rendered slice     {first:8.0f} ms   (peer: image download alone {peer:.0f} ms, "
+          f"ratio {first / peer:.1f}×)   target ≤ 2000 ms")
+    print(f"slice change median      {statistics.median(slice_ms):8.1f} ms   target ≤ 50 ms")
+    print(f"window/level median      {statistics.median(wl_ms):8.1f} ms   target ≤ 50 ms")
+    print(f"brush stroke → saved     {saved_ms:8.0f} ms   (debounce 250 ms included)   target ≤ 500 ms")
+
+
+if __name__ == "__main__":
+    main()

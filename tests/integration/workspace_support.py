@@ -1,0 +1,159 @@
+"""Helpers of the workspace tests and the UI benchmark: a platform served by `aimd platform serve`
+(a real process on 127.0.0.1) and Debian's Chromium driven by Playwright with WebGL2 through SwiftShader."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyotp
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+PASSWORD = "workspace pass 2024 ok"
+MFA_ALL = ["admin", "reviewer", "arbiter", "qc", "annotator", "intake"]
+
+
+@dataclass
+class Served:
+    """A running `aimd platform serve` with one account per name (password + TOTP secret)."""
+
+    url: str
+    data: Path
+    process: subprocess.Popen[bytes]
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def totp(self, user: str) -> str:
+        return pyotp.TOTP(self.secrets[user]["totp_secret"]).now()
+
+    def api(self, user: str) -> httpx.Client:
+        if user not in self.tokens:
+            body = {"username": user, "password": PASSWORD, "totp": self.totp(user)}
+            r = httpx.post(f"{self.url}/api/v1/auth/login", json=body, timeout=30)
+            r.raise_for_status()
+            self.tokens[user] = r.json()["token"]
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[user]}"}, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_platform(folder: Path, users: dict[str, str]) -> Iterator[Served]:
+    """Accounts ``users`` (name → role, all with TOTP), then `aimd platform serve` on a free loopback port."""
+    from aimd.core.config import PlatformSettings
+    from aimd.platform import Platform
+    from aimd.platform.auth import create_user
+
+    data = folder / "platform"
+    settings = PlatformSettings(mfa_roles=MFA_ALL)
+    platform = Platform.open(data, settings=settings)
+    secrets = {}
+    with platform.sessions() as db:
+        for name, role in users.items():
+            secrets[name] = create_user(
+                db, platform.audit, settings, username=name, role=role, password=PASSWORD, clearance=2, actor="test"
+            )[1]
+        db.commit()
+    platform.close()
+    port = free_port()
+    env = {**os.environ, "AIMD_PLATFORM__MFA_ROLES": json.dumps(MFA_ALL)}
+    code = "import sys; from aimd.cli.main import run; sys.argv[0] = 'aimd'; run()"
+    log = (folder / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "platform", "serve", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"aimd platform serve exited: {(folder / 'serve.log').read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("aimd platform serve did not become ready in 60 s")
+            time.sleep(0.2)
+        yield Served(url=url, data=data, process=proc, secrets=secrets)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium(viewport: tuple[int, int] = (1400, 900)) -> Iterator[Any]:
+    """A headless Chromium (Debian's binary, no downloaded browser) with WebGL2 through SwiftShader."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="en-US")
+        finally:
+            browser.close()
+
+
+def login(page: Any, served: Served, user: str) -> None:
+    """Log in through the login screen with password and TOTP."""
+    page.goto(f"{served.url}/#/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.fill("#totp", served.totp(user))
+    page.click("#login")
+    page.wait_for_selector("#task-list")
+
+
+def canvas_pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
+
+
+def blank_reason(png: bytes) -> str | None:
+    """Why a canvas screenshot counts as blank (one flat colour, or almost nothing lit), or None."""
+    px = canvas_pixels(png)
+    lit = float((px.max(axis=2) > 24).mean())
+    spread = float(px.std())
+    if spread < 4:
+        return f"flat image (pixel standard deviation {spread:.1f})"
+    if lit < 0.02:
+        return f"only {lit:.1%} of the pixels are lit"
+    return None
+
+
+def npy_array(content: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(content), allow_pickle=False)

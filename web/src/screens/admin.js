@@ -1,0 +1,83 @@
+// Project admin: create, import, distribute, progress, freeze, export (buttons follow the role).
+import { call, get, post, session } from "../api.js";
+import { h, mount, toast } from "../dom.js";
+import { t } from "../i18n.js";
+
+const CAN = {
+  admin: ["create", "import", "distribute", "freeze", "export"],
+  qc: ["export"],
+  reviewer: [],
+};
+
+function b64(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).split(",", 2)[1]);
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(file);
+  });
+}
+
+export async function adminScreen() {
+  const can = new Set(CAN[session.user.role] || []);
+  const root = h("div", { id: "admin" });
+  const err = h("div", { class: "error", id: "admin-error" });
+  const guard = (fn) => async (...a) => { err.textContent = ""; try { await fn(...a); } catch (ex) { err.textContent = ex.message; } };
+
+  async function render() {
+    const projects = await get("/projects");
+    const cards = [];
+    for (const p of projects) {
+      const prog = await get(`/projects/${p.id}/progress`);
+      const total = Object.values(prog.tasks).reduce((a, b) => a + b, 0);
+      const pct = prog.cases ? Math.round((100 * prog.accepted) / prog.cases) : 0;
+      const file = h("input", { type: "file", class: "nifti", accept: ".nii,.nii.gz" });
+      const key = h("input", { class: "case-key", placeholder: t("casekey") });
+      const report = h("textarea", { class: "report-in", rows: 2, placeholder: t("report") });
+      const fields = h("textarea", { class: "fields-in", rows: 2, placeholder: '{"age": 60}' });
+      cards.push(h("div", { class: "card project", dataset: { project: p.id } },
+        h("h3", {}, `${p.name} · v${p.version} ${p.frozen ? `· ${t("frozen")}` : ""}`),
+        h("p", {}, `${t("labels")}: `, p.labels.map((l) => `${l.value}=${l.code}`).join(", "), ` · K=${p.readers}`),
+        h("p", {}, `${t("progress")}: `, h("span", { class: "bar" }, h("i", { style: { width: `${pct}%` } })),
+          ` ${prog.accepted}/${prog.cases} · ${total} tasks`),
+        h("table", {}, h("tr", {}, h("th", {}, "user"), h("th", {}, "tasks")),
+          Object.entries(prog.per_person).map(([u, c]) => h("tr", {}, h("td", {}, u), h("td", {}, Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", "))))),
+        can.has("import") && !p.frozen ? h("div", { class: "import" }, h("strong", {}, t("import")), " ", key, file, report, fields,
+          h("button", { class: "do-import", onclick: guard(async () => {
+            const body = { case_key: key.value, image_nifti_b64: await b64(file.files[0]), report_text: report.value,
+              fields: fields.value ? JSON.parse(fields.value) : {} };
+            await call("POST", `/projects/${p.id}/cases`, { json: body });
+            toast(`${t("import")}: ${key.value}`);
+            await render();
+          }) }, t("import"))) : null,
+        h("div", { class: "tools" },
+          can.has("distribute") ? h("button", { class: "do-distribute", onclick: guard(async () => {
+            const out = await post(`/projects/${p.id}/distribute`, {});
+            toast(`${out.created.length} tasks`);
+            await render();
+          }) }, t("distribute")) : null,
+          can.has("freeze") && !p.frozen ? h("button", { class: "do-freeze", onclick: guard(async () => { await post(`/projects/${p.id}/freeze`); await render(); }) }, t("freeze")) : null,
+          can.has("export") ? h("button", { class: "do-export", onclick: guard(async () => {
+            const out = await post(`/projects/${p.id}/export`);
+            root.querySelector(".export-out")?.remove();
+            root.append(h("pre", { class: "card export-out" }, JSON.stringify(out, null, 2)));
+          }) }, t("export")) : null)));
+    }
+    const name = h("input", { id: "new-name", placeholder: t("name") });
+    const labels = h("input", { id: "new-labels", value: "1=LUNG_NODULE" });
+    const readers = h("input", { id: "new-readers", type: "number", min: 1, max: 10, value: 2 });
+    const goal = h("input", { id: "new-goal", placeholder: t("goal"), size: 50 });
+    const create = can.has("create") ? h("div", { class: "card" }, h("h3", {}, t("create")), name, " ", labels, " ", readers, " ", goal, " ",
+      h("button", { id: "do-create", class: "primary", onclick: guard(async () => {
+        const label_map = Object.fromEntries(labels.value.split(",").map((s) => s.trim().split("=")));
+        const g = goal.value || name.value;
+        await post("/projects", { name: name.value, label_map, readers: Number(readers.value), task_definition: {
+          goal: g, modalities: ["CT", "report text", "clinical fields"], objects_and_outputs: "label mask, boxes and report links per reader",
+          alignment_rules: "image, report and fields of one examination stay together", qc_and_traceability: "level-1 QC, K readers, review, audit" } });
+        await render();
+      }) }, t("create"))) : null;
+    root.replaceChildren(h("h2", {}, t("admin")), err, create, ...cards);
+  }
+  mount(root);
+  await guard(render)();
+}

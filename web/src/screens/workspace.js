@@ -1,0 +1,290 @@
+// The annotation workspace: viewer + tools (left), report / fields / objects / QC (right), autosave.
+import { call, get, session } from "../api.js";
+import { h, mount, toast } from "../dom.js";
+import { getLang, t } from "../i18n.js";
+import { writeNpyU8 } from "../npy.js";
+import { css, Viewer } from "../viewer.js";
+
+const DEBOUNCE_MS = 250;
+const SHORTCUTS = [["B", "brush"], ["E", "eraser"], ["F", "fill"], ["N", "navigate"], ["X", "box"], ["P", "point"],
+  ["G", "polygon"], ["Ctrl+Z", "undo"], ["Ctrl+Y", "redo"], ["1-9", "labels"], ["↑/↓", "slice"], ["+/-", "zoom"], ["W", "window"]];
+
+export function labelName(l) { return getLang() === "zh" ? l.name_zh : l.name_en; }
+
+export function attributeErrors(label, values) {
+  const errs = [];
+  for (const a of label.attributes || []) {
+    const v = values?.[a.name];
+    if (v === undefined || v === "") { if (a.required) errs.push(`${label.code}.${a.name}: ${t("required")}`); continue; }
+    if (a.kind === "number" || a.kind === "integer") {
+      const n = Number(v);
+      if (!Number.isFinite(n) || (a.kind === "integer" && !Number.isInteger(n))) errs.push(`${label.code}.${a.name}: ${v}`);
+      else if ((a.minimum != null && n < a.minimum) || (a.maximum != null && n > a.maximum)) errs.push(`${label.code}.${a.name}: ${t("outOfRange")} [${a.minimum}, ${a.maximum}]`);
+    }
+    if (a.kind === "enum" && !a.values.some((e) => e.code === v || e.value === v)) errs.push(`${label.code}.${a.name}: ${v}`);
+  }
+  return errs;
+}
+
+function fieldRows(fields, imageDate) {
+  return Object.entries(fields || {}).map(([name, raw]) => {
+    const f = raw && typeof raw === "object" && !Array.isArray(raw) ? raw : { value: raw };
+    const n = typeof f.value === "number" ? f.value : null;
+    const range = f.normal_range || f.range;
+    const out = n !== null && range && ((range.low != null && n < range.low) || (range.high != null && n > range.high));
+    let late = Boolean(f.time_deviation);
+    if (!late && f.timestamp && imageDate) late = Math.abs(new Date(f.timestamp) - new Date(imageDate)) > 90 * 86400e3;
+    return h("tr", { class: out ? "warn" : "" }, h("td", {}, name), h("td", {}, String(f.value ?? ""), f.unit ? ` ${f.unit}` : ""),
+      h("td", {}, range ? `[${range.low ?? ""}, ${range.high ?? ""}]` : ""), h("td", {}, out ? t("outOfRange") : "", late ? ` ⚠ ${t("days90")}` : ""));
+  });
+}
+
+export async function workspace(taskId) {
+  const task = await call("GET", `/tasks/${taskId}`, { raw: true }).then(async (r) => ({ ...(await r.json()), etag: r.headers.get("ETag") }));
+  const project = await get(`/projects/${task.project}`);
+  const presets = await get("/windowing");
+  const localKey = `aimd.marks.${session.user.username}.${taskId}`;
+  const state = {
+    version: task.draft_version, label: project.labels[0], tool: "navigate", dirty: false, saving: false, conflict: false,
+    marks: JSON.parse(localStorage.getItem(localKey) || "null") || { objects: [], spans: [], links: {}, attributes: {} },
+    selected: null, pending: [], timer: null,
+  };
+  const canvas = h("canvas", { id: "gl" });
+  const viewer = new Viewer(canvas);
+  const status = h("span", { id: "save-status", class: "status" });
+  const err = h("div", { class: "error", id: "ws-error" });
+  const right = h("aside", { id: "right" });
+  const left = h("aside", { id: "left" });
+  mount(h("div", { class: "ws", id: "workspace", dataset: { task: taskId } }, left, h("div", { class: "viewer", id: "viewer" }, canvas), right));
+
+  const t0 = performance.now();
+  const image = await call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
+  await viewer.open(image, task.image);
+  viewer.setLabels(project.labels);
+  if (task.draft_version > 0) {
+    const draft = await call("GET", `/tasks/${taskId}/draft`, { raw: true });
+    viewer.loadMask(await draft.arrayBuffer());
+    state.version = Number(draft.headers.get("ETag").replaceAll('"', ""));
+  }
+  const preset = task.image.modality === "CT" ? presets.mediastinum : null;
+  if (preset) viewer.window(preset.center, preset.width);
+  viewer.nv.drawScene();
+  viewer.nv.gl.finish();
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  performance.measure("aimd:first-slice", { start: t0, end: performance.now() });
+
+  const keepMarks = () => localStorage.setItem(localKey, JSON.stringify(state.marks));
+  const showStatus = () => {
+    if (state.conflict) { status.className = "status error"; status.replaceChildren(t("conflict"), " ", h("button", { onclick: () => location.reload() }, t("reload"))); return; }
+    status.className = `status ${state.dirty ? "warn" : "ok"}`;
+    status.textContent = state.saving ? t("saving") : state.dirty ? t("unsaved") : `${t("saved")} v${state.version}`;
+  };
+
+  async function save() {
+    if (state.saving || state.conflict || !state.dirty) return;
+    state.saving = true; state.dirty = false; showStatus();
+    const started = state.changedAt ?? performance.now();
+    const [nx, ny, nz] = viewer.dims;
+    try {
+      const out = await call("PUT", `/tasks/${taskId}/draft`, { body: writeNpyU8(viewer.mask(), [nz, ny, nx]),
+        headers: { "If-Match": `"${state.version}"`, "Content-Type": "application/octet-stream" } });
+      state.version = out.draft_version;
+      performance.measure("aimd:change-to-saved", { start: started, end: performance.now() });
+      state.changedAt = null;
+      performance.mark("aimd:saved");
+    } catch (ex) {
+      if (ex.status === 409) state.conflict = true; else { err.textContent = ex.message; state.dirty = true; }
+    }
+    state.saving = false;
+    showStatus();
+    if (state.dirty) schedule();
+  }
+  function schedule() { clearTimeout(state.timer); state.timer = setTimeout(save, DEBOUNCE_MS); }
+  viewer.onChange = () => { state.changedAt ??= performance.now(); state.dirty = true; showStatus(); schedule(); renderRight(); };
+
+  viewer.onLocation = (loc) => {
+    if (!["box", "point", "polygon"].includes(state.tool) || !loc?.vox) return;
+    if (loc.axCorSag !== undefined && loc.axCorSag !== 0) return; // vector objects live on axial slices
+    const v = viewer.apiVoxel(loc.vox.map(Math.round));
+    const id = `${state.tool}_${state.marks.objects.length + 1}`;
+    const base = { id, label_code: state.label.code };
+    if (state.tool === "point") { state.marks.objects.push({ ...base, type: "point", point: v }); state.pending = []; }
+    else if (state.tool === "box") {
+      state.pending.push(v);
+      if (state.pending.length === 2) {
+        const [a, b] = state.pending;
+        state.pending = [];
+        if (a[0] === b[0] || a[1] === b[1]) { toast("box: 0 width"); return; }
+        state.marks.objects.push({ ...base, type: "bbox", slice_index: a[2],
+          bbox: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])] });
+      }
+    } else state.pending.push(v);
+    keepMarks(); renderRight();
+  };
+  function closePolygon() {
+    if (state.tool !== "polygon" || state.pending.length < 3) return;
+    state.marks.objects.push({ id: `polygon_${state.marks.objects.length + 1}`, label_code: state.label.code, type: "polygon",
+      polygon: state.pending.map((p) => [p[0], p[1]]), slice_index: state.pending[0][2] });
+    state.pending = []; keepMarks(); renderRight();
+  }
+
+  // ---------------------------------------------------------------- left pane: labels, tools, window
+  const toolButtons = {};
+  function setTool(name) {
+    state.tool = name; state.pending = [];
+    viewer.tool(name, state.label.value);
+    if (["box", "point", "polygon"].includes(name)) viewer.layout("axial");
+    for (const [k, b] of Object.entries(toolButtons)) b.classList.toggle("active", k === name);
+  }
+  function setLabel(l) { state.label = l; setTool(state.tool); renderLeft(); }
+  const center = h("input", { id: "wl-center", type: "number", step: 10, size: 6 });
+  const width = h("input", { id: "wl-width", type: "number", step: 10, size: 6 });
+  const applyWL = (c, w) => { viewer.window(c, w); center.value = Math.round(c); width.value = Math.round(w); performance.mark("aimd:window"); };
+  function renderLeft() {
+    for (const name of ["navigate", "brush", "eraser", "fill", "box", "point", "polygon"]) {
+      toolButtons[name] = h("button", { id: `tool-${name}`, class: state.tool === name ? "active" : "", onclick: () => setTool(name) }, t(name));
+    }
+    const wl = viewer.windowNow;
+    center.value = Math.round(wl.center); width.value = Math.round(wl.width);
+    left.replaceChildren(...[
+      h("h3", {}, t("labels")),
+      project.labels.map((l, i) => h("div", { class: `label ${l === state.label ? "sel" : ""}`, dataset: { value: l.value }, onclick: () => setLabel(l) },
+        h("span", { class: "swatch", style: { background: css(l.value) } }), `${i + 1}. ${l.code} — ${labelName(l)}`)),
+      h("h3", {}, "Tools"), h("div", { class: "tools" }, Object.values(toolButtons)),
+      h("div", { class: "tools" },
+        h("button", { id: "tool-undo", onclick: () => viewer.undo() }, t("undo")), h("button", { id: "tool-redo", onclick: () => viewer.redo() }, t("redo")),
+        h("button", { id: "tool-growcut", onclick: () => viewer.growCut() }, t("growcut")),
+        h("button", { id: "tool-interp", onclick: () => toast(`${viewer.interpolate(state.label.value)} voxels`) }, t("interp"))),
+      h("h3", {}, t("window")),
+      h("div", { class: "tools" }, Object.entries(presets).map(([name, p]) => h("button", { class: "preset", dataset: { preset: name }, onclick: () => applyWL(p.center, p.width) }, name))),
+      h("div", {}, `${t("center")} `, center, ` ${t("width")} `, width),
+      h("h3", {}, "View"),
+      h("div", { class: "tools" }, ["multi", "axial", "coronal", "sagittal", "render"].map((k) => h("button", { class: "layout", onclick: () => viewer.layout(k) }, k)),
+        h("button", { onclick: () => viewer.zoom(1.25) }, "+"), h("button", { onclick: () => viewer.zoom(0.8) }, "−")),
+      h("h3", {}, t("shortcuts")), h("div", {}, SHORTCUTS.map(([k, name]) => h("div", {}, h("kbd", {}, k), " ", t(name)))),
+    ].flat(Infinity));
+  }
+  center.onchange = width.onchange = () => applyWL(Number(center.value), Number(width.value));
+
+  // ---------------------------------------------------------------- right pane: report, fields, objects, QC
+  const reportEl = h("div", { class: "report", id: "report" });
+  function renderReport() {
+    const text = task.report_text || "";
+    const spans = [...state.marks.spans].sort((a, b) => a.start - b.start);
+    const linked = new Set([...Object.values(state.marks.links).flat(), ...state.marks.objects.flatMap((o) => o.links || [])]);
+    const parts = [];
+    let at = 0;
+    for (const s of spans) {
+      if (s.start < at) continue;
+      parts.push(text.slice(at, s.start), h("mark", { class: linked.has(s.id) ? "linked" : "", dataset: { span: s.id }, title: s.id }, text.slice(s.start, s.end)));
+      at = s.end;
+    }
+    parts.push(text.slice(at));
+    reportEl.replaceChildren(...parts);
+  }
+  function selectionOffsets() {
+    const sel = window.getSelection();
+    if (!sel.rangeCount || sel.isCollapsed || !reportEl.contains(sel.anchorNode)) return null;
+    const r = sel.getRangeAt(0);
+    const pre = document.createRange();
+    pre.setStart(reportEl, 0);
+    pre.setEnd(r.startContainer, r.startOffset);
+    const start = pre.toString().length;
+    return { start, end: start + r.toString().length };
+  }
+  function linkSelection() {
+    const off = selectionOffsets();
+    if (!off) { toast(t("selectText")); return; }
+    if (!state.selected) { toast("→ finding?"); return; }
+    const id = `span_${state.marks.spans.length + 1}`;
+    state.marks.spans.push({ id, start: off.start, end: off.end, text: (task.report_text || "").slice(off.start, off.end), semantic_type: "finding" });
+    if (state.selected.kind === "mask") (state.marks.links[state.selected.value] ||= []).push(id);
+    else state.marks.objects.find((o) => o.id === state.selected.id).links = [...(state.marks.objects.find((o) => o.id === state.selected.id).links || []), id];
+    keepMarks(); renderRight();
+  }
+  function presentValues() {
+    const bm = viewer.nv.drawBitmap;
+    const seen = new Set();
+    for (let i = 0; i < bm.length; i++) if (bm[i] && !seen.has(bm[i])) seen.add(bm[i]);
+    return project.labels.filter((l) => seen.has(l.value));
+  }
+  function attributeForm(l) {
+    const vals = (state.marks.attributes[l.value] ||= {});
+    return (l.attributes || []).map((a) => {
+      const set = (e) => { vals[a.name] = a.kind === "number" || a.kind === "integer" ? (e.target.value === "" ? "" : Number(e.target.value)) : e.target.value; keepMarks(); };
+      const input = a.kind === "enum"
+        ? h("select", { onchange: set, dataset: { attr: a.name } }, h("option", { value: "" }, "—"), a.values.map((e) => h("option", { value: e.code ?? e.value, selected: (e.code ?? e.value) === vals[a.name] }, e.code ?? e.value)))
+        : h("input", { value: vals[a.name] ?? "", onchange: set, dataset: { attr: a.name }, type: a.kind === "number" || a.kind === "integer" ? "number" : "text", min: a.minimum ?? undefined, max: a.maximum ?? undefined });
+      return h("div", {}, `${a.name}${a.required ? " *" : ""}${a.unit ? ` (${a.unit})` : ""} `, input);
+    });
+  }
+  function renderRight() {
+    renderReport();
+    const present = presentValues();
+    const findings = [
+      ...present.map((l) => ({ kind: "mask", value: String(l.value), label: l, text: `${l.code} mask` })),
+      ...state.marks.objects.map((o) => ({ kind: "object", id: o.id, label: project.labels.find((l) => l.code === o.label_code), text: `${o.id} ${o.label_code} ${JSON.stringify(o.bbox || o.point || o.polygon)}`, obj: o })),
+    ];
+    const isSel = (f) => state.selected && state.selected.kind === f.kind && (f.kind === "mask" ? state.selected.value === f.value : state.selected.id === f.id);
+    right.replaceChildren(...[
+      h("div", {}, status, " ", h("button", { id: "submit", class: "primary", onclick: submit }, t("submit"))), err,
+      h("h3", {}, t("report")), reportEl,
+      h("button", { id: "link-span", onclick: linkSelection }, t("link")),
+      h("h3", {}, t("objects")),
+      h("div", { id: "findings" }, findings.map((f) => h("div", { class: `label finding-item ${isSel(f) ? "sel" : ""}`, dataset: { kind: f.kind, id: f.id || f.value },
+        onclick: () => { state.selected = f; renderRight(); } },
+        h("span", { class: "swatch", style: { background: f.label ? css(f.label.value) : "#888" } }), f.text,
+        ` ${((f.kind === "mask" ? state.marks.links[f.value] : f.obj.links) || []).map((s) => `↔${s}`).join(" ")}`))),
+      state.pending.length ? h("div", { class: "warn" }, `… ${state.pending.length} pt`, state.tool === "polygon" ? h("button", { onclick: closePolygon }, "close") : "") : "",
+      h("h3", {}, t("attributes")), present.map((l) => h("div", { class: "card attr-form", dataset: { value: l.value } }, h("strong", {}, l.code), attributeForm(l))),
+      h("h3", {}, t("fields")), h("table", { id: "fields" }, fieldRows(task.fields, task.fields?.exam_date || task.fields?.study_date)),
+      h("div", { id: "qc" }),
+    ].flat(Infinity));
+    showStatus();
+  }
+
+  async function submit() {
+    err.textContent = "";
+    clearTimeout(state.timer);
+    if (state.dirty) { await save(); }
+    const present = presentValues();
+    const errs = present.flatMap((l) => attributeErrors(l, state.marks.attributes[l.value]));
+    if (errs.length) { err.textContent = errs.join("\n"); return; }
+    const attributes = Object.fromEntries(present.map((l) => [String(l.value), state.marks.attributes[l.value] || {}]));
+    const valueOf = Object.fromEntries(project.labels.map((l) => [l.code, l.value]));
+    const objects = state.marks.objects.map((o) => ({ ...o, attributes: o.attributes || state.marks.attributes[valueOf[o.label_code]] || {} }));
+    const objErrs = objects.flatMap((o) => attributeErrors(project.labels.find((l) => l.code === o.label_code), o.attributes).map((e) => `${o.id}: ${e}`));
+    if (objErrs.length) { err.textContent = objErrs.join("\n"); return; }
+    try {
+      const out = await call("POST", `/tasks/${taskId}/submit`, { json: { attributes, objects, spans: state.marks.spans, links: state.marks.links },
+        headers: { "Idempotency-Key": `ws-${taskId}-v${state.version}` } });
+      right.querySelector("#qc").replaceChildren(h("div", { class: "ok card", id: "submitted" }, `${t("submitted")} · ${t("qc")}: ${out.qc.findings} / errors ${out.qc.errors} · → ${out.routed.next}`));
+      localStorage.removeItem(localKey);
+    } catch (ex) {
+      const findings = ex.body?.findings || [];
+      right.querySelector("#qc").replaceChildren(...[h("h3", {}, t("qc")), findings.map((f) => h("div", { class: `finding ${f.severity}` }, `${f.code}: ${f.message}`))].flat());
+      err.textContent = ex.message;
+    }
+  }
+
+  function onKey(e) {
+    if (e.target.matches("input, textarea, select")) return;
+    const k = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && k === "z") { e.preventDefault(); viewer.undo(); return; }
+    if ((e.ctrlKey || e.metaKey) && k === "y") { e.preventDefault(); viewer.redo(); return; }
+    const tools = { b: "brush", e: "eraser", f: "fill", n: "navigate", x: "box", p: "point", g: "polygon" };
+    if (tools[k]) setTool(tools[k]);
+    else if (/^[1-9]$/.test(k) && project.labels[Number(k) - 1]) setLabel(project.labels[Number(k) - 1]);
+    else if (k === "arrowup" || k === "pageup") viewer.slice(1);
+    else if (k === "arrowdown" || k === "pagedown") viewer.slice(-1);
+    else if (k === "+" || k === "=") viewer.zoom(1.25);
+    else if (k === "-") viewer.zoom(0.8);
+    else if (k === "enter") closePolygon();
+    else if (k === "w") { const names = Object.keys(presets); const i = (names.indexOf(state.preset) + 1) % names.length; state.preset = names[i]; applyWL(presets[names[i]].center, presets[names[i]].width); }
+  }
+  document.addEventListener("keydown", onKey);
+  renderLeft();
+  renderRight();
+  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL };
+  return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); delete window.aimdWorkspace; };
+}

@@ -1,0 +1,154 @@
+// NiiVue wrapper: one CT volume, a label drawing in the API's voxel order, tools and undo/redo.
+import { Niivue, SHOW_RENDER, SLICE_TYPE } from "@niivue/niivue";
+import { flip, flipsFor, niftiFromArray, parseNpy } from "./npy.js";
+
+const PALETTE = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+  [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40]];
+export const colour = (value) => PALETTE[(value - 1) % PALETTE.length];
+export const css = (value) => `rgb(${colour(value).join(",")})`;
+
+export class Viewer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.nv = new Niivue({
+      backColor: [0, 0, 0, 1], show3Dcrosshair: true, isRadiologicalConvention: true,
+      multiplanarShowRender: SHOW_RENDER.ALWAYS, dragAndDropEnabled: false, logLevel: "error",
+      isColorbar: false, crosshairColor: [0.2, 0.8, 1, 1],
+    });
+    this.redoStack = [];
+    this.onChange = () => {};
+    this.onLocation = () => {};
+  }
+
+  async open(npyBuffer, image) {
+    const arr = parseNpy(npyBuffer);
+    const [nz, ny, nx] = arr.shape;
+    this.dims = [nx, ny, nz];
+    this.flips = flipsFor(image.direction);
+    const [sz, sy, sx] = image.spacing_zyx;
+    await this.nv.attachToCanvas(this.canvas);
+    const data = flip(arr.data, this.dims, this.flips);
+    await this.nv.loadFromArrayBuffer(niftiFromArray(data, this.dims, [sx, sy, sz], arr.niftiType, arr.bitpix), "image.nii");
+    this.nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+    this.nv.createEmptyDrawing();
+    this.nv.onDrawingChanged = (action) => { if (action !== "undo") this.redoStack = []; this.onChange(action); };
+    this.nv.onLocationChange = (loc) => this.onLocation(loc);
+    this.nv.setDrawingEnabled(false);
+  }
+
+  setLabels(labels) {
+    const cmap = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: ["background"] };
+    for (const l of labels) {
+      const [r, g, b] = colour(l.value);
+      cmap.R.push(r); cmap.G.push(g); cmap.B.push(b); cmap.A.push(255); cmap.I.push(l.value); cmap.labels.push(l.code);
+    }
+    this.nv.setDrawColormap(cmap);
+    this.nv.setDrawOpacity(0.6);
+  }
+
+  window(center, width) {
+    const v = this.nv.volumes[0];
+    v.cal_min = center - width / 2;
+    v.cal_max = center + width / 2;
+    this.nv.updateGLVolume();
+  }
+
+  get windowNow() {
+    const v = this.nv.volumes[0];
+    return { center: (v.cal_min + v.cal_max) / 2, width: v.cal_max - v.cal_min };
+  }
+
+  tool(name, value) {
+    const nv = this.nv;
+    if (name === "navigate" || name === "box" || name === "point" || name === "polygon") {
+      nv.setDrawingEnabled(false);
+      return;
+    }
+    nv.setDrawingEnabled(true);
+    if (name === "brush") nv.setPenValue(value, false);
+    else if (name === "eraser") nv.setPenValue(0, false);
+    else if (name === "fill") nv.setPenValue(value, true);
+  }
+
+  growCut() { this.nv.drawGrowCut(); this.onChange("growcut"); }
+
+  undo() {
+    if (!this.nv.drawBitmap) return;
+    this.redoStack.push(this.nv.drawBitmap.slice());
+    this.nv.drawUndo();
+  }
+
+  redo() {
+    const next = this.redoStack.pop();
+    if (!next) return;
+    this.nv.drawBitmap.set(next);
+    this.nv.drawAddUndoBitmap();
+    this.nv.refreshDrawing(true);
+    this.onChange("redo");
+  }
+
+  // The drawing in the API's (z, y, x) order.
+  mask() { return flip(this.nv.drawBitmap, this.dims, this.flips); }
+
+  loadMask(npyBuffer) {
+    const arr = parseNpy(npyBuffer);
+    this.setMask(arr.data);
+  }
+
+  setMask(data) {
+    const bm = flip(data instanceof Uint8Array ? data : Uint8Array.from(data), this.dims, this.flips);
+    this.nv.drawBitmap.set(bm);
+    this.nv.drawClearAllUndoBitmaps();
+    this.nv.drawAddUndoBitmap();
+    this.nv.refreshDrawing(true);
+  }
+
+  // Fill the axial slices between two drawn slices of `value` by blending their signed masks.
+  interpolate(value) {
+    const [nx, ny, nz] = this.dims;
+    const bm = this.nv.drawBitmap;
+    const plane = nx * ny;
+    const drawn = [];
+    for (let z = 0; z < nz; z++) {
+      const sl = bm.subarray(z * plane, (z + 1) * plane);
+      if (sl.some((v) => v === value)) drawn.push(z);
+    }
+    let filled = 0;
+    for (let i = 0; i + 1 < drawn.length; i++) {
+      const a = drawn[i];
+      const b = drawn[i + 1];
+      for (let z = a + 1; z < b; z++) {
+        const w = (z - a) / (b - a);
+        for (let p = 0; p < plane; p++) {
+          const inA = bm[a * plane + p] === value ? 1 : 0;
+          const inB = bm[b * plane + p] === value ? 1 : 0;
+          if ((1 - w) * inA + w * inB >= 0.5 && bm[z * plane + p] === 0) { bm[z * plane + p] = value; filled++; }
+        }
+      }
+    }
+    this.nv.drawAddUndoBitmap();
+    this.nv.refreshDrawing(true);
+    this.onChange("interpolate");
+    return filled;
+  }
+
+  // Display voxel (RAS order) → API voxel (x, y, z).
+  apiVoxel(vox) {
+    const [nx, ny, nz] = this.dims;
+    const [fx, fy, fz] = this.flips;
+    return [fx ? nx - 1 - vox[0] : vox[0], fy ? ny - 1 - vox[1] : vox[1], fz ? nz - 1 - vox[2] : vox[2]];
+  }
+
+  zoom(factor) {
+    const p = this.nv.scene.pan2Dxyzmm;
+    this.nv.setPan2Dxyzmm([p[0], p[1], p[2], Math.max(0.2, p[3] * factor)]);
+  }
+
+  slice(delta) { this.nv.moveCrosshairInVox(0, 0, delta); }
+
+  layout(kind) {
+    const map = { multi: SLICE_TYPE.MULTIPLANAR, axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL,
+      sagittal: SLICE_TYPE.SAGITTAL, render: SLICE_TYPE.RENDER };
+    this.nv.setSliceType(map[kind]);
+  }
+}
