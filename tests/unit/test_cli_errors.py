@@ -115,3 +115,24 @@ def test_info_logs_stay_off_stderr_unless_asked(tmp_path: Path) -> None:
     assert json.loads(log.read_text().splitlines()[-1])["event"] == "phantom.written"
     loud = _aimd(*args[:2], str(tmp_path / "c"), *args[3:], env={"AIMD_LOG_LEVEL": "INFO"})
     assert "phantom.written" in loud.stderr
+
+
+def test_nan_image_and_single_voxel_registration_are_findings_or_bad_input(tmp_path: Path) -> None:
+    import numpy as np
+
+    from aimd.imaging.nifti_io import write_nifti
+    from aimd.imaging.volume import Volume
+
+    arr = np.zeros((6, 6, 6), np.float32)
+    arr[2, 3, 4] = np.nan
+    write_nifti(Volume(arr), tmp_path / "nan.nii.gz")
+    write_nifti(Volume(np.ones((1, 1, 1), np.float32)), tmp_path / "one.nii.gz")
+    proc = _aimd("data", "validate", str(tmp_path / "nan.nii.gz"), "--json")
+    assert proc.returncode == 1, proc.stderr
+    codes = [f["code"] for f in json.loads(proc.stdout)["findings"]]
+    assert "PIXEL_NOT_FINITE" in codes
+    proc = _aimd("data", "register", str(tmp_path / "one.nii.gz"), str(tmp_path / "one.nii.gz"),
+                 str(tmp_path / "reg"), "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "too small to register" in json.loads(proc.stdout)["error"]["message"]
+    assert not (tmp_path / "reg").exists()

@@ -93,6 +93,9 @@ def _linear(
     return transform, float(reg.GetMetricValue())
 
 
+#: Smallest image extent (voxels per axis) that the three-level registration pyramid accepts.
+MIN_VOXELS_PER_AXIS = 12
+
 def register_volumes(
     fixed: Volume,
     moving: Volume,
@@ -115,6 +118,18 @@ def register_volumes(
         )
     if not 0 <= seed < 2**32 - 1:
         raise InvalidInputError(f"seed must be in [0, 2^32 - 1), got {seed}", where="--seed")
+    for name, vol in (("fixed", fixed), ("moving", moving)):
+        if min(vol.shape) < MIN_VOXELS_PER_AXIS:
+            raise InvalidInputError(
+                f"{name} image is too small to register: shape (z, y, x) {list(vol.shape)}; registration needs "
+                f"at least {MIN_VOXELS_PER_AXIS} voxels along each axis (its first level is shrunk 4×, smoothed "
+                "and sampled)",
+                where=str(vol.metadata.get("source_path") or name),
+                hint="register the full images, not a crop or a single voxel",
+            )
+        if np.issubdtype(vol.array.dtype, np.floating) and not np.isfinite(vol.array).all():
+            raise InvalidInputError(f"{name} image holds NaN or infinite voxels", where=name,
+                                    hint="run `aimd data validate` on it and fix or mask those voxels")
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # pyramids and metric single-threaded: same bits
     try:

@@ -211,7 +211,24 @@ def _check_order(volume: Volume) -> list[Finding]:
                      file=slices[k].get("file"), **loc)]
 
 
+def _check_finite(volume: Volume) -> list[Finding]:
+    arr = volume.array
+    if not np.issubdtype(arr.dtype, np.floating):
+        return []
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if not bad:
+        return []
+    first = np.argwhere(~np.isfinite(arr))[0].tolist()
+    return [_finding("PIXEL_NOT_FINITE", Severity.ERROR, F,
+                     f"{bad} voxel(s) are NaN or infinite (first at z, y, x = {first})",
+                     "fix the conversion that produced them, or mask them before use",
+                     slice=int(first[0]), **_series_loc(volume))]
+
+
 def _check_values(volume: Volume) -> list[Finding]:
+    finite = _check_finite(volume)
+    if finite:
+        return finite
     modality = (volume.modality or volume.metadata.get("modality") or "").upper()
     if modality != "CT":
         return []
@@ -322,7 +339,9 @@ def check_series(path: str | Path, series_uid: str | None = None, *,
     if p.is_file() and is_nifti_path(p):
         try:
             volume = read_nifti(p)
-            return check_volume(volume) + (check_quality(volume) if quality else [])
+            found = check_volume(volume)
+            usable = not any(f.code == "PIXEL_NOT_FINITE" for f in found)  # quality needs finite values
+            return found + (check_quality(volume) if quality and usable else [])
         except InvalidInputError as err:
             return [_finding("FILE_UNREADABLE", Severity.ERROR, A, err.message, err.hint or "", file=str(p))]
     if p.is_file() and p.suffix.lower() in NON_DICOM_SUFFIXES:
