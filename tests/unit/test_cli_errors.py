@@ -136,3 +136,11 @@ def test_nan_image_and_single_voxel_registration_are_findings_or_bad_input(tmp_p
     assert proc.returncode == 2, proc.stderr
     assert "too small to register" in json.loads(proc.stdout)["error"]["message"]
     assert not (tmp_path / "reg").exists()
+
+
+def test_tables_fit_80_columns_without_cutting_text() -> None:
+    proc = _aimd("model", "zoo", env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert "(nodule_pre" in proc.stdout and "{" not in proc.stdout  # long text wraps, never cut

@@ -182,7 +182,7 @@ def qc_agree(
     else:
         table = Table(title="agreement (001 §9.2)")
         for col in ("case", "readers", "objects", "label", "metric", "value", "HD95 mm", "flag"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for p in result.pairs:
             hd95 = p.get("hd95_mm")
             table.add_row(
@@ -336,7 +336,7 @@ def taxonomy_show(
         return
     table = Table(title=f"{tax.name} {tax.version}")
     for col in ("code", "level", "category", "parent", "name", "attributes"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for n in tax.labels:
         depth = len(tax.path(n.code)) - 1
         table.add_row(
@@ -373,7 +373,7 @@ def taxonomy_diff(
     else:
         table = Table(title=f"{d.old.version} → {d.new.version} (needs a {d.required_bump} bump)")
         for col in ("change", "code", "field", "old", "new", "breaking"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for c in d.changes:
             table.add_row(
                 c.kind, c.code, c.field or "", str(c.old or ""), str(c.new or ""), "yes" if c.breaking else ""
@@ -396,7 +396,7 @@ def template_show(
         return
     table = Table(title=f"{tpl.id} {tpl.version} (taxonomy {tpl.taxonomy.name} {tpl.taxonomy.version})")
     for col in ("label", "types", "required attributes", "max"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for e in tpl.entries:
         table.add_row(
             e.label_code, ", ".join(t.value for t in e.types), ", ".join(e.required_attributes), str(e.max_count or "")

@@ -214,7 +214,7 @@ def demo(
     summary: dict[str, Any] = {"out": str(out), "seed": seed, "stages": {}}
     table = Table(title="aimd demo")
     for col in ("stage", "seconds", "result"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, stage in STAGES:
         console.print(f"[bold]▶ {name}[/bold]")
         start = time.perf_counter()

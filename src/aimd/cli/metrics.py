@@ -100,7 +100,7 @@ def _fmt(v: Any) -> str:
 def _print_seg(report: dict[str, Any]) -> None:
     table = Table(title="segmentation metrics (distances in mm, volumes in mL)")
     for col in ("case", "label", *SEG_COLUMNS, "flags"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for case in report["cases"]:
         for label, row in case["labels"].items():
             flags = (
@@ -110,9 +110,9 @@ def _print_seg(report: dict[str, Any]) -> None:
     console.print(table)
     if len(report["cases"]) > 1:
         summary = Table(title="summary over cases: mean [95% BCa bootstrap CI]")
-        summary.add_column("label")
+        summary.add_column("label", overflow="fold")
         for col in ("dice", "iou", "hd95", "assd", "dice_pooled", "n_cases"):
-            summary.add_column(col)
+            summary.add_column(col, overflow="fold")
         for label, entry in report["summary"].items():
             cells = [
                 f"{_fmt(entry[m]['mean'])} [{_fmt(entry[m]['ci_low'])}, {_fmt(entry[m]['ci_high'])}]"
@@ -191,7 +191,7 @@ def det(
             title=f"AP per class — mAP@0.5 {_fmt(ap['map50'])}, mAP@[.5:.95] {_fmt(ap['map50_95'])}"
         )
         for col in ("class", "name", "AP50", "AP75", "AP50:95"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for k, row in ap["per_class"].items():
             table.add_row(
                 k, row.get("name", ""), _fmt(row.get("ap50")), _fmt(row.get("ap75")), _fmt(row["ap50_95"])

@@ -68,7 +68,7 @@ def zoo(
 
     table = Table(title="aimd model zoo")
     for col in ("name", "task", "modality", "input", "parameters", "trained here"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         if "modality" not in r:
             continue
@@ -77,7 +77,7 @@ def zoo(
     console.print(table)
     refs = Table(title="reference devices (shipped weights)")
     for col in ("name", "task", "trained", "SHA-256", "held-out metrics (95 % CI)"):
-        refs.add_column(col)
+        refs.add_column(col, overflow="fold")
     for r in rows:
         if "modality" in r:
             continue
