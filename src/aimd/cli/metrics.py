@@ -13,6 +13,7 @@ from rich.table import Table
 
 from aimd.cli.common import JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
+from aimd.core.distributed import LOCAL
 from aimd.core.errors import InvalidInputError, SchemaError
 from aimd.metrics import (
     ICC_FORMS,
@@ -57,7 +58,8 @@ def _parse_labels(text: str | None) -> list[int] | None:
     return labels
 
 
-@app.command("seg", epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json")
+@app.command("seg", epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json\n\n"
+                          "On Ray: aimd metrics seg ref/ pred/ --ray (local) or --ray-address head:6379 (cluster)")
 def seg(
     ref: Path = typer.Argument(..., help="Reference mask (NIfTI, DICOM SEG, DICOM) or folder of case masks."),
     pred: Path = typer.Argument(..., help="Predicted mask, or folder with the same case names."),
@@ -67,6 +69,9 @@ def seg(
     ),
     workers: int = typer.Option(0, "--workers", help="Processes for folders (0 = one per CPU core)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap CIs in the summary."),
+    ray: bool = typer.Option(False, "--ray", help="Run cases as Ray tasks on a local Ray instance (--workers CPUs)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", metavar="ADDRESS",
+                                           help="Run cases as Ray tasks on the cluster at ADDRESS (implies --ray)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Dice, IoU, HD, HD95, ASSD, precision, recall, conformity and volumes per label (distances in mm)."""
@@ -79,7 +84,8 @@ def seg(
     pairs = case_pairs(ref, pred) if ref.is_dir() else [(case_id(ref), ref, pred)]
     with progress_bar("computing metrics", len(pairs), enabled=len(pairs) > 1) as advance:
         report = segmentation_batch(pairs, wanted, workers=workers, seed=seed, progress=advance,
-                                    where=f"{ref} / {pred}")
+                                    where=f"{ref} / {pred}",
+                                    ray=ray_address or (LOCAL if ray else None))
     report["inputs"] = {"ref": str(ref), "pred": str(pred), "labels": wanted, "n_cases": len(pairs)}
     if csv_out is not None:
         atomic_write_text(csv_out, segmentation_csv(report))

@@ -371,4 +371,29 @@ def predict_cmd(
         console.print(f"[green]wrote[/green] {summary['out']}")
 
 
+@app.command("adapt", epilog="Example: aimd model adapt run1 --site-data site_f/ --method bn --out run1_site_f")
+def adapt_cmd(
+    run: Path = typer.Argument(..., help="Run folder of aimd model train."),
+    site_data: Path = typer.Option(..., "--site-data", help="Target-site images: a dataset folder "
+                                   "(dataset.json; labels are not read) or a folder of NIfTI/DICOM images."),
+    out: Path = typer.Option(..., "--out", help="New run folder for the adapted model."),
+    method: str = typer.Option("bn", "--method", help="bn: re-estimate BatchNorm statistics (AdaBN)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Slices per forward pass."),
+    modality: str | None = typer.Option(None, "--modality", help="Modality to assume when the files have none."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty OUT."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Adapt a trained model to a new site from unlabelled images (003 §5.3) and write a new run."""
+    from aimd.models.adapt import adapt_run
+
+    summary = adapt_run(run, site_data, out, method=method, batch_size=batch_size, threads=threads,
+                        modality=modality, force=force)
+    if json_out:
+        print_json(summary)
+        return
+    console.print(f"[green]adapted[/green] {run} → {out}: {summary['batchnorm_layers']} BatchNorm layers "
+                  f"re-estimated on {summary['slices_seen']} slices of {summary['images']} images", highlight=False)
+
+
 __all__ = ["app"]

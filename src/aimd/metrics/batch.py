@@ -3,7 +3,7 @@
 ``aimd metrics seg`` is a thin layer over this module: :func:`case_pairs` matches the case files of
 a reference and a prediction folder by name, :func:`align_masks` puts two masks on one grid (never
 resampling: only exact placement), :func:`segmentation_batch` computes every case (in worker
-processes when asked) into a :class:`~aimd.metrics.SegmentationAccumulator` report, and
+processes, or as Ray tasks, when asked) into a :class:`~aimd.metrics.SegmentationAccumulator` report, and
 :func:`segmentation_csv` writes one row per case and label.
 
 Example
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from aimd.core.distributed import ray_map
 from aimd.core.errors import GeometryError, InvalidInputError
 from aimd.imaging.io import read_volume
 from aimd.imaging.seg_read import is_dicom_seg, place_on_grid, read_seg
@@ -147,13 +148,20 @@ def pool_context() -> multiprocessing.context.BaseContext:
 
 
 def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int] | None, *, workers: int = 0,
-                       seed: int = 0, progress: Callable[[], object] | None = None, where: str = "masks"
-                       ) -> dict[str, Any]:
-    """Metrics of every case of ``pairs`` aggregated with bootstrap CIs (``workers`` 0: one per CPU core)."""
+                       seed: int = 0, progress: Callable[[], object] | None = None, where: str = "masks",
+                       ray: str | None = None) -> dict[str, Any]:
+    """Metrics of every case of ``pairs`` aggregated with bootstrap CIs (``workers`` 0: one per CPU core).
+
+    ``ray``: run each case as a Ray task, ``"local"`` on this machine (``workers`` CPUs) or on the cluster
+    at that address; the report is the same as in one process.
+    """
     acc = SegmentationAccumulator(labels, seed=seed)
     n_workers = min(len(pairs), workers or os.cpu_count() or 1)
     noted: list[tuple[dict[int, LabelMetrics], list[str]]] = []
-    if n_workers > 1:
+    if ray is not None:
+        noted = ray_map(segment_case_noted, [(str(r), str(p), labels) for _, r, p in pairs], address=ray,
+                        num_cpus=workers or None, progress=progress)
+    elif n_workers > 1:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=pool_context()) as pool:
             for fut in [pool.submit(segment_case_noted, str(r), str(p), labels) for _, r, p in pairs]:
                 noted.append(fut.result())

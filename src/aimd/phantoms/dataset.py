@@ -31,7 +31,7 @@ Example
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,8 @@ def validate_params(cases: int, size: int, sites: int) -> None:
 
 def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 128, sites: int = 3,
                      workers: int | None = None, force: bool = False,
-                     progress: Callable[[int], object] | None = None) -> dict[str, Any]:
+                     progress: Callable[[int], object] | None = None,
+                     profiles: Sequence[SiteProfile] | None = None) -> dict[str, Any]:
     """Generate ``cases`` phantom cases into ``out`` and return the dataset.json index.
 
     Parameters
@@ -118,6 +119,9 @@ def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 
         Processes to use; default ``min(cases, cpu count)``. ``1`` runs in this process.
     progress:
         Called with ``1`` after each finished case (drives the CLI progress bar).
+    profiles:
+        Site profiles to draw cases from instead of the first ``sites`` of
+        :data:`~aimd.phantoms.sites.SITE_PROFILES` (e.g. a site with a shifted HU calibration).
 
     Example
     -------
@@ -128,7 +132,7 @@ def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 
     """
     validate_params(cases, size, sites)
     out = Path(out)
-    profiles = site_profiles(sites)
+    profiles = tuple(profiles) if profiles else site_profiles(sites)
     ids = case_ids(cases)
     workers = max(1, min(cases, workers if workers is not None else (os.cpu_count() or 1)))
     with atomic_dir(out, overwrite=force) as tmp:
