@@ -366,7 +366,8 @@ class ConcurrencyCheck(_TargetCheck):
         per_user = max(1, spec.concurrency_requests // users)
         proc = listening_process(ctx.target or "")
         stats = load_test(ctx.target or "", spec.endpoint, users=users, per_user=per_user, token=ctx.token,
-                          pid=proc.pid if proc else None, **baseline_request(ctx))
+                          pid=proc.pid if proc else None, timeout=max(30.0, 3 * spec.max_mean_response_s),
+                          max_seconds=300.0, **baseline_request(ctx))
         problems = []
         if stats["success_rate"] < spec.min_success_rate:
             problems.append(f"success {stats['success_rate']:.3f} < {spec.min_success_rate}")
@@ -403,7 +404,8 @@ class StressCheck(_TargetCheck):
         rows, max_ok = [], 0
         for users in levels:
             s = load_test(ctx.target or "", ctx.protocol.baseline.endpoint, users=users,
-                          per_user=spec.requests_per_user, token=ctx.token, **baseline_request(ctx))
+                          per_user=spec.requests_per_user, token=ctx.token, timeout=max(30.0, 3 * spec.p95_limit_s),
+                          max_seconds=300.0, **baseline_request(ctx))
             error_rate = 1 - s["success_rate"]
             within = (s["p95_s"] is not None and s["p95_s"] <= spec.p95_limit_s and error_rate <= spec.max_error_rate)
             rows.append({"users": users, "mean_s": s["mean_s"], "p95_s": s["p95_s"], "error_rate": error_rate,
