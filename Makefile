@@ -79,6 +79,7 @@ benchmark: install
 	$(PY) benchmarks/phantom_speed.py
 	$(PY) benchmarks/deid_speed.py
 	$(PY) benchmarks/seg_metrics.py
+	$(PY) benchmarks/ray_scaling.py
 	$(PY) benchmarks/model_export.py
 	$(PY) benchmarks/evaluate_default.py
 	$(PY) benchmarks/startup.py
