@@ -211,7 +211,7 @@ def test_scenario_admin_annotators_review_export(served: Any, tmp_path: Path) ->
         admin.goto(f"{served.url}/#/admin")
         admin.wait_for_selector(".project .do-freeze")
         admin.click(".project .do-freeze")
-        admin.wait_for_function("document.querySelector('.project').textContent.includes('1/1')")
+        admin.wait_for_selector(".project .do-freeze", state="detached")  # re-drawn as frozen
         admin.click(".project .do-export")
         admin.wait_for_selector(".export-out")
         shot(admin, "admin-2-exported")
