@@ -21,6 +21,7 @@ function b64(file) {
 export async function adminScreen() {
   const can = new Set(CAN[session.user.role] || []);
   const root = h("div", { id: "admin" });
+  const exported = h("div", { id: "exported" }); // outside the re-drawn part
   const err = h("div", { class: "error", id: "admin-error" });
   const guard = (fn) => async (...a) => { err.textContent = ""; try { await fn(...a); } catch (ex) { err.textContent = ex.message; } };
 
@@ -59,8 +60,7 @@ export async function adminScreen() {
           can.has("freeze") && !p.frozen ? h("button", { class: "do-freeze", onclick: guard(async () => { await post(`/projects/${p.id}/freeze`); await render(); }) }, t("freeze")) : null,
           can.has("export") ? h("button", { class: "do-export", onclick: guard(async () => {
             const out = await post(`/projects/${p.id}/export`);
-            root.querySelector(".export-out")?.remove();
-            root.append(h("pre", { class: "card export-out" }, JSON.stringify(out, null, 2)));
+            exported.replaceChildren(h("pre", { class: "card export-out" }, JSON.stringify(out, null, 2)));
           }) }, t("export")) : null)));
     }
     const name = h("input", { id: "new-name", placeholder: t("name") });
@@ -78,6 +78,6 @@ export async function adminScreen() {
       }) }, t("create"))) : null;
     root.replaceChildren(h("h2", {}, t("admin")), err, create, ...cards);
   }
-  mount(root);
+  mount(h("div", {}, root, exported));
   await guard(render)();
 }
