@@ -95,7 +95,7 @@ class LesionRecipe:
     size: int = 64
     seed: int = 0
     data_seed: int = 1800
-    steps: int = 700
+    steps: int = 2000
     cases_per_step: int = 2
     samples_per_case: int = 2
     pos: float = 1.0
