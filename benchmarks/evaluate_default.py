@@ -36,10 +36,17 @@ def _evaluate(cache: Path, out: Path, threads: int) -> dict[str, Any]:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"aimd evaluate failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    sections = [{"clause": s["clause"], "key": s["key"], "verdict": s["verdict"], "seconds": s["seconds"]}
-                for s in report["sections"]]
-    return {"wall_s": round(wall, 1), "evaluation_s": report["header"]["duration_s"], "exit_code": proc.returncode,
-            "sections": sections, "summary": report["summary"]}
+    sections = [
+        {"clause": s["clause"], "key": s["key"], "verdict": s["verdict"], "seconds": s["seconds"]}
+        for s in report["sections"]
+    ]
+    return {
+        "wall_s": round(wall, 1),
+        "evaluation_s": report["header"]["duration_s"],
+        "exit_code": proc.returncode,
+        "sections": sections,
+        "summary": report["summary"],
+    }
 
 
 def main() -> None:
@@ -55,25 +62,38 @@ def main() -> None:
         runs["cold"] = _evaluate(cache, Path(tmp) / "cold", args.threads)
         if args.warm:
             runs["warm"] = _evaluate(cache, Path(tmp) / "warm", args.threads)
-    result = {"threads": args.threads, "cpu_count": os.cpu_count(),
-              "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "target_s": TARGET_S,
-              "runs": runs, "target_met": runs["cold"]["wall_s"] <= TARGET_S}
+    result = {
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "target_s": TARGET_S,
+        "runs": runs,
+        "target_met": runs["cold"]["wall_s"] <= TARGET_S,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"aimd evaluate (defaults), {args.threads} threads on {result['cpu_count']} cores; load average "
-          f"{result['load_average'][0]} → {result['load_average'][1]}")
+    print(
+        f"aimd evaluate (defaults), {args.threads} threads on {result['cpu_count']} cores; load average "
+        f"{result['load_average'][0]} → {result['load_average'][1]}"
+    )
     for name, run in runs.items():
         print(f"\n{name}: wall {run['wall_s']} s (evaluation {run['evaluation_s']} s), exit {run['exit_code']}")
         for s in run["sections"]:
             print(f"  {s['clause']:<12}{s['key']:<20}{s['seconds']:>9.1f} s  {s['verdict']}")
-    skipped = [s["key"] for run in runs.values() for s in run["sections"] if s["seconds"] == 0.0 and
-               s["verdict"] == "not_evaluated"]
+    skipped = [
+        s["key"]
+        for run in runs.values()
+        for s in run["sections"]
+        if s["seconds"] == 0.0 and s["verdict"] == "not_evaluated"
+    ]
     if skipped:  # a wall time is only comparable when every characteristic ran
         print(f"\nVALUES DIFFER: characteristic(s) {sorted(set(skipped))} did not run; no wall time is reported")
         sys.exit(1)
-    print(f"\ncold run {runs['cold']['wall_s']} s — target ≤ {TARGET_S:.0f} s: "
-          f"{'met' if result['target_met'] else 'not met'}")
+    print(
+        f"\ncold run {runs['cold']['wall_s']} s — target ≤ {TARGET_S:.0f} s: "
+        f"{'met' if result['target_met'] else 'not met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -82,16 +82,24 @@ def main() -> None:
         folder = Path(tmp)
         t0 = time.perf_counter()
         write_series(folder, args.slices, args.size)
-        print(f"wrote {args.slices} slices of {args.size}x{args.size} in {time.perf_counter() - t0:.2f} s "
-              f"(pydicom {pydicom.__version__}, SimpleITK {sitk.Version.VersionString()})")
+        print(
+            f"wrote {args.slices} slices of {args.size}x{args.size} in {time.perf_counter() - t0:.2f} s "
+            f"(pydicom {pydicom.__version__}, SimpleITK {sitk.Version.VersionString()})"
+        )
         t_aimd, vol = best_of(lambda: read_volume(folder), args.repeat)
         t_sitk, (arr, image) = best_of(lambda: read_sitk(folder), args.repeat)
         diff = float(np.max(np.abs(vol.array.astype(np.int32) - arr.astype(np.int32))))
-        geo = max(float(np.max(np.abs(np.subtract(vol.spacing, image.GetSpacing())))),
-                  float(np.max(np.abs(np.subtract(vol.origin, image.GetOrigin())))),
-                  float(np.max(np.abs(vol.direction.ravel() - np.asarray(image.GetDirection())))))
-        check_values("voxels and geometry, aimd vs SimpleITK", {"voxel_hu": diff, "geometry_mm": geo},
-                     {"voxel_hu": 0.0, "geometry_mm": 0.0}, 1e-6)
+        geo = max(
+            float(np.max(np.abs(np.subtract(vol.spacing, image.GetSpacing())))),
+            float(np.max(np.abs(np.subtract(vol.origin, image.GetOrigin())))),
+            float(np.max(np.abs(vol.direction.ravel() - np.asarray(image.GetDirection())))),
+        )
+        check_values(
+            "voxels and geometry, aimd vs SimpleITK",
+            {"voxel_hu": diff, "geometry_mm": geo},
+            {"voxel_hu": 0.0, "geometry_mm": 0.0},
+            1e-6,
+        )
         print(f"aimd read_volume          : {t_aimd:.3f} s (best of {args.repeat})")
         print(f"SimpleITK ImageSeriesReader: {t_sitk:.3f} s (best of {args.repeat})")
         print(f"ratio aimd / SimpleITK     : {t_aimd / t_sitk:.2f}")

@@ -66,8 +66,20 @@ def _prepare(args: argparse.Namespace, work: Path) -> Path:
     data = work / "phantoms"
     generate_dataset(data, cases=args.cases, seed=args.seed, size=64, workers=args.threads)
     run = work / "run"
-    train(make_config(task="seg", model="unet-small", target="organs", data=data, out=run, epochs=args.epochs,
-                      lr=2e-3, max_steps_per_epoch=40, threads=args.threads, seed=args.seed))
+    train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="organs",
+            data=data,
+            out=run,
+            epochs=args.epochs,
+            lr=2e-3,
+            max_steps_per_epoch=40,
+            threads=args.threads,
+            seed=args.seed,
+        )
+    )
     return run
 
 
@@ -78,6 +90,7 @@ def _torch_fn(module: torch.nn.Module, channels_last: bool = False) -> Fn:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).contiguous(memory_format=fmt)
             return module(x).contiguous().numpy()
+
     return run
 
 
@@ -97,11 +110,17 @@ def _paths(run_dir: Path, threads: int, use_compile: bool) -> tuple[dict[str, Fn
         except Exception as err:  # inductor needs a working C++ toolchain; report why it is missing
             notes["torch_compile"] = f"unavailable: {type(err).__name__}: {str(err).splitlines()[0][:100]}"
     export = run_dir / "export"
-    for name, file in (("onnx_fp32", "model.onnx"), ("onnx_int8_static", "model.int8.static.onnx"),
-                       ("onnx_int8_dynamic", "model.int8.dynamic.onnx")):
+    for name, file in (
+        ("onnx_fp32", "model.onnx"),
+        ("onnx_int8_static", "model.int8.static.onnx"),
+        ("onnx_int8_dynamic", "model.int8.dynamic.onnx"),
+    ):
         paths[name] = OnnxPredictor(export / file, threads=threads).predict_logits
-    for name, file in (("openvino_fp32", "model.onnx"), ("openvino_int8_static", "model.int8.static.onnx"),
-                       ("openvino_int8_dynamic", "model.int8.dynamic.onnx")):
+    for name, file in (
+        ("openvino_fp32", "model.onnx"),
+        ("openvino_int8_static", "model.int8.static.onnx"),
+        ("openvino_int8_dynamic", "model.int8.dynamic.onnx"),
+    ):
         try:
             paths[name] = OpenVinoPredictor(export / file, threads=threads).predict_logits
         except Exception as err:  # a graph OpenVINO has no kernels for is reported, not fatal
@@ -155,31 +174,52 @@ def main() -> None:
     check_values("validation Dice of every fp32 path vs eager PyTorch", fp32, dict.fromkeys(fp32, base_acc), 1e-3)
     rows: list[dict[str, Any]] = []
     for name in paths:
-        rows.append({"path": name, "images_per_s": round(speed[name], 1),
-                     "speedup_vs_eager": round(speed[name] / base_speed, 2), "dice": round(accuracy[name], 5),
-                     "dice_change": round(accuracy[name] - base_acc, 5),
-                     "relative_change_pct": round(100 * (accuracy[name] - base_acc) / base_acc, 3)})
+        rows.append(
+            {
+                "path": name,
+                "images_per_s": round(speed[name], 1),
+                "speedup_vs_eager": round(speed[name] / base_speed, 2),
+                "dice": round(accuracy[name], 5),
+                "dice_change": round(accuracy[name] - base_acc, 5),
+                "relative_change_pct": round(100 * (accuracy[name] - base_acc) / base_acc, 3),
+            }
+        )
     eligible = [r for r in rows if r["relative_change_pct"] >= -1.0]
     best = max(eligible, key=lambda r: r["speedup_vs_eager"])
-    result = {"model": run.info["model"], "target": run.output_spec.target, "threads": args.threads,
-              "cpu_count": os.cpu_count(), "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-              "batch": args.batch, "validation_cases": len(val.volumes), "rows": rows, "notes": notes,
-              "fastest_within_1pct": best["path"], "fastest_speedup": best["speedup_vs_eager"],
-              "target_met": best["speedup_vs_eager"] >= 2.0}
+    result = {
+        "model": run.info["model"],
+        "target": run.output_spec.target,
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "batch": args.batch,
+        "validation_cases": len(val.volumes),
+        "rows": rows,
+        "notes": notes,
+        "fastest_within_1pct": best["path"],
+        "fastest_speedup": best["speedup_vs_eager"],
+        "target_met": best["speedup_vs_eager"] >= 2.0,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{result['model']} ({result['target']}), batch {args.batch}, {args.threads} threads, "
-          f"{result['validation_cases']} validation cases; load average {result['load_average'][0]} → "
-          f"{result['load_average'][1]} on {result['cpu_count']} cores")
+    print(
+        f"{result['model']} ({result['target']}), batch {args.batch}, {args.threads} threads, "
+        f"{result['validation_cases']} validation cases; load average {result['load_average'][0]} → "
+        f"{result['load_average'][1]} on {result['cpu_count']} cores"
+    )
     print(f"{'path':<22}{'images/s':>10}{'× eager':>9}{'Dice':>9}{'ΔDice':>10}{'Δ%':>8}")
     for r in rows:
-        print(f"{r['path']:<22}{r['images_per_s']:>10.1f}{r['speedup_vs_eager']:>9.2f}{r['dice']:>9.4f}"
-              f"{r['dice_change']:>+10.5f}{r['relative_change_pct']:>+8.2f}")
+        print(
+            f"{r['path']:<22}{r['images_per_s']:>10.1f}{r['speedup_vs_eager']:>9.2f}{r['dice']:>9.4f}"
+            f"{r['dice_change']:>+10.5f}{r['relative_change_pct']:>+8.2f}"
+        )
     for name, note in notes.items():
         print(f"{name}: {note}")
-    print(f"fastest path within 1 % Dice: {best['path']} at {best['speedup_vs_eager']:.2f}× eager "
-          f"(target 2×: {'met' if result['target_met'] else 'not met'})")
+    print(
+        f"fastest path within 1 % Dice: {best['path']} at {best['speedup_vs_eager']:.2f}× eager "
+        f"(target 2×: {'met' if result['target_met'] else 'not met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def _series_values(folder: Path) -> dict[str, float]:
         ds = pydicom.dcmread(path)
         z = float(ds.ImagePositionPatient[2])
         hu = ds.pixel_array.astype(np.float64) * float(getattr(ds, "RescaleSlope", 1)) + float(
-            getattr(ds, "RescaleIntercept", 0))
+            getattr(ds, "RescaleIntercept", 0)
+        )
         out[f"slice@{z:.3f}:hu_sum"] = float(hu.sum())
         out[f"slice@{z:.3f}:z"] = z
     return out
@@ -72,8 +73,10 @@ def main() -> None:
         start = time.perf_counter()
         generate_dataset(work / "ds", cases=args.cases, seed=args.seed, size=args.size, workers=workers)
         seconds = time.perf_counter() - start
-        print(f"generate_dataset: {args.cases} cases at {args.size}^3 on {workers} worker(s): "
-              f"{seconds:.2f} s, {args.cases / seconds:.2f} cases/s")
+        print(
+            f"generate_dataset: {args.cases} cases at {args.size}^3 on {workers} worker(s): "
+            f"{seconds:.2f} s, {args.cases / seconds:.2f} cases/s"
+        )
 
         case = build_case("bench", 0, seed=args.seed, size=args.size, site=SITE_PROFILES[0])
         volume = case.grid.volume(case.ct)
@@ -87,10 +90,16 @@ def main() -> None:
         for r in range(repeats):
             _pydicom_series(case.ct, work / "aimd0", work / f"peer{r}")
         peer = (time.perf_counter() - start) / repeats
-        check_values("CT series written by aimd vs pydicom (HU per voxel, slice positions)",
-                     _series_values(work / "aimd0"), _series_values(work / "peer0"), 0.0)
-        print(f"CT series write ({args.size} slices): aimd {ours * 1000:.1f} ms, pydicom save_as per slice "
-              f"{peer * 1000:.1f} ms, ratio {peer / ours:.1f}x")
+        check_values(
+            "CT series written by aimd vs pydicom (HU per voxel, slice positions)",
+            _series_values(work / "aimd0"),
+            _series_values(work / "peer0"),
+            0.0,
+        )
+        print(
+            f"CT series write ({args.size} slices): aimd {ours * 1000:.1f} ms, pydicom save_as per slice "
+            f"{peer * 1000:.1f} ms, ratio {peer / ours:.1f}x"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -30,8 +30,9 @@ from value_gate import check_values
 
 def _ellipsoid(shape: tuple[int, int, int], centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
     z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
-    return (((z - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2
-            + ((x - centre[2]) / radii[2]) ** 2 <= 1.0)
+    return ((z - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 + (
+        (x - centre[2]) / radii[2]
+    ) ** 2 <= 1.0
 
 
 def write_cases(root: Path, cases: int, size: int, slices: int) -> tuple[Path, Path]:
@@ -49,8 +50,10 @@ def write_cases(root: Path, cases: int, size: int, slices: int) -> tuple[Path, P
         pred[_ellipsoid(shape, centre + [1, size * 0.1 + 2, 1], radii * 0.28)] = 2
         for sub, arr in (("ref", ref), ("pred", pred)):
             affine = np.diag([0.7, 0.7, 2.5, 1.0])
-            nib.save(nib.Nifti1Image(np.ascontiguousarray(arr.transpose(2, 1, 0)), affine),
-                     root / sub / f"case{i:02d}.nii.gz")
+            nib.save(
+                nib.Nifti1Image(np.ascontiguousarray(arr.transpose(2, 1, 0)), affine),
+                root / sub / f"case{i:02d}.nii.gz",
+            )
     return root / "ref", root / "pred"
 
 
@@ -69,6 +72,7 @@ def flat(report: dict[str, Any]) -> dict[str, float]:
             out[prefix] = -1e300 if value != value else float(value)
         elif value is None:
             out[prefix] = -2e300
+
     walk("", report)
     return out
 
@@ -111,19 +115,28 @@ def main() -> None:
         if set(flat(one)) != set(values) or set(flat(two)) != set(values):
             print("VALUES DIFFER: the reports hold different fields")
             raise SystemExit(1)
-        result = {"cases": args.cases, "grid": [args.slices, args.size, args.size], "values_compared": len(values),
-                  "max_difference": max(diff1, diff2), "seconds_one_process": round(t0, 3),
-                  "seconds_1_worker": round(t1, 3),
-                  "seconds_2_workers": round(t2, 3), "speed_up": round(t1 / t2, 2), "cpu_count": os.cpu_count(),
-                  "load_average": [round(v, 2) for v in os.getloadavg()]}
+        result = {
+            "cases": args.cases,
+            "grid": [args.slices, args.size, args.size],
+            "values_compared": len(values),
+            "max_difference": max(diff1, diff2),
+            "seconds_one_process": round(t0, 3),
+            "seconds_1_worker": round(t1, 3),
+            "seconds_2_workers": round(t2, 3),
+            "speed_up": round(t1 / t2, 2),
+            "cpu_count": os.cpu_count(),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
+        }
         if args.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"aimd metrics seg --ray: {args.cases} cases of {args.slices}x{args.size}x{args.size}, "
-                  f"{len(values)} values equal to the one-process run ({t0:.2f} s); 1 worker {t1:.2f} s, "
-                  f"2 workers {t2:.2f} s "
-                  f"= {t1 / t2:.2f}x speed-up (target >= 1.7x on 2 free cores; load average "
-                  f"{result['load_average'][0]})")
+            print(
+                f"aimd metrics seg --ray: {args.cases} cases of {args.slices}x{args.size}x{args.size}, "
+                f"{len(values)} values equal to the one-process run ({t0:.2f} s); 1 worker {t1:.2f} s, "
+                f"2 workers {t2:.2f} s "
+                f"= {t1 / t2:.2f}x speed-up (target >= 1.7x on 2 free cores; load average "
+                f"{result['load_average'][0]})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

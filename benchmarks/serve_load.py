@@ -55,15 +55,33 @@ def _classifier(folder: Path) -> Path:
     torch.manual_seed(0)
     entry = get_entry("vit-small")
     net = build_network("vit-small", out_channels=2).eval()
-    out = OutputSpec(task="classification", labels={0: "no_nodule", 1: "nodule"}, activation="softmax",
-                     target="nodule_present")
-    return export_module_onnx(net, folder / "vit-small.onnx", entry.input_spec, out, {"model": "vit-small"},
-                              exporter="torchscript")
+    out = OutputSpec(
+        task="classification", labels={0: "no_nodule", 1: "nodule"}, activation="softmax", target="nodule_present"
+    )
+    return export_module_onnx(
+        net, folder / "vit-small.onnx", entry.input_spec, out, {"model": "vit-small"}, exporter="torchscript"
+    )
 
 
 def _token(data: Path) -> str:
-    out = subprocess.run([sys.executable, "-m", "aimd.cli.main", "serve", "token", "create", "--scope", "infer",
-                          "--data", str(data), "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "token",
+            "create",
+            "--scope",
+            "infer",
+            "--data",
+            str(data),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return str(json.loads(out.stdout)["token"])
 
 
@@ -119,9 +137,15 @@ def batching(seconds: float, users: int) -> dict[str, Any]:
             data = root / label
             token = _token(data)
             with aimd_server(["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000", *args], data) as (
-                    url, _proc):
-                first = requests.post(f"{url}/v2/models/vit/infer", data=body, timeout=60,
-                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"})
+                url,
+                _proc,
+            ):
+                first = requests.post(
+                    f"{url}/v2/models/vit/infer",
+                    data=body,
+                    timeout=60,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"},
+                )
                 first.raise_for_status()
                 confidences[label] = [(f["label"], f["confidence"]) for f in first.json()["findings"]]
                 out[label] = _locust(url, token, body, users, seconds)
@@ -193,17 +217,26 @@ def end_to_end() -> dict[str, Any]:
             data = root / "data"
             token = _token(data)
             env = {"AIMD_PACS_USER": pacs["auth"][0], "AIMD_PACS_PASSWORD": pacs["auth"][1]}
-            with aimd_server(["--model", f"blob={models['onnx']}@1.0", "--pacs", str(pacs["dicomweb"])], data,
-                             env=env) as (url, _proc):
+            with aimd_server(
+                ["--model", f"blob={models['onnx']}@1.0", "--pacs", str(pacs["dicomweb"])], data, env=env
+            ) as (url, _proc):
                 started = time.perf_counter()
-                r = requests.post(f"{url}/v2/models/blob/infer", headers={"Authorization": f"Bearer {token}"},
-                                  json={"study_uid": str(ds.StudyInstanceUID), "series_uid": str(ds.SeriesInstanceUID)},
-                                  timeout=600)
+                r = requests.post(
+                    f"{url}/v2/models/blob/infer",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"study_uid": str(ds.StudyInstanceUID), "series_uid": str(ds.SeriesInstanceUID)},
+                    timeout=600,
+                )
                 wall = time.perf_counter() - started
                 r.raise_for_status()
                 doc = r.json()
-    return {"shape": doc["input"]["shape"], "wall_seconds": round(wall, 2), "stages": doc["timings"],
-            "findings": len(doc["findings"]), "stored": len(doc["pacs"]["stored"])}
+    return {
+        "shape": doc["input"]["shape"],
+        "wall_seconds": round(wall, 2),
+        "stages": doc["timings"],
+        "findings": len(doc["findings"]),
+        "stored": len(doc["pacs"]["stored"]),
+    }
 
 
 def main() -> None:
@@ -212,8 +245,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {"batching": batching(args.seconds, args.users),
-              "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)), "end_to_end_128": end_to_end()}
+    result = {
+        "batching": batching(args.seconds, args.users),
+        "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)),
+        "end_to_end_128": end_to_end(),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -221,18 +257,24 @@ def main() -> None:
     print(f"{b['users']} clients, {b['seconds']:.0f} s each, same answer: {b['same_answer']}")
     for label in ("batch1", "dynamic"):
         s = b[label]
-        print(f"  {label:8s} {s['rps']:7.1f} req/s  p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
-              f"errors {s['failures']}  mean batch {s.get('mean_batch', '?')}")
+        print(
+            f"  {label:8s} {s['rps']:7.1f} req/s  p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
+            f"errors {s['failures']}  mean batch {s.get('mean_batch', '?')}"
+        )
     print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
     a = result["batcher_alone"]
-    print(f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {a['batch1']} img/s, dynamic "
-          f"{a['dynamic']} img/s, ratio {a['ratio']}×, same answer: {a['same_answer']}")
+    print(
+        f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {a['batch1']} img/s, dynamic "
+        f"{a['dynamic']} img/s, ratio {a['ratio']}×, same answer: {a['same_answer']}"
+    )
     e = result["end_to_end_128"]
     if "skipped" in e:
         print(f"end to end: skipped ({e['skipped']})")
     else:
-        print(f"end to end {e['shape']}: {e['wall_seconds']} s (PACS pull → inference → SEG + SR stored); "
-              f"stages {e['stages']}")
+        print(
+            f"end to end {e['shape']}: {e['wall_seconds']} s (PACS pull → inference → SEG + SR stored); "
+            f"stages {e['stages']}"
+        )
 
 
 if __name__ == "__main__":

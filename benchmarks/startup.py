@@ -67,8 +67,11 @@ def main() -> None:
     print(f"{'command':<28} {'median s':>9} {'× bare Typer':>13}")
     for name, seconds in results.items():
         print(f"{name:<28} {seconds:>9.3f} {seconds / peer:>13.2f}")
-    slow = [n for n in ("aimd --help", "aimd --version", "aimd version", "aimd data inspect --help",
-                        "aimd qc check --help") if not results[n] < 1.0]
+    slow = [
+        n
+        for n in ("aimd --help", "aimd --version", "aimd version", "aimd data inspect --help", "aimd qc check --help")
+        if not results[n] < 1.0
+    ]
     print("target (< 1 s):", "met" if not slow else f"missed by {', '.join(slow)}")
 
 

@@ -95,9 +95,7 @@ def main() -> None:
                     task,
                 )
                 page.click("a.open-task")
-                page.wait_for_function(
-                    "performance.getEntriesByName('aimd:first-slice').length > 0", timeout=1_200_000
-                )
+                page.wait_for_function("performance.getEntriesByName('aimd:first-slice').length > 0", timeout=1_200_000)
                 first = page.evaluate("performance.getEntriesByName('aimd:first-slice')[0].duration")
                 page.evaluate("window.aimdWorkspace.viewer.layout('axial')")
                 slice_ms = page.evaluate(STEPS, ["slice", args.repeat])
@@ -130,8 +128,10 @@ def main() -> None:
             if not drawn_sha[1] or hashlib.sha256(saved.tobytes()).hexdigest() != drawn_sha[0]:
                 raise SystemExit("the saved draft differs from the drawing: timings not reported")
     print(f"CT {args.size}×{args.size}×{args.slices} int16, Chromium + SwiftShader, loopback")
-    print(f"first rendered slice     {first:8.0f} ms   (peer: image download alone {peer:.0f} ms, "
-          f"ratio {first / peer:.1f}×)   target ≤ 2000 ms")
+    print(
+        f"first rendered slice     {first:8.0f} ms   (peer: image download alone {peer:.0f} ms, "
+        f"ratio {first / peer:.1f}×)   target ≤ 2000 ms"
+    )
     print(f"slice change median      {statistics.median(slice_ms):8.1f} ms   target ≤ 50 ms")
     print(f"window/level median      {statistics.median(wl_ms):8.1f} ms   target ≤ 50 ms")
     print(f"brush stroke → saved     {saved_ms:8.0f} ms   (debounce 250 ms included)   target ≤ 500 ms")

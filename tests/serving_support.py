@@ -55,8 +55,14 @@ def two_blob_ct() -> tuple[Volume, np.ndarray, np.ndarray]:
 
 def write_ct_series(volume: Volume, folder: Path, seed: str = "serving-test") -> list[Path]:
     """The volume as a DICOM CT series with deterministic UIDs."""
-    meta = DicomMeta(patient_name="TEST^SERVING", patient_id="SV001", study_date="20260101", uid_seed=seed,
-                     window_center=40.0, window_width=400.0)
+    meta = DicomMeta(
+        patient_name="TEST^SERVING",
+        patient_id="SV001",
+        study_date="20260101",
+        uid_seed=seed,
+        window_center=40.0,
+        window_width=400.0,
+    )
     return write_dicom_series(volume, folder, meta=meta, fsync=False)
 
 
@@ -68,8 +74,7 @@ def export_models(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     net = blob_net()
     ts = save_torchscript(net, folder / "blob.ts", CT_SPEC, SEG_SPEC, {"model": "blob", "version": "1.0"})
-    onnx = export_module_onnx(net, folder / "blob.onnx", CT_SPEC, SEG_SPEC, {"model": "blob"},
-                              exporter="torchscript")
+    onnx = export_module_onnx(net, folder / "blob.onnx", CT_SPEC, SEG_SPEC, {"model": "blob"}, exporter="torchscript")
     return {"torchscript": ts, "onnx": onnx}
 
 
@@ -89,8 +94,15 @@ __all__ = ["free_port", "orthanc_missing", "stop_process", "wait_http"]
 def orthanc_server(folder: Path) -> Iterator[dict[str, object]]:
     """A real Orthanc on 127.0.0.1 (temporary storage, remote access off, authentication on)."""
     with orthanc(folder) as server:
-        yield {"http": server.http, "dicom": server.dicom, "url": server.url, "dicomweb": server.dicomweb,
-               "auth": server.auth, "proc": server.process, "server": server}
+        yield {
+            "http": server.http,
+            "dicom": server.dicom,
+            "url": server.url,
+            "dicomweb": server.dicomweb,
+            "auth": server.auth,
+            "proc": server.process,
+            "server": server,
+        }
 
 
 def upload_to_orthanc(server: dict[str, object], files: list[Path]) -> None:
@@ -98,13 +110,18 @@ def upload_to_orthanc(server: dict[str, object], files: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def aimd_server(args: list[str], data: Path, *, env: dict[str, str] | None = None
-                ) -> Iterator[tuple[str, subprocess.Popen]]:
+def aimd_server(
+    args: list[str], data: Path, *, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """``aimd serve`` as a real uvicorn process on a free loopback port."""
     port = free_port()
     log = open(data.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "aimd.cli.main", "serve", "--port", str(port), "--data", str(data),
-                             *args], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimd.cli.main", "serve", "--port", str(port), "--data", str(data), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/v2/health/live", seconds=120, process=proc)

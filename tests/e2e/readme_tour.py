@@ -75,7 +75,10 @@ def aimd_wrapper(folder: Path) -> Path:
 def run_step(command: str, cwd: Path, bindir: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run one tour command with bash in ``cwd`` (``aimd`` resolved to this checkout)."""
     src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "80"}
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "COLUMNS": "80",
+    }
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

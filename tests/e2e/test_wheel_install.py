@@ -38,8 +38,20 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
-          str(src)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ]
+    )
     wheel = next((tmp_path / "dist").glob("aimd-*.whl"))
 
     venv = tmp_path / "venv"
@@ -52,11 +64,13 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     assert "aimd" not in checked.stdout, checked.stdout  # aimd's own requirements are all met
 
     names = sorted(m.name for m in pkgutil.walk_packages(aimd.__path__, "aimd.") if m.ispkg)
-    code = (f"import importlib, aimd\nassert aimd.__file__.startswith({str(site)!r}), aimd.__file__\n"
-            f"for n in {names!r}: importlib.import_module(n)\nprint('imported', len({names!r}))\n")
+    code = (
+        f"import importlib, aimd\nassert aimd.__file__.startswith({str(site)!r}), aimd.__file__\n"
+        f"for n in {names!r}: importlib.import_module(n)\nprint('imported', len({names!r}))\n"
+    )
     assert "imported" in _run([str(py), "-c", code]).stdout
     requires = _run([str(py), "-c", "import importlib.metadata as m; print(m.requires('aimd'))"]).stdout
-    assert "torch" in requires and "extra == \"serve\"" in requires and "extra == \"docs\"" in requires
+    assert "torch" in requires and 'extra == "serve"' in requires and 'extra == "docs"' in requires
     help_out = _run([str(venv / "bin" / "aimd"), "--help"], cwd=tmp_path).stdout
     assert "data" in help_out and "evaluate" in help_out
     assert _run([str(venv / "bin" / "aimd"), "--version"], cwd=tmp_path).stdout.startswith("aimd ")

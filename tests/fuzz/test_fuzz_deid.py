@@ -52,9 +52,13 @@ PLANTED = (NAME_ZH, NAME_PINYIN, PATIENT_ID, MOBILE, RESIDENT_ID)
 
 
 def _settings(examples: int) -> settings:
-    return settings(max_examples=examples * SCALE, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.function_scoped_fixture])
+    return settings(
+        max_examples=examples * SCALE,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    )
 
 
 class _Count:
@@ -107,9 +111,9 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
         if op == "flip":
             data[pos] = draw(st.integers(0, 255))
         elif op == "cut":
-            del data[pos:pos + draw(st.integers(1, 64))]
+            del data[pos : pos + draw(st.integers(1, 64))]
         elif op == "dup":
-            data[pos:pos] = data[pos:pos + draw(st.integers(1, 64))]
+            data[pos:pos] = data[pos : pos + draw(st.integers(1, 64))]
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         else:
@@ -157,8 +161,9 @@ def test_nifti_cleaner_fuzz() -> None:
         @given(data=mutated(NIFTIS), detached=st.booleans())
         def run(data: bytes, detached: bool) -> None:
             count.n += 1
-            _aimd_error_or_ok(lambda: clean_nifti_bytes(data, str.upper, where="f.nii",
-                                                        detached_header=detached), "f.nii")
+            _aimd_error_or_ok(
+                lambda: clean_nifti_bytes(data, str.upper, where="f.nii", detached_header=detached), "f.nii"
+            )
 
         run()
 
@@ -179,8 +184,15 @@ def test_nifti_reader_fuzz(work: Path) -> None:
         run()
 
 
-PACKAGE = json.dumps({"task_id": "T1", "case_id": "C1", "reader_id": "R1", "image": {"path": "ct.nii.gz"},
-                      "annotations": [{"id": "a1", "label": "nodule", "type": "bbox", "bbox": [1, 2, 3, 4]}]})
+PACKAGE = json.dumps(
+    {
+        "task_id": "T1",
+        "case_id": "C1",
+        "reader_id": "R1",
+        "image": {"path": "ct.nii.gz"},
+        "annotations": [{"id": "a1", "label": "nodule", "type": "bbox", "bbox": [1, 2, 3, 4]}],
+    }
+)
 
 
 def test_annotation_package_reader_fuzz(work: Path) -> None:
@@ -200,14 +212,36 @@ def test_annotation_package_reader_fuzz(work: Path) -> None:
 
 
 JSON_LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=40), st.sampled_from([NAME_ZH, NAME_PINYIN, int(MOBILE), MOBILE, int(RESIDENT_ID),
-                                           f"电话：{MOBILE}", f"family contact {NAME_PINYIN}"]))
-JSON_DOCS = st.recursive(JSON_LEAVES, lambda children: st.one_of(
-    st.lists(children, max_size=5),
-    st.dictionaries(st.sampled_from(["name", "phone", "notes", "patient", "id_number", "value", "text",
-                                     "x", "备注", "contact"]) | st.text(max_size=8), children, max_size=5)),
-    max_leaves=20)
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            NAME_ZH,
+            NAME_PINYIN,
+            int(MOBILE),
+            MOBILE,
+            int(RESIDENT_ID),
+            f"电话：{MOBILE}",
+            f"family contact {NAME_PINYIN}",
+        ]
+    ),
+)
+JSON_DOCS = st.recursive(
+    JSON_LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.dictionaries(
+            st.sampled_from(["name", "phone", "notes", "patient", "id_number", "value", "text", "x", "备注", "contact"])
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        ),
+    ),
+    max_leaves=20,
+)
 
 
 def test_json_deidentifier_fuzz() -> None:
@@ -272,13 +306,30 @@ def _planted_ct() -> bytes:
 PLANTED_CT = _planted_ct()
 # Planted identifiers are labelled or pattern-shaped: found by the rules even when the DICOM file that
 # names the patient is itself too damaged to read.
-LABELLED = [f" 患者{NAME_ZH}， ", f" 姓名：{NAME_ZH} ", f" Patient {NAME_PINYIN} ", f" 电话：{MOBILE} ",
-            f" {RESIDENT_ID} ", f" 病历号：{PATIENT_ID} ", f" Patient ID: {PATIENT_ID} "]
+LABELLED = [
+    f" 患者{NAME_ZH}， ",
+    f" 姓名：{NAME_ZH} ",
+    f" Patient {NAME_PINYIN} ",
+    f" 电话：{MOBILE} ",
+    f" {RESIDENT_ID} ",
+    f" 病历号：{PATIENT_ID} ",
+    f" Patient ID: {PATIENT_ID} ",
+]
 TEXT_PIECES = st.lists(st.sampled_from([*LABELLED, "\n"]) | st.text(max_size=20), max_size=8).map("".join)
-E2E_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30),
-                       st.sampled_from([int(MOBILE), MOBILE, int(RESIDENT_ID), *[p.strip() for p in LABELLED]]))
-E2E_DOCS = st.recursive(E2E_LEAVES, lambda children: st.one_of(
-    st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)), max_leaves=12)
+E2E_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=30),
+    st.sampled_from([int(MOBILE), MOBILE, int(RESIDENT_ID), *[p.strip() for p in LABELLED]]),
+)
+E2E_DOCS = st.recursive(
+    E2E_LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _plain_niftis() -> list[bytes]:
@@ -296,8 +347,13 @@ def test_deid_command_fuzz(work: Path) -> None:
     with _Count("aimd_data_deid") as count:
 
         @_settings(100)
-        @given(dicom=mutated([PLANTED_CT]), text=TEXT_PIECES, doc=E2E_DOCS, nifti=mutated(PLAIN_NIFTIS),
-               extra=st.binary(max_size=64))
+        @given(
+            dicom=mutated([PLANTED_CT]),
+            text=TEXT_PIECES,
+            doc=E2E_DOCS,
+            nifti=mutated(PLAIN_NIFTIS),
+            extra=st.binary(max_size=64),
+        )
         def run(dicom: bytes, text: str, doc: Any, nifti: bytes, extra: bytes) -> None:
             count.n += 1
             root = Path(tempfile.mkdtemp(dir=work))

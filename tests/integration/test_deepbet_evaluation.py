@@ -68,8 +68,9 @@ def files() -> DeepBetFiles:
 @pytest.fixture(scope="module")
 def dataset(files: DeepBetFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("colin27") / "dataset"
-    write_mask_dataset(COLIN, COLIN_BET, out, case_id="colin27", label="brain", site="MNI Colin27",
-                       perturbations=PERTURBATIONS, seed=0)
+    write_mask_dataset(
+        COLIN, COLIN_BET, out, case_id="colin27", label="brain", site="MNI Colin27", perturbations=PERTURBATIONS, seed=0
+    )
     return out
 
 
@@ -112,8 +113,9 @@ def test_deepbet_characteristics_and_report(files: DeepBetFiles, dataset: Path, 
     report = build_report(ctx, claims, results, started=started, claims_source="deepbet claims", duration_s=0.0)
     paths = write_report(report, out, pdf=False)
     by = _by_key(results)
-    assert {k for k, r in by.items() if r.reason.startswith("not applicable")} == set(by) - APPLICABLE, \
-        [(r.key, r.reason) for r in results]
+    assert {k for k, r in by.items() if r.reason.startswith("not applicable")} == set(by) - APPLICABLE, [
+        (r.key, r.reason) for r in results
+    ]
     assert "training run" in by["trainability"].reason and "2-D" in by["adversarial"].reason
     assert by["privacy"].verdict == Verdict.NOT_EVALUATED and "no claim" in by["privacy"].reason
 

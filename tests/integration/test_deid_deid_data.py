@@ -24,8 +24,17 @@ from aimd.cli.main import app
 deid_data = pytest.importorskip("deid_data", reason="deid-data (test extra) is not installed")
 DATA = Path(deid_data.__file__).parent / "data"
 runner = CliRunner()
-_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName", "InstitutionAddress",
-             "PatientAddress", "PatientTelephoneNumbers", "StationName", "DeviceSerialNumber")
+_KEYWORDS = (
+    "PatientID",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "InstitutionName",
+    "InstitutionAddress",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "StationName",
+    "DeviceSerialNumber",
+)
 _UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 
@@ -34,7 +43,7 @@ def _identifiers(path: Path) -> set[str]:
     found: set[str] = set()
     for elem in ds.iterall():
         if elem.VR == "PN" and elem.value:
-            for name in (elem.value if elem.VM > 1 else [elem.value]):
+            for name in elem.value if elem.VM > 1 else [elem.value]:
                 text = str(name)
                 found.add(text)
                 found |= {part for part in re.split(r"[\s^=,]+", text) if len(part) >= 5}
@@ -56,10 +65,11 @@ def test_deid_data_set_leaves_no_source_identifier_in_dst(tmp_path: Path) -> Non
         shutil.copy(path, target)
     secrets = set().union(*(_identifiers(p) for p in sources))
     assert {"Wetzel, James^Chase", "cookie-47", "SIMPSON^HOMER^J^"} <= secrets
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "dst"), "--map",
-                                 str(tmp_path / "map.json"), "--json"])
+    result = runner.invoke(
+        app, ["data", "deid", str(src), str(tmp_path / "dst"), "--map", str(tmp_path / "map.json"), "--json"]
+    )
     assert result.exit_code == 1  # burned-in images need review
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
     statuses = {item["path"]: item["status"] for item in payload["left_out"]}
     assert statuses["ultrasounds/GREYSCALE_IMAGE.dcm"] == "quarantined"
     assert statuses["ultrasounds/ultrasound-multiframe.dcm"] == "quarantined"
@@ -72,12 +82,17 @@ def test_deid_data_set_leaves_no_source_identifier_in_dst(tmp_path: Path) -> Non
     assert log["residual_scan"]["files_with_hits"] == 0 and log["residual_scan"]["files_scanned"] == 1
     # Every byte and name in DST; of the log, the parts that carry input (its policy and rule texts are
     # aimd's own words and may use everyday words that are also name parts, e.g. "still").
-    blob = b"\n".join(p.as_posix().encode() + (p.read_bytes() if p.is_file() and p.name != "deid_log.json"
-                                                 else b"") for p in (tmp_path / "dst").rglob("*"))
+    blob = b"\n".join(
+        p.as_posix().encode() + (p.read_bytes() if p.is_file() and p.name != "deid_log.json" else b"")
+        for p in (tmp_path / "dst").rglob("*")
+    )
     blob += json.dumps({k: log[k] for k in ("files", "summary", "residual_scan")}, ensure_ascii=False).encode()
     lowered = blob.lower()
-    leaks = [s for s in secrets if re.search(rb"(?<![a-z0-9])" + re.escape(s.lower().encode("utf-8"))
-                                             + rb"(?![a-z0-9])", lowered)]
+    leaks = [
+        s
+        for s in secrets
+        if re.search(rb"(?<![a-z0-9])" + re.escape(s.lower().encode("utf-8")) + rb"(?![a-z0-9])", lowered)
+    ]
     assert leaks == []
     cat = pydicom.dcmread(tmp_path / "dst" / "animals" / "cat.dcm")
     assert cat.PixelData == pydicom.dcmread(src / "animals" / "cat.dcm").PixelData

@@ -51,12 +51,13 @@ def test_phantom_dx_has_no_errors(case: Path) -> None:
 def test_default_meta_files_have_no_errors(tmp_path: Path) -> None:
     """What ``aimd data convert`` writes: only defaults, no patient or study attributes given."""
     oblique = np.array([[0.8, -0.6, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
-    ct = Volume(np.full((3, 8, 8), -1000, np.int16), spacing=(0.7, 0.7, 3.0), direction=oblique,
-                modality="CT")
+    ct = Volume(np.full((3, 8, 8), -1000, np.int16), spacing=(0.7, 0.7, 3.0), direction=oblique, modality="CT")
     mr = Volume(np.linspace(0, 1, 3 * 8 * 8, dtype=np.float32).reshape(3, 8, 8), modality="MR")
-    paths = [write_dicom_series(ct, tmp_path / "ct")[1], write_dicom_series(mr, tmp_path / "mr")[1],
-             write_dicom_image(np.zeros((8, 8), np.uint16), tmp_path / "dx.dcm", pixel_spacing=(0.2, 0.2),
-                               meta=DicomMeta())]
+    paths = [
+        write_dicom_series(ct, tmp_path / "ct")[1],
+        write_dicom_series(mr, tmp_path / "mr")[1],
+        write_dicom_image(np.zeros((8, 8), np.uint16), tmp_path / "dx.dcm", pixel_spacing=(0.2, 0.2), meta=DicomMeta()),
+    ]
     for path in paths:
         errors = [ln for ln in _verify(path) if ln.startswith("Error")]
         assert errors == [], (path.name, errors)

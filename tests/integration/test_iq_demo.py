@@ -23,9 +23,18 @@ def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "iq" / "report" / "iq-report.json").read_text())
     verdicts = {c["key"]: c["verdict"] for c in report["checks"]}
     assert report["target"]["version"] == __version__
-    for key in ("versions.consistency", "versions.files", "environment.lock", "function.tests",
-                "security.unauthenticated", "security.tls", "hardening.debug_off", "reliability.rollback",
-                "logs.lifecycle", "monitoring.metrics"):
+    for key in (
+        "versions.consistency",
+        "versions.files",
+        "environment.lock",
+        "function.tests",
+        "security.unauthenticated",
+        "security.tls",
+        "hardening.debug_off",
+        "reliability.rollback",
+        "logs.lifecycle",
+        "monitoring.metrics",
+    ):
         assert verdicts[key] == "pass", (key, next(c for c in report["checks"] if c["key"] == key)["reason"])
     assert verdicts["plan.people"] == "fail"  # the site has not recorded its people yet: a deviation
     assert result["conclusion"] == "fail" and "plan.people" in result["deviations"]

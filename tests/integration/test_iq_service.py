@@ -57,8 +57,14 @@ def build_app(insecure: bool, pacs_port: int | None = None) -> FastAPI:
             try:
                 socket.create_connection(("127.0.0.1", pacs_port), timeout=1).close()
             except OSError:
-                return JSONResponse({"ready": False, "error": f"PACS at 127.0.0.1:{pacs_port} unreachable",
-                                     "hint": "start the PACS; the service reconnects by itself"}, status_code=503)
+                return JSONResponse(
+                    {
+                        "ready": False,
+                        "error": f"PACS at 127.0.0.1:{pacs_port} unreachable",
+                        "hint": "start the PACS; the service reconnects by itself",
+                    },
+                    status_code=503,
+                )
         return JSONResponse({"ready": True})
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -77,9 +83,11 @@ def build_app(insecure: bool, pacs_port: int | None = None) -> FastAPI:
 
     @app.get("/ui", response_class=HTMLResponse)
     def ui() -> str:
-        return ("<html><body style='font-family:sans-serif'><h1>Device console</h1><nav><a href='#'>Studies</a> · "
-                "<a href='#'>Results</a> · <a href='#'>Audit</a></nav><table border=1><tr><td>study 1</td>"
-                "<td>2 findings</td></tr></table></body></html>")
+        return (
+            "<html><body style='font-family:sans-serif'><h1>Device console</h1><nav><a href='#'>Studies</a> · "
+            "<a href='#'>Results</a> · <a href='#'>Audit</a></nav><table border=1><tr><td>study 1</td>"
+            "<td>2 findings</td></tr></table></body></html>"
+        )
 
     @app.get("/blank", response_class=HTMLResponse)
     def blank() -> str:
@@ -90,10 +98,12 @@ def build_app(insecure: bool, pacs_port: int | None = None) -> FastAPI:
         return {"models": ["threshold"]}
 
     if insecure:
+
         @app.get("/v1/jobs")
         def jobs() -> list[str]:
             return ["job-1"]
     else:
+
         @app.get("/v1/jobs")
         def jobs_secured(_: str = Depends(user)) -> list[str]:
             return ["job-1"]
@@ -121,8 +131,12 @@ class Service:
         self.port = _free_port()
         self.pacs_port = _free_port()
         self.pidfile = tmp / "pacs.pid"
-        self.start_pacs = ["sh", "-c", f"{sys.executable} -m http.server {self.pacs_port} --bind 127.0.0.1 "
-                                       f">/dev/null 2>&1 & echo $! > {self.pidfile}"]
+        self.start_pacs = [
+            "sh",
+            "-c",
+            f"{sys.executable} -m http.server {self.pacs_port} --bind 127.0.0.1 "
+            f">/dev/null 2>&1 & echo $! > {self.pidfile}",
+        ]
         self.stop_pacs = ["sh", "-c", f"kill $(cat {self.pidfile})"]
         subprocess.run(self.start_pacs, check=True)
         script = tmp / "service.py"
@@ -178,16 +192,32 @@ def _protocol(**changes: object):
     from aimd.iq.protocol import BaselineCase, FunctionalTestCase, protocol_template
 
     p = protocol_template("1.0.0")
-    p.functional_tests.append(FunctionalTestCase(id="F5", kind="main_flow", description="jobs listed with a token",
-                                                 path="/v1/jobs", acceptance="HTTP 200"))
-    p.functional_tests.append(FunctionalTestCase(id="U1", kind="ui", description="console page",
-                                                 path="/ui", acceptance="page shows navigation and a table"))
+    p.functional_tests.append(
+        FunctionalTestCase(
+            id="F5", kind="main_flow", description="jobs listed with a token", path="/v1/jobs", acceptance="HTTP 200"
+        )
+    )
+    p.functional_tests.append(
+        FunctionalTestCase(
+            id="U1", kind="ui", description="console page", path="/ui", acceptance="page shows navigation and a table"
+        )
+    )
     p.security.public_routes += ["/ui", "/blank"]  # static page shells; their data calls need the token
     p.baseline.endpoint = "/v1/predict"
     p.baseline.answer_field = "label"
-    p.baseline.cases = [BaselineCase(id=f"c{i}", request={"value": v}, reference=ref)
-                        for i, (v, ref) in enumerate([(0.9, "positive"), (0.1, "negative"), (0.7, "positive"),
-                                                      (0.2, "negative"), (0.95, "positive"), (0.4, "negative")])]
+    p.baseline.cases = [
+        BaselineCase(id=f"c{i}", request={"value": v}, reference=ref)
+        for i, (v, ref) in enumerate(
+            [
+                (0.9, "positive"),
+                (0.1, "negative"),
+                (0.7, "positive"),
+                (0.2, "negative"),
+                (0.95, "positive"),
+                (0.4, "negative"),
+            ]
+        )
+    ]
     p.baseline.min_accuracy = 0.8
     p.required_metrics = ["aimd_requests_total", "process_cpu_seconds_total"]
     p.baseline.concurrency_requests = 12
@@ -262,17 +292,31 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
     from aimd.iq.protocol import AlertRule, BaselineCase, FunctionalTestCase
     from aimd.iq.runner import run_iq
 
-    p = _protocol(**{"stress.p95_limit_s": 1e-6, "baseline.min_accuracy": 0.99,
-                     "required_metrics": ["process_cpu_seconds_total", "aimd_inference_seconds"]})
-    p.functional_tests.append(FunctionalTestCase(id="F9", kind="ui", description="viewer page", path="/viewer",
-                                                 acceptance="HTTP 200"))
-    p.functional_tests.append(FunctionalTestCase(id="U2", kind="ui", description="blank page", path="/blank",
-                                                 acceptance="page shows content"))
+    p = _protocol(
+        **{
+            "stress.p95_limit_s": 1e-6,
+            "baseline.min_accuracy": 0.99,
+            "required_metrics": ["process_cpu_seconds_total", "aimd_inference_seconds"],
+        }
+    )
+    p.functional_tests.append(
+        FunctionalTestCase(id="F9", kind="ui", description="viewer page", path="/viewer", acceptance="HTTP 200")
+    )
+    p.functional_tests.append(
+        FunctionalTestCase(id="U2", kind="ui", description="blank page", path="/blank", acceptance="page shows content")
+    )
     p.baseline.cases.append(BaselineCase(id="wrong", request={"value": 0.9}, reference="negative"))
     p.alert_rules = [
-        AlertRule(name="TooHigh", metric="aimd_requests_total", labels={"code": "401"}, op=">",
-                  threshold=1e9, fault="illegal_access"),
-        AlertRule(name="Noisy", metric="aimd_requests_total", labels={"code": "200"}, op=">", threshold=0)]
+        AlertRule(
+            name="TooHigh",
+            metric="aimd_requests_total",
+            labels={"code": "401"},
+            op=">",
+            threshold=1e9,
+            fault="illegal_access",
+        ),
+        AlertRule(name="Noisy", metric="aimd_requests_total", labels={"code": "200"}, op=">", threshold=0),
+    ]
     report = run_iq(p, tmp_path / "out", target=secure.url, token=TOKEN, only=SERVICE_ONLY, pdf=False)
     checks = {c.key: c for c in report.checks}
     assert checks["function.tests"].verdict.value == "fail" and "F9" in checks["function.tests"].reason
@@ -281,8 +325,10 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
     assert baseline.verdict.value == "fail" and "accuracy" in baseline.reason
     assert checks["performance.stress"].verdict.value == "fail"
     assert checks["performance.stress"].data["max_concurrency"] == 0
-    assert checks["monitoring.metrics"].verdict.value == "fail" and "aimd_inference_seconds" in \
-        checks["monitoring.metrics"].observed
+    assert (
+        checks["monitoring.metrics"].verdict.value == "fail"
+        and "aimd_inference_seconds" in checks["monitoring.metrics"].observed
+    )
     alerts = checks["monitoring.alerts"]
     assert alerts.verdict.value == "fail" and alerts.data["missed"] == 1 and alerts.data["false"] == 1
 
@@ -291,10 +337,12 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
 def test_absent_target_is_not_evaluated(tmp_path: Path) -> None:
     from aimd.iq.runner import run_iq
 
-    report = run_iq(_protocol(), tmp_path / "out", target=f"http://127.0.0.1:{_free_port()}", only=SERVICE_ONLY,
-                    pdf=False)
-    assert {c.verdict.value for c in report.checks if c.area in ("function", "security", "performance")} == \
-        {"not_evaluated"}
+    report = run_iq(
+        _protocol(), tmp_path / "out", target=f"http://127.0.0.1:{_free_port()}", only=SERVICE_ONLY, pdf=False
+    )
+    assert {c.verdict.value for c in report.checks if c.area in ("function", "security", "performance")} == {
+        "not_evaluated"
+    }
     assert report.basic.conclusion != "pass"
 
 
@@ -302,8 +350,14 @@ def test_absent_target_is_not_evaluated(tmp_path: Path) -> None:
 def test_no_baseline_cases_means_no_load_verdict(secure: Service, tmp_path: Path) -> None:
     from aimd.iq.runner import run_iq
 
-    report = run_iq(_protocol(**{"baseline.cases": []}), tmp_path / "out", target=secure.url, token=TOKEN,
-                    only=["performance"], pdf=False)
+    report = run_iq(
+        _protocol(**{"baseline.cases": []}),
+        tmp_path / "out",
+        target=secure.url,
+        token=TOKEN,
+        only=["performance"],
+        pdf=False,
+    )
     assert {c.verdict.value for c in report.checks} == {"not_evaluated"}
 
 
@@ -316,8 +370,9 @@ def test_dependency_outage_is_named_and_recovered(secure: Service, insecure: Ser
     results = {}
     for name, service in (("secure", secure), ("insecure", insecure)):
         p = _protocol()
-        p.dependencies = [DependencySpec(name="PACS", stop=service.stop_pacs, start=service.start_pacs,
-                                         recover_within_s=30)]
+        p.dependencies = [
+            DependencySpec(name="PACS", stop=service.stop_pacs, start=service.start_pacs, recover_within_s=30)
+        ]
         ctx = IQContext(protocol=p, out=tmp_path / name, target=service.url)
         results[name] = DependencyOutageCheck().execute(ctx)
     ok, bad = results["secure"], results["insecure"]
@@ -339,10 +394,12 @@ def _serve() -> None:  # pragma: no cover - runs in the service subprocess
     args = parser.parse_args()
     tls = {"ssl_keyfile": f"{args.tls}/key.pem", "ssl_certfile": f"{args.tls}/cert.pem"} if args.tls else {}
     app = build_app(args.insecure, args.pacs_port)
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", loop="asyncio", http="h11",
-                            lifespan="off", **tls)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", loop="asyncio", http="h11", lifespan="off", **tls
+    )
     config.load()  # imports every module the server needs while they are still readable
     import encodings.idna  # noqa: F401 - host names are encoded with it when connecting to the PACS
+
     if args.user:
         import pwd
 

@@ -27,8 +27,9 @@ from serving_support import CT_SPEC, SEG_SPEC, blob_net, two_blob_ct
 
 
 def _aimd(*args: str, **kw: object) -> subprocess.Popen[str] | subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True, check=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True, check=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +38,36 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     model = save_torchscript(blob_net(), root / "blob.ts", CT_SPEC, SEG_SPEC)
     vol, _, _ = two_blob_ct()
     write_nifti(vol, root / "ct.nii.gz")
-    token = json.loads(_aimd("serve", "token", "create", "--scope", "infer", "--data", str(root / "data"),
-                             "--json").stdout)["token"]
+    token = json.loads(
+        _aimd("serve", "token", "create", "--scope", "infer", "--data", str(root / "data"), "--json").stdout
+    )["token"]
     key, cert = _self_signed(root / "tls")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "aimd.cli.main", "serve", "--model", f"lesion={model}@1.0",
-                             "--data", str(root / "data"), "--port", str(port), "--tls-cert", str(cert),
-                             "--tls-key", str(key), "--no-explain"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "--model",
+            f"lesion={model}@1.0",
+            "--data",
+            str(root / "data"),
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--no-explain",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     url = f"https://127.0.0.1:{port}"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -79,11 +100,23 @@ def test_aimd_serve_passes_the_service_checks(served: dict[str, object], tmp_pat
     p.stress.requests_per_user = 2
     p.stress.p95_limit_s = 60.0
     p.stress.expected_max_concurrency = 2
-    report = run_iq(p, tmp_path / "out", target=str(served["url"]), token=str(served["token"]),
-                    only=["function", "security", "performance", "logs"], pdf=False)
+    report = run_iq(
+        p,
+        tmp_path / "out",
+        target=str(served["url"]),
+        token=str(served["token"]),
+        only=["function", "security", "performance", "logs"],
+        pdf=False,
+    )
     verdicts = {c.key: (c.verdict.value, c.reason) for c in report.checks}
-    for key in ("function.tests", "security.unauthenticated", "security.weak_credentials", "security.tls",
-                "monitoring.metrics", "monitoring.alerts"):
+    for key in (
+        "function.tests",
+        "security.unauthenticated",
+        "security.weak_credentials",
+        "security.tls",
+        "monitoring.metrics",
+        "monitoring.alerts",
+    ):
         assert verdicts[key][0] == "pass", (key, verdicts[key])
     # response-time limits depend on how busy the shared machine is; the light service of test_iq_service
     # pins their pass and fail; here they must run and measure the real inference service

@@ -37,8 +37,9 @@ def _cases(root: Path, n: int = 4) -> tuple[Path, Path]:
         pred[rng.random(pred.shape) < 0.01] = 1
         for sub, arr in (("ref", ref), ("pred", pred)):
             affine = np.diag([0.7, 0.7, 2.0 + 0.5 * i, 1.0])
-            nib.save(nib.Nifti1Image(np.ascontiguousarray(arr.transpose(2, 1, 0)), affine),
-                     root / sub / f"case{i}.nii.gz")
+            nib.save(
+                nib.Nifti1Image(np.ascontiguousarray(arr.transpose(2, 1, 0)), affine), root / sub / f"case{i}.nii.gz"
+            )
     return root / "ref", root / "pred"
 
 

@@ -33,8 +33,7 @@ from serving_support import (
     write_ct_series,
 )
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(orthanc_missing() is not None, reason=str(orthanc_missing()))]
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(orthanc_missing() is not None, reason=str(orthanc_missing()))]
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +45,35 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     ds = pydicom.dcmread(files[0], stop_before_pixels=True)
     with orthanc_server(root / "orthanc") as pacs:
         upload_to_orthanc(pacs, files)
-        yield {"root": root, "models": models, "pacs": pacs, "study": str(ds.StudyInstanceUID),
-               "series": str(ds.SeriesInstanceUID), "files": files}
+        yield {
+            "root": root,
+            "models": models,
+            "pacs": pacs,
+            "study": str(ds.StudyInstanceUID),
+            "series": str(ds.SeriesInstanceUID),
+            "files": files,
+        }
 
 
 def make_token(data: Path, scope: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "aimd.cli.main", "serve", "token", "create", "--scope", scope,
-                          "--data", str(data), "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "token",
+            "create",
+            "--scope",
+            scope,
+            "--data",
+            str(data),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return str(json.loads(out.stdout)["token"])
 
 
@@ -62,8 +83,9 @@ def _env(pacs: dict) -> dict[str, str]:
 
 
 def _series_in_pacs(pacs: dict, study: str, modality: str) -> list[dict]:
-    r = requests.get(f"{pacs['dicomweb']}/studies/{study}/series", params={"Modality": modality},
-                     auth=pacs["auth"], timeout=10)
+    r = requests.get(
+        f"{pacs['dicomweb']}/studies/{study}/series", params={"Modality": modality}, auth=pacs["auth"], timeout=10
+    )
     return r.json() if r.status_code == 200 and r.content else []
 
 
@@ -73,8 +95,12 @@ def test_pacs_loop_stores_seg_and_sr_that_read_back_equal(world, tmp_path):
     pacs = world["pacs"]
     args = ["--model", f"blob={world['models']['onnx']}@1.0", "--pacs", str(pacs["dicomweb"])]
     with aimd_server(args, data, env=_env(pacs)) as (url, _proc):
-        r = requests.post(f"{url}/v2/models/blob/infer", headers={"Authorization": f"Bearer {token}"},
-                          json={"study_uid": world["study"], "series_uid": world["series"]}, timeout=300)
+        r = requests.post(
+            f"{url}/v2/models/blob/infer",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"study_uid": world["study"], "series_uid": world["series"]},
+            timeout=300,
+        )
         assert r.status_code == 200, r.text
         doc = r.json()
     assert doc["input"]["series_uid"] == world["series"] and len(doc["pacs"]["stored"]) == 2
@@ -127,8 +153,9 @@ def test_pacs_down_fails_clearly_and_stores_nothing(world, tmp_path):
         body = {"study_uid": world["study"], "series_uid": world["series"]}
         r = requests.post(f"{url}/v2/models/blob/infer", headers=headers, json=body, timeout=60)
         assert r.status_code == 502 and "unreachable" in r.json()["message"] and r.json()["where"] == dead
-        r = requests.post(f"{url}/v2/models/blob/infer", headers={**headers, "Prefer": "respond-async"}, json=body,
-                          timeout=60)
+        r = requests.post(
+            f"{url}/v2/models/blob/infer", headers={**headers, "Prefer": "respond-async"}, json=body, timeout=60
+        )
         assert r.status_code == 202
         for _ in range(300):
             job = requests.get(f"{url}{r.headers['location']}", headers=headers, timeout=10).json()
@@ -152,8 +179,12 @@ def test_kill_9_leaves_every_job_done_or_failed_never_twice(world, tmp_path):
     jobs = []
     with aimd_server(args, data) as (url, proc):
         for _ in range(4):
-            r = requests.post(f"{url}/v2/models/blob/infer", headers=headers,
-                              files={"files": ("ct.nii.gz", body, "application/gzip")}, timeout=60)
+            r = requests.post(
+                f"{url}/v2/models/blob/infer",
+                headers=headers,
+                files={"files": ("ct.nii.gz", body, "application/gzip")},
+                timeout=60,
+            )
             assert r.status_code == 202
             jobs.append(r.json()["job_id"])
         proc.kill()  # SIGKILL: no shutdown handler runs
@@ -161,8 +192,10 @@ def test_kill_9_leaves_every_job_done_or_failed_never_twice(world, tmp_path):
     with aimd_server(args, data) as (url, _proc):
         final = {}
         for _ in range(600):
-            final = {j: requests.get(f"{url}/v2/jobs/{j}", headers={"Authorization": f"Bearer {token}"},
-                                     timeout=10).json() for j in jobs}
+            final = {
+                j: requests.get(f"{url}/v2/jobs/{j}", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+                for j in jobs
+            }
             if all(v["status"] in ("done", "failed") for v in final.values()):
                 break
             time.sleep(0.1)
@@ -187,8 +220,12 @@ def test_result_files_fetch_over_http(world, tmp_path):
             z.write(f, f.name)
     with aimd_server(args, data) as (url, _proc):
         headers = {"Authorization": f"Bearer {token}"}
-        r = requests.post(f"{url}/v2/models/blob/infer", headers={**headers, "Content-Type": "application/zip"},
-                          data=zipped.getvalue(), timeout=120)
+        r = requests.post(
+            f"{url}/v2/models/blob/infer",
+            headers={**headers, "Content-Type": "application/zip"},
+            data=zipped.getvalue(),
+            timeout=120,
+        )
         assert r.status_code == 200, r.text
         seg = requests.get(url + r.json()["links"]["seg"], headers=headers, timeout=30)
         assert pydicom.dcmread(io.BytesIO(seg.content)).Modality == "SEG"
@@ -205,16 +242,32 @@ def test_storescu_push_runs_inference_and_stores_to_pacs(world, tmp_path):
     files = write_ct_series(vol, tmp_path / "pushed", seed="dimse-push")
     study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     port = free_port()
-    args = ["--model", f"blob={world['models']['onnx']}@1.0", "--pacs", str(pacs["dicomweb"]), "--dicom-port",
-            str(port), "--ae-title", "AIMD", "--series-idle", "1", "--no-explain"]
+    args = [
+        "--model",
+        f"blob={world['models']['onnx']}@1.0",
+        "--pacs",
+        str(pacs["dicomweb"]),
+        "--dicom-port",
+        str(port),
+        "--ae-title",
+        "AIMD",
+        "--series-idle",
+        "1",
+        "--no-explain",
+    ]
     with aimd_server(args, data, env=_env(pacs)) as (url, _proc):
-        out = subprocess.run(["storescu", "-aet", "CTSCANNER", "-aec", "AIMD", "127.0.0.1", str(port),
-                              *map(str, files)], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            ["storescu", "-aet", "CTSCANNER", "-aec", "AIMD", "127.0.0.1", str(port), *map(str, files)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         series = []
         for _ in range(300):
-            series = requests.get(f"{url}/v2/dimse", headers={"Authorization": f"Bearer {token}"},
-                                  timeout=10).json()["series"]
+            series = requests.get(f"{url}/v2/dimse", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()[
+                "series"
+            ]
             if series:
                 break
             time.sleep(0.2)
@@ -236,29 +289,66 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
     import ipaddress
 
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return folder / "cert.pem", folder / "key.pem"
 
 
 def test_non_loopback_needs_tls_and_tls_serves_https(world, tmp_path):
-    refused = subprocess.run([sys.executable, "-m", "aimd.cli.main", "serve", "--host", "0.0.0.0", "--model",
-                              f"blob={world['models']['onnx']}", "--data", str(tmp_path / "d0")],
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--model",
+            f"blob={world['models']['onnx']}",
+            "--data",
+            str(tmp_path / "d0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 2 and "--host" in refused.stderr and "TLS" in refused.stderr
     cert, key = _self_signed(tmp_path)
     port = free_port()
     log = open(tmp_path / "tls.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "aimd.cli.main", "serve", "--port", str(port), "--data",
-                             str(tmp_path / "d1"), "--model", f"blob={world['models']['onnx']}", "--tls-cert",
-                             str(cert), "--tls-key", str(key)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--data",
+            str(tmp_path / "d1"),
+            "--model",
+            f"blob={world['models']['onnx']}",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         answer = None
         for _ in range(300):

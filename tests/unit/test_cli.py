@@ -56,8 +56,7 @@ def test_has_json_option(path: list[str]) -> None:
 
 
 def _aimd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_missing_path_exits_2_without_traceback(tmp_path: Path) -> None:

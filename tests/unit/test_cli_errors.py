@@ -16,8 +16,13 @@ from aimd.cli.main import LAZY_COMMANDS, load_command
 def _py(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _aimd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -25,9 +30,11 @@ def _aimd(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_help_and_version_import_no_command_group() -> None:
-    code = ("import sys\nfrom aimd.cli.main import main\nmain(['--help'])\nmain(['version'])\n"
-            "heavy = [m for m in ('torch', 'monai', 'onnxruntime', 'openvino', 'aimd.cli.data') if m in sys.modules]\n"
-            "print('HEAVY', heavy)\n")
+    code = (
+        "import sys\nfrom aimd.cli.main import main\nmain(['--help'])\nmain(['version'])\n"
+        "heavy = [m for m in ('torch', 'monai', 'onnxruntime', 'openvino', 'aimd.cli.data') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
     proc = _py(code)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
@@ -59,11 +66,13 @@ def test_usage_errors_exit_2_and_speak_json() -> None:
 
 
 def test_internal_error_exits_3_with_the_traceback_in_a_log(tmp_path: Path) -> None:
-    code = ("from aimd.cli import main\n"
-            "@main.app.command('boom', hidden=True)\n"
-            "def boom(json_out: bool = main.typer.Option(False, '--json')) -> None:\n"
-            "    raise ZeroDivisionError('division by zero in a helper')\n"
-            "main.run()\n")
+    code = (
+        "from aimd.cli import main\n"
+        "@main.app.command('boom', hidden=True)\n"
+        "def boom(json_out: bool = main.typer.Option(False, '--json')) -> None:\n"
+        "    raise ZeroDivisionError('division by zero in a helper')\n"
+        "main.run()\n"
+    )
     for json_mode in (False, True):
         proc = _py(code, "boom", *(["--json"] if json_mode else []), env={"AIMD_LOG_DIR": str(tmp_path)})
         assert proc.returncode == 3, proc.stderr
@@ -131,8 +140,9 @@ def test_nan_image_and_single_voxel_registration_are_findings_or_bad_input(tmp_p
     assert proc.returncode == 1, proc.stderr
     codes = [f["code"] for f in json.loads(proc.stdout)["findings"]]
     assert "PIXEL_NOT_FINITE" in codes
-    proc = _aimd("data", "register", str(tmp_path / "one.nii.gz"), str(tmp_path / "one.nii.gz"),
-                 str(tmp_path / "reg"), "--json")
+    proc = _aimd(
+        "data", "register", str(tmp_path / "one.nii.gz"), str(tmp_path / "one.nii.gz"), str(tmp_path / "reg"), "--json"
+    )
     assert proc.returncode == 2, proc.stderr
     assert "too small to register" in json.loads(proc.stdout)["error"]["message"]
     assert not (tmp_path / "reg").exists()

@@ -34,8 +34,18 @@ MODALITY_FILES = [
     "MR-SIEMENS-DICOM-WithOverlays.dcm",  # overlays (60xx) (pydicom-data)
     "rtplan.dcm",  # RT plan, nested sequences
 ]
-GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
-            "SpacingBetweenSlices", "RescaleSlope", "RescaleIntercept", "Rows", "Columns", "BitsAllocated")
+GEOMETRY = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+)
 STRICT = ProfileOptions(retain_modified_dates=False, retain_patient_characteristics=False)
 PLACEHOLDERS = {"", "ANONYMIZED", "ANONYMOUS", "ANONYMIZED^", "0", "19000101", "000000"}
 
@@ -47,8 +57,9 @@ def _source(name: str) -> Path:
     return Path(str(path))
 
 
-def _run(name: str, tmp_path: Path, options: ProfileOptions = ProfileOptions(),
-         mapping: DeidMap | None = None) -> tuple[Dataset, Dataset, DeidMap, Path]:
+def _run(
+    name: str, tmp_path: Path, options: ProfileOptions = ProfileOptions(), mapping: DeidMap | None = None
+) -> tuple[Dataset, Dataset, DeidMap, Path]:
     src = _source(name)
     mapping = mapping or DeidMap.new("unit-test-salt")
     out = tmp_path / f"out_{name}"
@@ -63,8 +74,16 @@ def _values(ds: Dataset, tag: int) -> list[str]:
 def _identifiers(ds: Dataset) -> set[str]:
     """Original identifying strings of a dataset, read independently of the code under test."""
     found: set[str] = set()
-    for keyword in ("PatientID", "AccessionNumber", "InstitutionName", "ReferringPhysicianName",
-                    "OperatorsName", "PerformingPhysicianName", "StationName", "DeviceSerialNumber"):
+    for keyword in (
+        "PatientID",
+        "AccessionNumber",
+        "InstitutionName",
+        "ReferringPhysicianName",
+        "OperatorsName",
+        "PerformingPhysicianName",
+        "StationName",
+        "DeviceSerialNumber",
+    ):
         for elem in ds.iterall():
             if elem.keyword == keyword and elem.value:
                 found.add(str(elem.value))
@@ -112,8 +131,11 @@ def test_geometry_pixels_and_sop_class_unchanged(name: str, tmp_path: Path) -> N
 def test_private_curves_overlays_removed_and_method_recorded(name: str, tmp_path: Path) -> None:
     _, out, _, _ = _run(name, tmp_path)
     assert not [e for e in out.iterall() if e.tag.is_private]
-    assert not [e for e in out if 0x5000 <= e.tag.group <= 0x60FF and e.tag.group % 2 == 0
-                and (e.tag.group & 0xFF00) in (0x5000, 0x6000)]
+    assert not [
+        e
+        for e in out
+        if 0x5000 <= e.tag.group <= 0x60FF and e.tag.group % 2 == 0 and (e.tag.group & 0xFF00) in (0x5000, 0x6000)
+    ]
     assert out.PatientIdentityRemoved == "YES"
     codes = {item.CodeValue for item in out.DeidentificationMethodCodeSequence}
     assert {"113100", "113107", "113108"} <= codes
@@ -129,7 +151,7 @@ def test_uids_replaced_by_valid_new_uids(name: str, tmp_path: Path) -> None:
             assert out.get(keyword) != original.get(keyword)
     for elem in out.iterall():
         if elem.VR == "UI" and elem.value:
-            for value in (elem.value if isinstance(elem.value, list) else [elem.value]):
+            for value in elem.value if isinstance(elem.value, list) else [elem.value]:
                 assert UID(str(value)).is_valid, (elem.keyword, value)
     assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
 
@@ -170,8 +192,16 @@ def test_pseudonyms_are_keyed_and_consistent(tmp_path: Path) -> None:
     _, a2, _, _ = _run("CT_small.dcm", tmp_path / "b", mapping=DeidMap.load(_saved(map1, tmp_path)))
     _, b1, _, _ = _run("CT_small.dcm", tmp_path / "c", mapping=DeidMap.new("another-salt"))
     assert str(a1.PatientID).startswith("ANON-") and str(a1.PatientName).startswith("ANON^")
-    for keyword in ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-                    "FrameOfReferenceUID", "AccessionNumber", "StudyDate"):
+    for keyword in (
+        "PatientID",
+        "PatientName",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "FrameOfReferenceUID",
+        "AccessionNumber",
+        "StudyDate",
+    ):
         assert a1.get(keyword) == a2.get(keyword), f"re-run with the same map changed {keyword}"
     for keyword in ("PatientID", "StudyInstanceUID", "SOPInstanceUID"):
         assert a1.get(keyword) != b1.get(keyword), f"another salt gave the same {keyword}"
@@ -275,10 +305,21 @@ def test_profile_table_matches_the_data_dictionary() -> None:
         assert keyword_for_tag(entry.tag) == entry.keyword, entry
         assert entry.action in allowed, entry
         assert entry.name
-    must_have = {"PatientName": "Z", "PatientID": "Z", "PatientBirthDate": "Z", "StudyInstanceUID": "U",
-                 "SOPInstanceUID": "U", "FrameOfReferenceUID": "U", "InstitutionName": "X/Z/D",
-                 "ReferringPhysicianName": "Z", "OtherPatientIDs": "X", "PatientAddress": "X",
-                 "AccessionNumber": "Z", "ReferencedImageSequence": "X/Z/U*", "ContentDate": "Z/D"}
+    must_have = {
+        "PatientName": "Z",
+        "PatientID": "Z",
+        "PatientBirthDate": "Z",
+        "StudyInstanceUID": "U",
+        "SOPInstanceUID": "U",
+        "FrameOfReferenceUID": "U",
+        "InstitutionName": "X/Z/D",
+        "ReferringPhysicianName": "Z",
+        "OtherPatientIDs": "X",
+        "PatientAddress": "X",
+        "AccessionNumber": "Z",
+        "ReferencedImageSequence": "X/Z/U*",
+        "ContentDate": "Z/D",
+    }
     table = {e.keyword: e.action for e in BASIC_PROFILE}
     for keyword, action in must_have.items():
         assert table[keyword] == action, keyword

@@ -77,8 +77,10 @@ def _statuses(report: deid_runner.DeidReport) -> dict[str, str]:
 # ---------------------------------------------------------------------- binary, UN, encapsulated
 def _encapsulated_pdf() -> Dataset:
     """An Encapsulated PDF report object whose PDF text names the patient (as scanned reports do)."""
-    pdf = (b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\nBT /F1 12 Tf 72 712 Td "
-           + f"(Patient {NAME_PINYIN} ID {RESIDENT_ID} Tel {MOBILE}) Tj ET\n%%EOF\n".encode("ascii"))
+    pdf = (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\nBT /F1 12 Tf 72 712 Td "
+        + f"(Patient {NAME_PINYIN} ID {RESIDENT_ID} Tel {MOBILE}) Tj ET\n%%EOF\n".encode("ascii")
+    )
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -148,9 +150,11 @@ def test_free_text_outside_the_table_gets_the_report_text_rules(tmp_path: Path) 
 def test_identifiers_stored_as_json_numbers_are_replaced(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    clinical = {"visit": {"weight_kg": 61.5, "systolic": 128, "follow_up_contact": int(MOBILE)},
-                "insurance": [{"holder_number": int(RESIDENT_ID), "plan": "basic"}],
-                "measurements": [12, 3.5, 1024]}
+    clinical = {
+        "visit": {"weight_kg": 61.5, "systolic": 128, "follow_up_contact": int(MOBILE)},
+        "insurance": [{"holder_number": int(RESIDENT_ID), "plan": "basic"}],
+        "measurements": [12, 3.5, 1024],
+    }
     (src / "clinical.json").write_text(json.dumps(clinical), encoding="utf-8")
     report = deidentify_path(src, tmp_path / "dst", tmp_path / "map.json", salt="k")
     assert report.exit_code == 0
@@ -183,11 +187,12 @@ def test_pinyin_spelling_and_labelled_names_in_text_and_json(tmp_path: Path) -> 
     case.mkdir(parents=True)
     _ct().save_as(case / "ct.dcm", enforce_file_format=True)
     (case / "report_en.txt").write_text(
-        f"Patient {NAME_PINYIN} was examined on 2004-01-19. WEIQIANG ZHANG tolerated contrast.\n",
-        encoding="utf-8")
-    (case / "clinical.json").write_text(json.dumps(
-        {"notes": "family contact Wang Xiaoming called; spouse Li Na agrees", "allergies": "none"}),
-        encoding="utf-8")
+        f"Patient {NAME_PINYIN} was examined on 2004-01-19. WEIQIANG ZHANG tolerated contrast.\n", encoding="utf-8"
+    )
+    (case / "clinical.json").write_text(
+        json.dumps({"notes": "family contact Wang Xiaoming called; spouse Li Na agrees", "allergies": "none"}),
+        encoding="utf-8",
+    )
     report = deidentify_path(tmp_path / "src", tmp_path / "dst", tmp_path / "map.json", salt="k")
     assert report.exit_code == 0
     text = (tmp_path / "dst" / "case1" / "report_en.txt").read_text(encoding="utf-8")
@@ -213,8 +218,7 @@ def test_nifti_header_text_and_identifying_file_and_folder_names(tmp_path: Path)
     out = nib.load(niftis[0])
     assert [out.header[k].item() for k in ("descrip", "aux_file", "intent_name")] == [b"", b"", b""]
     assert np.array_equal(out.get_fdata(), img.get_fdata()) and np.allclose(out.affine, img.affine)
-    _assert_absent(tmp_path / "dst", "Li Na", "wangxiaoming", PATIENT_ID, NAME_PINYIN, "weiqiang",
-                   RESIDENT_ID, MOBILE)
+    _assert_absent(tmp_path / "dst", "Li Na", "wangxiaoming", PATIENT_ID, NAME_PINYIN, "weiqiang", RESIDENT_ID, MOBILE)
     log = (tmp_path / "dst" / "deid_log.json").read_text(encoding="utf-8")
     assert "weiqiang" not in log.lower() and RESIDENT_ID not in log and MOBILE not in log
 
@@ -256,14 +260,27 @@ def test_cli_prints_warnings_and_exits_1_with_the_count(tmp_path: Path) -> None:
     src.mkdir()
     _ct().save_as(src / "ct.dcm", enforce_file_format=True)
     (src / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "dst"), "--map",
-                                 str(tmp_path / "map.json"), "--keep-private-tags"])
+    result = runner.invoke(
+        app,
+        ["data", "deid", str(src), str(tmp_path / "dst"), "--map", str(tmp_path / "map.json"), "--keep-private-tags"],
+    )
     assert result.exit_code == 1
     assert "1 of 2 files left out" in result.output
     assert "warning:" in result.output and "private attributes kept" in result.output
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "dst2"), "--map",
-                                 str(tmp_path / "map.json"), "--keep-private-tags", "--json"])
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "deid",
+            str(src),
+            str(tmp_path / "dst2"),
+            "--map",
+            str(tmp_path / "map.json"),
+            "--keep-private-tags",
+            "--json",
+        ],
+    )
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
     assert payload["warnings"] >= 1 and payload["not_handled"] == 1 and payload["exit_code"] == 1
 
 
@@ -298,23 +315,34 @@ def test_residual_scan_module_imports_nothing_from_the_deidentifier() -> None:
     assert not [m for m in imported if m.startswith("aimd")], imported
 
 
-@pytest.mark.parametrize(("original", "kind", "written"), [
-    ("SIMPSON^HOMER^J^", "NAME", b"homer simpson"),
-    ("SIMPSON^HOMER^J^", "NAME", "Simpson, Homer".encode("utf-16-le")),
-    ("张伟强", "NAME", "家属张伟强".encode("gb18030")),
-    ("张伟强", "NAME", b"(0010,0010) PN [ZHANG^WEIQIANG]"),
-    ("张伟强", "NAME", b"Zhang Wei Qiang"),
-    ("cookie-47", "ID", b"\x10\x00\x20\x00LO\x0a\x00cookie-47 "),
-    ("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322", "UID", b"ref 1.3.6.1.4.1.5962.1.2.1.20040119072730.12322\0"),
-    ("", "ID", b"tel 13812345678"),
-    ("", "ID", f"id {RESIDENT_ID}".encode()),
-])
+@pytest.mark.parametrize(
+    ("original", "kind", "written"),
+    [
+        ("SIMPSON^HOMER^J^", "NAME", b"homer simpson"),
+        ("SIMPSON^HOMER^J^", "NAME", "Simpson, Homer".encode("utf-16-le")),
+        ("张伟强", "NAME", "家属张伟强".encode("gb18030")),
+        ("张伟强", "NAME", b"(0010,0010) PN [ZHANG^WEIQIANG]"),
+        ("张伟强", "NAME", b"Zhang Wei Qiang"),
+        ("cookie-47", "ID", b"\x10\x00\x20\x00LO\x0a\x00cookie-47 "),
+        ("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322", "UID", b"ref 1.3.6.1.4.1.5962.1.2.1.20040119072730.12322\0"),
+        ("", "ID", b"tel 13812345678"),
+        ("", "ID", f"id {RESIDENT_ID}".encode()),
+    ],
+)
 def test_residual_scanner_finds_variants_in_raw_bytes(original: str, kind: str, written: bytes) -> None:
     assert ResidualScanner({original: kind}).scan_bytes(written)
 
 
-@pytest.mark.parametrize("clean", [b"ANON^8f3a21", b"1.3.6.1.4.1.5962.1.2.1.20040119072730.123229",
-                                   b"sha256 a13812345678f0", b"Homerton", b"2.25.138123456789012345678"])
+@pytest.mark.parametrize(
+    "clean",
+    [
+        b"ANON^8f3a21",
+        b"1.3.6.1.4.1.5962.1.2.1.20040119072730.123229",
+        b"sha256 a13812345678f0",
+        b"Homerton",
+        b"2.25.138123456789012345678",
+    ],
+)
 def test_residual_scanner_has_word_and_number_boundaries(clean: bytes) -> None:
     scanner = ResidualScanner({"SIMPSON^HOMER": "NAME", "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322": "UID"})
     assert scanner.scan_bytes(clean) == []
@@ -325,8 +353,9 @@ def test_left_out_file_names_are_checked_before_they_reach_the_log(tmp_path: Pat
     src.mkdir()
     _ct().save_as(src / "ct.dcm", enforce_file_format=True)
     (src / f"{RESIDENT_ID}.bin").write_bytes(b"\x00\x01")
-    report = deidentify_path(src, tmp_path / "dst", tmp_path / "map.json", salt="k",
-                             options=DeidOptions.from_settings())
+    report = deidentify_path(
+        src, tmp_path / "dst", tmp_path / "map.json", salt="k", options=DeidOptions.from_settings()
+    )
     assert report.exit_code == 1
     log = (tmp_path / "dst" / "deid_log.json").read_text(encoding="utf-8")
     assert RESIDENT_ID not in log

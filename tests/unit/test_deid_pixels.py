@@ -82,10 +82,11 @@ def test_burned_in_files_are_quarantined_by_default(tmp_path: Path, phantom_dx: 
     shutil.copy(DEID_DATA / "ultrasounds" / "GREYSCALE_IMAGE.dcm", src / "us.dcm")
     shutil.copy(DEID_DATA / "dicom-cookies" / "image1.dcm", src / "sc.dcm")
     _with_text(phantom_dx, src / "dx_text.dcm", "ZHANG WEIQIANG\n13812345678")
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "dst"), "--map",
-                                 str(tmp_path / "map.json"), "--json"])
+    result = runner.invoke(
+        app, ["data", "deid", str(src), str(tmp_path / "dst"), "--map", str(tmp_path / "map.json"), "--json"]
+    )
     assert result.exit_code == 1
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
     assert payload["quarantined"] == 3
     reasons = {item["path"]: item["reason"] for item in payload["left_out"]}
     assert "BurnedInAnnotation is YES" in reasons["us.dcm"] and "needs review" in reasons["sc.dcm"]
@@ -101,8 +102,9 @@ def test_clean_pixels_masks_text_drawn_into_a_phantom_dx(tmp_path: Path, phantom
     mask = _with_text(phantom_dx, src / "dx_text.dcm", "ZHANG WEIQIANG\n13812345678")
     original = pydicom.dcmread(src / "dx_text.dcm").pixel_array
     assert _ocr_boxes(original)  # the drawn text is readable before cleaning
-    report = deidentify_path(src, tmp_path / "dst", tmp_path / "map.json", salt="k",
-                             options=DeidOptions.from_settings(clean_pixels=True))
+    report = deidentify_path(
+        src, tmp_path / "dst", tmp_path / "map.json", salt="k", options=DeidOptions.from_settings(clean_pixels=True)
+    )
     assert report.exit_code == 0, report.summary()["left_out"]
     out = pydicom.dcmread(tmp_path / "dst" / "dx_text.dcm")
     cleaned = out.pixel_array

@@ -52,9 +52,17 @@ def _files(root: Path) -> dict[str, Path]:
     return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-DICOM_IDENTIFIERS = ("PatientName", "PatientID", "AccessionNumber", "InstitutionName",
-                     "ReferringPhysicianName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-                     "FrameOfReferenceUID")
+DICOM_IDENTIFIERS = (
+    "PatientName",
+    "PatientID",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+)
 
 
 def _days(after: str, before: str) -> int:
@@ -70,8 +78,19 @@ def _secrets(src: Path) -> set[str]:
             found |= {p["text"] for p in doc[lang]["phi"] if p["kind"] not in ("age",)}
     for clinical in src.glob("cases/*/clinical.json"):
         person = json.loads(clinical.read_text(encoding="utf-8"))["patient"]
-        found |= {str(person[k]) for k in ("name_zh", "name_en", "id_number", "phone", "address_zh",
-                                           "address_en", "record_number", "admission_number")}
+        found |= {
+            str(person[k])
+            for k in (
+                "name_zh",
+                "name_en",
+                "id_number",
+                "phone",
+                "address_zh",
+                "address_en",
+                "record_number",
+                "admission_number",
+            )
+        }
     for dcm in src.glob("cases/*/*.dcm"):
         ds = pydicom.dcmread(dcm)
         found |= {str(ds.get(k, "")) for k in DICOM_IDENTIFIERS}
@@ -110,8 +129,8 @@ def test_phantom_spans_cover_the_same_words(phantom: dict[str, Path]) -> None:
             assert len(moved) == len(before[lang]["spans"]) > 0
             for span in before[lang]["spans"]:
                 new = moved[span["id"]]
-                covered = after[lang]["text"][new["start"]:new["end"]]
-                assert covered == before[lang]["text"][span["start"]:span["end"]] == new["text"]
+                covered = after[lang]["text"][new["start"] : new["end"]]
+                assert covered == before[lang]["text"][span["start"] : span["end"]] == new["text"]
             txt = (dst_report.parent / f"report_{lang}.txt").read_text(encoding="utf-8")
             assert txt == after[lang]["text"]
 
@@ -141,8 +160,9 @@ def test_phantom_dates_shift_by_one_offset_per_patient(phantom: dict[str, Path])
         c1 = json.loads((out / "clinical.json").read_text(encoding="utf-8"))
         shifts.add((dt.date.fromisoformat(c1["scan_date"]) - dt.date.fromisoformat(c0["scan_date"])).days)
         for lab0, lab1 in zip(c0["labs"], c1["labs"], strict=True):
-            shifts.add((dt.date.fromisoformat(lab1["measured_date"])
-                        - dt.date.fromisoformat(lab0["measured_date"])).days)
+            shifts.add(
+                (dt.date.fromisoformat(lab1["measured_date"]) - dt.date.fromisoformat(lab0["measured_date"])).days
+            )
             assert lab0["value"] == lab1["value"] and lab0["days_from_scan"] == lab1["days_from_scan"]
         assert len(shifts) == 1 and 0 not in shifts, shifts
         offsets_by_case.append(shifts.pop())
@@ -217,8 +237,12 @@ def test_corrupt_files_reported_and_left_out(tmp_path: Path) -> None:
     report = deidentify_path(src, tmp_path / "out", tmp_path / "map.json")
     assert report.exit_code == 1
     statuses = {f.path: f.status for f in report.files}
-    assert {p for p, s in statuses.items() if s == "not handled"} == {"img/truncated.dcm", "broken.txt",
-                                                                     "broken.json", "photo.png"}
+    assert {p for p, s in statuses.items() if s == "not handled"} == {
+        "img/truncated.dcm",
+        "broken.txt",
+        "broken.json",
+        "photo.png",
+    }
     out = _files(tmp_path / "out")
     assert set(out) == {"img/good.dcm", "report.txt", "deid_log.json"}
     assert report.summary()["not_handled"] == 4 and len(report.summary()["left_out"]) == 4
@@ -232,29 +256,33 @@ def test_corrupt_files_reported_and_left_out(tmp_path: Path) -> None:
 
 def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     src = _mixed_folder(tmp_path)
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "out"), "--map",
-                                 str(tmp_path / "m.json"), "--json"])
+    result = runner.invoke(
+        app, ["data", "deid", str(src), str(tmp_path / "out"), "--map", str(tmp_path / "m.json"), "--json"]
+    )
     assert result.exit_code == 1
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
     assert payload["not_handled"] == 4 and payload["exit_code"] == 1
     assert {item["path"] for item in payload["left_out"]} >= {"img/truncated.dcm", "photo.png"}
     ok = tmp_path / "ok"
     ok.mkdir()
     shutil.copy(_ct_small(), ok / "a.dcm")
-    result = runner.invoke(app, ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map",
-                                 str(tmp_path / "m2.json"), "--json"])
+    result = runner.invoke(
+        app, ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map", str(tmp_path / "m2.json"), "--json"]
+    )
     assert result.exit_code == 0, result.output
-    again = runner.invoke(app, ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map",
-                                str(tmp_path / "m2.json"), "--json"])
+    again = runner.invoke(
+        app, ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map", str(tmp_path / "m2.json"), "--json"]
+    )
     assert isinstance(again.exception, InvalidInputError)  # DST not empty without --force: exit 2 in main
-    forced = runner.invoke(app, ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map",
-                                 str(tmp_path / "m2.json"), "--force", "--json"])
+    forced = runner.invoke(
+        app,
+        ["data", "deid", str(ok), str(tmp_path / "ok_out"), "--map", str(tmp_path / "m2.json"), "--force", "--json"],
+    )
     assert forced.exit_code == 0
 
 
 def _aimd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "aimd.cli.main", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("case", ["map_in_dst", "dst_in_src", "missing_src"])
@@ -275,8 +303,7 @@ def test_bad_paths_exit_2_without_output(tmp_path: Path, case: str) -> None:
     assert not dst.exists() and not mapfile.exists()
 
 
-def test_nothing_half_written_when_the_map_cannot_be_saved(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_half_written_when_the_map_cannot_be_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(_ct_small(), src / "a.dcm")
@@ -344,9 +371,21 @@ def test_cli_remove_dates_and_copy_unknown(tmp_path: Path) -> None:
     shutil.copy(_ct_small(), src / "a.dcm")
     (src / "note.txt").write_text("检查日期：2004-01-19，复查 2004年3月1日。", encoding="utf-8")
     (src / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
-    result = runner.invoke(app, ["data", "deid", str(src), str(tmp_path / "out"), "--map",
-                                 str(tmp_path / "m.json"), "--remove-dates", "--remove-characteristics",
-                                 "--copy-unknown", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "deid",
+            str(src),
+            str(tmp_path / "out"),
+            "--map",
+            str(tmp_path / "m.json"),
+            "--remove-dates",
+            "--remove-characteristics",
+            "--copy-unknown",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     ds = pydicom.dcmread(tmp_path / "out" / "a.dcm")
     assert ds.get("StudyDate", "") == "" and ds.LongitudinalTemporalInformationModified == "REMOVED"

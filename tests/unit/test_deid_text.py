@@ -41,8 +41,7 @@ CASES = [
     ("Name: Hua Song    Sex: Male", "en_name_labelled", "Hua Song"),
     ("Reported by: Dr. Junhua Zhou    Reviewed by: Dr. Fei Liang", "en_name_labelled", "Junhua Zhou"),
     ("The scan was reviewed by Dr. Emily Chen today.", "en_name_title", "Emily Chen"),
-    ("Patient Zhang Weiqiang was examined; family contact Wang Xiaoming.", "en_pinyin_name_labelled",
-     "Zhang Weiqiang"),
+    ("Patient Zhang Weiqiang was examined; family contact Wang Xiaoming.", "en_pinyin_name_labelled", "Zhang Weiqiang"),
     ("身份证号：210105195405226518", "cn_id_card_labelled", "210105195405226518"),
     ("编号 11010519491231002X 见附件", "cn_resident_id", "11010519491231002X"),
     ("旧证 110105491231002 已注销", "cn_resident_id_15", "110105491231002"),
@@ -85,8 +84,11 @@ def test_rule_catches_its_pattern(text: str, rule: str, secret: str) -> None:
 
 def test_every_rule_has_a_case() -> None:
     fired = {c[1] for c in CASES}
-    missing = {r.name for r in TEXT_RULES} - fired - {"zh_name_after_title", "date_zh_month_day",
-                                                       "date_dotted_dmy", "cn_resident_id_bad_checksum"}
+    missing = (
+        {r.name for r in TEXT_RULES}
+        - fired
+        - {"zh_name_after_title", "date_zh_month_day", "date_dotted_dmy", "cn_resident_id_bad_checksum"}
+    )
     assert not missing
 
 
@@ -120,8 +122,11 @@ def test_mixed_report_keeps_clinical_sentence_intact() -> None:
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(region=st.integers(110000, 659999), birth=st.dates(dt.date(1920, 1, 1), dt.date(2015, 12, 31)),
-       seq=st.integers(0, 999))
+@given(
+    region=st.integers(110000, 659999),
+    birth=st.dates(dt.date(1920, 1, 1), dt.date(2015, 12, 31)),
+    seq=st.integers(0, 999),
+)
 def test_resident_ids_valid_and_wrong_check_digit_replaced(region: int, birth: dt.date, seq: int) -> None:
     first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
     good = first17 + iso7064_check(first17)
@@ -173,8 +178,7 @@ def test_known_identifiers_from_the_map_become_the_patient_pseudonym() -> None:
 
 
 WORDS = ["右肺上叶", "12 mm", "实性结节", "AFP 15.2 ng/mL", "segment S6", "边界清晰", "ground-glass"]
-FILLERS = ["姓名：张伟，", "电话 13812345678 ", "2023-03-05 ", "住院号：ZY2023001 ", "Dr. Emily Chen ", "，",
-           " "]
+FILLERS = ["姓名：张伟，", "电话 13812345678 ", "2023-03-05 ", "住院号：ZY2023001 ", "Dr. Emily Chen ", "，", " "]
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -189,7 +193,7 @@ def test_spans_still_cover_the_same_words(pieces: list[tuple[str, str]]) -> None
     for start, end, word in spans:
         moved = remap_span(start, end, out.replacements)
         assert not moved.overlaps
-        assert out.text[moved.start:moved.end] == word
+        assert out.text[moved.start : moved.end] == word
 
 
 def test_span_over_replaced_text_is_flagged_and_stretched() -> None:
@@ -197,26 +201,37 @@ def test_span_over_replaced_text_is_flagged_and_stretched() -> None:
     out = _engine().deidentify(text)
     moved = remap_span(0, 7, out.replacements)  # "患者姓名：张伟" covers the name
     assert moved.overlaps
-    assert out.text[moved.start:moved.end].startswith("患者姓名：[NAME-")
+    assert out.text[moved.start : moved.end].startswith("患者姓名：[NAME-")
 
 
 def test_json_document_keys_spans_and_labs() -> None:
     text = "姓名：宋华\n右肺上叶见一实性结节，直径约12 mm。\n检查日期：2023-02-03"
     start = text.index("右肺上叶")
     doc = {
-        "zh": {"text": text,
-               "spans": [{"start": start, "end": start + 4, "lesion_id": "L1", "text": "右肺上叶"},
-                         {"start": 3, "end": 5, "lesion_id": None, "text": "宋华"}]},
-        "patient": {"name_zh": "宋华", "surname_en": "Song", "given_en": "Hua",
-                    "id_number": "210105195405226518", "phone": "18889486055",
-                    "address_en": "No. 198 Xinhua Road", "birth_date": "1954-05-22", "age": 68, "sex": "M"},
-        "labs": [{"code": "AFP", "name_en": "Alpha-fetoprotein", "value": 15.2,
-                  "measured_date": "2023-02-01"}],
+        "zh": {
+            "text": text,
+            "spans": [
+                {"start": start, "end": start + 4, "lesion_id": "L1", "text": "右肺上叶"},
+                {"start": 3, "end": 5, "lesion_id": None, "text": "宋华"},
+            ],
+        },
+        "patient": {
+            "name_zh": "宋华",
+            "surname_en": "Song",
+            "given_en": "Hua",
+            "id_number": "210105195405226518",
+            "phone": "18889486055",
+            "address_en": "No. 198 Xinhua Road",
+            "birth_date": "1954-05-22",
+            "age": 68,
+            "sex": "M",
+        },
+        "labs": [{"code": "AFP", "name_en": "Alpha-fetoprotein", "value": 15.2, "measured_date": "2023-02-01"}],
     }
     out = deidentify_json(doc, _engine(10))
     new = out.doc
     span = new["zh"]["spans"][0]
-    assert new["zh"]["text"][span["start"]:span["end"]] == "右肺上叶" == span["text"]
+    assert new["zh"]["text"][span["start"] : span["end"]] == "右肺上叶" == span["text"]
     assert [o["path"] for o in out.span_overlaps] == ["zh.spans[1]"]
     assert new["zh"]["spans"][1]["text"] != "宋华"
     person = new["patient"]

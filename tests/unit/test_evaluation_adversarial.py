@@ -20,8 +20,7 @@ from aimd.models import InputSpec, Intensity, TorchModulePredictor, build_networ
 
 
 def test_physical_units_follow_the_window() -> None:
-    spec = InputSpec(modality="CT", channels=2, intensity=Intensity(method="window",
-                                                                    windows=((-600, 1500), (40, 400))))
+    spec = InputSpec(modality="CT", channels=2, intensity=Intensity(method="window", windows=((-600, 1500), (40, 400))))
     assert physical_epsilon(0.01, spec) == {"unit": "HU", "per_channel": [15.0, 4.0]}
 
 
@@ -37,16 +36,23 @@ def test_fgsm_flips_exactly_when_budget_exceeds_the_margin(tmp_path: Path) -> No
     # attack with ε < 0.3 changes no label and with ε > 0.3 flips every pixel (Dice 0); PGD steps ε/4, so
     # five steps reach the budget
     ctx = context(tmp_path)
-    claim = AdversarialClaim(attacks=["fgsm", "pgd"], epsilons=[0.1, 0.35], claimed_epsilon=0.1,
-                             max_metric_drop=0.0, pgd_steps=5, sample_images=8)
+    claim = AdversarialClaim(
+        attacks=["fgsm", "pgd"],
+        epsilons=[0.1, 0.35],
+        claimed_epsilon=0.1,
+        max_metric_drop=0.0,
+        pgd_steps=5,
+        sample_images=8,
+    )
     res = run_characteristic(Adversarial(), ctx, Claims(adversarial=claim))
     rows = {(r["attack"], r["epsilon"]): r for r in res.evidence.tables[0].rows}
     assert rows[("fgsm", 0.1)]["Dice"] == 1.0 and rows[("fgsm", 0.35)]["Dice"] == 0.0
     assert rows[("pgd", 0.35)]["Dice"] == 0.0
     assert rows[("fgsm", 0.35)]["max_abs_perturbation"] == pytest.approx(0.35, abs=1e-6)
     assert res.verdict == Verdict.CONFORM, res.reason
-    strict = AdversarialClaim(attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.35, max_metric_drop=0.5,
-                              sample_images=8)
+    strict = AdversarialClaim(
+        attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.35, max_metric_drop=0.5, sample_images=8
+    )
     assert run_characteristic(Adversarial(), ctx, Claims(adversarial=strict)).verdict == Verdict.NONCONFORM
     # every budget above the claimed one: nothing to compare, so not evaluated (never conform)
     above = AdversarialClaim(attacks=["fgsm"], epsilons=[0.35], claimed_epsilon=0.1, sample_images=8)
@@ -55,6 +61,7 @@ def test_fgsm_flips_exactly_when_budget_exceeds_the_margin(tmp_path: Path) -> No
 
 
 # ---------------------------------------------------------------- black-box (Square Attack) -----------------
+
 
 class _Counting(TorchModulePredictor):
     """The real torch predictor, counting every image it is asked to predict."""
@@ -122,7 +129,8 @@ def test_pixel_margins_follow_the_labels() -> None:
             others = [logits[i, c, j] for c in range(3) if c != truth[i, j]]
             assert ms[i, j] == pytest.approx(logits[i, truth[i, j], j] - max(others), abs=1e-4)
     assert margin_loss(soft.reshape(2, -1), onehot, channels=3, activation="softmax") == pytest.approx(
-        np.maximum(ms, 0).mean(axis=1))
+        np.maximum(ms, 0).mean(axis=1)
+    )
 
 
 def test_oracle_counts_each_distinct_image_once() -> None:
@@ -172,15 +180,22 @@ def test_square_attack_beats_random_noise_on_a_trained_unet(trained_unet: torch.
 def test_black_box_only_runs_without_the_torch_module(tmp_path: Path, trained_unet: torch.nn.Module) -> None:
     ctx = context(tmp_path, net=trained_unet)
     ctx.network = None  # an exported model: probabilities only
-    claim = AdversarialClaim(attacks=["square"], epsilons=[0.02, 0.3], claimed_epsilon=0.02, max_metric_drop=0.05,
-                             square_iterations=15, sample_images=8)
+    claim = AdversarialClaim(
+        attacks=["square"],
+        epsilons=[0.02, 0.3],
+        claimed_epsilon=0.02,
+        max_metric_drop=0.05,
+        square_iterations=15,
+        sample_images=8,
+    )
     res = run_characteristic(Adversarial(), ctx, Claims(adversarial=claim))
     assert res.verdict == Verdict.CONFORM, res.reason
     rows = {r["epsilon"]: r for r in res.evidence.tables[0].rows}
     assert rows[0.3]["kind"] == "black-box" and rows[0.3]["drop"] > 0.1
     assert 8 <= rows[0.3]["model_queries"] <= 8 * (15 + 2)
-    assert res.evidence.measurements["black_box"]["model_queries_total"] == sum(r["model_queries"]
-                                                                               for r in rows.values())
+    assert res.evidence.measurements["black_box"]["model_queries_total"] == sum(
+        r["model_queries"] for r in rows.values()
+    )
     assert [s.name for s in res.evidence.plots[0].series] == ["square"]
     white = AdversarialClaim(attacks=["fgsm", "square"], epsilons=[0.02], sample_images=8)
     failed = run_characteristic(Adversarial(), ctx, Claims(adversarial=white))

@@ -30,16 +30,34 @@ def test_claims_template_prints_and_writes(tmp_path: Path) -> None:
 def test_evaluate_torchscript_model_on_phantoms(tmp_path: Path) -> None:
     data = tmp_path / "ds"
     generate_dataset(data, cases=6, seed=2, size=32, workers=1)
-    spec_in = InputSpec(modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(
-        method="window", windows=((0.0, 2048.0),)))
+    spec_in = InputSpec(
+        modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(method="window", windows=((0.0, 2048.0),))
+    )
     spec_out = OutputSpec(task="segmentation", labels={1: "body"}, activation="sigmoid", target="body")
     model = save_torchscript(threshold_net(), tmp_path / "m.ts", spec_in, spec_out)
     claims = tmp_path / "claims.yaml"
-    claims.write_text("efficiency: {max_size_mb: 1.0, runs: 3, int8: false}\ngeneralization: {min_metric: 0.0}\n",
-                      encoding="utf-8")
+    claims.write_text(
+        "efficiency: {max_size_mb: 1.0, runs: 3, int8: false}\ngeneralization: {min_metric: 0.0}\n", encoding="utf-8"
+    )
     out = tmp_path / "report"
-    res = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(claims), "--out", str(out),
-                              "--only", "efficiency,generalization", "--no-pdf", "--json", "--no-isolate-network"])
+    res = runner.invoke(
+        app,
+        [
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--claims",
+            str(claims),
+            "--out",
+            str(out),
+            "--only",
+            "efficiency,generalization",
+            "--no-pdf",
+            "--json",
+            "--no-isolate-network",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     verdicts = {r["characteristic"]: r["verdict"] for r in result["verdicts"]}
@@ -51,9 +69,24 @@ def test_evaluate_torchscript_model_on_phantoms(tmp_path: Path) -> None:
     assert report["header"]["model"]["adapter"] == "torchscript" and not (out / "report.pdf").exists()
     tight = tmp_path / "tight.yaml"
     tight.write_text("efficiency: {max_size_mb: 0.000001, runs: 3, int8: false}\n", encoding="utf-8")
-    res_fail = runner.invoke(app, ["--model", str(model), "--data", str(data), "--claims", str(tight), "--out",
-                                   str(tmp_path / "r2"), "--only", "efficiency", "--no-pdf", "--json",
-                                   "--no-isolate-network"])
+    res_fail = runner.invoke(
+        app,
+        [
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--claims",
+            str(tight),
+            "--out",
+            str(tmp_path / "r2"),
+            "--only",
+            "efficiency",
+            "--no-pdf",
+            "--json",
+            "--no-isolate-network",
+        ],
+    )
     assert res_fail.exit_code == 1
     assert result["claims_origin"].startswith(f"claims from {claims}; the file does not say who wrote them")
     html = (out / "report.html").read_text(encoding="utf-8")
@@ -72,16 +105,37 @@ def test_evaluate_runs_in_a_network_namespace(tmp_path: Path) -> None:
         pytest.skip("unshare --net cannot make a network namespace on this machine")
     data = tmp_path / "ds"
     generate_dataset(data, cases=6, seed=2, size=32, workers=1)
-    spec_in = InputSpec(modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(
-        method="window", windows=((0.0, 2048.0),)))
+    spec_in = InputSpec(
+        modality="CT", channels=1, patch_size=(32, 32), intensity=Intensity(method="window", windows=((0.0, 2048.0),))
+    )
     spec_out = OutputSpec(task="segmentation", labels={1: "body"}, activation="sigmoid", target="body")
     model = save_torchscript(threshold_net(), tmp_path / "m.ts", spec_in, spec_out)
     claims = tmp_path / "claims.yaml"
     claims.write_text('origin: "test provider"\nprivacy: {forbid_egress: true}\n', encoding="utf-8")
     out = tmp_path / "report"
-    done = subprocess.run([sys.executable, "-m", "aimd.cli.main", "evaluate", "--model", str(model), "--data",
-                           str(data), "--claims", str(claims), "--out", str(out), "--only", "privacy", "--no-pdf",
-                           "--json"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aimd.cli.main",
+            "evaluate",
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--claims",
+            str(claims),
+            "--out",
+            str(out),
+            "--only",
+            "privacy",
+            "--no-pdf",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["claims_origin"] == "test provider"
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -96,8 +150,9 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     bad.write_text("efficiency: {runs: -3}\n", encoding="utf-8")
     res = runner.invoke(app, ["--model", "m.ts", "--data", "d", "--claims", str(bad), "--only", "speed"])
     assert res.exit_code != 0 and "speed" in str(res.exception)
-    res2 = runner.invoke(app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o"),
-                               "--no-isolate-network"])
+    res2 = runner.invoke(
+        app, ["--model", str(tmp_path / "absent.ts"), "--out", str(tmp_path / "o"), "--no-isolate-network"]
+    )
     assert res2.exit_code != 0 and "--data" in str(res2.exception)
 
 
@@ -119,8 +174,19 @@ def test_mask_dataset_command_and_external_model_names(tmp_path: Path) -> None:
     nib.save(nib.Nifti1Image(image, affine), tmp_path / "img.nii.gz")
     nib.save(nib.Nifti1Image(mask, affine), tmp_path / "mask.nii.gz")
     out = tmp_path / "ds"
-    res = runner.invoke(app, ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "mask.nii.gz"), "--out",
-                              str(out), "--label", "brain", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "mask-dataset",
+            str(tmp_path / "img.nii.gz"),
+            str(tmp_path / "mask.nii.gz"),
+            "--out",
+            str(out),
+            "--label",
+            "brain",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     index = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
@@ -130,8 +196,10 @@ def test_mask_dataset_command_and_external_model_names(tmp_path: Path) -> None:
         assert hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
     assert len(summary["perturbations"]) >= 1
     nib.save(nib.Nifti1Image(mask[:-2], affine), tmp_path / "short.nii.gz")
-    res = runner.invoke(app, ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "short.nii.gz"), "--out",
-                              str(tmp_path / "bad")])
+    res = runner.invoke(
+        app,
+        ["mask-dataset", str(tmp_path / "img.nii.gz"), str(tmp_path / "short.nii.gz"), "--out", str(tmp_path / "bad")],
+    )
     assert isinstance(res.exception, InvalidInputError) and not (tmp_path / "bad").exists()
     assert external_model("deepbet") == ("deepbet", None) and external_model("deepbet:160") == ("deepbet", 160)
     assert external_model(tmp_path) is None and external_model("other-model") is None

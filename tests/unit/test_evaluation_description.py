@@ -17,14 +17,23 @@ from aimd.evaluation.runner import run_characteristic
 
 
 def _doc(params: int = 2) -> dict[str, Any]:
-    sections: dict[str, Any] = {c: {"title": c, "items": {"x": {"label": "x", "value": "stated", "source": "provider"}}}
-                                for c in REQUIRED_CLAUSES}
-    sections["4.2.3"]["items"].update({
-        "total": {"label": "parameters", "value": params, "source": "model"},
-        "input_shape": {"label": "input shape", "value": [1, 1, SIZE, SIZE], "source": "model"},
-        "output_shape": {"label": "output shape", "value": [1, 1, SIZE, SIZE], "source": "model"}})
-    return {"sections": sections, "gaps": [], "input_spec": SPEC_IN.model_dump(mode="json"),
-            "output_spec": SPEC_OUT.model_dump(mode="json")}
+    sections: dict[str, Any] = {
+        c: {"title": c, "items": {"x": {"label": "x", "value": "stated", "source": "provider"}}}
+        for c in REQUIRED_CLAUSES
+    }
+    sections["4.2.3"]["items"].update(
+        {
+            "total": {"label": "parameters", "value": params, "source": "model"},
+            "input_shape": {"label": "input shape", "value": [1, 1, SIZE, SIZE], "source": "model"},
+            "output_shape": {"label": "output shape", "value": [1, 1, SIZE, SIZE], "source": "model"},
+        }
+    )
+    return {
+        "sections": sections,
+        "gaps": [],
+        "input_spec": SPEC_IN.model_dump(mode="json"),
+        "output_spec": SPEC_OUT.model_dump(mode="json"),
+    }
 
 
 def test_complete_and_accurate_description_conforms(tmp_path: Path) -> None:

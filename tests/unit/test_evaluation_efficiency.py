@@ -27,8 +27,9 @@ def test_forward_memory_counts_parameters_and_leaf_outputs() -> None:
 
 def test_efficiency_conforms_and_fails_against_limits(tmp_path: Path) -> None:
     ctx = context(tmp_path)
-    loose = Claims(efficiency=EfficiencyClaim(max_parameters=10, max_gflops=1.0, max_latency_p95_ms=5000,
-                                              runs=3, int8=False))
+    loose = Claims(
+        efficiency=EfficiencyClaim(max_parameters=10, max_gflops=1.0, max_latency_p95_ms=5000, runs=3, int8=False)
+    )
     res = run_characteristic(Efficiency(), ctx, loose)
     assert res.verdict == Verdict.CONFORM, res.reason
     m = res.evidence.measurements
@@ -42,8 +43,9 @@ def test_efficiency_conforms_and_fails_against_limits(tmp_path: Path) -> None:
 
 def test_int8_configuration_is_measured(tmp_path: Path) -> None:
     ctx = context(tmp_path)
-    res = run_characteristic(Efficiency(), ctx, Claims(efficiency=EfficiencyClaim(runs=3, int8=True,
-                                                                                  max_int8_metric_drop=0.2)))
+    res = run_characteristic(
+        Efficiency(), ctx, Claims(efficiency=EfficiencyClaim(runs=3, int8=True, max_int8_metric_drop=0.2))
+    )
     rows = {r["configuration"]: r for r in res.evidence.tables[0].rows}
     assert set(rows) == {"model", "onnx_fp32", "onnx_int8_dynamic"}, res.reason
     assert rows["model"]["Dice"] == 1.0 and rows["onnx_fp32"]["Dice"] == 1.0

@@ -35,8 +35,13 @@ class _CubePipeline:
     """Scale by the 99.5 % quantile, resize to 16³; no crop."""
 
     def __init__(self, path: Path) -> None:
-        spec_in = InputSpec(modality="MR", dims=3, patch_size=(GRID,) * 3, value_range=(0.0, 2.0),
-                            intensity=Intensity(note="divide by the 99.5 % quantile"))
+        spec_in = InputSpec(
+            modality="MR",
+            dims=3,
+            patch_size=(GRID,) * 3,
+            value_range=(0.0, 2.0),
+            intensity=Intensity(note="divide by the 99.5 % quantile"),
+        )
         spec_out = OutputSpec(task="segmentation", labels={0: "background", 1: "cube"}, activation="softmax")
         self._predictor = ProbabilityOutputPredictor(path, spec_in, spec_out)
 
@@ -62,8 +67,14 @@ def setup(tmp_path: Path) -> tuple[_CubePipeline, Path]:
     arr[6:18, 6:18, 6:18] = 100
     write_volume(Volume(arr), tmp_path / "img.nii.gz")
     write_volume(Volume(arr > 0), tmp_path / "mask.nii.gz")
-    write_mask_dataset(tmp_path / "img.nii.gz", tmp_path / "mask.nii.gz", tmp_path / "ds", case_id="cube",
-                       perturbations=[("noise", 1.0), ("blur", 1.0)], seed=3)
+    write_mask_dataset(
+        tmp_path / "img.nii.gz",
+        tmp_path / "mask.nii.gz",
+        tmp_path / "ds",
+        case_id="cube",
+        perturbations=[("noise", 1.0), ("blur", 1.0)],
+        seed=3,
+    )
     return _CubePipeline(tmp_path / "cube.pt"), tmp_path
 
 
@@ -73,10 +84,12 @@ def test_volume_robustness_conforms_then_fails_a_stricter_claim(setup: tuple[_Cu
     ctx = volume_context(pipeline, root / "ds", root / "report")
     assert ctx.data.images.shape == (1, 1, GRID, GRID, GRID)
     assert ctx.data_identity["preparation"]["cube"]["reference_outside_crop"] == 0.0
-    loose = parse_claims("robustness: {artefacts: [noise, blur], severities: [1.0], claimed_severity: 1.0, "
-                         "max_metric_drop: 0.5, ood_must_flag: [other_modality, corrupted, unpreprocessed], "
-                         "max_confident_unqualified: 1.0}",
-                         where="loose")
+    loose = parse_claims(
+        "robustness: {artefacts: [noise, blur], severities: [1.0], claimed_severity: 1.0, "
+        "max_metric_drop: 0.5, ood_must_flag: [other_modality, corrupted, unpreprocessed], "
+        "max_confident_unqualified: 1.0}",
+        where="loose",
+    )
     result = run_characteristics(ctx, loose, only=["robustness"])
     rob = next(r for r in result if r.key == "robustness")
     assert rob.verdict == Verdict.CONFORM, [(c.name, c.measured, c.detail) for c in rob.evidence.checks]
@@ -89,9 +102,12 @@ def test_volume_robustness_conforms_then_fails_a_stricter_claim(setup: tuple[_Cu
     assert ood["wrong_spacing"]["flagged"] is None
     assert rob.evidence.seeds == {"cube-noise-1": 3, "cube-blur-1": 4}
 
-    strict = parse_claims("robustness: {artefacts: [noise, blur, motion], severities: [0.5, 1.0], "
-                          f"claimed_severity: 1.0, max_metric_drop: {rows['blur']['drop'] / 2}, "
-                          "ood_must_flag: [corrupted], max_confident_unqualified: 1.0}", where="strict")
+    strict = parse_claims(
+        "robustness: {artefacts: [noise, blur, motion], severities: [0.5, 1.0], "
+        f"claimed_severity: 1.0, max_metric_drop: {rows['blur']['drop'] / 2}, "
+        "ood_must_flag: [corrupted], max_confident_unqualified: 1.0}",
+        where="strict",
+    )
     result = run_characteristics(ctx, strict, only=["robustness"])
     rob = next(r for r in result if r.key == "robustness")
     assert rob.verdict == Verdict.NONCONFORM
@@ -103,11 +119,15 @@ def test_volume_robustness_conforms_then_fails_a_stricter_claim(setup: tuple[_Cu
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_volume_model_confident_on_noise_does_not_recognise_unqualified_samples(
-        setup: tuple[_CubePipeline, Path]) -> None:
+    setup: tuple[_CubePipeline, Path],
+) -> None:
     pipeline, root = setup
     ctx = volume_context(pipeline, root / "ds", root / "report")
-    claims = parse_claims("robustness: {artefacts: [noise], severities: [1.0], claimed_severity: 1.0, "
-                          "max_metric_drop: 1.0, ood_must_flag: []}", where="c")
+    claims = parse_claims(
+        "robustness: {artefacts: [noise], severities: [1.0], claimed_severity: 1.0, "
+        "max_metric_drop: 1.0, ood_must_flag: []}",
+        where="c",
+    )
     rob = next(r for r in run_characteristics(ctx, claims, only=["robustness"]) if r.key == "robustness")
     assert rob.verdict == Verdict.NONCONFORM
     rows = next(t for t in rob.evidence.tables if t.title.startswith("Unqualified")).rows

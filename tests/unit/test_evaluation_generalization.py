@@ -47,12 +47,18 @@ def test_held_out_metric_judged_on_its_confidence_interval(tmp_path: Path) -> No
     held = run_characteristic(Generalization(), ctx, Claims(generalization=GeneralizationClaim(min_metric=0.0)))
     s = held.evidence.measurements["held_out"]
     assert s["ci_low"] < s["estimate"] < s["ci_high"]
-    inside = run_characteristic(Generalization(), ctx, Claims(generalization=GeneralizationClaim(
-        min_metric=round((s["ci_low"] + s["estimate"]) / 2, 4))))
+    inside = run_characteristic(
+        Generalization(),
+        ctx,
+        Claims(generalization=GeneralizationClaim(min_metric=round((s["ci_low"] + s["estimate"]) / 2, 4))),
+    )
     check = next(c for c in inside.evidence.checks if c.name.startswith("held-out"))
     assert check.passed is None  # the point estimate clears the bar, the lower bound does not
-    above = run_characteristic(Generalization(), ctx, Claims(generalization=GeneralizationClaim(
-        min_metric=min(1.0, round(s["ci_high"] + 0.01, 4)))))
+    above = run_characteristic(
+        Generalization(),
+        ctx,
+        Claims(generalization=GeneralizationClaim(min_metric=min(1.0, round(s["ci_high"] + 0.01, 4)))),
+    )
     assert next(c for c in above.evidence.checks if c.name.startswith("held-out")).passed is False
 
 

@@ -60,8 +60,7 @@ def test_membership_attack_detects_a_loss_gap(tmp_path: Path) -> None:
     assert res.verdict == Verdict.NONCONFORM
     same = context(tmp_path, data=disks({f"t{i}": "A" for i in range(6)}, per_case=4, seed=1))
     same.train_data = disks(cases, per_case=4, seed=2)
-    res2 = run_characteristic(Privacy(), same, Claims(privacy=PrivacyClaim(sample_images=24,
-                                                                           max_membership_auc=0.8)))
+    res2 = run_characteristic(Privacy(), same, Claims(privacy=PrivacyClaim(sample_images=24, max_membership_auc=0.8)))
     auc = res2.evidence.measurements["membership_auc"]
     assert 0.2 <= auc <= 0.8 and res2.verdict == Verdict.CONFORM, res2.reason
     again = run_characteristic(Privacy(), same, Claims(privacy=PrivacyClaim(sample_images=24)))
@@ -84,11 +83,17 @@ def test_membership_auc_below_one_half_leaks_too(tmp_path: Path) -> None:
 
 def test_dp_without_noise_does_not_hide_a_loss_gap(tmp_path: Path) -> None:
     # ε = ∞ (no noise): the DP copy keeps the members' lower loss, and the attack on it still separates them
-    ctx = context(tmp_path, data=disks({f"t{i}": "A" for i in range(6)}, fg={"A": 0.56}, per_case=4, seed=1),
-                  net=_bn_threshold_3x3())
+    ctx = context(
+        tmp_path,
+        data=disks({f"t{i}": "A" for i in range(6)}, fg={"A": 0.56}, per_case=4, seed=1),
+        net=_bn_threshold_3x3(),
+    )
     ctx.train_data = disks({f"m{i}": "A" for i in range(6)}, fg={"A": 0.95}, per_case=4, seed=2)
-    claim = PrivacyClaim(sample_images=24, max_membership_auc=0.9,
-                         dp=DPClaim(noise_multiplier=0.0, epsilon_target=None, epochs=1, batch_size=8, lr=0.01))
+    claim = PrivacyClaim(
+        sample_images=24,
+        max_membership_auc=0.9,
+        dp=DPClaim(noise_multiplier=0.0, epsilon_target=None, epochs=1, batch_size=8, lr=0.01),
+    )
     res = run_characteristic(Privacy(), ctx, Claims(privacy=claim))
     dp = res.evidence.measurements["dp"]
     assert dp["epsilon"] is None and dp["membership_auc"] >= 0.9
@@ -124,8 +129,13 @@ def test_namespace_leaves_only_loopback_and_the_evidence_says_enforced() -> None
     import subprocess
     import sys
 
-    argv = isolated_argv([sys.executable, "-c", "import json; from aimd.evaluation.support.egress import "
-                          "egress_scope; print(json.dumps(egress_scope()))"])
+    argv = isolated_argv(
+        [
+            sys.executable,
+            "-c",
+            "import json; from aimd.evaluation.support.egress import egress_scope; print(json.dumps(egress_scope()))",
+        ]
+    )
     assert argv is not None
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     scope = json.loads(out)
@@ -154,8 +164,9 @@ def test_egress_during_evaluation_fails_privacy(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     ctx.train_data = disks({f"m{i}": "A" for i in range(4)}, per_case=2, seed=3)
     claims = Claims(efficiency=EfficiencyClaim(), privacy=PrivacyClaim(sample_images=8, max_membership_auc=1.0))
-    results = run_characteristics(ctx, claims, only=["efficiency", "privacy"],
-                                  registry={"efficiency": _Phones(), "privacy": Privacy()})
+    results = run_characteristics(
+        ctx, claims, only=["efficiency", "privacy"], registry={"efficiency": _Phones(), "privacy": Privacy()}
+    )
     priv = next(r for r in results if r.key == "privacy")
     assert priv.verdict == Verdict.NONCONFORM
     rows = priv.evidence.tables[0].rows
@@ -214,13 +225,22 @@ def test_dp_epsilon_matches_the_gaussian_mechanism_and_opacus_accounting() -> No
     from opacus.accountants import RDPAccountant
 
     data = _members()  # 16 images
-    full = dp_finetune(_bn_threshold(), data, channels=1, activation="sigmoid",
-                       claim=DPClaim(noise_multiplier=2.0, epsilon_target=None, epochs=3, batch_size=32))
+    full = dp_finetune(
+        _bn_threshold(),
+        data,
+        channels=1,
+        activation="sigmoid",
+        claim=DPClaim(noise_multiplier=2.0, epsilon_target=None, epochs=3, batch_size=32),
+    )
     assert full.sample_rate == 1.0 and full.steps == 3
     assert full.epsilon == pytest.approx(_gaussian_epsilon(2.0, 3, 1e-5), rel=1e-4)
-    part = dp_finetune(_bn_threshold(), data, channels=1, activation="sigmoid",
-                       claim=DPClaim(noise_multiplier=1.3, epsilon_target=None, epochs=2, batch_size=4,
-                                     delta=1e-4))
+    part = dp_finetune(
+        _bn_threshold(),
+        data,
+        channels=1,
+        activation="sigmoid",
+        claim=DPClaim(noise_multiplier=1.3, epsilon_target=None, epochs=2, batch_size=4, delta=1e-4),
+    )
     assert part.sample_rate == 0.25 and part.steps == 8
     fresh = RDPAccountant()
     fresh.history = [(1.3, 0.25, 8)]
@@ -230,8 +250,13 @@ def test_dp_epsilon_matches_the_gaussian_mechanism_and_opacus_accounting() -> No
 
 
 def test_epsilon_target_sets_the_noise() -> None:
-    res = dp_finetune(_bn_threshold(), _members(), channels=1, activation="sigmoid",
-                      claim=DPClaim(epsilon_target=3.0, noise_multiplier=None, epochs=2, batch_size=4))
+    res = dp_finetune(
+        _bn_threshold(),
+        _members(),
+        channels=1,
+        activation="sigmoid",
+        claim=DPClaim(epsilon_target=3.0, noise_multiplier=None, epochs=2, batch_size=4),
+    )
     assert 2.98 <= res.epsilon <= 3.0 and res.noise_multiplier > 0.5
 
 
@@ -243,25 +268,39 @@ def test_batchnorm_handling_on_the_reference_unet() -> None:
     net.eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     data = _members(2, 3)
-    frozen = dp_finetune(net, data, channels=1, activation="sigmoid",
-                         claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, lr=0.1))
+    frozen = dp_finetune(
+        net, data, channels=1, activation="sigmoid", claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, lr=0.1)
+    )
     after = frozen.network.state_dict()
-    bn_keys = [k for k in before if any(k.startswith(n + ".") for n, m in net.named_modules()
-                                        if isinstance(m, torch.nn.BatchNorm2d))]
+    bn_keys = [
+        k
+        for k in before
+        if any(k.startswith(n + ".") for n, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    ]
     assert frozen.batchnorm_layers == 20 and bn_keys
     assert all(torch.equal(before[k], after[k]) for k in bn_keys)  # statistics never saw the private data
     assert not torch.equal(before["output.2.weight"], after["output.2.weight"])
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the original is untouched
-    grouped = dp_finetune(net, data, channels=1, activation="sigmoid",
-                          claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, batchnorm="group_norm"))
+    grouped = dp_finetune(
+        net,
+        data,
+        channels=1,
+        activation="sigmoid",
+        claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=3, batchnorm="group_norm"),
+    )
     kinds = {type(m) for m in grouped.network.modules()}
     assert torch.nn.GroupNorm in kinds and torch.nn.BatchNorm2d not in kinds
 
 
 def test_empty_poisson_batches_still_train() -> None:
     # sample rate 1/16: most Poisson batches are empty, and each still takes its noise-only step
-    res = dp_finetune(_bn_threshold(), _members(), channels=1, activation="sigmoid",
-                      claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=1))
+    res = dp_finetune(
+        _bn_threshold(),
+        _members(),
+        channels=1,
+        activation="sigmoid",
+        claim=DPClaim(noise_multiplier=1.0, epochs=1, batch_size=1),
+    )
     assert res.steps == 16 and np.isfinite(res.epsilon)
     assert all(np.isfinite(p.detach().numpy()).all() for p in res.network.parameters())
 
@@ -269,21 +308,27 @@ def test_empty_poisson_batches_still_train() -> None:
 def test_dp_section_utility_and_membership(tmp_path: Path) -> None:
     ctx = context(tmp_path, net=_bn_threshold_3x3())
     ctx.train_data = _members(6, 4)
-    quiet = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
-                         dp=DPClaim(noise_multiplier=0.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05))
+    quiet = PrivacyClaim(
+        sample_images=24,
+        max_membership_auc=1.0,
+        dp=DPClaim(noise_multiplier=0.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05),
+    )
     res = run_characteristic(Privacy(), ctx, Claims(privacy=quiet))
     dp = res.evidence.measurements["dp"]
     owners = np.asarray(ctx.data.case_ids)
-    truth = float(np.mean([dice_np(ctx.data.targets[owners == c], ctx.data.images[owners == c, 0] > 0.5)
-                           for c in ctx.data.cases]))
+    truth = float(
+        np.mean([dice_np(ctx.data.targets[owners == c], ctx.data.images[owners == c, 0] > 0.5) for c in ctx.data.cases])
+    )
     assert dp["metric_model"]["estimate"] == pytest.approx(truth)
     assert dp["epsilon"] is None and dp["metric_dp_model"]["estimate"] > 0.95
     assert dp["accountant_history"] == [[0.0, 1 / 3, 6]]
     table = next(t for t in res.evidence.tables if t.title.startswith("DP-SGD"))
     assert table.rows[1]["membership_auc"] == dp["membership_auc"]
-    loud = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
-                        dp=DPClaim(noise_multiplier=5000.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05,
-                                   max_utility_drop=0.1))
+    loud = PrivacyClaim(
+        sample_images=24,
+        max_membership_auc=1.0,
+        dp=DPClaim(noise_multiplier=5000.0, epsilon_target=None, epochs=2, batch_size=8, lr=0.05, max_utility_drop=0.1),
+    )
     res2 = run_characteristic(Privacy(), ctx, Claims(privacy=loud))
     dp2 = res2.evidence.measurements["dp"]
     assert dp2["metric_dp_model"]["estimate"] < dp["metric_dp_model"]["estimate"] - 0.2
@@ -291,7 +336,10 @@ def test_dp_section_utility_and_membership(tmp_path: Path) -> None:
     assert res2.verdict == Verdict.NONCONFORM and "drop vs the model" in res2.reason
     again = run_characteristic(Privacy(), ctx, Claims(privacy=loud)).evidence.measurements["dp"]
     assert again["metric_dp_model"] == dp2["metric_dp_model"] and again["membership_auc"] == dp2["membership_auc"]
-    bounded = PrivacyClaim(sample_images=24, max_membership_auc=1.0,
-                           dp=DPClaim(noise_multiplier=0.0, epsilon_target=5.0, epochs=1, batch_size=8))
+    bounded = PrivacyClaim(
+        sample_images=24,
+        max_membership_auc=1.0,
+        dp=DPClaim(noise_multiplier=0.0, epsilon_target=5.0, epochs=1, batch_size=8),
+    )
     res3 = run_characteristic(Privacy(), ctx, Claims(privacy=bounded))
     assert res3.verdict == Verdict.NONCONFORM and "ε spent" in res3.reason

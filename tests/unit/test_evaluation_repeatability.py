@@ -47,7 +47,8 @@ class _NoisyNet(torch.nn.Module):
 
 def test_stochastic_model_does_not_conform(tmp_path: Path) -> None:
     ctx = context(tmp_path, net=_NoisyNet())
-    res = run_characteristic(Repeatability(), ctx, Claims(repeatability=RepeatabilityClaim(
-        repeats=4, runtimes=["torch"])))
+    res = run_characteristic(
+        Repeatability(), ctx, Claims(repeatability=RepeatabilityClaim(repeats=4, runtimes=["torch"]))
+    )
     assert res.verdict == Verdict.NONCONFORM
     assert res.evidence.tables[0].rows[0]["max_abs_deviation"] > 1e-3

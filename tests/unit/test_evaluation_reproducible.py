@@ -37,10 +37,19 @@ def _numbers(value: Any) -> Any:
 
 def _evaluate(run: Path, data: Path, out: Path) -> list[dict[str, Any]]:
     ctx = build_context(run, data, out, splits=("val", "test"), threads=2, seed=0)
-    results = run_characteristics(ctx, parse_claims(CLAIMS, where="claims"),
-                                  only=["robustness", "adversarial", "privacy", "generalization"])
-    return [_numbers({"verdict": r.verdict.value, "reason": r.reason, "evidence": r.evidence.model_dump(
-        mode="json", exclude={"plots"})}) for r in results]
+    results = run_characteristics(
+        ctx, parse_claims(CLAIMS, where="claims"), only=["robustness", "adversarial", "privacy", "generalization"]
+    )
+    return [
+        _numbers(
+            {
+                "verdict": r.verdict.value,
+                "reason": r.reason,
+                "evidence": r.evidence.model_dump(mode="json", exclude={"plots"}),
+            }
+        )
+        for r in results
+    ]
 
 
 def test_same_seed_same_model_and_same_evaluation(tmp_path: Path) -> None:
@@ -49,8 +58,21 @@ def test_same_seed_same_model_and_same_evaluation(tmp_path: Path) -> None:
     weights = []
     for name in ("a", "b"):
         out = tmp_path / name
-        train(make_config(task="seg", model="unet-small", target="body", data=data, out=out, epochs=1,
-                          max_steps_per_epoch=3, batch_size=4, threads=2, seed=0, eval_train_cases=1))
+        train(
+            make_config(
+                task="seg",
+                model="unet-small",
+                target="body",
+                data=data,
+                out=out,
+                epochs=1,
+                max_steps_per_epoch=3,
+                batch_size=4,
+                threads=2,
+                seed=0,
+                eval_train_cases=1,
+            )
+        )
         weights.append(hashlib.sha256(load_run(out).weights.read_bytes()).hexdigest())
     assert weights[0] == weights[1]  # training: data order, initialisation and threads are seeded
     first = _evaluate(tmp_path / "a", data, tmp_path / "r1")

@@ -42,22 +42,30 @@ def test_artefacts_are_seeded_and_bounded() -> None:
 
 def test_robustness_curves_ood_and_mixed(tmp_path: Path) -> None:
     ctx = context(tmp_path)
-    claim = RobustnessClaim(artefacts=["noise", "blur"], severities=[0.5, 1.0], claimed_severity=0.5,
-                            max_metric_drop=0.2, ood_must_flag=["other_modality", "wrong_spacing", "corrupted",
-                                                                "unpreprocessed"],
-                            max_confident_unqualified=1.0)  # A.12.2 b recognition is tested below
+    claim = RobustnessClaim(
+        artefacts=["noise", "blur"],
+        severities=[0.5, 1.0],
+        claimed_severity=0.5,
+        max_metric_drop=0.2,
+        ood_must_flag=["other_modality", "wrong_spacing", "corrupted", "unpreprocessed"],
+        max_confident_unqualified=1.0,
+    )  # A.12.2 b recognition is tested below
     res = run_characteristic(Robustness(), ctx, Claims(robustness=claim))
     ev = res.evidence
     assert ev.measurements["clean"]["estimate"] == 1.0
     rows = {(r["artefact"], r["severity"]): r for r in ev.tables[0].rows}
     noisy = apply_artefact(ctx.data.images, "noise", 1.0, seed=ctx.seed)
     owners = np.asarray(ctx.data.case_ids)
-    expected = np.mean([dice_np(ctx.data.targets[owners == c], noisy[owners == c, 0] > 0.5)
-                        for c in ctx.data.cases])
+    expected = np.mean([dice_np(ctx.data.targets[owners == c], noisy[owners == c, 0] > 0.5) for c in ctx.data.cases])
     assert rows[("noise", 1.0)]["Dice"] == pytest.approx(expected, abs=1e-6)
     ood = {r["probe"]: r["flagged"] for r in ev.tables[1].rows}
-    assert ood == {"other_modality": True, "wrong_spacing": True, "corrupted": True, "unpreprocessed": True,
-                   "other_body_part": False}
+    assert ood == {
+        "other_modality": True,
+        "wrong_spacing": True,
+        "corrupted": True,
+        "unpreprocessed": True,
+        "other_body_part": False,
+    }
     assert ev.measurements["mixed_unqualified"]["metric_drop"] == 0.0
     assert res.verdict == Verdict.CONFORM, res.reason
     assert ev.plots[0].series[0].x == [0.0, 0.5, 1.0]
@@ -66,8 +74,13 @@ def test_robustness_curves_ood_and_mixed(tmp_path: Path) -> None:
 def test_low_contrast_model_fails_the_claim(tmp_path: Path) -> None:
     data = disks({"c0": "A", "c1": "B"}, fg={"A": 0.55, "B": 0.55})
     ctx = context(tmp_path, data=data)
-    claim = RobustnessClaim(artefacts=["noise"], severities=[0.5], claimed_severity=0.5, max_metric_drop=0.05,
-                            ood_must_flag=["other_body_part"])
+    claim = RobustnessClaim(
+        artefacts=["noise"],
+        severities=[0.5],
+        claimed_severity=0.5,
+        max_metric_drop=0.05,
+        ood_must_flag=["other_body_part"],
+    )
     res = run_characteristic(Robustness(), ctx, Claims(robustness=claim))
     assert res.verdict == Verdict.NONCONFORM
     failed = {c.name for c in res.evidence.checks if not c.passed}
@@ -108,6 +121,6 @@ def test_confident_findings_by_share_of_sure_pixels() -> None:
     spec = OutputSpec(task="segmentation", labels={0: "bg", 1: "x"}, activation="softmax")
     probs = np.zeros((2, 2, 10, 10), np.float32)
     probs[:, 0] = 1.0
-    probs[0, 1, :2], probs[0, 0, :2] = 0.95, 0.05   # 20 % of pixels: sure foreground
+    probs[0, 1, :2], probs[0, 0, :2] = 0.95, 0.05  # 20 % of pixels: sure foreground
     probs[1, 1, :1, :1], probs[1, 0, :1, :1] = 0.95, 0.05  # 1 %: not above the 1 % share
     assert confident_findings(probs, spec, probability=0.9, fraction=0.01).tolist() == [True, False]

@@ -50,8 +50,9 @@ def test_every_clause_reported_with_reasons(tmp_path: Path) -> None:
 
 
 def test_no_claim_is_measured_but_not_judged(tmp_path: Path) -> None:
-    results = run_characteristics(context(tmp_path), Claims(), only=["efficiency"],
-                                  registry={"efficiency": Efficiency()})
+    results = run_characteristics(
+        context(tmp_path), Claims(), only=["efficiency"], registry={"efficiency": Efficiency()}
+    )
     eff = next(r for r in results if r.key == "efficiency")
     assert eff.verdict == Verdict.NOT_EVALUATED and "no claim" in eff.reason
     assert eff.evidence.measurements["parameters"] == 2
@@ -78,8 +79,9 @@ def test_registry_finds_every_characteristic_once_in_clause_order() -> None:
 
 
 def test_every_verdict_reports_why_nothing_was_compared(tmp_path: Path) -> None:
-    res = run_characteristics(context(tmp_path), Claims(efficiency=EfficiencyClaim(runs=3, int8=False)),
-                              only=["efficiency"])
+    res = run_characteristics(
+        context(tmp_path), Claims(efficiency=EfficiencyClaim(runs=3, int8=False)), only=["efficiency"]
+    )
     eff = next(r for r in res if r.key == "efficiency")
     assert eff.verdict == Verdict.NOT_EVALUATED and "sets no limit" in eff.reason
 

@@ -29,8 +29,7 @@ def threshold_net() -> torch.nn.Module:
     return net.eval()
 
 
-def disks(cases: dict[str, str], *, per_case: int = 3, fg: dict[str, float] | None = None, seed: int = 0
-          ) -> EvalData:
+def disks(cases: dict[str, str], *, per_case: int = 3, fg: dict[str, float] | None = None, seed: int = 0) -> EvalData:
     """``per_case`` disk slices per case; ``fg`` gives a site's disk intensity (default 0.8)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:SIZE, :SIZE]
@@ -45,17 +44,29 @@ def disks(cases: dict[str, str], *, per_case: int = 3, fg: dict[str, float] | No
             images.append(img[None])
             targets.append(mask.astype(np.int64))
             owners.append(case)
-    return EvalData(np.stack(images).astype(np.float32), np.stack(targets), owners, dict(cases), "segmentation",
-                    {"synthetic": "0" * 64})
+    return EvalData(
+        np.stack(images).astype(np.float32),
+        np.stack(targets),
+        owners,
+        dict(cases),
+        "segmentation",
+        {"synthetic": "0" * 64},
+    )
 
 
 def context(tmp: Path, data: EvalData | None = None, net: torch.nn.Module | None = None) -> EvaluationContext:
     """An evaluation context on the threshold model."""
     network = net if net is not None else threshold_net()
     predictor = TorchModulePredictor(network, SPEC_IN, SPEC_OUT, {"model": "threshold"})
-    return EvaluationContext(predictor=predictor, data=data if data is not None else disks(
-        {"c0": "A", "c1": "A", "c2": "B", "c3": "B"}), out_dir=tmp, network=network, model_label="threshold",
-        seed=0, threads=1)
+    return EvaluationContext(
+        predictor=predictor,
+        data=data if data is not None else disks({"c0": "A", "c1": "A", "c2": "B", "c3": "B"}),
+        out_dir=tmp,
+        network=network,
+        model_label="threshold",
+        seed=0,
+        threads=1,
+    )
 
 
 def dice_np(a: np.ndarray, b: np.ndarray) -> float:

@@ -49,15 +49,15 @@ def test_scalability_finds_the_minimum_configuration(tmp_path: Path) -> None:
     assert len(res.evidence.tables[0].rows) == 4
     assert res.evidence.measurements["minimum_working_configuration"]["threads"] == 1
     impossible = ScalabilityClaim(thread_counts=[1], batch_sizes=[1], runs=2, max_latency_ms=1e-6)
-    assert run_characteristic(Scalability(), ctx, Claims(scalability=impossible)).verdict == \
-        Verdict.NONCONFORM
+    assert run_characteristic(Scalability(), ctx, Claims(scalability=impossible)).verdict == Verdict.NONCONFORM
 
 
 def test_scalability_names_the_configuration_and_the_missing_gpu(tmp_path: Path) -> None:
     import torch
 
-    claim = ScalabilityClaim(thread_counts=[1], batch_sizes=[1, 2], runs=2, min_images_per_s=0.5,
-                             devices=["cpu", "cuda"])
+    claim = ScalabilityClaim(
+        thread_counts=[1], batch_sizes=[1, 2], runs=2, min_images_per_s=0.5, devices=["cpu", "cuda"]
+    )
     res = run_characteristic(Scalability(), context(tmp_path), Claims(scalability=claim))
     met = next(c for c in res.evidence.checks if c.name.startswith("a configuration meets"))
     assert met.passed is True and str(met.measured).startswith("CPU, 1 thread(s), batch 1")
@@ -74,11 +74,9 @@ def test_trainability_and_transferability_on_a_trained_run(tmp_path: Path) -> No
     data = tmp_path / "ds"
     generate_dataset(data, cases=6, seed=3, size=64, workers=1)
     run = tmp_path / "run"
-    train(make_config(task="seg", model="unet-small", target="body", data=data, out=run, lr=3e-3, threads=1,
-                      **QUICK))
+    train(make_config(task="seg", model="unet-small", target="body", data=data, out=run, lr=3e-3, threads=1, **QUICK))
     ctx = build_context(run, data, tmp_path / "report", threads=1)
-    claim = TrainabilityClaim(settings={**QUICK, "lr": 1e-3}, min_relative_improvement=0.0,
-                              divergence_tolerance=1.0)
+    claim = TrainabilityClaim(settings={**QUICK, "lr": 1e-3}, min_relative_improvement=0.0, divergence_tolerance=1.0)
     res = run_characteristic(Trainability(), ctx, Claims(trainability=claim))
     assert res.error is None, res.error
     record_file = tmp_path / "report" / "evidence" / "trainability_run" / "record.json"
@@ -91,11 +89,19 @@ def test_trainability_and_transferability_on_a_trained_run(tmp_path: Path) -> No
     bad = run_characteristic(Trainability(), ctx, Claims(trainability=wreck))
     assert bad.verdict == Verdict.NONCONFORM, bad.reason
     failed = {c.name for c in bad.evidence.checks if c.passed is False}
-    assert failed & {"relative improvement of the training loss", "no divergence",
-                     "all losses finite (no NaN / divergence to infinity)"}
+    assert failed & {
+        "relative improvement of the training loss",
+        "no divergence",
+        "all losses finite (no NaN / divergence to infinity)",
+    }
 
-    transfer = TransferabilityClaim(target="organs", settings={**QUICK, "epochs": 1, "case_fraction": 0.5},
-                                    lora_rank=2, min_metric={"lora": 0.0}, min_gain_over_scratch={"full": -1.0})
+    transfer = TransferabilityClaim(
+        target="organs",
+        settings={**QUICK, "epochs": 1, "case_fraction": 0.5},
+        lora_rank=2,
+        min_metric={"lora": 0.0},
+        min_gain_over_scratch={"full": -1.0},
+    )
     res2 = run_characteristic(Transferability(), ctx, Claims(transferability=transfer))
     assert res2.error is None, res2.error
     rows = {r["method"]: r for r in res2.evidence.tables[0].rows}
@@ -115,8 +121,13 @@ def test_trainability_and_transferability_on_a_trained_run(tmp_path: Path) -> No
     assert checks[gain].passed is True  # the paired CI's lower bound clears −1 Dice
     assert res2.verdict == Verdict.CONFORM
     # a fine-tune that must beat from-scratch by 0.9 Dice: the paired CI's upper bound stays below it
-    beat = TransferabilityClaim(target="organs", settings={**QUICK, "epochs": 1, "case_fraction": 0.5},
-                                methods=["full"], min_metric=None, min_gain_over_scratch=0.9)
+    beat = TransferabilityClaim(
+        target="organs",
+        settings={**QUICK, "epochs": 1, "case_fraction": 0.5},
+        methods=["full"],
+        min_metric=None,
+        min_gain_over_scratch=0.9,
+    )
     res3 = run_characteristic(Transferability(), ctx, Claims(transferability=beat))
     assert res3.verdict == Verdict.NONCONFORM, res3.reason
     g = res3.evidence.measurements["gain_over_scratch"]["full"]
@@ -143,19 +154,20 @@ def test_per_class_dice_matches_f1() -> None:
     rng = np.random.default_rng(1)
     targets = rng.integers(0, 3, size=(6, 8, 8))
     labels = np.where(rng.random((6, 8, 8)) < 0.3, rng.integers(0, 3, size=(6, 8, 8)), targets)
-    data = EvalData(np.zeros((6, 1, 8, 8), np.float32), targets, ["a", "a", "b", "b", "c", "c"], {},
-                    "segmentation")
+    data = EvalData(np.zeros((6, 1, 8, 8), np.float32), targets, ["a", "a", "b", "b", "c", "c"], {}, "segmentation")
     got = per_class_dice(labels, data, {0: "background", 1: "x", 2: "y"})
     assert list(got) == ["x", "y"]
     for cls, name in ((1, "x"), (2, "y")):
-        expected = np.mean([f1_score((targets[i:i + 2] == cls).ravel(), (labels[i:i + 2] == cls).ravel())
-                            for i in (0, 2, 4)])
+        expected = np.mean(
+            [f1_score((targets[i : i + 2] == cls).ravel(), (labels[i : i + 2] == cls).ravel()) for i in (0, 2, 4)]
+        )
         assert got[name] == pytest.approx(expected, abs=1e-6)
 
 
 def test_transferability_claim_per_method_thresholds() -> None:
-    claim = parse_claims("transferability:\n  min_metric: {full: 0.75}\n  min_gain_over_scratch: 0.02\n",
-                         where="c.yaml").transferability
+    claim = parse_claims(
+        "transferability:\n  min_metric: {full: 0.75}\n  min_gain_over_scratch: 0.02\n", where="c.yaml"
+    ).transferability
     assert claim is not None
     assert (claim.metric_floor("full"), claim.metric_floor("lora")) == (0.75, None)
     assert claim.gain_floor("full") == claim.gain_floor("lora") == 0.02

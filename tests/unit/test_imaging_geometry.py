@@ -58,8 +58,10 @@ def test_duplicate_slice(tmp_path: Path) -> None:
     found = _codes(check_series(tmp_path))
     dup = found["SLICE_DUPLICATE"]
     assert dup.severity is Severity.ERROR
-    assert {dup.location["file"], dup.location["duplicate_of"]} == {str(synth.paths[2]),
-                                                                    str(tmp_path / "IM0002_copy.dcm")}
+    assert {dup.location["file"], dup.location["duplicate_of"]} == {
+        str(synth.paths[2]),
+        str(tmp_path / "IM0002_copy.dcm"),
+    }
     assert "SLICE_GAP" not in found
 
 
@@ -104,11 +106,14 @@ def test_mixed_sizes(tmp_path: Path) -> None:
     assert found["MIXED_SIZE"].location["file"] == str(tmp_path / "a" / "odd.dcm")
 
 
-@pytest.mark.parametrize("drop, code, clause", [
-    ("ImageOrientationPatient", "DIRECTION_MISSING", "001 §7.2 b"),
-    ("ImagePositionPatient", "ORIGIN_MISSING", "001 §7.2 d"),
-    ("PixelSpacing", "SPACING_MISSING", "001 §7.2 c"),
-])
+@pytest.mark.parametrize(
+    "drop, code, clause",
+    [
+        ("ImageOrientationPatient", "DIRECTION_MISSING", "001 §7.2 b"),
+        ("ImagePositionPatient", "ORIGIN_MISSING", "001 §7.2 d"),
+        ("PixelSpacing", "SPACING_MISSING", "001 §7.2 c"),
+    ],
+)
 def test_missing_geometry_tags(tmp_path: Path, drop: str, code: str, clause: str) -> None:
     write_series(tmp_path, n=3, drop=(drop,))
     found = _codes(check_series(tmp_path))
@@ -198,8 +203,9 @@ def test_hu_padding_value_is_not_counted(tmp_path: Path) -> None:
     assert check_series(tmp_path) == []
 
 
-def test_few_out_of_range_voxels_are_info_and_fraction_is_a_setting(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_few_out_of_range_voxels_are_info_and_fraction_is_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     values = np.zeros((3, 20, 20))
     values[1, 3, 3] = 5000  # 1 of 1200 voxels: below the 0.1 % default
     write_series(tmp_path, n=3, rows=20, cols=20, values=values)
@@ -267,6 +273,5 @@ def test_nifti_without_orientation(tmp_path: Path) -> None:
 
 def test_check_volume_direction_from_grid() -> None:
     sheared = np.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    assert set(_codes(check_volume(Volume(np.zeros((2, 2, 2)), direction=sheared)))) == \
-        {"DIRECTION_NOT_ORTHONORMAL"}
+    assert set(_codes(check_volume(Volume(np.zeros((2, 2, 2)), direction=sheared)))) == {"DIRECTION_NOT_ORTHONORMAL"}
     assert check_volume(Volume(np.zeros((2, 2, 2)))) == []

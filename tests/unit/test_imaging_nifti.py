@@ -59,8 +59,13 @@ def test_written_nifti_read_by_nibabel_and_simpleitk(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     angle = 0.4
     rot = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
-    vol = Volume(rng.normal(size=(3, 4, 5)).astype(np.float32), spacing=(0.7, 1.1, 2.5),
-                 origin=(-12.0, 30.5, 4.0), direction=rot, modality="MR")
+    vol = Volume(
+        rng.normal(size=(3, 4, 5)).astype(np.float32),
+        spacing=(0.7, 1.1, 2.5),
+        origin=(-12.0, 30.5, 4.0),
+        direction=rot,
+        modality="MR",
+    )
     path = tmp_path / "v.nii.gz"
     write_nifti(vol, path)
     img = nib.load(path)

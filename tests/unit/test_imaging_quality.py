@@ -44,23 +44,30 @@ def test_clean_volume_has_no_findings_and_damaged_slices_are_named() -> None:
     damaged = arr.copy()
     damaged[4] = ndimage.gaussian_filter(damaged[4], 3.0)
     damaged[8] += rng.normal(0, 40, damaged[8].shape).astype(np.float32)
-    found = {(f.code, f.location.get("slice")) for f in check_quality(Volume(damaged, spacing=(0.8, 0.8, 1.5),
-                                                                             modality="MR"))}
+    found = {
+        (f.code, f.location.get("slice"))
+        for f in check_quality(Volume(damaged, spacing=(0.8, 0.8, 1.5), modality="MR"))
+    }
     assert found == {("SLICE_BLURRED", 4), ("SLICE_NOISY", 8)}
 
 
 def test_resolution_noise_and_constant_images() -> None:
     rng = np.random.default_rng(1)
-    coarse = Volume(_anatomy((6, 64, 64)) + rng.normal(0, 2, (6, 64, 64)).astype(np.float32),
-                    spacing=(3.0, 3.0, 8.0), modality="CT")
+    coarse = Volume(
+        _anatomy((6, 64, 64)) + rng.normal(0, 2, (6, 64, 64)).astype(np.float32), spacing=(3.0, 3.0, 8.0), modality="CT"
+    )
     assert {f.code for f in check_quality(coarse)} == {"LOW_RESOLUTION", "THICK_SLICES", "SMALL_MATRIX"}
-    noisy_ct = Volume(_anatomy() + rng.normal(0, 100, (12, 128, 128)).astype(np.float32), spacing=(0.8, 0.8, 1.0),
-                      modality="CT")
+    noisy_ct = Volume(
+        _anatomy() + rng.normal(0, 100, (12, 128, 128)).astype(np.float32), spacing=(0.8, 0.8, 1.0), modality="CT"
+    )
     codes = {f.code for f in check_quality(noisy_ct)}
     assert "HIGH_NOISE" in codes
     assert measure_quality(noisy_ct)["noise_sigma"] == pytest.approx(100, rel=0.1)
-    weak_mr = Volume(_anatomy() / 300 * 2 + rng.normal(0, 1, (12, 128, 128)).astype(np.float32),
-                     spacing=(0.8, 0.8, 1.0), modality="MR")
+    weak_mr = Volume(
+        _anatomy() / 300 * 2 + rng.normal(0, 1, (12, 128, 128)).astype(np.float32),
+        spacing=(0.8, 0.8, 1.0),
+        modality="MR",
+    )
     assert {"LOW_SNR", "LOW_CONTRAST"} <= {f.code for f in check_quality(weak_mr)}
     blank = check_quality(Volume(np.zeros((3, 128, 128), np.int16)))
     assert [(f.code, f.severity.value) for f in blank] == [("IMAGE_CONSTANT", "error")]
@@ -72,8 +79,12 @@ def test_real_brain_passes_and_a_blurred_slice_is_found() -> None:
     assert check_quality(vol) == []
     arr = vol.array.astype(np.float32).copy()
     arr[90] = ndimage.gaussian_filter(arr[90], 3.0)
-    found = [(f.code, f.location.get("slice")) for f in check_quality(
-        Volume(arr, spacing=vol.spacing, origin=vol.origin, direction=vol.direction, modality="MR"))]
+    found = [
+        (f.code, f.location.get("slice"))
+        for f in check_quality(
+            Volume(arr, spacing=vol.spacing, origin=vol.origin, direction=vol.direction, modality="MR")
+        )
+    ]
     assert found == [("SLICE_BLURRED", 90)]
 
 

@@ -45,8 +45,12 @@ def test_from_sitk_2d_and_vector_errors() -> None:
 
 def test_linear_resampling_reproduces_a_linear_field_on_an_oblique_grid() -> None:
     coef, c0 = np.array([0.7, -1.3, 2.1]), 5.0
-    src = Volume(np.zeros((12, 14, 16), np.float32), spacing=(1.0, 1.2, 2.0), origin=(-3.0, 4.0, 10.0),
-                 direction=_rotation(0.3, -0.5))
+    src = Volume(
+        np.zeros((12, 14, 16), np.float32),
+        spacing=(1.0, 1.2, 2.0),
+        origin=(-3.0, 4.0, 10.0),
+        direction=_rotation(0.3, -0.5),
+    )
     src = src.with_array(_ramp(src, coef, c0).astype(np.float32))
     out = resample_to_spacing(src, (0.8, 0.8, 1.0))
     assert out.shape == (24, 21, 20) and out.array.dtype == np.float32
@@ -61,10 +65,15 @@ def test_linear_resampling_reproduces_a_linear_field_on_an_oblique_grid() -> Non
 
 def test_resample_to_reference_matches_scipy_map_coordinates() -> None:
     rng = np.random.default_rng(1)
-    src = Volume(rng.normal(size=(8, 9, 10)).astype(np.float32), spacing=(1.5, 1.0, 2.0), origin=(1, 2, 3),
-                 direction=_rotation(0.2, 0.4))
-    ref = Volume(np.zeros((5, 6, 7), np.uint8), spacing=(1.1, 1.3, 1.7), origin=(3.0, 4.0, 6.0),
-                 direction=_rotation(-0.1, 0.9))
+    src = Volume(
+        rng.normal(size=(8, 9, 10)).astype(np.float32),
+        spacing=(1.5, 1.0, 2.0),
+        origin=(1, 2, 3),
+        direction=_rotation(0.2, 0.4),
+    )
+    ref = Volume(
+        np.zeros((5, 6, 7), np.uint8), spacing=(1.1, 1.3, 1.7), origin=(3.0, 4.0, 6.0), direction=_rotation(-0.1, 0.9)
+    )
     out = resample_to_reference(src, ref)
     assert out.same_grid(ref)
     idx = src.world_to_index(voxel_world(ref))  # (i, j, k) continuous

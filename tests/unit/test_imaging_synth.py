@@ -32,21 +32,38 @@ class SynthSeries:
     series_uid: str
 
 
-def write_series(folder: Path, *, n: int = 5, rows: int = 6, cols: int = 7,
-                 pixel_spacing: tuple[float, float] = (0.8, 0.6), step: float = 2.0,
-                 origin: Sequence[float] = (-20.0, -30.0, 40.0), iop: Sequence[float] = AXIAL,
-                 positions: Sequence[Sequence[float]] | None = None, values: NDArray[Any] | None = None,
-                 slope: float = 1.0, intercept: float = -1024.0, modality: str = "CT",
-                 series_uid: str | None = None, study_uid: str | None = None,
-                 instance_numbers: Sequence[int] | None = None, names: Sequence[str] | None = None,
-                 drop: Sequence[str] = (), overrides: dict[int, dict[str, Any]] | None = None,
-                 seed: int = 0) -> SynthSeries:
+def write_series(
+    folder: Path,
+    *,
+    n: int = 5,
+    rows: int = 6,
+    cols: int = 7,
+    pixel_spacing: tuple[float, float] = (0.8, 0.6),
+    step: float = 2.0,
+    origin: Sequence[float] = (-20.0, -30.0, 40.0),
+    iop: Sequence[float] = AXIAL,
+    positions: Sequence[Sequence[float]] | None = None,
+    values: NDArray[Any] | None = None,
+    slope: float = 1.0,
+    intercept: float = -1024.0,
+    modality: str = "CT",
+    series_uid: str | None = None,
+    study_uid: str | None = None,
+    instance_numbers: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    drop: Sequence[str] = (),
+    overrides: dict[int, dict[str, Any]] | None = None,
+    seed: int = 0,
+) -> SynthSeries:
     """Write ``n`` single-frame slices; slice k sits at ``origin + k * step * (row × col)``."""
     folder.mkdir(parents=True, exist_ok=True)
     row, col = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
     normal = np.cross(row, col)
-    pos = np.asarray(positions, float) if positions is not None else \
-        np.asarray(origin, float) + np.outer(np.arange(n) * step, normal)
+    pos = (
+        np.asarray(positions, float)
+        if positions is not None
+        else np.asarray(origin, float) + np.outer(np.arange(n) * step, normal)
+    )
     n = len(pos)
     rng = np.random.default_rng(seed)
     if values is None:
@@ -115,8 +132,7 @@ def voxel_world(volume: Volume) -> NDArray[np.float64]:
     return volume.index_to_world(np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1))
 
 
-def assert_matches_sitk(volume: Volume, image: sitk.Image, *, atol_mm: float = 1e-4,
-                        value_atol: float = 0.0) -> None:
+def assert_matches_sitk(volume: Volume, image: sitk.Image, *, atol_mm: float = 1e-4, value_atol: float = 0.0) -> None:
     """Every aimd voxel lies on a SimpleITK voxel centre (≤ atol_mm) holding the same value.
 
     The comparison goes through world space, so two readers that stack the slices in opposite

@@ -14,8 +14,13 @@ from aimd.imaging.windowing import WINDOW_PRESETS, apply_window, get_window, min
 
 
 def test_presets_are_the_published_windows() -> None:
-    expected = {"lung": (-600, 1500), "mediastinum": (40, 400), "brain": (40, 80), "bone": (400, 2000),
-                "abdomen": (50, 400)}
+    expected = {
+        "lung": (-600, 1500),
+        "mediastinum": (40, 400),
+        "brain": (40, 80),
+        "bone": (400, 2000),
+        "abdomen": (50, 400),
+    }
     assert {k: (w.center, w.width) for k, w in WINDOW_PRESETS.items()} == expected
 
 
@@ -46,8 +51,7 @@ def test_ct_uses_fixed_window_on_hu() -> None:
     hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     out = normalize(vol)
     np.testing.assert_allclose(out.array[0], np.clip((hu - (40 - 200)) / 400, 0, 1), atol=1e-6)
-    assert out.metadata["normalization"] == {"modality": "CT", "method": "window", "center": 40.0,
-                                             "width": 400.0}
+    assert out.metadata["normalization"] == {"modality": "CT", "method": "window", "center": 40.0, "width": 400.0}
     assert out.same_grid(vol)
     lung = normalize(vol, "lung")
     np.testing.assert_allclose(lung.array[0], np.clip((hu + 1350) / 1500, 0, 1), atol=1e-6)

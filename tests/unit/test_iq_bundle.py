@@ -30,8 +30,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_manifest_lists_every_file_with_hash_size_and_one_version(bundle: Path) -> None:
     manifest = verify_bundle(bundle)
     paths = {f["path"] for f in manifest["files"]}
-    assert {"requirements.lock", "RELEASE-NOTES.md", "signing-key.pub", "docs/manual.md",
-            "config/aimd.toml", "wheels/iq_probe-1.0.0-py3-none-any.whl"} <= paths
+    assert {
+        "requirements.lock",
+        "RELEASE-NOTES.md",
+        "signing-key.pub",
+        "docs/manual.md",
+        "config/aimd.toml",
+        "wheels/iq_probe-1.0.0-py3-none-any.whl",
+    } <= paths
     assert {c["version"] for c in manifest["components"]} == {"1.0.0"}
     assert "--hash=sha256:" in (bundle / "requirements.lock").read_text()
     assert _cli("bundle", "verify", str(bundle)).exit_code == 0
@@ -80,25 +86,55 @@ def test_version_rules_are_enforced(tmp_path: Path) -> None:
     notes2 = tmp_path / "NOTES-1.0.1.md"
     notes2.write_text(release_notes("1.0.1"))
     with pytest.raises(InvalidInputError, match="wheel is version 1.0.0, the bundle 1.0.1"):
-        build_bundle(tmp_path / "o2", version="1.0.1", key=i["key"], release_notes=notes2,
-                     product_wheel=i["wheel"])
+        build_bundle(tmp_path / "o2", version="1.0.1", key=i["key"], release_notes=notes2, product_wheel=i["wheel"])
     doc = tmp_path / "manual.md"
     doc.write_text("manual for version 0.9.0")
     with pytest.raises(InvalidInputError, match="does not state version 1.0.0"):
-        build_bundle(tmp_path / "o3", version="1.0.0", key=i["key"], release_notes=i["notes"],
-                     product_wheel=i["wheel"], docs=[doc])
+        build_bundle(
+            tmp_path / "o3",
+            version="1.0.0",
+            key=i["key"],
+            release_notes=i["notes"],
+            product_wheel=i["wheel"],
+            docs=[doc],
+        )
     assert not any((tmp_path / f"o{n}").exists() for n in (1, 2, 3))
 
 
 def test_release_notes_are_required_and_complete(tmp_path: Path) -> None:
     i = _inputs(tmp_path)
     i["notes"].write_text("# 1.0.0\n\nvarious improvements\n")
-    proc = _cli("bundle", "build", str(tmp_path / "out"), "--version", "1.0.0", "--key", str(i["key"]),
-                "--notes", str(i["notes"]), "--wheel", str(i["wheel"]))
+    proc = _cli(
+        "bundle",
+        "build",
+        str(tmp_path / "out"),
+        "--version",
+        "1.0.0",
+        "--key",
+        str(i["key"]),
+        "--notes",
+        str(i["notes"]),
+        "--wheel",
+        str(i["wheel"]),
+    )
     assert isinstance(proc.exception, InvalidInputError) and "no fixes section" in str(proc.exception)
     i["notes"].write_text(release_notes("1.0.0"))
-    proc = _cli("bundle", "build", str(tmp_path / "out"), "--version", "1.0.0", "--key", str(i["key"]),
-                "--notes", str(i["notes"]), "--wheel", str(i["wheel"]), "--wheels-from", str(tmp_path), "--json")
+    proc = _cli(
+        "bundle",
+        "build",
+        str(tmp_path / "out"),
+        "--version",
+        "1.0.0",
+        "--key",
+        str(i["key"]),
+        "--notes",
+        str(i["notes"]),
+        "--wheel",
+        str(i["wheel"]),
+        "--wheels-from",
+        str(tmp_path),
+        "--json",
+    )
     assert proc.exit_code == 0, proc.output
     assert json.loads(proc.output)["packages"] == {"iq-probe": "1.0.0"}
 
@@ -107,5 +143,4 @@ def test_signing_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     i = _inputs(tmp_path)
     i["key"].chmod(0o644)
     with pytest.raises(InvalidInputError, match="chmod 600"):
-        build_bundle(tmp_path / "o", version="1.0.0", key=i["key"], release_notes=i["notes"],
-                     product_wheel=i["wheel"])
+        build_bundle(tmp_path / "o", version="1.0.0", key=i["key"], release_notes=i["notes"], product_wheel=i["wheel"])

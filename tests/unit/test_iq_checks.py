@@ -24,7 +24,8 @@ from aimd.iq.protocol import Person, Resources, SoftwareRequirement, TrainingRec
 def _protocol():
     p = protocol_template("1.0.0")
     p.software = [s for s in p.software if s.category != "library"] + [
-        SoftwareRequirement(category="library", name="packaging", version=">=20")]
+        SoftwareRequirement(category="library", name="packaging", version=">=20")
+    ]
     return p
 
 
@@ -54,16 +55,36 @@ def _run(check: IQCheck, protocol, out: Path, prefix: Layout | None = None) -> s
 
 def test_sound_installation_passes_prefix_checks(prefix: Layout, tmp_path: Path) -> None:
     p = _protocol()
-    for check in (ProcessCheck(), HardwareCheck(), SoftwareCheck(), LockCheck(), FileModeCheck(), DebugOffCheck(),
-                  ConsistencyCheck(), FilesCheck(), NamingCheck(), ReleaseProcessCheck(), LifecycleLogCheck(),
-                  RetrievalRetentionCheck()):
+    for check in (
+        ProcessCheck(),
+        HardwareCheck(),
+        SoftwareCheck(),
+        LockCheck(),
+        FileModeCheck(),
+        DebugOffCheck(),
+        ConsistencyCheck(),
+        FilesCheck(),
+        NamingCheck(),
+        ReleaseProcessCheck(),
+        LifecycleLogCheck(),
+        RetrievalRetentionCheck(),
+    ):
         assert _run(check, p, tmp_path / "out", prefix) == "pass", check.key
 
 
 def test_checks_without_a_prefix_are_not_evaluated(tmp_path: Path) -> None:
     p = _protocol()
-    for check in (LockCheck(), FileModeCheck(), DebugOffCheck(), ConsistencyCheck(), FilesCheck(), NamingCheck(),
-                  ReleaseProcessCheck(), LifecycleLogCheck(), RetrievalRetentionCheck()):
+    for check in (
+        LockCheck(),
+        FileModeCheck(),
+        DebugOffCheck(),
+        ConsistencyCheck(),
+        FilesCheck(),
+        NamingCheck(),
+        ReleaseProcessCheck(),
+        LifecycleLogCheck(),
+        RetrievalRetentionCheck(),
+    ):
         assert _run(check, p, tmp_path) == "not_evaluated", check.key
 
 
@@ -108,11 +129,12 @@ def test_people_and_training_records(tmp_path: Path) -> None:
     p = _protocol()
     assert _run(PeopleCheck(), p, tmp_path) == "fail"  # the template leaves people to the site
     trained = [TrainingRecord(course="aimd IQ", date="2026-11-30", assessed=True, result="passed")]
-    p.personnel = [Person(name="Li", role="project manager", party="user", training=trained),
-                   Person(name="Wang", role="install engineer", party="provider", qualification="RHCE",
-                          training=trained),
-                   Person(name="Zhao", role="quality expert", party="provider", training=trained),
-                   Person(name="Chen", role="clinical expert", party="user", training=trained)]
+    p.personnel = [
+        Person(name="Li", role="project manager", party="user", training=trained),
+        Person(name="Wang", role="install engineer", party="provider", qualification="RHCE", training=trained),
+        Person(name="Zhao", role="quality expert", party="provider", training=trained),
+        Person(name="Chen", role="clinical expert", party="user", training=trained),
+    ]
     assert _run(PeopleCheck(), p, tmp_path) == "pass"
     p.personnel[1].qualification = ""
     p.personnel[2].training[0] = TrainingRecord(course="aimd IQ", date="2026-11-30", assessed=False)

@@ -34,14 +34,21 @@ def _cli(*args: str) -> Result:
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bundles")
     key = root / "release.key"
-    good = make_probe_bundle(root / "good", "1.0.0", key=key,
-                             migrations={"0001_jobs.sql": MIGRATIONS["0001_jobs.sql"]})
-    return {"1.0.0": good, "1.1.0": make_probe_bundle(root / "good", "1.1.0", key=key),
-            "bad-migration": make_probe_bundle(root / "badmig", "1.1.0", key=key, migrations={
-                **MIGRATIONS, "0003_broken.sql": "ALTER TABLE no_such_table ADD COLUMN x TEXT;"}),
-            "bad-health": make_probe_bundle(root / "badhealth", "1.1.0", key=key,
-                                            module_text="raise ImportError('model file missing')\n"),
-            "key": key}
+    good = make_probe_bundle(root / "good", "1.0.0", key=key, migrations={"0001_jobs.sql": MIGRATIONS["0001_jobs.sql"]})
+    return {
+        "1.0.0": good,
+        "1.1.0": make_probe_bundle(root / "good", "1.1.0", key=key),
+        "bad-migration": make_probe_bundle(
+            root / "badmig",
+            "1.1.0",
+            key=key,
+            migrations={**MIGRATIONS, "0003_broken.sql": "ALTER TABLE no_such_table ADD COLUMN x TEXT;"},
+        ),
+        "bad-health": make_probe_bundle(
+            root / "badhealth", "1.1.0", key=key, module_text="raise ImportError('model file missing')\n"
+        ),
+        "key": key,
+    }
 
 
 def _seed_install(prefix: Path, bundles: dict[str, Path]) -> dict[str, str]:
@@ -122,7 +129,15 @@ def test_every_step_is_logged_with_lifecycle_fields(tmp_path: Path, bundles) -> 
     events = read_events(Layout(prefix).events)
     assert [e["event"] for e in events][:2] == ["created", "approved"] and events[-1]["event"] == "completed"
     assert [e["step"] for e in events if e["event"] == "executed"] == [
-        "verify", "preflight", "install", "backup", "configure", "migrate", "health", "switch"]
+        "verify",
+        "preflight",
+        "install",
+        "backup",
+        "configure",
+        "migrate",
+        "health",
+        "switch",
+    ]
     assert events[1]["operator"] == "qa-lead" and events[0]["operator"] == "engineer"
     for e in events:
         assert set(e) >= {"time", "operator", "machine", "parameters", "result"} and e["event"] in LIFECYCLE

@@ -45,14 +45,17 @@ def test_raci_follows_appendix_a2_with_one_accountable_role() -> None:
         assert set(roles) == set(RACI_ROLES) and list(roles.values()).count("A") == 1
 
 
-@pytest.mark.parametrize(("edit", "field"), [
-    (lambda d: d["install_steps"].pop(3), "install_steps"),
-    (lambda d: d["version_manifest"].update(version="9.9.9"), "version_manifest"),
-    (lambda d: d["raci"][0]["roles"].update(user_domain_expert="A"), "raci.0.roles"),
-    (lambda d: d["stress"].update(levels=[4, 2]), "stress.levels"),
-    (lambda d: d["scoring"]["weights"].update(luck=5), "scoring.weights"),
-    (lambda d: d.update(unexpected=1), "unexpected"),
-])
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["install_steps"].pop(3), "install_steps"),
+        (lambda d: d["version_manifest"].update(version="9.9.9"), "version_manifest"),
+        (lambda d: d["raci"][0]["roles"].update(user_domain_expert="A"), "raci.0.roles"),
+        (lambda d: d["stress"].update(levels=[4, 2]), "stress.levels"),
+        (lambda d: d["scoring"]["weights"].update(luck=5), "scoring.weights"),
+        (lambda d: d.update(unexpected=1), "unexpected"),
+    ],
+)
 def test_broken_protocols_are_refused_naming_the_field(tmp_path: Path, edit, field: str) -> None:
     data = protocol_template().model_dump(mode="json")
     edit(data)
@@ -67,8 +70,12 @@ def test_broken_protocols_are_refused_naming_the_field(tmp_path: Path, edit, fie
 def test_bad_protocol_exits_2_from_the_console_script(tmp_path: Path) -> None:
     path = tmp_path / "iq.yaml"
     path.write_text("format: aimd-iq-protocol\nprotocol_id: x\n")
-    proc = subprocess.run([sys.executable, "-m", "aimd.cli.main", "iq", "protocol-check", str(path)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aimd.cli.main", "iq", "protocol-check", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2 and str(path) in proc.stderr and "Traceback" not in proc.stderr
 
 

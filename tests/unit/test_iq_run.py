@@ -28,8 +28,11 @@ def _result(key: str, area: str, verdict: Verdict) -> CheckResult:
 
 def test_scoring_pass_fail_and_incomplete() -> None:
     scoring = Scoring(weights={"versions": 50, "performance": 50}, pass_score=75, critical_areas=["versions"])
-    ok = [_result("v", "versions", Verdict.PASS), _result("p1", "performance", Verdict.PASS),
-          _result("p2", "performance", Verdict.PASS)]
+    ok = [
+        _result("v", "versions", Verdict.PASS),
+        _result("p1", "performance", Verdict.PASS),
+        _result("p2", "performance", Verdict.PASS),
+    ]
     assert score(ok, scoring)["conclusion"] == "pass"
     half = [*ok[:2], _result("p2", "performance", Verdict.FAIL)]
     s = score(half, scoring)
@@ -48,8 +51,26 @@ def test_run_writes_app_c_report_with_evidence_index_and_logs_itself(tmp_path: P
     protocol = tmp_path / "iq.yaml"
     protocol.write_text(dump_protocol(protocol_template("1.0.0")))
     out = tmp_path / "report"
-    res = runner.invoke(app, ["iq", "run", "--protocol", str(protocol), "--prefix", str(prefix), "--out", str(out),
-                              "--only", "versions", "--only", "logs", "--only", "plan.process", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "iq",
+            "run",
+            "--protocol",
+            str(protocol),
+            "--prefix",
+            str(prefix),
+            "--out",
+            str(out),
+            "--only",
+            "versions",
+            "--only",
+            "logs",
+            "--only",
+            "plan.process",
+            "--json",
+        ],
+    )
     assert res.exit_code == 1, res.output  # function, security, performance not evaluated: incomplete
     summary = json.loads(res.output)
     assert summary["conclusion"] == "incomplete"
@@ -61,8 +82,14 @@ def test_run_writes_app_c_report_with_evidence_index_and_logs_itself(tmp_path: P
         assert sha256_file(out / entry["path"]) == entry["sha256"]
     assert any(t["clause"].startswith("002 §5.5.1") for t in report["traceability"])
     html = (out / "iq-report.html").read_text()
-    for heading in ("C.1 Basic information", "C.2 Installation security", "C.6 Version management",
-                    "C.7 Attachments", "Deviations", "Traceability to 002"):
+    for heading in (
+        "C.1 Basic information",
+        "C.2 Installation security",
+        "C.6 Version management",
+        "C.7 Attachments",
+        "Deviations",
+        "Traceability to 002",
+    ):
         assert heading in html
     assert (out / "iq-report.pdf").read_bytes()[:4] == b"%PDF"
     run_events = [e for e in read_events(Layout(prefix).events) if e["kind"] == "iq-run"]
@@ -75,6 +102,7 @@ def test_run_needs_something_to_qualify(tmp_path: Path) -> None:
         run_iq(protocol_template(), tmp_path / "out")
     with pytest.raises(InvalidInputError, match="prefix not found"):
         run_iq(protocol_template(), tmp_path / "out", prefix=tmp_path / "absent")
-    res = runner.invoke(app, ["iq", "run", "--out", str(tmp_path / "o"), "--profile", "huge", "--prefix",
-                              str(tmp_path)])
+    res = runner.invoke(
+        app, ["iq", "run", "--out", str(tmp_path / "o"), "--profile", "huge", "--prefix", str(tmp_path)]
+    )
     assert isinstance(res.exception, InvalidInputError) and "unknown profile" in str(res.exception)

@@ -79,8 +79,14 @@ def _mcgraw_wong_a1_ci(x: np.ndarray, conf: float) -> tuple[float, float]:
 
 def test_icc_matches_pingouin_all_six_forms() -> None:
     rng = np.random.default_rng(3)
-    names = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)", "ICC1k": "ICC(1,k)",
-             "ICC2k": "ICC(A,k)", "ICC3k": "ICC(C,k)"}
+    names = {
+        "ICC1": "ICC(1,1)",
+        "ICC2": "ICC(A,1)",
+        "ICC3": "ICC(C,1)",
+        "ICC1k": "ICC(1,k)",
+        "ICC2k": "ICC(A,k)",
+        "ICC3k": "ICC(C,k)",
+    }
     for _ in range(30):
         n, k = int(rng.integers(4, 25)), int(rng.integers(2, 6))
         x = rng.normal(size=(n, 1)) * rng.uniform(0.2, 3) + rng.normal(size=(1, k)) + rng.normal(size=(n, k))

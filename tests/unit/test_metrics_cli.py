@@ -24,8 +24,12 @@ runner = CliRunner()
 SPACING_XYZ = (0.8, 0.6, 2.5)
 
 
-def _nifti(path: Path, zyx: np.ndarray, spacing_xyz: tuple[float, float, float] = SPACING_XYZ,
-           origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Path:
+def _nifti(
+    path: Path,
+    zyx: np.ndarray,
+    spacing_xyz: tuple[float, float, float] = SPACING_XYZ,
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> Path:
     affine = np.diag([*spacing_xyz, 1.0])
     affine[:3, 3] = origin
     xyz = np.ascontiguousarray(zyx.transpose(2, 1, 0))  # NIfTI arrays are (x, y, z)
@@ -54,8 +58,19 @@ def test_seg_single_pair_reports_mm_with_the_header_spacing(tmp_path: Path) -> N
     assert row["dice"] == pytest.approx(expected.dice)
     assert row["hd"] == pytest.approx(2.5) and row["hd95"] == pytest.approx(2.5)
     assert row["volume_ref_ml"] == pytest.approx(4 * 8 * 10 * 0.8 * 0.6 * 2.5 / 1000)
-    assert set(row) >= {"dice", "iou", "hd", "hd95", "assd", "precision", "recall", "pixel_accuracy",
-                        "conformity", "volume_ref_ml", "volume_pred_ml"}
+    assert set(row) >= {
+        "dice",
+        "iou",
+        "hd",
+        "hd95",
+        "assd",
+        "precision",
+        "recall",
+        "pixel_accuracy",
+        "conformity",
+        "volume_ref_ml",
+        "volume_pred_ml",
+    }
     assert "HD95" in out["definitions"]["surface"]
 
 
@@ -67,8 +82,9 @@ def test_seg_folders_in_parallel_with_csv_and_summary(tmp_path: Path) -> None:
         _nifti(tmp_path / "ref" / f"case{i}.nii.gz", ref)
         _nifti(tmp_path / "pred" / f"case{i}.nii.gz", pred)
     csv_path = tmp_path / "rows.csv"
-    out = _invoke("seg", str(tmp_path / "ref"), str(tmp_path / "pred"), "--labels", "1", "--workers", "2",
-                  "--csv", str(csv_path))
+    out = _invoke(
+        "seg", str(tmp_path / "ref"), str(tmp_path / "pred"), "--labels", "1", "--workers", "2", "--csv", str(csv_path)
+    )
     assert [c["case"] for c in out["cases"]] == ["case0", "case1", "case2"]
     s = out["summary"]["1"]["dice"]
     assert s["n"] == 3 and s["ci_low"] <= s["mean"] <= s["ci_high"]
@@ -100,11 +116,18 @@ def test_seg_folders_must_hold_the_same_cases(tmp_path: Path) -> None:
 
 
 def _coco(tmp_path: Path) -> tuple[Path, Path]:
-    ref = {"images": [{"id": 1}, {"id": 2}], "categories": [{"id": 1, "name": "nodule"}],
-           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
-                           {"id": 2, "image_id": 2, "category_id": 1, "bbox": [50, 50, 10, 10]}]}
-    det = [{"image_id": 1, "category_id": 1, "bbox": [11, 10, 20, 20], "score": 0.9},
-           {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.8}]
+    ref = {
+        "images": [{"id": 1}, {"id": 2}],
+        "categories": [{"id": 1, "name": "nodule"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [50, 50, 10, 10]},
+        ],
+    }
+    det = [
+        {"image_id": 1, "category_id": 1, "bbox": [11, 10, 20, 20], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.8},
+    ]
     (tmp_path / "ref.json").write_text(json.dumps(ref))
     (tmp_path / "det.json").write_text(json.dumps(det))
     return tmp_path / "ref.json", tmp_path / "det.json"
@@ -132,8 +155,7 @@ def test_cls_and_agree_on_a_csv(tmp_path: Path) -> None:
     df["d2"] = df["d1"] + rng.normal(0, 0.4, 80)
     table = tmp_path / "t.csv"
     df.to_csv(table, index=False)
-    out = _invoke("cls", str(table), "--truth", "truth", "--score", "prob", "--rule", "sensitivity",
-                  "--target", "0.9")
+    out = _invoke("cls", str(table), "--truth", "truth", "--score", "prob", "--rule", "sensitivity", "--target", "0.9")
     assert out["auc"]["auc"] == pytest.approx(roc_auc_score(y, df["prob"]))
     assert out["operating_point"]["sensitivity"] >= 0.9
     kappa = _invoke("agree", str(table), "--raters", "r1,r2", "--kind", "kappa", "--weights", "linear")
@@ -148,8 +170,9 @@ def test_cls_and_agree_on_a_csv(tmp_path: Path) -> None:
     assert isinstance(result.exception, InvalidInputError) and "exactly 2" in str(result.exception)
 
 
-def test_bad_column_exits_2_without_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_column_exits_2_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     table = tmp_path / "t.csv"
     table.write_text("truth,prob\n1,0.9\n0,0.2\n")
     root = new_typer("aimd")

@@ -35,20 +35,39 @@ def _random_coco(rng: np.random.Generator) -> tuple[dict, list]:
             x, y = rng.uniform(0, 100, 2)
             w, h = rng.uniform(2, 30, 2)
             c = int(rng.integers(1, n_cat + 1))
-            anns.append({"id": aid, "image_id": im["id"], "category_id": c, "bbox": [x, y, w, h],
-                         "area": w * h, "iscrowd": int(rng.random() < 0.1)})
+            anns.append(
+                {
+                    "id": aid,
+                    "image_id": im["id"],
+                    "category_id": c,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": int(rng.random() < 0.1),
+                }
+            )
             aid += 1
             for _ in range(rng.integers(0, 3)):  # jittered hits, sometimes with the wrong class
                 j = rng.normal(0, 3, 4)
                 cat = c if rng.random() < 0.85 else int(rng.integers(1, n_cat + 1))
-                dets.append({"image_id": im["id"], "category_id": cat,
-                             "bbox": [x + j[0], y + j[1], max(w + j[2], 0.5), max(h + j[3], 0.5)],
-                             "score": float(np.round(rng.random(), 2))})  # rounded: many score ties
+                dets.append(
+                    {
+                        "image_id": im["id"],
+                        "category_id": cat,
+                        "bbox": [x + j[0], y + j[1], max(w + j[2], 0.5), max(h + j[3], 0.5)],
+                        "score": float(np.round(rng.random(), 2)),
+                    }
+                )  # rounded: many score ties
         for _ in range(rng.integers(0, 3)):  # pure false positives
             x, y = rng.uniform(0, 100, 2)
             w, h = rng.uniform(2, 30, 2)
-            dets.append({"image_id": im["id"], "category_id": int(rng.integers(1, n_cat + 1)),
-                         "bbox": [x, y, w, h], "score": float(rng.random())})
+            dets.append(
+                {
+                    "image_id": im["id"],
+                    "category_id": int(rng.integers(1, n_cat + 1)),
+                    "bbox": [x, y, w, h],
+                    "score": float(rng.random()),
+                }
+            )
     return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
@@ -103,7 +122,7 @@ def test_box_iou_by_brute_force_volume_counting() -> None:
         boxes[:, 3:] = boxes[:, :3] + rng.integers(1, 4, (len(boxes), 3))
     grid = np.zeros((len(a) + len(b), 10, 10, 10), bool)
     for k, box in enumerate(np.vstack([a, b]).astype(int)):
-        grid[k, box[0]:box[3], box[1]:box[4], box[2]:box[5]] = True
+        grid[k, box[0] : box[3], box[1] : box[4], box[2] : box[5]] = True
     got = box_iou(a, b)
     for i, j in itertools.product(range(len(a)), range(len(b))):
         inter = np.count_nonzero(grid[i] & grid[len(a) + j])
@@ -114,8 +133,9 @@ def test_box_iou_by_brute_force_volume_counting() -> None:
 def test_matching_is_greedy_by_score_one_to_one() -> None:
     gt = ImageObjects.boxes_from_corners("i", [[0, 0, 10, 10], [20, 20, 30, 30]])
     # two detections hit the first object; the higher score wins, the other is a false positive
-    det = ImageObjects.boxes_from_corners("i", [[0, 0, 10, 9], [0, 0, 10, 10], [21, 21, 30, 30]],
-                                          scores=[0.4, 0.9, 0.5])
+    det = ImageObjects.boxes_from_corners(
+        "i", [[0, 0, 10, 9], [0, 0, 10, 10], [21, 21, 30, 30]], scores=[0.4, 0.9, 0.5]
+    )
     m = match_image(gt, det)[1]
     assert m.det_to_ref.tolist() == [-1, 0, 1]
     c = detection_counts([gt], [det])
@@ -189,8 +209,11 @@ def test_accumulator_reports_every_part() -> None:
 
 
 def test_malformed_coco_names_file_and_field() -> None:
-    ref = {"images": [{"id": 1}], "categories": [{"id": 1}],
-           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}]}
+    ref = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 1}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}],
+    }
     with pytest.raises(SchemaError, match=r"gt.json: annotations\[0\].*missing field 'bbox'|needs 'bbox'"):
         bad = {**ref, "annotations": [{"id": 1, "image_id": 1, "category_id": 1}]}
         load_coco(bad, [], ref_name="gt.json")

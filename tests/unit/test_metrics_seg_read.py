@@ -63,21 +63,34 @@ def _ct_series(folder: Path, n: int = 5) -> list[pydicom.Dataset]:
 
 def write_seg(path: Path, sources: list[pydicom.Dataset], labels: np.ndarray) -> None:
     """A BINARY SEG with one segment per non-zero label, written by highdicom."""
-    algo = hd.AlgorithmIdentificationSequence(name="aimd-test", version="1",
-                                              family=codes.cid7162.ArtificialIntelligence)
+    algo = hd.AlgorithmIdentificationSequence(
+        name="aimd-test", version="1", family=codes.cid7162.ArtificialIntelligence
+    )
     descriptions = [
         hd.seg.SegmentDescription(
-            segment_number=int(n), segment_label=f"lesion {n}",
+            segment_number=int(n),
+            segment_label=f"lesion {n}",
             segmented_property_category=codes.cid7150.Tissue,
             segmented_property_type=codes.cid7166.ConnectiveTissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algo)
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algo,
+        )
         for n in sorted(set(np.unique(labels)) - {0})
     ]
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=labels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=100,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="aimd",
-        manufacturer_model_name="test", software_versions="1", device_serial_number="1")
+        source_images=sources,
+        pixel_array=labels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=100,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="aimd",
+        manufacturer_model_name="test",
+        software_versions="1",
+        device_serial_number="1",
+    )
     seg.save_as(path)
 
 
@@ -103,8 +116,12 @@ def test_place_on_grid_flips_and_refuses_real_resampling() -> None:
     labels = np.zeros((4, 6, 5), np.uint8)
     labels[1, 2, 3] = 7
     # the same voxels stored with the z axis reversed
-    flipped = Volume(labels[::-1].copy(), spacing=(1.0, 2.0, 3.0), origin=(10.0, 20.0, 30.0 + 3 * 3.0),
-                     direction=np.diag([1.0, 1.0, -1.0]))
+    flipped = Volume(
+        labels[::-1].copy(),
+        spacing=(1.0, 2.0, 3.0),
+        origin=(10.0, 20.0, 30.0 + 3 * 3.0),
+        direction=np.diag([1.0, 1.0, -1.0]),
+    )
     assert np.array_equal(place_on_grid(flipped, target).array, labels)
     with pytest.raises(GeometryError, match="differs from the reference grid"):
         place_on_grid(Volume(labels, spacing=(1.0, 1.0, 3.0)), target)
@@ -149,20 +166,34 @@ def test_overlapping_segments_are_read_one_selection_at_a_time(tmp_path: Path) -
     organ[1:4, 20:100, 20:100] = True
     lesion = np.zeros_like(organ)
     lesion[2:4, 40:60, 50:70] = True  # inside the organ: the two segments overlap
-    algo = hd.AlgorithmIdentificationSequence(name="aimd-test", version="1",
-                                              family=codes.cid7162.ArtificialIntelligence)
+    algo = hd.AlgorithmIdentificationSequence(
+        name="aimd-test", version="1", family=codes.cid7162.ArtificialIntelligence
+    )
     descriptions = [
         hd.seg.SegmentDescription(
-            segment_number=n, segment_label=name, segmented_property_category=codes.cid7150.Tissue,
+            segment_number=n,
+            segment_label=name,
+            segmented_property_category=codes.cid7150.Tissue,
             segmented_property_type=codes.cid7166.ConnectiveTissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algo)
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algo,
+        )
         for n, name in ((1, "organ"), (2, "lesion"))
     ]
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=np.stack([organ, lesion], axis=-1).astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(), series_number=100, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer="aimd", manufacturer_model_name="test", software_versions="1", device_serial_number="1")
+        source_images=sources,
+        pixel_array=np.stack([organ, lesion], axis=-1).astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=100,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="aimd",
+        manufacturer_model_name="test",
+        software_versions="1",
+        device_serial_number="1",
+    )
     path = tmp_path / "overlap.dcm"
     seg.save_as(path)
     with pytest.raises(InvalidInputError, match="overlap"):
@@ -184,13 +215,15 @@ def test_seg_on_differing_grids_notes_how_it_aligned_them(tmp_path: Path) -> Non
     write_nifti(Volume(ref, spacing=(1, 1, 2)), tmp_path / "same.nii.gz")
     crop = ref[1:5].copy()  # the prediction covers slices 1-4 only
     write_nifti(Volume(crop, spacing=(1, 1, 2), origin=(0, 0, 2)), tmp_path / "crop.nii.gz")
-    same = json.loads(runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "same.nii.gz"),
-                                          "--json"]).stdout)
+    same = json.loads(
+        runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "same.nii.gz"), "--json"]).stdout
+    )
     assert same["notes"] == []
     result = runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "crop.nii.gz"), "--json"])
     out = json.loads(result.stdout)
     assert len(out["notes"]) == 1
     assert "re-indexing" in out["notes"][0] and "128 voxels" in out["notes"][0]
-    text = runner.invoke(app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "crop.nii.gz")],
-                         terminal_width=80).stdout
+    text = runner.invoke(
+        app, ["seg", str(tmp_path / "ref.nii.gz"), str(tmp_path / "crop.nii.gz")], terminal_width=80
+    ).stdout
     assert "note: " in text and "no interpolation" in text

@@ -41,10 +41,8 @@ def _monai(ref: np.ndarray, pred: np.ndarray, spacing: np.ndarray) -> dict[str, 
         return {
             "dice": compute_dice(yp, y, include_background=True).item(),
             "hd": compute_hausdorff_distance(yp, y, include_background=True, spacing=sp).item(),
-            "hd95": compute_hausdorff_distance(yp, y, include_background=True, percentile=95,
-                                               spacing=sp).item(),
-            "assd": compute_average_surface_distance(yp, y, include_background=True, symmetric=True,
-                                                     spacing=sp).item(),
+            "hd95": compute_hausdorff_distance(yp, y, include_background=True, percentile=95, spacing=sp).item(),
+            "assd": compute_average_surface_distance(yp, y, include_background=True, symmetric=True, spacing=sp).item(),
         }
 
 

@@ -33,10 +33,8 @@ def _delong_direct(y: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray,
     v10, v01 = np.array(v10), np.array(v01)
     auc = v10.mean(axis=1)
     m, n = v10.shape[1], v01.shape[1]
-    s10 = np.array([[np.sum((v10[a] - auc[a]) * (v10[b] - auc[b])) / (m - 1) for b in range(k)]
-                    for a in range(k)])
-    s01 = np.array([[np.sum((v01[a] - auc[a]) * (v01[b] - auc[b])) / (n - 1) for b in range(k)]
-                    for a in range(k)])
+    s10 = np.array([[np.sum((v10[a] - auc[a]) * (v10[b] - auc[b])) / (m - 1) for b in range(k)] for a in range(k)])
+    s01 = np.array([[np.sum((v01[a] - auc[a]) * (v01[b] - auc[b])) / (n - 1) for b in range(k)] for a in range(k)])
     return auc, s10 / m + s01 / n
 
 

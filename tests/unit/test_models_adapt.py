@@ -34,11 +34,29 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     generate_dataset(root / "site_x", cases=4, seed=11, size=32, profiles=[SHIFTED], workers=1)  # unlabelled use
     generate_dataset(root / "site_x_test", cases=4, seed=12, size=32, profiles=[SHIFTED], workers=1)
     generate_dataset(root / "home_test", cases=4, seed=12, size=32, sites=1, workers=1)
-    train(make_config(task="seg", model="unet-small", target="organs", data=root / "home", out=root / "run",
-                      epochs=4, lr=3e-3, augment=["flip", "noise"], threads=1, batch_size=8, max_steps_per_epoch=8,
-                      eval_train_cases=2))
-    return {"root": root, "run": root / "run", "site_x": root / "site_x", "site_x_test": root / "site_x_test",
-            "home_test": root / "home_test"}
+    train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="organs",
+            data=root / "home",
+            out=root / "run",
+            epochs=4,
+            lr=3e-3,
+            augment=["flip", "noise"],
+            threads=1,
+            batch_size=8,
+            max_steps_per_epoch=8,
+            eval_train_cases=2,
+        )
+    )
+    return {
+        "root": root,
+        "run": root / "run",
+        "site_x": root / "site_x",
+        "site_x_test": root / "site_x_test",
+        "home_test": root / "home_test",
+    }
 
 
 def _dice(run_dir: Path, data: Path) -> float:
@@ -54,8 +72,22 @@ def _dice(run_dir: Path, data: Path) -> float:
 
 def test_adabn_changes_only_batchnorm_buffers_and_recovers_external_dice(sites: dict[str, Path]) -> None:
     out = sites["root"] / "run_bn"
-    result = runner.invoke(app, ["adapt", str(sites["run"]), "--site-data", str(sites["site_x"]), "--method", "bn",
-                                 "--out", str(out), "--threads", "1", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "adapt",
+            str(sites["run"]),
+            "--site-data",
+            str(sites["site_x"]),
+            "--method",
+            "bn",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["images"] == 4 and summary["slices_seen"] == 4 * 32
@@ -63,21 +95,30 @@ def test_adabn_changes_only_batchnorm_buffers_and_recovers_external_dice(sites: 
     before = load_run(sites["run"]).build_network().state_dict()
     after_net = load_run(out).build_network()
     after = after_net.state_dict()
-    bn_buffers = {f"{name}.{b}" for name, m in after_net.named_modules()
-                  if m in batchnorm_layers(after_net) for b in ("running_mean", "running_var", "num_batches_tracked")}
+    bn_buffers = {
+        f"{name}.{b}"
+        for name, m in after_net.named_modules()
+        if m in batchnorm_layers(after_net)
+        for b in ("running_mean", "running_var", "num_batches_tracked")
+    }
     assert bn_buffers and set(before) == set(after)
     for key in before:
         same = torch.equal(before[key], after[key])
         assert same == (key not in bn_buffers), key
     info = json.loads((out / "run.json").read_text())
-    assert info["adaptation"]["parent_weights_sha256"] == json.loads((sites["run"] / "run.json").read_text())[
-        "weights_sha256"] != info["weights_sha256"]
+    assert (
+        info["adaptation"]["parent_weights_sha256"]
+        == json.loads((sites["run"] / "run.json").read_text())["weights_sha256"]
+        != info["weights_sha256"]
+    )
 
     internal = _dice(sites["run"], sites["home_test"])
     external = _dice(sites["run"], sites["site_x_test"])
     adapted = _dice(out, sites["site_x_test"])
-    print(f"AdaBN on a +{SHIFTED.hu_offset:g} HU site: internal Dice {internal:.4f}, external {external:.4f}, "
-          f"adapted {adapted:.4f}")
+    print(
+        f"AdaBN on a +{SHIFTED.hu_offset:g} HU site: internal Dice {internal:.4f}, external {external:.4f}, "
+        f"adapted {adapted:.4f}"
+    )
     assert external < internal  # the shifted site costs accuracy ...
     assert adapted > external  # ... and re-estimated statistics recover part of it, without any label
 
@@ -102,8 +143,9 @@ def test_bad_inputs_are_named(sites: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown adaptation method"):
         adapt_run(sites["run"], sites["site_x"], tmp_path / "o", method="tent")
     (tmp_path / "empty").mkdir()
-    result = runner.invoke(app, ["adapt", str(sites["run"]), "--site-data", str(tmp_path / "empty"),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["adapt", str(sites["run"]), "--site-data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]
+    )
     assert isinstance(result.exception, InvalidInputError)
     assert "neither dataset.json nor image files" in str(result.exception) and "empty" in str(result.exception)
     assert not (tmp_path / "o").exists()

@@ -44,14 +44,49 @@ def test_zoo_json_lists_the_four_models_and_the_reference_devices() -> None:
 
 def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--task", "cls", "--model", "vit-small", "--data", str(dataset),
-                                 "--out", str(run), "--epochs", "1", "--max-steps", "2", "--batch-size", "4",
-                                 "--threads", "1", "--augment", "", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "cls",
+            "--model",
+            "vit-small",
+            "--data",
+            str(dataset),
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--threads",
+            "1",
+            "--augment",
+            "",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["model"] == "vit-small" and summary["epochs_run"] == 1 and summary["metric"] == "auc"
-    result = runner.invoke(app, ["export", str(run), "--exporter", "torchscript", "--int8", "--int8-mode", "dynamic",
-                                 "--threads", "1", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            str(run),
+            "--exporter",
+            "torchscript",
+            "--int8",
+            "--int8-mode",
+            "dynamic",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["onnx_check_passed"] is True and report["onnx_max_abs_diff"] < 1e-4
@@ -63,8 +98,7 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
     assert isinstance(result.exception, InvalidInputError) and "unknown runtime" in str(result.exception)
     assert (run / "export" / "model.int8.dynamic.onnx").is_file()
     out = tmp_path / "d.html"
-    result = runner.invoke(app, ["describe", str(run), "--format", "html", "--out", str(out), "--no-measure",
-                                 "--json"])
+    result = runner.invoke(app, ["describe", str(run), "--format", "html", "--out", str(out), "--no-measure", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
@@ -85,10 +119,16 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
 
 
 def test_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
-    code = ("import sys\nfrom aimd.cli import main\nfrom aimd.cli.model import app\n"
-            "main.app.add_typer(app, name='model')\nsys.argv = ['aimd', *sys.argv[1:]]\nmain.run()\n")
-    proc = subprocess.run([sys.executable, "-c", code, "model", "export", str(tmp_path / "no-run"), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys\nfrom aimd.cli import main\nfrom aimd.cli.model import app\n"
+        "main.app.add_typer(app, name='model')\nsys.argv = ['aimd', *sys.argv[1:]]\nmain.run()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "model", "export", str(tmp_path / "no-run"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     payload = json.loads(proc.stdout)["error"]

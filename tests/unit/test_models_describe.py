@@ -23,8 +23,21 @@ torch.set_num_threads(1)
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models_describe")
     generate_dataset(root / "ph", cases=7, seed=9, size=32, sites=2, workers=1)
-    train(make_config(task="seg", model="unet-small", target="organs", data=root / "ph", out=root / "run", epochs=1,
-                      threads=1, batch_size=8, max_steps_per_epoch=2, eval_train_cases=1, augment=["flip"]))
+    train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="organs",
+            data=root / "ph",
+            out=root / "run",
+            epochs=1,
+            threads=1,
+            batch_size=8,
+            max_steps_per_epoch=2,
+            eval_train_cases=1,
+            augment=["flip"],
+        )
+    )
     return root / "run"
 
 
@@ -34,8 +47,11 @@ def test_layer_table_totals_and_shapes_match_a_real_forward_pass() -> None:
     table = trace_layers(net, (2, 64, 64))
     assert table.total_params == sum(p.numel() for p in net.parameters()) == table.rows_params
     real: list[tuple[int, ...]] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, o: real.append(tuple(o.shape)))
-             for m in net.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o: real.append(tuple(o.shape)))
+        for m in net.modules()
+        if not list(m.children())
+    ]
     with torch.no_grad():
         out = net(torch.rand(3, 2, 64, 64))
     for h in hooks:
@@ -76,8 +92,9 @@ def test_vit_b16_512_described_without_allocating_weights() -> None:
 
 
 def test_receptive_field_and_flops_of_a_small_cnn() -> None:
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.MaxPool2d(2),
-                              torch.nn.Conv2d(2, 2, 3, padding=1))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.MaxPool2d(2), torch.nn.Conv2d(2, 2, 3, padding=1)
+    )
     table = trace_layers(net, (1, 8, 8))
     # conv 3×3: 1 + 2 = 3; pool 2/2: 3 + 1 = 4, stride 2; conv 3×3: 4 + 2·2 = 8
     assert receptive_field(table) == {"pixels": 8, "global": False, "stride": 2}
@@ -103,7 +120,9 @@ def test_provider_yaml_fills_gaps_and_typos_are_rejected(run_dir: Path, tmp_path
     yaml_path.write_text(
         "version: '2.0.0'\nprovider: Example Medical AI\ninterpretability: activation maps reviewed\n"
         "applicability:\n  robustness_methods: A.12.2 a natural-noise samples\n"
-        "  domain_similarity: source organs vs downstream lesions share modality\n", encoding="utf-8")
+        "  domain_similarity: source organs vs downstream lesions share modality\n",
+        encoding="utf-8",
+    )
     doc = describe_model(run_dir, extra=yaml_path, measure=False)
     assert [g for g in doc["gaps"] if g["required"]] == []
     version = doc["sections"]["4.1"]["items"]["version"]

@@ -27,8 +27,22 @@ torch.set_num_threads(1)
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("models_export")
     generate_dataset(root / "ph", cases=8, seed=2, size=32, sites=2, workers=1)
-    train(make_config(task="seg", model="unet-small", target="body", data=root / "ph", out=root / "run", epochs=2,
-                      lr=3e-3, threads=1, batch_size=8, max_steps_per_epoch=4, eval_train_cases=2, augment=[]))
+    train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="body",
+            data=root / "ph",
+            out=root / "run",
+            epochs=2,
+            lr=3e-3,
+            threads=1,
+            batch_size=8,
+            max_steps_per_epoch=4,
+            eval_train_cases=2,
+            augment=[],
+        )
+    )
     report = export_run(root / "run", int8=("static", "dynamic"), torchscript=True, bundle=True, threads=1)
     return {"root": root, "report": report}
 
@@ -54,8 +68,11 @@ def test_runtime_accuracies_are_recomputed_independently(exported: dict[str, obj
     root = Path(str(exported["root"]))
     run = load_run(root / "run")
     val = load_split(load_index(root / "ph"), "val", "body", run.input_spec, keep_volumes=True, slice_policy="all")
-    for name, file in (("onnx_fp32", "model.onnx"), ("onnx_int8_static", "model.int8.static.onnx"),
-                       ("onnx_int8_dynamic", "model.int8.dynamic.onnx")):
+    for name, file in (
+        ("onnx_fp32", "model.onnx"),
+        ("onnx_int8_static", "model.int8.static.onnx"),
+        ("onnx_int8_dynamic", "model.int8.dynamic.onnx"),
+    ):
         predictor = OnnxPredictor(root / "run" / "export" / file, threads=1)
         dice = evaluate_logits(predictor.predict_logits, val, run.output_spec)["dice_mean"]
         assert report["runtimes"][name]["value"] == pytest.approx(dice, abs=1e-9)
@@ -99,8 +116,10 @@ def test_int8_models_are_quantized_and_keep_specs(exported: dict[str, object]) -
     assert (root / "run" / "export" / "model.int8.static.onnx").stat().st_size < fp32_size
     props = {p.key: p.value for p in static.metadata_props}
     assert json.loads(props["aimd.quantization"])["mode"] == "static"
-    assert OnnxPredictor(root / "run" / "export" / "model.int8.static.onnx").input_spec == load_run(
-        root / "run").input_spec
+    assert (
+        OnnxPredictor(root / "run" / "export" / "model.int8.static.onnx").input_spec
+        == load_run(root / "run").input_spec
+    )
 
 
 def test_torchscript_and_bundle_exports_load_and_agree(exported: dict[str, object]) -> None:
@@ -131,8 +150,13 @@ def test_vit_exports_and_quantizes(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     vit = ViTClassifier(img_size=32, patch_size=8, dim=32, depth=1, heads=4).eval()
-    spec_in = InputSpec(modality="DX", patch_size=(32, 32), fixed_size=True, resize_to=(32, 32),
-                        intensity=Intensity(method="bit_depth", bits=12))
+    spec_in = InputSpec(
+        modality="DX",
+        patch_size=(32, 32),
+        fixed_size=True,
+        resize_to=(32, 32),
+        intensity=Intensity(method="bit_depth", bits=12),
+    )
     spec_out = OutputSpec(task="classification", labels={0: "no", 1: "yes"}, activation="softmax")
     fp32 = export_module_onnx(vit, tmp_path / "vit.onnx", spec_in, spec_out)
     x = np.random.default_rng(0).random((5, 1, 32, 32), dtype=np.float32)

@@ -22,8 +22,9 @@ def _double(cin: int, cout: int) -> int:
 def unet_params(in_ch: int, out_ch: int, f: tuple[int, ...], head: int) -> int:
     """Parameter count written out from Table B.1's layer list."""
     f0, f1, f2, f3, f4 = f
-    encoders = _double(in_ch, f0) + _double(f0, f0) + _double(f0, f1) + _double(f1, f2) + _double(f2, f3) \
-        + _double(f3, f4)
+    encoders = (
+        _double(in_ch, f0) + _double(f0, f0) + _double(f0, f1) + _double(f1, f2) + _double(f2, f3) + _double(f3, f4)
+    )
     ups = _conv(f4, f3, 3) + _conv(f3, f2, 3) + _conv(f2, f1, 3) + _conv(f1, f0, 3)  # 3×3 ConvTranspose2d
     decoders = _double(2 * f3, f3) + _double(2 * f2, f2) + _double(2 * f1, f1) + _double(2 * f0, f0)
     return encoders + ups + decoders + _conv(f0, head, 3) + _conv(head, out_ch, 3)
@@ -32,8 +33,13 @@ def unet_params(in_ch: int, out_ch: int, f: tuple[int, ...], head: int) -> int:
 def vit_params(in_ch: int, img: int, patch: int, dim: int, depth: int, classes: int, mlp: int = 4) -> int:
     tokens = (img // patch) ** 2
     embed = in_ch * dim * patch * patch + dim + dim + (tokens + 1) * dim
-    block = 2 * (2 * dim) + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (dim * mlp * dim + mlp * dim) \
+    block = (
+        2 * (2 * dim)
+        + (dim * 3 * dim + 3 * dim)
+        + (dim * dim + dim)
+        + (dim * mlp * dim + mlp * dim)
         + (mlp * dim * dim + dim)
+    )
     return embed + depth * block + 2 * dim + dim * classes + classes
 
 
@@ -51,10 +57,12 @@ def test_unet_b1_feature_map_sizes_follow_table_b1() -> None:
     shapes: dict[str, tuple[int, ...]] = {}
     for name in ("encoder1", "encoder2", "encoder3", "encoder4", "encoder5"):
         getattr(net, name).conv.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+        )
     for name in ("decoder2", "decoder3", "decoder4", "decoder5"):
         getattr(net, name).conv.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+        )
     net = net.to("meta")
     out = net(torch.empty(1, 1, 256, 256, device="meta"))
     # Table B.1 "输出的大小" column (batch replaced by 1)
@@ -93,7 +101,13 @@ def test_vit_parameter_count_matches_hand_count(name: str) -> None:
 def test_vit_b16_512_is_the_003_configuration() -> None:
     k = get_entry("vit-b16-512").kwargs
     assert (k["img_size"], k["patch_size"], k["depth"], k["dim"], k["heads"], k["mlp_ratio"]) == (
-        512, 16, 24, 768, 12, 4.0)
+        512,
+        16,
+        24,
+        768,
+        12,
+        4.0,
+    )
 
 
 def test_vit_forward_and_qkv_names_for_lora() -> None:

@@ -27,8 +27,14 @@ from aimd.models.specs import InputSpec, Intensity, OutputSpec
 
 torch.set_num_threads(1)
 
-SPEC_IN = InputSpec(modality="CT", channels=1, patch_size=(32, 32), size_multiple=16, spacing_mm=(0.8, 0.8),
-                    intensity=Intensity(method="window", windows=((40.0, 400.0),)))
+SPEC_IN = InputSpec(
+    modality="CT",
+    channels=1,
+    patch_size=(32, 32),
+    size_multiple=16,
+    spacing_mm=(0.8, 0.8),
+    intensity=Intensity(method="window", windows=((40.0, 400.0),)),
+)
 SPEC_OUT = OutputSpec(task="segmentation", labels={0: "background", 1: "body", 2: "lung"}, activation="softmax")
 KWARGS = {"features": [4, 8, 8, 8, 8], "dropout": 0.0, "out_channels": 3}
 
@@ -52,8 +58,9 @@ def exported(net: UNetB1, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     torch.save(net.state_dict(), weights)
     onnx_path = export_module_onnx(net, root / "m.onnx", SPEC_IN, SPEC_OUT, {"model": "t"}, exporter="torchscript")
     ts_path = save_torchscript(net, root / "m.ts", SPEC_IN, SPEC_OUT)
-    bundle = write_monai_bundle(net, {"_target_": "aimd.models.networks.unet.UNetB1", **KWARGS}, root / "bundle",
-                                SPEC_IN, SPEC_OUT)
+    bundle = write_monai_bundle(
+        net, {"_target_": "aimd.models.networks.unet.UNetB1", **KWARGS}, root / "bundle", SPEC_IN, SPEC_OUT
+    )
     return {"weights": weights, "onnx": onnx_path, "ts": ts_path, "bundle": bundle}
 
 
@@ -68,9 +75,13 @@ def test_all_adapters_agree_on_the_same_weights(net: UNetB1, exported: dict[str,
         ref = net(torch.from_numpy(batch)).numpy()
     adapters = [
         TorchModulePredictor(net, SPEC_IN, SPEC_OUT),
-        TorchModulePredictor.from_import_path("aimd.models.networks.unet:UNetB1", exported["weights"], SPEC_IN,
-                                              SPEC_OUT, {"features": (4, 8, 8, 8, 8), "dropout": 0.0,
-                                                         "out_channels": 3}),
+        TorchModulePredictor.from_import_path(
+            "aimd.models.networks.unet:UNetB1",
+            exported["weights"],
+            SPEC_IN,
+            SPEC_OUT,
+            {"features": (4, 8, 8, 8, 8), "dropout": 0.0, "out_channels": 3},
+        ),
         TorchScriptPredictor(exported["ts"]),
         OnnxPredictor(exported["onnx"], threads=1),
         MonaiBundlePredictor(exported["bundle"]),
@@ -161,8 +172,13 @@ def test_batch_validation_errors(net: UNetB1) -> None:
 
 
 def test_fixed_size_model_rejects_other_sizes_in_predict() -> None:
-    spec = InputSpec(modality="DX", patch_size=(16, 16), fixed_size=True, resize_to=(16, 16),
-                     intensity=Intensity(method="bit_depth", bits=12))
+    spec = InputSpec(
+        modality="DX",
+        patch_size=(16, 16),
+        fixed_size=True,
+        resize_to=(16, 16),
+        intensity=Intensity(method="bit_depth", bits=12),
+    )
     out = OutputSpec(task="classification", labels={0: "no", 1: "yes"}, activation="softmax")
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 2))
     predictor = TorchModulePredictor(net, spec, out)
@@ -194,8 +210,9 @@ def test_sliding_window_equals_whole_image_for_a_pointwise_model() -> None:
 def test_two_window_preprocessing_makes_two_channels() -> None:
     from aimd.models.preprocess import preprocess_volume
 
-    spec = InputSpec(modality="CT", channels=2,
-                     intensity=Intensity(method="window", windows=((-600.0, 1500.0), (40.0, 400.0))))
+    spec = InputSpec(
+        modality="CT", channels=2, intensity=Intensity(method="window", windows=((-600.0, 1500.0), (40.0, 400.0)))
+    )
     vol = Volume(np.array([[[-1350, -600, 40, 240]]], np.int16), modality="CT")
     out = preprocess_volume(vol, spec)
     np.testing.assert_allclose(out[0, 0, 0], [0.0, 0.5, (40 + 1350) / 1500, 1.0], atol=1e-6)
@@ -214,19 +231,60 @@ def test_bundle_specs_derived_from_monai_metadata(tmp_path: Path) -> None:
     (root / "configs").mkdir(parents=True)
     (root / "models").mkdir()
     torch.save(net.state_dict(), root / "models" / "model.pt")
-    meta = {"version": "0.2.0", "task": "toy CT segmentation", "network_data_format": {
-        "inputs": {"image": {"type": "image", "format": "hounsfield", "modality": "CT", "num_channels": 1,
-                             "spatial_shape": ["16*n", "16*n"], "dtype": "float32", "value_range": [0, 1],
-                             "is_patch_data": True}},
-        "outputs": {"pred": {"type": "image", "format": "labels", "num_channels": 2, "spatial_shape": [32, 32],
-                             "dtype": "float32", "value_range": [0, 1], "is_patch_data": True,
-                             "channel_def": {"0": "background", "1": "spleen"}}}}}
-    inference = {"network_def": {"_target_": "monai.networks.nets.BasicUNet", "spatial_dims": 2, "in_channels": 1,
-                                 "out_channels": 2, "features": [4, 4, 8, 8, 16, 4]},
-                 "preprocessing": {"_target_": "Compose", "transforms": [
-                     {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -57, "a_max": 164,
-                      "b_min": 0.0, "b_max": 1.0, "clip": True}]},
-                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [32, 32], "sw_batch_size": 4}}
+    meta = {
+        "version": "0.2.0",
+        "task": "toy CT segmentation",
+        "network_data_format": {
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "hounsfield",
+                    "modality": "CT",
+                    "num_channels": 1,
+                    "spatial_shape": ["16*n", "16*n"],
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "is_patch_data": True,
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "labels",
+                    "num_channels": 2,
+                    "spatial_shape": [32, 32],
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "is_patch_data": True,
+                    "channel_def": {"0": "background", "1": "spleen"},
+                }
+            },
+        },
+    }
+    inference = {
+        "network_def": {
+            "_target_": "monai.networks.nets.BasicUNet",
+            "spatial_dims": 2,
+            "in_channels": 1,
+            "out_channels": 2,
+            "features": [4, 4, 8, 8, 16, 4],
+        },
+        "preprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {
+                    "_target_": "ScaleIntensityRanged",
+                    "keys": "image",
+                    "a_min": -57,
+                    "a_max": 164,
+                    "b_min": 0.0,
+                    "b_max": 1.0,
+                    "clip": True,
+                }
+            ],
+        },
+        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [32, 32], "sw_batch_size": 4},
+    }
     (root / "configs" / "metadata.json").write_text(json.dumps(meta))
     (root / "configs" / "inference.json").write_text(json.dumps(inference))
     predictor = MonaiBundlePredictor(root)

@@ -121,9 +121,7 @@ def test_recipe_cli_rejects_bad_names_and_settings(tmp_path: Path) -> None:
         ("device-nodules", {"steps": 120, "train_cases": 40}, 0.8),
     ],
 )
-def test_short_recipe_retrains_from_scratch(
-    tmp_path: Path, name: str, settings: dict[str, int], drop: float
-) -> None:
+def test_short_recipe_retrains_from_scratch(tmp_path: Path, name: str, settings: dict[str, int], drop: float) -> None:
     record = train_recipe(name, tmp_path, overrides=settings, eval_cases=4)
     curve = record["training"]["curve"]
     assert curve[-1]["step"] == settings["steps"]
@@ -140,8 +138,20 @@ def test_predict_cli_runs_a_reference_device_by_name(tmp_path: Path) -> None:
     case = build_cases(seed=79, count=1, size=48, sites=("SITE_F",))[0]
     ct = tmp_path / "ct.nii.gz"
     write_volume(case.grid.volume(case.ct, modality="CT"), ct)
-    result = runner.invoke(app, ["model", "predict", "device-lesions", str(ct), "--modality", "CT",
-                                 "--out", str(tmp_path / "mask.nii.gz"), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "model",
+            "predict",
+            "device-lesions",
+            str(ct),
+            "--modality",
+            "CT",
+            "--out",
+            str(tmp_path / "mask.nii.gz"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["adapter"] == "torch" and isinstance(payload["lesions"], list)

@@ -36,8 +36,19 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def pretrained(dataset: Path) -> dict[str, object]:
     out = dataset.parent / "pre"
-    summary = train(make_config(task="seg", model="unet-small", target="organs", data=dataset, out=out, epochs=3,
-                                lr=3e-3, augment=["flip", "noise"], **FAST))
+    summary = train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="organs",
+            data=dataset,
+            out=out,
+            epochs=3,
+            lr=3e-3,
+            augment=["flip", "noise"],
+            **FAST,
+        )
+    )
     return {"path": out, "summary": summary}
 
 
@@ -74,11 +85,33 @@ def test_record_hashes_splits_hardware_and_curves(pretrained: dict[str, object],
 
 def test_full_and_lora_fine_tuning_from_the_pretrained_run(pretrained: dict[str, object], dataset: Path) -> None:
     pre = Path(str(pretrained["path"]))
-    full = train(make_config(task="seg", model="unet-small", target="lesions", data=dataset,
-                             out=dataset.parent / "ft_full", init=pre, case_fraction=0.5, epochs=1, **FAST))
-    lora = train(make_config(task="seg", model="unet-small", target="lesions", data=dataset,
-                             out=dataset.parent / "ft_lora", init=pre, case_fraction=0.5, epochs=1, lora_rank=2,
-                             **FAST))
+    full = train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="lesions",
+            data=dataset,
+            out=dataset.parent / "ft_full",
+            init=pre,
+            case_fraction=0.5,
+            epochs=1,
+            **FAST,
+        )
+    )
+    lora = train(
+        make_config(
+            task="seg",
+            model="unet-small",
+            target="lesions",
+            data=dataset,
+            out=dataset.parent / "ft_lora",
+            init=pre,
+            case_fraction=0.5,
+            epochs=1,
+            lora_rank=2,
+            **FAST,
+        )
+    )
     info = json.loads((dataset.parent / "ft_lora" / "run.json").read_text())
     # the output head changed from 5 organ classes to 1 lesion channel: re-initialised and listed
     assert "output.2.weight" in info["parent"]["reinitialised"]
@@ -118,7 +151,7 @@ def test_dice_focal_loss_matches_hand_formula() -> None:
     t = target.float()
     dice = 1 - (2 * (p * t).sum() + 1e-5) / (p.sum() + t.sum() + 1e-5)
     pt = torch.where(t > 0, p, 1 - p)
-    focal = (-(1 - pt) ** 2 * torch.log(pt)).mean()
+    focal = (-((1 - pt) ** 2) * torch.log(pt)).mean()
     loss = TaskLoss("dice_focal", "sigmoid", lambda_dice=0.4, lambda_focal=0.6)(logits, target)
     assert float(loss) == pytest.approx(float(0.4 * dice + 0.6 * focal), rel=1e-4)
 
@@ -142,8 +175,13 @@ def test_distillation_loss_follows_003_formula() -> None:
     with torch.no_grad():
         teacher = teacher_net(x)
     t = 5.0
-    kl = torch.nn.functional.kl_div(torch.log_softmax(student / t, 1), torch.softmax(teacher / t, 1),
-                                    reduction="batchmean") * t * t
+    kl = (
+        torch.nn.functional.kl_div(
+            torch.log_softmax(student / t, 1), torch.softmax(teacher / t, 1), reduction="batchmean"
+        )
+        * t
+        * t
+    )
     hard = torch.nn.functional.cross_entropy(student, target)
     loss = DistillationLoss(TaskLoss("ce", "softmax"), teacher_net, temperature=t, alpha=0.7)(student, target, x)
     assert float(loss) == pytest.approx(float(0.7 * kl + 0.3 * hard), rel=1e-5)
@@ -172,8 +210,17 @@ def test_augmentations_keep_image_and_mask_aligned() -> None:
 
 
 def test_early_stopping_and_seed_determinism(dataset: Path) -> None:
-    kwargs = {"task": "cls", "model": "vit-small", "data": dataset, "epochs": 6, "patience": 1, "lr": 1e-9,
-              "min_delta": 10.0, "augment": [], **FAST}
+    kwargs = {
+        "task": "cls",
+        "model": "vit-small",
+        "data": dataset,
+        "epochs": 6,
+        "patience": 1,
+        "lr": 1e-9,
+        "min_delta": 10.0,
+        "augment": [],
+        **FAST,
+    }
     a = train(make_config(out=dataset.parent / "cls_a", **kwargs))
     b = train(make_config(out=dataset.parent / "cls_b", **kwargs))
     # with an unreachable improvement threshold, training stops after patience + 1 epochs
@@ -184,9 +231,19 @@ def test_early_stopping_and_seed_determinism(dataset: Path) -> None:
 def test_distillation_run_records_teacher(dataset: Path) -> None:
     teacher = dataset.parent / "teacher"
     train(make_config(task="cls", model="vit-small", data=dataset, out=teacher, epochs=1, augment=[], **FAST))
-    student = train(make_config(task="cls", model="vit-small", data=dataset, out=dataset.parent / "student",
-                                teacher=teacher, model_kwargs={"dim": 32, "depth": 1, "heads": 2}, epochs=1,
-                                augment=[], **FAST))
+    student = train(
+        make_config(
+            task="cls",
+            model="vit-small",
+            data=dataset,
+            out=dataset.parent / "student",
+            teacher=teacher,
+            model_kwargs={"dim": 32, "depth": 1, "heads": 2},
+            epochs=1,
+            augment=[],
+            **FAST,
+        )
+    )
     info = json.loads((dataset.parent / "student" / "run.json").read_text())
     assert info["distillation"]["temperature"] == 4.0 and info["distillation"]["alpha"] == 0.7
     assert student["trainable_parameters"] < info["distillation"]["teacher_parameters"]
@@ -223,10 +280,21 @@ def test_changed_file_is_an_integrity_error(dataset: Path, tmp_path: Path) -> No
 def test_sgd_step_and_cosine_restart_schedules(dataset: Path) -> None:
     import math
 
-    common = {"task": "cls", "model": "vit-small", "data": dataset, "epochs": 2, "patience": 5, "lr": 0.01,
-              "augment": [], **FAST}
-    step = train(make_config(out=dataset.parent / "sgd_step", optimizer="sgd", schedule="step", step_size=1,
-                             step_gamma=0.9, **common))
+    common = {
+        "task": "cls",
+        "model": "vit-small",
+        "data": dataset,
+        "epochs": 2,
+        "patience": 5,
+        "lr": 0.01,
+        "augment": [],
+        **FAST,
+    }
+    step = train(
+        make_config(
+            out=dataset.parent / "sgd_step", optimizer="sgd", schedule="step", step_size=1, step_gamma=0.9, **common
+        )
+    )
     record = json.loads((Path(step["run"]) / "record.json").read_text())
     assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.01, 0.009])  # 000 B.1.5.2-style decay
     assert record["learning"]["optimizer"]["name"] == "sgd" and record["learning"]["optimizer"]["momentum"] == 0.9

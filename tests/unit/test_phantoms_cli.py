@@ -16,8 +16,7 @@ def _aimd(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_writes_dataset_and_json_summary(tmp_path: Path) -> None:
-    proc = _aimd(str(tmp_path / "out"), "--cases", "2", "--seed", "5", "--size", "32", "--sites", "2",
-                 "--json")
+    proc = _aimd(str(tmp_path / "out"), "--cases", "2", "--seed", "5", "--size", "32", "--sites", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     index = json.loads((tmp_path / "out" / "dataset.json").read_text(encoding="utf-8"))
@@ -26,8 +25,15 @@ def test_writes_dataset_and_json_summary(tmp_path: Path) -> None:
     assert sum(summary["splits"].values()) == 2
 
 
-@pytest.mark.parametrize(("args", "needle"), [(["--cases", "0"], "cases"), (["--size", "16"], "size"),
-                                              (["--sites", "9"], "sites"), (["--workers", "0"], "workers")])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--cases", "0"], "cases"),
+        (["--size", "16"], "size"),
+        (["--sites", "9"], "sites"),
+        (["--workers", "0"], "workers"),
+    ],
+)
 def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     proc = _aimd(str(tmp_path / "out"), *args, "--json")
     assert proc.returncode == 2

@@ -15,14 +15,27 @@ from aimd.phantoms import dataset as dataset_module
 from aimd.phantoms import generate_dataset, stratified_split
 from aimd.phantoms.lesions import sample_plan
 
-CASE_FILES = {"ct.nii.gz", "labels.nii.gz", "lesions.nii.gz", "dx.dcm", "dx_boxes.json", "lesions.json",
-              "report_zh.txt", "report_en.txt", "report.json", "clinical.json"}
+CASE_FILES = {
+    "ct.nii.gz",
+    "labels.nii.gz",
+    "lesions.nii.gz",
+    "dx.dcm",
+    "dx_boxes.json",
+    "lesions.json",
+    "report_zh.txt",
+    "report_en.txt",
+    "report.json",
+    "clinical.json",
+}
 SIZE = 32
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +55,15 @@ def test_layout(ds: Path) -> None:
         assert names == CASE_FILES | {"ct"}
         slices = sorted(p.name for p in (folder / "ct").iterdir())
         assert slices == [f"IM{k:05d}.dcm" for k in range(1, SIZE + 1)]
-    assert index["label_map"] == {"0": "background", "1": "body", "2": "lung", "3": "liver",
-                                  "4": "spine_bone", "5": "lung_nodule", "6": "liver_tumour"}
+    assert index["label_map"] == {
+        "0": "background",
+        "1": "body",
+        "2": "lung",
+        "3": "liver",
+        "4": "spine_bone",
+        "5": "lung_nodule",
+        "6": "liver_tumour",
+    }
     assert index["generator"]["params"] == {"cases": 5, "seed": 11, "size": SIZE, "sites": 3}
     assert [c["site"] for c in index["cases"]] == ["SITE_A", "SITE_B", "SITE_C", "SITE_A", "SITE_B"]
 
@@ -72,8 +92,9 @@ def test_different_seed_differs(ds: Path, tmp_path: Path) -> None:
 
 def test_splits_stratified_and_reproducible() -> None:
     rng = np.random.default_rng(0)
-    cases = [{"id": f"c{i}", "site": f"S{i % 3}", "stratum": str(rng.choice(["none", "lung", "liver"]))}
-             for i in range(200)]
+    cases = [
+        {"id": f"c{i}", "site": f"S{i % 3}", "stratum": str(rng.choice(["none", "lung", "liver"]))} for i in range(200)
+    ]
     split = stratified_split(cases, seed=5)
     assert split == stratified_split(cases, seed=5)
     assert split != stratified_split(cases, seed=6)
@@ -90,7 +111,8 @@ def test_small_dataset_still_has_every_split(ds: Path) -> None:
     splits = Counter(c["split"] for c in index["cases"])
     assert splits["train"] >= 3 and splits["val"] >= 1 and splits["test"] >= 1
     assert sorted(index["split"]["train"] + index["split"]["val"] + index["split"]["test"]) == [
-        c["id"] for c in index["cases"]]
+        c["id"] for c in index["cases"]
+    ]
 
 
 def test_about_one_case_in_five_has_no_lesion() -> None:
@@ -129,8 +151,10 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("kwargs", "where"), [
-    ({"cases": 0}, "--cases"), ({"cases": 1, "size": 31}, "--size"), ({"cases": 1, "sites": 7}, "--sites")])
+@pytest.mark.parametrize(
+    ("kwargs", "where"),
+    [({"cases": 0}, "--cases"), ({"cases": 1, "size": 31}, "--size"), ({"cases": 1, "sites": 7}, "--sites")],
+)
 def test_bad_parameters(tmp_path: Path, kwargs: dict, where: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidInputError) as err:
         generate_dataset(tmp_path / "out", **kwargs)

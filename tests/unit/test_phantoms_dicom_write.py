@@ -27,8 +27,13 @@ def _read_sitk(folder: Path) -> sitk.Image:
 
 def _hu_volume(shape: tuple[int, int, int] = (6, 9, 11), seed: int = 0, **kw: object) -> Volume:
     rng = np.random.default_rng(seed)
-    return Volume(rng.integers(-1024, 2500, shape).astype(np.int16), spacing=(0.8, 0.7, 2.5),
-                  origin=(-10.123456, 5.5, 30.25), modality="CT", **kw)  # type: ignore[arg-type]
+    return Volume(
+        rng.integers(-1024, 2500, shape).astype(np.int16),
+        spacing=(0.8, 0.7, 2.5),
+        origin=(-10.123456, 5.5, 30.25),
+        modality="CT",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def _indices(shape_xyz: tuple[int, int, int], rng: np.random.Generator) -> list[tuple[int, int, int]]:
@@ -57,8 +62,9 @@ def test_left_handed_slice_order_keeps_world_positions(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sitk.GetArrayFromImage(img), vol.array[::-1])
     nz = vol.shape[0]
     for i, j, k in _indices(vol.size_xyz, np.random.default_rng(2)):
-        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((i, j, nz - 1 - k)),
-                                   vol.index_to_world((i, j, k)), atol=1e-4)
+        np.testing.assert_allclose(
+            img.TransformIndexToPhysicalPoint((i, j, nz - 1 - k)), vol.index_to_world((i, j, k)), atol=1e-4
+        )
 
 
 def test_pydicom_reads_hu_and_plane_attributes(tmp_path: Path) -> None:
@@ -68,10 +74,12 @@ def test_pydicom_reads_hu_and_plane_attributes(tmp_path: Path) -> None:
         ds = pydicom.dcmread(path)
         hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
         np.testing.assert_array_equal(hu, vol.array[k])
-        np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], vol.index_to_world((0, 0, k)),
-                                   atol=1e-6)
-        np.testing.assert_allclose([float(v) for v in ds.ImageOrientationPatient],
-                                   np.concatenate([ROT[:, 0], ROT[:, 1]]), atol=1e-9)
+        np.testing.assert_allclose(
+            [float(v) for v in ds.ImagePositionPatient], vol.index_to_world((0, 0, k)), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            [float(v) for v in ds.ImageOrientationPatient], np.concatenate([ROT[:, 0], ROT[:, 1]]), atol=1e-9
+        )
         assert [float(v) for v in ds.PixelSpacing] == [0.7, 0.8]
         assert float(ds.SliceThickness) == float(ds.SpacingBetweenSlices) == 2.5
         assert int(ds.InstanceNumber) == k + 1 and ds.Modality == "CT" and ds.RescaleType == "HU"
@@ -81,8 +89,9 @@ def test_fast_encoding_equals_pydicom_writer(tmp_path: Path) -> None:
     """Hand-assembled bytes are exactly what pydicom's own writer produces for the same data set."""
     meta = DicomMeta(patient_name="ZHANG^WEI=张^伟", patient_id="P1", study_date="20240312", uid_seed="s")
     paths = write_dicom_series(_hu_volume(), tmp_path / "s", meta=meta)
-    dx = write_dicom_image(np.arange(35, dtype=np.uint16).reshape(5, 7), tmp_path / "dx.dcm",
-                           pixel_spacing=(0.2, 0.3), meta=meta)
+    dx = write_dicom_image(
+        np.arange(35, dtype=np.uint16).reshape(5, 7), tmp_path / "dx.dcm", pixel_spacing=(0.2, 0.3), meta=meta
+    )
     for path in (paths[0], paths[-1], dx):
         ds = pydicom.dcmread(path)
         buffer = io.BytesIO()
@@ -99,8 +108,10 @@ def test_same_input_same_bytes_and_uids_from_content(tmp_path: Path) -> None:
     changed.array[0, 0, 0] += 1
     c = write_dicom_series(changed, tmp_path / "c")
     assert pydicom.dcmread(c[0]).SeriesInstanceUID != pydicom.dcmread(a[0]).SeriesInstanceUID
-    seeded = [write_dicom_series(v, tmp_path / n, meta=DicomMeta(uid_seed="case-7"))[0]
-              for v, n in ((vol, "d"), (changed, "e"))]
+    seeded = [
+        write_dicom_series(v, tmp_path / n, meta=DicomMeta(uid_seed="case-7"))[0]
+        for v, n in ((vol, "d"), (changed, "e"))
+    ]
     assert pydicom.dcmread(seeded[0]).StudyInstanceUID == pydicom.dcmread(seeded[1]).StudyInstanceUID
     r1, r2 = (write_dicom_series(vol, tmp_path / n, meta=DicomMeta(random_uids=True))[0] for n in ("f", "g"))
     assert pydicom.dcmread(r1).SOPInstanceUID != pydicom.dcmread(r2).SOPInstanceUID
@@ -119,8 +130,12 @@ def test_same_input_same_bytes_and_uids_from_content(tmp_path: Path) -> None:
 def test_rescale_recovers_values(tmp_path: Path, values: np.ndarray, exact: bool) -> None:
     arr = np.resize(values, (3, 3, 7)).astype(values.dtype)
     paths = write_dicom_series(Volume(arr, modality="CT"), tmp_path / "s")
-    back = np.stack([(lambda d: d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept))(
-        pydicom.dcmread(p)) for p in paths])
+    back = np.stack(
+        [
+            (lambda d: d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept))(pydicom.dcmread(p))
+            for p in paths
+        ]
+    )
     if exact:
         np.testing.assert_array_equal(back.astype(arr.dtype), arr)
     else:
@@ -146,12 +161,23 @@ def test_modality_inferred_when_missing(tmp_path: Path) -> None:
 
 
 def test_meta_from_volume_metadata(tmp_path: Path) -> None:
-    vol = _hu_volume(metadata={"PatientName": "DOE^JANE", "StudyDate": "2024-03-12", "patient_sex": "X",
-                               "dicom": {"AccessionNumber": "ACC42"}, "window_center": -600,
-                               "window_width": 1500})
+    vol = _hu_volume(
+        metadata={
+            "PatientName": "DOE^JANE",
+            "StudyDate": "2024-03-12",
+            "patient_sex": "X",
+            "dicom": {"AccessionNumber": "ACC42"},
+            "window_center": -600,
+            "window_width": 1500,
+        }
+    )
     ds = pydicom.dcmread(write_dicom_series(vol, tmp_path / "s")[0])
-    assert (str(ds.PatientName), ds.StudyDate, ds.AccessionNumber, ds.PatientSex) == ("DOE^JANE", "20240312",
-                                                                                     "ACC42", "")
+    assert (str(ds.PatientName), ds.StudyDate, ds.AccessionNumber, ds.PatientSex) == (
+        "DOE^JANE",
+        "20240312",
+        "ACC42",
+        "",
+    )
     assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (-600.0, 1500.0)
 
 
@@ -215,8 +241,9 @@ def test_bad_radiograph_input(tmp_path: Path, image: np.ndarray) -> None:
 
 
 def test_converted_series_keeps_study_but_gets_new_series_uid(tmp_path: Path) -> None:
-    vol = _hu_volume(metadata={"StudyInstanceUID": "1.2.3.4", "SeriesInstanceUID": "1.2.3.4.5",
-                               "FrameOfReferenceUID": "1.2.3.6"})
+    vol = _hu_volume(
+        metadata={"StudyInstanceUID": "1.2.3.4", "SeriesInstanceUID": "1.2.3.4.5", "FrameOfReferenceUID": "1.2.3.6"}
+    )
     ds = pydicom.dcmread(write_dicom_series(vol, tmp_path / "s")[0])
     assert (ds.StudyInstanceUID, ds.FrameOfReferenceUID) == ("1.2.3.4", "1.2.3.6")
     assert ds.SeriesInstanceUID != "1.2.3.4.5"

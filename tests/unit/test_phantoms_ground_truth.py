@@ -130,15 +130,12 @@ def test_dicom_series_equals_nifti_in_lps(ds: Path) -> None:
         rng = np.random.default_rng(0)
         points = [(0, 0, 0), (63, 63, 63), *(tuple(int(v) for v in rng.integers(0, 64, 3)) for _ in range(9))]
         for idx in points:
-            np.testing.assert_allclose(img.TransformIndexToPhysicalPoint(idx), affine[:3] @ [*idx, 1],
-                                       atol=1e-4)
-        slices = sorted((pydicom.dcmread(p) for p in (case / "ct").iterdir()),
-                        key=lambda d: int(d.InstanceNumber))
+            np.testing.assert_allclose(img.TransformIndexToPhysicalPoint(idx), affine[:3] @ [*idx, 1], atol=1e-4)
+        slices = sorted((pydicom.dcmread(p) for p in (case / "ct").iterdir()), key=lambda d: int(d.InstanceNumber))
         for k, d in enumerate(slices):
             hu = d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept)
             np.testing.assert_array_equal(hu, ct[k])
-            np.testing.assert_allclose([float(v) for v in d.ImagePositionPatient], affine[:3] @ [0, 0, k, 1],
-                                       atol=1e-4)
+            np.testing.assert_allclose([float(v) for v in d.ImagePositionPatient], affine[:3] @ [0, 0, k, 1], atol=1e-4)
 
 
 def test_dicom_header_identity_matches_clinical(ds: Path) -> None:

@@ -51,9 +51,8 @@ def test_spans_point_at_their_text(ds: Path) -> None:
             assert len(ids) == len(set(ids))
             for span in report[lang]["spans"] + report[lang]["phi"]:
                 assert 0 <= span["start"] < span["end"] <= len(text)
-                assert text[span["start"]:span["end"]] == span["text"]
-            assert {s["type"] for s in report[lang]["spans"]} <= {"finding", "diagnosis", "attribute",
-                                                                   "recommendation"}
+                assert text[span["start"] : span["end"]] == span["text"]
+            assert {s["type"] for s in report[lang]["spans"]} <= {"finding", "diagnosis", "attribute", "recommendation"}
 
 
 def test_each_lesion_described_with_size_and_lobe(ds: Path) -> None:
@@ -68,7 +67,7 @@ def test_each_lesion_described_with_size_and_lobe(ds: Path) -> None:
                 kinds = sorted(s["type"] for s in mine if s["type"] != "attribute")
                 assert kinds == ["diagnosis", "finding", "recommendation"]
                 finding = next(s for s in mine if s["type"] == "finding")
-                sentence = text[finding["start"]:finding["end"]]
+                sentence = text[finding["start"] : finding["end"]]
                 assert f"{le['diameter_mm']} mm" in sentence
                 assert le[f"lobe_{lang}"] in sentence and le["segment"] in sentence
                 attributes = {s["attribute"]: s["text"] for s in mine if s["type"] == "attribute"}
@@ -94,9 +93,13 @@ def test_identifying_text_present_and_valid(ds: Path) -> None:
         report = _json(case / "report.json")
         for lang, name in (("zh", patient["name_zh"]), ("en", patient["name_en"])):
             phi = {(p["kind"], p["text"]) for p in report[lang]["phi"]}
-            for kind, value in (("name", name), ("id_number", patient["id_number"]),
-                                ("phone", patient["phone"]), ("record_number", patient["record_number"]),
-                                ("admission_number", patient["admission_number"])):
+            for kind, value in (
+                ("name", name),
+                ("id_number", patient["id_number"]),
+                ("phone", patient["phone"]),
+                ("record_number", patient["record_number"]),
+                ("admission_number", patient["admission_number"]),
+            ):
                 assert (kind, value) in phi
             assert {k for k, _ in phi} >= {"address", "date", "institution", "accession_number", "staff_name"}
         assert re.search(r"[\u4e00-\u9fff]{2,3}", patient["name_zh"])
@@ -123,8 +126,11 @@ def test_labs_have_units_ranges_and_some_stale_dates(ds: Path) -> None:
             measured = datetime.date.fromisoformat(lab["measured_date"])
             assert (measured - scan).days == lab["days_from_scan"]
             stale += abs((measured - scan).days) > 90
-            expected = "H" if lab["value"] > lab["normal_range"]["high"] else (
-                "L" if lab["value"] < lab["normal_range"]["low"] else "N")
+            expected = (
+                "H"
+                if lab["value"] > lab["normal_range"]["high"]
+                else ("L" if lab["value"] < lab["normal_range"]["low"] else "N")
+            )
             assert lab["flag"] == expected
         assert {"AFP", "CEA", "ALT"} <= {lab["code"] for lab in clinical["labs"]}
     assert stale >= 1

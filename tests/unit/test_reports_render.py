@@ -39,8 +39,10 @@ class _Collect(HTMLParser):
 
 def _report(tmp_path: Path) -> tuple[Report, dict[str, str | None]]:
     ctx = context(tmp_path, data=disks({f"c{i}": "AB"[i % 2] for i in range(8)}, fg={"A": 0.8, "B": 0.8}))
-    claims = Claims(efficiency=EfficiencyClaim(runs=3, int8=False, max_parameters=1),
-                    generalization=GeneralizationClaim(min_metric=0.9))
+    claims = Claims(
+        efficiency=EfficiencyClaim(runs=3, int8=False, max_parameters=1),
+        generalization=GeneralizationClaim(min_metric=0.9),
+    )
     results = run_characteristics(ctx, claims, only=["efficiency", "generalization"])
     report = build_report(ctx, claims, results, started=datetime.now(UTC), claims_source="test", duration_s=1.5)
     return report, write_report(report, tmp_path, pdf=True)

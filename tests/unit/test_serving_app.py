@@ -77,8 +77,11 @@ def test_health_and_metadata_routes(served):
 
 def test_infer_nifti_findings_grades_and_files(served):
     client, tokens, tmp = served
-    r = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]),
-                    files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")})
+    r = client.post(
+        "/v2/models/blob/infer",
+        headers=auth(tokens["infer"]),
+        files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")},
+    )
     assert r.status_code == 200, r.text
     doc = r.json()
     findings = sorted(doc["findings"], key=lambda f: f["centroid_lps_mm"][0])
@@ -111,8 +114,11 @@ def test_infer_nifti_findings_grades_and_files(served):
 
 def test_infer_dicom_zip_writes_seg_and_sr(served):
     client, tokens, tmp = served
-    r = client.post("/v2/models/blob/infer", headers={**auth(tokens["infer"]), "content-type": "application/zip"},
-                    content=series_zip(tmp))
+    r = client.post(
+        "/v2/models/blob/infer",
+        headers={**auth(tokens["infer"]), "content-type": "application/zip"},
+        content=series_zip(tmp),
+    )
     assert r.status_code == 200, r.text
     doc = r.json()
     assert {"seg", "sr", "mask_nifti"} <= set(doc["files"])
@@ -124,10 +130,13 @@ def test_infer_dicom_zip_writes_seg_and_sr(served):
     assert doc["input"]["series_uid"] == seg.ReferencedSeriesSequence[0].SeriesInstanceUID
 
 
-@pytest.mark.parametrize(("body", "ctype", "status", "where"), [
-    (b"hello world, not an image", "application/octet-stream", 415, "files[0] upload"),
-    (b"\x00" * 128 + b"DICM" + b"\x00" * 10, "application/dicom", 422, "files[0] upload.dcm"),
-])
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "where"),
+    [
+        (b"hello world, not an image", "application/octet-stream", 415, "files[0] upload"),
+        (b"\x00" * 128 + b"DICM" + b"\x00" * 10, "application/dicom", 422, "files[0] upload.dcm"),
+    ],
+)
 def test_bad_uploads_are_4xx_naming_the_field(served, body, ctype, status, where):
     client, tokens, tmp = served
     r = client.post("/v2/models/blob/infer", headers={**auth(tokens["infer"]), "content-type": ctype}, content=body)
@@ -141,8 +150,11 @@ def test_zip_slip_and_missing_slice_are_refused(served):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("../../etc/evil.dcm", b"x")
-    r = client.post("/v2/models/blob/infer", headers={**auth(tokens["infer"]), "content-type": "application/zip"},
-                    content=buf.getvalue())
+    r = client.post(
+        "/v2/models/blob/infer",
+        headers={**auth(tokens["infer"]), "content-type": "application/zip"},
+        content=buf.getvalue(),
+    )
     assert r.status_code == 422 and "outside" in r.json()["message"]
     vol, _, _ = two_blob_ct()
     files = write_ct_series(vol, tmp / "gap")
@@ -154,11 +166,16 @@ def test_zip_slip_and_missing_slice_are_refused(served):
 
 def test_scope_matrix_has_no_unauthorised_success(served):
     client, tokens, tmp = served
-    routes = [("GET", "/v2/models", "infer"), ("GET", "/v2/models/blob", "infer"),
-              ("GET", "/v2/models/blob/ready", "infer"), ("GET", "/v2/jobs/abc", "infer"),
-              ("GET", "/v2/results/abc", "infer"), ("POST", "/v2/results/abc/review", "review"),
-              ("POST", "/v2/repository/models/blob/unload", "admin"),
-              ("POST", "/v2/models/blob/infer", "infer")]
+    routes = [
+        ("GET", "/v2/models", "infer"),
+        ("GET", "/v2/models/blob", "infer"),
+        ("GET", "/v2/models/blob/ready", "infer"),
+        ("GET", "/v2/jobs/abc", "infer"),
+        ("GET", "/v2/results/abc", "infer"),
+        ("POST", "/v2/results/abc/review", "review"),
+        ("POST", "/v2/repository/models/blob/unload", "admin"),
+        ("POST", "/v2/models/blob/infer", "infer"),
+    ]
     unauthorised_ok = []
     for method, path, scope in routes:
         for who in (None, "bogus", *tokens):
@@ -174,8 +191,11 @@ def test_scope_matrix_has_no_unauthorised_success(served):
 
 def test_review_records_dice_and_changed_voxels_and_audit(served):
     client, tokens, tmp = served
-    doc = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]),
-                      files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")}).json()
+    doc = client.post(
+        "/v2/models/blob/infer",
+        headers=auth(tokens["infer"]),
+        files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")},
+    ).json()
     (tmp / "m.nii.gz").write_bytes(client.get(doc["links"]["mask_nifti"], headers=auth(tokens["infer"])).content)
     mask = read_nifti(tmp / "m.nii.gz")
     edited = np.asarray(mask.array).copy()
@@ -184,8 +204,12 @@ def test_review_records_dice_and_changed_voxels_and_audit(served):
     edited[faint] = 0  # the reviewer deletes the faint finding
     write_nifti(mask.with_array(edited), tmp / "edited.nii.gz")
     url = f"/v2/results/{doc['id']}/review"
-    r = client.post(url, headers=auth(tokens["review"]), data={"reviewer": "Dr Li", "decision": "modified"},
-                    files={"mask": ("edited.nii.gz", (tmp / "edited.nii.gz").read_bytes(), "application/gzip")})
+    r = client.post(
+        url,
+        headers=auth(tokens["review"]),
+        data={"reviewer": "Dr Li", "decision": "modified"},
+        files={"mask": ("edited.nii.gz", (tmp / "edited.nii.gz").read_bytes(), "application/gzip")},
+    )
     assert r.status_code == 200, r.text
     total = int((np.asarray(mask.array) > 0).sum())
     assert r.json()["changed_voxels"] == removed
@@ -208,8 +232,11 @@ def test_review_records_dice_and_changed_voxels_and_audit(served):
 
 def test_async_job_is_persisted_and_completed(served):
     client, tokens, tmp = served
-    r = client.post("/v2/models/blob/infer", headers={**auth(tokens["infer"]), "Prefer": "respond-async"},
-                    files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")})
+    r = client.post(
+        "/v2/models/blob/infer",
+        headers={**auth(tokens["infer"]), "Prefer": "respond-async"},
+        files={"files": ("ct.nii.gz", nifti_bytes(tmp), "application/gzip")},
+    )
     assert r.status_code == 202 and r.headers["location"].startswith("/v2/jobs/")
     import time
 
@@ -233,12 +260,15 @@ def test_metrics_count_requests(served):
 
 def test_pacs_reference_without_pacs_is_422(served):
     client, tokens, _ = served
-    r = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]),
-                    content=json.dumps({"study_uid": "1.2.3", "series_uid": "1.2.3.4"}),
-                    )
+    r = client.post(
+        "/v2/models/blob/infer",
+        headers=auth(tokens["infer"]),
+        content=json.dumps({"study_uid": "1.2.3", "series_uid": "1.2.3.4"}),
+    )
     assert r.status_code in (415, 422)
-    r = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]),
-                    json={"study_uid": "1.2.3", "series_uid": "1.2.3.4"})
+    r = client.post(
+        "/v2/models/blob/infer", headers=auth(tokens["infer"]), json={"study_uid": "1.2.3", "series_uid": "1.2.3.4"}
+    )
     assert r.status_code == 422 and r.json()["where"] == "study_uid"
     r = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]), json={"study_uid": "x; drop"})
     assert r.status_code == 422 and r.json()["where"] in ("study_uid", "series_uid")

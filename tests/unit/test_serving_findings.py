@@ -57,8 +57,9 @@ def test_findings_match_the_phantom_ground_truth(phantom: Path):
         assert np.linalg.norm(np.subtract(near.centroid_lps_mm, lesion["centre_lps_mm"])) < max(ct.spacing)
         assert abs(near.longest_diameter_mm - lesion["diameter_mm"]) <= 2 * max(ct.spacing)
         assert near.mean_hu == pytest.approx(lesion["hu_mean"], abs=0.1)
-        assert near.location is not None and near.location.side == ("left" if "left" in lesion["lobe_en"]
-                                                                    or lesion["centre_lps_mm"][0] > 0 else "right")
+        assert near.location is not None and near.location.side == (
+            "left" if "left" in lesion["lobe_en"] or lesion["centre_lps_mm"][0] > 0 else "right"
+        )
 
 
 def test_grades_follow_the_configured_thresholds():
@@ -116,8 +117,9 @@ def test_zip_bomb_truncated_and_oversized_uploads(tmp_path: Path):
     files = write_ct_series(vol, tmp_path / "ct")
     data = files[0].read_bytes()
     with pytest.raises(InvalidInputError, match="truncated") as err:
-        read_upload([(f.name, f.read_bytes()) for f in files[1:]] + [("cut.dcm", data[:-200])], UploadLimits(),
-                    tmp_path / "w")
+        read_upload(
+            [(f.name, f.read_bytes()) for f in files[1:]] + [("cut.dcm", data[:-200])], UploadLimits(), tmp_path / "w"
+        )
     assert err.value.where == "files[15] cut.dcm"
     with pytest.raises(UploadTooLargeError, match="voxels"):
         read_upload([(f.name, f.read_bytes()) for f in files], UploadLimits(max_voxels=1000), tmp_path / "v")
@@ -155,8 +157,9 @@ def test_batcher_groups_concurrent_requests_and_keeps_rows_apart():
     batcher.close()
     assert max(base.calls) > 1  # at least one network call served several requests
     for k in range(8):  # and every caller got its own rows
-        np.testing.assert_allclose(outs[k], TorchModulePredictor(blob_net(), CT_SPEC, SEG_SPEC).predict(inputs[k]),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            outs[k], TorchModulePredictor(blob_net(), CT_SPEC, SEG_SPEC).predict(inputs[k]), atol=1e-6
+        )
 
 
 def test_full_queue_is_busy_and_cancelled_work_is_dropped():
@@ -204,8 +207,9 @@ def test_similar_cases_find_the_same_lesion_first_and_refuse_another_model(phant
 
     torch.manual_seed(0)
     spec = get_entry("unet-small").input_spec
-    predictor = TorchModulePredictor(build_network("unet-small", out_channels=1).eval(),
-                                     spec.model_copy(update={"spacing_mm": None}), SEG_SPEC)
+    predictor = TorchModulePredictor(
+        build_network("unet-small", out_channels=1).eval(), spec.model_copy(update={"spacing_mm": None}), SEG_SPEC
+    )
     weights = tmp_path / "w.pt"
     torch.save(predictor.module.state_dict(), weights)
     model = ModelRegistry().add("unet", predictor, weights, "1")

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROW = re.compile(r"^\|\s*(?P<clause>[^|]+?)\s*\|\s*(?P<feature>[^|]+?)\s*\|\s*(?P<module>[^|]+?)\s*\|"
-                 r"\s*(?P<tests>[^|]+?)\s*\|")
+ROW = re.compile(
+    r"^\|\s*(?P<clause>[^|]+?)\s*\|\s*(?P<feature>[^|]+?)\s*\|\s*(?P<module>[^|]+?)\s*\|"
+    r"\s*(?P<tests>[^|]+?)\s*\|"
+)
 
 
 def _rows() -> list[dict[str, str]]:

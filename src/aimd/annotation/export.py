@@ -148,8 +148,10 @@ def refuse_escaping(sources: list[PackageSource]) -> None:
     bad = [(s, ref, role, owner, reason) for s in sources for ref, role, owner, reason in s.escapes()]
     if not bad:
         return
-    lines = [f"{ESCAPE_CODE}: {s.where} field {role.value} ({owner}) references {ref}, which {reason}"
-             for s, ref, role, owner, reason in bad[:5]]
+    lines = [
+        f"{ESCAPE_CODE}: {s.where} field {role.value} ({owner}) references {ref}, which {reason}"
+        for s, ref, role, owner, reason in bad[:5]
+    ]
     more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
     raise InvalidInputError(
         f"{len(bad)} reference(s) leave the export's root folder {bad[0][0].root_dir}:\n" + "\n".join(lines) + more,

@@ -96,6 +96,7 @@ def _linear(
 #: Smallest image extent (voxels per axis) that the three-level registration pyramid accepts.
 MIN_VOXELS_PER_AXIS = 12
 
+
 def register_volumes(
     fixed: Volume,
     moving: Volume,
@@ -128,8 +129,11 @@ def register_volumes(
                 hint="register the full images, not a crop or a single voxel",
             )
         if np.issubdtype(vol.array.dtype, np.floating) and not np.isfinite(vol.array).all():
-            raise InvalidInputError(f"{name} image holds NaN or infinite voxels", where=name,
-                                    hint="run `aimd data validate` on it and fix or mask those voxels")
+            raise InvalidInputError(
+                f"{name} image holds NaN or infinite voxels",
+                where=name,
+                hint="run `aimd data validate` on it and fix or mask those voxels",
+            )
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # pyramids and metric single-threaded: same bits
     try:

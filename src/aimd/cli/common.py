@@ -87,8 +87,13 @@ def plural(n: int, word: str) -> str:
 def findings_sentence(findings: list[Finding]) -> str:
     """``"1 error, no warnings, 2 info findings"`` — every severity counted, infos included."""
     n = {sev: sum(f.severity is sev for f in findings) for sev in Severity}
-    return ", ".join((plural(n[Severity.ERROR], "error"), plural(n[Severity.WARNING], "warning"),
-                      plural(n[Severity.INFO], "info finding")))
+    return ", ".join(
+        (
+            plural(n[Severity.ERROR], "error"),
+            plural(n[Severity.WARNING], "warning"),
+            plural(n[Severity.INFO], "info finding"),
+        )
+    )
 
 
 def render_findings(findings: list[Finding], title: str, *, show_info: bool = True) -> None:

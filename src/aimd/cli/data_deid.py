@@ -17,23 +17,33 @@ def deid(
     src: Path = typer.Argument(..., help="A DICOM/text/JSON file, a case folder or a dataset folder."),
     dst: Path = typer.Argument(..., help="Output folder (same structure); new or empty unless --force."),
     map_path: Path = typer.Option(..., "--map", help="Pseudonym map file (outside DST; reused if present)."),
-    salt: str | None = typer.Option(None, "--salt", envvar="AIMD_DEID_SALT",
-                                    help="Secret for a new map (default: random); must match an old map."),
+    salt: str | None = typer.Option(
+        None, "--salt", envvar="AIMD_DEID_SALT", help="Secret for a new map (default: random); must match an old map."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty DST."),
-    keep_private_tags: bool | None = typer.Option(None, "--keep-private-tags/--remove-private-tags",
-                                                  help="Keep DICOM private attributes unchecked (default: "
-                                                       "settings.deid.keep_private_tags, normally remove)."),
-    clean_descriptors: bool = typer.Option(False, "--clean-descriptors",
-                                           help="Keep study/series descriptions, cleaned (113105)."),
-    remove_dates: bool = typer.Option(False, "--remove-dates",
-                                      help="Remove dates instead of shifting them (no 113107)."),
-    remove_characteristics: bool = typer.Option(False, "--remove-characteristics",
-                                                help="Remove sex/age/size/weight too (no 113108)."),
-    copy_unknown: bool = typer.Option(False, "--copy-unknown",
-                                      help="Copy files of unknown format unchecked (default: leave out)."),
-    clean_pixels: bool = typer.Option(False, "--clean-pixels",
-                                      help="Blank burned-in text (deid recipes + Tesseract OCR) instead of "
-                                           "quarantining; images where OCR still finds text stay out."),
+    keep_private_tags: bool | None = typer.Option(
+        None,
+        "--keep-private-tags/--remove-private-tags",
+        help="Keep DICOM private attributes unchecked (default: settings.deid.keep_private_tags, normally remove).",
+    ),
+    clean_descriptors: bool = typer.Option(
+        False, "--clean-descriptors", help="Keep study/series descriptions, cleaned (113105)."
+    ),
+    remove_dates: bool = typer.Option(
+        False, "--remove-dates", help="Remove dates instead of shifting them (no 113107)."
+    ),
+    remove_characteristics: bool = typer.Option(
+        False, "--remove-characteristics", help="Remove sex/age/size/weight too (no 113108)."
+    ),
+    copy_unknown: bool = typer.Option(
+        False, "--copy-unknown", help="Copy files of unknown format unchecked (default: leave out)."
+    ),
+    clean_pixels: bool = typer.Option(
+        False,
+        "--clean-pixels",
+        help="Blank burned-in text (deid recipes + Tesseract OCR) instead of "
+        "quarantining; images where OCR still finds text stay out.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """De-identify SRC into DST: DICOM by the PS3.15 Basic Profile, text and JSON by aimd's text rules.
@@ -52,13 +62,16 @@ def deid(
     """
     src_r, _, map_r = check_paths(src, dst, map_path)
     total = len(discover(src_r, exclude=(map_r,))[1])
-    options = DeidOptions.from_settings(keep_private_tags=keep_private_tags,
-                                        clean_descriptors=clean_descriptors, remove_dates=remove_dates,
-                                        remove_characteristics=remove_characteristics,
-                                        copy_unknown=copy_unknown, clean_pixels=clean_pixels)
+    options = DeidOptions.from_settings(
+        keep_private_tags=keep_private_tags,
+        clean_descriptors=clean_descriptors,
+        remove_dates=remove_dates,
+        remove_characteristics=remove_characteristics,
+        copy_unknown=copy_unknown,
+        clean_pixels=clean_pixels,
+    )
     with progress_bar("de-identifying", total, enabled=not json_out) as advance:
-        report = deidentify_path(src, dst, map_path, options=options, salt=salt, overwrite=force,
-                                 progress=advance)
+        report = deidentify_path(src, dst, map_path, options=options, salt=salt, overwrite=force, progress=advance)
     summary = report.summary()
     for item in summary["left_out"]:
         err_console.print(f"[red]{item['status']}:[/red] {item['path']}: {item['reason']}", highlight=False)
@@ -69,16 +82,21 @@ def deid(
     else:
         statuses = ", ".join(f"{k} {v}" for k, v in summary["by_status"].items())
         residual = report.log["residual_scan"]
-        console.print(f"[green]de-identified[/green] {summary['files']} files → {report.dst} ({statuses}); "
-                      f"{summary['patients']} patients; residual scan: {residual['files_with_hits']} hits in "
-                      f"{residual['files_scanned']} files; span overlaps {summary['span_overlaps']}",
-                      highlight=False)
+        console.print(
+            f"[green]de-identified[/green] {summary['files']} files → {report.dst} ({statuses}); "
+            f"{summary['patients']} patients; residual scan: {residual['files_with_hits']} hits in "
+            f"{residual['files_scanned']} files; span overlaps {summary['span_overlaps']}",
+            highlight=False,
+        )
         console.print(f"map: {report.map_path}   log: {summary['log']}", highlight=False)
         if summary["warning_list"]:
             console.print(f"{len(summary['warning_list'])} warnings (listed above)", highlight=False)
     if report.exit_code != EXIT_OK:
-        err_console.print(f"[red]{len(summary['left_out'])} of {summary['files']} files left out of {report.dst} "
-                          "(needs review; see above and the log)[/red]", highlight=False)
+        err_console.print(
+            f"[red]{len(summary['left_out'])} of {summary['files']} files left out of {report.dst} "
+            "(needs review; see above and the log)[/red]",
+            highlight=False,
+        )
         raise typer.Exit(report.exit_code)
 
 

@@ -118,8 +118,9 @@ def inspect(
 def validate(
     path: Path = typer.Argument(..., help="DICOM folder (all series are checked), DICOM file or NIfTI file."),
     series: str | None = SeriesOption,
-    quality: bool = typer.Option(True, "--quality/--no-quality",
-                                 help="Also check resolution, noise, SNR, contrast and blurred/noisy slices (g)."),
+    quality: bool = typer.Option(
+        True, "--quality/--no-quality", help="Also check resolution, noise, SNR, contrast and blurred/noisy slices (g)."
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Check geometry, pixel values and image quality against 001 §7.2 a–g; exit 1 when errors are found.
@@ -135,8 +136,14 @@ def validate(
     n_err = sum(f.severity is Severity.ERROR for f in findings)
     n_warn = sum(f.severity is Severity.WARNING for f in findings)
     if json_out:
-        print_json({"path": str(path), "findings": [f.model_dump(mode="json") for f in findings],
-                    "errors": n_err, "warnings": n_warn})
+        print_json(
+            {
+                "path": str(path),
+                "findings": [f.model_dump(mode="json") for f in findings],
+                "errors": n_err,
+                "warnings": n_warn,
+            }
+        )
     else:
         render_findings(findings, f"001 §7.2 checks of {path}")
     if n_err:
@@ -153,18 +160,26 @@ def convert(
     """Convert between a DICOM series and NIfTI keeping the geometry (every voxel's LPS position)."""
     exists = dst.exists() and (dst.is_file() or any(dst.iterdir()))
     if exists and not force:
-        raise InvalidInputError("output already exists", where=str(dst),
-                                hint="choose another output or pass --force to replace it")
+        raise InvalidInputError(
+            "output already exists", where=str(dst), hint="choose another output or pass --force to replace it"
+        )
     volume = _read(src, series, json_out)
     with progress_bar(f"writing {dst.name}", None):
         files = write_volume(volume, dst, overwrite=force)
-    payload = {"src": str(src), "dst": str(dst), "format": "nifti" if is_nifti_path(dst) else "dicom",
-               "n_files": len(files), **{k: v for k, v in _geometry_json(volume).items() if k != "n_files"}}
+    payload = {
+        "src": str(src),
+        "dst": str(dst),
+        "format": "nifti" if is_nifti_path(dst) else "dicom",
+        "n_files": len(files),
+        **{k: v for k, v in _geometry_json(volume).items() if k != "n_files"},
+    }
     if json_out:
         print_json(payload)
     else:
-        console.print(f"wrote {len(files)} file(s) to {dst} ({payload['format']}, shape {payload['shape']}, "
-                      f"spacing {_fmt(payload['spacing'])} mm)")
+        console.print(
+            f"wrote {len(files)} file(s) to {dst} ({payload['format']}, shape {payload['shape']}, "
+            f"spacing {_fmt(payload['spacing'])} mm)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -35,8 +35,11 @@ def phantom(
     """
     validate_params(cases, size, sites)
     if not 0 <= annotators <= 10:
-        raise InvalidInputError(f"annotators must be 0-10, got {annotators}", where="--annotators",
-                                hint="pass --annotators 3 for three simulated readers")
+        raise InvalidInputError(
+            f"annotators must be 0-10, got {annotators}",
+            where="--annotators",
+            hint="pass --annotators 3 for three simulated readers",
+        )
     if workers is not None and workers < 1:
         raise InvalidInputError(f"workers must be at least 1, got {workers}", where="--workers")
     start = time.perf_counter()
@@ -51,8 +54,9 @@ def phantom(
         advance[0](n)
 
     with bars:
-        index = generate_dataset(out, cases=cases, seed=seed, size=size, sites=sites, workers=workers,
-                                 force=force, progress=on_case)
+        index = generate_dataset(
+            out, cases=cases, seed=seed, size=size, sites=sites, workers=workers, force=force, progress=on_case
+        )
     packages: list[Path] = []
     if annotators:
         with progress_bar("simulated readers", cases) as advance_readers:
@@ -61,17 +65,29 @@ def phantom(
     splits = {name: len(index["split"][name]) for name in ("train", "val", "test")}
     lesions = sum(c["lesion_count"] for c in index["cases"])
     files = sum(len(c["files"]) for c in index["cases"]) + 1
-    summary = {"out": str(out), "cases": cases, "seed": seed, "size": size, "sites": sites,
-               "lesions": lesions, "annotation_packages": len(packages),
-               "files": files, "splits": splits, "seconds": round(seconds, 3),
-               "cases_per_second": round(cases / seconds, 3) if seconds > 0 else None}
+    summary = {
+        "out": str(out),
+        "cases": cases,
+        "seed": seed,
+        "size": size,
+        "sites": sites,
+        "lesions": lesions,
+        "annotation_packages": len(packages),
+        "files": files,
+        "splits": splits,
+        "seconds": round(seconds, 3),
+        "cases_per_second": round(cases / seconds, 3) if seconds > 0 else None,
+    }
     if json_out:
         print_json(summary)
     else:
         split_text = ", ".join(f"{n} {name}" for name, n in splits.items())
         readers = f", {len(packages)} annotation packages" if packages else ""
-        console.print(f"[green]wrote {cases} cases[/green] ({lesions} lesions, {files} files{readers}) to {out} in "
-                      f"{seconds:.1f} s — split {split_text}", highlight=False)
+        console.print(
+            f"[green]wrote {cases} cases[/green] ({lesions} lesions, {files} files{readers}) to {out} in "
+            f"{seconds:.1f} s — split {split_text}",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

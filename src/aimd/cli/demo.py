@@ -37,12 +37,17 @@ def _phantoms(ctx: dict[str, Any]) -> dict[str, Any]:
         advance[0](n)
 
     with bars:
-        index = generate_dataset(out, cases=ctx["cases"], seed=ctx["seed"], size=ctx["size"], sites=3,
-                                 force=True, progress=on_case)
+        index = generate_dataset(
+            out, cases=ctx["cases"], seed=ctx["seed"], size=ctx["size"], sites=3, force=True, progress=on_case
+        )
     ctx["dataset"] = out
     lesions = sum(c["lesion_count"] for c in index["cases"])
-    return {"output": str(out), "cases": len(index["cases"]), "lesions": lesions,
-            "splits": {k: len(index["split"][k]) for k in ("train", "val", "test")}}
+    return {
+        "output": str(out),
+        "cases": len(index["cases"]),
+        "lesions": lesions,
+        "splits": {k: len(index["split"][k]) for k in ("train", "val", "test")},
+    }
 
 
 def _validate(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -67,12 +72,18 @@ def _deid(ctx: dict[str, Any]) -> dict[str, Any]:
 
     dst = ctx["out"] / "deid"
     map_file = ctx["out"] / "secrets" / "deid_map.json"
-    with Progress(TextColumn("[bold]de-identification"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]de-identification"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
+    ) as bar:
         task = bar.add_task("deid", total=None)
-        report = deidentify_path(ctx["dataset"], dst, map_file, overwrite=True,
-                                 progress=lambda: bar.advance(task),
-                                 on_total=lambda n: bar.update(task, total=n))
+        report = deidentify_path(
+            ctx["dataset"],
+            dst,
+            map_file,
+            overwrite=True,
+            progress=lambda: bar.advance(task),
+            on_total=lambda n: bar.update(task, total=n),
+        )
     if report.exit_code:
         ctx["failures"].append("deid")
     return {"output": str(dst), "map": str(map_file), **report.summary()}
@@ -84,12 +95,25 @@ def _annotation(ctx: dict[str, Any]) -> dict[str, Any]:
     # 001 §11.2.1: data enter the annotation environment de-identified.
     source = ctx["out"] / "deid"
     with progress_bar("annotation: readers → QC → agreement → export → verify → report", 6) as advance:
-        result = run_annotation_demo(source, ctx["out"] / "annotation", readers=3, seed=ctx["seed"], seg=True,
-                                     progress=lambda n: advance(n))
+        result = run_annotation_demo(
+            source, ctx["out"] / "annotation", readers=3, seed=ctx["seed"], seg=True, progress=lambda n: advance(n)
+        )
     if result["verify_errors"]:
         ctx["failures"].append("annotation")
-    keep = ("report", "export", "qc", "mean_dice", "min_dice", "second_review", "special_review",
-            "single_reader_objects", "export_refused_without_force", "export_files", "seg_files", "verify_errors")
+    keep = (
+        "report",
+        "export",
+        "qc",
+        "mean_dice",
+        "min_dice",
+        "second_review",
+        "special_review",
+        "single_reader_objects",
+        "export_refused_without_force",
+        "export_files",
+        "seg_files",
+        "verify_errors",
+    )
     return {k: result[k] for k in keep}
 
 
@@ -146,8 +170,13 @@ def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
     with progress_bar("evaluation: 000 §6.2, §6.3.1–§6.3.9", None) as advance:
         result = run_evaluation_demo(ctx["out"] / "evaluation", progress=lambda _stage: advance())
     ctx["verdict_table"] = verdict_table(result["verdicts"], result["claims_origin"])
-    return {"report_html": result["report_html"], "report_pdf": result.get("report_pdf"),
-            "report_json": result["report_json"], "counts": result["counts"], "claims_origin": result["claims_origin"]}
+    return {
+        "report_html": result["report_html"],
+        "report_pdf": result.get("report_pdf"),
+        "report_json": result["report_json"],
+        "counts": result["counts"],
+        "claims_origin": result["claims_origin"],
+    }
 
 
 def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -156,8 +185,7 @@ def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
     model = ctx["out"] / "models" / "finetune_full" / "export" / "model.onnx"
     steps = ("bundle", "install", "serve", "run")
     with progress_bar("installation qualification: " + " → ".join(steps), len(steps)) as advance:
-        result = run_iq_demo(ctx["out"] / "iq", model=model if model.is_file() else None,
-                             progress=lambda _s: advance())
+        result = run_iq_demo(ctx["out"] / "iq", model=model if model.is_file() else None, progress=lambda _s: advance())
     return result  # the IQ conclusion is a finding of the report, not a failure of the demo
 
 
@@ -172,11 +200,18 @@ def _device(ctx: dict[str, Any]) -> dict[str, Any]:
         result = run_device_demo(model, test_case / "ct", ctx["out"] / "device", progress=lambda _s: advance())
     for f in result["findings"]:
         text = f.get("explanation", {}).get("key_features", {})
-        console.print(f"  {f['id']} {f['grade']:6s} {f['confidence']:.2f}  {text.get('en', '')}  {text.get('zh', '')}",
-                      highlight=False)
+        console.print(
+            f"  {f['id']} {f['grade']:6s} {f['confidence']:.2f}  {text.get('en', '')}  {text.get('zh', '')}",
+            highlight=False,
+        )
     console.print(f"  {result['mode']}; files: {result['files']}", highlight=False)
-    return {"mode": result["mode"].split(" (")[0], "findings": len(result["findings"]), **result["grades"],
-            "pacs_stored": len(result["pacs_stored"]), "detail": result}
+    return {
+        "mode": result["mode"].split(" (")[0],
+        "findings": len(result["findings"]),
+        **result["grades"],
+        "pacs_stored": len(result["pacs_stored"]),
+        "detail": result,
+    }
 
 
 STAGES: list[tuple[str, Stage]] = [
@@ -209,8 +244,14 @@ def demo(
     Every output lands under OUT; OUT/demo_summary.json records each stage's numbers and timing.
     """
     out.mkdir(parents=True, exist_ok=True)
-    ctx: dict[str, Any] = {"out": out, "cases": cases, "size": size, "seed": seed, "model_cases": model_cases,
-                           "failures": []}
+    ctx: dict[str, Any] = {
+        "out": out,
+        "cases": cases,
+        "size": size,
+        "seed": seed,
+        "model_cases": model_cases,
+        "failures": [],
+    }
     summary: dict[str, Any] = {"out": str(out), "seed": seed, "stages": {}}
     table = Table(title="aimd demo")
     for col in ("stage", "seconds", "result"):
@@ -222,8 +263,11 @@ def demo(
         seconds = round(time.perf_counter() - start, 2)
         summary["stages"][name] = {"seconds": seconds, **result}
         shown = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-        table.add_row(name, f"{seconds:.1f}",
-                      ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+        table.add_row(
+            name,
+            f"{seconds:.1f}",
+            ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()),
+        )
     atomic_write_json(out / "demo_summary.json", summary)
     console.print(table)
     if "verdict_table" in ctx:

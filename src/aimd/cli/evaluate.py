@@ -45,9 +45,13 @@ def verdict_table(rows: list[dict[str, object]], origin: str) -> Table:
     for r in rows:
         verdict = str(r["verdict"])
         reason = str(r["reason"])
-        table.add_row(str(r["clause"]), str(r["characteristic"]),
-                      f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict.replace('_', ' ')}[/]",
-                      f"{float(str(r['seconds'])):.1f}", reason if len(reason) < 160 else reason[:159] + "…")
+        table.add_row(
+            str(r["clause"]),
+            str(r["characteristic"]),
+            f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict.replace('_', ' ')}[/]",
+            f"{float(str(r['seconds'])):.1f}",
+            reason if len(reason) < 160 else reason[:159] + "…",
+        )
     return table
 
 
@@ -58,8 +62,17 @@ def print_verdicts(rows: list[dict[str, object]], origin: str) -> None:
 
 def _rerun_argv(params: dict[str, Any]) -> list[str]:
     """``aimd evaluate`` arguments that repeat this invocation (inside the network namespace)."""
-    args = ["evaluate", "--out", str(params["out"]), "--seed", str(params["seed"]),
-            "--threads", str(params["threads"]), "--pdf" if params["pdf"] else "--no-pdf", "--no-isolate-network"]
+    args = [
+        "evaluate",
+        "--out",
+        str(params["out"]),
+        "--seed",
+        str(params["seed"]),
+        "--threads",
+        str(params["threads"]),
+        "--pdf" if params["pdf"] else "--no-pdf",
+        "--no-isolate-network",
+    ]
     for flag in ("model", "data", "claims", "description"):
         if params[flag] is not None:
             args += [f"--{flag}", str(params[flag])]
@@ -72,8 +85,9 @@ def _rerun_argv(params: dict[str, Any]) -> list[str]:
 @app.callback(invoke_without_command=True, epilog="Example: aimd evaluate --out report/  (reference model)")
 def evaluate(
     ctx: typer.Context,
-    model: Path | None = typer.Option(None, "--model", help="Run folder, TorchScript, ONNX file, MONAI bundle, "
-                                                            "or deepbet[:GRID] (installed deepbet)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Run folder, TorchScript, ONNX file, MONAI bundle, or deepbet[:GRID] (installed deepbet)."
+    ),
     data: Path | None = typer.Option(None, "--data", help="Dataset folder with dataset.json (aimd data phantom)."),
     claims: Path | None = typer.Option(None, "--claims", help="Claims YAML (see `aimd evaluate claims-template`)."),
     out: Path = typer.Option(Path("evaluation-report"), "--out", help="Report folder."),
@@ -85,9 +99,11 @@ def evaluate(
     threads: int = typer.Option(2, "--threads", min=1, help="CPU threads."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write report.pdf."),
     isolate_network: bool = typer.Option(
-        True, "--isolate-network/--no-isolate-network",
+        True,
+        "--isolate-network/--no-isolate-network",
         help="Run in a network namespace without interfaces (unshare --net), so no connection can leave the "
-             "process, native runtimes included (000 §5.2.9 b); without it only Python's sockets are watched."),
+        "process, native runtimes included (000 §5.2.9 b); without it only Python's sockets are watched.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a model (default: the built-in reference model on phantoms) and write the report."""
@@ -96,12 +112,14 @@ def evaluate(
     from aimd.evaluation.support.egress import ISOLATION_ENV, isolated_argv
     from aimd.reports import evaluate_model
 
-
     chosen = _split_names(only, "--only")
     skipped = _split_names(skip, "--skip")
     if (model is None) != (data is None):
-        raise InvalidInputError("pass both --model and --data, or neither (built-in reference model)",
-                                where="--model/--data", hint="e.g. --model runs/seg --data phantoms/")
+        raise InvalidInputError(
+            "pass both --model and --data, or neither (built-in reference model)",
+            where="--model/--data",
+            hint="e.g. --model runs/seg --data phantoms/",
+        )
     if isolate_network and not os.environ.get(ISOLATION_ENV):
         argv = isolated_argv([sys.executable, "-m", "aimd.cli.main", *_rerun_argv(ctx.params)])
         if argv is not None:
@@ -110,19 +128,32 @@ def evaluate(
         console.print("[yellow]unshare --net is not available here: egress is watched in Python only[/yellow]")
     running = [k for k in CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]
     with progress_bar("evaluating", total=len(running), enabled=not json_out) as advance:
+
         def step(message: str) -> None:
             if message in running:
                 advance()
 
-        result = evaluate_model(out, model=model, data=data, claims=claims, description=description, only=chosen,
-                                skip=skipped, splits=tuple(split or ("test",)), seed=seed, threads=threads, pdf=pdf,
-                                progress=step)
+        result = evaluate_model(
+            out,
+            model=model,
+            data=data,
+            claims=claims,
+            description=description,
+            only=chosen,
+            skip=skipped,
+            splits=tuple(split or ("test",)),
+            seed=seed,
+            threads=threads,
+            pdf=pdf,
+            progress=step,
+        )
     if json_out:
         print_json(result)
     else:
         print_verdicts(result["verdicts"], str(result["claims_origin"]))
-        console.print(f"report: {result['report_html']}" + (f" · {result['report_pdf']}" if result["report_pdf"]
-                                                            else ""))
+        console.print(
+            f"report: {result['report_html']}" + (f" · {result['report_pdf']}" if result["report_pdf"] else "")
+        )
     failed = result["counts"].get("nonconform", 0)
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
@@ -144,8 +175,11 @@ def claims_template_cmd(
         console.print(f"claims template written to {out}")
 
 
-@app.command("mask-dataset", epilog="Example: aimd evaluate mask-dataset /usr/share/mricron/templates/ch2.nii.gz "
-                                    "/usr/share/mricron/templates/ch2bet.nii.gz --out colin27 --label brain")
+@app.command(
+    "mask-dataset",
+    epilog="Example: aimd evaluate mask-dataset /usr/share/mricron/templates/ch2.nii.gz "
+    "/usr/share/mricron/templates/ch2bet.nii.gz --out colin27 --label brain",
+)
 def mask_dataset_cmd(
     image: Path = typer.Argument(..., help="Image (NIfTI or DICOM series)."),
     mask: Path = typer.Argument(..., help="Reference mask on the same grid (voxels > --threshold are foreground)."),
@@ -161,10 +195,23 @@ def mask_dataset_cmd(
     """Write IMAGE + MASK (and perturbed copies) as a dataset for `aimd evaluate --model deepbet --data OUT`."""
     from aimd.evaluation.external_data import DEFAULT_PERTURBATIONS, write_mask_dataset
 
-    path = write_mask_dataset(image, mask, out, modality=modality, label=label, mask_threshold=threshold,
-                              perturbations=DEFAULT_PERTURBATIONS if perturb else (), seed=seed, overwrite=force)
-    summary = {"dataset": str(path), "image": str(image), "mask": str(mask),
-               "perturbations": [list(p) for p in DEFAULT_PERTURBATIONS] if perturb else []}
+    path = write_mask_dataset(
+        image,
+        mask,
+        out,
+        modality=modality,
+        label=label,
+        mask_threshold=threshold,
+        perturbations=DEFAULT_PERTURBATIONS if perturb else (),
+        seed=seed,
+        overwrite=force,
+    )
+    summary = {
+        "dataset": str(path),
+        "image": str(image),
+        "mask": str(mask),
+        "perturbations": [list(p) for p in DEFAULT_PERTURBATIONS] if perturb else [],
+    }
     if json_out:
         print_json(summary)
     else:

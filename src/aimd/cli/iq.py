@@ -14,8 +14,10 @@ app = new_typer(
     "automatic rollback, one-command rollback, the IQ run and its report.\n\n"
     "Example: aimd iq protocol-template > iq.yaml"
 )
-bundle_app = new_typer("Signed release bundles (002 §5.2.1, §5.5, §6.6).\n\n"
-                       "Example: aimd iq bundle build out/ --version 1.0.0 --key release.key --notes NOTES.md")
+bundle_app = new_typer(
+    "Signed release bundles (002 §5.2.1, §5.5, §6.6).\n\n"
+    "Example: aimd iq bundle build out/ --version 1.0.0 --key release.key --notes NOTES.md"
+)
 app.add_typer(bundle_app, name="bundle")
 
 
@@ -53,8 +55,10 @@ def protocol_check_cmd(path: Path = typer.Argument(..., help="Protocol YAML."), 
 
 
 @app.command("keygen", epilog="Example: aimd iq keygen release.key")
-def keygen_cmd(path: Path = typer.Argument(..., help="Private key file to create (public key: PATH.pub)."),
-               json_out: bool = JsonOption) -> None:
+def keygen_cmd(
+    path: Path = typer.Argument(..., help="Private key file to create (public key: PATH.pub)."),
+    json_out: bool = JsonOption,
+) -> None:
     """Create an Ed25519 signing key pair for release bundles."""
     from aimd.iq.signing import fingerprint, generate_key
 
@@ -66,8 +70,11 @@ def keygen_cmd(path: Path = typer.Argument(..., help="Private key file to create
         console.print(f"private key {path} (0600), public key {pub}, fingerprint {info['fingerprint']}")
 
 
-@bundle_app.command("build", epilog="Example: aimd iq bundle build dist/aimd-1.0.0 --version 1.0.0 "
-                                    "--key release.key --notes RELEASE-NOTES.md --doc manual.md")
+@bundle_app.command(
+    "build",
+    epilog="Example: aimd iq bundle build dist/aimd-1.0.0 --version 1.0.0 "
+    "--key release.key --notes RELEASE-NOTES.md --doc manual.md",
+)
 def bundle_build_cmd(
     out: Path = typer.Argument(..., help="Bundle folder to create."),
     version: str = typer.Option(..., "--version", help="Release version MAJOR.MINOR.PATCH."),
@@ -86,15 +93,28 @@ def bundle_build_cmd(
     """Build a signed release bundle."""
     from aimd.iq.bundle import build_bundle
 
-    manifest = build_bundle(out, version=version, key=key, release_notes=notes, product_wheel=wheel, source=source,
-                            wheels_from=wheels_from, lock=lock, models=model, config=config, docs=doc,
-                            migrations=migration)
+    manifest = build_bundle(
+        out,
+        version=version,
+        key=key,
+        release_notes=notes,
+        product_wheel=wheel,
+        source=source,
+        wheels_from=wheels_from,
+        lock=lock,
+        models=model,
+        config=config,
+        docs=doc,
+        migrations=migration,
+    )
     if json_out:
         print_json(manifest)
     else:
         size = sum(f["size"] for f in manifest["files"])
-        console.print(f"bundle {out}: {manifest['product']['name']} {version}, {len(manifest['files'])} files, "
-                      f"{size} bytes, signer {manifest['signer']}")
+        console.print(
+            f"bundle {out}: {manifest['product']['name']} {version}, {len(manifest['files'])} files, "
+            f"{size} bytes, signer {manifest['signer']}"
+        )
 
 
 @bundle_app.command("verify", epilog="Example: aimd iq bundle verify dist/aimd-1.0.0 --public-key release.key.pub")
@@ -130,13 +150,20 @@ def install_cmd(
     """Verify and install a bundle; any failure rolls back automatically (exit 1)."""
     from aimd.iq.install import install
 
-    result = install(bundle, prefix, operator=operator, approved_by=approved_by,
-                     public_key=public_key.read_bytes() if public_key else None)
+    result = install(
+        bundle,
+        prefix,
+        operator=operator,
+        approved_by=approved_by,
+        public_key=public_key.read_bytes() if public_key else None,
+    )
     if json_out:
         print_json(result.to_dict())
     else:
-        console.print(f"[green]installed {result.version}[/green] (previous {result.previous}) in "
-                      f"{result.seconds:.1f} s: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.steps.items()))
+        console.print(
+            f"[green]installed {result.version}[/green] (previous {result.previous}) in "
+            f"{result.seconds:.1f} s: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.steps.items())
+        )
 
 
 @app.command("rollback", epilog="Example: aimd iq rollback --prefix /opt/aimd")
@@ -153,8 +180,10 @@ def rollback_cmd(
     if json_out:
         print_json(result.to_dict())
     else:
-        console.print(f"[green]rolled back {result.previous} → {result.version}[/green] in {result.seconds:.2f} s; "
-                      f"data and configuration hash-identical to the backup")
+        console.print(
+            f"[green]rolled back {result.previous} → {result.version}[/green] in {result.seconds:.2f} s; "
+            f"data and configuration hash-identical to the backup"
+        )
 
 
 @app.command("log", epilog="Example: aimd iq log --prefix /opt/aimd --task 1a2b3c")
@@ -175,17 +204,22 @@ def log_cmd(
         print_json({"events": rows, "chain_break": broken})
     else:
         for e in rows:
-            console.print(f"{e['time']} {e['task_id']} {e['kind']:8} {e['event']:9} {e['step'] or '':14} "
-                          f"{e['operator']} {json.dumps(e['result'], ensure_ascii=False, default=str)[:100]}",
-                          highlight=False)
+            console.print(
+                f"{e['time']} {e['task_id']} {e['kind']:8} {e['event']:9} {e['step'] or '':14} "
+                f"{e['operator']} {json.dumps(e['result'], ensure_ascii=False, default=str)[:100]}",
+                highlight=False,
+            )
         if broken is not None:
             console.print(f"[red]hash chain broken at entry {broken}[/red]")
     if broken is not None:
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@app.command("run", epilog="Example: aimd iq run --protocol iq.yaml --prefix /opt/aimd --target "
-                           "https://127.0.0.1:8443 --out iq-report/ --profile quick")
+@app.command(
+    "run",
+    epilog="Example: aimd iq run --protocol iq.yaml --prefix /opt/aimd --target "
+    "https://127.0.0.1:8443 --out iq-report/ --profile quick",
+)
 def run_cmd(
     protocol: Path | None = typer.Option(None, "--protocol", help="Protocol YAML (default: aimd's template)."),
     prefix: Path | None = typer.Option(None, "--prefix", help="Installation prefix to qualify."),
@@ -209,18 +243,39 @@ def run_cmd(
         if not json_out:
             console.print(f"[{style[res.verdict.value]}]{res.verdict.value:14}[/] {res.key}", highlight=False)
 
-    report = run_iq(protocol if protocol else protocol_template(), out, prefix=prefix, target=target,
-                    profile=profile, token=token, pdf=pdf, only=only, progress=show)
+    report = run_iq(
+        protocol if protocol else protocol_template(),
+        out,
+        prefix=prefix,
+        target=target,
+        profile=profile,
+        token=token,
+        pdf=pdf,
+        only=only,
+        progress=show,
+    )
     if json_out:
-        print_json({"conclusion": report.basic.conclusion, "scores": report.scores, "report": str(out),
-                    "seconds": report.seconds})
+        print_json(
+            {
+                "conclusion": report.basic.conclusion,
+                "scores": report.scores,
+                "report": str(out),
+                "seconds": report.seconds,
+            }
+        )
     else:
         table = Table(title=f"IQ {report.basic.report_id}: {report.basic.conclusion.upper()}")
         for col in ("area", "weight", "passed", "failed", "not evaluated", "score"):
             table.add_column(col)
         for name, a in report.scores["areas"].items():
-            table.add_row(name, str(a["weight"]), str(a["passed"]), str(a["failed"]), str(a["not_evaluated"]),
-                          "—" if a["score"] is None else str(a["score"]))
+            table.add_row(
+                name,
+                str(a["weight"]),
+                str(a["passed"]),
+                str(a["failed"]),
+                str(a["not_evaluated"]),
+                "—" if a["score"] is None else str(a["score"]),
+            )
         console.print(table)
         console.print(f"weighted score {report.scores['total']} · " + "; ".join(report.scores["reasons"]))
         console.print(f"report: {out / 'iq-report.html'} ({report.seconds:.1f} s)")

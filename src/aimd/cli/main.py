@@ -30,24 +30,45 @@ from aimd.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, err_console, print_js
 #: name → (module, attribute, one-line help). The attribute is a Typer app (a group) or a function
 #: (a single command). The help line is the first line of the group's own help (a test keeps them equal).
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "data": ("aimd.cli.data", "app",
-             "Imaging data: inspect, validate geometry, convert, generate phantoms, de-identify."),
-    "metrics": ("aimd.cli.metrics", "app",
-                "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D)."),
-    "model": ("aimd.cli.model", "app",
-              "Models: reference zoo, training and fine-tuning (full, LoRA, distillation), ONNX/INT8 export, "
-              "000 §4 model description, prediction."),
-    "evaluate": ("aimd.cli.evaluate", "app",
-                 "Evaluate a pre-trained model against the provider's claims and write the conformity report "
-                 "(000 §6.2–§6.3.9): report.json, report.html, report.pdf."),
-    "annotation": ("aimd.cli.annotation", "annotation_app",
-                   "Annotation package schema, taxonomy, templates and simulated readers (001 §8.2, App. C)."),
+    "data": (
+        "aimd.cli.data",
+        "app",
+        "Imaging data: inspect, validate geometry, convert, generate phantoms, de-identify.",
+    ),
+    "metrics": (
+        "aimd.cli.metrics",
+        "app",
+        "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D).",
+    ),
+    "model": (
+        "aimd.cli.model",
+        "app",
+        "Models: reference zoo, training and fine-tuning (full, LoRA, distillation), ONNX/INT8 export, "
+        "000 §4 model description, prediction.",
+    ),
+    "evaluate": (
+        "aimd.cli.evaluate",
+        "app",
+        "Evaluate a pre-trained model against the provider's claims and write the conformity report "
+        "(000 §6.2–§6.3.9): report.json, report.html, report.pdf.",
+    ),
+    "annotation": (
+        "aimd.cli.annotation",
+        "annotation_app",
+        "Annotation package schema, taxonomy, templates and simulated readers (001 §8.2, App. C).",
+    ),
     "qc": ("aimd.cli.annotation", "qc_app", "Automatic QC and reader agreement (001 §6.5, §8.4, §9)."),
-    "package": ("aimd.cli.annotation", "package_app",
-                "Export frozen, hashed annotation versions and verify them (001 §6.6, §10.1.5, §10.2.4)."),
-    "iq": ("aimd.cli.iq", "app",
-           "Installation qualification (002): protocol template, signed release bundles, offline install with "
-           "automatic rollback, one-command rollback, the IQ run and its report."),
+    "package": (
+        "aimd.cli.annotation",
+        "package_app",
+        "Export frozen, hashed annotation versions and verify them (001 §6.6, §10.1.5, §10.2.4).",
+    ),
+    "iq": (
+        "aimd.cli.iq",
+        "app",
+        "Installation qualification (002): protocol template, signed release bundles, offline install with "
+        "automatic rollback, one-command rollback, the IQ run and its report.",
+    ),
     "audit": ("aimd.cli.audit", "app", "Audit trails."),
     "platform": ("aimd.cli.platform", "app", "The annotation platform server (001 §6, §9–§11)."),
     "serve": ("aimd.cli.serve", "app", "Run the inference service (KServe v2 API, PACS loop, explanations, audit)."),
@@ -115,8 +136,9 @@ app = typer.Typer(
 
 @app.callback()
 def _main(
-    show_version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
-                                      help="Print the aimd version and exit."),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the aimd version and exit."
+    ),
 ) -> None:
     """aimd — quality toolkit for AI medical imaging devices."""
     from aimd.core.config import get_settings
@@ -140,11 +162,11 @@ def version(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
         print(f"aimd {__version__}")
 
 
-def error_payload(kind: str, message: str, *, where: str | None = None, hint: str | None = None,
-                  exit_code: int, **extra: Any) -> dict[str, Any]:
+def error_payload(
+    kind: str, message: str, *, where: str | None = None, hint: str | None = None, exit_code: int, **extra: Any
+) -> dict[str, Any]:
     """The ``{"error": {...}}`` object printed on stdout with ``--json`` when a command fails."""
-    return {"error": {"type": kind, "message": message, "where": where, "hint": hint, "exit_code": exit_code,
-                      **extra}}
+    return {"error": {"type": kind, "message": message, "where": where, "hint": hint, "exit_code": exit_code, **extra}}
 
 
 def _fail(json_mode: bool, payload: dict[str, Any], text: str) -> None:
@@ -166,8 +188,9 @@ def crash_log_dir() -> Path:
 
 def _log_traceback(err: BaseException) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = (f"aimd {__version__} internal error at {stamp}\nargv: {sys.argv!r}\n\n"
-            + "".join(traceback.format_exception(err)))
+    text = f"aimd {__version__} internal error at {stamp}\nargv: {sys.argv!r}\n\n" + "".join(
+        traceback.format_exception(err)
+    )
     for folder in (crash_log_dir(), Path(os.environ.get("TMPDIR", "/tmp"))):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -185,8 +208,9 @@ def _usage_error(err: click_exc.ClickException) -> dict[str, Any]:
         where = "/".join(getattr(err.param, "opts", []) or [str(err.param.name)])
     ctx = getattr(err, "ctx", None)
     command = ctx.command_path if ctx is not None else "aimd"
-    return error_payload(type(err).__name__, err.format_message(), where=where,
-                         hint=f"see `{command} --help`", exit_code=err.exit_code)
+    return error_payload(
+        type(err).__name__, err.format_message(), where=where, hint=f"see `{command} --help`", exit_code=err.exit_code
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except AimdError as err:
-        payload = error_payload(type(err).__name__, err.message, where=err.where, hint=err.hint,
-                                exit_code=err.exit_code)
+        payload = error_payload(
+            type(err).__name__, err.message, where=err.where, hint=err.hint, exit_code=err.exit_code
+        )
         _fail(json_mode, payload, str(err))
         return err.exit_code
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError) as err:
@@ -235,9 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # an aimd bug, not the user's data: exit 3 with the traceback in a file
         log = _log_traceback(err)
         message = f"internal error: {type(err).__name__}: {err}"[:300]
-        payload = error_payload("InternalError", message, where=log,
-                                hint="this is a bug in aimd; please report it with the log file",
-                                exit_code=EXIT_INTERNAL, log=log)
+        payload = error_payload(
+            "InternalError",
+            message,
+            where=log,
+            hint="this is a bug in aimd; please report it with the log file",
+            exit_code=EXIT_INTERNAL,
+            log=log,
+        )
         _fail(json_mode, payload, f"{message}\nfull traceback: {log}")
         return EXIT_INTERNAL
 

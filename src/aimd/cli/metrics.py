@@ -40,7 +40,6 @@ app = new_typer(
 )
 
 
-
 # ------------------------------------------------------------------------------------------------ seg
 def _parse_labels(text: str | None) -> list[int] | None:
     if not text:
@@ -48,30 +47,31 @@ def _parse_labels(text: str | None) -> list[int] | None:
     try:
         labels = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError as err:
-        raise InvalidInputError(
-            f"--labels must be comma-separated integers, got {text!r}"
-        ) from err
+        raise InvalidInputError(f"--labels must be comma-separated integers, got {text!r}") from err
     if not labels or min(labels) <= 0:
-        raise InvalidInputError(
-            f"--labels must be positive (0 is background), got {text!r}"
-        )
+        raise InvalidInputError(f"--labels must be positive (0 is background), got {text!r}")
     return labels
 
 
-@app.command("seg", epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json\n\n"
-                          "On Ray: aimd metrics seg ref/ pred/ --ray (local) or --ray-address head:6379 (cluster)")
+@app.command(
+    "seg",
+    epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json\n\n"
+    "On Ray: aimd metrics seg ref/ pred/ --ray (local) or --ray-address head:6379 (cluster)",
+)
 def seg(
     ref: Path = typer.Argument(..., help="Reference mask (NIfTI, DICOM SEG, DICOM) or folder of case masks."),
     pred: Path = typer.Argument(..., help="Predicted mask, or folder with the same case names."),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels (default: all found)."),
-    csv_out: Path | None = typer.Option(
-        None, "--csv", help="Also write one row per case and label to this CSV."
-    ),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Also write one row per case and label to this CSV."),
     workers: int = typer.Option(0, "--workers", help="Processes for folders (0 = one per CPU core)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap CIs in the summary."),
     ray: bool = typer.Option(False, "--ray", help="Run cases as Ray tasks on a local Ray instance (--workers CPUs)."),
-    ray_address: str | None = typer.Option(None, "--ray-address", metavar="ADDRESS",
-                                           help="Run cases as Ray tasks on the cluster at ADDRESS (implies --ray)."),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Run cases as Ray tasks on the cluster at ADDRESS (implies --ray).",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Dice, IoU, HD, HD95, ASSD, precision, recall, conformity and volumes per label (distances in mm)."""
@@ -83,9 +83,15 @@ def seg(
         raise InvalidInputError("REF and PRED must both be files or both be folders", where=f"{ref} / {pred}")
     pairs = case_pairs(ref, pred) if ref.is_dir() else [(case_id(ref), ref, pred)]
     with progress_bar("computing metrics", len(pairs), enabled=len(pairs) > 1) as advance:
-        report = segmentation_batch(pairs, wanted, workers=workers, seed=seed, progress=advance,
-                                    where=f"{ref} / {pred}",
-                                    ray=ray_address or (LOCAL if ray else None))
+        report = segmentation_batch(
+            pairs,
+            wanted,
+            workers=workers,
+            seed=seed,
+            progress=advance,
+            where=f"{ref} / {pred}",
+            ray=ray_address or (LOCAL if ray else None),
+        )
     report["inputs"] = {"ref": str(ref), "pred": str(pred), "labels": wanted, "n_cases": len(pairs)}
     if csv_out is not None:
         atomic_write_text(csv_out, segmentation_csv(report))
@@ -109,9 +115,7 @@ def _print_seg(report: dict[str, Any]) -> None:
         table.add_column(col, overflow="fold")
     for case in report["cases"]:
         for label, row in case["labels"].items():
-            flags = (
-                "worst-case distance" if row["distance_worst_case"] else (row["empty"] and "both empty") or ""
-            )
+            flags = "worst-case distance" if row["distance_worst_case"] else (row["empty"] and "both empty") or ""
             table.add_row(case["case"], label, *[_fmt(row.get(c)) for c in SEG_COLUMNS], flags)
     console.print(table)
     if len(report["cases"]) > 1:
@@ -149,12 +153,8 @@ def det(
     pred: Path = typer.Argument(..., help="COCO results JSON: [{image_id, category_id, bbox|point, score}]."),
     iou: float = typer.Option(0.5, "--iou", help="IoU threshold for precision/recall and FROC."),
     match: str = typer.Option("iou", "--match", help="Matching criterion: iou (boxes) or center."),
-    max_distance: float | None = typer.Option(
-        None, "--max-distance", help="Centre distance limit (coords units)."
-    ),
-    score_threshold: float = typer.Option(
-        0.0, "--score-threshold", help="Detections kept for precision/recall."
-    ),
+    max_distance: float | None = typer.Option(None, "--max-distance", help="Centre distance limit (coords units)."),
+    score_threshold: float = typer.Option(0.0, "--score-threshold", help="Detections kept for precision/recall."),
     json_out: bool = JsonOption,
 ) -> None:
     """Object precision/recall (001 D.2–D.3), FPs per image, FROC, AP per class and mAP (000 A.10.2 d)."""
@@ -193,15 +193,11 @@ def det(
     )
     if "average_precision" in report:
         ap = report["average_precision"]
-        table = Table(
-            title=f"AP per class — mAP@0.5 {_fmt(ap['map50'])}, mAP@[.5:.95] {_fmt(ap['map50_95'])}"
-        )
+        table = Table(title=f"AP per class — mAP@0.5 {_fmt(ap['map50'])}, mAP@[.5:.95] {_fmt(ap['map50_95'])}")
         for col in ("class", "name", "AP50", "AP75", "AP50:95"):
             table.add_column(col, overflow="fold")
         for k, row in ap["per_class"].items():
-            table.add_row(
-                k, row.get("name", ""), _fmt(row.get("ap50")), _fmt(row.get("ap75")), _fmt(row["ap50_95"])
-            )
+            table.add_row(k, row.get("name", ""), _fmt(row.get("ap50")), _fmt(row.get("ap75")), _fmt(row["ap50_95"]))
         console.print(table)
     console.print(f"[dim]matching: {report['matching']['rule']}[/dim]")
 
@@ -256,9 +252,7 @@ def _numeric(df: Any, col: str, path: Path) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
-@app.command(
-    "cls", epilog="Example: aimd metrics cls results.csv --truth label --score prob --rule youden --json"
-)
+@app.command("cls", epilog="Example: aimd metrics cls results.csv --truth label --score prob --rule youden --json")
 def cls(
     table: Path = typer.Argument(..., help="CSV with one row per case."),
     truth: str = typer.Option(..., "--truth", help="Column with the true class."),
@@ -266,9 +260,7 @@ def cls(
     pred: str | None = typer.Option(None, "--pred", help="Column with the predicted class."),
     positive: str = typer.Option("1", "--positive", help="Value of the truth column that is positive."),
     threshold: float | None = typer.Option(None, "--threshold", help="Fixed score threshold (score >= t)."),
-    rule: str = typer.Option(
-        "youden", "--rule", help="youden | sensitivity | specificity (when no threshold)."
-    ),
+    rule: str = typer.Option("youden", "--rule", help="youden | sensitivity | specificity (when no threshold)."),
     target: float | None = typer.Option(None, "--target", help="Target sensitivity/specificity for --rule."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -276,9 +268,7 @@ def cls(
     if score is None and pred is None:
         raise InvalidInputError("give --score, --pred or both")
     if rule not in ("youden", "sensitivity", "specificity"):
-        raise InvalidInputError(
-            f"--rule must be youden, sensitivity or specificity, got {rule!r}"
-        )
+        raise InvalidInputError(f"--rule must be youden, sensitivity or specificity, got {rule!r}")
     cols = [truth] + [c for c in (score, pred) if c]
     df = _read_table(table, cols)
     truth_values = df[truth].to_numpy()
@@ -361,9 +351,7 @@ def agree(
             hint="use --kind fleiss or icc for more raters",
         )
     if icc_form not in ICC_FORMS:
-        raise InvalidInputError(
-            f"--icc-form must be one of {list(ICC_FORMS)}, got {icc_form!r}"
-        )
+        raise InvalidInputError(f"--icc-form must be one of {list(ICC_FORMS)}, got {icc_form!r}")
     df = _read_table(table, cols)
     report: dict[str, Any] = {"table": str(table), "raters": cols, "kind": kind, "n_items": len(df)}
     if kind == "kappa":
@@ -391,9 +379,7 @@ def agree(
     elif kind == "pearson":
         report |= pearson(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
     else:
-        report |= bland_altman(
-            _numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence
-        ).to_dict()
+        report |= bland_altman(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
     if json_out:
         print_json(report)
         return

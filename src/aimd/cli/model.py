@@ -18,21 +18,28 @@ app = new_typer(
 ONNX_TOLERANCE = 1e-3
 
 
-
 def _num(value: object) -> str:
     """A metric with four significant digits (``—`` when absent)."""
     return f"{value:.4g}" if isinstance(value, float) else ("—" if value is None else str(value))
+
 
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-@app.command("zoo", epilog="Example: aimd model zoo --json\n\nRe-measure the shipped reference devices on a fresh "
-                           "held-out phantom set: aimd model zoo --verify")
+@app.command(
+    "zoo",
+    epilog="Example: aimd model zoo --json\n\nRe-measure the shipped reference devices on a fresh "
+    "held-out phantom set: aimd model zoo --verify",
+)
 def zoo(
-    verify: bool = typer.Option(False, "--verify", help="Re-compute the shipped metrics of the trained reference "
-                                                        "devices on freshly generated held-out phantoms; exit 1 "
-                                                        "when a value leaves its recorded 95 % CI."),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Re-compute the shipped metrics of the trained reference "
+        "devices on freshly generated held-out phantoms; exit 1 "
+        "when a value leaves its recorded 95 % CI.",
+    ),
     name: list[str] = typer.Option([], "--name", help="With --verify: only these reference devices."),
     cases: int = typer.Option(60, "--cases", help="With --verify: held-out phantom cases."),
     json_out: bool = JsonOption,
@@ -52,15 +59,35 @@ def zoo(
         with torch.device("meta"):
             net = build_network(name, out_channels=get_target(entry.default_target).channels)
         spec = entry.input_spec
-        rows.append({"name": name, "task": entry.task, "default_target": entry.default_target,
-                     "modality": spec.modality, "input": spec.input_shape(), "intensity": spec.intensity.describe(),
-                     "parameters": sum(p.numel() for p in net.parameters()), "trained_here": entry.trained_here,
-                     "lora_targets": list(entry.lora_targets), "source": entry.source})
+        rows.append(
+            {
+                "name": name,
+                "task": entry.task,
+                "default_target": entry.default_target,
+                "modality": spec.modality,
+                "input": spec.input_shape(),
+                "intensity": spec.intensity.describe(),
+                "parameters": sum(p.numel() for p in net.parameters()),
+                "trained_here": entry.trained_here,
+                "lora_targets": list(entry.lora_targets),
+                "source": entry.source,
+            }
+        )
     for ref_name, info in sorted(RECIPES.items()):
         status = shipped_status(ref_name)
-        rows.append({"name": ref_name, "task": info.task, "default_target": "shipped weights",
-                     "trained_here": True, "trained": status["trained"], "sha256_ok": status["sha256_ok"],
-                     "sha256": status.get("sha256"), "metrics": status.get("metrics"), "weights": status["weights"]})
+        rows.append(
+            {
+                "name": ref_name,
+                "task": info.task,
+                "default_target": "shipped weights",
+                "trained_here": True,
+                "trained": status["trained"],
+                "sha256_ok": status["sha256_ok"],
+                "sha256": status.get("sha256"),
+                "metrics": status.get("metrics"),
+                "weights": status["weights"],
+            }
+        )
     if json_out:
         print_json(rows)
         return
@@ -72,8 +99,14 @@ def zoo(
     for r in rows:
         if "modality" not in r:
             continue
-        table.add_row(r["name"], f"{r['task']} ({r['default_target']})", r["modality"], str(r["input"]),
-                      f"{r['parameters']:,}", "yes" if r["trained_here"] else "no")
+        table.add_row(
+            r["name"],
+            f"{r['task']} ({r['default_target']})",
+            r["modality"],
+            str(r["input"]),
+            f"{r['parameters']:,}",
+            "yes" if r["trained_here"] else "no",
+        )
     console.print(table)
     refs = Table(title="reference devices (shipped weights)")
     for col in ("name", "task", "trained", "SHA-256", "held-out metrics (95 % CI)"):
@@ -81,8 +114,11 @@ def zoo(
     for r in rows:
         if "modality" in r:
             continue
-        metrics = "; ".join(f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
-                            for k, v in (r["metrics"] or {}).items() if v.get("ci_low") is not None)
+        metrics = "; ".join(
+            f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+            for k, v in (r["metrics"] or {}).items()
+            if v.get("ci_low") is not None
+        )
         sha = "—" if r["sha256"] is None else r["sha256"][:12] + ("…" if r["sha256_ok"] else "… MISMATCH")
         refs.add_row(r["name"], r["task"], "yes" if r["trained"] else "no", sha, metrics or "—")
     console.print(refs)
@@ -108,35 +144,48 @@ def _verify_zoo(names: list[str], cases: int, json_out: bool) -> None:
             if r.get("passed") is None:
                 console.print(f"{r['name']}: not evaluated ({r['why']})")
                 continue
-            console.print(f"[bold]{r['name']}[/bold] on {r['cases']} fresh held-out cases (seed {r['seed']}, "
-                          f"sites {', '.join(r['data']['sites'])}):")
+            console.print(
+                f"[bold]{r['name']}[/bold] on {r['cases']} fresh held-out cases (seed {r['seed']}, "
+                f"sites {', '.join(r['data']['sites'])}):"
+            )
             for key, c in r["checks"].items():
                 if c["verdict"] == "not evaluated":
                     console.print(f"  {key}: not evaluated ({c['why']})")
                     continue
                 lo, hi = c["shipped_ci"]
                 colour = "green" if c["verdict"] == "pass" else "red"
-                console.print(f"  {key}: now {c['now']:.3f}, shipped {c['shipped']:.3f} [{lo:.3f}, {hi:.3f}] "
-                              f"[{colour}]{c['verdict']}[/{colour}]")
+                console.print(
+                    f"  {key}: now {c['now']:.3f}, shipped {c['shipped']:.3f} [{lo:.3f}, {hi:.3f}] "
+                    f"[{colour}]{c['verdict']}[/{colour}]"
+                )
     if any(r.get("passed") is False for r in results):
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@app.command("train", epilog="Example: aimd model train --task seg --model unet-small --data ph/dataset.json "
-                             "--out run1 --epochs 5\n\nFine-tune with LoRA: aimd model train --task seg --model "
-                             "unet-small --target lesions --data ph --out run2 --init run1 --lora 4")
+@app.command(
+    "train",
+    epilog="Example: aimd model train --task seg --model unet-small --data ph/dataset.json "
+    "--out run1 --epochs 5\n\nFine-tune with LoRA: aimd model train --task seg --model "
+    "unet-small --target lesions --data ph --out run2 --init run1 --lora 4",
+)
 def train_cmd(
-    recipe: str | None = typer.Option(None, "--recipe", help="Reference device recipe: device-lesions or "
-                                      "device-nodules (trains from generated phantoms; --out is the weights "
-                                      "folder; other options except --set, --seed, --threads are ignored)."),
-    settings: list[str] = typer.Option([], "--set", help="With --recipe: override a recipe setting, KEY=VALUE "
-                                       "(e.g. --set steps=100)."),
+    recipe: str | None = typer.Option(
+        None,
+        "--recipe",
+        help="Reference device recipe: device-lesions or "
+        "device-nodules (trains from generated phantoms; --out is the weights "
+        "folder; other options except --set, --seed, --threads are ignored).",
+    ),
+    settings: list[str] = typer.Option(
+        [], "--set", help="With --recipe: override a recipe setting, KEY=VALUE (e.g. --set steps=100)."
+    ),
     task: str | None = typer.Option(None, "--task", help="seg or cls."),
     model: str | None = typer.Option(None, "--model", help="Zoo model: unet-small, vit-small, unet-b1, vit-b16-512."),
     data: Path | None = typer.Option(None, "--data", help="dataset.json of aimd data phantom (or its folder)."),
     out: Path | None = typer.Option(None, "--out", help="New run folder."),
-    target: str | None = typer.Option(None, "--target",
-                                      help="body, organs, lesions, lung_nodule, liver_tumour, nodule_present."),
+    target: str | None = typer.Option(
+        None, "--target", help="body, organs, lesions, lung_nodule, liver_tumour, nodule_present."
+    ),
     init: Path | None = typer.Option(None, "--init", help="Run folder or weights to start from (fine-tuning)."),
     lora: int | None = typer.Option(None, "--lora", help="LoRA rank R (fine-tune adapters only, needs --init)."),
     lora_targets: str | None = typer.Option(None, "--lora-targets", help="Comma-separated layer-name globs."),
@@ -165,33 +214,63 @@ def train_cmd(
     if recipe is not None:
         _train_recipe(recipe, settings, out, seed, threads, json_out)
         return
-    missing = [flag for flag, value in (("--task", task), ("--model", model), ("--data", data), ("--out", out))
-               if value is None]
+    missing = [
+        flag
+        for flag, value in (("--task", task), ("--model", model), ("--data", data), ("--out", out))
+        if value is None
+    ]
     if missing:
-        raise InvalidInputError(f"missing {', '.join(missing)}", where="aimd model train",
-                                hint="pass --task, --model, --data and --out, or --recipe device-lesions")
+        raise InvalidInputError(
+            f"missing {', '.join(missing)}",
+            where="aimd model train",
+            hint="pass --task, --model, --data and --out, or --recipe device-lesions",
+        )
     assert task is not None and model is not None and data is not None and out is not None
     from aimd.models.config import make_config
     from aimd.models.training import train
 
     if task not in {"seg", "cls"}:
         raise InvalidInputError(f"task must be seg or cls, got {task!r}", where="--task", hint="use --task seg")
-    cfg = make_config(task=task, model=model, data=data, out=out, target=target, init=init, lora_rank=lora,
-                      lora_alpha=lora_alpha, lora_targets=_split(lora_targets), teacher=teacher,
-                      temperature=temperature, distill_alpha=distill_alpha, epochs=epochs, batch_size=batch_size,
-                      lr=lr, optimizer=optimizer, schedule=schedule, loss=loss, lambda_dice=lambda_dice,
-                      lambda_focal=lambda_focal, patience=patience, augment=_split(augment) or [],
-                      case_fraction=case_fraction, max_steps_per_epoch=max_steps, seed=seed, threads=threads,
-                      force=force)
+    cfg = make_config(
+        task=task,
+        model=model,
+        data=data,
+        out=out,
+        target=target,
+        init=init,
+        lora_rank=lora,
+        lora_alpha=lora_alpha,
+        lora_targets=_split(lora_targets),
+        teacher=teacher,
+        temperature=temperature,
+        distill_alpha=distill_alpha,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        loss=loss,
+        lambda_dice=lambda_dice,
+        lambda_focal=lambda_focal,
+        patience=patience,
+        augment=_split(augment) or [],
+        case_fraction=case_fraction,
+        max_steps_per_epoch=max_steps,
+        seed=seed,
+        threads=threads,
+        force=force,
+    )
     with progress_bar("epochs", epochs) as advance:
         summary = train(cfg, progress=advance)
     if json_out:
         print_json(summary)
     else:
-        console.print(f"[green]trained {summary['model']} on {summary['target']}[/green] → {summary['run']}: "
-                      f"{summary['epochs_run']} epochs (best {summary['best_epoch']}), train loss "
-                      f"{summary['first_train_loss']:.4f} → {summary['last_train_loss']:.4f}, val "
-                      f"{summary['metric']} {_num(summary['val'])}, test {_num(summary['test'])}")
+        console.print(
+            f"[green]trained {summary['model']} on {summary['target']}[/green] → {summary['run']}: "
+            f"{summary['epochs_run']} epochs (best {summary['best_epoch']}), train loss "
+            f"{summary['first_train_loss']:.4f} → {summary['last_train_loss']:.4f}, val "
+            f"{summary['metric']} {_num(summary['val'])}, test {_num(summary['test'])}"
+        )
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -218,12 +297,16 @@ def _train_recipe(name: str, settings: list[str], out: Path | None, seed: int, t
         record = train_recipe(name, out, overrides=overrides, progress=lambda _m: advance())
     if json_out:
         keys = ("name", "weights_file", "weights_sha256", "metrics_summary", "training_data")
-        print_json({k: record[k] for k in keys}
-                   | {"training_seconds": record["training"]["training"], "out": str(out) if out else "shipped"})
+        print_json(
+            {k: record[k] for k in keys}
+            | {"training_seconds": record["training"]["training"], "out": str(out) if out else "shipped"}
+        )
         return
     t = record["training"]["training"]
-    console.print(f"[green]trained {name}[/green] in {t['wall_seconds']:.0f} s wall ({t['cpu_seconds']:.0f} s CPU), "
-                  f"weights SHA-256 {record['weights_sha256'][:12]}… → {out or 'the shipped weights folder'}")
+    console.print(
+        f"[green]trained {name}[/green] in {t['wall_seconds']:.0f} s wall ({t['cpu_seconds']:.0f} s CPU), "
+        f"weights SHA-256 {record['weights_sha256'][:12]}… → {out or 'the shipped weights folder'}"
+    )
     for key, v in record["metrics_summary"].items():
         if v.get("estimate") is not None and v.get("ci_low") is not None:
             console.print(f"  held-out {key}: {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
@@ -239,8 +322,11 @@ def export_cmd(
     bundle: bool = typer.Option(False, "--bundle", help="Also write a MONAI bundle folder."),
     data: Path | None = typer.Option(None, "--data", help="dataset.json if it moved since training."),
     threads: int = typer.Option(2, "--threads", help="Runtime threads."),
-    runtime: list[str] = typer.Option(["onnxruntime", "openvino"], "--runtime",
-                                      help="Runtime(s) that run and score each ONNX file: onnxruntime, openvino."),
+    runtime: list[str] = typer.Option(
+        ["onnxruntime", "openvino"],
+        "--runtime",
+        help="Runtime(s) that run and score each ONNX file: onnxruntime, openvino.",
+    ),
     exporter: str = typer.Option("dynamo", "--exporter", help="dynamo (default) or torchscript (faster, CNNs)."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -256,18 +342,33 @@ def export_cmd(
         raise InvalidInputError(f"unknown runtime(s) {unknown}", where="--runtime", hint=f"use {list(RUNTIMES)}")
 
     if exporter not in {"dynamo", "torchscript"}:
-        raise InvalidInputError(f"--exporter must be dynamo or torchscript, got {exporter!r}", where="--exporter",
-                                hint="use --exporter dynamo")
+        raise InvalidInputError(
+            f"--exporter must be dynamo or torchscript, got {exporter!r}",
+            where="--exporter",
+            hint="use --exporter dynamo",
+        )
     if int8_mode not in {"static", "dynamic", "both"}:
-        raise InvalidInputError(f"--int8-mode must be static, dynamic or both, got {int8_mode!r}",
-                                where="--int8-mode", hint="use --int8-mode static")
+        raise InvalidInputError(
+            f"--int8-mode must be static, dynamic or both, got {int8_mode!r}",
+            where="--int8-mode",
+            hint="use --int8-mode static",
+        )
     modes: tuple[str, ...] = ()
     if int8:
         modes = ("static", "dynamic") if int8_mode == "both" else (int8_mode,)
     with progress_bar("export", 1 + len(modes)) as advance:
-        report = export_run(run, onnx_fp32=onnx, int8=modes, torchscript=torchscript, bundle=bundle,  # type: ignore[arg-type]
-                            data=data, threads=threads, exporter=exporter, progress=advance,  # type: ignore[arg-type]
-                            runtimes=tuple(dict.fromkeys(runtime)))  # type: ignore[arg-type]
+        report = export_run(
+            run,
+            onnx_fp32=onnx,
+            int8=modes,
+            torchscript=torchscript,
+            bundle=bundle,  # type: ignore[arg-type]
+            data=data,
+            threads=threads,
+            exporter=exporter,
+            progress=advance,  # type: ignore[arg-type]
+            runtimes=tuple(dict.fromkeys(runtime)),
+        )  # type: ignore[arg-type]
     diffs = {k: v for k, v in report.items() if k in ("onnx_max_abs_diff", "openvino_max_abs_diff")}
     failed = any(v > ONNX_TOLERANCE for v in diffs.values())
     report["onnx_check_passed"] = not failed if onnx else None
@@ -280,8 +381,10 @@ def export_cmd(
             console.print(f"{name:>22}: {r['metric']} {_num(r['value'])}{tail}")
         for key, value in diffs.items():
             name = "ONNX Runtime" if key.startswith("onnx") else "OpenVINO"
-            console.print(f"{name} max abs diff vs PyTorch: {value:.3g}"
-                          + (" [red]exceeds 1e-3[/red]" if value > ONNX_TOLERANCE else ""))
+            console.print(
+                f"{name} max abs diff vs PyTorch: {value:.3g}"
+                + (" [red]exceeds 1e-3[/red]" if value > ONNX_TOLERANCE else "")
+            )
         for name, why in report.get("unsupported", {}).items():
             console.print(f"{name:>18}: not run ({why})")
         console.print(f"[green]wrote[/green] {', '.join(v['path'] for v in report['files'].values())} in {run}")
@@ -289,8 +392,11 @@ def export_cmd(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@app.command("describe", epilog="Example: aimd model describe unet-small --run run1 --extra provider.yaml "
-                                "--format html --out description.html")
+@app.command(
+    "describe",
+    epilog="Example: aimd model describe unet-small --run run1 --extra provider.yaml "
+    "--format html --out description.html",
+)
 def describe_cmd(
     model: str = typer.Argument(..., help="Zoo name, run folder, MONAI bundle folder, TorchScript or ONNX file."),
     run: Path | None = typer.Option(None, "--run", help="Training run of MODEL (adds §4.3–§4.4)."),
@@ -312,22 +418,33 @@ def describe_cmd(
     if out is not None:
         write_description(doc, out, fmt)
     if json_out:
-        print_json({"model": doc["model"], "out": str(out) if out else None, "format": fmt,
-                    "parameters": doc["sections"]["4.2.3"]["items"]["total"]["value"],
-                    "gaps": doc["gaps"], "required_gaps": len(required)})
+        print_json(
+            {
+                "model": doc["model"],
+                "out": str(out) if out else None,
+                "format": fmt,
+                "parameters": doc["sections"]["4.2.3"]["items"]["total"]["value"],
+                "gaps": doc["gaps"],
+                "required_gaps": len(required),
+            }
+        )
     elif out is None:
         typer.echo(render(doc, fmt))
     else:
-        console.print(f"[green]wrote[/green] {out} ({len(required)} required gap(s), "
-                      f"{len(doc['gaps']) - len(required)} optional)")
+        console.print(
+            f"[green]wrote[/green] {out} ({len(required)} required gap(s), {len(doc['gaps']) - len(required)} optional)"
+        )
     if strict and required:
         raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("predict", epilog="Example: aimd model predict run1 case/ct.nii.gz --modality CT --out mask.nii.gz")
 def predict_cmd(
-    model: Path = typer.Argument(..., help="Run folder, MONAI bundle, .onnx or TorchScript file, or a reference "
-                                          "device: device-lesions, device-nodules."),
+    model: Path = typer.Argument(
+        ...,
+        help="Run folder, MONAI bundle, .onnx or TorchScript file, or a reference "
+        "device: device-lesions, device-nodules.",
+    ),
     image: Path = typer.Argument(..., help="DICOM series folder, DICOM file or NIfTI."),
     out: Path | None = typer.Option(None, "--out", help="Label output (.nii.gz or DICOM folder), segmentation."),
     modality: str | None = typer.Option(None, "--modality", help="Modality to assume when the file has none."),
@@ -345,12 +462,18 @@ def predict_cmd(
     predictor = load_predictor(model, threads=threads, runtime=runtime)
     volume = read_volume(image)
     result = predictor.predict_volume(volume, modality=modality, where=str(image))
-    summary: dict[str, object] = {"model": str(model), "adapter": predictor.metadata.get("adapter"),
-                                  "image": str(image), "task": predictor.output_spec.task, "record": result.record}
+    summary: dict[str, object] = {
+        "model": str(model),
+        "adapter": predictor.metadata.get("adapter"),
+        "image": str(image),
+        "task": predictor.output_spec.task,
+        "record": result.record,
+    }
     if result.labels is not None:
         counts = np.bincount(result.labels.array.ravel(), minlength=len(predictor.output_spec.labels) + 1)
-        summary["voxels_per_label"] = {predictor.output_spec.labels.get(i, "background"): int(c)
-                                       for i, c in enumerate(counts) if c}
+        summary["voxels_per_label"] = {
+            predictor.output_spec.labels.get(i, "background"): int(c) for i, c in enumerate(counts) if c
+        }
         if out is not None:
             write_volume(result.labels, out, overwrite=force)
             summary["out"] = str(out)
@@ -374,8 +497,12 @@ def predict_cmd(
 @app.command("adapt", epilog="Example: aimd model adapt run1 --site-data site_f/ --method bn --out run1_site_f")
 def adapt_cmd(
     run: Path = typer.Argument(..., help="Run folder of aimd model train."),
-    site_data: Path = typer.Option(..., "--site-data", help="Target-site images: a dataset folder "
-                                   "(dataset.json; labels are not read) or a folder of NIfTI/DICOM images."),
+    site_data: Path = typer.Option(
+        ...,
+        "--site-data",
+        help="Target-site images: a dataset folder "
+        "(dataset.json; labels are not read) or a folder of NIfTI/DICOM images.",
+    ),
     out: Path = typer.Option(..., "--out", help="New run folder for the adapted model."),
     method: str = typer.Option("bn", "--method", help="bn: re-estimate BatchNorm statistics (AdaBN)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Slices per forward pass."),
@@ -387,13 +514,17 @@ def adapt_cmd(
     """Adapt a trained model to a new site from unlabelled images (003 §5.3) and write a new run."""
     from aimd.models.adapt import adapt_run
 
-    summary = adapt_run(run, site_data, out, method=method, batch_size=batch_size, threads=threads,
-                        modality=modality, force=force)
+    summary = adapt_run(
+        run, site_data, out, method=method, batch_size=batch_size, threads=threads, modality=modality, force=force
+    )
     if json_out:
         print_json(summary)
         return
-    console.print(f"[green]adapted[/green] {run} → {out}: {summary['batchnorm_layers']} BatchNorm layers "
-                  f"re-estimated on {summary['slices_seen']} slices of {summary['images']} images", highlight=False)
+    console.print(
+        f"[green]adapted[/green] {run} → {out}: {summary['batchnorm_layers']} BatchNorm layers "
+        f"re-estimated on {summary['slices_seen']} slices of {summary['images']} images",
+        highlight=False,
+    )
 
 
 __all__ = ["app"]

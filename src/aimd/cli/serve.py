@@ -11,7 +11,8 @@ from aimd.cli.common import JsonOption, console, err_console, new_typer, print_j
 
 app = new_typer(
     "Run the inference service (KServe v2 API, PACS loop, explanations, audit).\n\n"
-    "Example: aimd serve --model lung=models/lung.onnx@1.0 --pacs http://127.0.0.1:8042/dicom-web")
+    "Example: aimd serve --model lung=models/lung.onnx@1.0 --pacs http://127.0.0.1:8042/dicom-web"
+)
 token_app = new_typer("API tokens of the inference service.\n\nExample: aimd serve token create --scope infer")
 app.add_typer(token_app, name="token")
 
@@ -25,8 +26,7 @@ def _settings(data: Path, db: str | None, **kw: object):
     return ServeSettings(data_dir=data.resolve(), database_url=db, **kw)  # type: ignore[arg-type]
 
 
-@app.callback(invoke_without_command=True,
-              epilog="Example: aimd serve --model blob=blob.onnx@1.0 --port 8000")
+@app.callback(invoke_without_command=True, epilog="Example: aimd serve --model blob=blob.onnx@1.0 --port 8000")
 def run(
     ctx: typer.Context,
     model: list[str] = typer.Option(None, "--model", help="NAME=PATH[@VERSION]; repeat for more models or versions."),
@@ -34,10 +34,14 @@ def run(
     port: int = typer.Option(8000, "--port", help="HTTP port."),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key."),
-    pacs: str | None = typer.Option(None, "--pacs", help="DICOMweb root of the PACS (user/password from "
-                                                          "AIMD_PACS_USER / AIMD_PACS_PASSWORD)."),
-    runtime: str = typer.Option("auto", "--runtime", help="For ONNX files: auto (the faster of the two, measured "
-                                                          "at load), onnxruntime or openvino."),
+    pacs: str | None = typer.Option(
+        None, "--pacs", help="DICOMweb root of the PACS (user/password from AIMD_PACS_USER / AIMD_PACS_PASSWORD)."
+    ),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="For ONNX files: auto (the faster of the two, measured at load), onnxruntime or openvino.",
+    ),
     data: Path = DataOption,
     db: str | None = DbOption,
     max_batch: int = typer.Option(8, "--max-batch", help="Most images per network call (1: no batching)."),
@@ -52,13 +56,16 @@ def run(
     no_explain: bool = typer.Option(False, "--no-explain", help="Skip heatmaps and explanations."),
     dicom_port: int | None = typer.Option(None, "--dicom-port", help="Also accept DICOM C-STORE on this port."),
     ae_title: str = typer.Option("AIMD", "--ae-title", help="AE title of the storage SCP."),
-    dicom_model: str | None = typer.Option(None, "--dicom-model", help="Model run on pushed series "
-                                                                         "(default: the first --model)."),
-    series_idle: float = typer.Option(3.0, "--series-idle", help="Seconds without a new instance after "
-                                                                  "which a pushed series is complete."),
+    dicom_model: str | None = typer.Option(
+        None, "--dicom-model", help="Model run on pushed series (default: the first --model)."
+    ),
+    series_idle: float = typer.Option(
+        3.0, "--series-idle", help="Seconds without a new instance after which a pushed series is complete."
+    ),
     threads: int = typer.Option(2, "--threads", help="Inference threads per model."),
-    index: Path | None = typer.Option(None, "--index", help="Embedding index of reference cases "
-                                                             "(aimd serve index) for similar cases."),
+    index: Path | None = typer.Option(
+        None, "--index", help="Embedding index of reference cases (aimd serve index) for similar cases."
+    ),
 ) -> None:
     """Serve models over HTTP until interrupted (subcommand ``token`` manages API tokens)."""
     if ctx.invoked_subcommand is not None:
@@ -66,8 +73,9 @@ def run(
     if not model:
         from aimd.core.errors import InvalidInputError
 
-        raise InvalidInputError("no model to serve", where="--model",
-                                hint="pass --model NAME=PATH or NAME=PATH@VERSION")
+        raise InvalidInputError(
+            "no model to serve", where="--model", hint="pass --model NAME=PATH or NAME=PATH@VERSION"
+        )
     import uvicorn
 
     from aimd.serving.app import create_app
@@ -76,25 +84,51 @@ def run(
     from aimd.serving.registry import ModelRegistry, parse_model_arg
 
     settings = _settings(
-        data, db, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, pacs_url=pacs,
-        pacs_user=os.environ.get("AIMD_PACS_USER"), pacs_password=os.environ.get("AIMD_PACS_PASSWORD"),
-        max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size, request_timeout=timeout,
-        limits=UploadLimits(max_bytes=max_upload_mb * 2**20, max_voxels=max_voxels), rate_per_minute=rate,
-        grades=GradeThresholds(high=high, review=review), explain=not no_explain, dicom_port=dicom_port,
-        ae_title=ae_title, dimse_model=dicom_model, series_idle_seconds=series_idle, index_path=index)
+        data,
+        db,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        pacs_url=pacs,
+        pacs_user=os.environ.get("AIMD_PACS_USER"),
+        pacs_password=os.environ.get("AIMD_PACS_PASSWORD"),
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        queue_size=queue_size,
+        request_timeout=timeout,
+        limits=UploadLimits(max_bytes=max_upload_mb * 2**20, max_voxels=max_voxels),
+        rate_per_minute=rate,
+        grades=GradeThresholds(high=high, review=review),
+        explain=not no_explain,
+        dicom_port=dicom_port,
+        ae_title=ae_title,
+        dimse_model=dicom_model,
+        series_idle_seconds=series_idle,
+        index_path=index,
+    )
     settings.check_bind()
     registry = ModelRegistry(threads=threads)
     for spec in model:
         name, path, version = parse_model_arg(spec)
         loaded = registry.load(name, path, version, runtime=runtime)
-        err_console.print(f"loaded {loaded.key} ({loaded.runtime}, sha256 {loaded.sha256[:12]}) "
-                          f"in {loaded.load_seconds:.2f} s", highlight=False)
+        err_console.print(
+            f"loaded {loaded.key} ({loaded.runtime}, sha256 {loaded.sha256[:12]}) in {loaded.load_seconds:.2f} s",
+            highlight=False,
+        )
     app_ = create_app(settings, registry)
     scheme = "https" if settings.tls else "http"
     err_console.print(f"aimd serve on {scheme}://{host}:{port} (OpenAPI: /docs)", highlight=False)
-    uvicorn.run(app_, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @token_app.command("create", epilog="Example: aimd serve token create --scope infer --scope review --json")
@@ -136,8 +170,12 @@ def token_list(data: Path = DataOption, db: str | None = DbOption, json_out: boo
 
 
 @token_app.command("revoke", epilog="Example: aimd serve token revoke 3f2a9c01b2de")
-def token_revoke(token_id: str = typer.Argument(..., help="Token id."), data: Path = DataOption,
-                 db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+def token_revoke(
+    token_id: str = typer.Argument(..., help="Token id."),
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Revoke a token."""
     from aimd.core.errors import InvalidInputError
     from aimd.serving.db import ServingDB
@@ -167,8 +205,12 @@ def build_index(
 
     idx = EmbeddingIndex.build(load_predictor(model), model_hash(model), data)
     idx.save(out)
-    result = {"out": str(out), "lesions": len(idx.items), "dims": int(idx.vectors.shape[1]),
-              "model_sha256": idx.model_sha256}
+    result = {
+        "out": str(out),
+        "lesions": len(idx.items),
+        "dims": int(idx.vectors.shape[1]),
+        "model_sha256": idx.model_sha256,
+    }
     if json_out:
         print_json(result)
     else:

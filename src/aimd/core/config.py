@@ -103,8 +103,10 @@ class PlatformSettings(BaseModel):
     """The annotation platform server (001 §10, §11): database, bind, sessions and account rules."""
 
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default SQLite platform.db in the data folder; "
-        "PostgreSQL as postgresql+psycopg://user@host/db")
+        None,
+        description="SQLAlchemy URL; default SQLite platform.db in the data folder; "
+        "PostgreSQL as postgresql+psycopg://user@host/db",
+    )
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs TLS")
     port: int = Field(8600, ge=1, le=65535)
     tls_cert: Path | None = None
@@ -115,7 +117,8 @@ class PlatformSettings(BaseModel):
     password_min_length: int = Field(12, ge=8)
     mfa_roles: list[str] = Field(
         default_factory=lambda: ["admin", "reviewer", "arbiter", "qc"],
-        description="roles that must use TOTP (001 §11.3.1); add every role to require it for all")
+        description="roles that must use TOTP (001 §11.3.1); add every role to require it for all",
+    )
 
 
 class Settings(BaseSettings):
@@ -180,8 +183,9 @@ def load_settings(**overrides: Any) -> Settings:
             hint=f"set AIMD_{field.upper().replace('.', '__')} to a valid value",
         ) from None
     except Exception as err:  # malformed TOML
-        raise ConfigError(str(err), where=os.environ.get("AIMD_CONFIG", "aimd.toml"),
-                          hint="fix the TOML syntax") from None
+        raise ConfigError(
+            str(err), where=os.environ.get("AIMD_CONFIG", "aimd.toml"), hint="fix the TOML syntax"
+        ) from None
 
 
 @lru_cache(maxsize=1)

@@ -36,14 +36,21 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as err:  # pragma: no cover - ray is a declared dependency of the ray extra
-        raise InvalidInputError("Ray is not installed", where="--ray",
-                                hint="pip install 'aimd[ray]' (or drop --ray to run in this process)") from err
+        raise InvalidInputError(
+            "Ray is not installed", where="--ray", hint="pip install 'aimd[ray]' (or drop --ray to run in this process)"
+        ) from err
     return ray
 
 
-def ray_map(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], *, address: str | None = None,
-            num_cpus: int | None = None, max_retries: int = DEFAULT_RETRIES,
-            progress: Callable[[], object] | None = None) -> list[Any]:
+def ray_map(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    max_retries: int = DEFAULT_RETRIES,
+    progress: Callable[[], object] | None = None,
+) -> list[Any]:
     """``[fn(*job) for job in jobs]`` computed as Ray tasks (one per job), results in job order.
 
     ``address`` ``None`` or ``"local"``: a local Ray instance with ``num_cpus`` CPUs; anything else
@@ -55,14 +62,20 @@ def ray_map(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], *, address:
     if not ray.is_initialized():
         try:
             if address in (None, LOCAL):
-                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                ray.init(
+                    num_cpus=num_cpus or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise InvalidInputError(f"cannot reach the Ray cluster: {err}", where=f"--ray {address}",
-                                    hint="start it with `ray start --head` or omit the address for a local run"
-                                    ) from err
+            raise InvalidInputError(
+                f"cannot reach the Ray cluster: {err}",
+                where=f"--ray {address}",
+                hint="start it with `ray start --head` or omit the address for a local run",
+            ) from err
         started = True
     try:
         remote = ray.remote(max_retries=max_retries, num_cpus=1)(fn)

@@ -44,8 +44,10 @@ class Applicability:
     def why_not(self, *, dims: int, trained_run: bool) -> str | None:
         """Why the characteristic does not apply, ``None`` when it does."""
         if self.training_run and not trained_run:
-            return ("needs the model as an aimd training run with its dataset (an inference-only model cannot be "
-                    "trained here)")
+            return (
+                "needs the model as an aimd training run with its dataset (an inference-only model cannot be "
+                "trained here)"
+            )
         if dims not in self.dims:
             kinds = " or ".join("2-D slice/image" if d == 2 else "3-D volume" for d in sorted(self.dims))
             return f"applies to {kinds} models{f' ({self.note})' if self.note else ''}"

@@ -50,9 +50,14 @@ class ClaimsHeader(BaseModel):
 
 
 Claims: Any = create_model(  # one optional section per registered characteristic
-    "Claims", __base__=ClaimsHeader, __doc__="The provider's declaration for one model (000 §5.2).",
-    **{c.key: (c.claim_model | None, Field(None, description=f"{c.requirement} / {c.clause} {c.title.lower()}"))
-       for c in REGISTRY})
+    "Claims",
+    __base__=ClaimsHeader,
+    __doc__="The provider's declaration for one model (000 §5.2).",
+    **{
+        c.key: (c.claim_model | None, Field(None, description=f"{c.requirement} / {c.clause} {c.title.lower()}"))
+        for c in REGISTRY
+    },
+)
 
 
 def parse_claims(text: str, *, where: str) -> Any:
@@ -66,18 +71,25 @@ def parse_claims(text: str, *, where: str) -> Any:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise SchemaError(f"claims are not valid YAML: {err}", where=where,
-                          hint="see `aimd evaluate claims-template`") from err
+        raise SchemaError(
+            f"claims are not valid YAML: {err}", where=where, hint="see `aimd evaluate claims-template`"
+        ) from err
     if not isinstance(data, dict):
-        raise SchemaError(f"claims must be a mapping of sections, got {type(data).__name__}", where=where,
-                          hint="see `aimd evaluate claims-template`")
+        raise SchemaError(
+            f"claims must be a mapping of sections, got {type(data).__name__}",
+            where=where,
+            hint="see `aimd evaluate claims-template`",
+        )
     try:
         return Claims.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise SchemaError(f"claims field {field!r}: {first['msg']} (got {first.get('input')!r})", where=where,
-                          hint="see `aimd evaluate claims-template` for every field") from err
+        raise SchemaError(
+            f"claims field {field!r}: {first['msg']} (got {first.get('input')!r})",
+            where=where,
+            hint="see `aimd evaluate claims-template` for every field",
+        ) from err
 
 
 def load_claims(path: str | Path) -> Any:
@@ -92,8 +104,9 @@ def load_claims(path: str | Path) -> Any:
     """
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError("claims file does not exist", where=str(p),
-                                hint="write one from `aimd evaluate claims-template`")
+        raise InvalidInputError(
+            "claims file does not exist", where=str(p), hint="write one from `aimd evaluate claims-template`"
+        )
     return parse_claims(p.read_text(encoding="utf-8"), where=str(p))
 
 
@@ -135,12 +148,18 @@ def claims_template() -> str:
     >>> "robustness:" in claims_template()
     True
     """
-    out = ["# aimd claims: the provider's declaration per quality characteristic (000 §5.2).",
-           "# Remove a section to make no claim: it is then measured but reported as not evaluated.",
-           'origin: ""  # who wrote these claims; the report states it on its first page',
-           "model:", '  name: ""', '  version: ""', '  provider: ""',
-           'hardware: "2 CPU cores"  # where the claims hold (000 §4.5.3)', "seed: 0",
-           "bootstrap_resamples: 1000"]
+    out = [
+        "# aimd claims: the provider's declaration per quality characteristic (000 §5.2).",
+        "# Remove a section to make no claim: it is then measured but reported as not evaluated.",
+        'origin: ""  # who wrote these claims; the report states it on its first page',
+        "model:",
+        '  name: ""',
+        '  version: ""',
+        '  provider: ""',
+        'hardware: "2 CPU cores"  # where the claims hold (000 §4.5.3)',
+        "seed: 0",
+        "bootstrap_resamples: 1000",
+    ]
     for char in REGISTRY:
         out.append(f"# {char.requirement} / {char.clause} {char.title.lower()}")
         out.append(f"{char.key}:")
@@ -162,5 +181,12 @@ def template_defaults() -> Any:
     return parse_claims(claims_template(), where="claims template")
 
 
-__all__ = ["Claims", "ClaimsHeader", "ModelIdentity", "claims_template", "load_claims", "parse_claims",
-           "template_defaults"]
+__all__ = [
+    "Claims",
+    "ClaimsHeader",
+    "ModelIdentity",
+    "claims_template",
+    "load_claims",
+    "parse_claims",
+    "template_defaults",
+]

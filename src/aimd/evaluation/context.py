@@ -47,11 +47,15 @@ class EvalData:
     def __post_init__(self) -> None:
         n = int(self.images.shape[0])
         if n == 0:
-            raise InvalidInputError("the evaluation data holds no images", where="data",
-                                    hint="use a dataset whose test split has cases")
+            raise InvalidInputError(
+                "the evaluation data holds no images", where="data", hint="use a dataset whose test split has cases"
+            )
         if self.targets.shape[0] != n or len(self.case_ids) != n:
-            raise InvalidInputError(f"{n} images but {self.targets.shape[0]} targets and {len(self.case_ids)} "
-                                    "case ids", where="data", hint="pass one target and case id per image")
+            raise InvalidInputError(
+                f"{n} images but {self.targets.shape[0]} targets and {len(self.case_ids)} case ids",
+                where="data",
+                hint="pass one target and case id per image",
+            )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -70,19 +74,32 @@ class EvalData:
         """The items at ``index`` (targets, cases and sites follow)."""
         idx = np.asarray(index, dtype=np.int64)
         ids = [self.case_ids[i] for i in idx.tolist()]
-        return EvalData(self.images[idx], self.targets[idx], ids, {c: self.sites.get(c, "") for c in set(ids)},
-                        self.task, self.hashes)
+        return EvalData(
+            self.images[idx],
+            self.targets[idx],
+            ids,
+            {c: self.sites.get(c, "") for c in set(ids)},
+            self.task,
+            self.hashes,
+        )
 
     def with_images(self, images: NDArray[np.float32]) -> EvalData:
         """The same items with other (e.g. perturbed) images."""
-        return EvalData(images.astype(np.float32, copy=False), self.targets, self.case_ids, self.sites, self.task,
-                        self.hashes)
+        return EvalData(
+            images.astype(np.float32, copy=False), self.targets, self.case_ids, self.sites, self.task, self.hashes
+        )
 
     @classmethod
     def from_array_set(cls, data: Any, task: Literal["segmentation", "classification"]) -> EvalData:
         """Build from :class:`aimd.models.ArraySet` (its file hashes become the data hashes)."""
-        return cls(np.asarray(data.images, np.float32), np.asarray(data.targets, np.int64), list(data.case_ids),
-                   dict(data.sites), task, dict(data.files))
+        return cls(
+            np.asarray(data.images, np.float32),
+            np.asarray(data.targets, np.int64),
+            list(data.case_ids),
+            dict(data.sites),
+            task,
+            dict(data.files),
+        )
 
 
 @dataclass

@@ -113,8 +113,9 @@ class Evidence(BaseModel):
     plots: list[Plot] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
     seeds: dict[str, int] = Field(default_factory=dict)
-    summary: str = Field("", description="one line the verdict's reason ends with (e.g. the configuration that "
-                                         "met the claim)")
+    summary: str = Field(
+        "", description="one line the verdict's reason ends with (e.g. the configuration that met the claim)"
+    )
 
     def check(self, name: str, claimed: Any, measured: Any, passed: bool | None, detail: str = "") -> bool:
         """Record a claim-vs-measurement comparison (``passed=None``: inconclusive) and return ``passed is True``.
@@ -142,8 +143,9 @@ class Evidence(BaseModel):
         >>> ev.checks[0].outcome.value
         'inconclusive'
         """
-        return self._bounded(name, f"≥ {limit}", summary, detail,
-                             lambda lo, hi: True if lo >= limit else False if hi < limit else None)
+        return self._bounded(
+            name, f"≥ {limit}", summary, detail, lambda lo, hi: True if lo >= limit else False if hi < limit else None
+        )
 
     def at_most(self, name: str, limit: float, summary: dict[str, Any], detail: str = "") -> bool:
         """Judge ``estimate ≤ limit`` on the 95 % CI (upper bound within: met; lower bound above: not met).
@@ -153,8 +155,9 @@ class Evidence(BaseModel):
         >>> Evidence().at_most("drop", 0.05, {"estimate": 0.01, "ci_low": -0.01, "ci_high": 0.03})
         True
         """
-        return self._bounded(name, f"≤ {limit}", summary, detail,
-                             lambda lo, hi: True if hi <= limit else False if lo > limit else None)
+        return self._bounded(
+            name, f"≤ {limit}", summary, detail, lambda lo, hi: True if hi <= limit else False if lo > limit else None
+        )
 
     def _bounded(self, name: str, claimed: str, summary: dict[str, Any], detail: str, rule: Any) -> bool:
         est, lo, hi = summary["estimate"], summary.get("ci_low"), summary.get("ci_high")
@@ -173,8 +176,9 @@ class Evidence(BaseModel):
         >>> ev.checks[0].outcome.value
         'not_evaluated'
         """
-        self.checks.append(Check(name=name, claimed=claimed, measured=None, outcome=Outcome.NOT_EVALUATED,
-                                 detail=reason))
+        self.checks.append(
+            Check(name=name, claimed=claimed, measured=None, outcome=Outcome.NOT_EVALUATED, detail=reason)
+        )
 
 
 class CharacteristicResult(BaseModel):
@@ -215,11 +219,14 @@ def verdict_from_checks(evidence: Evidence) -> tuple[Verdict, str]:
     tail = f"; {skipped}" if skipped else ""
     if by[Outcome.NOT_MET]:
         return Verdict.NONCONFORM, "; ".join(
-            f"{c.name}: measured {_fmt(c.measured)} vs claimed {_fmt(c.claimed)}" for c in by[Outcome.NOT_MET])
+            f"{c.name}: measured {_fmt(c.measured)} vs claimed {_fmt(c.claimed)}" for c in by[Outcome.NOT_MET]
+        )
     if by[Outcome.INCONCLUSIVE]:
         return Verdict.INCONCLUSIVE, "; ".join(
             f"{c.name}: undecided, measured {_fmt(c.measured)} vs claimed {_fmt(c.claimed)}"
-            + (f" ({c.detail})" if c.detail else "") for c in by[Outcome.INCONCLUSIVE]) + tail
+            + (f" ({c.detail})" if c.detail else "")
+            for c in by[Outcome.INCONCLUSIVE]
+        ) + tail
     if by[Outcome.MET]:
         return Verdict.CONFORM, f"all {len(by[Outcome.MET])} compared claimed quantities met{tail}"
     if skipped:
@@ -233,5 +240,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["CharacteristicResult", "Check", "Evidence", "Outcome", "Plot", "Series", "Table", "Verdict",
-           "verdict_from_checks"]
+__all__ = [
+    "CharacteristicResult",
+    "Check",
+    "Evidence",
+    "Outcome",
+    "Plot",
+    "Series",
+    "Table",
+    "Verdict",
+    "verdict_from_checks",
+]

@@ -44,10 +44,18 @@ def parse_external(model: str | Path | None) -> tuple[str, int | None] | None:
     return name, int(grid) if grid else None
 
 
-def volume_context(pipeline: VolumePipeline, dataset: str | Path, out_dir: str | Path, *,
-                   description: dict[str, Any] | None = None, description_source: str | None = None,
-                   label: str = "", seed: int = 0, threads: int = 2,
-                   progress: Callable[[str], object] | None = None) -> EvaluationContext:
+def volume_context(
+    pipeline: VolumePipeline,
+    dataset: str | Path,
+    out_dir: str | Path,
+    *,
+    description: dict[str, Any] | None = None,
+    description_source: str | None = None,
+    label: str = "",
+    seed: int = 0,
+    threads: int = 2,
+    progress: Callable[[str], object] | None = None,
+) -> EvaluationContext:
     """An :class:`EvaluationContext` for ``pipeline`` on the mask dataset ``dataset``.
 
     The clean test cases are the evaluation data; the perturbed copies and their records, the
@@ -66,22 +74,50 @@ def volume_context(pipeline: VolumePipeline, dataset: str | Path, out_dir: str |
     model_file = Path(str(source)) if source else None
     label = label or str(predictor.metadata.get("model") or (model_file.name if model_file else "model"))
     root = Path(dataset).parent if Path(dataset).is_file() else Path(dataset)
-    identity = {"path": str(model_file) if model_file else None, "label": label,
-                "adapter": predictor.metadata.get("adapter"), "file": str(model_file) if model_file else None,
-                "file_sha256": sha256_file(model_file) if model_file and model_file.is_file() else None,
-                **{k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float) and k != "adapter"}}
+    identity = {
+        "path": str(model_file) if model_file else None,
+        "label": label,
+        "adapter": predictor.metadata.get("adapter"),
+        "file": str(model_file) if model_file else None,
+        "file_sha256": sha256_file(model_file) if model_file and model_file.is_file() else None,
+        **{k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float) and k != "adapter"},
+    }
     return EvaluationContext(
-        predictor=predictor, data=sets.clean, out_dir=Path(out_dir), network=None, model_file=model_file,
-        description=description, description_source="aimd" if description_source == "aimd" else
-        "provider" if description is not None else None, model_label=label, model_identity=identity,
-        data_identity={"dataset": str(dataset), "splits": ["test"], "perturbed_copies": sets.perturbations,
-                       "preparation": sets.records},
-        seed=seed, threads=threads, progress=progress, dataset_dir=root, pipeline=pipeline,
-        perturbed=sets.perturbed, perturbations=sets.perturbations)
+        predictor=predictor,
+        data=sets.clean,
+        out_dir=Path(out_dir),
+        network=None,
+        model_file=model_file,
+        description=description,
+        description_source="aimd" if description_source == "aimd" else "provider" if description is not None else None,
+        model_label=label,
+        model_identity=identity,
+        data_identity={
+            "dataset": str(dataset),
+            "splits": ["test"],
+            "perturbed_copies": sets.perturbations,
+            "preparation": sets.records,
+        },
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        dataset_dir=root,
+        pipeline=pipeline,
+        perturbed=sets.perturbed,
+        perturbations=sets.perturbations,
+    )
 
 
-def named_context(name: str, dataset: str | Path, out_dir: str | Path, *, grid: int | None = None, seed: int = 0,
-                  threads: int = 2, progress: Callable[[str], object] | None = None) -> EvaluationContext:
+def named_context(
+    name: str,
+    dataset: str | Path,
+    out_dir: str | Path,
+    *,
+    grid: int | None = None,
+    seed: int = 0,
+    threads: int = 2,
+    progress: Callable[[str], object] | None = None,
+) -> EvaluationContext:
     """The registered pipeline ``name`` on a mask dataset, with the 000 §4 description aimd derives for it.
 
     Example
@@ -90,11 +126,22 @@ def named_context(name: str, dataset: str | Path, out_dir: str | Path, *, grid: 
     """
     entry = registered().get(name)
     if entry is None:
-        raise InvalidInputError(f"no third-party pipeline named {name!r}", where="--model",
-                                hint=f"choose from {', '.join(sorted(registered()))}")
+        raise InvalidInputError(
+            f"no third-party pipeline named {name!r}",
+            where="--model",
+            hint=f"choose from {', '.join(sorted(registered()))}",
+        )
     pipeline = entry.build(grid)
-    return volume_context(pipeline, dataset, out_dir, description=entry.describe(pipeline), description_source="aimd",
-                          seed=seed, threads=threads, progress=progress)
+    return volume_context(
+        pipeline,
+        dataset,
+        out_dir,
+        description=entry.describe(pipeline),
+        description_source="aimd",
+        seed=seed,
+        threads=threads,
+        progress=progress,
+    )
 
 
 __all__ = ["named_context", "parse_external", "volume_context"]

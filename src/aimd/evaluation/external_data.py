@@ -46,7 +46,13 @@ from aimd.models.external.pipeline import VolumePipeline
 MASK_DATASET_FORMAT = "aimd-mask-dataset"
 PERTURBED_SPLIT = "perturbed"
 DEFAULT_PERTURBATIONS: tuple[tuple[str, float], ...] = (
-    ("noise", 0.5), ("noise", 1.0), ("bias_field", 0.5), ("bias_field", 1.0), ("blur", 0.5), ("blur", 1.0))
+    ("noise", 0.5),
+    ("noise", 1.0),
+    ("bias_field", 0.5),
+    ("bias_field", 1.0),
+    ("blur", 0.5),
+    ("blur", 1.0),
+)
 INTENSITY_QUANTILE = 0.995
 
 
@@ -89,23 +95,38 @@ def perturb_volume(volume: Volume, name: str, severity: float, *, seed: int) -> 
     if arr.dtype.kind in "iu":
         info = np.iinfo(arr.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
-    result = dataclasses.replace(volume, array=np.ascontiguousarray(out.astype(arr.dtype)),
-                                 metadata=dict(volume.metadata))
-    record = {"artefact": name, "severity": severity, "parameters": artefact_parameters(name, severity),
-              "seed": seed, "intensity_scale": round(scale, 6), "applied": [str(t) for t in done.history]}
+    result = dataclasses.replace(
+        volume, array=np.ascontiguousarray(out.astype(arr.dtype)), metadata=dict(volume.metadata)
+    )
+    record = {
+        "artefact": name,
+        "severity": severity,
+        "parameters": artefact_parameters(name, severity),
+        "seed": seed,
+        "intensity_scale": round(scale, 6),
+        "applied": [str(t) for t in done.history],
+    }
     return result, record
 
 
 def _same_grid(image: Volume, mask: Volume, where: str) -> None:
     if image.shape != mask.shape:
-        raise GeometryError(f"mask shape {mask.shape} differs from image shape {image.shape}", where=where,
-                            hint="pass a mask on the image's voxel grid")
-    same = (np.allclose(image.spacing, mask.spacing, atol=1e-3)
-            and np.allclose(image.origin, mask.origin, atol=1e-2)
-            and np.allclose(image.direction, mask.direction, atol=1e-4))
+        raise GeometryError(
+            f"mask shape {mask.shape} differs from image shape {image.shape}",
+            where=where,
+            hint="pass a mask on the image's voxel grid",
+        )
+    same = (
+        np.allclose(image.spacing, mask.spacing, atol=1e-3)
+        and np.allclose(image.origin, mask.origin, atol=1e-2)
+        and np.allclose(image.direction, mask.direction, atol=1e-4)
+    )
     if not same:
-        raise GeometryError("mask geometry (spacing, origin or direction) differs from the image's",
-                            where=where, hint="resample the mask onto the image grid first")
+        raise GeometryError(
+            "mask geometry (spacing, origin or direction) differs from the image's",
+            where=where,
+            hint="resample the mask onto the image grid first",
+        )
 
 
 def _entry(root: Path, rel: str) -> dict[str, Any]:
@@ -113,11 +134,21 @@ def _entry(root: Path, rel: str) -> dict[str, Any]:
     return {"path": rel, "sha256": sha256_file(path), "size": path.stat().st_size}
 
 
-def write_mask_dataset(image: str | Path, mask: str | Path, out: str | Path, *, case_id: str = "case",
-                       modality: str = "MR", label: str = "foreground", site: str = "",
-                       mask_threshold: float = 0.0,
-                       perturbations: Sequence[tuple[str, float]] = DEFAULT_PERTURBATIONS, seed: int = 0,
-                       overwrite: bool = False, progress: Callable[[str], object] | None = None) -> Path:
+def write_mask_dataset(
+    image: str | Path,
+    mask: str | Path,
+    out: str | Path,
+    *,
+    case_id: str = "case",
+    modality: str = "MR",
+    label: str = "foreground",
+    site: str = "",
+    mask_threshold: float = 0.0,
+    perturbations: Sequence[tuple[str, float]] = DEFAULT_PERTURBATIONS,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Callable[[str], object] | None = None,
+) -> Path:
     """Write ``image`` and its reference ``mask`` (plus perturbed copies) as an aimd dataset folder.
 
     Parameters
@@ -156,18 +187,29 @@ def write_mask_dataset(image: str | Path, mask: str | Path, out: str | Path, *, 
     _same_grid(img, ref, str(mask))
     fg = np.asarray(ref.array) > mask_threshold
     if not fg.any():
-        raise InvalidInputError(f"the reference mask has no voxel above {mask_threshold:g}", where=str(mask),
-                                hint="pass the mask that belongs to the image, or lower mask_threshold")
+        raise InvalidInputError(
+            f"the reference mask has no voxel above {mask_threshold:g}",
+            where=str(mask),
+            hint="pass the mask that belongs to the image, or lower mask_threshold",
+        )
     img = dataclasses.replace(img, modality=modality.upper(), metadata={})
-    binary = Volume(fg.astype(np.uint8), spacing=img.spacing, origin=img.origin, direction=img.direction,
-                    modality="SEG")
+    binary = Volume(
+        fg.astype(np.uint8), spacing=img.spacing, origin=img.origin, direction=img.direction, modality="SEG"
+    )
     cases: list[dict[str, Any]] = []
     with atomic_dir(out, overwrite=overwrite) as tmp:
         base = f"cases/{case_id}"
         write_volume(img, tmp / base / "image.nii.gz")
         write_volume(binary, tmp / base / "mask.nii.gz")
-        cases.append({"id": case_id, "split": "test", "site": site, "modality": img.modality,
-                      "files": [_entry(tmp, f"{base}/image.nii.gz"), _entry(tmp, f"{base}/mask.nii.gz")]})
+        cases.append(
+            {
+                "id": case_id,
+                "split": "test",
+                "site": site,
+                "modality": img.modality,
+                "files": [_entry(tmp, f"{base}/image.nii.gz"), _entry(tmp, f"{base}/mask.nii.gz")],
+            }
+        )
         for i, (name, severity) in enumerate(perturbations):
             if progress is not None:
                 progress(f"perturbed copy {name} {severity:g}")
@@ -176,16 +218,35 @@ def write_mask_dataset(image: str | Path, mask: str | Path, out: str | Path, *, 
             write_volume(copy, tmp / rel / "image.nii.gz")
             (tmp / rel).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(tmp / base / "mask.nii.gz", tmp / rel / "mask.nii.gz")
-            cases.append({"id": rel.removeprefix("cases/"), "split": PERTURBED_SPLIT, "site": site,
-                          "modality": img.modality, "source_case": case_id, "perturbation": record,
-                          "files": [_entry(tmp, f"{rel}/image.nii.gz"), _entry(tmp, f"{rel}/mask.nii.gz")]})
-        index = {"format": MASK_DATASET_FORMAT, "version": "1", "aimd_version": __version__,
-                 "modality": img.modality, "label_map": {"0": "background", "1": label}, "seed": seed,
-                 "source": {"image": str(image), "image_sha256": sha256_file(image), "mask": str(mask),
-                            "mask_sha256": sha256_file(mask),
-                            "mask_rule": f"voxel value > {mask_threshold:g}",
-                            "shape_zyx": list(img.shape), "spacing_mm": list(img.spacing)},
-                 "cases": cases}
+            cases.append(
+                {
+                    "id": rel.removeprefix("cases/"),
+                    "split": PERTURBED_SPLIT,
+                    "site": site,
+                    "modality": img.modality,
+                    "source_case": case_id,
+                    "perturbation": record,
+                    "files": [_entry(tmp, f"{rel}/image.nii.gz"), _entry(tmp, f"{rel}/mask.nii.gz")],
+                }
+            )
+        index = {
+            "format": MASK_DATASET_FORMAT,
+            "version": "1",
+            "aimd_version": __version__,
+            "modality": img.modality,
+            "label_map": {"0": "background", "1": label},
+            "seed": seed,
+            "source": {
+                "image": str(image),
+                "image_sha256": sha256_file(image),
+                "mask": str(mask),
+                "mask_sha256": sha256_file(mask),
+                "mask_rule": f"voxel value > {mask_threshold:g}",
+                "shape_zyx": list(img.shape),
+                "spacing_mm": list(img.spacing),
+            },
+            "cases": cases,
+        }
         atomic_write_json(tmp / "dataset.json", index)
     return Path(out) / "dataset.json"
 
@@ -221,8 +282,13 @@ def _load_case(index: Any, cid: str, pipeline: VolumePipeline, modality: str) ->
     return prepared.inputs, (target > 0).astype(np.int64), record, files
 
 
-def load_volume_eval_data(dataset: str | Path, pipeline: VolumePipeline, *, split: str = "test",
-                          progress: Callable[[str], object] | None = None) -> VolumeEvalSet:
+def load_volume_eval_data(
+    dataset: str | Path,
+    pipeline: VolumePipeline,
+    *,
+    split: str = "test",
+    progress: Callable[[str], object] | None = None,
+) -> VolumeEvalSet:
     """Read a mask dataset and prepare every clean case of ``split`` and every perturbed copy.
 
     Raises
@@ -241,13 +307,17 @@ def load_volume_eval_data(dataset: str | Path, pipeline: VolumePipeline, *, spli
     """
     index = load_index(dataset)
     if index.data.get("format") != MASK_DATASET_FORMAT:
-        raise SchemaError(f"dataset format is {index.data.get('format')!r}, not {MASK_DATASET_FORMAT!r}",
-                          where=str(index.path), hint="write it with aimd.evaluation.write_mask_dataset")
+        raise SchemaError(
+            f"dataset format is {index.data.get('format')!r}, not {MASK_DATASET_FORMAT!r}",
+            where=str(index.path),
+            hint="write it with aimd.evaluation.write_mask_dataset",
+        )
     modality = str(index.data.get("modality") or "")
     clean_ids = index.split_ids(split)
     if not clean_ids:
-        raise InvalidInputError(f"split {split!r} has no cases", where=str(index.path),
-                                hint="write the dataset with write_mask_dataset")
+        raise InvalidInputError(
+            f"split {split!r} has no cases", where=str(index.path), hint="write the dataset with write_mask_dataset"
+        )
     records: dict[str, dict[str, Any]] = {}
     perturbations: dict[str, dict[str, Any]] = {}
     hashes: dict[str, str] = {"dataset.json": index.sha256}
@@ -266,27 +336,47 @@ def load_volume_eval_data(dataset: str | Path, pipeline: VolumePipeline, *, spli
             continue
         pert = case.get("perturbation") or {}
         if "artefact" not in pert or "severity" not in pert:
-            raise SchemaError("perturbed copy lacks perturbation.artefact / severity",
-                              where=f"{index.path}: cases[{case['id']}]", hint="rewrite the dataset")
+            raise SchemaError(
+                "perturbed copy lacks perturbation.artefact / severity",
+                where=f"{index.path}: cases[{case['id']}]",
+                hint="rewrite the dataset",
+            )
         if progress is not None:
             progress(f"preparing {case['id']}")
         inputs, target, record, files = _load_case(index, case["id"], pipeline, modality)
         groups.setdefault((str(pert["artefact"]), float(pert["severity"])), []).append(
-            (str(case["source_case"]), inputs, target))
+            (str(case["source_case"]), inputs, target)
+        )
         records[case["id"]] = record
         perturbations[case["id"]] = pert
         hashes.update(files)
     perturbed = {key: _stack(group, sites, hashes) for key, group in sorted(groups.items())}
-    return VolumeEvalSet(clean=_stack(items, sites, hashes), perturbed=perturbed, records=records,
-                         perturbations=perturbations)
+    return VolumeEvalSet(
+        clean=_stack(items, sites, hashes), perturbed=perturbed, records=records, perturbations=perturbations
+    )
 
 
-def _stack(items: list[tuple[str, NDArray[np.float32], NDArray[np.int64]]], sites: dict[str, str],
-           hashes: dict[str, str]) -> EvalData:
+def _stack(
+    items: list[tuple[str, NDArray[np.float32], NDArray[np.int64]]], sites: dict[str, str], hashes: dict[str, str]
+) -> EvalData:
     ids = [c for c, _, _ in items]
-    return EvalData(np.stack([i for _, i, _ in items]).astype(np.float32), np.stack([t for _, _, t in items]),
-                    ids, {c: sites.get(c, "") for c in ids}, "segmentation", hashes)
+    return EvalData(
+        np.stack([i for _, i, _ in items]).astype(np.float32),
+        np.stack([t for _, _, t in items]),
+        ids,
+        {c: sites.get(c, "") for c in ids},
+        "segmentation",
+        hashes,
+    )
 
 
-__all__ = ["DEFAULT_PERTURBATIONS", "MASK_DATASET_FORMAT", "PERTURBED_SPLIT", "VolumeEvalSet",
-           "load_volume_eval_data", "perturb_volume", "volume_artefact", "write_mask_dataset"]
+__all__ = [
+    "DEFAULT_PERTURBATIONS",
+    "MASK_DATASET_FORMAT",
+    "PERTURBED_SPLIT",
+    "VolumeEvalSet",
+    "load_volume_eval_data",
+    "perturb_volume",
+    "volume_artefact",
+    "write_mask_dataset",
+]

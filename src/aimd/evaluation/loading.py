@@ -35,8 +35,15 @@ from aimd.evaluation.context import EvalData, EvaluationContext
 
 DEFAULT_SPLITS: tuple[str, ...] = ("test",)
 # body-outline pre-training (000 B.1.5.3); every field, the seed and the aimd version name the cache folder
-REFERENCE: dict[str, Any] = {"model": "unet-small", "target": "body", "cases": 30, "size": 64, "epochs": 4,
-                             "steps": 4, "lr": 3e-3}
+REFERENCE: dict[str, Any] = {
+    "model": "unet-small",
+    "target": "body",
+    "cases": 30,
+    "size": 64,
+    "epochs": 4,
+    "steps": 4,
+    "lr": 3e-3,
+}
 
 
 def default_cache_dir() -> Path:
@@ -45,8 +52,15 @@ def default_cache_dir() -> Path:
 
 
 # the code that makes the reference data and model: any change to it must not reuse a cached model
-_REFERENCE_SOURCES = ("aimd.phantoms", "aimd.models.training", "aimd.models.networks", "aimd.models.data",
-                      "aimd.models.preprocess", "aimd.models.augment", "aimd.models.losses")
+_REFERENCE_SOURCES = (
+    "aimd.phantoms",
+    "aimd.models.training",
+    "aimd.models.networks",
+    "aimd.models.data",
+    "aimd.models.preprocess",
+    "aimd.models.augment",
+    "aimd.models.losses",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,13 +90,20 @@ def reference_key(seed: int = 0, threads: int = 2) -> str:
     """
     from aimd import __version__
 
-    text = json.dumps({**REFERENCE, "seed": seed, "threads": threads, "aimd": __version__,
-                       "source": reference_source_digest()}, sort_keys=True)
+    text = json.dumps(
+        {**REFERENCE, "seed": seed, "threads": threads, "aimd": __version__, "source": reference_source_digest()},
+        sort_keys=True,
+    )
     return sha256_bytes(text.encode("utf-8"))[:16]
 
 
-def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, seed: int = 0,
-                    progress: Callable[[str], object] | None = None) -> tuple[Path, Path]:
+def reference_model(
+    cache_dir: str | Path | None = None,
+    *,
+    threads: int = 2,
+    seed: int = 0,
+    progress: Callable[[str], object] | None = None,
+) -> tuple[Path, Path]:
     """The reference model's run folder and its phantom dataset, made on first use.
 
     Returns
@@ -99,14 +120,32 @@ def reference_model(cache_dir: str | Path | None = None, *, threads: int = 2, se
     if not (data / "dataset.json").is_file():
         if progress:
             progress("generating phantom data for the reference model")
-        generate_dataset(data, cases=int(REFERENCE["cases"]), seed=seed, size=int(REFERENCE["size"]),
-                         workers=min(2, threads), force=True)
+        generate_dataset(
+            data,
+            cases=int(REFERENCE["cases"]),
+            seed=seed,
+            size=int(REFERENCE["size"]),
+            workers=min(2, threads),
+            force=True,
+        )
     if not (run / "run.json").is_file():
         if progress:
             progress("training the reference model (once; cached)")
-        train(make_config(task="seg", model=str(REFERENCE["model"]), target=str(REFERENCE["target"]), data=data,
-                          out=run, epochs=int(REFERENCE["epochs"]), max_steps_per_epoch=int(REFERENCE["steps"]),
-                          lr=float(REFERENCE["lr"]), threads=threads, seed=seed, force=True))
+        train(
+            make_config(
+                task="seg",
+                model=str(REFERENCE["model"]),
+                target=str(REFERENCE["target"]),
+                data=data,
+                out=run,
+                epochs=int(REFERENCE["epochs"]),
+                max_steps_per_epoch=int(REFERENCE["steps"]),
+                lr=float(REFERENCE["lr"]),
+                threads=threads,
+                seed=seed,
+                force=True,
+            )
+        )
     return run, data
 
 
@@ -116,11 +155,17 @@ def load_description(path: str | Path) -> dict[str, Any]:
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise SchemaError(f"model description cannot be read as JSON: {err}", where=str(p),
-                          hint="write it with `aimd model describe MODEL --format json`") from err
+        raise SchemaError(
+            f"model description cannot be read as JSON: {err}",
+            where=str(p),
+            hint="write it with `aimd model describe MODEL --format json`",
+        ) from err
     if not isinstance(doc, dict) or "sections" not in doc:
-        raise SchemaError("model description lacks 'sections'", where=str(p),
-                          hint="write it with `aimd model describe MODEL --format json`")
+        raise SchemaError(
+            "model description lacks 'sections'",
+            where=str(p),
+            hint="write it with `aimd model describe MODEL --format json`",
+        )
     return doc
 
 
@@ -144,8 +189,14 @@ def _model_file(path: Path) -> Path | None:
     return None
 
 
-def load_eval_data(dataset: str | Path, target: str, input_spec: Any, *, splits: Sequence[str] = DEFAULT_SPLITS,
-                   task: str = "segmentation") -> EvalData:
+def load_eval_data(
+    dataset: str | Path,
+    target: str,
+    input_spec: Any,
+    *,
+    splits: Sequence[str] = DEFAULT_SPLITS,
+    task: str = "segmentation",
+) -> EvalData:
     """The held-out ``splits`` of ``dataset`` for ``target``, preprocessed for ``input_spec``."""
     from aimd.models import load_index, load_split
 
@@ -156,16 +207,27 @@ def load_eval_data(dataset: str | Path, target: str, input_spec: Any, *, splits:
     for p in parts:
         files.update(p.files)
         sites.update(p.sites)
-    return EvalData(np.concatenate([p.images for p in parts]).astype(np.float32),
-                    np.concatenate([p.targets for p in parts]).astype(np.int64),
-                    [c for p in parts for c in p.case_ids], sites,
-                    "classification" if task == "classification" else "segmentation", files)
+    return EvalData(
+        np.concatenate([p.images for p in parts]).astype(np.float32),
+        np.concatenate([p.targets for p in parts]).astype(np.int64),
+        [c for p in parts for c in p.case_ids],
+        sites,
+        "classification" if task == "classification" else "segmentation",
+        files,
+    )
 
 
-def build_context(model: str | Path, dataset: str | Path, out_dir: str | Path, *,
-                  description: str | Path | None = None, splits: Sequence[str] = DEFAULT_SPLITS,
-                  seed: int = 0, threads: int = 2, progress: Callable[[str], object] | None = None
-                  ) -> EvaluationContext:
+def build_context(
+    model: str | Path,
+    dataset: str | Path,
+    out_dir: str | Path,
+    *,
+    description: str | Path | None = None,
+    splits: Sequence[str] = DEFAULT_SPLITS,
+    seed: int = 0,
+    threads: int = 2,
+    progress: Callable[[str], object] | None = None,
+) -> EvaluationContext:
     """Open ``model`` and the held-out data of ``dataset`` as an :class:`EvaluationContext`.
 
     Parameters
@@ -188,8 +250,11 @@ def build_context(model: str | Path, dataset: str | Path, out_dir: str | Path, *
     predictor = load_predictor(path, threads=threads)
     target = predictor.output_spec.target
     if not target:
-        raise InvalidInputError("the model's output spec names no target, so the reference labels are unknown",
-                                where=str(path), hint="re-export the model with aimd (the specs carry the target)")
+        raise InvalidInputError(
+            "the model's output spec names no target, so the reference labels are unknown",
+            where=str(path),
+            hint="re-export the model with aimd (the specs carry the target)",
+        )
     data = load_eval_data(dataset, target, predictor.input_spec, splits=splits, task=predictor.output_spec.task)
     doc: dict[str, Any] | None = None
     source: Literal["provider", "aimd"] | None = None
@@ -199,16 +264,40 @@ def build_context(model: str | Path, dataset: str | Path, out_dir: str | Path, *
         doc, source = describe_model(path, measure=False, threads=threads), "aimd"
     file = _model_file(path)
     label = str(predictor.metadata.get("model") or path.name)
-    identity = {"path": str(path), "label": label, "adapter": predictor.metadata.get("adapter"),
-                "file": str(file) if file else None, "file_sha256": sha256_file(file) if file else None,
-                **{k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float) and k != "adapter"}}
-    return EvaluationContext(predictor=predictor, data=data, out_dir=Path(out_dir), network=_network_of(predictor),
-                             model_file=file, description=doc, description_source=source, model_label=label,
-                             model_identity=identity, data_identity={"dataset": str(dataset), "splits": list(splits)},
-                             seed=seed, threads=threads, progress=progress,
-                             run_dir=path if (path / "run.json").is_file() else None,
-                             dataset_dir=Path(dataset).parent if Path(dataset).is_file() else Path(dataset))
+    identity = {
+        "path": str(path),
+        "label": label,
+        "adapter": predictor.metadata.get("adapter"),
+        "file": str(file) if file else None,
+        "file_sha256": sha256_file(file) if file else None,
+        **{k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float) and k != "adapter"},
+    }
+    return EvaluationContext(
+        predictor=predictor,
+        data=data,
+        out_dir=Path(out_dir),
+        network=_network_of(predictor),
+        model_file=file,
+        description=doc,
+        description_source=source,
+        model_label=label,
+        model_identity=identity,
+        data_identity={"dataset": str(dataset), "splits": list(splits)},
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        run_dir=path if (path / "run.json").is_file() else None,
+        dataset_dir=Path(dataset).parent if Path(dataset).is_file() else Path(dataset),
+    )
 
 
-__all__ = ["DEFAULT_SPLITS", "REFERENCE", "build_context", "default_cache_dir", "load_description", "load_eval_data",
-           "reference_key", "reference_model"]
+__all__ = [
+    "DEFAULT_SPLITS",
+    "REFERENCE",
+    "build_context",
+    "default_cache_dir",
+    "load_description",
+    "load_eval_data",
+    "reference_key",
+    "reference_model",
+]

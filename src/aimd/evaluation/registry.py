@@ -30,8 +30,12 @@ def discover() -> tuple[Characteristic, ...]:
     for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{_package.__name__}.{info.name}")
         for obj in vars(module).values():
-            if (inspect.isclass(obj) and issubclass(obj, Characteristic) and not inspect.isabstract(obj)
-                    and obj.__module__ == module.__name__):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, Characteristic)
+                and not inspect.isabstract(obj)
+                and obj.__module__ == module.__name__
+            ):
                 found.append(obj())
     keys = [c.key for c in found]
     duplicated = sorted({k for k in keys if keys.count(k) > 1})

@@ -37,14 +37,16 @@ def check_selection(names: Iterable[str], *, where: str) -> list[str]:
     out = [n.strip() for n in names if n.strip()]
     unknown = [n for n in out if n not in CLAUSE_KEYS]
     if unknown:
-        raise InvalidInputError(f"unknown characteristic(s) {unknown}", where=where,
-                                hint=f"choose from {', '.join(CLAUSE_KEYS)}")
+        raise InvalidInputError(
+            f"unknown characteristic(s) {unknown}", where=where, hint=f"choose from {', '.join(CLAUSE_KEYS)}"
+        )
     return out
 
 
 def _not_evaluated(info: ClauseInfo | Characteristic, reason: str) -> CharacteristicResult:
-    return CharacteristicResult(key=info.key, clause=info.clause, title=info.title, verdict=Verdict.NOT_EVALUATED,
-                                reason=reason)
+    return CharacteristicResult(
+        key=info.key, clause=info.clause, title=info.title, verdict=Verdict.NOT_EVALUATED, reason=reason
+    )
 
 
 def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any) -> CharacteristicResult:
@@ -60,12 +62,19 @@ def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any
     try:
         evidence = char.run(ctx, settings)
     except Exception as err:  # every failure is reported as not evaluated, never dropped
-        _log.warning("evaluation.failed", characteristic=char.key, error=repr(err),
-                     traceback=traceback.format_exc(limit=8))
+        _log.warning(
+            "evaluation.failed", characteristic=char.key, error=repr(err), traceback=traceback.format_exc(limit=8)
+        )
         result = CharacteristicResult(
-            key=char.key, clause=char.clause, title=char.title, verdict=Verdict.NOT_EVALUATED,
-            reason=f"the evaluation failed: {type(err).__name__}: {err}", error=traceback.format_exc(limit=8),
-            claim=None if claim is None else claim.model_dump(mode="json"), method=char.method)
+            key=char.key,
+            clause=char.clause,
+            title=char.title,
+            verdict=Verdict.NOT_EVALUATED,
+            reason=f"the evaluation failed: {type(err).__name__}: {err}",
+            error=traceback.format_exc(limit=8),
+            claim=None if claim is None else claim.model_dump(mode="json"),
+            method=char.method,
+        )
         result.seconds = round(time.perf_counter() - started, 3)
         return result
     finally:
@@ -75,16 +84,32 @@ def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any
         reason = f"{reason} — {evidence.summary}"
     if claim is None:
         verdict = Verdict.NOT_EVALUATED
-        reason = (f"the provider made no claim for {char.requirement}; measured with aimd's default settings "
-                  "(checks shown against those defaults)")
-    return CharacteristicResult(key=char.key, clause=char.clause, title=char.title, verdict=verdict, reason=reason,
-                                claim=settings.model_dump(mode="json"), method=char.method, evidence=evidence,
-                                seconds=round(time.perf_counter() - started, 3))
+        reason = (
+            f"the provider made no claim for {char.requirement}; measured with aimd's default settings "
+            "(checks shown against those defaults)"
+        )
+    return CharacteristicResult(
+        key=char.key,
+        clause=char.clause,
+        title=char.title,
+        verdict=verdict,
+        reason=reason,
+        claim=settings.model_dump(mode="json"),
+        method=char.method,
+        evidence=evidence,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
-def run_characteristics(ctx: EvaluationContext, claims: Any, *, only: Iterable[str] = (),
-                        skip: Iterable[str] = (), progress: Callable[[str], object] | None = None,
-                        registry: dict[str, Characteristic] | None = None) -> list[CharacteristicResult]:
+def run_characteristics(
+    ctx: EvaluationContext,
+    claims: Any,
+    *,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    progress: Callable[[str], object] | None = None,
+    registry: dict[str, Characteristic] | None = None,
+) -> list[CharacteristicResult]:
     """One result per registered clause, in clause order.
 
     Parameters

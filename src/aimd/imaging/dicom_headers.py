@@ -38,11 +38,44 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from aimd.core.errors import InvalidInputError
 
 #: Files with these suffixes (or names) in a series folder are not DICOM and are skipped.
-NON_DICOM_SUFFIXES = frozenset({
-    ".txt", ".md", ".json", ".xml", ".csv", ".tsv", ".html", ".htm", ".pdf", ".jpg", ".jpeg", ".png",
-    ".bmp", ".gif", ".tif", ".tiff", ".nii", ".gz", ".zip", ".log", ".ini", ".yaml", ".yml", ".toml",
-    ".py", ".sh", ".bat", ".exe", ".mha", ".mhd", ".nrrd", ".raw", ".db", ".sqlite",
-})
+NON_DICOM_SUFFIXES = frozenset(
+    {
+        ".txt",
+        ".md",
+        ".json",
+        ".xml",
+        ".csv",
+        ".tsv",
+        ".html",
+        ".htm",
+        ".pdf",
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".nii",
+        ".gz",
+        ".zip",
+        ".log",
+        ".ini",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".py",
+        ".sh",
+        ".bat",
+        ".exe",
+        ".mha",
+        ".mhd",
+        ".nrrd",
+        ".raw",
+        ".db",
+        ".sqlite",
+    }
+)
 _NON_DICOM_NAMES = frozenset({"dicomdir", "readme", "license", "thumbs.db", ".ds_store"})
 _DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _PIXEL_TAG = (0x7FE0, 0x0010)
@@ -127,8 +160,13 @@ class SeriesInfo:
     files: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"uid": self.uid, "modality": self.modality, "description": self.description,
-                "n_files": self.n_files, "shape": list(self.shape)}
+        return {
+            "uid": self.uid,
+            "modality": self.modality,
+            "description": self.description,
+            "n_files": self.n_files,
+            "shape": list(self.shape),
+        }
 
 
 # ----------------------------------------------------------------------------- header reading
@@ -214,12 +252,17 @@ def _pixel_location(ds: Dataset, tags: _Tags, fp: Any) -> PixelLocation:
     ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "") if hasattr(ds, "file_meta") else ""
     n_frames = _int(tags.text("NumberOfFrames")) or 1
     bits_alloc = tags.binary_int("BitsAllocated") or 16
-    loc = dict(transfer_syntax=ts, rows=tags.binary_int("Rows") or 0, columns=tags.binary_int("Columns") or 0,
-               n_frames=n_frames, bits_allocated=bits_alloc,
-               bits_stored=tags.binary_int("BitsStored") or bits_alloc,
-               signed=tags.binary_int("PixelRepresentation") == 1,
-               samples_per_pixel=tags.binary_int("SamplesPerPixel") or 1,
-               photometric=tags.text("PhotometricInterpretation") or "MONOCHROME2")
+    loc = dict(
+        transfer_syntax=ts,
+        rows=tags.binary_int("Rows") or 0,
+        columns=tags.binary_int("Columns") or 0,
+        n_frames=n_frames,
+        bits_allocated=bits_alloc,
+        bits_stored=tags.binary_int("BitsStored") or bits_alloc,
+        signed=tags.binary_int("PixelRepresentation") == 1,
+        samples_per_pixel=tags.binary_int("SamplesPerPixel") or 1,
+        photometric=tags.text("PhotometricInterpretation") or "MONOCHROME2",
+    )
     implicit, little = ds.original_encoding
     if ts in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
         native, implicit = True, ts == ImplicitVRLittleEndian
@@ -252,9 +295,14 @@ def _frames_of(ds: Dataset, tags: _Tags, path: Path, pixels: PixelLocation) -> l
         description = str(ds.get("SeriesDescription", "") or "")
     padding = tags.binary_int("PixelPaddingValue", signed=pixels.signed)
     common = dict(
-        path=path, series_uid=tags.text("SeriesInstanceUID"), study_uid=tags.text("StudyInstanceUID"),
-        frame_of_reference_uid=tags.text("FrameOfReferenceUID"), modality=tags.text("Modality"),
-        description=description, sop_class=tags.text("SOPClassUID"), pixels=pixels,
+        path=path,
+        series_uid=tags.text("SeriesInstanceUID"),
+        study_uid=tags.text("StudyInstanceUID"),
+        frame_of_reference_uid=tags.text("FrameOfReferenceUID"),
+        modality=tags.text("Modality"),
+        description=description,
+        sop_class=tags.text("SOPClassUID"),
+        pixels=pixels,
         pixel_padding=None if padding is None else float(padding),
     )
     top_position = tags.numbers("ImagePositionPatient", 3)
@@ -284,21 +332,26 @@ def _frames_of(ds: Dataset, tags: _Tags, path: Path, pixels: PixelLocation) -> l
             spacing = _floats(fg("PixelMeasuresSequence", "PixelSpacing"), 2)
             slope = _float(fg("PixelValueTransformationSequence", "RescaleSlope"))
             intercept = _float(fg("PixelValueTransformationSequence", "RescaleIntercept"))
-            frames.append(FrameHeader(
-                **common, frame=k, instance_number=k + 1,
-                position=_floats(fg("PlanePositionSequence", "ImagePositionPatient"), 3) or
-                (top_position if n == 1 else None),
-                orientation=(_floats(fg("PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-                             or top_orientation),
-                pixel_spacing=spacing or top_spacing, spacing_tag="PixelSpacing" if spacing else
-                (tag if top_spacing else None),
-                slice_thickness=_float(fg("PixelMeasuresSequence", "SliceThickness")) or thickness,
-                spacing_between_slices=_float(fg("PixelMeasuresSequence", "SpacingBetweenSlices")) or between,
-                slope=slope if slope is not None else (top_slope if top_slope is not None else 1.0),
-                intercept=intercept if intercept is not None else (top_intercept or 0.0),
-                rescale_tags=slope is not None or top_slope is not None,
-                rescale_type=str(fg("PixelValueTransformationSequence", "RescaleType") or "") or top_type,
-            ))
+            frames.append(
+                FrameHeader(
+                    **common,
+                    frame=k,
+                    instance_number=k + 1,
+                    position=_floats(fg("PlanePositionSequence", "ImagePositionPatient"), 3)
+                    or (top_position if n == 1 else None),
+                    orientation=(
+                        _floats(fg("PlaneOrientationSequence", "ImageOrientationPatient"), 6) or top_orientation
+                    ),
+                    pixel_spacing=spacing or top_spacing,
+                    spacing_tag="PixelSpacing" if spacing else (tag if top_spacing else None),
+                    slice_thickness=_float(fg("PixelMeasuresSequence", "SliceThickness")) or thickness,
+                    spacing_between_slices=_float(fg("PixelMeasuresSequence", "SpacingBetweenSlices")) or between,
+                    slope=slope if slope is not None else (top_slope if top_slope is not None else 1.0),
+                    intercept=intercept if intercept is not None else (top_intercept or 0.0),
+                    rescale_tags=slope is not None or top_slope is not None,
+                    rescale_type=str(fg("PixelValueTransformationSequence", "RescaleType") or "") or top_type,
+                )
+            )
         return frames
     positions: list[tuple[float, float, float] | None] = [top_position] + [None] * (n - 1)
     if n > 1 and top_position is not None and top_orientation is not None:
@@ -312,13 +365,24 @@ def _frames_of(ds: Dataset, tags: _Tags, path: Path, pixels: PixelLocation) -> l
             steps = [k * between for k in range(n)]
         if steps is not None:
             positions = [_point(np.asarray(top_position) + s * normal) for s in steps]
-    return [FrameHeader(
-        **common, frame=k if n > 1 else None, instance_number=instance if n == 1 else k + 1,
-        position=positions[k], orientation=top_orientation, pixel_spacing=top_spacing,
-        spacing_tag=tag if top_spacing else None, slice_thickness=thickness, spacing_between_slices=between,
-        slope=top_slope if top_slope is not None else 1.0, intercept=top_intercept or 0.0,
-        rescale_tags=top_slope is not None, rescale_type=top_type,
-    ) for k in range(n)]
+    return [
+        FrameHeader(
+            **common,
+            frame=k if n > 1 else None,
+            instance_number=instance if n == 1 else k + 1,
+            position=positions[k],
+            orientation=top_orientation,
+            pixel_spacing=top_spacing,
+            spacing_tag=tag if top_spacing else None,
+            slice_thickness=thickness,
+            spacing_between_slices=between,
+            slope=top_slope if top_slope is not None else 1.0,
+            intercept=top_intercept or 0.0,
+            rescale_tags=top_slope is not None,
+            rescale_type=top_type,
+        )
+        for k in range(n)
+    ]
 
 
 def _image_class(sop_class: str) -> bool:
@@ -343,13 +407,17 @@ def _require_greyscale(pixels: PixelLocation, path: Path) -> None:
     if pixels.samples_per_pixel != 1 or pixels.photometric.upper() not in ("MONOCHROME1", "MONOCHROME2"):
         raise NotAnImageError(
             f"colour image ({pixels.samples_per_pixel} samples per pixel, {pixels.photometric}) is not a "
-            "greyscale volume", where=str(path), hint="convert it to greyscale before reading it as a volume")
+            "greyscale volume",
+            where=str(path),
+            hint="convert it to greyscale before reading it as a volume",
+        )
 
 
 def _is_ignorable(path: Path) -> bool:
     name = path.name.lower()
-    return (path.suffix.lower() in NON_DICOM_SUFFIXES or name in _NON_DICOM_NAMES
-            or name.startswith(("readme", "license")))
+    return (
+        path.suffix.lower() in NON_DICOM_SUFFIXES or name in _NON_DICOM_NAMES or name.startswith(("readme", "license"))
+    )
 
 
 def read_frame_headers(path: str | Path) -> list[FrameHeader]:
@@ -380,11 +448,22 @@ def read_frame_headers(path: str | Path) -> list[FrameHeader]:
         return _frames_of(ds, tags, path, pixels)
     except InvalidInputError:
         raise
-    except (OSError, InvalidDicomError, EOFError, ValueError, struct.error, KeyError, TypeError,
-            AttributeError, IndexError) as err:
-        raise InvalidInputError(f"not a readable DICOM file ({type(err).__name__}: {err})",
-                                where=str(path),
-                                hint="re-export it from the PACS or remove it from the folder") from None
+    except (
+        OSError,
+        InvalidDicomError,
+        EOFError,
+        ValueError,
+        struct.error,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+    ) as err:
+        raise InvalidInputError(
+            f"not a readable DICOM file ({type(err).__name__}: {err})",
+            where=str(path),
+            hint="re-export it from the PACS or remove it from the folder",
+        ) from None
 
 
 def _candidate_files(root: Path) -> tuple[list[Path], list[Path]]:

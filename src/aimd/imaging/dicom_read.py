@@ -83,8 +83,11 @@ def _unused_bits(arr: NDArray[Any], loc: PixelLocation) -> NDArray[Any]:
 
 
 def _pixel_error(path: Path, err: Exception) -> InvalidInputError:
-    return InvalidInputError(f"pixel data cannot be read ({type(err).__name__}: {err})", where=str(path),
-                             hint="the file is truncated or its compression is unsupported; re-export it")
+    return InvalidInputError(
+        f"pixel data cannot be read ({type(err).__name__}: {err})",
+        where=str(path),
+        hint="the file is truncated or its compression is unsupported; re-export it",
+    )
 
 
 def _read_native_into(path: Path, loc: PixelLocation, out: NDArray[Any]) -> None:
@@ -111,13 +114,21 @@ def _decode_file(path: Path, loc: PixelLocation) -> NDArray[Any]:
     try:
         arr = np.asarray(pydicom.dcmread(path).pixel_array)
         return arr.reshape(loc.n_frames, loc.rows, loc.columns)
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, AttributeError, KeyError,
-            struct.error, TypeError) as err:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        AttributeError,
+        KeyError,
+        struct.error,
+        TypeError,
+    ) as err:
         raise _pixel_error(path, err) from None
 
 
-def read_stored_values(ordered: Sequence[FrameHeader], *,
-                       on_file: Callable[[], None] | None = None) -> NDArray[Any]:
+def read_stored_values(ordered: Sequence[FrameHeader], *, on_file: Callable[[], None] | None = None) -> NDArray[Any]:
     """Stored pixel values of ``ordered`` frames as one ``(n, rows, columns)`` array, on a thread pool.
 
     Single-frame uncompressed files are read straight into their slice of the result.
@@ -129,8 +140,10 @@ def read_stored_values(ordered: Sequence[FrameHeader], *,
         if on_file is not None:
             on_file()
 
-    direct = all(f.frame is None and f.pixels.offset is not None for f in ordered) and \
-        len({_native_dtype(f.pixels) for f in ordered}) == 1
+    direct = (
+        all(f.frame is None and f.pixels.offset is not None for f in ordered)
+        and len({_native_dtype(f.pixels) for f in ordered}) == 1
+    )
     if direct:
         raw = np.empty(shape, _native_dtype(first.pixels))
 
@@ -178,8 +191,11 @@ def apply_rescale(raw: NDArray[Any], rescales: Sequence[tuple[float, float]]) ->
             out[k] = raw[k].astype(np.float64) * slope + intercept
         return out
     out = raw.astype(out_dtype, copy=raw.dtype != out_dtype)
-    pairs = [(slice(None), *next(iter(unique)))] if len(unique) == 1 else \
-        [(slice(k, k + 1), s, i) for k, (s, i) in enumerate(rescales)]
+    pairs = (
+        [(slice(None), *next(iter(unique)))]
+        if len(unique) == 1
+        else [(slice(k, k + 1), s, i) for k, (s, i) in enumerate(rescales)]
+    )
     for sl, slope, intercept in pairs:
         if slope != 1:
             out[sl] *= np.array(int(slope)).astype(out_dtype)
@@ -213,24 +229,29 @@ def series_geometry(frames: Sequence[FrameHeader]) -> SeriesGeometry:
     tol = get_settings().geometry
     sizes = {(f.pixels.rows, f.pixels.columns) for f in frames}
     if len(sizes) > 1:
-        raise GeometryError(f"slices of one series have different sizes {sorted(sizes)}",
-                            where=str(frames[0].path.parent), hint="run `aimd data validate` to locate them")
+        raise GeometryError(
+            f"slices of one series have different sizes {sorted(sizes)}",
+            where=str(frames[0].path.parent),
+            hint="run `aimd data validate` to locate them",
+        )
     oris = [f.orientation for f in frames if f.orientation is not None]
     if oris and np.max(np.abs(np.asarray(oris) - np.asarray(oris[0]))) > tol.orthonormal_atol:
-        raise GeometryError("slices of one series have different ImageOrientationPatient "
-                            "(mixed orientations)", where=str(frames[0].path.parent),
-                            hint="split the series by orientation; run `aimd data validate` to locate them")
+        raise GeometryError(
+            "slices of one series have different ImageOrientationPatient (mixed orientations)",
+            where=str(frames[0].path.parent),
+            hint="split the series by orientation; run `aimd data validate` to locate them",
+        )
     missing = {
         "orientation": sorted({str(f.path) for f in frames if f.orientation is None}),
         "position": sorted({str(f.path) for f in frames if f.position is None}),
-        "pixel_spacing": sorted({str(f.path) for f in frames
-                                 if f.pixel_spacing is None or min(f.pixel_spacing) <= 0}),
+        "pixel_spacing": sorted({str(f.path) for f in frames if f.pixel_spacing is None or min(f.pixel_spacing) <= 0}),
     }
     row, col = (np.asarray(oris[0][:3]), np.asarray(oris[0][3:])) if oris else (np.eye(3)[0], np.eye(3)[1])
     normal = np.cross(row, col)
     direction = np.column_stack([row, col, normal])
-    tie = [(f.instance_number if f.instance_number is not None else 0, natural_key(f.path), f.frame or 0)
-           for f in frames]
+    tie = [
+        (f.instance_number if f.instance_number is not None else 0, natural_key(f.path), f.frame or 0) for f in frames
+    ]
     have_pos = not missing["position"]
     if have_pos:
         proj = [float(np.dot(np.asarray(f.position), normal)) for f in frames]
@@ -254,18 +275,22 @@ def series_geometry(frames: Sequence[FrameHeader]) -> SeriesGeometry:
         else:
             sz, spacing_source["z"] = 1.0, "default"
     origin = first.position if first.position is not None else (0.0, 0.0, 0.0)
-    return SeriesGeometry(order=order, spacing=(sx, sy, sz), origin=origin, direction=direction,
-                          spacing_source=spacing_source, missing={k: v for k, v in missing.items() if v},
-                          orientation=list(oris[0]) if oris else None)
+    return SeriesGeometry(
+        order=order,
+        spacing=(sx, sy, sz),
+        origin=origin,
+        direction=direction,
+        spacing_source=spacing_source,
+        missing={k: v for k, v in missing.items() if v},
+        orientation=list(oris[0]) if oris else None,
+    )
 
 
 # ----------------------------------------------------------------------------- assembly
-def _output_dtype(raw_dtype: np.dtype[Any], rescales: set[tuple[float, float]],
-                  lo: float, hi: float) -> np.dtype[Any]:
+def _output_dtype(raw_dtype: np.dtype[Any], rescales: set[tuple[float, float]], lo: float, hi: float) -> np.dtype[Any]:
     if rescales == {(1.0, 0.0)}:
         return raw_dtype
-    integral = raw_dtype.kind in "iub" and all(float(s).is_integer() and float(i).is_integer()
-                                               for s, i in rescales)
+    integral = raw_dtype.kind in "iub" and all(float(s).is_integer() and float(i).is_integer() for s, i in rescales)
     if integral:
         ends = [s * v + i for s, i in rescales for v in (lo, hi)]
         if min(ends) >= np.iinfo(np.int16).min and max(ends) <= np.iinfo(np.int16).max:
@@ -305,16 +330,26 @@ def assemble_volume(frames: Sequence[FrameHeader], *, on_file: Callable[[], None
         "sop_class_uid": first.sop_class,
         "n_files": len(paths),
         "files": [str(p) for p in paths],
-        "slices": [{"file": str(f.path), "frame": f.frame, "instance_number": f.instance_number,
-                    "position": list(f.position) if f.position else None} for f in ordered],
+        "slices": [
+            {
+                "file": str(f.path),
+                "frame": f.frame,
+                "instance_number": f.instance_number,
+                "position": list(f.position) if f.position else None,
+            }
+            for f in ordered
+        ],
         "slice_positions": [list(f.position) if f.position else None for f in ordered],
         "orientation": geo.orientation,
         "spacing_source": geo.spacing_source,
         "geometry_missing": geo.missing,
         "original_dtype": str(raw_dtype),
         "bits_stored": first.pixels.bits_stored,
-        "rescale": ({"slope": first.slope, "intercept": first.intercept} if uniform else
-                    {"slope": [f.slope for f in ordered], "intercept": [f.intercept for f in ordered]}),
+        "rescale": (
+            {"slope": first.slope, "intercept": first.intercept}
+            if uniform
+            else {"slope": [f.slope for f in ordered], "intercept": [f.intercept for f in ordered]}
+        ),
         "rescale_tags": all(f.rescale_tags for f in ordered),
         "rescale_type": first.rescale_type,
         "photometric": first.pixels.photometric,
@@ -323,15 +358,22 @@ def assemble_volume(frames: Sequence[FrameHeader], *, on_file: Callable[[], None
         "multi_frame": any(f.frame is not None for f in ordered),
         "projection": first.modality.upper() in PROJECTION_MODALITIES,
     }
-    return Volume(array, spacing=geo.spacing, origin=geo.origin, direction=geo.direction,
-                  modality=first.modality or None, metadata=metadata)
+    return Volume(
+        array,
+        spacing=geo.spacing,
+        origin=geo.origin,
+        direction=geo.direction,
+        modality=first.modality or None,
+        metadata=metadata,
+    )
 
 
 class AmbiguousSeriesError(InvalidInputError):
     """A folder holds several series and none was chosen; ``series`` lists them."""
 
-    def __init__(self, message: str, *, series: list[SeriesInfo], where: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, series: list[SeriesInfo], where: str | None = None, hint: str | None = None
+    ) -> None:
         self.series = series
         super().__init__(message, where=where, hint=hint)
 
@@ -346,8 +388,16 @@ def series_infos(scan: DicomScan) -> list[SeriesInfo]:
         files = tuple(dict.fromkeys(str(f.path) for f in frames))
         first = frames[0]
         shape = (len(frames), first.pixels.rows, first.pixels.columns)
-        out.append(SeriesInfo(uid=uid, modality=first.modality, description=first.description,
-                              n_files=len(files), shape=shape, files=files))
+        out.append(
+            SeriesInfo(
+                uid=uid,
+                modality=first.modality,
+                description=first.description,
+                n_files=len(files),
+                shape=shape,
+                files=files,
+            )
+        )
     return out
 
 
@@ -363,26 +413,36 @@ def select_series(scan: DicomScan, series_uid: str | None, where: str) -> list[F
     """
     groups = scan.series()
     if not groups:
-        skipped = f" ({len(scan.skipped)} non-image DICOM file(s) skipped: {scan.skipped[0][1]})" \
-            if scan.skipped else ""
-        raise InvalidInputError(f"no DICOM images found{skipped}", where=where,
-                                hint="pass a folder or file holding DICOM image files (.dcm)")
+        skipped = (
+            f" ({len(scan.skipped)} non-image DICOM file(s) skipped: {scan.skipped[0][1]})" if scan.skipped else ""
+        )
+        raise InvalidInputError(
+            f"no DICOM images found{skipped}",
+            where=where,
+            hint="pass a folder or file holding DICOM image files (.dcm)",
+        )
     if series_uid is not None:
         if series_uid not in groups:
-            raise InvalidInputError(f"series {series_uid!r} not found; the folder holds: "
-                                    f"{_series_uids_message(series_infos(scan))}", where=where,
-                                    hint="pass one of the listed SeriesInstanceUIDs")
+            raise InvalidInputError(
+                f"series {series_uid!r} not found; the folder holds: {_series_uids_message(series_infos(scan))}",
+                where=where,
+                hint="pass one of the listed SeriesInstanceUIDs",
+            )
         return groups[series_uid]
     if len(groups) > 1:
         infos = series_infos(scan)
-        raise AmbiguousSeriesError(f"folder holds {len(groups)} series: {_series_uids_message(infos)}",
-                                   series=infos, where=where,
-                                   hint="choose one with --series UID (read_volume(..., series_uid=...))")
+        raise AmbiguousSeriesError(
+            f"folder holds {len(groups)} series: {_series_uids_message(infos)}",
+            series=infos,
+            where=where,
+            hint="choose one with --series UID (read_volume(..., series_uid=...))",
+        )
     return next(iter(groups.values()))
 
 
-def read_dicom_series(path: str | Path, series_uid: str | None = None, *,
-                      on_file: Callable[[], None] | None = None) -> Volume:
+def read_dicom_series(
+    path: str | Path, series_uid: str | None = None, *, on_file: Callable[[], None] | None = None
+) -> Volume:
     """Read one DICOM series from a folder (or a single, possibly multi-frame, file).
 
     Parameters
@@ -406,9 +466,11 @@ def read_dicom_series(path: str | Path, series_uid: str | None = None, *,
     scan = scan_dicom(path, on_file=on_file)
     if scan.unreadable:
         names = "; ".join(f"{p}: {why}" for p, why in scan.unreadable[:5])
-        raise InvalidInputError(f"{len(scan.unreadable)} file(s) cannot be read as DICOM images: {names}",
-                                where=str(path),
-                                hint="remove or re-export them; `aimd data validate` lists all")
+        raise InvalidInputError(
+            f"{len(scan.unreadable)} file(s) cannot be read as DICOM images: {names}",
+            where=str(path),
+            hint="remove or re-export them; `aimd data validate` lists all",
+        )
     return assemble_volume(select_series(scan, series_uid, str(path)), on_file=on_file)
 
 
@@ -441,8 +503,9 @@ def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
         if scan.unreadable or scan.skipped:
             p, why = (scan.unreadable or scan.skipped)[0]
             raise InvalidInputError(why, where=str(p), hint="pass a folder or file holding DICOM images")
-        raise InvalidInputError("no DICOM images found", where=str(path),
-                                hint="pass a folder or file holding DICOM image files (.dcm)")
+        raise InvalidInputError(
+            "no DICOM images found", where=str(path), hint="pass a folder or file holding DICOM image files (.dcm)"
+        )
     return series_infos(scan)
 
 

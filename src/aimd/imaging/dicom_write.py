@@ -60,25 +60,64 @@ _IMPLEMENTATION_NAME = f"AIMD_{__version__}"[:16]
 # Max lengths of the VRs the fields are written as (PS3.5 §6.2): SH/CS 16, LO/PN 64.
 _MAX_LEN = {"station_name": 16, "accession_number": 16, "study_id": 16, "body_part_examined": 16}
 _PATTERNS = {
-    "patient_birth_date": r"(\d{8})?", "study_date": r"(\d{8})?",
-    "study_time": r"(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?", "patient_age": r"(\d{3}[DWMY])?",
+    "patient_birth_date": r"(\d{8})?",
+    "study_date": r"(\d{8})?",
+    "study_time": r"(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?",
+    "patient_age": r"(\d{3}[DWMY])?",
 }
 _UID = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
 # DicomMeta fields written as type 2 (always present, may be empty) and type 3 (only when set).
-_TYPE2 = ("patient_name", "patient_id", "patient_birth_date", "patient_sex", "study_date", "study_time",
-          "accession_number", "referring_physician_name", "study_id", "manufacturer", "body_part_examined")
-_TYPE3 = ("patient_age", "study_description", "series_description", "institution_name", "station_name",
-          "manufacturer_model_name")
+_TYPE2 = (
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "study_date",
+    "study_time",
+    "accession_number",
+    "referring_physician_name",
+    "study_id",
+    "manufacturer",
+    "body_part_examined",
+)
+_TYPE3 = (
+    "patient_age",
+    "study_description",
+    "series_description",
+    "institution_name",
+    "station_name",
+    "manufacturer_model_name",
+)
 # Anatomic region (CID 4031) and DX view (CID 4010) codes for the body parts and views aimd writes.
 _REGION_CODES = {"CHEST": ("816094009", "SCT", "Chest"), "ABDOMEN": ("818981001", "SCT", "Abdomen")}
-_VIEW_CODES = {"AP": ("399348003", "SCT", "antero-posterior"), "PA": ("272479007", "SCT", "postero-anterior"),
-               "LL": ("399173006", "SCT", "left lateral"), "RL": ("399198007", "SCT", "right lateral")}
+_VIEW_CODES = {
+    "AP": ("399348003", "SCT", "antero-posterior"),
+    "PA": ("272479007", "SCT", "postero-anterior"),
+    "LL": ("399173006", "SCT", "left lateral"),
+    "RL": ("399198007", "SCT", "right lateral"),
+}
 # A written series is a new series: its UID (and the UID recipe) never comes from the source metadata.
 _NOT_DERIVED = {"series_instance_uid", "uid_seed", "random_uids"}
 _NUMERIC = {"series_number", "kvp", "window_center", "window_width", "slice_thickness"}
 # Exactly representable decimal slopes tried (largest first) for non-integer values.
-_EXACT_SLOPES = (0.5, 0.25, 0.2, 0.125, 0.1, 0.0625, 0.05, 0.03125, 0.025, 0.02, 0.015625, 0.01, 0.005,
-                 0.0025, 0.002, 0.001)
+_EXACT_SLOPES = (
+    0.5,
+    0.25,
+    0.2,
+    0.125,
+    0.1,
+    0.0625,
+    0.05,
+    0.03125,
+    0.025,
+    0.02,
+    0.015625,
+    0.01,
+    0.005,
+    0.0025,
+    0.002,
+    0.001,
+)
 
 
 class DicomMeta(BaseModel):
@@ -151,7 +190,8 @@ class DicomMeta(BaseModel):
             first = err.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "meta"
             raise InvalidInputError(
-                f"invalid DICOM attribute {field}: {first['msg']}", where=where,
+                f"invalid DICOM attribute {field}: {first['msg']}",
+                where=where,
                 hint="see aimd.imaging.dicom_write.DicomMeta for the accepted formats",
             ) from err
 
@@ -189,7 +229,9 @@ def _keyword(field: str) -> str:
 
 
 _FIELD_OF_KEYWORD = {_keyword(name): name for name in DicomMeta.model_fields} | {
-    "study_uid": "study_instance_uid", "series_uid": "series_instance_uid"}  # aimd.imaging.io metadata keys
+    "study_uid": "study_instance_uid",
+    "series_uid": "series_instance_uid",
+}  # aimd.imaging.io metadata keys
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:
@@ -224,7 +266,9 @@ def _element(tag: int, vr: bytes, value: str | bytes) -> bytes:
 def _preamble_and_meta(sop_class: str, sop_instance: str) -> bytes:
     """128-byte preamble, ``DICM`` and the File Meta Information group (PS3.10 §7.1)."""
     body = (
-        b"\x02\x00\x01\x00OB\x00\x00" + struct.pack("<I", 2) + b"\x00\x01"
+        b"\x02\x00\x01\x00OB\x00\x00"
+        + struct.pack("<I", 2)
+        + b"\x00\x01"
         + _element(0x00020002, b"UI", sop_class)
         + _element(0x00020003, b"UI", sop_instance)
         + _element(0x00020010, b"UI", ExplicitVRLittleEndian)
@@ -260,8 +304,9 @@ def _quantise(values: NDArray[Any], where: str) -> tuple[NDArray[Any], float, fl
     if a.dtype.kind not in "iuf":
         raise InvalidInputError(f"pixel data must be numeric, got dtype {a.dtype}", where=where)
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise InvalidInputError("pixel data contain NaN or infinity", where=where,
-                                hint="replace non-finite values before writing DICOM")
+        raise InvalidInputError(
+            "pixel data contain NaN or infinity", where=where, hint="replace non-finite values before writing DICOM"
+        )
     lo, hi = float(a.min()), float(a.max())
     if a.dtype.kind in "iu" or np.array_equal(a, np.round(a)):
         if lo >= -32768 and hi <= 32767:
@@ -284,8 +329,9 @@ def _quantise(values: NDArray[Any], where: str) -> tuple[NDArray[Any], float, fl
     return q.astype("<u2"), slope, intercept
 
 
-def _window(meta: DicomMeta, volume_meta: Mapping[str, Any], modality: str, values: NDArray[Any],
-            slope: float, intercept: float) -> tuple[float, float]:
+def _window(
+    meta: DicomMeta, volume_meta: Mapping[str, Any], modality: str, values: NDArray[Any], slope: float, intercept: float
+) -> tuple[float, float]:
     center = meta.window_center if meta.window_center is not None else volume_meta.get("window_center")
     width = meta.window_width if meta.window_width is not None else volume_meta.get("window_width")
     if center is not None and width is not None and float(width) > 0:
@@ -297,13 +343,15 @@ def _window(meta: DicomMeta, volume_meta: Mapping[str, Any], modality: str, valu
     return float((lo + hi) / 2), float(max(hi - lo, 1.0))
 
 
-def _common(ds: Dataset, meta: DicomMeta, modality: str, sop_class: str, charset: str | None,
-            study_uid: str, series_uid: str) -> None:
+def _common(
+    ds: Dataset, meta: DicomMeta, modality: str, sop_class: str, charset: str | None, study_uid: str, series_uid: str
+) -> None:
     """Patient, General Study, Patient Study, General Series, General Equipment, SOP Common."""
     if charset:
         ds.SpecificCharacterSet = charset
     ds.ImageType = {"CT": ["ORIGINAL", "PRIMARY", "AXIAL"], "MR": ["ORIGINAL", "PRIMARY", "OTHER"]}.get(
-        modality, ["ORIGINAL", "PRIMARY"])
+        modality, ["ORIGINAL", "PRIMARY"]
+    )
     ds.SOPClassUID = sop_class
     ds.Modality = modality
     for name in _TYPE2:
@@ -350,7 +398,8 @@ def _series_modality(volume: Volume, meta: DicomMeta) -> str:
     if modality:
         raise InvalidInputError(
             f"write_dicom_series writes CT or MR series, got modality {modality!r}",
-            where="volume.modality", hint="set volume.modality (or DicomMeta.modality) to 'CT' or 'MR'",
+            where="volume.modality",
+            hint="set volume.modality (or DicomMeta.modality) to 'CT' or 'MR'",
         )
     lo, hi = float(volume.array.min()), float(volume.array.max())
     # No modality given: values that look like Hounsfield units (air present, within the CT scale).
@@ -363,14 +412,16 @@ def _slice_axes(volume: Volume) -> tuple[NDArray[np.float64], NDArray[np.float64
     gram = np.array([[row @ row, row @ col], [col @ row, col @ col]])
     if not np.allclose(gram, np.eye(2), atol=1e-4):
         raise GeometryError(
-            f"direction columns x/y are not orthonormal: {d.tolist()}", where="volume.direction",
+            f"direction columns x/y are not orthonormal: {d.tolist()}",
+            where="volume.direction",
             hint="normalise the direction matrix or resample the volume (001 §7.2 b)",
         )
     normal = np.cross(row, col)
     if not (np.allclose(slc, normal, atol=1e-4) or np.allclose(slc, -normal, atol=1e-4)):
         raise GeometryError(
             f"slice axis {slc.tolist()} is not perpendicular to the image plane (sheared grid)",
-            where="volume.direction", hint="resample the volume onto an orthogonal grid before writing DICOM",
+            where="volume.direction",
+            hint="resample the volume onto an orthogonal grid before writing DICOM",
         )
     return row, col, normal
 
@@ -400,8 +451,9 @@ class _SliceEncoder:
         return b"".join(out)
 
 
-def write_dicom_series(volume: Volume, out_dir: str | Path, *, meta: DicomMeta | None = None,
-                       overwrite: bool = False, fsync: bool = True) -> list[Path]:
+def write_dicom_series(
+    volume: Volume, out_dir: str | Path, *, meta: DicomMeta | None = None, overwrite: bool = False, fsync: bool = True
+) -> list[Path]:
     """Write ``volume`` as a CT or MR DICOM series, one file per slice (``IM00001.dcm`` ...).
 
     Parameters
@@ -446,22 +498,42 @@ def write_dicom_series(volume: Volume, out_dir: str | Path, *, meta: DicomMeta |
 
     ds = Dataset()
     _common(ds, meta, modality, _SERIES_SOP[modality], charset, study_uid, series_uid)
-    ds.update({  # Frame of Reference, Image Plane, Image Pixel, VOI LUT (001 App. B.1)
-        "PatientPosition": "HFS", "FrameOfReferenceUID": frame_uid, "PositionReferenceIndicator": "",
-        "AcquisitionNumber": 1, "ImageOrientationPatient": [_ds(v) for v in (*row, *col)],
-        "PixelSpacing": [_ds(sy), _ds(sx)], "SliceThickness": _ds(meta.slice_thickness or sz),
-        "SpacingBetweenSlices": _ds(sz), "Rows": ny, "Columns": nx, "BitsStored": 16, "HighBit": 15,
-        "PixelRepresentation": 1 if stored.dtype == np.dtype("<i2") else 0,
-        "WindowCenter": _ds(center), "WindowWidth": _ds(width),
-    })
+    ds.update(
+        {  # Frame of Reference, Image Plane, Image Pixel, VOI LUT (001 App. B.1)
+            "PatientPosition": "HFS",
+            "FrameOfReferenceUID": frame_uid,
+            "PositionReferenceIndicator": "",
+            "AcquisitionNumber": 1,
+            "ImageOrientationPatient": [_ds(v) for v in (*row, *col)],
+            "PixelSpacing": [_ds(sy), _ds(sx)],
+            "SliceThickness": _ds(meta.slice_thickness or sz),
+            "SpacingBetweenSlices": _ds(sz),
+            "Rows": ny,
+            "Columns": nx,
+            "BitsStored": 16,
+            "HighBit": 15,
+            "PixelRepresentation": 1 if stored.dtype == np.dtype("<i2") else 0,
+            "WindowCenter": _ds(center),
+            "WindowWidth": _ds(width),
+        }
+    )
     if not meta.body_part_examined:
         ds.Laterality = ""  # type 2C: the body part might be a paired one
     rescale = {"RescaleIntercept": _ds(intercept), "RescaleSlope": _ds(slope)}
     if modality == "CT":
         ds.update({"KVP": _ds(meta.kvp) if meta.kvp else "", **rescale, "RescaleType": "HU"})
     else:
-        ds.update({"ScanningSequence": "RM", "SequenceVariant": "NONE", "ScanOptions": "",
-                   "MRAcquisitionType": "3D", "RepetitionTime": "", "EchoTime": "", "EchoTrainLength": ""})
+        ds.update(
+            {
+                "ScanningSequence": "RM",
+                "SequenceVariant": "NONE",
+                "ScanOptions": "",
+                "MRAcquisitionType": "3D",
+                "RepetitionTime": "",
+                "EchoTime": "",
+                "EchoTrainLength": "",
+            }
+        )
         if (slope, intercept) != (1.0, 0.0):
             ds.update(rescale)
     tags = [Tag(0x0008, 0x0018), Tag(0x0020, 0x0013), Tag(0x0020, 0x0032), Tag(0x0020, 0x1041)]
@@ -491,9 +563,17 @@ def write_dicom_series(volume: Volume, out_dir: str | Path, *, meta: DicomMeta |
     return paths
 
 
-def write_dicom_image(image2d: ArrayLike, out_path: str | Path, *, pixel_spacing: tuple[float, float],
-                      meta: DicomMeta | None = None, modality: str = "DX", view_position: str = "AP",
-                      patient_orientation: tuple[str, str] = ("L", "F"), overwrite: bool = False) -> Path:
+def write_dicom_image(
+    image2d: ArrayLike,
+    out_path: str | Path,
+    *,
+    pixel_spacing: tuple[float, float],
+    meta: DicomMeta | None = None,
+    modality: str = "DX",
+    view_position: str = "AP",
+    patient_orientation: tuple[str, str] = ("L", "F"),
+    overwrite: bool = False,
+) -> Path:
     """Write a projection radiograph: Digital X-Ray Image Storage — For Presentation (or CR).
 
     Parameters
@@ -527,21 +607,27 @@ def write_dicom_image(image2d: ArrayLike, out_path: str | Path, *, pixel_spacing
         raise InvalidInputError(f"modality must be 'DX' or 'CR', got {modality!r}", where=str(out_path))
     img = np.asarray(image2d)
     if img.ndim != 2 or min(img.shape) < 1:
-        raise InvalidInputError(f"a radiograph needs a 2-D (rows, columns) array, got shape {img.shape}",
-                                where=str(out_path))
-    if img.dtype.kind not in "iuf" or not np.isfinite(img).all() or not np.array_equal(img, np.round(img)) \
-            or img.min() < 0 or img.max() > 65535:
         raise InvalidInputError(
-            f"radiograph pixels must be integers in [0, 65535], got dtype {img.dtype} range "
-            f"[{img.min()}, {img.max()}]",
-            where=str(out_path), hint="scale and round the image to unsigned integers (e.g. 12-bit) first",
+            f"a radiograph needs a 2-D (rows, columns) array, got shape {img.shape}", where=str(out_path)
+        )
+    if (
+        img.dtype.kind not in "iuf"
+        or not np.isfinite(img).all()
+        or not np.array_equal(img, np.round(img))
+        or img.min() < 0
+        or img.max() > 65535
+    ):
+        raise InvalidInputError(
+            f"radiograph pixels must be integers in [0, 65535], got dtype {img.dtype} range [{img.min()}, {img.max()}]",
+            where=str(out_path),
+            hint="scale and round the image to unsigned integers (e.g. 12-bit) first",
         )
     if len(pixel_spacing) != 2 or min(pixel_spacing) <= 0:
-        raise InvalidInputError(f"pixel_spacing needs two values > 0 mm, got {pixel_spacing}",
-                                where=str(out_path))
+        raise InvalidInputError(f"pixel_spacing needs two values > 0 mm, got {pixel_spacing}", where=str(out_path))
     if out_path.exists() and not overwrite:
-        raise InvalidInputError("output file already exists", where=str(out_path),
-                                hint="choose a new path or pass overwrite=True")
+        raise InvalidInputError(
+            "output file already exists", where=str(out_path), hint="choose a new path or pass overwrite=True"
+        )
     stored = img.astype("<u2")
     meta = meta.model_copy(update={"modality": modality})
     seed, study_uid, series_uid, _ = _uids(meta, _content_key(stored, tuple(pixel_spacing), modality))
@@ -552,28 +638,48 @@ def write_dicom_image(image2d: ArrayLike, out_path: str | Path, *, pixel_spacing
     center, width = _window(meta, {}, modality, stored[None], 1.0, 0.0)
     ds = Dataset()
     _common(ds, meta, modality, _IMAGE_SOP[modality], charset, study_uid, series_uid)
-    ds.update({
-        "SOPInstanceUID": sop_uid, "InstanceNumber": 1, "PatientOrientation": list(patient_orientation),
-        "ViewPosition": view_position, "Rows": stored.shape[0], "Columns": stored.shape[1],
-        "BitsStored": bits, "HighBit": bits - 1, "PixelRepresentation": 0,
-        "ImagerPixelSpacing": [_ds(v) for v in pixel_spacing],
-        "PixelSpacing": [_ds(v) for v in pixel_spacing], "PixelSpacingCalibrationType": "GEOMETRY",
-        "PixelSpacingCalibrationDescription": "parallel projection, magnification 1",
-        "EstimatedRadiographicMagnificationFactor": "1", "BurnedInAnnotation": "NO",
-        "WindowCenter": _ds(meta.window_center if meta.window_center is not None else center),
-        "WindowWidth": _ds(meta.window_width if meta.window_width is not None else width),
-    })
+    ds.update(
+        {
+            "SOPInstanceUID": sop_uid,
+            "InstanceNumber": 1,
+            "PatientOrientation": list(patient_orientation),
+            "ViewPosition": view_position,
+            "Rows": stored.shape[0],
+            "Columns": stored.shape[1],
+            "BitsStored": bits,
+            "HighBit": bits - 1,
+            "PixelRepresentation": 0,
+            "ImagerPixelSpacing": [_ds(v) for v in pixel_spacing],
+            "PixelSpacing": [_ds(v) for v in pixel_spacing],
+            "PixelSpacingCalibrationType": "GEOMETRY",
+            "PixelSpacingCalibrationDescription": "parallel projection, magnification 1",
+            "EstimatedRadiographicMagnificationFactor": "1",
+            "BurnedInAnnotation": "NO",
+            "WindowCenter": _ds(meta.window_center if meta.window_center is not None else center),
+            "WindowWidth": _ds(meta.window_width if meta.window_width is not None else width),
+        }
+    )
     if meta.kvp:
         ds.KVP = _ds(meta.kvp)
     if modality == "DX":  # DX Series, DX Image, DX Detector, DX Positioning modules
         view = _VIEW_CODES.get(view_position.upper())
-        ds.update({
-            "PresentationIntentType": "FOR PRESENTATION", "ImageLaterality": "U",
-            "PixelIntensityRelationship": "LOG", "PixelIntensityRelationshipSign": 1, "RescaleIntercept": "0",
-            "RescaleSlope": "1", "RescaleType": "US", "PresentationLUTShape": "IDENTITY",
-            "LossyImageCompression": "00", "DetectorType": "DIRECT", "AcquisitionContextSequence": Sequence(),
-            "PositionerType": "NONE", "ViewCodeSequence": Sequence([_code(*view)] if view else []),
-        })
+        ds.update(
+            {
+                "PresentationIntentType": "FOR PRESENTATION",
+                "ImageLaterality": "U",
+                "PixelIntensityRelationship": "LOG",
+                "PixelIntensityRelationshipSign": 1,
+                "RescaleIntercept": "0",
+                "RescaleSlope": "1",
+                "RescaleType": "US",
+                "PresentationLUTShape": "IDENTITY",
+                "LossyImageCompression": "00",
+                "DetectorType": "DIRECT",
+                "AcquisitionContextSequence": Sequence(),
+                "PositionerType": "NONE",
+                "ViewCodeSequence": Sequence([_code(*view)] if view else []),
+            }
+        )
     region = _REGION_CODES.get(meta.body_part_examined.upper())
     ds.AnatomicRegionSequence = Sequence([_code(*region)] if region else [])
     body = _encode(ds, charset)

@@ -48,10 +48,15 @@ _TAGS = {
 _MAX_LISTED = 5
 
 
-def _finding(code: str, severity: Severity, clause: str, message: str, hint: str = "",
-             **location: Any) -> Finding:
-    return Finding(code=code, severity=severity, clause=clause, message=message, hint=hint,
-                   location={k: v for k, v in location.items() if v is not None})
+def _finding(code: str, severity: Severity, clause: str, message: str, hint: str = "", **location: Any) -> Finding:
+    return Finding(
+        code=code,
+        severity=severity,
+        clause=clause,
+        message=message,
+        hint=hint,
+        location={k: v for k, v in location.items() if v is not None},
+    )
 
 
 def _series_loc(volume: Volume) -> dict[str, Any]:
@@ -72,21 +77,50 @@ def _check_missing(volume: Volume) -> list[Finding]:
     soft = Severity.WARNING if projection else Severity.ERROR
     out = []
     spec = {
-        "orientation": ("DIRECTION_MISSING", soft, B,
-                        "no image orientation: the direction matrix is undefined (identity assumed)",
-                        "re-export with ImageOrientationPatient / a NIfTI sform or qform"),
-        "position": ("ORIGIN_MISSING", soft, D, "no image position: the origin is undefined (0,0,0 assumed)",
-                     "re-export with ImagePositionPatient / a NIfTI sform or qform"),
-        "pixel_spacing": ("SPACING_MISSING", soft, C, "pixel spacing missing or zero (1 mm assumed)",
-                          "re-export with PixelSpacing (or ImagerPixelSpacing for projection images)"),
-        "slice_spacing": ("SPACING_MISSING", Severity.ERROR, C, "all slices share one position: the slice "
-                          "spacing is undefined", "re-export the series with distinct ImagePositionPatient"),
+        "orientation": (
+            "DIRECTION_MISSING",
+            soft,
+            B,
+            "no image orientation: the direction matrix is undefined (identity assumed)",
+            "re-export with ImageOrientationPatient / a NIfTI sform or qform",
+        ),
+        "position": (
+            "ORIGIN_MISSING",
+            soft,
+            D,
+            "no image position: the origin is undefined (0,0,0 assumed)",
+            "re-export with ImagePositionPatient / a NIfTI sform or qform",
+        ),
+        "pixel_spacing": (
+            "SPACING_MISSING",
+            soft,
+            C,
+            "pixel spacing missing or zero (1 mm assumed)",
+            "re-export with PixelSpacing (or ImagerPixelSpacing for projection images)",
+        ),
+        "slice_spacing": (
+            "SPACING_MISSING",
+            Severity.ERROR,
+            C,
+            "all slices share one position: the slice spacing is undefined",
+            "re-export the series with distinct ImagePositionPatient",
+        ),
     }
     for key, (code, sev, clause, msg, hint) in spec.items():
         files = missing.get(key) or []
         if files:
-            out.append(_finding(code, sev, clause, f"{msg} in {len(files)} file(s)", hint, tag=_TAGS[key],
-                                **_files_loc(files), **_series_loc(volume)))
+            out.append(
+                _finding(
+                    code,
+                    sev,
+                    clause,
+                    f"{msg} in {len(files)} file(s)",
+                    hint,
+                    tag=_TAGS[key],
+                    **_files_loc(files),
+                    **_series_loc(volume),
+                )
+            )
     return out
 
 
@@ -103,16 +137,29 @@ def _check_direction(volume: Volume) -> list[Finding]:
         err = float(np.max(np.abs(d.T @ d - np.eye(3))))
         what = f"direction {np.round(d, 6).tolist()}"
     if err > tol:
-        out.append(_finding("DIRECTION_NOT_ORTHONORMAL", Severity.ERROR, B,
-                            f"{what} is not orthonormal (deviation {err:.2e} > {tol:g})",
-                            "correct the orientation cosines so they are unit length and perpendicular",
-                            tag=_TAGS["orientation"] if raw is not None else None, **_series_loc(volume)))
+        out.append(
+            _finding(
+                "DIRECTION_NOT_ORTHONORMAL",
+                Severity.ERROR,
+                B,
+                f"{what} is not orthonormal (deviation {err:.2e} > {tol:g})",
+                "correct the orientation cosines so they are unit length and perpendicular",
+                tag=_TAGS["orientation"] if raw is not None else None,
+                **_series_loc(volume),
+            )
+        )
     if np.linalg.det(d) < 0:
-        out.append(_finding("DIRECTION_LEFT_HANDED", Severity.WARNING, B,
-                            f"direction {np.round(d, 6).tolist()} is left-handed (det < 0): slice axis "
-                            "flipped relative to row × column",
-                            "reorient (e.g. flip the slice axis) if a right-handed grid is expected",
-                            **_series_loc(volume)))
+        out.append(
+            _finding(
+                "DIRECTION_LEFT_HANDED",
+                Severity.WARNING,
+                B,
+                f"direction {np.round(d, 6).tolist()} is left-handed (det < 0): slice axis "
+                "flipped relative to row × column",
+                "reorient (e.g. flip the slice axis) if a right-handed grid is expected",
+                **_series_loc(volume),
+            )
+        )
     return out
 
 
@@ -139,11 +186,20 @@ def _check_positions(volume: Volume) -> list[Finding]:
     out = []
     for k in np.flatnonzero(np.abs(steps) <= tol.position_atol_mm):
         a, b = _slice_refs(volume, int(k)), _slice_refs(volume, int(k) + 1)
-        out.append(_finding("SLICE_DUPLICATE", Severity.ERROR, E,
-                            f"slices {k} and {k + 1} share the position {np.round(pts[k], 4).tolist()}",
-                            "remove the duplicate file (or split repeated acquisitions into series)",
-                            slice=int(k) + 1, file=b.get("file"), duplicate_of=a.get("file"),
-                            tag=_TAGS["position"], **loc))
+        out.append(
+            _finding(
+                "SLICE_DUPLICATE",
+                Severity.ERROR,
+                E,
+                f"slices {k} and {k + 1} share the position {np.round(pts[k], 4).tolist()}",
+                "remove the duplicate file (or split repeated acquisitions into series)",
+                slice=int(k) + 1,
+                file=b.get("file"),
+                duplicate_of=a.get("file"),
+                tag=_TAGS["position"],
+                **loc,
+            )
+        )
     real = steps[np.abs(steps) > tol.position_atol_mm]
     if real.size == 0:
         return out
@@ -151,35 +207,63 @@ def _check_positions(volume: Volume) -> list[Finding]:
     gaps = [int(k) for k in np.flatnonzero(steps > tol.gap_factor * median)]
     for k in gaps:
         n_missing = max(1, round(float(steps[k]) / median) - 1)
-        out.append(_finding(
-            "SLICE_GAP", Severity.ERROR, E,
-            f"gap of {steps[k]:.4g} mm between slices {k} and {k + 1} (typical step {median:.4g} mm): about "
-            f"{n_missing} slice(s) missing; the volume grid uses the mean step {volume.spacing[2]:.4g} mm",
-            "re-export the complete series from the PACS", slice=k + 1,
-            file=_slice_refs(volume, k + 1).get("file"), previous_file=_slice_refs(volume, k).get("file"),
-            tag=_TAGS["position"], **loc))
+        out.append(
+            _finding(
+                "SLICE_GAP",
+                Severity.ERROR,
+                E,
+                f"gap of {steps[k]:.4g} mm between slices {k} and {k + 1} (typical step {median:.4g} mm): about "
+                f"{n_missing} slice(s) missing; the volume grid uses the mean step {volume.spacing[2]:.4g} mm",
+                "re-export the complete series from the PACS",
+                slice=k + 1,
+                file=_slice_refs(volume, k + 1).get("file"),
+                previous_file=_slice_refs(volume, k).get("file"),
+                tag=_TAGS["position"],
+                **loc,
+            )
+        )
     gap_set = set(gaps)
-    uneven = [k for k in range(len(steps)) if k not in gap_set and abs(steps[k]) > tol.position_atol_mm
-              and abs(steps[k] - median) > tol.spacing_rtol * median]
+    uneven = [
+        k
+        for k in range(len(steps))
+        if k not in gap_set
+        and abs(steps[k]) > tol.position_atol_mm
+        and abs(steps[k] - median) > tol.spacing_rtol * median
+    ]
     if uneven:
         worst = max(uneven, key=lambda k: abs(steps[k] - median))
-        out.append(_finding(
-            "SPACING_NON_UNIFORM", Severity.WARNING, C,
-            f"{len(uneven)} slice step(s) differ from the typical step {median:.4g} mm by more than "
-            f"{tol.spacing_rtol:.0%}; worst {steps[worst]:.4g} mm between slices {worst} and {worst + 1}",
-            "resample to a uniform grid and record the spacing (001 §7.2 c)", slice=worst + 1,
-            file=_slice_refs(volume, worst + 1).get("file"), **loc))
+        out.append(
+            _finding(
+                "SPACING_NON_UNIFORM",
+                Severity.WARNING,
+                C,
+                f"{len(uneven)} slice step(s) differ from the typical step {median:.4g} mm by more than "
+                f"{tol.spacing_rtol:.0%}; worst {steps[worst]:.4g} mm between slices {worst} and {worst + 1}",
+                "resample to a uniform grid and record the spacing (001 §7.2 c)",
+                slice=worst + 1,
+                file=_slice_refs(volume, worst + 1).get("file"),
+                **loc,
+            )
+        )
     rel = pts - pts[0]
     perp = np.linalg.norm(rel - np.outer(rel @ normal, normal), axis=1)
     limit = max(tol.position_atol_mm, 0.5 * min(volume.spacing[0], volume.spacing[1]))
     if perp.max() > limit:
         k = int(np.argmax(perp))
-        out.append(_finding(
-            "SLICE_OFF_NORMAL", Severity.WARNING, E,
-            f"slice positions drift {perp.max():.3g} mm sideways from the slice normal "
-            "(gantry tilt or shear); a regular grid cannot represent it",
-            "resample the series to correct the tilt", slice=k,
-            file=_slice_refs(volume, k).get("file"), tag=_TAGS["position"], **loc))
+        out.append(
+            _finding(
+                "SLICE_OFF_NORMAL",
+                Severity.WARNING,
+                E,
+                f"slice positions drift {perp.max():.3g} mm sideways from the slice normal "
+                "(gantry tilt or shear); a regular grid cannot represent it",
+                "resample the series to correct the tilt",
+                slice=k,
+                file=_slice_refs(volume, k).get("file"),
+                tag=_TAGS["position"],
+                **loc,
+            )
+        )
     return out
 
 
@@ -199,16 +283,32 @@ def _check_order(volume: Volume) -> list[Finding]:
     if np.all(diffs > 0):
         return []
     if np.all(diffs < 0):
-        return [_finding("SLICE_ORDER_REVERSED", Severity.WARNING, E,
-                         f"{what} order runs opposite to the spatial order (slice 0 is the last by {what}); "
-                         "tools that stack by file order get a flipped volume — aimd sorts by position",
-                         "no action needed for aimd; renumber if other tools read the files in order",
-                         slice=0, file=slices[0].get("file"), **loc)]
+        return [
+            _finding(
+                "SLICE_ORDER_REVERSED",
+                Severity.WARNING,
+                E,
+                f"{what} order runs opposite to the spatial order (slice 0 is the last by {what}); "
+                "tools that stack by file order get a flipped volume — aimd sorts by position",
+                "no action needed for aimd; renumber if other tools read the files in order",
+                slice=0,
+                file=slices[0].get("file"),
+                **loc,
+            )
+        ]
     k = int(np.flatnonzero(np.sign(diffs) != np.sign(diffs[0]))[0]) + 1
-    return [_finding("SLICE_ORDER_INCONSISTENT", Severity.WARNING, E,
-                     f"{what} order does not follow the spatial order (breaks at slice {k})",
-                     "check the series for mixed acquisitions; aimd sorts by position", slice=k,
-                     file=slices[k].get("file"), **loc)]
+    return [
+        _finding(
+            "SLICE_ORDER_INCONSISTENT",
+            Severity.WARNING,
+            E,
+            f"{what} order does not follow the spatial order (breaks at slice {k})",
+            "check the series for mixed acquisitions; aimd sorts by position",
+            slice=k,
+            file=slices[k].get("file"),
+            **loc,
+        )
+    ]
 
 
 def _check_finite(volume: Volume) -> list[Finding]:
@@ -219,10 +319,17 @@ def _check_finite(volume: Volume) -> list[Finding]:
     if not bad:
         return []
     first = np.argwhere(~np.isfinite(arr))[0].tolist()
-    return [_finding("PIXEL_NOT_FINITE", Severity.ERROR, F,
-                     f"{bad} voxel(s) are NaN or infinite (first at z, y, x = {first})",
-                     "fix the conversion that produced them, or mask them before use",
-                     slice=int(first[0]), **_series_loc(volume))]
+    return [
+        _finding(
+            "PIXEL_NOT_FINITE",
+            Severity.ERROR,
+            F,
+            f"{bad} voxel(s) are NaN or infinite (first at z, y, x = {first})",
+            "fix the conversion that produced them, or mask them before use",
+            slice=int(first[0]),
+            **_series_loc(volume),
+        )
+    ]
 
 
 def _check_values(volume: Volume) -> list[Finding]:
@@ -237,17 +344,32 @@ def _check_values(volume: Volume) -> list[Finding]:
     out = []
     meta = volume.metadata
     if meta.get("source") == "dicom" and not meta.get("rescale_tags", True):
-        out.append(_finding("RESCALE_MISSING", Severity.WARNING, F,
-                            "CT without RescaleSlope/RescaleIntercept: stored values are taken as HU",
-                            "confirm the values are HU or add the rescale tags",
-                            tag="(0028,1053) RescaleSlope", **loc))
+        out.append(
+            _finding(
+                "RESCALE_MISSING",
+                Severity.WARNING,
+                F,
+                "CT without RescaleSlope/RescaleIntercept: stored values are taken as HU",
+                "confirm the values are HU or add the rescale tags",
+                tag="(0028,1053) RescaleSlope",
+                **loc,
+            )
+        )
     rtype = meta.get("rescale_type")
     if rtype and str(rtype).upper() != "HU":
-        out.append(_finding("HU_UNIT", Severity.WARNING, F, f"CT RescaleType is {rtype!r}, not 'HU'",
-                            "confirm the unit of the CT values", tag="(0028,1054) RescaleType", **loc))
+        out.append(
+            _finding(
+                "HU_UNIT",
+                Severity.WARNING,
+                F,
+                f"CT RescaleType is {rtype!r}, not 'HU'",
+                "confirm the unit of the CT values",
+                tag="(0028,1054) RescaleType",
+                **loc,
+            )
+        )
     arr = volume.array
-    valid = np.ones(arr.shape, bool) if meta.get("pixel_padding_value") is None else \
-        arr != meta["pixel_padding_value"]
+    valid = np.ones(arr.shape, bool) if meta.get("pixel_padding_value") is None else arr != meta["pixel_padding_value"]
     n_valid = int(valid.sum())
     if n_valid == 0:
         return out
@@ -258,12 +380,19 @@ def _check_values(volume: Volume) -> list[Finding]:
         per_slice = outside.reshape(arr.shape[0], -1).sum(axis=1)
         worst = int(np.argmax(per_slice))
         severity = Severity.ERROR if frac > tol.out_of_range_fraction else Severity.INFO
-        out.append(_finding(
-            "HU_OUT_OF_RANGE", severity, F,
-            f"{n_out} voxel(s) ({frac:.3%}) lie outside [{tol.ct_hu_min:g}, {tol.ct_hu_max:g}] HU "
-            f"(min {float(arr[valid].min()):g}, max {float(arr[valid].max()):g}); allowed fraction "
-            f"{tol.out_of_range_fraction:.3%}", "check RescaleSlope/Intercept and PixelPaddingValue",
-            **_slice_refs(volume, worst), **loc))
+        out.append(
+            _finding(
+                "HU_OUT_OF_RANGE",
+                severity,
+                F,
+                f"{n_out} voxel(s) ({frac:.3%}) lie outside [{tol.ct_hu_min:g}, {tol.ct_hu_max:g}] HU "
+                f"(min {float(arr[valid].min()):g}, max {float(arr[valid].max()):g}); allowed fraction "
+                f"{tol.out_of_range_fraction:.3%}",
+                "check RescaleSlope/Intercept and PixelPaddingValue",
+                **_slice_refs(volume, worst),
+                **loc,
+            )
+        )
     return out
 
 
@@ -278,8 +407,13 @@ def check_volume(volume: Volume) -> list[Finding]:
     >>> [(f.code, f.severity.value) for f in check_volume(ct)]
     [('HU_OUT_OF_RANGE', 'error')]
     """
-    return [*_check_missing(volume), *_check_direction(volume), *_check_positions(volume),
-            *_check_order(volume), *_check_values(volume)]
+    return [
+        *_check_missing(volume),
+        *_check_direction(volume),
+        *_check_positions(volume),
+        *_check_order(volume),
+        *_check_values(volume),
+    ]
 
 
 # ----------------------------------------------------------------------------- series checks
@@ -288,33 +422,58 @@ def _header_checks(uid: str, frames: list[FrameHeader]) -> list[Finding]:
     loc = {"series_uid": uid} if uid else {}
     out = []
     if not uid:
-        out.append(_finding("NO_SERIES_UID", Severity.WARNING, A, "files without SeriesInstanceUID",
-                            "re-export with complete headers", tag="(0020,000E) SeriesInstanceUID",
-                            **_files_loc(sorted({str(f.path) for f in frames}))))
+        out.append(
+            _finding(
+                "NO_SERIES_UID",
+                Severity.WARNING,
+                A,
+                "files without SeriesInstanceUID",
+                "re-export with complete headers",
+                tag="(0020,000E) SeriesInstanceUID",
+                **_files_loc(sorted({str(f.path) for f in frames})),
+            )
+        )
     sizes: dict[tuple[int, int], list[str]] = {}
     for f in frames:
         sizes.setdefault((f.pixels.rows, f.pixels.columns), []).append(str(f.path))
     if len(sizes) > 1:
         common = max(sizes, key=lambda s: len(sizes[s]))
         odd = sorted({p for s, ps in sizes.items() if s != common for p in ps})
-        out.append(_finding("MIXED_SIZE", Severity.ERROR, A, f"slices have different sizes {sorted(sizes)} "
-                            f"(most are {common[0]}×{common[1]})", "split or re-export the series",
-                            tag="(0028,0010) Rows / (0028,0011) Columns", **_files_loc(odd), **loc))
+        out.append(
+            _finding(
+                "MIXED_SIZE",
+                Severity.ERROR,
+                A,
+                f"slices have different sizes {sorted(sizes)} (most are {common[0]}×{common[1]})",
+                "split or re-export the series",
+                tag="(0028,0010) Rows / (0028,0011) Columns",
+                **_files_loc(odd),
+                **loc,
+            )
+        )
     oris = [(f, np.asarray(f.orientation)) for f in frames if f.orientation is not None]
     if oris:
         ref = oris[0][1]
         odd = sorted({str(f.path) for f, o in oris if np.max(np.abs(o - ref)) > tol.orthonormal_atol})
         if odd:
-            out.append(_finding("MIXED_ORIENTATION", Severity.ERROR, B,
-                                f"{len(odd)} file(s) have an ImageOrientationPatient different from "
-                                f"{np.round(ref, 5).tolist()}",
-                                "split the series by orientation (e.g. remove localizer images)",
-                                tag=_TAGS["orientation"], **_files_loc(odd), **loc))
+            out.append(
+                _finding(
+                    "MIXED_ORIENTATION",
+                    Severity.ERROR,
+                    B,
+                    f"{len(odd)} file(s) have an ImageOrientationPatient different from {np.round(ref, 5).tolist()}",
+                    "split the series by orientation (e.g. remove localizer images)",
+                    tag=_TAGS["orientation"],
+                    **_files_loc(odd),
+                    **loc,
+                )
+            )
     return out
 
 
-def check_series(path: str | Path, series_uid: str | None = None, *,
-                 on_file: Callable[[], None] | None = None, quality: bool = False) -> list[Finding]:
+def check_series(
+    path: str | Path, series_uid: str | None = None, *, on_file: Callable[[], None] | None = None, quality: bool = False
+) -> list[Finding]:
     """Check every series under ``path`` (folder, DICOM file or NIfTI file) (001 §7.2 a–f).
 
     With ``quality`` every volume that can be built also gets the image-quality checks of
@@ -345,27 +504,44 @@ def check_series(path: str | Path, series_uid: str | None = None, *,
         except InvalidInputError as err:
             return [_finding("FILE_UNREADABLE", Severity.ERROR, A, err.message, err.hint or "", file=str(p))]
     if p.is_file() and p.suffix.lower() in NON_DICOM_SUFFIXES:
-        raise InvalidInputError(f"unknown image format {p.suffix!r}", where=str(p),
-                                hint="pass a DICOM folder/file or a NIfTI .nii/.nii.gz file")
+        raise InvalidInputError(
+            f"unknown image format {p.suffix!r}",
+            where=str(p),
+            hint="pass a DICOM folder/file or a NIfTI .nii/.nii.gz file",
+        )
     scan = scan_dicom(p, on_file=on_file)
-    findings = [_finding("FILE_UNREADABLE", Severity.ERROR, A, why, "re-export the file or remove it",
-                         file=str(f)) for f, why in scan.unreadable]
+    findings = [
+        _finding("FILE_UNREADABLE", Severity.ERROR, A, why, "re-export the file or remove it", file=str(f))
+        for f, why in scan.unreadable
+    ]
     groups = scan.series()
     if not groups and not scan.unreadable:
         extra = f"; skipped: {scan.skipped[0][1]}" if scan.skipped else ""
-        raise InvalidInputError(f"no DICOM or NIfTI images found{extra}", where=str(p),
-                                hint="pass a folder of DICOM files, a DICOM file or a NIfTI file")
-    findings += [_finding("NON_IMAGE_SKIPPED", Severity.INFO, A, why, "", file=str(f))
-                 for f, why in scan.skipped]
+        raise InvalidInputError(
+            f"no DICOM or NIfTI images found{extra}",
+            where=str(p),
+            hint="pass a folder of DICOM files, a DICOM file or a NIfTI file",
+        )
+    findings += [_finding("NON_IMAGE_SKIPPED", Severity.INFO, A, why, "", file=str(f)) for f, why in scan.skipped]
     if series_uid is not None:
         if series_uid not in groups:
-            raise InvalidInputError(f"series {series_uid!r} not found; present: {sorted(groups)}",
-                                    where=str(p), hint="pass one of the listed SeriesInstanceUIDs")
+            raise InvalidInputError(
+                f"series {series_uid!r} not found; present: {sorted(groups)}",
+                where=str(p),
+                hint="pass one of the listed SeriesInstanceUIDs",
+            )
         groups = {series_uid: groups[series_uid]}
     elif len(groups) > 1:
-        findings.append(_finding("MIXED_SERIES", Severity.WARNING, A,
-                                 f"{len(groups)} series in one folder: {sorted(groups)}",
-                                 "keep one series per folder, or choose one with --series", folder=str(p)))
+        findings.append(
+            _finding(
+                "MIXED_SERIES",
+                Severity.WARNING,
+                A,
+                f"{len(groups)} series in one folder: {sorted(groups)}",
+                "keep one series per folder, or choose one with --series",
+                folder=str(p),
+            )
+        )
     for uid, frames in groups.items():
         header = _header_checks(uid, frames)
         findings += header
@@ -374,8 +550,17 @@ def check_series(path: str | Path, series_uid: str | None = None, *,
         try:
             volume = assemble_volume(frames, on_file=on_file)
         except InvalidInputError as err:
-            findings.append(_finding("FILE_UNREADABLE", Severity.ERROR, A, err.message, err.hint or "",
-                                     file=err.where, series_uid=uid or None))
+            findings.append(
+                _finding(
+                    "FILE_UNREADABLE",
+                    Severity.ERROR,
+                    A,
+                    err.message,
+                    err.hint or "",
+                    file=err.where,
+                    series_uid=uid or None,
+                )
+            )
             continue
         findings += check_volume(volume)
         if quality:

@@ -39,8 +39,9 @@ def _check_not_other_format(p: Path) -> None:
         raise InvalidInputError(f"unknown image format {p.suffix!r}", where=str(p), hint=f"pass {SUPPORTED}")
 
 
-def read_volume(path: str | Path, series_uid: str | None = None, *,
-                on_file: Callable[[], None] | None = None) -> Volume:
+def read_volume(
+    path: str | Path, series_uid: str | None = None, *, on_file: Callable[[], None] | None = None
+) -> Volume:
     """Read a DICOM series folder, a DICOM file or a NIfTI file into a :class:`Volume` (LPS mm).
 
     Parameters
@@ -68,8 +69,11 @@ def read_volume(path: str | Path, series_uid: str | None = None, *,
     vol = read_dicom_file(p)
     if series_uid is not None and vol.metadata.get("series_uid") != series_uid:
         found = vol.metadata.get("series_uid")
-        raise InvalidInputError(f"file belongs to series {found!r}, not {series_uid!r}", where=str(p),
-                                hint="drop --series or pass the right file")
+        raise InvalidInputError(
+            f"file belongs to series {found!r}, not {series_uid!r}",
+            where=str(p),
+            hint="drop --series or pass the right file",
+        )
     return vol
 
 
@@ -87,8 +91,11 @@ def list_series(path: str | Path) -> list[SeriesInfo]:
     p = _existing(path)
     if p.is_file() and is_nifti_path(p):
         vol = read_nifti(p)
-        return [SeriesInfo(uid="", modality=vol.modality or "", description=p.name, n_files=1,
-                           shape=vol.shape, files=(str(p),))]
+        return [
+            SeriesInfo(
+                uid="", modality=vol.modality or "", description=p.name, n_files=1, shape=vol.shape, files=(str(p),)
+            )
+        ]
     if p.is_file():
         _check_not_other_format(p)
     return list_dicom_series(p)
@@ -111,22 +118,33 @@ def write_volume(volume: Volume, path: str | Path, *, overwrite: bool = False) -
     p = Path(path)
     if is_nifti_path(p):
         if p.exists() and not overwrite:
-            raise InvalidInputError("output already exists", where=str(p),
-                                    hint="choose another path or allow overwriting (--force)")
+            raise InvalidInputError(
+                "output already exists", where=str(p), hint="choose another path or allow overwriting (--force)"
+            )
         if p.is_dir():
-            raise InvalidInputError("output is a folder, a .nii/.nii.gz file is expected", where=str(p),
-                                    hint="choose a file path")
+            raise InvalidInputError(
+                "output is a folder, a .nii/.nii.gz file is expected", where=str(p), hint="choose a file path"
+            )
         write_nifti(volume, p)
         return [p]
     if p.exists() and p.is_file():
-        raise InvalidInputError("DICOM output must be a folder but a file exists there", where=str(p),
-                                hint="choose a folder path, or end the path in .nii.gz for NIfTI")
+        raise InvalidInputError(
+            "DICOM output must be a folder but a file exists there",
+            where=str(p),
+            hint="choose a folder path, or end the path in .nii.gz for NIfTI",
+        )
     if p.suffix and p.suffix.lower() in NON_DICOM_SUFFIXES:
-        raise InvalidInputError(f"unknown output format {p.suffix!r}", where=str(p),
-                                hint="end the path in .nii or .nii.gz for NIfTI, or give a folder for DICOM")
+        raise InvalidInputError(
+            f"unknown output format {p.suffix!r}",
+            where=str(p),
+            hint="end the path in .nii or .nii.gz for NIfTI, or give a folder for DICOM",
+        )
     if p.exists() and any(p.iterdir()) and not overwrite:
-        raise InvalidInputError("output folder already exists and is not empty", where=str(p),
-                                hint="choose a new folder or allow overwriting (--force)")
+        raise InvalidInputError(
+            "output folder already exists and is not empty",
+            where=str(p),
+            hint="choose a new folder or allow overwriting (--force)",
+        )
     from aimd.imaging.dicom_write import write_dicom_series  # written alongside; imported when needed
 
     return write_dicom_series(volume, p, overwrite=overwrite)

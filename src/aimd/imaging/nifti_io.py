@@ -44,8 +44,9 @@ def is_nifti_path(path: str | Path) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
 
-def affine_to_geometry(affine_lps: NDArray[np.float64]) -> tuple[
-        tuple[float, float, float], tuple[float, float, float], NDArray[np.float64], list[str]]:
+def affine_to_geometry(
+    affine_lps: NDArray[np.float64],
+) -> tuple[tuple[float, float, float], tuple[float, float, float], NDArray[np.float64], list[str]]:
     """Split a 4×4 LPS affine into spacing, origin and direction (columns = unit axis directions).
 
     Returns also the list of problems found (``"pixel_spacing"`` when a column has zero length).
@@ -68,8 +69,12 @@ def affine_to_geometry(affine_lps: NDArray[np.float64]) -> tuple[
         else:
             problems.append("pixel_spacing")
     origin = np.asarray(affine_lps, dtype=np.float64)[:3, 3]
-    return ((spacing[0], spacing[1], spacing[2]), (float(origin[0]), float(origin[1]), float(origin[2])),
-            direction, sorted(set(problems)))
+    return (
+        (spacing[0], spacing[1], spacing[2]),
+        (float(origin[0]), float(origin[1]), float(origin[2])),
+        direction,
+        sorted(set(problems)),
+    )
 
 
 def read_nifti(path: str | Path, *, volume_index: int | None = None) -> Volume:
@@ -96,27 +101,40 @@ def read_nifti(path: str | Path, *, volume_index: int | None = None) -> Volume:
     try:
         img = nib.load(str(path))
         if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
-            raise InvalidInputError(f"not a NIfTI image ({type(img).__name__})", where=str(path),
-                                    hint="pass a NIfTI-1/2 .nii or .nii.gz file")
+            raise InvalidInputError(
+                f"not a NIfTI image ({type(img).__name__})",
+                where=str(path),
+                hint="pass a NIfTI-1/2 .nii or .nii.gz file",
+            )
         data = np.asanyarray(img.dataobj)
     except InvalidInputError:
         raise
     except Exception as err:  # damaged files raise many types (ImageFileError, EOFError, zlib.error ...)
-        raise InvalidInputError(f"cannot read NIfTI file ({type(err).__name__}: {err})", where=str(path),
-                                hint="the file is damaged or not NIfTI; re-export it") from None
+        raise InvalidInputError(
+            f"cannot read NIfTI file ({type(err).__name__}: {err})",
+            where=str(path),
+            hint="the file is damaged or not NIfTI; re-export it",
+        ) from None
     if data.ndim == 4:
         if volume_index is None and data.shape[3] != 1:
-            raise GeometryError(f"4-D NIfTI with {data.shape[3]} volumes, shape {data.shape}",
-                                where=str(path), hint="choose one volume with volume_index=...")
+            raise GeometryError(
+                f"4-D NIfTI with {data.shape[3]} volumes, shape {data.shape}",
+                where=str(path),
+                hint="choose one volume with volume_index=...",
+            )
         data = data[..., volume_index or 0]
     elif data.ndim == 2:
         data = data[..., None]
     if data.ndim != 3:
-        raise GeometryError(f"NIfTI image has {data.ndim} dimensions, shape {data.shape}", where=str(path),
-                            hint="aimd reads 2-D, 3-D or 4-D (one volume at a time) images")
+        raise GeometryError(
+            f"NIfTI image has {data.ndim} dimensions, shape {data.shape}",
+            where=str(path),
+            hint="aimd reads 2-D, 3-D or 4-D (one volume at a time) images",
+        )
     if data.dtype.kind not in "iufb":
-        raise InvalidInputError(f"unsupported NIfTI data type {data.dtype}", where=str(path),
-                                hint="store scalar integer or float voxels")
+        raise InvalidInputError(
+            f"unsupported NIfTI data type {data.dtype}", where=str(path), hint="store scalar integer or float voxels"
+        )
     header: Any = img.header
     qcode, scode = int(header["qform_code"]), int(header["sform_code"])
     spacing, origin, direction, problems = affine_to_geometry(RAS_TO_LPS @ img.affine)
@@ -125,8 +143,11 @@ def read_nifti(path: str | Path, *, volume_index: int | None = None) -> Volume:
         missing["orientation"] = [str(path)]
         missing["position"] = [str(path)]
     descrip = header["descrip"].tobytes().split(b"\0")[0].decode("latin-1").strip()
-    modality = descrip[len(_DESCRIP_PREFIX):].split()[0] if descrip.startswith(_DESCRIP_PREFIX) and \
-        len(descrip) > len(_DESCRIP_PREFIX) else None
+    modality = (
+        descrip[len(_DESCRIP_PREFIX) :].split()[0]
+        if descrip.startswith(_DESCRIP_PREFIX) and len(descrip) > len(_DESCRIP_PREFIX)
+        else None
+    )
     slope, inter = header.get_slope_inter()
     metadata: dict[str, Any] = {
         "source": "nifti",
@@ -136,13 +157,14 @@ def read_nifti(path: str | Path, *, volume_index: int | None = None) -> Volume:
         "qform_code": qcode,
         "sform_code": scode,
         "original_dtype": str(img.get_data_dtype()),
-        "rescale": {"slope": 1.0 if slope is None else float(slope), "intercept": 0.0 if inter is None
-                    else float(inter)},
+        "rescale": {
+            "slope": 1.0 if slope is None else float(slope),
+            "intercept": 0.0 if inter is None else float(inter),
+        },
         "geometry_missing": missing,
     }
     array = np.ascontiguousarray(np.transpose(data, (2, 1, 0)))
-    return Volume(array, spacing=spacing, origin=origin, direction=direction, modality=modality,
-                  metadata=metadata)
+    return Volume(array, spacing=spacing, origin=origin, direction=direction, modality=modality, metadata=metadata)
 
 
 def volume_affine_ras(volume: Volume) -> NDArray[np.float64]:
@@ -166,14 +188,18 @@ def write_nifti(volume: Volume, path: str | Path) -> None:
     """
     path = Path(path)
     if not is_nifti_path(path):
-        raise InvalidInputError("NIfTI output must end in .nii or .nii.gz", where=str(path),
-                                hint="rename the output, e.g. scan.nii.gz")
+        raise InvalidInputError(
+            "NIfTI output must end in .nii or .nii.gz", where=str(path), hint="rename the output, e.g. scan.nii.gz"
+        )
     array = volume.array
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     if array.dtype.kind not in "iuf":
-        raise InvalidInputError(f"cannot store dtype {array.dtype} in NIfTI", where=str(path),
-                                hint="convert the array to an integer or float type")
+        raise InvalidInputError(
+            f"cannot store dtype {array.dtype} in NIfTI",
+            where=str(path),
+            hint="convert the array to an integer or float type",
+        )
     if array.dtype == np.float16:
         array = array.astype(np.float32)
     affine = volume_affine_ras(volume)

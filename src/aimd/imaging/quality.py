@@ -107,16 +107,29 @@ def measure_quality(volume: Volume) -> dict[str, Any]:
     if not constant:
         fg = arr[arr > _otsu(arr.ravel())]
         fg_mean = float(fg.mean()) if fg.size else None
-    return {"spacing": [float(s) for s in volume.spacing], "matrix": [int(arr.shape[1]), int(arr.shape[2])],
-            "slices": int(arr.shape[0]), "noise_sigma": sigma, "range_p1_p99": [low, high], "constant": constant,
-            "snr": None if (fg_mean is None or sigma == 0) else fg_mean / sigma,
-            "contrast_to_noise": None if sigma == 0 else (high - low) / sigma,
-            "slice_noise": noise.tolist(), "slice_sharpness": sharp.tolist()}
+    return {
+        "spacing": [float(s) for s in volume.spacing],
+        "matrix": [int(arr.shape[1]), int(arr.shape[2])],
+        "slices": int(arr.shape[0]),
+        "noise_sigma": sigma,
+        "range_p1_p99": [low, high],
+        "constant": constant,
+        "snr": None if (fg_mean is None or sigma == 0) else fg_mean / sigma,
+        "contrast_to_noise": None if sigma == 0 else (high - low) / sigma,
+        "slice_noise": noise.tolist(),
+        "slice_sharpness": sharp.tolist(),
+    }
 
 
 def _finding(code: str, message: str, hint: str, severity: Severity = Severity.WARNING, **loc: Any) -> Finding:
-    return Finding(code=code, severity=severity, clause=G, message=message, hint=hint,
-                   location={k: v for k, v in loc.items() if v is not None})
+    return Finding(
+        code=code,
+        severity=severity,
+        clause=G,
+        message=message,
+        hint=hint,
+        location={k: v for k, v in loc.items() if v is not None},
+    )
 
 
 def check_quality(volume: Volume) -> list[Finding]:
@@ -134,38 +147,75 @@ def check_quality(volume: Volume) -> list[Finding]:
     uid = volume.metadata.get("series_uid")
     loc: dict[str, Any] = {"series_uid": uid} if uid else {}
     if m["constant"]:
-        return [_finding("IMAGE_CONSTANT", f"every voxel has the value {float(volume.array.flat[0]):g}",
-                         "the pixel data are empty or were not decoded; re-export the image", Severity.ERROR,
-                         **loc)]
+        return [
+            _finding(
+                "IMAGE_CONSTANT",
+                f"every voxel has the value {float(volume.array.flat[0]):g}",
+                "the pixel data are empty or were not decoded; re-export the image",
+                Severity.ERROR,
+                **loc,
+            )
+        ]
     modality = str(volume.modality or volume.metadata.get("modality") or "").upper()
     out: list[Finding] = []
     sx, sy, sz = m["spacing"]
     if max(sx, sy) > q.max_pixel_spacing_mm:
-        out.append(_finding("LOW_RESOLUTION", f"pixel spacing {sx:g} × {sy:g} mm exceeds {q.max_pixel_spacing_mm:g} mm",
-                            "use a finer reconstruction, or note it for the annotators", **loc))
+        out.append(
+            _finding(
+                "LOW_RESOLUTION",
+                f"pixel spacing {sx:g} × {sy:g} mm exceeds {q.max_pixel_spacing_mm:g} mm",
+                "use a finer reconstruction, or note it for the annotators",
+                **loc,
+            )
+        )
     if m["slices"] > 1 and modality not in _PROJECTION and sz > q.max_slice_spacing_mm:
-        out.append(_finding("THICK_SLICES", f"slice spacing {sz:g} mm exceeds {q.max_slice_spacing_mm:g} mm",
-                            "use a thinner reconstruction, or note it for the annotators", **loc))
+        out.append(
+            _finding(
+                "THICK_SLICES",
+                f"slice spacing {sz:g} mm exceeds {q.max_slice_spacing_mm:g} mm",
+                "use a thinner reconstruction, or note it for the annotators",
+                **loc,
+            )
+        )
     if min(m["matrix"]) < q.min_matrix:
-        out.append(_finding("SMALL_MATRIX", f"matrix {m['matrix'][0]} × {m['matrix'][1]} is below {q.min_matrix}",
-                            "use the original resolution, not a thumbnail", **loc))
+        out.append(
+            _finding(
+                "SMALL_MATRIX",
+                f"matrix {m['matrix'][0]} × {m['matrix'][1]} is below {q.min_matrix}",
+                "use the original resolution, not a thumbnail",
+                **loc,
+            )
+        )
     sigma = m["noise_sigma"]
     if modality == "CT" and sigma > q.ct_max_noise_hu:
-        out.append(_finding("HIGH_NOISE", f"noise σ {sigma:.1f} HU exceeds {q.ct_max_noise_hu:g} HU",
-                            "check dose and reconstruction kernel; note it or exclude the series", **loc))
+        out.append(
+            _finding(
+                "HIGH_NOISE",
+                f"noise σ {sigma:.1f} HU exceeds {q.ct_max_noise_hu:g} HU",
+                "check dose and reconstruction kernel; note it or exclude the series",
+                **loc,
+            )
+        )
     if modality != "CT" and m["snr"] is not None and m["snr"] < q.min_snr:
-        out.append(_finding("LOW_SNR", f"SNR {m['snr']:.1f} is below {q.min_snr:g}",
-                            "note it or exclude the series", **loc))
+        out.append(
+            _finding("LOW_SNR", f"SNR {m['snr']:.1f} is below {q.min_snr:g}", "note it or exclude the series", **loc)
+        )
     if m["contrast_to_noise"] is not None and m["contrast_to_noise"] < q.min_contrast_to_noise:
-        out.append(_finding("LOW_CONTRAST", f"intensity range / noise {m['contrast_to_noise']:.1f} is below "
-                            f"{q.min_contrast_to_noise:g}", "check windowing and acquisition; note it", **loc))
+        out.append(
+            _finding(
+                "LOW_CONTRAST",
+                f"intensity range / noise {m['contrast_to_noise']:.1f} is below {q.min_contrast_to_noise:g}",
+                "check windowing and acquisition; note it",
+                **loc,
+            )
+        )
     out.extend(_slice_outliers(volume, m, loc))
     return out
 
 
 def _neighbours(values: NDArray[np.float64], k: int, reach: int = 2) -> float:
     """Median of the slices within ``reach`` of ``k`` (``k`` itself left out)."""
-    around = np.r_[values[max(0, k - reach):k], values[k + 1:k + 1 + reach]]
+    around = np.r_[values[max(0, k - reach) : k], values[k + 1 : k + 1 + reach]]
     return float(np.median(around))
 
 
@@ -182,13 +232,28 @@ def _slice_outliers(volume: Volume, m: dict[str, Any], loc: dict[str, Any]) -> l
         file = files[k].get("file") if k < len(files) and isinstance(files[k], dict) else None
         ref_sharp, ref_noise = _neighbours(sharp, k), _neighbours(noise, k)
         if ref_sharp > 0 and 0 < sharp[k] < q.blur_ratio * ref_sharp:
-            out.append(_finding("SLICE_BLURRED", f"slice {k} is {sharp[k] / ref_sharp:.0%} as sharp as its "
-                                "neighbours (motion or blur)", "exclude the slice or series, or note it", slice=k,
-                                file=file, **loc))
+            out.append(
+                _finding(
+                    "SLICE_BLURRED",
+                    f"slice {k} is {sharp[k] / ref_sharp:.0%} as sharp as its neighbours (motion or blur)",
+                    "exclude the slice or series, or note it",
+                    slice=k,
+                    file=file,
+                    **loc,
+                )
+            )
         if ref_noise > 0 and noise[k] > q.noise_ratio * ref_noise:
-            out.append(_finding("SLICE_NOISY", f"slice {k} is {noise[k] / ref_noise:.1f}× as noisy as its "
-                                "neighbours (artefact or corrupted acquisition)",
-                                "exclude the slice or series, or note it", slice=k, file=file, **loc))
+            out.append(
+                _finding(
+                    "SLICE_NOISY",
+                    f"slice {k} is {noise[k] / ref_noise:.1f}× as noisy as its "
+                    "neighbours (artefact or corrupted acquisition)",
+                    "exclude the slice or series, or note it",
+                    slice=k,
+                    file=file,
+                    **loc,
+                )
+            )
     return out
 
 

@@ -49,8 +49,7 @@ def to_sitk(volume: Volume) -> sitk.Image:
     return image
 
 
-def from_sitk(image: sitk.Image, *, modality: str | None = None,
-              metadata: dict[str, Any] | None = None) -> Volume:
+def from_sitk(image: sitk.Image, *, modality: str | None = None, metadata: dict[str, Any] | None = None) -> Volume:
     """A :class:`Volume` from a 2-D or 3-D scalar SimpleITK image (2-D gains a slice axis).
 
     Example
@@ -60,8 +59,11 @@ def from_sitk(image: sitk.Image, *, modality: str | None = None,
     (2, 3, 4)
     """
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InvalidInputError(f"vector image with {image.GetNumberOfComponentsPerPixel()} components",
-                                where="SimpleITK image", hint="extract one component first")
+        raise InvalidInputError(
+            f"vector image with {image.GetNumberOfComponentsPerPixel()} components",
+            where="SimpleITK image",
+            hint="extract one component first",
+        )
     dim = image.GetDimension()
     array = sitk.GetArrayFromImage(image)
     if dim == 2:
@@ -75,24 +77,26 @@ def from_sitk(image: sitk.Image, *, modality: str | None = None,
         spacing, origin = image.GetSpacing(), image.GetOrigin()
         direction = np.asarray(image.GetDirection()).reshape(3, 3)
     else:
-        raise GeometryError(f"{dim}-D SimpleITK image", where="SimpleITK image",
-                            hint="pass a 2-D or 3-D image")
-    return Volume(array, spacing=spacing, origin=origin, direction=direction, modality=modality,
-                  metadata=dict(metadata or {}))
+        raise GeometryError(f"{dim}-D SimpleITK image", where="SimpleITK image", hint="pass a 2-D or 3-D image")
+    return Volume(
+        array, spacing=spacing, origin=origin, direction=direction, modality=modality, metadata=dict(metadata or {})
+    )
 
 
 def _resampled(volume: Volume, image: sitk.Image, *, is_label: bool, reference: Volume) -> Volume:
     meta = {k: v for k, v in volume.metadata.items() if k not in _GRID_KEYS}
     history = list(meta.get("resampling", []))
-    history.append({
-        "original_spacing": [float(s) for s in volume.spacing],
-        "new_spacing": [float(s) for s in reference.spacing],
-        "original_shape": list(volume.shape),
-        "new_shape": list(reference.shape),
-        "original_origin": [float(o) for o in volume.origin],
-        "new_origin": [float(o) for o in reference.origin],
-        "interpolator": "nearest" if is_label else "linear",
-    })
+    history.append(
+        {
+            "original_spacing": [float(s) for s in volume.spacing],
+            "new_spacing": [float(s) for s in reference.spacing],
+            "original_shape": list(volume.shape),
+            "new_shape": list(reference.shape),
+            "original_origin": [float(o) for o in volume.origin],
+            "new_origin": [float(o) for o in reference.origin],
+            "interpolator": "nearest" if is_label else "linear",
+        }
+    )
     meta["resampling"] = history
     out = from_sitk(image, modality=volume.modality, metadata=meta)
     if volume.array.dtype == np.bool_ and is_label:
@@ -117,8 +121,9 @@ def _resample(volume: Volume, grid: Volume, is_label: bool, default_value: float
     return _resampled(volume, image, is_label=is_label, reference=grid)
 
 
-def resample_to_spacing(volume: Volume, spacing: Sequence[float], *, is_label: bool = False,
-                        default_value: float | None = None) -> Volume:
+def resample_to_spacing(
+    volume: Volume, spacing: Sequence[float], *, is_label: bool = False, default_value: float | None = None
+) -> Volume:
     """Resample onto a grid with ``spacing`` (x, y, z mm), same origin and direction, same extent.
 
     The new size per axis is ``round(size * old_spacing / new_spacing)`` (at least 1).
@@ -134,16 +139,21 @@ def resample_to_spacing(volume: Volume, spacing: Sequence[float], *, is_label: b
     """
     new = tuple(float(s) for s in spacing)
     if len(new) != 3 or not all(np.isfinite(new)) or min(new) <= 0:
-        raise InvalidInputError(f"spacing must be 3 positive numbers (x, y, z mm), got {tuple(spacing)}",
-                                where="spacing", hint="e.g. (1.0, 1.0, 1.0)")
+        raise InvalidInputError(
+            f"spacing must be 3 positive numbers (x, y, z mm), got {tuple(spacing)}",
+            where="spacing",
+            hint="e.g. (1.0, 1.0, 1.0)",
+        )
     size = [max(1, round(n * s / t)) for n, s, t in zip(volume.size_xyz, volume.spacing, new, strict=True)]
-    grid = Volume(np.empty((size[2], size[1], size[0]), np.uint8), spacing=new, origin=volume.origin,
-                  direction=volume.direction)
+    grid = Volume(
+        np.empty((size[2], size[1], size[0]), np.uint8), spacing=new, origin=volume.origin, direction=volume.direction
+    )
     return _resample(volume, grid, is_label, default_value)
 
 
-def resample_to_reference(volume: Volume, reference: Volume, *, is_label: bool = False,
-                          default_value: float | None = None) -> Volume:
+def resample_to_reference(
+    volume: Volume, reference: Volume, *, is_label: bool = False, default_value: float | None = None
+) -> Volume:
     """Resample ``volume`` onto ``reference``'s grid (shape, spacing, origin, direction).
 
     Example

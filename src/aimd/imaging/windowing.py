@@ -75,8 +75,11 @@ def get_window(preset: str | Window | tuple[float, float]) -> Window:
     if isinstance(preset, str):
         key = preset.lower()
         if key not in WINDOW_PRESETS:
-            raise InvalidInputError(f"unknown window preset {preset!r}", where="preset",
-                                    hint=f"use one of {sorted(WINDOW_PRESETS)} or (center, width)")
+            raise InvalidInputError(
+                f"unknown window preset {preset!r}",
+                where="preset",
+                hint=f"use one of {sorted(WINDOW_PRESETS)} or (center, width)",
+            )
         return WINDOW_PRESETS[key]
     center, width = preset
     return Window(float(center), float(width))
@@ -91,8 +94,9 @@ def apply_window(array: ArrayLike, center: float, width: float) -> NDArray[np.fl
     [0.0, 0.5, 1.0]
     """
     if not np.isfinite(width) or width <= 0:
-        raise InvalidInputError(f"window width must be > 0, got {width}", where="width",
-                                hint="pass a positive window width")
+        raise InvalidInputError(
+            f"window width must be > 0, got {width}", where="width", hint="pass a positive window width"
+        )
     lower = float(center) - float(width) / 2
     out = (np.asarray(array, dtype=np.float32) - np.float32(lower)) / np.float32(width)
     return np.clip(out, 0.0, 1.0, out=out)
@@ -114,8 +118,11 @@ def minmax(array: ArrayLike, percentiles: tuple[float, float] | None = None) -> 
     else:
         p_lo, p_hi = percentiles
         if not 0 <= p_lo < p_hi <= 100:
-            raise InvalidInputError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}",
-                                    where="percentiles", hint="e.g. (0.5, 99.5)")
+            raise InvalidInputError(
+                f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}",
+                where="percentiles",
+                hint="e.g. (0.5, 99.5)",
+            )
         lo, hi = (float(v) for v in np.percentile(a, [p_lo, p_hi]))
     if hi <= lo:
         return np.zeros_like(a)
@@ -129,12 +136,19 @@ def _bit_depth(volume: Volume) -> int:
         return bits
     if volume.array.dtype.kind in "iu":
         return volume.array.dtype.itemsize * 8
-    raise InvalidInputError("cannot tell the bit depth of a floating-point X-ray image",
-                            where="metadata.bits_stored", hint="set metadata['bits_stored'] or pass a preset")
+    raise InvalidInputError(
+        "cannot tell the bit depth of a floating-point X-ray image",
+        where="metadata.bits_stored",
+        hint="set metadata['bits_stored'] or pass a preset",
+    )
 
 
-def normalize(volume: Volume, preset: str | Window | tuple[float, float] | None = None, *,
-              percentiles: tuple[float, float] | None = None) -> Volume:
+def normalize(
+    volume: Volume,
+    preset: str | Window | tuple[float, float] | None = None,
+    *,
+    percentiles: tuple[float, float] | None = None,
+) -> Volume:
     """Map a volume's values to float32 [0, 1] by modality (003 §2.2.1).
 
     Parameters

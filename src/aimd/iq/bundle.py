@@ -39,8 +39,11 @@ from aimd.iq.signing import fingerprint, sign, verify
 
 BUNDLE_FORMAT = "aimd-iq-bundle"
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:(?:rc|a|b)(0|[1-9]\d*))?$")
-NOTES_SECTIONS = {"changes": ("change", "feature", "变更", "功能"), "fixes": ("fix", "bug", "缺陷", "修复"),
-                  "dependencies": ("depend", "environment", "依赖", "环境")}
+NOTES_SECTIONS = {
+    "changes": ("change", "feature", "变更", "功能"),
+    "fixes": ("fix", "bug", "缺陷", "修复"),
+    "dependencies": ("depend", "environment", "依赖", "环境"),
+}
 TEXT_SUFFIXES = {".md", ".txt", ".html", ".htm", ".rst", ".toml", ".yaml", ".yml", ".json"}
 UNSIGNED = {"manifest.json", "manifest.sig"}
 
@@ -73,34 +76,76 @@ def wheel_identity(path: Path) -> tuple[str, str]:
     try:
         name, version, _, _ = parse_wheel_filename(path.name)
     except InvalidWheelFilename as err:
-        raise InvalidInputError(f"not a wheel file name: {err}", where=str(path),
-                                hint="pass wheels named name-version-tags.whl") from err
+        raise InvalidInputError(
+            f"not a wheel file name: {err}", where=str(path), hint="pass wheels named name-version-tags.whl"
+        ) from err
     return str(canonicalize_name(name)), str(version)
 
 
 def build_product_wheel(source: Path, out: Path) -> Path:
     """Build the product's wheel from its source tree with pip (no network, no build isolation)."""
     if not (source / "pyproject.toml").is_file():
-        raise InvalidInputError("no pyproject.toml in the source folder", where=str(source),
-                                hint="pass --source with the project root or --wheel with a built wheel")
+        raise InvalidInputError(
+            "no pyproject.toml in the source folder",
+            where=str(source),
+            hint="pass --source with the project root or --wheel with a built wheel",
+        )
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                           "-q", "-w", str(out), str(source)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wheels = sorted(out.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
-        raise InvalidInputError(f"building the wheel failed: {proc.stderr.strip()[-400:]}", where=str(source),
-                                hint="check that `pip wheel` builds the project")
+        raise InvalidInputError(
+            f"building the wheel failed: {proc.stderr.strip()[-400:]}",
+            where=str(source),
+            hint="check that `pip wheel` builds the project",
+        )
     return wheels[-1]
 
 
 def download_locked(lock: Path, out: Path) -> list[Path]:
     """``pip download`` the pinned requirements of ``lock`` as binary wheels into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
-                           "-r", str(lock), "-d", str(out)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-r",
+            str(lock),
+            "-d",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
-        raise InvalidInputError(f"downloading the locked wheels failed: {proc.stderr.strip()[-400:]}",
-                                where=str(lock), hint="pin every requirement as name==version")
+        raise InvalidInputError(
+            f"downloading the locked wheels failed: {proc.stderr.strip()[-400:]}",
+            where=str(lock),
+            hint="pin every requirement as name==version",
+        )
     return sorted(out.glob("*.whl"))
 
 
@@ -111,8 +156,11 @@ def _copy_docs(docs: list[Path], dest: Path, version: str) -> list[dict[str, str
             raise InvalidInputError("document not found", where=str(doc), hint="pass existing user documents")
         data = doc.read_bytes()
         if version.encode() not in data:
-            raise InvalidInputError(f"document does not state version {version}", where=str(doc),
-                                    hint="documents must carry the release version (002 §5.5.1 b)")
+            raise InvalidInputError(
+                f"document does not state version {version}",
+                where=str(doc),
+                hint="documents must carry the release version (002 §5.5.1 b)",
+            )
         shutil.copy2(doc, dest / doc.name)
         out.append({"name": doc.name, "kind": "document", "version": version})
     return out
@@ -134,28 +182,51 @@ def _file_list(root: Path) -> list[dict[str, Any]]:
         rel = path.relative_to(root).as_posix()
         if rel in UNSIGNED:
             continue
-        files.append({"path": rel, "sha256": sha256_file(path), "size": path.stat().st_size,
-                      "kind": rel.split("/", 1)[0] if "/" in rel else "top"})
+        files.append(
+            {
+                "path": rel,
+                "sha256": sha256_file(path),
+                "size": path.stat().st_size,
+                "kind": rel.split("/", 1)[0] if "/" in rel else "top",
+            }
+        )
     return files
 
 
-def build_bundle(out: str | Path, *, version: str, key: str | Path, release_notes: str | Path,
-                 product_wheel: str | Path | None = None, source: str | Path | None = None,
-                 wheels_from: str | Path | None = None, lock: str | Path | None = None,
-                 models: list[Path] | None = None, config: str | Path | None = None,
-                 docs: list[Path] | None = None, migrations: list[Path] | None = None) -> dict[str, Any]:
+def build_bundle(
+    out: str | Path,
+    *,
+    version: str,
+    key: str | Path,
+    release_notes: str | Path,
+    product_wheel: str | Path | None = None,
+    source: str | Path | None = None,
+    wheels_from: str | Path | None = None,
+    lock: str | Path | None = None,
+    models: list[Path] | None = None,
+    config: str | Path | None = None,
+    docs: list[Path] | None = None,
+    migrations: list[Path] | None = None,
+) -> dict[str, Any]:
     """Build and sign a release bundle in ``out`` (all or nothing); returns the manifest."""
     if not check_version_name(version):
-        raise InvalidInputError(f"version {version!r} is not MAJOR.MINOR.PATCH", where="--version",
-                                hint="use a version such as 1.4.0 (002 §6.6.1 d)")
+        raise InvalidInputError(
+            f"version {version!r} is not MAJOR.MINOR.PATCH",
+            where="--version",
+            hint="use a version such as 1.4.0 (002 §6.6.1 d)",
+        )
     notes = Path(release_notes)
     if not notes.is_file():
-        raise InvalidInputError("release notes not found", where=str(notes),
-                                hint="release notes are required (002 §6.6.1 e)")
+        raise InvalidInputError(
+            "release notes not found", where=str(notes), hint="release notes are required (002 §6.6.1 e)"
+        )
     problems = notes_problems(notes.read_text(encoding="utf-8"), version)
     if problems:
-        raise InvalidInputError("release notes incomplete: " + "; ".join(problems), where=str(notes),
-                                hint="name the version and add Changes, Fixes and Dependencies sections")
+        raise InvalidInputError(
+            "release notes incomplete: " + "; ".join(problems),
+            where=str(notes),
+            hint="name the version and add Changes, Fixes and Dependencies sections",
+        )
     with atomic_dir(out) as tmp:
         wheels = tmp / "wheels"
         wheels.mkdir()
@@ -169,8 +240,11 @@ def build_bundle(out: str | Path, *, version: str, key: str | Path, release_note
             product = build_product_wheel(Path(source) if source else _project_root(), wheels)
         name, product_version = wheel_identity(product)
         if product_version != version:
-            raise InvalidInputError(f"the product wheel is version {product_version}, the bundle {version}",
-                                    where=product.name, hint="one version across code and bundle (002 §5.5.1 a)")
+            raise InvalidInputError(
+                f"the product wheel is version {product_version}, the bundle {version}",
+                where=product.name,
+                hint="one version across code and bundle (002 §5.5.1 a)",
+            )
         if wheels_from is not None:
             for whl in sorted(Path(wheels_from).glob("*.whl")):
                 if wheel_identity(whl)[0] != name:
@@ -201,14 +275,22 @@ def build_bundle(out: str | Path, *, version: str, key: str | Path, release_note
         shutil.copy2(notes, tmp / "RELEASE-NOTES.md")
         pub = Path(str(key) + ".pub")
         if not pub.is_file():
-            raise InvalidInputError("public key not found next to the signing key", where=str(pub),
-                                    hint="create keys with `aimd iq keygen`")
+            raise InvalidInputError(
+                "public key not found next to the signing key", where=str(pub), hint="create keys with `aimd iq keygen`"
+            )
         shutil.copy2(pub, tmp / "signing-key.pub")
-        manifest = {"format": BUNDLE_FORMAT, "version": version, "product": {"name": name, "wheel": product.name},
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"), "created_by": default_operator(),
-                    "built_with": {"aimd": __version__, "python": sys.version.split()[0]},
-                    "signer": fingerprint(pub.read_bytes()), "packages": packages, "components": components,
-                    "files": _file_list(tmp)}
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "version": version,
+            "product": {"name": name, "wheel": product.name},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_by": default_operator(),
+            "built_with": {"aimd": __version__, "python": sys.version.split()[0]},
+            "signer": fingerprint(pub.read_bytes()),
+            "packages": packages,
+            "components": components,
+            "files": _file_list(tmp),
+        }
         atomic_write_json(tmp / "manifest.json", manifest)
         atomic_write_bytes(tmp / "manifest.sig", sign(key, (tmp / "manifest.json").read_bytes()))
     return manifest
@@ -217,8 +299,9 @@ def build_bundle(out: str | Path, *, version: str, key: str | Path, release_note
 def _project_root() -> Path:
     root = Path(__file__).resolve().parents[3]
     if not (root / "pyproject.toml").is_file():
-        raise InvalidInputError("aimd is not installed from a source tree", where="--source",
-                                hint="pass --source or --wheel")
+        raise InvalidInputError(
+            "aimd is not installed from a source tree", where="--source", hint="pass --source or --wheel"
+        )
     return root
 
 
@@ -254,11 +337,22 @@ def verify_bundle(bundle: str | Path, *, public_key: bytes | None = None) -> dic
         raise InvalidInputError("bundle folder not found", where=str(bundle), hint="pass the folder bundle build made")
     problems = bundle_problems(bundle, public_key=public_key)
     if problems:
-        raise IntegrityError("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10
-                                                         else ""), where=str(bundle),
-                             hint="do not install: obtain the bundle again from the provider")
+        raise IntegrityError(
+            "; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""),
+            where=str(bundle),
+            hint="do not install: obtain the bundle again from the provider",
+        )
     return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
 
 
-__all__ = ["BUNDLE_FORMAT", "build_bundle", "build_product_wheel", "bundle_problems", "check_version_name",
-           "download_locked", "notes_problems", "verify_bundle", "wheel_identity"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "build_bundle",
+    "build_product_wheel",
+    "bundle_problems",
+    "check_version_name",
+    "download_locked",
+    "notes_problems",
+    "verify_bundle",
+    "wheel_identity",
+]

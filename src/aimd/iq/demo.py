@@ -32,8 +32,10 @@ from aimd.iq.tls import self_signed
 
 def aimd_release_notes(version: str) -> str:
     """Release notes of an aimd release (002 §6.6.1 e)."""
-    return (f"# aimd {version}\n\n## Changes\n- inference service, annotation platform, installation qualification\n\n"
-            f"## Fixes\n- none recorded for this build\n\n## Dependencies\n- Python >= 3.11; see requirements.lock\n")
+    return (
+        f"# aimd {version}\n\n## Changes\n- inference service, annotation platform, installation qualification\n\n"
+        f"## Fixes\n- none recorded for this build\n\n## Dependencies\n- Python >= 3.11; see requirements.lock\n"
+    )
 
 
 def build_aimd_bundle(out: Path, *, model: Path | None = None) -> Path:
@@ -53,8 +55,16 @@ def build_aimd_bundle(out: Path, *, model: Path | None = None) -> Path:
     config.write_text('env = "production"\nlog_level = "INFO"\n', encoding="utf-8")
     bundle = out / f"bundle-{__version__}"
     shutil.rmtree(bundle, ignore_errors=True)
-    build_bundle(bundle, version=__version__, key=key, release_notes=notes, product_wheel=wheel, docs=[manual],
-                 config=config, models=[model] if model else None)
+    build_bundle(
+        bundle,
+        version=__version__,
+        key=key,
+        release_notes=notes,
+        product_wheel=wheel,
+        docs=[manual],
+        config=config,
+        models=[model] if model else None,
+    )
     return bundle
 
 
@@ -73,18 +83,60 @@ def serve_release(layout: Layout, model: Path, *, timeout_s: float = 240.0) -> I
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["AIMD_CONFIG"] = str(layout.config / "aimd.toml")
     data = layout.data / "serve"
-    created = subprocess.run([python, "-m", "aimd.cli.main", "serve", "token", "create", "--scope", "infer",
-                              "--name", "iq", "--data", str(data), "--json"], capture_output=True, text=True,
-                             env=env, check=False, timeout=300)
+    created = subprocess.run(
+        [
+            python,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "token",
+            "create",
+            "--scope",
+            "infer",
+            "--name",
+            "iq",
+            "--data",
+            str(data),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     if created.returncode != 0:
-        raise InvalidInputError(f"token creation failed: {created.stderr.strip()[-300:]}", where=str(layout.prefix),
-                                hint="check the installed release with `aimd iq run --prefix`")
+        raise InvalidInputError(
+            f"token creation failed: {created.stderr.strip()[-300:]}",
+            where=str(layout.prefix),
+            hint="check the installed release with `aimd iq run --prefix`",
+        )
     token = json.loads(created.stdout)["token"]
     key, cert = self_signed(layout.config / "tls")
     port = _free_port()
-    proc = subprocess.Popen([python, "-m", "aimd.cli.main", "serve", "--model", f"lesion={model}",
-                             "--data", str(data), "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key),
-                             "--no-explain"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "aimd.cli.main",
+            "serve",
+            "--model",
+            f"lesion={model}",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--no-explain",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -93,9 +145,11 @@ def serve_release(layout: Layout, model: Path, *, timeout_s: float = 240.0) -> I
                 if httpx.get(url + "/v2/health/ready", verify=False, timeout=2).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise InvalidInputError(f"the installed service did not start: "
-                                        f"{(proc.stderr.read() if proc.stderr else '')[-300:]}", where=url,
-                                        hint="run `aimd serve` from the release by hand to see the error")
+                raise InvalidInputError(
+                    f"the installed service did not start: {(proc.stderr.read() if proc.stderr else '')[-300:]}",
+                    where=url,
+                    hint="run `aimd serve` from the release by hand to see the error",
+                )
             time.sleep(0.5)
         yield {"url": url, "token": token}
     finally:
@@ -106,8 +160,9 @@ def serve_release(layout: Layout, model: Path, *, timeout_s: float = 240.0) -> I
             proc.kill()
 
 
-def run_iq_demo(out: Path, *, model: Path | None = None, progress: Callable[[str], None] | None = None
-                ) -> dict[str, Any]:
+def run_iq_demo(
+    out: Path, *, model: Path | None = None, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Bundle → install → serve → IQ run (quick profile) → report; returns the headline numbers."""
     step = progress or (lambda _s: None)
     started = time.perf_counter()
@@ -126,20 +181,36 @@ def run_iq_demo(out: Path, *, model: Path | None = None, progress: Callable[[str
     if installed_model is not None:
         with serve_release(layout, installed_model) as svc:
             step("serve")
-            report = run_iq(protocol, report_dir, prefix=layout.prefix, target=svc["url"], token=svc["token"],
-                            profile="quick", operator="demo")
+            report = run_iq(
+                protocol,
+                report_dir,
+                prefix=layout.prefix,
+                target=svc["url"],
+                token=svc["token"],
+                profile="quick",
+                operator="demo",
+            )
     else:
         report = run_iq(protocol, report_dir, prefix=layout.prefix, profile="quick", operator="demo")
     step("run")
     counts = {v: sum(c.verdict.value == v for c in report.checks) for v in ("pass", "fail", "not_evaluated")}
-    return {"bundle": str(bundle), "prefix": str(layout.prefix), "install_s": round(installed.seconds, 2),
-            "report_html": str(report_dir / "iq-report.html"), "report_pdf": str(report_dir / "iq-report.pdf"),
-            "conclusion": report.basic.conclusion, "score": report.scores["total"], **counts,
-            "iq_run_s": report.seconds, "rollback_drills": [
-                {k: r[k] for k in ("data_bytes", "rollback_s", "identical")}
-                for r in next((c.data.get("drills", []) for c in report.checks if c.key == "reliability.rollback"),
-                              [])],
-            "deviations": [d.check for d in report.deviations], "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "bundle": str(bundle),
+        "prefix": str(layout.prefix),
+        "install_s": round(installed.seconds, 2),
+        "report_html": str(report_dir / "iq-report.html"),
+        "report_pdf": str(report_dir / "iq-report.pdf"),
+        "conclusion": report.basic.conclusion,
+        "score": report.scores["total"],
+        **counts,
+        "iq_run_s": report.seconds,
+        "rollback_drills": [
+            {k: r[k] for k in ("data_bytes", "rollback_s", "identical")}
+            for r in next((c.data.get("drills", []) for c in report.checks if c.key == "reliability.rollback"), [])
+        ],
+        "deviations": [d.check for d in report.deviations],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 __all__ = ["aimd_release_notes", "build_aimd_bundle", "run_iq_demo", "serve_release"]

@@ -26,26 +26,38 @@ from aimd.iq.signing import generate_key
 from aimd.iq.wheels import write_wheel
 
 PROBE = "iq-probe"
-MIGRATIONS = {"0001_jobs.sql": "CREATE TABLE jobs(id INTEGER PRIMARY KEY, name TEXT, payload BLOB);",
-              "0002_state.sql": "ALTER TABLE jobs ADD COLUMN state TEXT DEFAULT 'queued';"}
+MIGRATIONS = {
+    "0001_jobs.sql": "CREATE TABLE jobs(id INTEGER PRIMARY KEY, name TEXT, payload BLOB);",
+    "0002_state.sql": "ALTER TABLE jobs ADD COLUMN state TEXT DEFAULT 'queued';",
+}
 
 
 def release_notes(version: str) -> str:
     """Release notes with the sections 002 §6.6.1 e asks for."""
-    return (f"# {PROBE} {version}\n\n## Changes\n- release {version}\n\n## Fixes\n- none\n\n"
-            f"## Dependencies\n- Python >= 3.11\n")
+    return (
+        f"# {PROBE} {version}\n\n## Changes\n- release {version}\n\n## Fixes\n- none\n\n"
+        f"## Dependencies\n- Python >= 3.11\n"
+    )
 
 
-def make_probe_bundle(root: Path, version: str, *, key: Path | None = None, module_text: str | None = None,
-                      migrations: dict[str, str] | None = None, config_text: str | None = None) -> Path:
+def make_probe_bundle(
+    root: Path,
+    version: str,
+    *,
+    key: Path | None = None,
+    module_text: str | None = None,
+    migrations: dict[str, str] | None = None,
+    config_text: str | None = None,
+) -> Path:
     """A signed bundle of the probe product at ``root/bundle-<version>`` (key made when absent)."""
     root.mkdir(parents=True, exist_ok=True)
     key = key or root / "release.key"
     if not key.exists():
         generate_key(key)
     work = root / f"src-{version}"
-    wheel = write_wheel(work / "wheel", PROBE, version,
-                        {"iq_probe/__init__.py": module_text or f"__version__ = {version!r}\n"})
+    wheel = write_wheel(
+        work / "wheel", PROBE, version, {"iq_probe/__init__.py": module_text or f"__version__ = {version!r}\n"}
+    )
     notes = work / "NOTES.md"
     notes.write_text(release_notes(version), encoding="utf-8")
     manual = work / "manual.md"
@@ -57,8 +69,16 @@ def make_probe_bundle(root: Path, version: str, *, key: Path | None = None, modu
     for name, sql in (MIGRATIONS if migrations is None else migrations).items():
         (mig_dir / name).write_text(sql, encoding="utf-8")
     out = root / f"bundle-{version}"
-    build_bundle(out, version=version, key=key, release_notes=notes, product_wheel=wheel, docs=[manual],
-                 config=config, migrations=sorted(mig_dir.glob("*.sql")))
+    build_bundle(
+        out,
+        version=version,
+        key=key,
+        release_notes=notes,
+        product_wheel=wheel,
+        docs=[manual],
+        config=config,
+        migrations=sorted(mig_dir.glob("*.sql")),
+    )
     return out
 
 
@@ -96,9 +116,16 @@ def rollback_drill(root: Path, *, data_bytes: int) -> dict[str, Any]:
     install_s = time.perf_counter() - start
     back = rollback(layout.prefix, operator="drill")
     after = layout.state_hashes()
-    return {"data_bytes": data_bytes, "install_s": round(install_s, 3), "backup_s": upgrade.steps.get("backup"),
-            "rollback_s": round(back.seconds, 3), "identical": after == before,
-            "version_after": layout.current_version(), "hashes_before": before, "hashes_after": after}
+    return {
+        "data_bytes": data_bytes,
+        "install_s": round(install_s, 3),
+        "backup_s": upgrade.steps.get("backup"),
+        "rollback_s": round(back.seconds, 3),
+        "identical": after == before,
+        "version_after": layout.current_version(),
+        "hashes_before": before,
+        "hashes_after": after,
+    }
 
 
 __all__ = ["MIGRATIONS", "PROBE", "fill_data", "make_probe_bundle", "release_notes", "rollback_drill"]

@@ -57,8 +57,11 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise InvalidInputError(f"line {n} is not JSON: {err.msg}", where=str(path),
-                                    hint="the event log was edited by hand; restore it from the backup") from err
+            raise InvalidInputError(
+                f"line {n} is not JSON: {err.msg}",
+                where=str(path),
+                hint="the event log was edited by hand; restore it from the backup",
+            ) from err
     return out
 
 
@@ -70,18 +73,33 @@ class EventLog:
         self.operator = operator or default_operator()
         self._machine = machine()
 
-    def append(self, *, task_id: str, kind: str, event: str, step: str | None = None,
-               parameters: dict[str, Any] | None = None, result: Any = None, operator: str | None = None
-               ) -> dict[str, Any]:
+    def append(
+        self,
+        *,
+        task_id: str,
+        kind: str,
+        event: str,
+        step: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        result: Any = None,
+        operator: str | None = None,
+    ) -> dict[str, Any]:
         """Write one entry, linked to the last one, fsynced before returning."""
         if event not in LIFECYCLE:
             raise ValueError(f"event must be one of {LIFECYCLE}, got {event!r}")
         existing = read_events(self.path)
         entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "task_id": task_id, "kind": kind,
-            "event": event, "step": step, "operator": operator or self.operator, "machine": self._machine,
-            "pid": os.getpid(), "parameters": json.loads(json.dumps(parameters or {}, default=str)),
-            "result": json.loads(json.dumps(result, default=str))}
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "task_id": task_id,
+            "kind": kind,
+            "event": event,
+            "step": step,
+            "operator": operator or self.operator,
+            "machine": self._machine,
+            "pid": os.getpid(),
+            "parameters": json.loads(json.dumps(parameters or {}, default=str)),
+            "result": json.loads(json.dumps(result, default=str)),
+        }
         entry = link(entry, existing[-1]["sha256"] if existing else None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
@@ -105,13 +123,15 @@ class Task:
 
     def approved(self, approver: str) -> None:
         """The task was approved by ``approver``."""
-        self.log.append(task_id=self.id, kind=self.kind, event="approved", operator=approver,
-                        result={"approved_by": approver})
+        self.log.append(
+            task_id=self.id, kind=self.kind, event="approved", operator=approver, result={"approved_by": approver}
+        )
 
     def executed(self, step: str, result: Any = None, parameters: dict[str, Any] | None = None) -> None:
         """One step ran."""
-        self.log.append(task_id=self.id, kind=self.kind, event="executed", step=step, result=result,
-                        parameters=parameters)
+        self.log.append(
+            task_id=self.id, kind=self.kind, event="executed", step=step, result=result, parameters=parameters
+        )
 
     def completed(self, result: Any = None) -> None:
         """The task finished successfully."""
@@ -119,8 +139,9 @@ class Task:
 
     def failed(self, step: str, error: str, result: Any = None) -> None:
         """The task failed at ``step``."""
-        self.log.append(task_id=self.id, kind=self.kind, event="failed", step=step,
-                        result={"error": error, **(result or {})})
+        self.log.append(
+            task_id=self.id, kind=self.kind, event="failed", step=step, result={"error": error, **(result or {})}
+        )
 
 
 __all__ = ["LIFECYCLE", "EventLog", "Task", "chain_break", "default_operator", "machine", "read_events"]

@@ -124,8 +124,10 @@ class Layout:
 
     def state_hashes(self) -> dict[str, str]:
         """SHA-256 over the data and configuration folders (paths and contents)."""
-        return {name: sha256_tree(path) if path.exists() else "absent"
-                for name, path in (("data", self.data), ("config", self.config))}
+        return {
+            name: sha256_tree(path) if path.exists() else "absent"
+            for name, path in (("data", self.data), ("config", self.config))
+        }
 
 
 @contextlib.contextmanager
@@ -139,8 +141,11 @@ def prefix_lock(layout: Layout) -> Iterator[None]:
         except BlockingIOError as err:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise InstallLockedError(f"another install or rollback is running ({holder})", where=str(layout.prefix),
-                                     hint="wait for it to finish; installs into one prefix run one at a time") from err
+            raise InstallLockedError(
+                f"another install or rollback is running ({holder})",
+                where=str(layout.prefix),
+                hint="wait for it to finish; installs into one prefix run one at a time",
+            ) from err
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}")
@@ -161,9 +166,11 @@ def preflight_space(layout: Layout, bundle: Path) -> dict[str, Any]:
     free = shutil.disk_usage(layout.prefix).free
     info = {"free_bytes": free, "needed_bytes": need}
     if free < need:
-        raise InvalidInputError(f"not enough free disk space: {free} bytes free, {need} needed",
-                                where=str(layout.prefix),
-                                hint="free space or choose a larger filesystem before installing")
+        raise InvalidInputError(
+            f"not enough free disk space: {free} bytes free, {need} needed",
+            where=str(layout.prefix),
+            hint="free space or choose a larger filesystem before installing",
+        )
     return info
 
 
@@ -181,8 +188,11 @@ def preflight_memory() -> dict[str, Any]:
     info = {"available_bytes": available, "address_space_limit": limit, "needed_bytes": needed}
     if usable < needed:
         what = f"address-space limit {limit}" if limit is not None and limit < available else f"{available} free"
-        raise InvalidInputError(f"not enough memory: {what} bytes, {needed} needed", where="memory",
-                                hint="raise the memory limit (ulimit -v, cgroup) or free memory before installing")
+        raise InvalidInputError(
+            f"not enough memory: {what} bytes, {needed} needed",
+            where="memory",
+            hint="raise the memory limit (ulimit -v, cgroup) or free memory before installing",
+        )
     return info
 
 
@@ -194,22 +204,41 @@ def _base_site_packages() -> list[str]:
 def create_release_env(target: Path, bundle: Path) -> dict[str, Any]:
     """A venv at ``target`` with the bundle's wheels installed offline, hash-checked; sees the base packages."""
     venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
-    purelib = Path(subprocess.run([str(target / "bin" / "python"), "-c",
-                                   "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  capture_output=True, text=True, check=True).stdout.strip())
+    purelib = Path(
+        subprocess.run(
+            [str(target / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     # base packages come after the release's own (a .pth appends to sys.path)
     (purelib / "aimd-base-packages.pth").write_text("\n".join(_base_site_packages()) + "\n", encoding="utf-8")
     # --ignore-installed: a same-named package among the base packages must not stand in for the release's own
-    cmd = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "-q",
-           "--ignore-installed", "--no-index", "--no-deps", "--require-hashes", "--find-links", str(bundle / "wheels"),
-           "-r", str(bundle / "requirements.lock")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(target / "bin" / "python"),
+        "install",
+        "-q",
+        "--ignore-installed",
+        "--no-index",
+        "--no-deps",
+        "--require-hashes",
+        "--find-links",
+        str(bundle / "wheels"),
+        "-r",
+        str(bundle / "requirements.lock"),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"pip install failed: {' '.join(proc.stderr.strip().splitlines()[-3:])}")
     shutil.copytree(bundle, target / "bundle", symlinks=False)
-    return {"python": str(target / "bin" / "python"),
-            "wheels": len(list((bundle / "wheels").glob("*.whl")))}
+    return {"python": str(target / "bin" / "python"), "wheels": len(list((bundle / "wheels").glob("*.whl")))}
 
 
 def _copy_state(layout: Layout, dest: Path) -> None:
@@ -273,8 +302,9 @@ def migrate(layout: Layout, bundle: Path) -> dict[str, Any]:
             if number <= con.execute("PRAGMA user_version").fetchone()[0]:
                 continue
             try:
-                con.executescript(f"BEGIN;\n{path.read_text(encoding='utf-8')}\nPRAGMA user_version = {number};\n"
-                                  f"COMMIT;")
+                con.executescript(
+                    f"BEGIN;\n{path.read_text(encoding='utf-8')}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
             except sqlite3.Error as err:
                 raise RuntimeError(f"migration {path.name} failed: {err}") from err
             applied.append(path.name)
@@ -300,8 +330,15 @@ def health_check(layout: Layout, version: str, product: str) -> dict[str, Any]:
     """Start the new release's interpreter, import the product and compare its version with the bundle's."""
     env = {**os.environ, "AIMD_CONFIG": str(layout.config / "aimd.toml")}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([str(layout.python(version)), "-c", _HEALTH, product, version], capture_output=True,
-                          text=True, timeout=HEALTH_TIMEOUT_S, env=env, check=False, cwd=layout.prefix)
+    proc = subprocess.run(
+        [str(layout.python(version)), "-c", _HEALTH, product, version],
+        capture_output=True,
+        text=True,
+        timeout=HEALTH_TIMEOUT_S,
+        env=env,
+        check=False,
+        cwd=layout.prefix,
+    )
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
         raise RuntimeError(f"health check failed: {last}")
@@ -338,8 +375,14 @@ class InstallResult:
     hashes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "version": self.version, "previous": self.previous,
-                "seconds": round(self.seconds, 3), "steps": self.steps, "hashes": self.hashes}
+        return {
+            "task_id": self.task_id,
+            "version": self.version,
+            "previous": self.previous,
+            "seconds": round(self.seconds, 3),
+            "steps": self.steps,
+            "hashes": self.hashes,
+        }
 
 
 class _Steps:
@@ -357,8 +400,14 @@ class _Steps:
         return result
 
 
-def install(bundle: str | Path, prefix: str | Path, *, operator: str | None = None,
-            approved_by: str | None = None, public_key: bytes | None = None) -> InstallResult:
+def install(
+    bundle: str | Path,
+    prefix: str | Path,
+    *,
+    operator: str | None = None,
+    approved_by: str | None = None,
+    public_key: bytes | None = None,
+) -> InstallResult:
     """Install a verified bundle into ``prefix``; on any failure roll back automatically and raise."""
     layout, bundle = Layout(Path(prefix)), Path(bundle).absolute()
     start = time.perf_counter()
@@ -373,8 +422,11 @@ def install(bundle: str | Path, prefix: str | Path, *, operator: str | None = No
             manifest = steps.run("verify", lambda: _verified(bundle, public_key))
             version = manifest["version"]
             if previous == version:
-                raise InvalidInputError(f"version {version} is already the current release", where=str(bundle),
-                                        hint="build a bundle with a new version")
+                raise InvalidInputError(
+                    f"version {version} is already the current release",
+                    where=str(bundle),
+                    hint="build a bundle with a new version",
+                )
             steps.run("preflight", lambda: {**preflight_space(layout, bundle), **preflight_memory()})
             target = layout.releases / version
             if target.exists():
@@ -387,8 +439,16 @@ def install(bundle: str | Path, prefix: str | Path, *, operator: str | None = No
             steps.run("health", health_check, layout, version, manifest["product"]["name"])
             steps.run("switch", switch_current, layout, version)
             history = layout.read_history()
-            history.append({"task_id": task.id, "from": previous, "to": version, "backup": saved,
-                            "time": datetime.now(UTC).isoformat(timespec="seconds"), "rolled_back": False})
+            history.append(
+                {
+                    "task_id": task.id,
+                    "from": previous,
+                    "to": version,
+                    "backup": saved,
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "rolled_back": False,
+                }
+            )
             atomic_write_json(layout.history, history)
         except BaseException as err:
             failed_step = steps.current
@@ -396,24 +456,32 @@ def install(bundle: str | Path, prefix: str | Path, *, operator: str | None = No
             restored = _auto_rollback(layout, task, previous, version if made_release else None, saved)
             if isinstance(err, AimdError) and failed_step in ("verify", "preflight"):
                 raise
-            raise InstallFailedError(f"install failed at step '{failed_step}': {err}; rolled back "
-                                     f"(data {restored['data'][:12]}, config {restored['config'][:12]})",
-                                     where=str(bundle), hint="see PREFIX/logs/events.jsonl; fix the cause and "
-                                     "install again") from err
-        result = InstallResult(task.id, version, previous, time.perf_counter() - start, steps.times,
-                               layout.state_hashes())
+            raise InstallFailedError(
+                f"install failed at step '{failed_step}': {err}; rolled back "
+                f"(data {restored['data'][:12]}, config {restored['config'][:12]})",
+                where=str(bundle),
+                hint="see PREFIX/logs/events.jsonl; fix the cause and install again",
+            ) from err
+        result = InstallResult(
+            task.id, version, previous, time.perf_counter() - start, steps.times, layout.state_hashes()
+        )
         task.completed(result.to_dict())
         return result
 
 
 def _verified(bundle: Path, public_key: bytes | None) -> dict[str, Any]:
     manifest = verify_bundle(bundle, public_key=public_key)
-    return {"version": manifest["version"], "product": manifest["product"], "files": len(manifest["files"]),
-            "signer": manifest["signer"]}
+    return {
+        "version": manifest["version"],
+        "product": manifest["product"],
+        "files": len(manifest["files"]),
+        "signer": manifest["signer"],
+    }
 
 
-def _auto_rollback(layout: Layout, task: Task, previous: str | None, new_release: str | None,
-                   saved: str | None) -> dict[str, str]:
+def _auto_rollback(
+    layout: Layout, task: Task, previous: str | None, new_release: str | None, saved: str | None
+) -> dict[str, str]:
     before = json.loads((Path(saved) / "backup.json").read_text())["hashes"] if saved else layout.state_hashes()
     hashes = restore(layout, Path(saved)) if saved else layout.state_hashes()
     if layout.current_version() != previous:
@@ -428,8 +496,11 @@ def rollback(prefix: str | Path, *, operator: str | None = None, approved_by: st
     """Go back to the release before the last install, restoring data and configuration from its backup."""
     layout = Layout(Path(prefix))
     if not layout.releases.exists():
-        raise InvalidInputError("no installation in this prefix", where=str(layout.prefix),
-                                hint="pass the prefix given to `aimd iq install`")
+        raise InvalidInputError(
+            "no installation in this prefix",
+            where=str(layout.prefix),
+            hint="pass the prefix given to `aimd iq install`",
+        )
     start = time.perf_counter()
     with prefix_lock(layout):
         log = EventLog(layout.events, operator=operator)
@@ -438,8 +509,9 @@ def rollback(prefix: str | Path, *, operator: str | None = None, approved_by: st
         task = log.task("rollback", {"prefix": str(layout.prefix), "current": layout.current_version()})
         if not pending:
             task.failed("select", "no install to roll back")
-            raise RollbackError("no install to roll back", where=str(layout.prefix),
-                                hint="the prefix is at its first state already")
+            raise RollbackError(
+                "no install to roll back", where=str(layout.prefix), hint="the prefix is at its first state already"
+            )
         entry = pending[-1]
         task.approved(approved_by or log.operator)
         steps = _Steps(task)
@@ -448,8 +520,11 @@ def rollback(prefix: str | Path, *, operator: str | None = None, approved_by: st
         steps.run("switch", switch_current, layout, entry["from"])
         if hashes != expected:
             task.failed("compare", "restored state differs from the backup", {"expected": expected, "got": hashes})
-            raise RollbackError("restored data or configuration differs from the backup", where=entry["backup"],
-                                hint="restore the backup folder by hand and report the defect")
+            raise RollbackError(
+                "restored data or configuration differs from the backup",
+                where=entry["backup"],
+                hint="restore the backup folder by hand and report the defect",
+            )
         entry["rolled_back"] = True
         entry["rolled_back_time"] = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_json(layout.history, history)
@@ -458,6 +533,22 @@ def rollback(prefix: str | Path, *, operator: str | None = None, approved_by: st
         return result
 
 
-__all__ = ["DATABASE", "InstallFailedError", "InstallLockedError", "InstallResult", "Layout", "RollbackError",
-           "backup", "configure", "create_release_env", "health_check", "install", "migrate", "preflight_space",
-           "prefix_lock", "restore", "rollback", "switch_current"]
+__all__ = [
+    "DATABASE",
+    "InstallFailedError",
+    "InstallLockedError",
+    "InstallResult",
+    "Layout",
+    "RollbackError",
+    "backup",
+    "configure",
+    "create_release_env",
+    "health_check",
+    "install",
+    "migrate",
+    "preflight_space",
+    "prefix_lock",
+    "restore",
+    "rollback",
+    "switch_current",
+]

@@ -28,9 +28,13 @@ def summarise(times_s: list[float], failures: int) -> dict[str, Any]:
     """Mean and p95 response time, success rate of a list of response times."""
     n = len(times_s) + failures
     arr = np.asarray(times_s, dtype=float)
-    return {"requests": n, "failures": failures, "success_rate": (len(times_s) / n) if n else 0.0,
-            "mean_s": float(arr.mean()) if arr.size else None,
-            "p95_s": float(np.quantile(arr, 0.95, method="higher")) if arr.size else None}
+    return {
+        "requests": n,
+        "failures": failures,
+        "success_rate": (len(times_s) / n) if n else 0.0,
+        "mean_s": float(arr.mean()) if arr.size else None,
+        "p95_s": float(np.quantile(arr, 0.95, method="higher")) if arr.size else None,
+    }
 
 
 def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the subprocess
@@ -67,8 +71,17 @@ def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the 
             if self.done >= args.per_user:
                 raise StopUser()
             self.done += 1
-            with self.client.request(args.method, args.path, json=body, files=upload, headers=headers, name=args.path,
-                                     timeout=args.timeout, catch_response=True, verify=False) as resp:
+            with self.client.request(
+                args.method,
+                args.path,
+                json=body,
+                files=upload,
+                headers=headers,
+                name=args.path,
+                timeout=args.timeout,
+                catch_response=True,
+                verify=False,
+            ) as resp:
                 if resp.status_code >= 400 or resp.status_code == 0:
                     resp.failure(f"HTTP {resp.status_code}")
 
@@ -83,19 +96,50 @@ def _child(args: argparse.Namespace) -> None:  # pragma: no cover - runs in the 
     elapsed = time.perf_counter() - start
     runner.quit()
     out = summarise(times, failures[0])
-    out.update(users=args.users, seconds=elapsed, throughput_rps=(len(times) / elapsed) if elapsed else 0.0,
-               timed_out=len(times) + failures[0] < expected)
+    out.update(
+        users=args.users,
+        seconds=elapsed,
+        throughput_rps=(len(times) / elapsed) if elapsed else 0.0,
+        timed_out=len(times) + failures[0] < expected,
+    )
     print(json.dumps(out))
 
 
-def load_test(url: str, path: str, *, users: int, per_user: int, method: str = "GET",
-              body: dict[str, Any] | None = None, token: str | None = None, pid: int | None = None,
-              max_seconds: float = 120.0, timeout: float = 30.0, file: str | None = None,
-              field: str = "files") -> dict[str, Any]:
+def load_test(
+    url: str,
+    path: str,
+    *,
+    users: int,
+    per_user: int,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+    token: str | None = None,
+    pid: int | None = None,
+    max_seconds: float = 120.0,
+    timeout: float = 30.0,
+    file: str | None = None,
+    field: str = "files",
+) -> dict[str, Any]:
     """Run ``users`` concurrent Locust users doing ``per_user`` requests each; sample the target's resources."""
-    cmd = [sys.executable, "-m", "aimd.iq.load", "--url", url, "--path", path, "--users", str(users),
-           "--per-user", str(per_user), "--method", method, "--max-seconds", str(max_seconds),
-           "--timeout", str(timeout)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aimd.iq.load",
+        "--url",
+        url,
+        "--path",
+        path,
+        "--users",
+        str(users),
+        "--per-user",
+        str(per_user),
+        "--method",
+        method,
+        "--max-seconds",
+        str(max_seconds),
+        "--timeout",
+        str(timeout),
+    ]
     if body is not None:
         cmd += ["--body", json.dumps(body)]
     if token:
@@ -111,8 +155,7 @@ def load_test(url: str, path: str, *, users: int, per_user: int, method: str = "
         time.sleep(0.2)
         if target is not None and target.is_running():
             with target.oneshot():
-                samples.append({"cpu_percent": target.cpu_percent(None),
-                                "rss_mb": target.memory_info().rss / 2**20})
+                samples.append({"cpu_percent": target.cpu_percent(None), "rss_mb": target.memory_info().rss / 2**20})
     out, err = proc.communicate()
     if proc.returncode != 0 or not out.strip():
         raise RuntimeError(f"load generator failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")

@@ -29,8 +29,13 @@ from aimd.core.errors import InvalidInputError, SchemaError
 
 PROTOCOL_FORMAT = "aimd-iq-protocol"
 AREAS = ("resources", "function", "security", "reliability", "performance", "logs", "versions")
-RACI_ROLES = ("user_project_manager", "user_domain_expert", "provider_project_manager",
-              "provider_install_engineer", "provider_quality_expert")
+RACI_ROLES = (
+    "user_project_manager",
+    "user_domain_expert",
+    "provider_project_manager",
+    "provider_install_engineer",
+    "provider_quality_expert",
+)
 RaciCode = Literal["R", "A", "C", "I", "-"]
 
 
@@ -149,8 +154,10 @@ class BaselineSpec(_Model):
     dataset: str
     reference_source: str = Field(description="where the validated reference results come from")
     endpoint: str = "/v2/health/ready"
-    answer_field: str | None = Field(None, description="dotted JSON path of the answer compared with the reference; "
-                                                       "'#' counts a list, e.g. 'findings.#'")
+    answer_field: str | None = Field(
+        None,
+        description="dotted JSON path of the answer compared with the reference; '#' counts a list, e.g. 'findings.#'",
+    )
     upload_field: str = Field("files", description="multipart field name of uploaded files")
     cases: list[BaselineCase] = Field(default_factory=list)
     max_mean_seconds_per_case: float = Field(gt=0)
@@ -246,12 +253,21 @@ class Scoring(_Model):
 class SecuritySpec(_Model):
     """What the security checks try (002 §5.1, §6.2)."""
 
-    public_routes: list[str] = Field(default_factory=lambda: ["/v2/health/live", "/v2/health/ready", "/metrics",
-                                                               "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                                                               "/redoc"])
+    public_routes: list[str] = Field(
+        default_factory=lambda: [
+            "/v2/health/live",
+            "/v2/health/ready",
+            "/metrics",
+            "/openapi.json",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+        ]
+    )
     login_path: str | None = "/auth/token"
     weak_credentials: list[list[str]] = Field(
-        default_factory=lambda: [["admin", "admin"], ["admin", "password"], ["root", "root"], ["user", "123456"]])
+        default_factory=lambda: [["admin", "admin"], ["admin", "password"], ["root", "root"], ["user", "123456"]]
+    )
     require_tls: bool = True
 
 
@@ -260,7 +276,8 @@ class LogSpec(_Model):
 
     retention_days: int = Field(ge=1)
     required_events: list[str] = Field(
-        default_factory=lambda: ["created", "approved", "executed", "completed", "failed"])
+        default_factory=lambda: ["created", "approved", "executed", "completed", "failed"]
+    )
 
 
 class IQProtocol(_Model):
@@ -296,8 +313,10 @@ class IQProtocol(_Model):
         if sorted(ids) != list("abcdefgh"):
             raise ValueError(f"install_steps must hold each of the stages a–h of 002 §4.1.2 once, got {ids}")
         if self.version_manifest.version != self.device.version:
-            raise ValueError(f"version_manifest.version {self.version_manifest.version!r} differs from "
-                             f"device.version {self.device.version!r}")
+            raise ValueError(
+                f"version_manifest.version {self.version_manifest.version!r} differs from "
+                f"device.version {self.device.version!r}"
+            )
         low, high = self.environment_minimum, self.environment_recommended
         if high.cpu_cores < low.cpu_cores or high.memory_gb < low.memory_gb or high.disk_free_gb < low.disk_free_gb:
             raise ValueError("environment_recommended must be at least environment_minimum")
@@ -317,9 +336,17 @@ def protocol_schema() -> dict[str, Any]:
 
 def _raci() -> list[RaciRow]:
     # 002 App. A.2, columns in RACI_ROLES order
-    table = {"feasibility analysis": "ACRII", "requirements analysis": "ARCCI", "solution design": "ICARC",
-             "environment preparation": "I-AC-", "trial run": "ICARC", "test and verification": "CCARR",
-             "problem handling": "ACRRC", "training support": "C-AR-", "acceptance": "RCRCC"}
+    table = {
+        "feasibility analysis": "ACRII",
+        "requirements analysis": "ARCCI",
+        "solution design": "ICARC",
+        "environment preparation": "I-AC-",
+        "trial run": "ICARC",
+        "test and verification": "CCARR",
+        "problem handling": "ACRRC",
+        "training support": "C-AR-",
+        "acceptance": "RCRCC",
+    }
     rows = []
     for activity, codes in table.items():
         roles = dict(zip(RACI_ROLES, codes, strict=True))
@@ -332,40 +359,72 @@ def _raci() -> list[RaciRow]:
 def protocol_template(version: str = __version__) -> IQProtocol:
     """The protocol aimd's own device ships (inference service and annotation platform); sites fill people."""
     steps = [
-        ("a", "installation preparation", ["review this protocol", "confirm environment", "assign roles",
-                                           "train installers"], "provider_project_manager"),
+        (
+            "a",
+            "installation preparation",
+            ["review this protocol", "confirm environment", "assign roles", "train installers"],
+            "provider_project_manager",
+        ),
         ("b", "hardware installation", ["rack server", "connect network and storage"], "user_project_manager"),
-        ("c", "software installation", ["install OS packages and Python 3.11",
-                                        "aimd iq install BUNDLE --prefix /opt/aimd"], "provider_install_engineer"),
-        ("d", "system configuration", ["write /opt/aimd/config/aimd.toml (TLS, auth, database)",
-                                       "set key and database file modes 0600"], "provider_install_engineer"),
-        ("e", "functional confirmation", ["aimd iq run --protocol iq.yaml (function checks)"],
-         "provider_quality_expert"),
+        (
+            "c",
+            "software installation",
+            ["install OS packages and Python 3.11", "aimd iq install BUNDLE --prefix /opt/aimd"],
+            "provider_install_engineer",
+        ),
+        (
+            "d",
+            "system configuration",
+            ["write /opt/aimd/config/aimd.toml (TLS, auth, database)", "set key and database file modes 0600"],
+            "provider_install_engineer",
+        ),
+        (
+            "e",
+            "functional confirmation",
+            ["aimd iq run --protocol iq.yaml (function checks)"],
+            "provider_quality_expert",
+        ),
         ("f", "baseline performance", ["aimd iq run (baseline on the baseline dataset)"], "provider_quality_expert"),
-        ("g", "problem handling", ["record deviations with impact and corrective action",
-                                   "aimd iq rollback --prefix /opt/aimd when a fix needs a new release"],
-         "provider_project_manager"),
+        (
+            "g",
+            "problem handling",
+            [
+                "record deviations with impact and corrective action",
+                "aimd iq rollback --prefix /opt/aimd when a fix needs a new release",
+            ],
+            "provider_project_manager",
+        ),
         ("h", "result confirmation", ["sign the IQ report", "hand over"], "user_project_manager"),
     ]
     return IQProtocol(
         protocol_id=f"IQ-AIMD-{version}",
         purpose="Confirm that aimd's inference service and annotation platform are installed correctly and "
-                "perform at baseline (002 §3.2 a–d).",
+        "perform at baseline (002 §3.2 a–d).",
         site="<hospital and room>",
-        device=Device(name="aimd inference service and annotation platform", version=version,
-                      manufacturer="aimd project", intended_use="CT lesion segmentation and data annotation"),
+        device=Device(
+            name="aimd inference service and annotation platform",
+            version=version,
+            manufacturer="aimd project",
+            intended_use="CT lesion segmentation and data annotation",
+        ),
         environment_minimum=Resources(cpu_cores=2, memory_gb=8, disk_free_gb=10, network_mbps=100),
-        environment_recommended=Resources(cpu_cores=8, memory_gb=32, disk_free_gb=200, gpu="optional: one CUDA GPU",
-                                          network_mbps=1000),
+        environment_recommended=Resources(
+            cpu_cores=8, memory_gb=32, disk_free_gb=200, gpu="optional: one CUDA GPU", network_mbps=1000
+        ),
         software=[
-            SoftwareRequirement(category="os", name="Linux", version="Linux",
-                                note="Debian 12 or later; reference hardening: no root services, firewall, auditd"),
+            SoftwareRequirement(
+                category="os",
+                name="Linux",
+                version="Linux",
+                note="Debian 12 or later; reference hardening: no root services, firewall, auditd",
+            ),
             SoftwareRequirement(category="runtime", name="python", version=">=3.11"),
             SoftwareRequirement(category="library", name="torch", version=">=2.1"),
             SoftwareRequirement(category="library", name="onnxruntime", version=">=1.17"),
             SoftwareRequirement(category="library", name="pydantic", version=">=2.6"),
-            SoftwareRequirement(category="database", name="PostgreSQL", version=">=15",
-                                note="or the embedded SQLite on one workstation"),
+            SoftwareRequirement(
+                category="database", name="PostgreSQL", version=">=15", note="or the embedded SQLite on one workstation"
+            ),
         ],
         hardening=[
             HardeningItem(key="not_root", expected="service runs as a dedicated unprivileged user"),
@@ -378,42 +437,105 @@ def protocol_template(version: str = __version__) -> IQProtocol:
         raci=_raci(),
         staffing=[
             StaffingRequirement(role="project manager", count=1, party="both", skills="IQ planning, acceptance"),
-            StaffingRequirement(role="install engineer", count=1, party="provider",
-                                skills="Linux, Python, PostgreSQL, TLS", qualification_required=True),
+            StaffingRequirement(
+                role="install engineer",
+                count=1,
+                party="provider",
+                skills="Linux, Python, PostgreSQL, TLS",
+                qualification_required=True,
+            ),
             StaffingRequirement(role="quality expert", count=1, party="provider", skills="test execution, 002"),
             StaffingRequirement(role="clinical expert", count=1, party="user", skills="radiology reading"),
         ],
         functional_tests=[
-            FunctionalTestCase(id="F1", kind="interface", description="service answers liveness",
-                               path="/v2/health/live", acceptance="HTTP 200"),
-            FunctionalTestCase(id="F2", kind="interface", description="readiness: database and PACS connected",
-                               path="/v2/health/ready", acceptance="HTTP 200"),
-            FunctionalTestCase(id="F3", kind="interface", description="OpenAPI document served",
-                               path="/openapi.json", expect_text="openapi", acceptance="HTTP 200 with an OpenAPI body"),
-            FunctionalTestCase(id="F4", kind="main_flow", description="models listed to an authorised caller",
-                               path="/v2/models", expect_text="models", acceptance="HTTP 200 listing the models"),
+            FunctionalTestCase(
+                id="F1",
+                kind="interface",
+                description="service answers liveness",
+                path="/v2/health/live",
+                acceptance="HTTP 200",
+            ),
+            FunctionalTestCase(
+                id="F2",
+                kind="interface",
+                description="readiness: database and PACS connected",
+                path="/v2/health/ready",
+                acceptance="HTTP 200",
+            ),
+            FunctionalTestCase(
+                id="F3",
+                kind="interface",
+                description="OpenAPI document served",
+                path="/openapi.json",
+                expect_text="openapi",
+                acceptance="HTTP 200 with an OpenAPI body",
+            ),
+            FunctionalTestCase(
+                id="F4",
+                kind="main_flow",
+                description="models listed to an authorised caller",
+                path="/v2/models",
+                expect_text="models",
+                acceptance="HTTP 200 listing the models",
+            ),
         ],
-        baseline=BaselineSpec(dataset="aimd phantom baseline cases (fill cases: file + validated finding count)",
-                              reference_source="phantom ground truth", endpoint="/v2/models/lesion/infer",
-                              answer_field="findings.#", max_mean_seconds_per_case=2.0, concurrency_users=4,
-                              concurrency_requests=40,
-                              min_success_rate=0.99, max_mean_response_s=1.0, max_cpu_percent=95,
-                              max_memory_mb=4096),
-        stress=StressSpec(levels=[1, 2, 4, 8], requests_per_user=5, p95_limit_s=2.0, max_error_rate=0.01,
-                          expected_max_concurrency=4),
+        baseline=BaselineSpec(
+            dataset="aimd phantom baseline cases (fill cases: file + validated finding count)",
+            reference_source="phantom ground truth",
+            endpoint="/v2/models/lesion/infer",
+            answer_field="findings.#",
+            max_mean_seconds_per_case=2.0,
+            concurrency_users=4,
+            concurrency_requests=40,
+            min_success_rate=0.99,
+            max_mean_response_s=1.0,
+            max_cpu_percent=95,
+            max_memory_mb=4096,
+        ),
+        stress=StressSpec(
+            levels=[1, 2, 4, 8], requests_per_user=5, p95_limit_s=2.0, max_error_rate=0.01, expected_max_concurrency=4
+        ),
         alert_rules=[
-            AlertRule(name="UnauthorisedAccess", metric="aimd_requests_total", labels={"code": "401"},
-                      op=">", threshold=0, severity="warning", fault="illegal_access"),
-            AlertRule(name="ServerErrors", metric="aimd_requests_total", labels={"code": "500"}, op=">",
-                      threshold=0, severity="critical", fault="dependency_stopped"),
+            AlertRule(
+                name="UnauthorisedAccess",
+                metric="aimd_requests_total",
+                labels={"code": "401"},
+                op=">",
+                threshold=0,
+                severity="warning",
+                fault="illegal_access",
+            ),
+            AlertRule(
+                name="ServerErrors",
+                metric="aimd_requests_total",
+                labels={"code": "500"},
+                op=">",
+                threshold=0,
+                severity="critical",
+                fault="dependency_stopped",
+            ),
         ],
         required_metrics=["aimd_requests_total", "aimd_request_seconds", "aimd_inferences_total"],
         logs=LogSpec(retention_days=3650),
-        version_manifest=VersionManifest(version=version, components=[
-            Component(name="aimd", kind="code", version=version),
-            Component(name="user manual", kind="document", version=version)]),
-        scoring=Scoring(weights={"resources": 15, "function": 15, "security": 20, "reliability": 20,
-                                 "performance": 10, "logs": 10, "versions": 10}, pass_score=80),
+        version_manifest=VersionManifest(
+            version=version,
+            components=[
+                Component(name="aimd", kind="code", version=version),
+                Component(name="user manual", kind="document", version=version),
+            ],
+        ),
+        scoring=Scoring(
+            weights={
+                "resources": 15,
+                "function": 15,
+                "security": 20,
+                "reliability": 20,
+                "performance": 10,
+                "logs": 10,
+                "versions": 10,
+            },
+            pass_score=80,
+        ),
     )
 
 
@@ -434,8 +556,9 @@ def load_protocol(path: str | Path) -> IQProtocol:
     """
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError("protocol file not found", where=str(path),
-                                hint="write one with `aimd iq protocol-template > iq.yaml`")
+        raise InvalidInputError(
+            "protocol file not found", where=str(path), hint="write one with `aimd iq protocol-template > iq.yaml`"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -444,22 +567,50 @@ def load_protocol(path: str | Path) -> IQProtocol:
         return IQProtocol.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        raise SchemaError(f"{first['msg']} ({err.error_count()} problem(s))",
-                          where=f"{path}:{_field_path(tuple(first['loc']))}",
-                          hint="compare with `aimd iq protocol-template` and `aimd iq protocol-schema`") from err
+        raise SchemaError(
+            f"{first['msg']} ({err.error_count()} problem(s))",
+            where=f"{path}:{_field_path(tuple(first['loc']))}",
+            hint="compare with `aimd iq protocol-template` and `aimd iq protocol-schema`",
+        ) from err
 
 
 def dump_protocol(protocol: IQProtocol) -> str:
     """The protocol as YAML (keys in schema order)."""
-    header = ("# aimd installation qualification protocol (002 §4.1–§4.3, App. A.2, App. B)\n"
-              "# fill site, personnel and training records; validate with `aimd iq protocol-check`\n")
+    header = (
+        "# aimd installation qualification protocol (002 §4.1–§4.3, App. A.2, App. B)\n"
+        "# fill site, personnel and training records; validate with `aimd iq protocol-check`\n"
+    )
     body = yaml.safe_dump(protocol.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)
     return header + body
 
 
-__all__ = ["AREAS", "PROTOCOL_FORMAT", "RACI_ROLES", "AlertRule", "BaselineCase", "BaselineSpec", "Component",
-           "DependencySpec", "Device", "FunctionalTestCase", "HardeningItem", "IQProtocol", "InstallStep", "LogSpec",
-           "Person",
-           "RaciRow", "Resources", "Scoring", "SecuritySpec", "SoftwareRequirement", "StaffingRequirement",
-           "StressSpec", "TrainingRecord", "VersionManifest", "dump_protocol", "load_protocol",
-           "protocol_schema", "protocol_template"]
+__all__ = [
+    "AREAS",
+    "PROTOCOL_FORMAT",
+    "RACI_ROLES",
+    "AlertRule",
+    "BaselineCase",
+    "BaselineSpec",
+    "Component",
+    "DependencySpec",
+    "Device",
+    "FunctionalTestCase",
+    "HardeningItem",
+    "IQProtocol",
+    "InstallStep",
+    "LogSpec",
+    "Person",
+    "RaciRow",
+    "Resources",
+    "Scoring",
+    "SecuritySpec",
+    "SoftwareRequirement",
+    "StaffingRequirement",
+    "StressSpec",
+    "TrainingRecord",
+    "VersionManifest",
+    "dump_protocol",
+    "load_protocol",
+    "protocol_schema",
+    "protocol_template",
+]

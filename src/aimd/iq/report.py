@@ -24,12 +24,15 @@ from aimd.iq.checks.base import CheckResult, Deviation
 from aimd.iq.report_template import IQ_TEMPLATE
 
 REPORT_FORMAT = "aimd-iq-report"
-SECTIONS = [("resources", "Resources, plan and people (002 §6.1)"), ("function", "Functional confirmation (§4.3.1)"),
-            ("security", "C.2 Installation security (§5.1, §6.2)"),
-            ("reliability", "C.3 Installation reliability (§5.2, §6.3)"),
-            ("performance", "C.4 Performance (§4.3.2, §5.3, §6.4)"),
-            ("logs", "C.5 Logs and monitoring audit (§5.4, §6.5)"),
-            ("versions", "C.6 Version management (§5.5, §6.6)")]
+SECTIONS = [
+    ("resources", "Resources, plan and people (002 §6.1)"),
+    ("function", "Functional confirmation (§4.3.1)"),
+    ("security", "C.2 Installation security (§5.1, §6.2)"),
+    ("reliability", "C.3 Installation reliability (§5.2, §6.3)"),
+    ("performance", "C.4 Performance (§4.3.2, §5.3, §6.4)"),
+    ("logs", "C.5 Logs and monitoring audit (§5.4, §6.5)"),
+    ("versions", "C.6 Version management (§5.5, §6.6)"),
+]
 
 
 class BasicInfo(BaseModel):
@@ -84,8 +87,9 @@ def evidence_index(out: Path) -> list[EvidenceFile]:
     """Every file under ``out/evidence`` with SHA-256 and size."""
     folder = out / "evidence"
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-    return [EvidenceFile(path=p.relative_to(out).as_posix(), sha256=sha256_file(p), size=p.stat().st_size)
-            for p in files]
+    return [
+        EvidenceFile(path=p.relative_to(out).as_posix(), sha256=sha256_file(p), size=p.stat().st_size) for p in files
+    ]
 
 
 def traceability(checks: list[CheckResult]) -> list[dict[str, Any]]:
@@ -93,8 +97,10 @@ def traceability(checks: list[CheckResult]) -> list[dict[str, Any]]:
     rows: dict[str, list[CheckResult]] = {}
     for c in checks:
         rows.setdefault(c.clause, []).append(c)
-    return [{"clause": clause, "checks": [c.key for c in cs], "verdicts": [c.verdict.value for c in cs]}
-            for clause, cs in rows.items()]
+    return [
+        {"clause": clause, "checks": [c.key for c in cs], "verdicts": [c.verdict.value for c in cs]}
+        for clause, cs in rows.items()
+    ]
 
 
 def render_html(report: IQReport) -> str:
@@ -122,5 +128,14 @@ def write_report(report: IQReport, out: Path, *, pdf: bool = True) -> dict[str, 
     return paths
 
 
-__all__ = ["REPORT_FORMAT", "SECTIONS", "BasicInfo", "EvidenceFile", "IQReport", "evidence_index", "render_html",
-           "traceability", "write_report"]
+__all__ = [
+    "REPORT_FORMAT",
+    "SECTIONS",
+    "BasicInfo",
+    "EvidenceFile",
+    "IQReport",
+    "evidence_index",
+    "render_html",
+    "traceability",
+    "write_report",
+]

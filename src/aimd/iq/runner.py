@@ -49,30 +49,52 @@ def _scrape(ctx: IQContext) -> str | None:
         return None
 
 
-def run_iq(protocol: IQProtocol | str | Path, out: str | Path, *, prefix: str | Path | None = None,
-           target: str | None = None, profile: str = "quick", token: str | None = None,
-           operator: str | None = None, pdf: bool = True, only: list[str] | None = None,
-           progress: Any = None) -> IQReport:
+def run_iq(
+    protocol: IQProtocol | str | Path,
+    out: str | Path,
+    *,
+    prefix: str | Path | None = None,
+    target: str | None = None,
+    profile: str = "quick",
+    token: str | None = None,
+    operator: str | None = None,
+    pdf: bool = True,
+    only: list[str] | None = None,
+    progress: Any = None,
+) -> IQReport:
     """Run the IQ and write ``iq-report.{json,html,pdf}`` into ``out``."""
     if prefix is None and target is None:
-        raise InvalidInputError("nothing to qualify", where="--prefix/--target",
-                                hint="give the installation prefix, the service URL, or both")
+        raise InvalidInputError(
+            "nothing to qualify",
+            where="--prefix/--target",
+            hint="give the installation prefix, the service URL, or both",
+        )
     proto = protocol if isinstance(protocol, IQProtocol) else load_protocol(protocol)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     layout = Layout(Path(prefix)) if prefix is not None else None
     if layout is not None and not layout.prefix.exists():
-        raise InvalidInputError("installation prefix not found", where=str(layout.prefix),
-                                hint="pass the --prefix given to `aimd iq install`")
-    ctx = IQContext(protocol=proto, out=out, prefix=layout, target=target.rstrip("/") if target else None,
-                    profile=profile, token=token)
+        raise InvalidInputError(
+            "installation prefix not found",
+            where=str(layout.prefix),
+            hint="pass the --prefix given to `aimd iq install`",
+        )
+    ctx = IQContext(
+        protocol=proto,
+        out=out,
+        prefix=layout,
+        target=target.rstrip("/") if target else None,
+        profile=profile,
+        token=token,
+    )
     operator = operator or default_operator()
     started = datetime.now(UTC)
     start = time.perf_counter()
     task = None
     if layout is not None:
-        task = EventLog(layout.events, operator=operator).task("iq-run", {"out": str(out), "target": target,
-                                                                          "profile": profile})
+        task = EventLog(layout.events, operator=operator).task(
+            "iq-run", {"out": str(out), "target": target, "profile": profile}
+        )
         task.approved(operator)
         ctx.shared["own_task"] = task.id
     ctx.shared["metrics_before"] = _scrape(ctx)
@@ -97,17 +119,31 @@ def run_iq(protocol: IQProtocol | str | Path, out: str | Path, *, prefix: str | 
     scores = score(results, proto.scoring)
     basic = BasicInfo(
         report_id=f"IQ-{started.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
-        object=f"{proto.device.name} {proto.device.version}", purpose=proto.purpose,
-        started=started.isoformat(timespec="seconds"), finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        place=proto.site, people=[{"name": p.name, "role": p.role, "party": p.party} for p in proto.personnel],
-        conclusion=scores["conclusion"], conclusion_reasons=scores["reasons"])
-    report = IQReport(basic=basic, target={"prefix": str(layout.prefix) if layout else None, "url": ctx.target,
-                                           "version": layout.current_version() if layout else None,
-                                           "operator": operator},
-                      profile=profile, scores=scores, checks=results,
-                      deviations=[r.deviation for r in results if r.deviation is not None],
-                      traceability=traceability(results), evidence=evidence_index(out),
-                      seconds=round(time.perf_counter() - start, 2))
+        object=f"{proto.device.name} {proto.device.version}",
+        purpose=proto.purpose,
+        started=started.isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        place=proto.site,
+        people=[{"name": p.name, "role": p.role, "party": p.party} for p in proto.personnel],
+        conclusion=scores["conclusion"],
+        conclusion_reasons=scores["reasons"],
+    )
+    report = IQReport(
+        basic=basic,
+        target={
+            "prefix": str(layout.prefix) if layout else None,
+            "url": ctx.target,
+            "version": layout.current_version() if layout else None,
+            "operator": operator,
+        },
+        profile=profile,
+        scores=scores,
+        checks=results,
+        deviations=[r.deviation for r in results if r.deviation is not None],
+        traceability=traceability(results),
+        evidence=evidence_index(out),
+        seconds=round(time.perf_counter() - start, 2),
+    )
     write_report(report, out, pdf=pdf)
     if task is not None:
         task.completed({"conclusion": scores["conclusion"], "total": scores["total"], "report": str(out)})

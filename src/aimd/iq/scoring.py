@@ -29,14 +29,22 @@ def score(results: list[CheckResult], scoring: Scoring) -> dict[str, Any]:
         passed = sum(r.verdict is Verdict.PASS for r in mine)
         failed = sum(r.verdict is Verdict.FAIL for r in mine)
         evaluated = passed + failed
-        areas[area] = {"weight": scoring.weights.get(area, 0.0), "checks": len(mine), "passed": passed,
-                       "failed": failed, "not_evaluated": len(mine) - evaluated,
-                       "score": round(100.0 * passed / evaluated, 1) if evaluated else None}
+        areas[area] = {
+            "weight": scoring.weights.get(area, 0.0),
+            "checks": len(mine),
+            "passed": passed,
+            "failed": failed,
+            "not_evaluated": len(mine) - evaluated,
+            "score": round(100.0 * passed / evaluated, 1) if evaluated else None,
+        }
     weighted = [(a["weight"], a["score"]) for a in areas.values() if a["weight"] > 0 and a["score"] is not None]
     total = round(sum(w * s for w, s in weighted) / sum(w for w, _ in weighted), 1) if weighted else None
     missing = [name for name, a in areas.items() if a["weight"] > 0 and a["score"] is None]
-    critical_failures = [r.key for r in results if r.verdict is Verdict.FAIL
-                         and (r.area in scoring.critical_areas or (r.deviation and r.deviation.critical))]
+    critical_failures = [
+        r.key
+        for r in results
+        if r.verdict is Verdict.FAIL and (r.area in scoring.critical_areas or (r.deviation and r.deviation.critical))
+    ]
     if critical_failures or (total is not None and total < scoring.pass_score):
         conclusion = "fail"
     elif missing or total is None:
@@ -50,8 +58,13 @@ def score(results: list[CheckResult], scoring: Scoring) -> dict[str, Any]:
         reasons.append(f"weighted score {total} < {scoring.pass_score}")
     if missing:
         reasons.append("areas not evaluated: " + ", ".join(missing))
-    return {"areas": areas, "total": total, "pass_score": scoring.pass_score, "conclusion": conclusion,
-            "reasons": reasons or [f"weighted score {total} ≥ {scoring.pass_score}, no critical failure"]}
+    return {
+        "areas": areas,
+        "total": total,
+        "pass_score": scoring.pass_score,
+        "conclusion": conclusion,
+        "reasons": reasons or [f"weighted score {total} ≥ {scoring.pass_score}, no critical failure"],
+    }
 
 
 __all__ = ["score"]

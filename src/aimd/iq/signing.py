@@ -35,8 +35,7 @@ def generate_key(path: str | Path) -> Path:
     if path.exists():
         raise InvalidInputError("key file already exists", where=str(path), hint="choose another path")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     atomic_write_bytes(path, pem)
     os.chmod(path, 0o600)
     pub = path.with_name(path.name + ".pub")
@@ -53,11 +52,15 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
     """Read a private key; refuses one that others can read (002 §4.1.1 hardening)."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError("signing key not found", where=str(path),
-                                hint="create one with `aimd iq keygen release.key`")
+        raise InvalidInputError(
+            "signing key not found", where=str(path), hint="create one with `aimd iq keygen release.key`"
+        )
     if path.stat().st_mode & 0o077:
-        raise InvalidInputError(f"signing key is readable by others (mode {oct(path.stat().st_mode & 0o777)})",
-                                where=str(path), hint=f"chmod 600 {path}")
+        raise InvalidInputError(
+            f"signing key is readable by others (mode {oct(path.stat().st_mode & 0o777)})",
+            where=str(path),
+            hint=f"chmod 600 {path}",
+        )
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidInputError("not an Ed25519 private key", where=str(path), hint="use `aimd iq keygen`")

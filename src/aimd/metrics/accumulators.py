@@ -161,8 +161,7 @@ class SegmentationAccumulator:
     def aggregate(self) -> dict[str, Any]:
         """``{"cases": [...], "summary": {label: {metric: stats}}, "definitions": {...}}``."""
         cases = [
-            {"case": str(c), "labels": {str(k): v.to_dict() for k, v in sorted(r.items())}}
-            for c, r in self._cases
+            {"case": str(c), "labels": {str(k): v.to_dict() for k, v in sorted(r.items())}} for c, r in self._cases
         ]
         labels = sorted({k for _, r in self._cases for k in r})
         summary: dict[str, Any] = {}
@@ -198,9 +197,7 @@ class ClassificationAccumulator:
         self._scores: list[np.ndarray] = []
         self._pred: list[np.ndarray] = []
 
-    def update(
-        self, y_true: ArrayLike, scores: ArrayLike | None = None, y_pred: ArrayLike | None = None
-    ) -> None:
+    def update(self, y_true: ArrayLike, scores: ArrayLike | None = None, y_pred: ArrayLike | None = None) -> None:
         """Add cases: truth plus scores (for ROC) and/or predicted labels."""
         if scores is None and y_pred is None:
             raise InvalidInputError("give scores, predicted labels or both")
@@ -260,9 +257,7 @@ class ClassificationAccumulator:
                     **counts.to_dict(),
                 }
             else:
-                out["operating_point"] = choose_threshold(
-                    truth, scores, rule, target, positive=True
-                ).to_dict()
+                out["operating_point"] = choose_threshold(truth, scores, rule, target, positive=True).to_dict()
             out["roc"] = roc.to_dict()
         return out
 
@@ -300,9 +295,7 @@ class DetectionAccumulator:
         if not self._refs:
             raise InvalidInputError("no images added")
         kw: dict[str, Any] = {"criterion": criterion, "threshold": threshold, "max_distance": max_distance}
-        labels = sorted(
-            {int(v) for r in self._refs for v in r.labels} | {int(v) for d in self._dets for v in d.labels}
-        )
+        labels = sorted({int(v) for r in self._refs for v in r.labels} | {int(v) for d in self._dets for v in d.labels})
         out: dict[str, Any] = {
             "n_images": len(self._refs),
             "matching": {
@@ -313,9 +306,7 @@ class DetectionAccumulator:
                 else max_distance,
                 "score_threshold": score_threshold,
             },
-            "counts": detection_counts(
-                self._refs, self._dets, score_threshold=score_threshold, **kw
-            ).to_dict(),
+            "counts": detection_counts(self._refs, self._dets, score_threshold=score_threshold, **kw).to_dict(),
             "per_class": {
                 str(k): detection_counts(
                     self._refs, self._dets, score_threshold=score_threshold, label=k, **kw

@@ -99,9 +99,7 @@ def cohen_kappa(
     index = {c: i for i, c in enumerate(cats)}
     missing = (set(a.tolist()) | set(b.tolist())) - set(index)
     if missing:
-        raise InvalidInputError(
-            f"labels {sorted(missing, key=_sort_key)} are not among the given categories {cats}"
-        )
+        raise InvalidInputError(f"labels {sorted(missing, key=_sort_key)} are not among the given categories {cats}")
     table = np.zeros((len(cats), len(cats)), dtype=np.int64)
     np.add.at(table, ([index[v] for v in a.tolist()], [index[v] for v in b.tolist()]), 1)
     return kappa_from_confusion(table, weights)
@@ -247,8 +245,7 @@ class BlandAltman:
             "loa_upper_ci": list(self.upper_ci),
             "confidence": self.confidence,
             "n": self.n,
-            "method": "limits = bias ± z·SD (SD with n−1); CIs by t, limits' SE = SD·sqrt(3/n) "
-            "(Bland & Altman 1999)",
+            "method": "limits = bias ± z·SD (SD with n−1); CIs by t, limits' SE = SD·sqrt(3/n) (Bland & Altman 1999)",
         }
 
 

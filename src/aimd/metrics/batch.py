@@ -42,16 +42,25 @@ def read_mask(path: Path, labels: list[int] | None = None) -> Volume:
 
 def _laid_note(moved: Volume, onto: Volume, moved_path: Path, onto_path: Path) -> str:
     uncovered = int(np.prod(onto.shape)) - int(np.prod(moved.shape))
-    extent = (f"; {uncovered} voxels of {onto_path.name} lie outside {moved_path.name}'s extent and count as "
-              "background there") if uncovered > 0 else ""
-    return (f"grids differ: {moved_path.name} (shape {list(moved.shape)}, origin "
-            f"{[round(o, 3) for o in moved.origin]}) was laid on the grid of {onto_path.name} (shape "
-            f"{list(onto.shape)}, origin {[round(o, 3) for o in onto.origin]}) by exact re-indexing, "
-            f"no interpolation{extent}")
+    extent = (
+        (
+            f"; {uncovered} voxels of {onto_path.name} lie outside {moved_path.name}'s extent and count as "
+            "background there"
+        )
+        if uncovered > 0
+        else ""
+    )
+    return (
+        f"grids differ: {moved_path.name} (shape {list(moved.shape)}, origin "
+        f"{[round(o, 3) for o in moved.origin]}) was laid on the grid of {onto_path.name} (shape "
+        f"{list(onto.shape)}, origin {[round(o, 3) for o in onto.origin]}) by exact re-indexing, "
+        f"no interpolation{extent}"
+    )
 
 
-def align_masks(ref: Volume, pred: Volume, ref_path: Path, pred_path: Path,
-                notes: list[str] | None = None) -> tuple[Volume, Volume]:
+def align_masks(
+    ref: Volume, pred: Volume, ref_path: Path, pred_path: Path, notes: list[str] | None = None
+) -> tuple[Volume, Volume]:
     """``ref`` and ``pred`` on one grid: the prediction placed on the reference's, or the other way round.
 
     When the grids differ, a sentence saying how they were aligned is appended to ``notes``.
@@ -83,8 +92,9 @@ def segment_case(ref_path: str, pred_path: str, labels: list[int] | None) -> dic
     return segment_case_noted(ref_path, pred_path, labels)[0]
 
 
-def segment_case_noted(ref_path: str, pred_path: str, labels: list[int] | None
-                       ) -> tuple[dict[int, LabelMetrics], list[str]]:
+def segment_case_noted(
+    ref_path: str, pred_path: str, labels: list[int] | None
+) -> tuple[dict[int, LabelMetrics], list[str]]:
     """:func:`segment_case` plus the notes on how the two grids were aligned."""
     rp, pp = Path(ref_path), Path(pred_path)
     notes: list[str] = []
@@ -110,6 +120,7 @@ def case_id(path: Path) -> str:
 def case_pairs(ref_dir: Path, pred_dir: Path) -> list[tuple[str, Path, Path]]:
     """``(case, reference, prediction)`` for every case named the same in both folders; an error naming the
     unmatched ones otherwise."""
+
     def entries(d: Path) -> dict[str, Path]:
         found: dict[str, Path] = {}
         for p in sorted(d.iterdir()):
@@ -117,9 +128,7 @@ def case_pairs(ref_dir: Path, pred_dir: Path) -> list[tuple[str, Path, Path]]:
                 continue
             cid = case_id(p)
             if cid in found:
-                raise InvalidInputError(
-                    f"two entries for case {cid!r}: {found[cid].name} and {p.name}", where=str(d)
-                )
+                raise InvalidInputError(f"two entries for case {cid!r}: {found[cid].name} and {p.name}", where=str(d))
             found[cid] = p
         return found
 
@@ -147,9 +156,16 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int] | None, *, workers: int = 0,
-                       seed: int = 0, progress: Callable[[], object] | None = None, where: str = "masks",
-                       ray: str | None = None) -> dict[str, Any]:
+def segmentation_batch(
+    pairs: Sequence[tuple[str, Path, Path]],
+    labels: list[int] | None,
+    *,
+    workers: int = 0,
+    seed: int = 0,
+    progress: Callable[[], object] | None = None,
+    where: str = "masks",
+    ray: str | None = None,
+) -> dict[str, Any]:
     """Metrics of every case of ``pairs`` aggregated with bootstrap CIs (``workers`` 0: one per CPU core).
 
     ``ray``: run each case as a Ray task, ``"local"`` on this machine (``workers`` CPUs) or on the cluster
@@ -159,8 +175,13 @@ def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int
     n_workers = min(len(pairs), workers or os.cpu_count() or 1)
     noted: list[tuple[dict[int, LabelMetrics], list[str]]] = []
     if ray is not None:
-        noted = ray_map(segment_case_noted, [(str(r), str(p), labels) for _, r, p in pairs], address=ray,
-                        num_cpus=workers or None, progress=progress)
+        noted = ray_map(
+            segment_case_noted,
+            [(str(r), str(p), labels) for _, r, p in pairs],
+            address=ray,
+            num_cpus=workers or None,
+            progress=progress,
+        )
     elif n_workers > 1:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=pool_context()) as pool:
             for fut in [pool.submit(segment_case_noted, str(r), str(p), labels) for _, r, p in pairs]:
@@ -181,7 +202,9 @@ def segmentation_batch(pairs: Sequence[tuple[str, Path, Path]], labels: list[int
         present = labels_present(pairs[0][1], pairs[0][2])
         raise InvalidInputError(
             f"label(s) {unknown} occur in no reference or prediction; labels in {pairs[0][0]}: {present}",
-            where=where, hint="check --labels")
+            where=where,
+            hint="check --labels",
+        )
     report = acc.aggregate()
     report["notes"] = notes
     return report
@@ -203,5 +226,17 @@ def segmentation_csv(report: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["CASE_SUFFIXES", "SEG_COLUMNS", "align_masks", "case_id", "case_pairs", "labels_present", "pool_context",
-           "read_mask", "segment_case", "segment_case_noted", "segmentation_batch", "segmentation_csv"]
+__all__ = [
+    "CASE_SUFFIXES",
+    "SEG_COLUMNS",
+    "align_masks",
+    "case_id",
+    "case_pairs",
+    "labels_present",
+    "pool_context",
+    "read_mask",
+    "segment_case",
+    "segment_case_noted",
+    "segmentation_batch",
+    "segmentation_csv",
+]

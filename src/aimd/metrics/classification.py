@@ -154,9 +154,7 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, positive: Any = 1) -> B
     )
 
 
-def confusion_matrix(
-    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
-) -> NDArray[np.int64]:
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None) -> NDArray[np.int64]:
     """Confusion matrix ``N[i, j]`` = cases of true class ``i`` predicted as class ``j``.
 
     Examples
@@ -170,6 +168,7 @@ def confusion_matrix(
     if len(t) == 0:
         raise InvalidInputError("confusion matrix needs at least one case")
     from sklearn import metrics as skm
+
     return np.asarray(skm.confusion_matrix(t, p, labels=labels), dtype=np.int64)
 
 
@@ -210,9 +209,7 @@ class RocCurve:
         }
 
 
-def _scored(
-    y_true: ArrayLike, scores: ArrayLike, positive: Any
-) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def _scored(y_true: ArrayLike, scores: ArrayLike, positive: Any) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     t = binary_truth(y_true, positive)
     s = as_vector(scores, "score")
     check_same_length(truth=t, score=s)

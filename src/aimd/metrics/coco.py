@@ -82,9 +82,7 @@ def _geometry(ann: Mapping[str, Any], where: str, source: str) -> tuple[str, lis
     try:
         nums = [float(v) for v in value]
     except (TypeError, ValueError) as err:
-        raise SchemaError(
-            f"{name} must be a list of numbers, got {value!r}", where=f"{source}: {where}"
-        ) from err
+        raise SchemaError(f"{name} must be a list of numbers, got {value!r}", where=f"{source}: {where}") from err
     if len(nums) not in sizes or not all(np.isfinite(nums)):
         raise SchemaError(
             f"{name} needs {sizes[0]} (2-D) or {sizes[1]} (3-D) finite numbers, got {value!r}",
@@ -162,9 +160,7 @@ def load_coco(ref: Any, det: Any, *, ref_name: str = "REF", det_name: str = "PRE
             kind, nums = _geometry(ann, where, name)
             kinds.add((kind, len(nums)))
             if image_id not in per_image[source]:
-                raise SchemaError(
-                    f"image_id {image_id!r} is not among the reference images", where=f"{name}: {where}"
-                )
+                raise SchemaError(f"image_id {image_id!r} is not among the reference images", where=f"{name}: {where}")
             if cat not in categories:
                 raise SchemaError(
                     f"category_id {cat} is not among the reference categories {sorted(categories)}",
@@ -247,9 +243,7 @@ class _ImageEval:
     gt_ignore: NDArray[np.bool_]
 
 
-def _evaluate(
-    ref: ImageObjects, det: ImageObjects, thresholds: NDArray[np.float64], max_dets: int
-) -> _ImageEval:
+def _evaluate(ref: ImageObjects, det: ImageObjects, thresholds: NDArray[np.float64], max_dets: int) -> _ImageEval:
     assert ref.crowd is not None and det.scores is not None
     gt_order = np.argsort(ref.crowd.astype(np.int8), kind="mergesort")
     gt_boxes, gt_ign = ref.coords[gt_order], ref.crowd[gt_order]

@@ -73,27 +73,19 @@ class ImageObjects:
     def __post_init__(self) -> None:
         coords = np.asarray(self.coords, dtype=np.float64)
         if coords.size == 0:
-            coords = coords.reshape(
-                0, coords.shape[1] if coords.ndim == 2 else (4 if self.kind == "box" else 2)
-            )
+            coords = coords.reshape(0, coords.shape[1] if coords.ndim == 2 else (4 if self.kind == "box" else 2))
         if coords.ndim != 2:
-            raise InvalidInputError(
-                f"image {self.image_id}: coordinates must be a table (n, k), got {coords.shape}"
-            )
+            raise InvalidInputError(f"image {self.image_id}: coordinates must be a table (n, k), got {coords.shape}")
         width = coords.shape[1]
         valid = (4, 6) if self.kind == "box" else (2, 3)
         if width not in valid:
-            raise InvalidInputError(
-                f"image {self.image_id}: {self.kind}es need {valid} numbers each, got {width}"
-            )
+            raise InvalidInputError(f"image {self.image_id}: {self.kind}es need {valid} numbers each, got {width}")
         if not np.all(np.isfinite(coords)):
             raise InvalidInputError(f"image {self.image_id}: coordinates hold NaN or infinity")
         if self.kind == "box":
             half = width // 2
             if np.any(coords[:, half:] < coords[:, :half]):
-                raise InvalidInputError(
-                    f"image {self.image_id}: a box has its max corner below its min corner"
-                )
+                raise InvalidInputError(f"image {self.image_id}: a box has its max corner below its min corner")
         labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         if labels.size != len(coords):
             raise InvalidInputError(f"image {self.image_id}: {len(coords)} objects but {labels.size} labels")
@@ -104,9 +96,7 @@ class ImageObjects:
             if scores.size != len(coords) or not np.all(np.isfinite(scores)):
                 raise InvalidInputError(f"image {self.image_id}: need one finite score per detection")
             object.__setattr__(self, "scores", scores)
-        crowd = (
-            np.zeros(len(coords), bool) if self.crowd is None else np.asarray(self.crowd, bool).reshape(-1)
-        )
+        crowd = np.zeros(len(coords), bool) if self.crowd is None else np.asarray(self.crowd, bool).reshape(-1)
         object.__setattr__(self, "crowd", crowd)
 
     @classmethod
@@ -124,9 +114,7 @@ class ImageObjects:
         >>> ImageObjects.boxes_from_corners("a", [[0, 0, 2, 2]]).coords.tolist()
         [[0.0, 0.0, 2.0, 2.0]]
         """
-        arr = np.asarray(corners, dtype=np.float64).reshape(
-            -1, np.shape(corners)[-1] if np.size(corners) else 4
-        )
+        arr = np.asarray(corners, dtype=np.float64).reshape(-1, np.shape(corners)[-1] if np.size(corners) else 4)
         lab = np.ones(len(arr), np.int64) if labels is None else labels
         return cls(image_id, arr, np.asarray(lab), "box", None if scores is None else np.asarray(scores))
 
@@ -234,9 +222,7 @@ def centre_distance(a: ImageObjects, b: ImageObjects) -> NDArray[np.float64]:
     """
     ca, cb = a.centres, b.centres
     if ca.shape[1] != cb.shape[1]:
-        raise InvalidInputError(
-            f"image {a.image_id}: objects differ in dimension ({ca.shape[1]} vs {cb.shape[1]})"
-        )
+        raise InvalidInputError(f"image {a.image_id}: objects differ in dimension ({ca.shape[1]} vs {cb.shape[1]})")
     return np.sqrt(((ca[:, None, :] - cb[None, :, :]) ** 2).sum(axis=-1))
 
 

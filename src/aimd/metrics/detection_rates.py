@@ -81,9 +81,7 @@ class DetectionCounts:
         }
 
 
-def _pair_images(
-    refs: Sequence[ImageObjects], dets: Sequence[ImageObjects]
-) -> list[tuple[ImageObjects, ImageObjects]]:
+def _pair_images(refs: Sequence[ImageObjects], dets: Sequence[ImageObjects]) -> list[tuple[ImageObjects, ImageObjects]]:
     by_id = {r.image_id: r for r in refs}
     if len(by_id) != len(refs):
         raise InvalidInputError("reference images have duplicate image ids")
@@ -114,9 +112,7 @@ def _all_matches(
 ) -> list[Matching]:
     out = []
     for r, d in _pair_images(refs, dets):
-        for lab, m in match_image(
-            r, d, criterion=criterion, threshold=threshold, max_distance=max_distance
-        ).items():
+        for lab, m in match_image(r, d, criterion=criterion, threshold=threshold, max_distance=max_distance).items():
             if label is None or lab == label:
                 out.append(m)
     return out

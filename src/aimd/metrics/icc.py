@@ -124,9 +124,7 @@ def icc(ratings: ArrayLike, confidence: float = 0.95) -> dict[str, IccResult]:
     mse = ss_err / ((n - 1) * (k - 1))
     msw = (ss_cols + ss_err) / (n * (k - 1))
     if msw == 0 or mse == 0:
-        raise InvalidInputError(
-            "ICC is undefined when raters agree exactly on every target (no error variance)"
-        )
+        raise InvalidInputError("ICC is undefined when raters agree exactly on every target (no error variance)")
 
     q = 1 - (1 - confidence) / 2
     df1, df_w, df_e = n - 1, n * (k - 1), (n - 1) * (k - 1)
@@ -168,8 +166,6 @@ def icc(ratings: ArrayLike, confidence: float = 0.95) -> dict[str, IccResult]:
         "ICC2": make("ICC2", icc2, f3, df_e, a_lo, a_hi),
         "ICC3": make("ICC3", icc3, f3, df_e, (f3_lo - 1) / (f3_lo + k - 1), (f3_hi - 1) / (f3_hi + k - 1)),
         "ICC1k": make("ICC1k", icc1k, f1, df_w, 1 - 1 / f1_lo, 1 - 1 / f1_hi),
-        "ICC2k": make(
-            "ICC2k", icc2k, f3, df_e, k * a_lo / (1 + (k - 1) * a_lo), k * a_hi / (1 + (k - 1) * a_hi)
-        ),
+        "ICC2k": make("ICC2k", icc2k, f3, df_e, k * a_lo / (1 + (k - 1) * a_lo), k * a_hi / (1 + (k - 1) * a_hi)),
         "ICC3k": make("ICC3k", icc3k, f3, df_e, 1 - 1 / f3_lo, 1 - 1 / f3_hi),
     }

@@ -154,9 +154,7 @@ def _as_arrays(data: ArrayLike | Sequence[ArrayLike]) -> list[NDArray[Any]]:
         return [np.asarray(a) for a in data]
     arr = np.asarray(data)
     if arr.ndim != 1:
-        raise InvalidInputError(
-            f"bootstrap data must be one array of per-case values or a tuple, got {arr.shape}"
-        )
+        raise InvalidInputError(f"bootstrap data must be one array of per-case values or a tuple, got {arr.shape}")
     return [arr]
 
 
@@ -177,9 +175,7 @@ class DelongResult:
         return max(0.0, a - z * se), min(1.0, a + z * se)
 
 
-def _truth_scores(
-    y_true: ArrayLike, scores: Sequence[ArrayLike]
-) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def _truth_scores(y_true: ArrayLike, scores: Sequence[ArrayLike]) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     t = as_vector(y_true, "truth", numeric=False)
     uniq = set(np.unique(t).tolist())
     if not uniq <= {0, 1}:
@@ -292,9 +288,7 @@ def chi_square_test(table: ArrayLike, correction: bool = True) -> TestResult:
     """
     t = np.asarray(table, dtype=np.float64)
     if t.ndim != 2 or min(t.shape) < 2 or np.any(t < 0):
-        raise InvalidInputError(
-            f"need a contingency table of counts with >= 2 rows and columns, got {t.shape}"
-        )
+        raise InvalidInputError(f"need a contingency table of counts with >= 2 rows and columns, got {t.shape}")
     if np.any(t.sum(axis=0) == 0) or np.any(t.sum(axis=1) == 0):
         raise InvalidInputError("a row or column of the contingency table is all zero")
     res = stats.chi2_contingency(t, correction=correction)

@@ -183,10 +183,7 @@ def foreground_boxes(*masks: NDArray[Any], block: int = 8) -> list[Box]:
     clusters, _ = ndimage.label(occupied, structure=np.ones((3,) * occupied.ndim, bool))
     spans = np.array(
         [
-            [
-                (max(s.start * block - 1, 0), min(s.stop * block + 1, n))
-                for s, n in zip(sl, shape, strict=True)
-            ]
+            [(max(s.start * block - 1, 0), min(s.stop * block + 1, n)) for s, n in zip(sl, shape, strict=True)]
             for sl in ndimage.find_objects(clusters)
             if sl is not None
         ],
@@ -265,9 +262,7 @@ class BorderPoints:
         )
 
 
-def border_points(
-    ref: ArrayLike, pred: ArrayLike, spacing: float | Sequence[float] | None = None
-) -> BorderPoints:
+def border_points(ref: ArrayLike, pred: ArrayLike, spacing: float | Sequence[float] | None = None) -> BorderPoints:
     """Border voxel positions (mm) of two binary masks (non-zero is foreground).
 
     Examples
@@ -305,9 +300,7 @@ def _stack(parts: list[NDArray[np.float64]]) -> NDArray[np.float64]:
     return nonempty[0] if len(nonempty) == 1 else np.concatenate(nonempty)
 
 
-def directed_distances(
-    source: NDArray[np.float64], target: NDArray[np.float64], zeros: int = 0
-) -> NDArray[np.float64]:
+def directed_distances(source: NDArray[np.float64], target: NDArray[np.float64], zeros: int = 0) -> NDArray[np.float64]:
     """Distance from each ``source`` point to its nearest ``target`` point, after ``zeros`` zero distances.
 
     Parameters
@@ -444,9 +437,7 @@ def hausdorff_distance(
     return d.hausdorff if percentile is None else d.percentile(percentile)
 
 
-def hausdorff_distance_95(
-    ref: ArrayLike, pred: ArrayLike, spacing: float | Sequence[float] | None = None
-) -> float:
+def hausdorff_distance_95(ref: ArrayLike, pred: ArrayLike, spacing: float | Sequence[float] | None = None) -> float:
     """HD95 in mm: the larger of the two directed 95th percentiles (linearly interpolated).
 
     Examples

@@ -59,8 +59,11 @@ def reestimate_bn(network: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """
     layers = batchnorm_layers(network)
     if not layers:
-        raise InvalidInputError("the model has no BatchNorm layers, so there are no statistics to re-estimate",
-                                where="--method bn", hint="use a model with BatchNorm layers (e.g. unet-small)")
+        raise InvalidInputError(
+            "the model has no BatchNorm layers, so there are no statistics to re-estimate",
+            where="--method bn",
+            hint="use a model with BatchNorm layers (e.g. unet-small)",
+        )
     saved = [(m, m.momentum) for m in layers]
     network.eval()
     for m in layers:
@@ -84,8 +87,11 @@ def reestimate_bn(network: nn.Module, batches: Iterable[torch.Tensor]) -> int:
 def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
     """The image files of ``site_data`` the model would read (labels are never listed)."""
     if not site_data.is_dir():
-        raise InvalidInputError("site data folder does not exist", where=str(site_data),
-                                hint="pass a folder of unlabelled images from the target site")
+        raise InvalidInputError(
+            "site data folder does not exist",
+            where=str(site_data),
+            hint="pass a folder of unlabelled images from the target site",
+        )
     index_file = site_data / "dataset.json"
     if index_file.is_file():
         from aimd.models.data import load_index
@@ -93,11 +99,17 @@ def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
         index = load_index(index_file)
         name = "dx.dcm" if spec.modality == "DX" else "ct.nii.gz"
         return [index.file(str(case["id"]), name)[0] for case in index.data["cases"]]
-    found = sorted(p for p in site_data.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_SUFFIXES))
+    found = sorted(
+        p
+        for p in site_data.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_SUFFIXES)
+    )
     if not found:
-        raise InvalidInputError("folder holds neither dataset.json nor image files (.nii.gz, .nii, .dcm)",
-                                where=str(site_data), hint="pass the target site's image folder")
+        raise InvalidInputError(
+            "folder holds neither dataset.json nor image files (.nii.gz, .nii, .dcm)",
+            where=str(site_data),
+            hint="pass the target site's image folder",
+        )
     return found
 
 
@@ -110,19 +122,32 @@ def _inputs(paths: list[Path], spec: InputSpec, modality: str | None) -> NDArray
     return np.concatenate(arrays).astype(np.float32)
 
 
-def adapt_run(run_dir: Path, site_data: Path, out: Path, *, method: str = "bn", batch_size: int = 32,
-              threads: int = 2, modality: str | None = None, force: bool = False) -> dict[str, Any]:
+def adapt_run(
+    run_dir: Path,
+    site_data: Path,
+    out: Path,
+    *,
+    method: str = "bn",
+    batch_size: int = 32,
+    threads: int = 2,
+    modality: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Write ``out``: the run of ``run_dir`` adapted to the images of ``site_data`` by ``method``.
 
     ``modality`` is assumed for image files that carry none (NIfTI outside a dataset folder); the
     cases of a dataset folder are of the model's own modality.
     """
     if method not in METHODS:
-        raise InvalidInputError(f"unknown adaptation method {method!r}", where="--method",
-                                hint=f"one of: {', '.join(METHODS)}")
+        raise InvalidInputError(
+            f"unknown adaptation method {method!r}", where="--method", hint=f"one of: {', '.join(METHODS)}"
+        )
     if batch_size < 2:
-        raise InvalidInputError("BatchNorm statistics need at least 2 images per batch", where="--batch-size",
-                                hint="use --batch-size 16 or more")
+        raise InvalidInputError(
+            "BatchNorm statistics need at least 2 images per batch",
+            where="--batch-size",
+            hint="use --batch-size 16 or more",
+        )
     run: Run = load_run(run_dir)
     spec = run.input_spec
     paths = site_images(site_data, spec)
@@ -134,22 +159,32 @@ def adapt_run(run_dir: Path, site_data: Path, out: Path, *, method: str = "bn", 
     try:
         network = run.build_network()
         tensor = torch.from_numpy(inputs)
-        seen = reestimate_bn(network, (tensor[i:i + batch_size] for i in range(0, len(tensor), batch_size)))
+        seen = reestimate_bn(network, (tensor[i : i + batch_size] for i in range(0, len(tensor), batch_size)))
     finally:
         torch.set_num_threads(old_threads)
-    adaptation = {"method": "bn", "description": "BatchNorm running statistics re-estimated (cumulative average) "
-                                                 "on unlabelled target-site images; all weights unchanged",
-                  "parent_run": str(run.path), "parent_run_id": run.info.get("run_id"),
-                  "parent_weights_sha256": run.info.get("weights_sha256"), "site_data": str(site_data),
-                  "images": [p.name if p.parent == site_data else str(p.relative_to(site_data)) for p in paths],
-                  "slices_seen": seen, "batch_size": batch_size,
-                  "batchnorm_layers": len(batchnorm_layers(network))}
+    adaptation = {
+        "method": "bn",
+        "description": "BatchNorm running statistics re-estimated (cumulative average) "
+        "on unlabelled target-site images; all weights unchanged",
+        "parent_run": str(run.path),
+        "parent_run_id": run.info.get("run_id"),
+        "parent_weights_sha256": run.info.get("weights_sha256"),
+        "site_data": str(site_data),
+        "images": [p.name if p.parent == site_data else str(p.relative_to(site_data)) for p in paths],
+        "slices_seen": seen,
+        "batch_size": batch_size,
+        "batchnorm_layers": len(batchnorm_layers(network)),
+    }
     with atomic_dir(out, overwrite=force) as tmp:
         torch.save(network.state_dict(), tmp / WEIGHTS_FILE)
         if (run.path / RECORD_FILE).is_file():
             shutil.copy2(run.path / RECORD_FILE, tmp / RECORD_FILE)
-        info = {**run.info, "weights": WEIGHTS_FILE, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
-                "adaptation": adaptation}
+        info = {
+            **run.info,
+            "weights": WEIGHTS_FILE,
+            "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
+            "adaptation": adaptation,
+        }
         atomic_write_json(tmp / RUN_FILE, info)
     return {"run": str(out), **adaptation, "images": len(paths)}
 

@@ -40,14 +40,18 @@ class Transform:
 
     def __post_init__(self) -> None:
         if not 0 <= self.p <= 1:
-            raise InvalidInputError(f"augmentation probability must be in [0, 1], got {self.p}",
-                                    where=f"augment.{self.name}.p", hint="use e.g. 0.5")
+            raise InvalidInputError(
+                f"augmentation probability must be in [0, 1], got {self.p}",
+                where=f"augment.{self.name}.p",
+                hint="use e.g. 0.5",
+            )
 
     def make_params(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def apply(self, image: NDArray[np.float32], target: NDArray[Any] | None,
-              params: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def apply(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None, params: dict[str, Any]
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
@@ -67,8 +71,9 @@ class RandomFlip(Transform):
         axes = [a for a in self.axes if rng.random() < 0.5] or [self.axes[int(rng.integers(len(self.axes)))]]
         return {"axes": axes}
 
-    def apply(self, image: NDArray[np.float32], target: NDArray[Any] | None,
-              params: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def apply(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None, params: dict[str, Any]
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         for axis in params["axes"]:
             image = np.flip(image, axis=axis + 1)
             if target is not None:
@@ -87,8 +92,9 @@ class RandomNoise(Transform):
         sigma = float(rng.uniform(0, self.std))
         return {"std": sigma, "noise": rng.normal(0.0, sigma, size=shape).astype(np.float32)}
 
-    def apply(self, image: NDArray[np.float32], target: NDArray[Any] | None,
-              params: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def apply(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None, params: dict[str, Any]
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         return np.clip(image + params["noise"], 0.0, 1.0).astype(np.float32), target
 
 
@@ -102,8 +108,9 @@ class RandomIntensityShift(Transform):
     def make_params(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
         return {"offset": float(rng.uniform(-self.offset, self.offset))}
 
-    def apply(self, image: NDArray[np.float32], target: NDArray[Any] | None,
-              params: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def apply(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None, params: dict[str, Any]
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         return np.clip(image + np.float32(params["offset"]), 0.0, 1.0).astype(np.float32), target
 
 
@@ -126,8 +133,9 @@ class RandomElastic(Transform):
             fields.append(field / peak * float(rng.uniform(0, self.alpha)))
         return {"dy": fields[0], "dx": fields[1]}
 
-    def apply(self, image: NDArray[np.float32], target: NDArray[Any] | None,
-              params: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def apply(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None, params: dict[str, Any]
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         h, w = image.shape[-2:]
         yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
         coords = np.stack([yy + params["dy"], xx + params["dx"]])
@@ -138,7 +146,10 @@ class RandomElastic(Transform):
 
 
 AUGMENTATIONS: dict[str, type[Transform]] = {
-    "flip": RandomFlip, "noise": RandomNoise, "shift": RandomIntensityShift, "elastic": RandomElastic,
+    "flip": RandomFlip,
+    "noise": RandomNoise,
+    "shift": RandomIntensityShift,
+    "elastic": RandomElastic,
 }
 
 
@@ -153,8 +164,9 @@ def build_augmentations(names: list[str] | tuple[str, ...], *, segmentation: boo
     out: list[Transform] = []
     for name in names:
         if name not in AUGMENTATIONS:
-            raise InvalidInputError(f"unknown augmentation {name!r}", where="--augment",
-                                    hint=f"use any of {sorted(AUGMENTATIONS)}")
+            raise InvalidInputError(
+                f"unknown augmentation {name!r}", where="--augment", hint=f"use any of {sorted(AUGMENTATIONS)}"
+            )
         cls = AUGMENTATIONS[name]
         out.append(RandomFlip(axes=(0, 1) if segmentation else (1,)) if cls is RandomFlip else cls())
     return out
@@ -168,8 +180,9 @@ class Augmenter:
         self.rng = np.random.default_rng(seed)
         self.counts: dict[str, int] = {t.name: 0 for t in transforms}
 
-    def __call__(self, image: NDArray[np.float32], target: NDArray[Any] | None
-                 ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
+    def __call__(
+        self, image: NDArray[np.float32], target: NDArray[Any] | None
+    ) -> tuple[NDArray[np.float32], NDArray[Any] | None]:
         for t in self.transforms:
             if self.rng.random() < t.p:
                 image, target = t.apply(image, target, t.make_params(self.rng, image.shape))
@@ -191,5 +204,13 @@ class Augmenter:
         return [{"name": t.name, **t.config(), "applied": self.counts[t.name]} for t in self.transforms]
 
 
-__all__ = ["AUGMENTATIONS", "Augmenter", "RandomElastic", "RandomFlip", "RandomIntensityShift", "RandomNoise",
-           "Transform", "build_augmentations"]
+__all__ = [
+    "AUGMENTATIONS",
+    "Augmenter",
+    "RandomElastic",
+    "RandomFlip",
+    "RandomIntensityShift",
+    "RandomNoise",
+    "Transform",
+    "build_augmentations",
+]

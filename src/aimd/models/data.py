@@ -78,16 +78,25 @@ class DatasetIndex:
         rel = f"cases/{case_id}/{name}"
         entry = next((f for f in self.case(case_id)["files"] if f["path"] == rel), None)
         if entry is None:
-            raise SchemaError(f"dataset.json lists no file {rel}", where=f"{self.path}: cases[{case_id}].files",
-                              hint="regenerate the dataset with aimd data phantom")
+            raise SchemaError(
+                f"dataset.json lists no file {rel}",
+                where=f"{self.path}: cases[{case_id}].files",
+                hint="regenerate the dataset with aimd data phantom",
+            )
         path = self.root / rel
         if not path.is_file():
-            raise InvalidInputError("file listed in dataset.json is missing", where=str(path),
-                                    hint="restore the dataset folder or regenerate it")
+            raise InvalidInputError(
+                "file listed in dataset.json is missing",
+                where=str(path),
+                hint="restore the dataset folder or regenerate it",
+            )
         digest = sha256_file(path) if verify else entry["sha256"]
         if digest != entry["sha256"]:
-            raise IntegrityError(f"SHA-256 {digest[:12]}… differs from dataset.json's {entry['sha256'][:12]}…",
-                                 where=str(path), hint="the file changed after export: restore or regenerate it")
+            raise IntegrityError(
+                f"SHA-256 {digest[:12]}… differs from dataset.json's {entry['sha256'][:12]}…",
+                where=str(path),
+                hint="the file changed after export: restore or regenerate it",
+            )
         return path, digest
 
 
@@ -106,8 +115,11 @@ def load_index(path: str | Path) -> DatasetIndex:
     if p.is_dir():
         p = p / "dataset.json"
     if not p.is_file():
-        raise InvalidInputError("dataset.json not found", where=str(p),
-                                hint="pass the dataset.json written by aimd data phantom, or its folder")
+        raise InvalidInputError(
+            "dataset.json not found",
+            where=str(p),
+            hint="pass the dataset.json written by aimd data phantom, or its folder",
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -120,8 +132,9 @@ def load_index(path: str | Path) -> DatasetIndex:
     for i, case in enumerate(data["cases"]):
         for key in ("id", "split", "files"):
             if key not in case:
-                raise SchemaError(f"case {i} lacks field {key!r}", where=f"{p}: cases[{i}]",
-                                  hint="regenerate with aimd data phantom")
+                raise SchemaError(
+                    f"case {i} lacks field {key!r}", where=f"{p}: cases[{i}]", hint="regenerate with aimd data phantom"
+                )
     return DatasetIndex(p, data, sha256_file(p))
 
 
@@ -141,7 +154,8 @@ class ArraySet:
     slices: NDArray[np.int64]
     files: dict[str, str] = field(default_factory=dict)
     volumes: dict[str, tuple[NDArray[np.float32], NDArray[np.int64], tuple[float, float, float]]] = field(
-        default_factory=dict)
+        default_factory=dict
+    )
     sites: dict[str, str] = field(default_factory=dict)
     spacings: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
@@ -160,28 +174,46 @@ def class_map(label_volume: NDArray[Any], target: Target, label_map: dict[str, s
 def choose_cases(ids: list[str], fraction: float, seed: int) -> list[str]:
     """A seeded subset of ``ids`` holding ``fraction`` of them (at least one), in the original order."""
     if not 0 < fraction <= 1:
-        raise InvalidInputError(f"case fraction must be in (0, 1], got {fraction}", where="--case-fraction",
-                                hint="e.g. 0.5 for half of the training cases (000 B.1.6.4)")
+        raise InvalidInputError(
+            f"case fraction must be in (0, 1], got {fraction}",
+            where="--case-fraction",
+            hint="e.g. 0.5 for half of the training cases (000 B.1.6.4)",
+        )
     keep = max(1, round(len(ids) * fraction))
     chosen = set(np.random.default_rng(seed).permutation(len(ids))[:keep].tolist())
     return [cid for i, cid in enumerate(ids) if i in chosen]
 
 
-def load_seg_split(index: DatasetIndex, split: str, target: Target, spec: InputSpec, *,
-                   case_ids: list[str] | None = None, slice_policy: Literal["all", "balanced"] = "all",
-                   negative_ratio: float = 1.0, seed: int = 0, keep_volumes: bool = False) -> ArraySet:
+def load_seg_split(
+    index: DatasetIndex,
+    split: str,
+    target: Target,
+    spec: InputSpec,
+    *,
+    case_ids: list[str] | None = None,
+    slice_policy: Literal["all", "balanced"] = "all",
+    negative_ratio: float = 1.0,
+    seed: int = 0,
+    keep_volumes: bool = False,
+) -> ArraySet:
     """Axial slices of the CT cases of ``split`` as model inputs and class-index targets.
 
     ``slice_policy="balanced"`` keeps every slice showing the target plus ``negative_ratio`` times
     as many slices without it (seeded), for small lesion targets.
     """
     if target.task != "seg":
-        raise InvalidInputError(f"target {target.name!r} is not a segmentation target", where="--target",
-                                hint="use a segmentation target for segmentation models")
+        raise InvalidInputError(
+            f"target {target.name!r} is not a segmentation target",
+            where="--target",
+            hint="use a segmentation target for segmentation models",
+        )
     ids = case_ids if case_ids is not None else index.split_ids(split)
     if not ids:
-        raise InvalidInputError(f"split {split!r} has no cases", where=str(index.path),
-                                hint="generate more cases so every split holds at least one")
+        raise InvalidInputError(
+            f"split {split!r} has no cases",
+            where=str(index.path),
+            hint="generate more cases so every split holds at least one",
+        )
     rng = np.random.default_rng(seed)
     images, targets, owners, slices = [], [], [], []
     result = ArraySet(np.zeros(0, np.float32), np.zeros(0, np.int64), [], np.zeros(0, np.int64))
@@ -193,8 +225,11 @@ def load_seg_split(index: DatasetIndex, split: str, target: Target, spec: InputS
         ct = read_volume(ct_path)
         labels = read_volume(lab_path)
         if ct.shape != labels.shape:
-            raise SchemaError(f"CT shape {ct.shape} differs from label shape {labels.shape}", where=str(lab_path),
-                              hint="regenerate the case")
+            raise SchemaError(
+                f"CT shape {ct.shape} differs from label shape {labels.shape}",
+                where=str(lab_path),
+                hint="regenerate the case",
+            )
         check_volume(ct, spec.model_copy(update={"spacing_mm": None}), modality="CT", where=str(ct_path))
         inputs = preprocess_volume(ct, spec)
         cls = class_map(labels.array, target, index.label_map)
@@ -220,16 +255,23 @@ def load_seg_split(index: DatasetIndex, split: str, target: Target, spec: InputS
     return result
 
 
-def load_cls_split(index: DatasetIndex, split: str, target: Target, spec: InputSpec, *,
-                   case_ids: list[str] | None = None) -> ArraySet:
+def load_cls_split(
+    index: DatasetIndex, split: str, target: Target, spec: InputSpec, *, case_ids: list[str] | None = None
+) -> ArraySet:
     """Radiographs of ``split``, preprocessed per ``spec``, labelled 1 when dx_boxes.json lists a nodule."""
     if target.source != "dx_boxes":
-        raise InvalidInputError(f"target {target.name!r} is not a radiograph target", where="--target",
-                                hint="use --target nodule_present for classification models")
+        raise InvalidInputError(
+            f"target {target.name!r} is not a radiograph target",
+            where="--target",
+            hint="use --target nodule_present for classification models",
+        )
     ids = case_ids if case_ids is not None else index.split_ids(split)
     if not ids:
-        raise InvalidInputError(f"split {split!r} has no cases", where=str(index.path),
-                                hint="generate more cases so every split holds at least one")
+        raise InvalidInputError(
+            f"split {split!r} has no cases",
+            where=str(index.path),
+            hint="generate more cases so every split holds at least one",
+        )
     result = ArraySet(np.zeros(0, np.float32), np.zeros(0, np.int64), [], np.zeros(0, np.int64))
     images, labels = [], []
     for cid in ids:
@@ -242,8 +284,9 @@ def load_cls_split(index: DatasetIndex, split: str, target: Target, spec: InputS
         try:
             boxes = json.loads(box_path.read_text(encoding="utf-8"))["boxes"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise SchemaError("dx_boxes.json lacks a 'boxes' list", where=str(box_path),
-                              hint="regenerate the case") from err
+            raise SchemaError(
+                "dx_boxes.json lacks a 'boxes' list", where=str(box_path), hint="regenerate the case"
+            ) from err
         images.append(preprocess_volume(dx, spec))
         labels.append(int(len(boxes) > 0))
         result.sites[cid] = str(index.case(cid).get("site", ""))
@@ -277,8 +320,11 @@ def split_statistics(data: ArraySet, classes: dict[int, str]) -> dict[str, Any]:
     unit = "images" if data.targets.ndim == 1 else "pixels"
     spacing = np.array(list(data.spacings.values())) if data.spacings else np.zeros((0, 3))
     return {
-        "cases": len(set(data.case_ids)), "items": n, "sites": sites,
-        "class_fraction": fractions, "class_fraction_unit": unit,
+        "cases": len(set(data.case_ids)),
+        "items": n,
+        "sites": sites,
+        "class_fraction": fractions,
+        "class_fraction_unit": unit,
         "intensity_mean": [float(v) for v in data.images.mean(axis=(0, 2, 3))] if n else [],
         "intensity_std": [float(v) for v in data.images.std(axis=(0, 2, 3))] if n else [],
         "spacing_mm_min": spacing.min(axis=0).round(4).tolist() if len(spacing) else None,
@@ -311,15 +357,29 @@ def distribution_differences(sets: dict[str, ArraySet]) -> dict[str, Any]:
         fg = _foreground_per_case(other)
         ks = stats.ks_2samp(base_fg, fg)
         out[f"{name}_vs_train"] = {
-            "intensity_mean_shift": [float(a - b) for a, b in
-                                     zip(other.images.mean(axis=(0, 2, 3)), base.images.mean(axis=(0, 2, 3)),
-                                         strict=True)],
+            "intensity_mean_shift": [
+                float(a - b)
+                for a, b in zip(other.images.mean(axis=(0, 2, 3)), base.images.mean(axis=(0, 2, 3)), strict=True)
+            ],
             "foreground_fraction_shift": float(fg.mean() - base_fg.mean()),
-            "ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue), "ks_unit": "case",
+            "ks_statistic": float(ks.statistic),
+            "ks_pvalue": float(ks.pvalue),
+            "ks_unit": "case",
             "sites_only_in_split": sorted(set(other.sites.values()) - set(base.sites.values())),
         }
     return out
 
 
-__all__ = ["SPLITS", "ArraySet", "DatasetIndex", "choose_cases", "class_map", "distribution_differences",
-           "load_cls_split", "load_index", "load_seg_split", "load_split", "split_statistics"]
+__all__ = [
+    "SPLITS",
+    "ArraySet",
+    "DatasetIndex",
+    "choose_cases",
+    "class_map",
+    "distribution_differences",
+    "load_cls_split",
+    "load_index",
+    "load_seg_split",
+    "load_split",
+    "split_statistics",
+]

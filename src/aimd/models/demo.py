@@ -35,8 +35,15 @@ from aimd.models.training import train
 DEMO_STAGES = ("reference", "pretrain", "finetune_full", "finetune_lora", "classifier", "distil", "export", "describe")
 
 
-def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Callable[[str], object] | None = None,
-                   quick: bool = False, threads: int = 1, seed: int = 0) -> dict[str, Any]:
+def run_model_demo(
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    progress: Callable[[str], object] | None = None,
+    quick: bool = False,
+    threads: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Run the model demo on ``dataset_dir`` (a phantom dataset) into ``out_dir``.
 
     Parameters
@@ -67,10 +74,20 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
     common: dict[str, Any] = {"data": data, "threads": threads, "seed": seed, "max_steps_per_epoch": steps}
     # downstream lesion fine-tuning: lesions are small, so fewer negative slices, Dice and focal weighted
     # equally and milder augmentation; more epochs than pre-training (all measured on phantoms)
-    downstream: dict[str, Any] = {"task": "seg", "model": "unet-small", "target": "lesions", "init": out / "pretrain",
-                                  "case_fraction": 0.5, "epochs": epochs * 2, "patience": epochs * 2,
-                                  "negative_ratio": 0.5, "lambda_dice": 1.0, "lambda_focal": 1.0,
-                                  "augment": ["flip", "noise"], **common}
+    downstream: dict[str, Any] = {
+        "task": "seg",
+        "model": "unet-small",
+        "target": "lesions",
+        "init": out / "pretrain",
+        "case_fraction": 0.5,
+        "epochs": epochs * 2,
+        "patience": epochs * 2,
+        "negative_ratio": 0.5,
+        "lambda_dice": 1.0,
+        "lambda_focal": 1.0,
+        "augment": ["flip", "noise"],
+        **common,
+    }
 
     def done(stage: str) -> None:
         if progress:
@@ -78,19 +95,45 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
 
     reference = run_reference_stage(data, out / "reference", cases=4 if quick else 12, seed=seed)
     done("reference")
-    pre = train(make_config(task="seg", model="unet-small", target="organs", out=out / "pretrain", epochs=epochs,
-                            lr=2e-3, **common))
+    pre = train(
+        make_config(
+            task="seg", model="unet-small", target="organs", out=out / "pretrain", epochs=epochs, lr=2e-3, **common
+        )
+    )
     done("pretrain")
     full = train(make_config(out=out / "finetune_full", lr=3e-3, **downstream))
     done("finetune_full")
     lora = train(make_config(out=out / "finetune_lora", lr=5e-3, lora_rank=4, **downstream))
     done("finetune_lora")
-    cls = train(make_config(task="cls", model="vit-small", out=out / "classifier", epochs=epochs * 2, lr=5e-4,
-                            batch_size=8, augment=["flip", "noise", "shift"], patience=epochs * 2, **common))
+    cls = train(
+        make_config(
+            task="cls",
+            model="vit-small",
+            out=out / "classifier",
+            epochs=epochs * 2,
+            lr=5e-4,
+            batch_size=8,
+            augment=["flip", "noise", "shift"],
+            patience=epochs * 2,
+            **common,
+        )
+    )
     done("classifier")
-    student = train(make_config(task="cls", model="vit-small", out=out / "distil", teacher=out / "classifier",
-                                model_kwargs={"dim": 48, "depth": 2, "heads": 3}, epochs=epochs * 2, lr=5e-4,
-                                batch_size=8, augment=["flip", "noise", "shift"], patience=epochs * 2, **common))
+    student = train(
+        make_config(
+            task="cls",
+            model="vit-small",
+            out=out / "distil",
+            teacher=out / "classifier",
+            model_kwargs={"dim": 48, "depth": 2, "heads": 3},
+            epochs=epochs * 2,
+            lr=5e-4,
+            batch_size=8,
+            augment=["flip", "noise", "shift"],
+            patience=epochs * 2,
+            **common,
+        )
+    )
     done("distil")
     exported = export_run(out / "finetune_full", int8=("static", "dynamic"), threads=threads)
     done("export")
@@ -106,21 +149,41 @@ def run_model_demo(dataset_dir: str | Path, out_dir: str | Path, *, progress: Ca
     return {
         "out": str(out),
         "reference": reference,
-        "runs": {"pretrain": pre["run"], "finetune_full": full["run"], "finetune_lora": lora["run"],
-                 "classifier": cls["run"], "distil": student["run"]},
-        "pretrain": {"loss_first": pre["first_train_loss"], "loss_last": pre["last_train_loss"],
-                     "val_dice": pre["val"], "test_dice": pre["test"]},
-        "finetune_full": {"val_dice": full["val"], "test_dice": full["test"],
-                          "trainable_parameters": full["trainable_parameters"]},
-        "finetune_lora": {"val_dice": lora["val"], "test_dice": lora["test"],
-                          "trainable_parameters": lora["trainable_parameters"]},
+        "runs": {
+            "pretrain": pre["run"],
+            "finetune_full": full["run"],
+            "finetune_lora": lora["run"],
+            "classifier": cls["run"],
+            "distil": student["run"],
+        },
+        "pretrain": {
+            "loss_first": pre["first_train_loss"],
+            "loss_last": pre["last_train_loss"],
+            "val_dice": pre["val"],
+            "test_dice": pre["test"],
+        },
+        "finetune_full": {
+            "val_dice": full["val"],
+            "test_dice": full["test"],
+            "trainable_parameters": full["trainable_parameters"],
+        },
+        "finetune_lora": {
+            "val_dice": lora["val"],
+            "test_dice": lora["test"],
+            "trainable_parameters": lora["trainable_parameters"],
+        },
         "classifier": {"val_auc": cls["val"], "test_auc": cls["test"]},
-        "distil": {"val_auc": student["val"], "test_auc": student["test"],
-                   "student_parameters": student["trainable_parameters"]},
-        "export": {"onnx_max_abs_diff": exported["onnx_max_abs_diff"],
-                   "dice": {k: v["value"] for k, v in runtimes.items()},
-                   "change_vs_torch_fp32": {k: v["change_vs_torch_fp32"] for k, v in runtimes.items()},
-                   "files": {k: str(out / "finetune_full" / v["path"]) for k, v in exported["files"].items()}},
+        "distil": {
+            "val_auc": student["val"],
+            "test_auc": student["test"],
+            "student_parameters": student["trainable_parameters"],
+        },
+        "export": {
+            "onnx_max_abs_diff": exported["onnx_max_abs_diff"],
+            "dice": {k: v["value"] for k, v in runtimes.items()},
+            "change_vs_torch_fp32": {k: v["change_vs_torch_fp32"] for k, v in runtimes.items()},
+            "files": {k: str(out / "finetune_full" / v["path"]) for k, v in exported["files"].items()},
+        },
         "description": {"files": files, "required_gaps": gaps},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -145,8 +208,12 @@ def run_reference_stage(dataset_dir: Path, out: Path, *, cases: int, seed: int) 
             continue
         model = load_reference(name)
         metrics = evaluate_reference(name, model, seed=10_000 + seed, cases=cases)
-        result[name] = {"weights_sha256": status["sha256"], "held_out": model_summary(name, metrics),
-                        "held_out_sites": metrics["sites"], "cases": cases}
+        result[name] = {
+            "weights_sha256": status["sha256"],
+            "held_out": model_summary(name, metrics),
+            "held_out_sites": metrics["sites"],
+            "cases": cases,
+        }
     index = load_index(dataset_dir)
     case_id = (index.split_ids("test") or [c["id"] for c in index.data["cases"]])[0]
     if "weights_sha256" in result.get("device-lesions", {}):

@@ -56,8 +56,9 @@ class DistillationLoss(nn.Module):
     def __init__(self, hard: nn.Module, teacher: nn.Module, *, temperature: float = 4.0, alpha: float = 0.7) -> None:
         super().__init__()
         if temperature <= 0:
-            raise InvalidInputError(f"temperature must be > 0, got {temperature}", where="--temperature",
-                                    hint="use e.g. 4")
+            raise InvalidInputError(
+                f"temperature must be > 0, got {temperature}", where="--temperature", hint="use e.g. 4"
+            )
         if not 0 <= alpha <= 1:
             raise InvalidInputError(f"alpha must be in [0, 1], got {alpha}", where="--alpha", hint="use e.g. 0.7")
         self.hard = hard
@@ -71,16 +72,21 @@ class DistillationLoss(nn.Module):
         with torch.no_grad():
             teacher_logits = self.teacher(inputs)
         if teacher_logits.shape != student_logits.shape:
-            raise InvalidInputError(f"teacher outputs {tuple(teacher_logits.shape)}, student "
-                                    f"{tuple(student_logits.shape)}", where="--teacher",
-                                    hint="distil between models of the same task and classes")
+            raise InvalidInputError(
+                f"teacher outputs {tuple(teacher_logits.shape)}, student {tuple(student_logits.shape)}",
+                where="--teacher",
+                hint="distil between models of the same task and classes",
+            )
         soft = soft_loss(student_logits, teacher_logits, temperature=self.temperature)
         return self.alpha * soft + (1 - self.alpha) * self.hard(student_logits, target)
 
     def config(self) -> dict[str, float | str]:
         """Settings for the training record."""
-        return {"temperature": self.temperature, "alpha": self.alpha,
-                "formula": "alpha*T^2*KL(teacher||student) + (1-alpha)*hard (003 §3.3.1)"}
+        return {
+            "temperature": self.temperature,
+            "alpha": self.alpha,
+            "formula": "alpha*T^2*KL(teacher||student) + (1-alpha)*hard (003 §3.3.1)",
+        }
 
 
 __all__ = ["DistillationLoss", "soft_loss"]

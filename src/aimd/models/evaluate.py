@@ -39,8 +39,9 @@ def _labels_from_probs(probs: NDArray[np.float32], spec: OutputSpec) -> NDArray[
     return (probs[:, 0] >= spec.threshold).astype(np.int64)
 
 
-def score_segmentation(pred: dict[str, NDArray[np.int64]], truth: dict[str, NDArray[np.int64]],
-                       spec: OutputSpec) -> dict[str, Any]:
+def score_segmentation(
+    pred: dict[str, NDArray[np.int64]], truth: dict[str, NDArray[np.int64]], spec: OutputSpec
+) -> dict[str, Any]:
     """Per-case, per-class Dice of label volumes; ``dice_mean`` averages cases and foreground classes."""
     classes = [c for c in sorted(spec.labels) if c != 0 or spec.activation == "sigmoid"]
     per_case: dict[str, dict[str, float]] = {}
@@ -49,8 +50,13 @@ def score_segmentation(pred: dict[str, NDArray[np.int64]], truth: dict[str, NDAr
         per_case[cid] = {spec.labels[c]: float(dice(t == c, p == c)) for c in classes}
     per_class = {spec.labels[c]: float(np.mean([v[spec.labels[c]] for v in per_case.values()])) for c in classes}
     values = [v for case in per_case.values() for v in case.values()]
-    return {"metric": "dice", "dice_mean": float(np.mean(values)) if values else None, "dice_per_class": per_class,
-            "cases": len(per_case), "per_case": per_case}
+    return {
+        "metric": "dice",
+        "dice_mean": float(np.mean(values)) if values else None,
+        "dice_per_class": per_class,
+        "cases": len(per_case),
+        "per_case": per_case,
+    }
 
 
 def score_classification(probs: NDArray[np.float32], truth: NDArray[np.int64], spec: OutputSpec) -> dict[str, Any]:
@@ -63,10 +69,15 @@ def score_classification(probs: NDArray[np.float32], truth: NDArray[np.int64], s
     auc = roc_curve(truth, scores).auc if 0 < n_pos < len(truth) else None
     tp = int(((decided == 1) & (truth == 1)).sum())
     tn = int(((decided == 0) & (truth == 0)).sum())
-    return {"metric": "auc", "auc": auc, "accuracy": float((decided == truth).mean()),
-            "sensitivity": tp / n_pos if n_pos else None,
-            "specificity": tn / (len(truth) - n_pos) if len(truth) - n_pos else None,
-            "n": len(truth), "n_positive": n_pos}
+    return {
+        "metric": "auc",
+        "auc": auc,
+        "accuracy": float((decided == truth).mean()),
+        "sensitivity": tp / n_pos if n_pos else None,
+        "specificity": tn / (len(truth) - n_pos) if len(truth) - n_pos else None,
+        "n": len(truth),
+        "n_positive": n_pos,
+    }
 
 
 def evaluate_logits(logits_fn: LogitsFn, data: ArraySet, spec: OutputSpec, *, batch: int = 32) -> dict[str, Any]:
@@ -75,12 +86,12 @@ def evaluate_logits(logits_fn: LogitsFn, data: ArraySet, spec: OutputSpec, *, ba
         pred: dict[str, NDArray[np.int64]] = {}
         truth: dict[str, NDArray[np.int64]] = {}
         for cid, (inputs, target, _spacing) in data.volumes.items():
-            parts = [logits_fn(inputs[i:i + batch]) for i in range(0, inputs.shape[0], batch)]
+            parts = [logits_fn(inputs[i : i + batch]) for i in range(0, inputs.shape[0], batch)]
             probs = activate(np.concatenate(parts), spec.activation)
             pred[cid] = _labels_from_probs(probs, spec)
             truth[cid] = target
         return score_segmentation(pred, truth, spec)
-    parts = [logits_fn(data.images[i:i + batch]) for i in range(0, len(data), batch)]
+    parts = [logits_fn(data.images[i : i + batch]) for i in range(0, len(data), batch)]
     return score_classification(activate(np.concatenate(parts), spec.activation), data.targets, spec)
 
 

@@ -65,11 +65,15 @@ def _quiet_stdout() -> Iterator[None]:
         yield
 
 
-def set_onnx_metadata(model: onnx.ModelProto, input_spec: InputSpec, output_spec: OutputSpec,
-                      metadata: dict[str, Any] | None = None) -> None:
+def set_onnx_metadata(
+    model: onnx.ModelProto, input_spec: InputSpec, output_spec: OutputSpec, metadata: dict[str, Any] | None = None
+) -> None:
     """Write the aimd specs into ``model.metadata_props`` (replacing earlier values)."""
-    values = {KEY_INPUT: spec_to_json(input_spec), KEY_OUTPUT: spec_to_json(output_spec),
-              KEY_META: json.dumps(metadata or {}, sort_keys=True, default=str)}
+    values = {
+        KEY_INPUT: spec_to_json(input_spec),
+        KEY_OUTPUT: spec_to_json(output_spec),
+        KEY_META: json.dumps(metadata or {}, sort_keys=True, default=str),
+    }
     keep = [p for p in model.metadata_props if p.key not in values]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
@@ -78,9 +82,16 @@ def set_onnx_metadata(model: onnx.ModelProto, input_spec: InputSpec, output_spec
         prop.key, prop.value = key, value
 
 
-def export_module_onnx(module: nn.Module, path: str | Path, input_spec: InputSpec, output_spec: OutputSpec,
-                       metadata: dict[str, Any] | None = None, *, opset: int = 18,
-                       exporter: Literal["dynamo", "torchscript"] = "dynamo") -> Path:
+def export_module_onnx(
+    module: nn.Module,
+    path: str | Path,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    metadata: dict[str, Any] | None = None,
+    *,
+    opset: int = 18,
+    exporter: Literal["dynamo", "torchscript"] = "dynamo",
+) -> Path:
     """Export ``module`` to ONNX with a dynamic batch axis and the specs embedded.
 
     Models without a fixed input size also get dynamic spatial axes (multiples of
@@ -110,14 +121,28 @@ def export_module_onnx(module: nn.Module, path: str | Path, input_spec: InputSpe
             names[2 + i] = name
     with atomic_file(path, suffix=".onnx") as tmp, _quiet_stdout():
         if exporter == "dynamo":
-            program = torch.onnx.export(module, (example,), dynamo=True, input_names=["image"],
-                                        output_names=["logits"], opset_version=opset, dynamic_shapes=(axes,))
+            program = torch.onnx.export(
+                module,
+                (example,),
+                dynamo=True,
+                input_names=["image"],
+                output_names=["logits"],
+                opset_version=opset,
+                dynamic_shapes=(axes,),
+            )
             assert program is not None
             program.save(str(tmp))
         else:
-            torch.onnx.export(module, (example,), str(tmp), dynamo=False, input_names=["image"],
-                              output_names=["logits"], opset_version=opset,
-                              dynamic_axes={"image": names, "logits": {0: "batch"}})
+            torch.onnx.export(
+                module,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                input_names=["image"],
+                output_names=["logits"],
+                opset_version=opset,
+                dynamic_axes={"image": names, "logits": {0: "batch"}},
+            )
         model = onnx.load(str(tmp))
         set_onnx_metadata(model, input_spec, output_spec, {**(metadata or {}), "exporter": exporter})
         onnx.save(model, str(tmp))
@@ -130,8 +155,14 @@ def _onnx_predictor(path: Path, runtime: Runtime, threads: int) -> OnnxPredictor
     return OnnxPredictor(path, threads=threads)
 
 
-def max_abs_diff(module: nn.Module, onnx_path: Path, inputs: NDArray[np.float32], *, threads: int = 2,
-                 runtime: Runtime = "onnxruntime") -> float:
+def max_abs_diff(
+    module: nn.Module,
+    onnx_path: Path,
+    inputs: NDArray[np.float32],
+    *,
+    threads: int = 2,
+    runtime: Runtime = "onnxruntime",
+) -> float:
     """Largest |PyTorch − ``runtime``| over the logits of ``inputs``."""
     predictor = _onnx_predictor(onnx_path, runtime, threads)
     with torch.inference_mode():
@@ -143,7 +174,7 @@ class _Calibration:
     """ONNX Runtime calibration reader over batches of preprocessed training images."""
 
     def __init__(self, name: str, images: NDArray[np.float32], batch: int = 16) -> None:
-        self._batches = iter([{name: images[i:i + batch]} for i in range(0, len(images), batch)])
+        self._batches = iter([{name: images[i : i + batch]} for i in range(0, len(images), batch)])
 
     def get_next(self) -> dict[str, NDArray[np.float32]] | None:
         return next(self._batches, None)
@@ -152,8 +183,7 @@ class _Calibration:
         return None
 
 
-def quantize_onnx(fp32: Path, out: Path, mode: QuantMode, *, calibration: NDArray[np.float32] | None = None
-                  ) -> Path:
+def quantize_onnx(fp32: Path, out: Path, mode: QuantMode, *, calibration: NDArray[np.float32] | None = None) -> Path:
     """INT8-quantise ``fp32`` into ``out`` with ONNX Runtime; the aimd metadata is carried over.
 
     ``static``: QDQ format, per-channel int8 weights, uint8 activations calibrated (min–max) on
@@ -176,19 +206,29 @@ def quantize_onnx(fp32: Path, out: Path, mode: QuantMode, *, calibration: NDArra
             quant_pre_process(str(bare), str(pre), skip_symbolic_shape=True)
             if mode == "static":
                 if calibration is None or len(calibration) == 0:
-                    raise InvalidInputError("static quantisation needs calibration images", where="calibration",
-                                            hint="pass training images, or use dynamic quantisation")
-                quantize_static(str(pre), str(tmp), _Calibration(source.graph.input[0].name, calibration),
-                                quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                    raise InvalidInputError(
+                        "static quantisation needs calibration images",
+                        where="calibration",
+                        hint="pass training images, or use dynamic quantisation",
+                    )
+                quantize_static(
+                    str(pre),
+                    str(tmp),
+                    _Calibration(source.graph.input[0].name, calibration),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                )
             else:
                 quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
         finally:
             pre.unlink(missing_ok=True)
             bare.unlink(missing_ok=True)
         model = onnx.load(str(tmp))
-        props["aimd.quantization"] = json.dumps({"mode": mode, "weights": "int8",
-                                                 "activations": "uint8" if mode == "static" else "dynamic"})
+        props["aimd.quantization"] = json.dumps(
+            {"mode": mode, "weights": "int8", "activations": "uint8" if mode == "static" else "dynamic"}
+        )
         del model.metadata_props[:]
         for key, value in props.items():
             prop = model.metadata_props.add()
@@ -207,19 +247,35 @@ def _eval_set(run: Run, data: Path | None) -> tuple[ArraySet, ArraySet]:
     return val, train
 
 
-def _scored(fn: Callable[[NDArray[np.float32]], NDArray[np.float32]], data: ArraySet,
-            spec: OutputSpec) -> dict[str, Any]:
+def _scored(
+    fn: Callable[[NDArray[np.float32]], NDArray[np.float32]], data: ArraySet, spec: OutputSpec
+) -> dict[str, Any]:
     scores = evaluate_logits(fn, data, spec)
-    return {"metric": scores["metric"], "value": headline(scores),
-            **({"dice_per_class": scores["dice_per_class"]} if scores["metric"] == "dice" else
-               {"accuracy": scores["accuracy"]})}
+    return {
+        "metric": scores["metric"],
+        "value": headline(scores),
+        **(
+            {"dice_per_class": scores["dice_per_class"]}
+            if scores["metric"] == "dice"
+            else {"accuracy": scores["accuracy"]}
+        ),
+    }
 
 
-def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[QuantMode, ...] = (),
-               torchscript: bool = False, bundle: bool = False, data: Path | None = None, threads: int = 2,
-               runtimes: tuple[Runtime, ...] = ("onnxruntime", "openvino"),
-               calibration_images: int = 64, exporter: Literal["dynamo", "torchscript"] = "dynamo",
-               progress: Callable[[int], object] | None = None) -> dict[str, Any]:
+def export_run(
+    run_dir: str | Path,
+    *,
+    onnx_fp32: bool = True,
+    int8: tuple[QuantMode, ...] = (),
+    torchscript: bool = False,
+    bundle: bool = False,
+    data: Path | None = None,
+    threads: int = 2,
+    runtimes: tuple[Runtime, ...] = ("onnxruntime", "openvino"),
+    calibration_images: int = 64,
+    exporter: Literal["dynamo", "torchscript"] = "dynamo",
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, Any]:
     """Export a run and compare every runtime's accuracy on the validation split.
 
     Parameters
@@ -241,18 +297,26 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
     """
     run = load_run(run_dir)
     if int8 and not onnx_fp32:
-        raise InvalidInputError("INT8 quantisation starts from the fp32 ONNX model", where="--int8",
-                                hint="add --onnx")
+        raise InvalidInputError("INT8 quantisation starts from the fp32 ONNX model", where="--int8", hint="add --onnx")
     network = run.build_network()
     spec_in, spec_out = run.input_spec, run.output_spec
     val, train = _eval_set(run, data)
-    meta = {"model": run.info["model"], "run_id": run.info.get("run_id"), "version": run.info.get("version"),
-            "weights_sha256": run.info.get("weights_sha256")}
+    meta = {
+        "model": run.info["model"],
+        "run_id": run.info.get("run_id"),
+        "version": run.info.get("version"),
+        "weights_sha256": run.info.get("weights_sha256"),
+    }
     with torch.inference_mode():
         eager_fn = _torch_fn(network)
-    report: dict[str, Any] = {"run": str(run.path), "model": run.info["model"], "metric_split": "val",
-                              "exporter": exporter,
-                              "files": {}, "runtimes": {}}
+    report: dict[str, Any] = {
+        "run": str(run.path),
+        "model": run.info["model"],
+        "metric_split": "val",
+        "exporter": exporter,
+        "files": {},
+        "runtimes": {},
+    }
     report["runtimes"]["torch_fp32"] = _scored(eager_fn, val, spec_out)
     base = report["runtimes"]["torch_fp32"]["value"]
     check_inputs = val.images[: min(len(val), 16)]
@@ -260,21 +324,28 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
         if onnx_fp32:
             started = time.perf_counter()
             path = export_module_onnx(network, tmp / "model.onnx", spec_in, spec_out, meta, exporter=exporter)
-            report["files"]["onnx"] = {"path": "export/model.onnx", "sha256": sha256_file(path),
-                                       "seconds": round(time.perf_counter() - started, 2)}
+            report["files"]["onnx"] = {
+                "path": "export/model.onnx",
+                "sha256": sha256_file(path),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
             report["onnx_max_abs_diff"] = max_abs_diff(network, path, check_inputs, threads=threads)
             report["onnx_check_items"] = len(check_inputs)
             if "openvino" in runtimes:
-                report["openvino_max_abs_diff"] = max_abs_diff(network, path, check_inputs, threads=threads,
-                                                               runtime="openvino")
+                report["openvino_max_abs_diff"] = max_abs_diff(
+                    network, path, check_inputs, threads=threads, runtime="openvino"
+                )
             _score_runtimes(report, path, "fp32", runtimes, threads, val, spec_out)
             if progress:
                 progress(1)
             for mode in int8:
-                qpath = quantize_onnx(path, tmp / f"model.int8.{mode}.onnx", mode,
-                                      calibration=train.images[:calibration_images])
-                report["files"][f"onnx_int8_{mode}"] = {"path": f"export/model.int8.{mode}.onnx",
-                                                        "sha256": sha256_file(qpath)}
+                qpath = quantize_onnx(
+                    path, tmp / f"model.int8.{mode}.onnx", mode, calibration=train.images[:calibration_images]
+                )
+                report["files"][f"onnx_int8_{mode}"] = {
+                    "path": f"export/model.int8.{mode}.onnx",
+                    "sha256": sha256_file(qpath),
+                }
                 _score_runtimes(report, qpath, f"int8_{mode}", runtimes, threads, val, spec_out)
                 if mode == "static":
                     report["calibration"] = {"split": "train", "images": int(min(len(train), calibration_images))}
@@ -285,11 +356,18 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
             report["files"]["torchscript"] = {"path": "export/model.ts", "sha256": sha256_file(ts)}
         if bundle:
             extra = {"models/model.onnx": tmp / "model.onnx"} if onnx_fp32 else {}
-            write_monai_bundle(network, run.network_def(), tmp / "bundle", spec_in, spec_out,
-                               version=str(run.info.get("version", "0.1.0")), task=spec_out.description,
-                               description=f"aimd {run.info['model']} trained on target {spec_out.target}",
-                               metrics={f"val_{report['runtimes']['torch_fp32']['metric']}": base or 0.0},
-                               extra_files=extra)
+            write_monai_bundle(
+                network,
+                run.network_def(),
+                tmp / "bundle",
+                spec_in,
+                spec_out,
+                version=str(run.info.get("version", "0.1.0")),
+                task=spec_out.description,
+                description=f"aimd {run.info['model']} trained on target {spec_out.target}",
+                metrics={f"val_{report['runtimes']['torch_fp32']['metric']}": base or 0.0},
+                extra_files=extra,
+            )
             report["files"]["monai_bundle"] = {"path": "export/bundle"}
         for scores in report["runtimes"].values():
             value = scores["value"]
@@ -300,8 +378,15 @@ def export_run(run_dir: str | Path, *, onnx_fp32: bool = True, int8: tuple[Quant
     return report
 
 
-def _score_runtimes(report: dict[str, Any], path: Path, variant: str, runtimes: tuple[Runtime, ...], threads: int,
-                    val: ArraySet, spec_out: OutputSpec) -> None:
+def _score_runtimes(
+    report: dict[str, Any],
+    path: Path,
+    variant: str,
+    runtimes: tuple[Runtime, ...],
+    threads: int,
+    val: ArraySet,
+    spec_out: OutputSpec,
+) -> None:
     """Score ``path`` with each runtime into ``report["runtimes"]`` (``onnx_<variant>``, ``openvino_<variant>``)."""
     for runtime in runtimes:
         key = f"{'onnx' if runtime == 'onnxruntime' else runtime}_{variant}"
@@ -317,6 +402,7 @@ def _torch_fn(network: nn.Module) -> Callable[[NDArray[np.float32]], NDArray[np.
     def run(batch: NDArray[np.float32]) -> NDArray[np.float32]:
         with torch.inference_mode():
             return network(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+
     return run
 
 

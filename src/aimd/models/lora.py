@@ -32,13 +32,23 @@ def resolve_targets(model: nn.Module, patterns: list[str] | tuple[str, ...]) -> 
     candidates = [name for name, mod in model.named_modules() if isinstance(mod, _ADAPTABLE)]
     chosen = [name for name in candidates if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
     if not chosen:
-        raise InvalidInputError(f"LoRA targets {list(patterns)} match no Linear/Conv2d layer", where="--lora-targets",
-                                hint=f"use glob patterns over layer names such as {candidates[:4]}")
+        raise InvalidInputError(
+            f"LoRA targets {list(patterns)} match no Linear/Conv2d layer",
+            where="--lora-targets",
+            hint=f"use glob patterns over layer names such as {candidates[:4]}",
+        )
     return chosen
 
 
-def apply_lora(model: nn.Module, *, rank: int, alpha: float, targets: list[str] | tuple[str, ...],
-               head: list[str] | tuple[str, ...] = (), dropout: float = 0.0) -> Any:
+def apply_lora(
+    model: nn.Module,
+    *,
+    rank: int,
+    alpha: float,
+    targets: list[str] | tuple[str, ...],
+    head: list[str] | tuple[str, ...] = (),
+    dropout: float = 0.0,
+) -> Any:
     """Wrap ``model`` in a peft LoRA model; only adapters and ``head`` modules stay trainable.
 
     Parameters
@@ -58,8 +68,14 @@ def apply_lora(model: nn.Module, *, rank: int, alpha: float, targets: list[str] 
         raise InvalidInputError(f"LoRA rank must be >= 1, got {rank}", where="--lora", hint="use e.g. --lora 4")
     names = resolve_targets(model, targets)
     names = [n for n in names if n not in head]
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=names, lora_dropout=dropout,
-                        modules_to_save=list(head) or None, bias="none")
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=names,
+        lora_dropout=dropout,
+        modules_to_save=list(head) or None,
+        bias="none",
+    )
     return get_peft_model(model, config)
 
 

@@ -46,16 +46,27 @@ class TaskLoss(nn.Module):
         Focal-loss focusing parameter and positive-class weight (003 §3.2.2: γ = 2, α = 0.75).
     """
 
-    def __init__(self, kind: str, activation: Literal["sigmoid", "softmax"], *, lambda_dice: float = 1.0,
-                 lambda_focal: float = 1.0, gamma: float = 2.0, alpha: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        activation: Literal["sigmoid", "softmax"],
+        *,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | None = None,
+    ) -> None:
         from monai.losses import DiceLoss, FocalLoss  # monai's import is heavy: load on first use
 
         super().__init__()
         if kind not in LOSSES:
             raise InvalidInputError(f"unknown loss {kind!r}", where="--loss", hint=f"use one of {list(LOSSES)}")
         if lambda_dice < 0 or lambda_focal < 0:
-            raise InvalidInputError(f"loss weights must be >= 0, got dice={lambda_dice}, focal={lambda_focal}",
-                                    where="--lambda-dice/--lambda-focal", hint="use e.g. 0.4 and 0.6")
+            raise InvalidInputError(
+                f"loss weights must be >= 0, got dice={lambda_dice}, focal={lambda_focal}",
+                where="--lambda-dice/--lambda-focal",
+                hint="use e.g. 0.4 and 0.6",
+            )
         self.kind = kind
         self.activation = activation
         self.lambda_dice = lambda_dice
@@ -88,9 +99,15 @@ class TaskLoss(nn.Module):
 
     def config(self) -> dict[str, object]:
         """Settings for the training record."""
-        return {"kind": self.kind, "activation": self.activation, "lambda_dice": self.lambda_dice,
-                "lambda_focal": self.lambda_focal, "gamma": self.gamma, "alpha": self.alpha,
-                "implementation": "monai.losses.DiceLoss/FocalLoss (batch Dice)"}
+        return {
+            "kind": self.kind,
+            "activation": self.activation,
+            "lambda_dice": self.lambda_dice,
+            "lambda_focal": self.lambda_focal,
+            "gamma": self.gamma,
+            "alpha": self.alpha,
+            "implementation": "monai.losses.DiceLoss/FocalLoss (batch Dice)",
+        }
 
 
 __all__ = ["LOSSES", "TaskLoss"]

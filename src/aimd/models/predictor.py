@@ -96,8 +96,7 @@ class BasePredictor(ABC):
 
     max_batch: int = 16
 
-    def __init__(self, input_spec: InputSpec, output_spec: OutputSpec,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, input_spec: InputSpec, output_spec: OutputSpec, metadata: dict[str, Any] | None = None) -> None:
         self._input_spec = input_spec
         self._output_spec = output_spec
         self._metadata = dict(metadata or {})
@@ -134,36 +133,52 @@ class BasePredictor(ABC):
             batch = batch.detach().cpu().numpy()
         arr = np.asarray(batch)
         if arr.dtype.kind not in "fiu":
-            raise InvalidInputError(f"batch has data type {arr.dtype}, expected numbers", where=where,
-                                    hint="pass a float32 array (n, channels, h, w)")
+            raise InvalidInputError(
+                f"batch has data type {arr.dtype}, expected numbers",
+                where=where,
+                hint="pass a float32 array (n, channels, h, w)",
+            )
         want = f"(n, {spec.channels}, " + ", ".join(str(s) for s in spec.patch_size) + ")"
         if arr.ndim != spec.dims + 2:
-            raise InvalidInputError(f"batch has {arr.ndim} dims {tuple(arr.shape)}, the model takes "
-                                    f"{spec.dims + 2}: {want}", where=where,
-                                    hint="add batch/channel axes, or call predict_volume() for images")
+            raise InvalidInputError(
+                f"batch has {arr.ndim} dims {tuple(arr.shape)}, the model takes {spec.dims + 2}: {want}",
+                where=where,
+                hint="add batch/channel axes, or call predict_volume() for images",
+            )
         if arr.shape[1] != spec.channels:
-            raise InvalidInputError(f"batch has {arr.shape[1]} channels, the model takes {spec.channels}",
-                                    where=where, hint=f"pass shape {want}")
+            raise InvalidInputError(
+                f"batch has {arr.shape[1]} channels, the model takes {spec.channels}",
+                where=where,
+                hint=f"pass shape {want}",
+            )
         spatial = tuple(int(s) for s in arr.shape[2:])
         if check_size and spec.fixed_size and spatial != tuple(spec.patch_size):
-            raise InvalidInputError(f"image size {spatial} differs from the model's fixed size "
-                                    f"{tuple(spec.patch_size)}", where=where,
-                                    hint="call predict_volume(), which applies the declared resize")
+            raise InvalidInputError(
+                f"image size {spatial} differs from the model's fixed size {tuple(spec.patch_size)}",
+                where=where,
+                hint="call predict_volume(), which applies the declared resize",
+            )
         if check_size and not spec.fixed_size and any(s % spec.size_multiple for s in spatial):
-            raise InvalidInputError(f"image size {spatial} is not a multiple of {spec.size_multiple}",
-                                    where=where, hint="call predict_volume(), which pads by sliding window")
+            raise InvalidInputError(
+                f"image size {spatial} is not a multiple of {spec.size_multiple}",
+                where=where,
+                hint="call predict_volume(), which pads by sliding window",
+            )
         out = arr.astype(np.float32, copy=False)
         if out.size:
             lo, hi = float(out.min()), float(out.max())
             low, high = spec.value_range
             if not np.isfinite([lo, hi]).all():
-                raise InvalidInputError("batch holds NaN or infinite values", where=where,
-                                        hint="clean the image before inference")
+                raise InvalidInputError(
+                    "batch holds NaN or infinite values", where=where, hint="clean the image before inference"
+                )
             if lo < low - 1e-3 or hi > high + 1e-3:
                 raise InvalidInputError(
                     f"values span [{lo:.4g}, {hi:.4g}] but the model takes preprocessed values in "
-                    f"[{low:g}, {high:g}] ({spec.intensity.describe()})", where=where,
-                    hint="call predict_volume(), which applies the declared preprocessing")
+                    f"[{low:g}, {high:g}] ({spec.intensity.describe()})",
+                    where=where,
+                    hint="call predict_volume(), which applies the declared preprocessing",
+                )
         return np.ascontiguousarray(out)
 
     def predict_logits(self, batch: Any) -> NDArray[np.float32]:
@@ -171,7 +186,7 @@ class BasePredictor(ABC):
         arr = self.validate_batch(batch)
         if arr.shape[0] == 0:
             raise InvalidInputError("batch is empty", where="batch", hint="pass at least one image")
-        parts = [self._logits(arr[i:i + self.max_batch]) for i in range(0, arr.shape[0], self.max_batch)]
+        parts = [self._logits(arr[i : i + self.max_batch]) for i in range(0, arr.shape[0], self.max_batch)]
         return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
 
     def predict(self, batch: Any) -> NDArray[np.float32]:
@@ -179,8 +194,9 @@ class BasePredictor(ABC):
         return activate(self.predict_logits(batch), self.output_spec.activation)
 
     # ------------------------------------------------------------------ volumes
-    def _sliding_logits(self, inputs: NDArray[np.float32], *, sw_batch_size: int,
-                        overlap: float) -> NDArray[np.float32]:
+    def _sliding_logits(
+        self, inputs: NDArray[np.float32], *, sw_batch_size: int, overlap: float
+    ) -> NDArray[np.float32]:
         from monai.inferers import sliding_window_inference  # monai's import is heavy: load on first use
 
         roi = tuple(int(s) for s in self.input_spec.patch_size)
@@ -189,13 +205,26 @@ class BasePredictor(ABC):
             return torch.from_numpy(self._logits(np.ascontiguousarray(window.numpy(), dtype=np.float32)))
 
         with torch.inference_mode():
-            out = sliding_window_inference(torch.from_numpy(inputs), roi_size=roi, sw_batch_size=sw_batch_size,
-                                           predictor=run, overlap=overlap, mode="gaussian")
+            out = sliding_window_inference(
+                torch.from_numpy(inputs),
+                roi_size=roi,
+                sw_batch_size=sw_batch_size,
+                predictor=run,
+                overlap=overlap,
+                mode="gaussian",
+            )
         assert isinstance(out, torch.Tensor)
         return out.numpy().astype(np.float32)
 
-    def predict_volume(self, volume: Volume, *, modality: str | None = None, where: str = "input",
-                       sw_batch_size: int = 8, overlap: float = 0.25) -> Prediction:
+    def predict_volume(
+        self,
+        volume: Volume,
+        *,
+        modality: str | None = None,
+        where: str = "input",
+        sw_batch_size: int = 8,
+        overlap: float = 0.25,
+    ) -> Prediction:
         """Check, preprocess and predict a whole image or volume.
 
         Segmentation models run slice by slice (axial) with sliding-window inference over the trained
@@ -227,8 +256,12 @@ class BasePredictor(ABC):
         else:
             inputs = self.validate_batch(inputs, where=where, check_size=False)
             logits = self._sliding_logits(inputs, sw_batch_size=sw_batch_size, overlap=overlap)
-            record["inference"] = {"sliding_window": True, "roi": list(self.input_spec.patch_size),
-                                   "overlap": overlap, "mode": "gaussian"}
+            record["inference"] = {
+                "sliding_window": True,
+                "roi": list(self.input_spec.patch_size),
+                "overlap": overlap,
+                "mode": "gaussian",
+            }
         probs = activate(logits, spec_out.activation)
         record["activation"] = spec_out.activation
         record["postprocessing"] = spec_out.postprocessing()
@@ -241,8 +274,14 @@ class BasePredictor(ABC):
             label_arr = np.argmax(probs, axis=1).astype(np.uint8)
         else:
             label_arr = (probs[:, 0] >= spec_out.threshold).astype(np.uint8)
-        labels = Volume(label_arr, spacing=volume.spacing, origin=volume.origin, direction=volume.direction,
-                        modality="SEG", metadata={"labels": {str(k): v for k, v in spec_out.labels.items()}})
+        labels = Volume(
+            label_arr,
+            spacing=volume.spacing,
+            origin=volume.origin,
+            direction=volume.direction,
+            modality="SEG",
+            metadata={"labels": {str(k): v for k, v in spec_out.labels.items()}},
+        )
         record["seconds"] = round(time.perf_counter() - started, 4)
         return Prediction(probabilities=probs, labels=labels, record=record)
 

@@ -35,8 +35,7 @@ def volume_modality(volume: Volume, override: str | None = None) -> str | None:
     return str(value).upper() if value else None
 
 
-def check_volume(volume: Volume, spec: InputSpec, *, modality: str | None = None,
-                 where: str = "input") -> None:
+def check_volume(volume: Volume, spec: InputSpec, *, modality: str | None = None, where: str = "input") -> None:
     """Raise :class:`InvalidInputError` when ``volume`` does not fit ``spec``.
 
     Parameters
@@ -64,22 +63,33 @@ def check_volume(volume: Volume, spec: InputSpec, *, modality: str | None = None
     """
     found = volume_modality(volume) or (modality.upper() if modality else None)
     if found is None:
-        raise InvalidInputError(f"the image carries no modality; the model expects {spec.modality}",
-                                where=where, hint=f"pass modality='{spec.modality}' (CLI: --modality "
-                                f"{spec.modality}) if the image really is {spec.modality}")
+        raise InvalidInputError(
+            f"the image carries no modality; the model expects {spec.modality}",
+            where=where,
+            hint=f"pass modality='{spec.modality}' (CLI: --modality "
+            f"{spec.modality}) if the image really is {spec.modality}",
+        )
     if found != spec.modality:
-        raise InvalidInputError(f"model expects {spec.modality} images, got {found}", where=where,
-                                hint=f"use a model trained on {found}, or pass a {spec.modality} image")
+        raise InvalidInputError(
+            f"model expects {spec.modality} images, got {found}",
+            where=where,
+            hint=f"use a model trained on {found}, or pass a {spec.modality} image",
+        )
     if spec.spacing_mm is not None:
         for axis, got, want in zip("xy", volume.spacing[:2], spec.spacing_mm, strict=True):
             if abs(got - want) > spec.spacing_tolerance * want:
                 raise InvalidInputError(
                     f"pixel spacing {axis}={got:.3g} mm is outside the model's range "
-                    f"{want:.3g} mm ± {spec.spacing_tolerance:.0%}", where=where,
-                    hint=f"resample to {want:.3g} mm with aimd.imaging.resample.resample_to_spacing")
+                    f"{want:.3g} mm ± {spec.spacing_tolerance:.0%}",
+                    where=where,
+                    hint=f"resample to {want:.3g} mm with aimd.imaging.resample.resample_to_spacing",
+                )
     if volume.array.dtype.kind not in "iuf" or (volume.array.dtype.kind == "f" and "float" not in spec.raw_dtypes):
-        raise InvalidInputError(f"image data type {volume.array.dtype} is not one of {list(spec.raw_dtypes)}",
-                                where=where, hint="pass integer or floating-point pixel data")
+        raise InvalidInputError(
+            f"image data type {volume.array.dtype} is not one of {list(spec.raw_dtypes)}",
+            where=where,
+            hint="pass integer or floating-point pixel data",
+        )
 
 
 def intensity_to_unit(volume: Volume, spec: InputSpec) -> NDArray[np.float32]:
@@ -109,9 +119,11 @@ def _bit_depth_unit(volume: Volume, bits: int | None) -> NDArray[np.float32]:
         elif volume.array.dtype.kind in "iu":
             bits = volume.array.dtype.itemsize * 8
         else:
-            raise InvalidInputError("cannot tell the bit depth of a floating-point image",
-                                    where="metadata.bits_stored",
-                                    hint="set metadata['bits_stored'] or declare Intensity(bits=...)")
+            raise InvalidInputError(
+                "cannot tell the bit depth of a floating-point image",
+                where="metadata.bits_stored",
+                hint="set metadata['bits_stored'] or declare Intensity(bits=...)",
+            )
     out = np.clip(volume.array.astype(np.float32) / np.float32(2**bits - 1), 0.0, 1.0)
     if str(volume.metadata.get("photometric", "")).upper() == "MONOCHROME1":
         out = 1.0 - out

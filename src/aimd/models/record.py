@@ -19,8 +19,20 @@ import torch
 
 from aimd.core.atomic import atomic_file
 
-_PACKAGES = ("aimd", "torch", "monai", "numpy", "onnx", "onnxruntime", "peft", "scipy", "scikit-learn",
-             "SimpleITK", "nibabel", "pydicom")
+_PACKAGES = (
+    "aimd",
+    "torch",
+    "monai",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "peft",
+    "scipy",
+    "scikit-learn",
+    "SimpleITK",
+    "nibabel",
+    "pydicom",
+)
 
 
 def _cpu_model() -> str:
@@ -88,8 +100,7 @@ def plot_curves(epochs: list[dict[str, Any]], out_dir: Path, *, metric_name: str
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(xs, [e.get("val_metric") if e.get("val_metric") is not None else float("nan") for e in epochs],
-            marker="o")
+    ax.plot(xs, [e.get("val_metric") if e.get("val_metric") is not None else float("nan") for e in epochs], marker="o")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric_name)
     ax.set_title(f"validation {metric_name}")

@@ -93,15 +93,23 @@ class Run:
             if recorded and self.weights.is_file() and sha256_file(self.weights) != recorded:
                 from aimd.core.errors import IntegrityError
 
-                raise IntegrityError("weights differ from the SHA-256 recorded in run.json", where=str(self.weights),
-                                     hint="restore best.pt or re-run training")
+                raise IntegrityError(
+                    "weights differ from the SHA-256 recorded in run.json",
+                    where=str(self.weights),
+                    hint="restore best.pt or re-run training",
+                )
             load_weights(network, load_state_dict_file(self.weights), where=str(self.weights))
         return network.eval()
 
     def predictor(self) -> TorchModulePredictor:
         """A :class:`TorchModulePredictor` on the best weights."""
-        meta = {"source": str(self.path), "model": self.info["model"], "run_id": self.info.get("run_id"),
-                "weights_sha256": self.info.get("weights_sha256"), "version": self.info.get("version")}
+        meta = {
+            "source": str(self.path),
+            "model": self.info["model"],
+            "run_id": self.info.get("run_id"),
+            "weights_sha256": self.info.get("weights_sha256"),
+            "version": self.info.get("version"),
+        }
         return TorchModulePredictor(self.build_network(), self.input_spec, self.output_spec, meta)
 
 
@@ -114,16 +122,21 @@ def load_run(path: str | Path) -> Run:
     """Open a run folder and check run.json has what rebuilding the model needs."""
     p = Path(path)
     if not p.is_dir():
-        raise InvalidInputError("run folder does not exist", where=str(p),
-                                hint="pass the --out folder of aimd model train")
+        raise InvalidInputError(
+            "run folder does not exist", where=str(p), hint="pass the --out folder of aimd model train"
+        )
     run_file = p / RUN_FILE
     if not run_file.is_file():
-        raise InvalidInputError("folder holds no run.json", where=str(p),
-                                hint="pass the --out folder of a finished aimd model train")
+        raise InvalidInputError(
+            "folder holds no run.json", where=str(p), hint="pass the --out folder of a finished aimd model train"
+        )
     info = _read(run_file)
     if info.get("format") != RUN_FORMAT:
-        raise SchemaError(f"format is {info.get('format')!r}, expected {RUN_FORMAT!r}", where=str(run_file),
-                          hint="pass a run folder written by aimd model train")
+        raise SchemaError(
+            f"format is {info.get('format')!r}, expected {RUN_FORMAT!r}",
+            where=str(run_file),
+            hint="pass a run folder written by aimd model train",
+        )
     for key in ("model", "factory", "model_kwargs", "input_spec", "output_spec"):
         if key not in info:
             raise SchemaError(f"missing field {key!r}", where=str(run_file), hint="re-run training")

@@ -65,8 +65,11 @@ class Intensity(_Frozen):
         """One human sentence for the model description (000 §4.2.4 d)."""
         if self.method == "window":
             parts = [f"centre {c:g} / width {w:g}" for c, w in self.windows]
-            return (f"CT window{'s' if len(parts) > 1 else ''} " + "; ".join(parts)
-                    + " (clip, scale linearly to [0, 1]; one channel per window)")
+            return (
+                f"CT window{'s' if len(parts) > 1 else ''} "
+                + "; ".join(parts)
+                + " (clip, scale linearly to [0, 1]; one channel per window)"
+            )
         if self.method == "bit_depth":
             bits = f"{self.bits}-bit" if self.bits else "stored bit depth"
             return f"divide by the largest {bits} value, MONOCHROME1 inverted, giving [0, 1]"
@@ -176,9 +179,11 @@ class OutputSpec(_Frozen):
         """One sentence describing post-processing (000 §4.2.4 d)."""
         if self.activation == "softmax":
             return "softmax over channels, then argmax → class index per " + (
-                "pixel" if self.task == "segmentation" else "image")
+                "pixel" if self.task == "segmentation" else "image"
+            )
         return f"sigmoid, then threshold {self.threshold:g} → binary " + (
-            "mask" if self.task == "segmentation" else "decision")
+            "mask" if self.task == "segmentation" else "decision"
+        )
 
     def encoding(self) -> str:
         """Label encoding used in training (000 §4.2.4 c)."""
@@ -213,13 +218,19 @@ def _parse(cls: type[Any], data: str | dict[str, Any], where: str) -> Any:
         obj = json.loads(data) if isinstance(data, str) else data
         return cls.model_validate(obj)
     except json.JSONDecodeError as err:
-        raise SchemaError(f"{cls.__name__} is not valid JSON ({err.msg} at {err.pos})", where=where,
-                          hint="re-export the model with aimd") from err
+        raise SchemaError(
+            f"{cls.__name__} is not valid JSON ({err.msg} at {err.pos})",
+            where=where,
+            hint="re-export the model with aimd",
+        ) from err
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise SchemaError(f"{cls.__name__} field {field!r}: {first['msg']}", where=where,
-                          hint="fix the spec or re-export the model with aimd") from err
+        raise SchemaError(
+            f"{cls.__name__} field {field!r}: {first['msg']}",
+            where=where,
+            hint="fix the spec or re-export the model with aimd",
+        ) from err
 
 
 __all__ = ["InputSpec", "Intensity", "OutputSpec", "parse_input_spec", "parse_output_spec", "spec_to_json"]

@@ -53,36 +53,82 @@ class Target:
         for cls, names in self.label_names.items():
             missing = [n for n in names if n not in by_name]
             if missing:
-                raise SchemaError(f"label_map has no {missing} needed by target {self.name!r}",
-                                  where="dataset.json: label_map",
-                                  hint=f"regenerate the dataset or pick another target from {sorted(TARGETS)}")
+                raise SchemaError(
+                    f"label_map has no {missing} needed by target {self.name!r}",
+                    where="dataset.json: label_map",
+                    hint=f"regenerate the dataset or pick another target from {sorted(TARGETS)}",
+                )
             out[cls] = sorted(by_name[n] for n in names)
         return out
 
     def output_spec(self, label_map: dict[str, str] | None = None, threshold: float = 0.5) -> OutputSpec:
         """The :class:`OutputSpec` of a model trained on this target."""
-        return OutputSpec(task=self.output_task, labels=dict(self.classes), activation=self.activation,
-                          threshold=threshold,
-                          source_labels=self.label_values(label_map) if label_map and self.source == "labels"
-                          else {}, target=self.name, description=self.domain)
+        return OutputSpec(
+            task=self.output_task,
+            labels=dict(self.classes),
+            activation=self.activation,
+            threshold=threshold,
+            source_labels=self.label_values(label_map) if label_map and self.source == "labels" else {},
+            target=self.name,
+            description=self.domain,
+        )
 
 
 TARGETS: dict[str, Target] = {
-    "body": Target("body", "seg", "sigmoid", {1: "body"}, {1: _ANATOMY}, "labels",
-                   "CT body-region (patient outline) segmentation, 000 B.1.5.3"),
-    "organs": Target("organs", "seg", "softmax",
-                     {0: "background", 1: "body", 2: "lung", 3: "liver", 4: "spine_bone"},
-                     {1: ("body",), 2: ("lung", "lung_nodule"), 3: ("liver", "liver_tumour"),
-                      4: ("spine_bone",)}, "labels",
-                     "CT multi-organ segmentation (body, lungs, liver, spine) on axial slices"),
-    "lesions": Target("lesions", "seg", "sigmoid", {1: "lesion"}, {1: ("lung_nodule", "liver_tumour")}, "labels",
-                      "CT lesion segmentation (lung nodules and liver tumours) on axial slices"),
-    "lung_nodule": Target("lung_nodule", "seg", "sigmoid", {1: "lung_nodule"}, {1: ("lung_nodule",)}, "labels",
-                          "CT lung-nodule segmentation on axial slices"),
-    "liver_tumour": Target("liver_tumour", "seg", "sigmoid", {1: "liver_tumour"}, {1: ("liver_tumour",)},
-                           "labels", "CT liver-tumour segmentation on axial slices"),
-    "nodule_present": Target("nodule_present", "cls", "softmax", {0: "no_nodule", 1: "nodule"}, {},
-                             "dx_boxes", "radiograph anomaly detection: is a lung nodule present (003 §3)"),
+    "body": Target(
+        "body",
+        "seg",
+        "sigmoid",
+        {1: "body"},
+        {1: _ANATOMY},
+        "labels",
+        "CT body-region (patient outline) segmentation, 000 B.1.5.3",
+    ),
+    "organs": Target(
+        "organs",
+        "seg",
+        "softmax",
+        {0: "background", 1: "body", 2: "lung", 3: "liver", 4: "spine_bone"},
+        {1: ("body",), 2: ("lung", "lung_nodule"), 3: ("liver", "liver_tumour"), 4: ("spine_bone",)},
+        "labels",
+        "CT multi-organ segmentation (body, lungs, liver, spine) on axial slices",
+    ),
+    "lesions": Target(
+        "lesions",
+        "seg",
+        "sigmoid",
+        {1: "lesion"},
+        {1: ("lung_nodule", "liver_tumour")},
+        "labels",
+        "CT lesion segmentation (lung nodules and liver tumours) on axial slices",
+    ),
+    "lung_nodule": Target(
+        "lung_nodule",
+        "seg",
+        "sigmoid",
+        {1: "lung_nodule"},
+        {1: ("lung_nodule",)},
+        "labels",
+        "CT lung-nodule segmentation on axial slices",
+    ),
+    "liver_tumour": Target(
+        "liver_tumour",
+        "seg",
+        "sigmoid",
+        {1: "liver_tumour"},
+        {1: ("liver_tumour",)},
+        "labels",
+        "CT liver-tumour segmentation on axial slices",
+    ),
+    "nodule_present": Target(
+        "nodule_present",
+        "cls",
+        "softmax",
+        {0: "no_nodule", 1: "nodule"},
+        {},
+        "dx_boxes",
+        "radiograph anomaly detection: is a lung nodule present (003 §3)",
+    ),
 }
 
 

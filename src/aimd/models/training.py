@@ -96,22 +96,40 @@ def load_init(network: nn.Module, init: Path, model_factory: str) -> dict[str, A
     if is_run(init):
         run = load_run(init)
         if run.info["factory"] != model_factory:
-            raise InvalidInputError(f"init run trained {run.info['factory']}, not {model_factory}", where=str(init),
-                                    hint="fine-tune the same architecture the run pre-trained")
-        weights, source = run.weights, {"run": str(init), "run_id": run.info.get("run_id"),
-                                        "model": run.info["model"], "target": run.output_spec.target}
+            raise InvalidInputError(
+                f"init run trained {run.info['factory']}, not {model_factory}",
+                where=str(init),
+                hint="fine-tune the same architecture the run pre-trained",
+            )
+        weights, source = (
+            run.weights,
+            {
+                "run": str(init),
+                "run_id": run.info.get("run_id"),
+                "model": run.info["model"],
+                "target": run.output_spec.target,
+            },
+        )
     else:
         weights, source = init, {"weights": str(init)}
     state = load_state_dict_file(weights)
     own = network.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not fitting:
-        raise InvalidInputError("no tensor of the init weights fits this network", where=str(weights),
-                                hint="pass weights of the same architecture")
+        raise InvalidInputError(
+            "no tensor of the init weights fits this network",
+            where=str(weights),
+            hint="pass weights of the same architecture",
+        )
     network.load_state_dict(fitting, strict=False)
     reinit = sorted(k for k in own if k not in fitting)
-    return {**source, "weights_sha256": sha256_file(weights), "loaded_tensors": len(fitting),
-            "reinitialised": reinit, "ignored": sorted(k for k in state if k not in fitting)}
+    return {
+        **source,
+        "weights_sha256": sha256_file(weights),
+        "loaded_tensors": len(fitting),
+        "reinitialised": reinit,
+        "ignored": sorted(k for k in state if k not in fitting),
+    }
 
 
 def _optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -136,22 +154,35 @@ def _load_data(cfg: TrainConfig, index: DatasetIndex, spec: InputSpec) -> tuple[
     sets = {"train": load_split(index, "train", target, spec, case_ids=train_ids, **common)}
     for split in ("val", "test"):
         if not index.split_ids(split):
-            raise InvalidInputError(f"dataset has no {split} cases", where=str(index.path),
-                                    hint="generate at least 7 cases so every split holds one")
+            raise InvalidInputError(
+                f"dataset has no {split} cases",
+                where=str(index.path),
+                hint="generate at least 7 cases so every split holds one",
+            )
         sets[split] = load_split(index, split, target, spec, keep_volumes=True, **common)
     return sets, train_ids
 
 
 def _eval_train_subset(cfg: TrainConfig, index: DatasetIndex, spec: InputSpec, train_ids: list[str]) -> ArraySet:
     ids = train_ids[: cfg.eval_train_cases]
-    return load_split(index, "train", cfg.resolved_target(), spec, case_ids=ids, keep_volumes=True,
-                      slice_policy=cfg.resolved_slice_policy(), negative_ratio=cfg.negative_ratio, seed=cfg.seed)
+    return load_split(
+        index,
+        "train",
+        cfg.resolved_target(),
+        spec,
+        case_ids=ids,
+        keep_volumes=True,
+        slice_policy=cfg.resolved_slice_policy(),
+        negative_ratio=cfg.negative_ratio,
+        seed=cfg.seed,
+    )
 
 
 def _logits_fn(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+
     return run
 
 
@@ -159,15 +190,16 @@ def _val_loss(model: nn.Module, loss_fn: nn.Module, data: ArraySet, batch: int) 
     total, count = 0.0, 0
     with torch.inference_mode():
         for i in range(0, len(data), batch):
-            x = torch.from_numpy(data.images[i:i + batch])
-            y = torch.from_numpy(data.targets[i:i + batch])
+            x = torch.from_numpy(data.images[i : i + batch])
+            y = torch.from_numpy(data.targets[i : i + batch])
             total += float(loss_fn(model(x), y)) * len(x)
             count += len(x)
     return total / max(count, 1)
 
 
-def random_crop(images: np.ndarray, targets: np.ndarray, patch: tuple[int, ...],
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_crop(
+    images: np.ndarray, targets: np.ndarray, patch: tuple[int, ...], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Crop each image (and its spatial target) to ``patch`` at a random position; no-op when it fits."""
     h, w = images.shape[-2:]
     ph, pw = int(patch[0]), int(patch[1])
@@ -179,8 +211,8 @@ def random_crop(images: np.ndarray, targets: np.ndarray, patch: tuple[int, ...],
     for img, tgt in zip(images, targets, strict=True):
         y0 = int(rng.integers(0, h - ph + 1))
         x0 = int(rng.integers(0, w - pw + 1))
-        out_i.append(img[:, y0:y0 + ph, x0:x0 + pw])
-        out_t.append(tgt[y0:y0 + ph, x0:x0 + pw] if spatial else tgt)
+        out_i.append(img[:, y0 : y0 + ph, x0 : x0 + pw])
+        out_t.append(tgt[y0 : y0 + ph, x0 : x0 + pw] if spatial else tgt)
     return np.stack(out_i), np.stack(out_t)
 
 
@@ -203,11 +235,18 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
     with _torch_settings(cfg.threads, cfg.deterministic, cfg.seed), atomic_dir(cfg.out, overwrite=cfg.force) as tmp:
         sets, train_ids = _load_data(cfg, index, base_spec)
         spacing = np.median(np.array(list(sets["train"].spacings.values()))[:, :2], axis=0)
-        input_spec = base_spec if target.task == "cls" else base_spec.model_copy(
-            update={"spacing_mm": (round(float(spacing[0]), 4), round(float(spacing[1]), 4))})
+        input_spec = (
+            base_spec
+            if target.task == "cls"
+            else base_spec.model_copy(update={"spacing_mm": (round(float(spacing[0]), 4), round(float(spacing[1]), 4))})
+        )
         network = build_network(cfg.model, out_channels=target.channels, **cfg.model_kwargs)
-        kwargs = {**entry.kwargs, **cfg.model_kwargs, entry.in_kwarg: base_spec.channels,
-                  entry.out_kwarg: target.channels}
+        kwargs = {
+            **entry.kwargs,
+            **cfg.model_kwargs,
+            entry.in_kwarg: base_spec.channels,
+            entry.out_kwarg: target.channels,
+        }
         lineage = load_init(network, cfg.init, entry.factory) if cfg.init else None
         model: Any = network
         lora_info = None
@@ -215,28 +254,44 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
             targets = cfg.lora_targets or list(entry.lora_targets)
             alpha = cfg.lora_alpha or 2.0 * cfg.lora_rank
             total_params = sum(p.numel() for p in network.parameters())
-            model = apply_lora(network, rank=cfg.lora_rank, alpha=alpha, targets=targets,
-                               head=list(entry.head_modules))
-            lora_info = {"rank": cfg.lora_rank, "alpha": alpha, "targets": targets,
-                         "head_trained_in_full": list(entry.head_modules),
-                         "trainable_parameters": trainable_parameters(model), "base_parameters": total_params,
-                         "library": "peft"}
-        hard = TaskLoss(cfg.resolved_loss(), target.activation, lambda_dice=cfg.lambda_dice,
-                        lambda_focal=cfg.lambda_focal, gamma=cfg.focal_gamma, alpha=cfg.focal_alpha)
+            model = apply_lora(network, rank=cfg.lora_rank, alpha=alpha, targets=targets, head=list(entry.head_modules))
+            lora_info = {
+                "rank": cfg.lora_rank,
+                "alpha": alpha,
+                "targets": targets,
+                "head_trained_in_full": list(entry.head_modules),
+                "trainable_parameters": trainable_parameters(model),
+                "base_parameters": total_params,
+                "library": "peft",
+            }
+        hard = TaskLoss(
+            cfg.resolved_loss(),
+            target.activation,
+            lambda_dice=cfg.lambda_dice,
+            lambda_focal=cfg.lambda_focal,
+            gamma=cfg.focal_gamma,
+            alpha=cfg.focal_alpha,
+        )
         loss_fn: nn.Module = hard
         distill_info = None
         if cfg.teacher:
             teacher_run = load_run(cfg.teacher)
             if teacher_run.output_spec.labels != output_spec.labels:
-                raise InvalidInputError(f"teacher predicts {teacher_run.output_spec.labels}, the student "
-                                        f"{output_spec.labels}", where=str(cfg.teacher),
-                                        hint="distil from a teacher trained on the same target")
-            loss_fn = DistillationLoss(hard, teacher_run.build_network(), temperature=cfg.temperature,
-                                       alpha=cfg.distill_alpha)
-            distill_info = {"teacher": str(cfg.teacher), "teacher_run_id": teacher_run.info.get("run_id"),
-                            "teacher_model": teacher_run.info["model"],
-                            "teacher_parameters": sum(p.numel() for p in teacher_run.build_network().parameters()),
-                            **loss_fn.config()}
+                raise InvalidInputError(
+                    f"teacher predicts {teacher_run.output_spec.labels}, the student {output_spec.labels}",
+                    where=str(cfg.teacher),
+                    hint="distil from a teacher trained on the same target",
+                )
+            loss_fn = DistillationLoss(
+                hard, teacher_run.build_network(), temperature=cfg.temperature, alpha=cfg.distill_alpha
+            )
+            distill_info = {
+                "teacher": str(cfg.teacher),
+                "teacher_run_id": teacher_run.info.get("run_id"),
+                "teacher_model": teacher_run.info["model"],
+                "teacher_parameters": sum(p.numel() for p in teacher_run.build_network().parameters()),
+                **loss_fn.config(),
+            }
         params = [p for p in model.parameters() if p.requires_grad]
         opt = _optimizer(cfg, params)
         sched = _scheduler(cfg, opt)
@@ -259,7 +314,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
             lr_used = opt.param_groups[0]["lr"]
             losses = []
             for step in range(steps):
-                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 if len(idx) == 0:
                     break
                 xb, yb = random_crop(train_set.images[idx], train_set.targets[idx], input_spec.patch_size, rng)
@@ -282,10 +337,20 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
             score = headline(val_scores)
             monitor = score if score is not None else -val_loss
             improved = monitor > best["score"] + cfg.min_delta
-            epochs.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                           "val_metric": score, "val_metric_name": val_scores["metric"], "lr": lr_used,
-                           "lr_end": opt.param_groups[0]["lr"], "steps": len(losses),
-                           "seconds": round(time.perf_counter() - t0, 3), "improved": improved})
+            epochs.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_loss": val_loss,
+                    "val_metric": score,
+                    "val_metric_name": val_scores["metric"],
+                    "lr": lr_used,
+                    "lr_end": opt.param_groups[0]["lr"],
+                    "steps": len(losses),
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "improved": improved,
+                }
+            )
             _log.info("train.epoch", run=str(cfg.out), **{k: v for k, v in epochs[-1].items() if k != "improved"})
             if improved:
                 best = {"score": monitor, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
@@ -308,10 +373,14 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
             torch.save(adapter, tmp / "lora_adapter.pt")
         fn = _logits_fn(network)
         train_eval = _eval_train_subset(cfg, index, base_spec, train_ids)
-        benchmark = {"train": {**evaluate_logits(fn, train_eval, output_spec),
-                               "cases_scored": sorted(train_eval.volumes) or sorted(set(train_eval.case_ids))},
-                     "val": evaluate_logits(fn, sets["val"], output_spec),
-                     "test": evaluate_logits(fn, sets["test"], output_spec)}
+        benchmark = {
+            "train": {
+                **evaluate_logits(fn, train_eval, output_spec),
+                "cases_scored": sorted(train_eval.volumes) or sorted(set(train_eval.case_ids)),
+            },
+            "val": evaluate_logits(fn, sets["val"], output_spec),
+            "test": evaluate_logits(fn, sets["test"], output_spec),
+        }
         curves = plot_curves(epochs, tmp, metric_name=epochs[0]["val_metric_name"])
         run_id = random_uid()
         files: dict[str, str] = {}
@@ -319,57 +388,115 @@ def train(cfg: TrainConfig, *, progress: Callable[[int], object] | None = None) 
             files.update(s.files)
         statistics = {name: split_statistics(s, target.classes) for name, s in sets.items()}
         record = {
-            "run_id": run_id, "aimd_version": __version__,
-            "epochs": epochs, "epochs_run": len(epochs), "stopped_early": stopped_early,
-            "best_epoch": best["epoch"], "best_val_metric": headline(benchmark["val"]),
+            "run_id": run_id,
+            "aimd_version": __version__,
+            "epochs": epochs,
+            "epochs_run": len(epochs),
+            "stopped_early": stopped_early,
+            "best_epoch": best["epoch"],
+            "best_val_metric": headline(benchmark["val"]),
             "benchmark": benchmark,
-            "learning": {"method": "supervised" + (" fine-tuning" if cfg.init else " pre-training")
-                         + (" with LoRA" if lora_info else "") + (" with knowledge distillation" if distill_info
-                                                                 else ""),
-                         "initialisation": lineage or {"random": "PyTorch default initialisation, seed "
-                                                                 f"{cfg.seed}"},
-                         "optimizer": {"name": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-                                       "momentum": cfg.momentum if cfg.optimizer == "sgd" else None},
-                         "schedule": {"name": cfg.schedule, "step_size": cfg.step_size, "gamma": cfg.step_gamma,
-                                      "t0": cfg.t0, "t_mult": cfg.t_mult},
-                         "loss": hard.config(), "batch_size": cfg.batch_size,
-                         "early_stopping": {"patience": cfg.patience, "min_delta": cfg.min_delta,
-                                            "monitor": f"validation {epochs[0]['val_metric_name']}"},
-                         "augmentation": aug.record(), "lora": lora_info,
-                         "patch": {"size": list(input_spec.patch_size),
-                                   "random_crop": bool(train_set.images.shape[-1] > input_spec.patch_size[-1]
-                                                       or train_set.images.shape[-2] > input_spec.patch_size[0])},
-                         "distillation": distill_info,
-                         "seed": cfg.seed, "deterministic": cfg.deterministic, "threads": cfg.threads},
-            "data": {"dataset": str(index.path), "dataset_sha256": index.sha256,
-                     "format": index.data.get("format"), "generator": index.data.get("generator"),
-                     "sites": index.data.get("sites", []), "target": target.name, "task_domain": target.domain,
-                     "modality": base_spec.modality, "slice_policy": cfg.resolved_slice_policy(),
-                     "case_fraction": cfg.case_fraction,
-                     "split": {name: sorted(set(s.case_ids)) for name, s in sets.items()},
-                     "statistics": statistics, "differences": distribution_differences(sets),
-                     "files": dict(sorted(files.items())), "label_map": index.label_map},
+            "learning": {
+                "method": "supervised"
+                + (" fine-tuning" if cfg.init else " pre-training")
+                + (" with LoRA" if lora_info else "")
+                + (" with knowledge distillation" if distill_info else ""),
+                "initialisation": lineage or {"random": f"PyTorch default initialisation, seed {cfg.seed}"},
+                "optimizer": {
+                    "name": cfg.optimizer,
+                    "lr": cfg.lr,
+                    "weight_decay": cfg.weight_decay,
+                    "momentum": cfg.momentum if cfg.optimizer == "sgd" else None,
+                },
+                "schedule": {
+                    "name": cfg.schedule,
+                    "step_size": cfg.step_size,
+                    "gamma": cfg.step_gamma,
+                    "t0": cfg.t0,
+                    "t_mult": cfg.t_mult,
+                },
+                "loss": hard.config(),
+                "batch_size": cfg.batch_size,
+                "early_stopping": {
+                    "patience": cfg.patience,
+                    "min_delta": cfg.min_delta,
+                    "monitor": f"validation {epochs[0]['val_metric_name']}",
+                },
+                "augmentation": aug.record(),
+                "lora": lora_info,
+                "patch": {
+                    "size": list(input_spec.patch_size),
+                    "random_crop": bool(
+                        train_set.images.shape[-1] > input_spec.patch_size[-1]
+                        or train_set.images.shape[-2] > input_spec.patch_size[0]
+                    ),
+                },
+                "distillation": distill_info,
+                "seed": cfg.seed,
+                "deterministic": cfg.deterministic,
+                "threads": cfg.threads,
+            },
+            "data": {
+                "dataset": str(index.path),
+                "dataset_sha256": index.sha256,
+                "format": index.data.get("format"),
+                "generator": index.data.get("generator"),
+                "sites": index.data.get("sites", []),
+                "target": target.name,
+                "task_domain": target.domain,
+                "modality": base_spec.modality,
+                "slice_policy": cfg.resolved_slice_policy(),
+                "case_fraction": cfg.case_fraction,
+                "split": {name: sorted(set(s.case_ids)) for name, s in sets.items()},
+                "statistics": statistics,
+                "differences": distribution_differences(sets),
+                "files": dict(sorted(files.items())),
+                "label_map": index.label_map,
+            },
             "environment": environment(),
             "seconds": round(time.perf_counter() - started, 2),
             "curves": curves,
         }
         atomic_write_json(tmp / RECORD_FILE, record)
-        info = {"format": RUN_FORMAT, "version": cfg.version, "run_id": run_id, "aimd_version": __version__,
-                "model": cfg.model, "factory": entry.factory, "model_kwargs": kwargs,
-                "input_spec": input_spec.model_dump(mode="json"), "output_spec": output_spec.model_dump(mode="json"),
-                "weights": WEIGHTS_FILE, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
-                "parameters": sum(p.numel() for p in network.parameters()),
-                "config": cfg.model_dump(mode="json"), "parent": lineage, "lora": lora_info,
-                "distillation": distill_info, "best_epoch": best["epoch"],
-                "benchmark": {k: headline(v) for k, v in benchmark.items()}}
+        info = {
+            "format": RUN_FORMAT,
+            "version": cfg.version,
+            "run_id": run_id,
+            "aimd_version": __version__,
+            "model": cfg.model,
+            "factory": entry.factory,
+            "model_kwargs": kwargs,
+            "input_spec": input_spec.model_dump(mode="json"),
+            "output_spec": output_spec.model_dump(mode="json"),
+            "weights": WEIGHTS_FILE,
+            "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
+            "parameters": sum(p.numel() for p in network.parameters()),
+            "config": cfg.model_dump(mode="json"),
+            "parent": lineage,
+            "lora": lora_info,
+            "distillation": distill_info,
+            "best_epoch": best["epoch"],
+            "benchmark": {k: headline(v) for k, v in benchmark.items()},
+        }
         atomic_write_json(tmp / RUN_FILE, info)
-    summary = {"run": str(cfg.out), "run_id": run_id, "model": cfg.model, "target": target.name,
-               "epochs_run": len(epochs), "best_epoch": best["epoch"], "stopped_early": stopped_early,
-               "first_train_loss": epochs[0]["train_loss"], "last_train_loss": epochs[-1]["train_loss"],
-               "metric": epochs[0]["val_metric_name"], "val": headline(benchmark["val"]),
-               "test": headline(benchmark["test"]), "trainable_parameters": (lora_info or {}).get(
-                   "trainable_parameters", sum(p.numel() for p in network.parameters())),
-               "seconds": round(time.perf_counter() - started, 2)}
+    summary = {
+        "run": str(cfg.out),
+        "run_id": run_id,
+        "model": cfg.model,
+        "target": target.name,
+        "epochs_run": len(epochs),
+        "best_epoch": best["epoch"],
+        "stopped_early": stopped_early,
+        "first_train_loss": epochs[0]["train_loss"],
+        "last_train_loss": epochs[-1]["train_loss"],
+        "metric": epochs[0]["val_metric_name"],
+        "val": headline(benchmark["val"]),
+        "test": headline(benchmark["test"]),
+        "trainable_parameters": (lora_info or {}).get(
+            "trainable_parameters", sum(p.numel() for p in network.parameters())
+        ),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     _log.info("train.done", **summary)
     return summary
 

@@ -32,7 +32,13 @@ from aimd.phantoms.sites import SiteProfile
 
 # 001 §8.2.2 a: one unique code per structure; the integer is the voxel value in labels.nii.gz.
 LABEL_MAP: dict[int, str] = {
-    0: "background", 1: "body", 2: "lung", 3: "liver", 4: "spine_bone", 5: "lung_nodule", 6: "liver_tumour",
+    0: "background",
+    1: "body",
+    2: "lung",
+    3: "liver",
+    4: "spine_bone",
+    5: "lung_nodule",
+    6: "liver_tumour",
 }
 LABEL_CODES: dict[int, str] = {k: v.upper() for k, v in LABEL_MAP.items()}
 HU_MIN, HU_MAX = -1024, 3071
@@ -117,12 +123,27 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     """Draw one patient's anatomy and tissue densities."""
     u = rng.uniform
     return Anatomy(
-        body_a=u(0.80, 0.90), body_b=u(0.56, 0.66), w_base=u(0.40, 0.48), w_apex=u(0.93, 0.98),
-        lung_u=u(0.34, 0.38), lung_au=u(0.28, 0.31), lung_av=u(0.58, 0.64),
-        liver_u=u(-0.38, -0.32), liver_au=u(0.38, 0.44), liver_av=u(0.70, 0.78), liver_aw=u(0.18, 0.22),
-        heart_u=u(0.06, 0.14), spine_v=u(0.58, 0.64), n_vertebrae=u(13.0, 16.0), vertebra_phase=u(0, 1),
-        hu_fat=u(-115, -85), hu_soft=u(38, 52), hu_lung=u(-870, -830), hu_liver=u(55, 66),
-        hu_bone=u(700, 900), hu_marrow=u(180, 260),
+        body_a=u(0.80, 0.90),
+        body_b=u(0.56, 0.66),
+        w_base=u(0.40, 0.48),
+        w_apex=u(0.93, 0.98),
+        lung_u=u(0.34, 0.38),
+        lung_au=u(0.28, 0.31),
+        lung_av=u(0.58, 0.64),
+        liver_u=u(-0.38, -0.32),
+        liver_au=u(0.38, 0.44),
+        liver_av=u(0.70, 0.78),
+        liver_aw=u(0.18, 0.22),
+        heart_u=u(0.06, 0.14),
+        spine_v=u(0.58, 0.64),
+        n_vertebrae=u(13.0, 16.0),
+        vertebra_phase=u(0, 1),
+        hu_fat=u(-115, -85),
+        hu_soft=u(38, 52),
+        hu_lung=u(-870, -830),
+        hu_liver=u(55, 66),
+        hu_bone=u(700, 900),
+        hu_marrow=u(180, 260),
     )
 
 
@@ -141,8 +162,9 @@ def _texture(shape: tuple[int, int, int], rng: np.random.Generator, cell: int = 
     return field / 0.6
 
 
-def render_anatomy(grid: Grid, anat: Anatomy,
-                   rng: np.random.Generator) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+def render_anatomy(
+    grid: Grid, anat: Anatomy, rng: np.random.Generator
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
     """Noise-free HU (float32) and labels (uint8), both ``(z, y, x)``."""
     uu, vv, ww = grid.axes()
     shape = grid.shape
@@ -154,8 +176,9 @@ def render_anatomy(grid: Grid, anat: Anatomy,
     def ellipse2d(cu: float, cv: float, au: float, av: float) -> NDArray[np.bool_]:
         return ((uu[None, :] - cu) / au) ** 2 + ((vv[:, None] - cv) / av) ** 2 <= 1.0
 
-    def ellipsoid(cu: float, cv: float, cw: float, au: float, av: float, aw: float,
-                  w_min: float = -np.inf) -> NDArray[np.bool_]:
+    def ellipsoid(
+        cu: float, cv: float, cw: float, au: float, av: float, aw: float, w_min: float = -np.inf
+    ) -> NDArray[np.bool_]:
         """Full-grid mask, computed only inside the ellipsoid's bounding box (and above ``w_min``)."""
         mask = np.zeros(shape, bool)
         ks = np.flatnonzero((np.abs(ww - cw) <= aw) & (ww >= w_min))
@@ -168,8 +191,13 @@ def render_anatomy(grid: Grid, anat: Anatomy,
             mask[box] = du + dv + ((ww[box[0]] - cw) / aw)[:, None, None] ** 2 <= 1.0
         return mask
 
-    def paint(slices: NDArray[np.bool_], mask2d: NDArray[np.bool_], value: float, label: int | None = None,
-              texture: float = 0.0) -> None:
+    def paint(
+        slices: NDArray[np.bool_],
+        mask2d: NDArray[np.bool_],
+        value: float,
+        label: int | None = None,
+        texture: float = 0.0,
+    ) -> None:
         """Set a prism (a 2-D mask on the selected slices): only its voxels are touched."""
         rows, cols = np.nonzero(mask2d)
         index = (np.flatnonzero(slices)[:, None], rows[None, :], cols[None, :])
@@ -233,8 +261,9 @@ def noise_gain(sigma_px: float) -> float:
     return float(np.sqrt((kernel**2).sum()))
 
 
-def add_scanner_noise(hu: NDArray[np.float32], sigma_hu: float, offset_hu: float,
-                      rng: np.random.Generator, sigma_px: float = 0.8) -> NDArray[np.int16]:
+def add_scanner_noise(
+    hu: NDArray[np.float32], sigma_hu: float, offset_hu: float, rng: np.random.Generator, sigma_px: float = 0.8
+) -> NDArray[np.int16]:
     """Correlated (in-plane blurred) Gaussian noise of std ``sigma_hu``, a calibration offset, int16 HU."""
     noise = rng.standard_normal(hu.shape, dtype=np.float32)
     noise = gaussian_filter(noise, sigma=(0, sigma_px, sigma_px), mode="nearest")

@@ -95,11 +95,36 @@ def build_case(case_id: str, index: int, *, seed: int, size: int, site: SiteProf
     study_uid = deterministic_uid(uid_seed, "study")
     ctx = ReportContext(person, site, scan_date, report_date, accession, radiologist, reviewer)
     reports = {lang: build_report(lang, ctx, lesions) for lang in ("zh", "en")}
-    keys = {"case_id": case_id, "patient_id": person.record_number, "study_instance_uid": study_uid,
-            "accession_number": accession, "scan_date": scan_date.isoformat()}
+    keys = {
+        "case_id": case_id,
+        "patient_id": person.record_number,
+        "study_instance_uid": study_uid,
+        "accession_number": accession,
+        "scan_date": scan_date.isoformat(),
+    }
     clinical = sample_clinical(r_clinical, person, scan_date, lesions, keys)
-    return PhantomCase(case_id, index, seed, site, grid, anatomy, ct, labels, instances, lesions, drr, person,
-                       scan_date, scan_time, accession, study_uid, uid_seed, reports, clinical, referring)
+    return PhantomCase(
+        case_id,
+        index,
+        seed,
+        site,
+        grid,
+        anatomy,
+        ct,
+        labels,
+        instances,
+        lesions,
+        drr,
+        person,
+        scan_date,
+        scan_time,
+        accession,
+        study_uid,
+        uid_seed,
+        reports,
+        clinical,
+        referring,
+    )
 
 
 def dicom_meta(case: PhantomCase, series_number: int) -> DicomMeta:
@@ -107,16 +132,27 @@ def dicom_meta(case: PhantomCase, series_number: int) -> DicomMeta:
     p, site = case.person, case.site
     surname, given = case.referring[1].split(" ", 1)[1], case.referring[1].split(" ", 1)[0]
     return DicomMeta(
-        patient_name=p.dicom_name, patient_id=p.record_number, patient_birth_date=f"{p.birth_date:%Y%m%d}",
-        patient_sex=p.sex, patient_age=f"{p.age:03d}Y", study_instance_uid=case.study_uid,
-        study_date=f"{case.scan_date:%Y%m%d}", study_time=case.scan_time,
-        study_description="CT CHEST AND UPPER ABDOMEN", study_id=str(case.index + 1),
-        accession_number=case.accession, series_number=series_number,
+        patient_name=p.dicom_name,
+        patient_id=p.record_number,
+        patient_birth_date=f"{p.birth_date:%Y%m%d}",
+        patient_sex=p.sex,
+        patient_age=f"{p.age:03d}Y",
+        study_instance_uid=case.study_uid,
+        study_date=f"{case.scan_date:%Y%m%d}",
+        study_time=case.scan_time,
+        study_description="CT CHEST AND UPPER ABDOMEN",
+        study_id=str(case.index + 1),
+        accession_number=case.accession,
+        series_number=series_number,
         series_description=(f"AXIAL {site.slice_mm:g}MM" if series_number == 1 else "DRR AP CHEST"),
-        institution_name=site.institution_en, manufacturer=site.manufacturer,
+        institution_name=site.institution_en,
+        manufacturer=site.manufacturer,
         manufacturer_model_name=site.model,
-        station_name=site.station, referring_physician_name=f"{surname.upper()}^{given.upper()}",
-        body_part_examined="CHEST", kvp=site.kvp, uid_seed=case.uid_seed,
+        station_name=site.station,
+        referring_physician_name=f"{surname.upper()}^{given.upper()}",
+        body_part_examined="CHEST",
+        kvp=site.kvp,
+        uid_seed=case.uid_seed,
         window_center=40.0 if series_number == 1 else None,
         window_width=400.0 if series_number == 1 else None,
     )
@@ -127,15 +163,22 @@ def write_case(case: PhantomCase, case_dir: Path) -> list[str]:
     ct_volume = case.grid.volume(case.ct, modality="CT")
     write_dicom_series(ct_volume, case_dir / "ct", meta=dicom_meta(case, 1), fsync=False)
     write_bytes(case_dir / "ct.nii.gz", nifti_gz_bytes(ct_volume, "aimd phantom CT (HU)"))
-    write_bytes(case_dir / "labels.nii.gz",
-                nifti_gz_bytes(case.grid.volume(case.labels, None), "aimd labels"))
-    write_bytes(case_dir / "lesions.nii.gz",
-                nifti_gz_bytes(case.grid.volume(case.instances, None), "aimd lesion instances"))
+    write_bytes(case_dir / "labels.nii.gz", nifti_gz_bytes(case.grid.volume(case.labels, None), "aimd labels"))
+    write_bytes(
+        case_dir / "lesions.nii.gz", nifti_gz_bytes(case.grid.volume(case.instances, None), "aimd lesion instances")
+    )
     row_sp, col_sp = case.drr.pixel_spacing
-    write_dicom_image(case.drr.image, case_dir / "dx.dcm", pixel_spacing=(row_sp, col_sp),
-                      meta=dicom_meta(case, 2), modality="DX", view_position="AP")
-    write_bytes(case_dir / "dx_boxes.json", json_bytes({"case_id": case.case_id,
-                                                        **dx_boxes(case.drr, case.grid, case.lesions)}))
+    write_dicom_image(
+        case.drr.image,
+        case_dir / "dx.dcm",
+        pixel_spacing=(row_sp, col_sp),
+        meta=dicom_meta(case, 2),
+        modality="DX",
+        view_position="AP",
+    )
+    write_bytes(
+        case_dir / "dx_boxes.json", json_bytes({"case_id": case.case_id, **dx_boxes(case.drr, case.grid, case.lesions)})
+    )
     records = lesion_records(case.grid, case.lesions, case.instances, case.ct)
     write_bytes(case_dir / "lesions.json", json_bytes({"case_id": case.case_id, "lesions": records}))
     for lang in ("zh", "en"):

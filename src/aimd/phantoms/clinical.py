@@ -73,12 +73,14 @@ FIELD_DEFINITIONS: dict[str, dict[str, str]] = {
     "weight_kg": {"type": "number", "unit": "kg", "description": "body weight"},
     "smoking.status": {"type": "enum", "values": "never|former|current", "description": "smoking status"},
     "smoking.pack_years": {"type": "number", "unit": "pack-year", "description": "cumulative smoking"},
-    "history.hbsag": {"type": "enum", "values": "positive|negative",
-                      "description": "hepatitis B surface antigen"},
+    "history.hbsag": {"type": "enum", "values": "positive|negative", "description": "hepatitis B surface antigen"},
     "labs[].value": {"type": "number", "unit": "see labs[].unit", "description": "measured value"},
     "labs[].measured_date": {"type": "date", "format": "YYYY-MM-DD", "description": "sample date"},
-    "labs[].days_from_scan": {"type": "integer", "unit": "day",
-                              "description": "measured_date minus scan date (negative: before the scan)"},
+    "labs[].days_from_scan": {
+        "type": "integer",
+        "unit": "day",
+        "description": "measured_date minus scan date (negative: before the scan)",
+    },
 }
 
 
@@ -105,8 +107,9 @@ def _lab_values(rng: np.random.Generator, sex: str, lesions: list[Lesion]) -> di
     return {t.code: _value(t, sex, rng, raised.get(t.code)) for t in LAB_TESTS}
 
 
-def sample_clinical(rng: np.random.Generator, person: Person, scan_date: datetime.date, lesions: list[Lesion],
-                    keys: dict[str, str]) -> dict[str, Any]:
+def sample_clinical(
+    rng: np.random.Generator, person: Person, scan_date: datetime.date, lesions: list[Lesion], keys: dict[str, str]
+) -> dict[str, Any]:
     """clinical.json for one case; ``keys`` binds it to the images (case id, study UID, ...)."""
     values = _lab_values(rng, person.sex, lesions)
     n_stale = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
@@ -116,13 +119,20 @@ def sample_clinical(rng: np.random.Generator, person: Person, scan_date: datetim
         offset = -int(rng.integers(STALE_DAYS + 1, 400)) if index in stale else int(rng.integers(-30, 4))
         low, high = test.normal_range(person.sex)
         value = values[test.code]
-        labs.append({
-            "code": test.code, "name_en": test.name_en, "name_zh": test.name_zh, "loinc": test.loinc,
-            "value": value, "unit": test.unit, "normal_range": {"low": low, "high": high},
-            "flag": "H" if value > high else "L" if value < low else "N",
-            "measured_date": (scan_date + datetime.timedelta(days=offset)).isoformat(),
-            "days_from_scan": offset,
-        })
+        labs.append(
+            {
+                "code": test.code,
+                "name_en": test.name_en,
+                "name_zh": test.name_zh,
+                "loinc": test.loinc,
+                "value": value,
+                "unit": test.unit,
+                "normal_range": {"low": low, "high": high},
+                "flag": "H" if value > high else "L" if value < low else "N",
+                "measured_date": (scan_date + datetime.timedelta(days=offset)).isoformat(),
+                "days_from_scan": offset,
+            }
+        )
     any_nodule = any(le.organ == "lung" for le in lesions)
     weights = [0.35, 0.25, 0.4] if any_nodule else [0.55, 0.2, 0.25]
     status = str(rng.choice(["never", "former", "current"], p=weights))
@@ -130,9 +140,16 @@ def sample_clinical(rng: np.random.Generator, person: Person, scan_date: datetim
     height = round(float(rng.normal(172 if person.sex == "M" else 160, 6)), 1)
     weight = round(float(rng.normal(70 if person.sex == "M" else 58, 9)), 1)
     liver = any(le.organ == "liver" for le in lesions)
-    symptoms = [s for s, p in (("cough", 0.3 if any_nodule else 0.1), ("chest pain", 0.1),
-                               ("right upper quadrant pain", 0.35 if liver else 0.05), ("weight loss", 0.1))
-                if rng.random() < p]
+    symptoms = [
+        s
+        for s, p in (
+            ("cough", 0.3 if any_nodule else 0.1),
+            ("chest pain", 0.1),
+            ("right upper quadrant pain", 0.35 if liver else 0.05),
+            ("weight loss", 0.1),
+        )
+        if rng.random() < p
+    ]
     return {
         "case_id": keys.get("case_id"),
         "keys": keys,
@@ -142,8 +159,11 @@ def sample_clinical(rng: np.random.Generator, person: Person, scan_date: datetim
         "height_cm": height,
         "weight_kg": weight,
         "smoking": {"status": status, "pack_years": pack_years},
-        "history": {"hbsag": "positive" if rng.random() < (0.5 if liver else 0.07) else "negative",
-                    "family_history_cancer": bool(rng.random() < 0.15), "symptoms": symptoms},
+        "history": {
+            "hbsag": "positive" if rng.random() < (0.5 if liver else 0.07) else "negative",
+            "family_history_cancer": bool(rng.random() < 0.15),
+            "symptoms": symptoms,
+        },
         "scan_date": scan_date.isoformat(),
         "labs": labs,
         "field_definitions": FIELD_DEFINITIONS,

@@ -68,8 +68,11 @@ def _build_and_write(job: tuple[str, int, int, int, SiteProfile, str]) -> dict[s
     files = write_case(case, case_dir)
     summary = case_summary(case)
     summary["files"] = [
-        {"path": f"cases/{case_id}/{rel}", "sha256": sha256_file(case_dir / rel),
-         "bytes": (case_dir / rel).stat().st_size}
+        {
+            "path": f"cases/{case_id}/{rel}",
+            "sha256": sha256_file(case_dir / rel),
+            "bytes": (case_dir / rel).stat().st_size,
+        }
         for rel in files
     ]
     return summary
@@ -94,19 +97,30 @@ def stratified_split(cases: list[dict[str, Any]], seed: int) -> dict[str, str]:
 def validate_params(cases: int, size: int, sites: int) -> None:
     """Raise :class:`InvalidInputError` for unusable generator parameters."""
     if cases < 1:
-        raise InvalidInputError(f"cases must be at least 1, got {cases}", where="--cases",
-                                hint="pass --cases 1 or more")
+        raise InvalidInputError(
+            f"cases must be at least 1, got {cases}", where="--cases", hint="pass --cases 1 or more"
+        )
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise InvalidInputError(f"size must be in [{MIN_SIZE}, {MAX_SIZE}] voxels, got {size}",
-                                where="--size",
-                                hint="use --size 128 (default) or another value in range")
+        raise InvalidInputError(
+            f"size must be in [{MIN_SIZE}, {MAX_SIZE}] voxels, got {size}",
+            where="--size",
+            hint="use --size 128 (default) or another value in range",
+        )
     site_profiles(sites)
 
 
-def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 128, sites: int = 3,
-                     workers: int | None = None, force: bool = False,
-                     progress: Callable[[int], object] | None = None,
-                     profiles: Sequence[SiteProfile] | None = None) -> dict[str, Any]:
+def generate_dataset(
+    out: str | Path,
+    *,
+    cases: int,
+    seed: int = 0,
+    size: int = 128,
+    sites: int = 3,
+    workers: int | None = None,
+    force: bool = False,
+    progress: Callable[[int], object] | None = None,
+    profiles: Sequence[SiteProfile] | None = None,
+) -> dict[str, Any]:
     """Generate ``cases`` phantom cases into ``out`` and return the dataset.json index.
 
     Parameters
@@ -138,8 +152,7 @@ def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 
     with atomic_dir(out, overwrite=force) as tmp:
         cases_dir = tmp / "cases"
         cases_dir.mkdir()
-        jobs = [(cid, i, seed, size, profiles[i % len(profiles)], str(cases_dir))
-                for i, cid in enumerate(ids)]
+        jobs = [(cid, i, seed, size, profiles[i % len(profiles)], str(cases_dir)) for i, cid in enumerate(ids)]
         summaries: list[dict[str, Any]] = []
         if workers == 1:
             for job in jobs:
@@ -170,26 +183,45 @@ def generate_dataset(out: str | Path, *, cases: int, seed: int = 0, size: int = 
     return index
 
 
-def _index(summaries: list[dict[str, Any]], *, seed: int, cases: int, size: int,
-           profiles: tuple[SiteProfile, ...]) -> dict[str, Any]:
+def _index(
+    summaries: list[dict[str, Any]], *, seed: int, cases: int, size: int, profiles: tuple[SiteProfile, ...]
+) -> dict[str, Any]:
     split_ids = {name: [s["id"] for s in summaries if s["split"] == name] for name in SPLIT_FRACTIONS}
     return {
         "format": "aimd-phantom-dataset",
         "version": FORMAT_VERSION,
-        "generator": {"module": "aimd.phantoms", "aimd_version": __version__,
-                      "params": {"cases": cases, "seed": seed, "size": size, "sites": len(profiles)}},
+        "generator": {
+            "module": "aimd.phantoms",
+            "aimd_version": __version__,
+            "params": {"cases": cases, "seed": seed, "size": size, "sites": len(profiles)},
+        },
         "seed": seed,
         "label_map": {str(k): v for k, v in LABEL_MAP.items()},
         "label_codes": {str(k): v for k, v in LABEL_CODES.items()},
-        "lesion_types": {k: {"label": v["label"], "organ": v["organ"], "en": v["en"], "zh": v["zh"],
-                             "diameter_range_mm": list(v["d_mm"])} for k, v in LESION_TYPES.items()},
+        "lesion_types": {
+            k: {
+                "label": v["label"],
+                "organ": v["organ"],
+                "en": v["en"],
+                "zh": v["zh"],
+                "diameter_range_mm": list(v["d_mm"]),
+            }
+            for k, v in LESION_TYPES.items()
+        },
         "lesion_instances": "lesions.nii.gz voxel value = lesions.json 'instance'; 0 = no lesion",
         "sites": [p.to_dict() for p in profiles],
-        "split": {"fractions": SPLIT_FRACTIONS, "stratified_by": ["site", "stratum"], "seed": seed,
-                  **split_ids},
+        "split": {"fractions": SPLIT_FRACTIONS, "stratified_by": ["site", "stratum"], "seed": seed, **split_ids},
         "cases": summaries,
     }
 
 
-__all__ = ["FORMAT_VERSION", "MAX_SIZE", "MIN_SIZE", "SPLIT_FRACTIONS", "case_ids", "generate_dataset",
-           "stratified_split", "validate_params"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "SPLIT_FRACTIONS",
+    "case_ids",
+    "generate_dataset",
+    "stratified_split",
+    "validate_params",
+]

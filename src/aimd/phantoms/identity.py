@@ -26,38 +26,158 @@ import numpy as np
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
-_SURNAMES = [("王", "Wang"), ("李", "Li"), ("张", "Zhang"), ("刘", "Liu"), ("陈", "Chen"), ("杨", "Yang"),
-             ("赵", "Zhao"), ("黄", "Huang"), ("周", "Zhou"), ("吴", "Wu"), ("徐", "Xu"), ("孙", "Sun"),
-             ("胡", "Hu"), ("朱", "Zhu"), ("高", "Gao"), ("林", "Lin"), ("何", "He"), ("郭", "Guo"),
-             ("马", "Ma"), ("罗", "Luo"), ("梁", "Liang"), ("宋", "Song"), ("郑", "Zheng"), ("谢", "Xie"),
-             ("韩", "Han"), ("唐", "Tang"), ("冯", "Feng"), ("于", "Yu"), ("董", "Dong"), ("曹", "Cao")]
-_GIVEN_M = [("伟", "wei"), ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("勇", "yong"), ("杰", "jie"),
-            ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("刚", "gang"), ("平", "ping"), ("辉", "hui"),
-            ("鹏", "peng"), ("华", "hua"), ("飞", "fei"), ("鑫", "xin"), ("波", "bo"), ("斌", "bin"),
-            ("宇", "yu"), ("浩", "hao"), ("建", "jian"), ("国", "guo"), ("志", "zhi"), ("文", "wen")]
-_GIVEN_F = [("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"), ("艳", "yan"),
-            ("娟", "juan"), ("霞", "xia"), ("秀", "xiu"), ("玲", "ling"), ("婷", "ting"), ("雪", "xue"),
-            ("慧", "hui"), ("颖", "ying"), ("琳", "lin"), ("红", "hong"), ("梅", "mei"), ("倩", "qian")]
+_SURNAMES = [
+    ("王", "Wang"),
+    ("李", "Li"),
+    ("张", "Zhang"),
+    ("刘", "Liu"),
+    ("陈", "Chen"),
+    ("杨", "Yang"),
+    ("赵", "Zhao"),
+    ("黄", "Huang"),
+    ("周", "Zhou"),
+    ("吴", "Wu"),
+    ("徐", "Xu"),
+    ("孙", "Sun"),
+    ("胡", "Hu"),
+    ("朱", "Zhu"),
+    ("高", "Gao"),
+    ("林", "Lin"),
+    ("何", "He"),
+    ("郭", "Guo"),
+    ("马", "Ma"),
+    ("罗", "Luo"),
+    ("梁", "Liang"),
+    ("宋", "Song"),
+    ("郑", "Zheng"),
+    ("谢", "Xie"),
+    ("韩", "Han"),
+    ("唐", "Tang"),
+    ("冯", "Feng"),
+    ("于", "Yu"),
+    ("董", "Dong"),
+    ("曹", "Cao"),
+]
+_GIVEN_M = [
+    ("伟", "wei"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("勇", "yong"),
+    ("杰", "jie"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("刚", "gang"),
+    ("平", "ping"),
+    ("辉", "hui"),
+    ("鹏", "peng"),
+    ("华", "hua"),
+    ("飞", "fei"),
+    ("鑫", "xin"),
+    ("波", "bo"),
+    ("斌", "bin"),
+    ("宇", "yu"),
+    ("浩", "hao"),
+    ("建", "jian"),
+    ("国", "guo"),
+    ("志", "zhi"),
+    ("文", "wen"),
+]
+_GIVEN_F = [
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("艳", "yan"),
+    ("娟", "juan"),
+    ("霞", "xia"),
+    ("秀", "xiu"),
+    ("玲", "ling"),
+    ("婷", "ting"),
+    ("雪", "xue"),
+    ("慧", "hui"),
+    ("颖", "ying"),
+    ("琳", "lin"),
+    ("红", "hong"),
+    ("梅", "mei"),
+    ("倩", "qian"),
+]
 # Administrative division codes (GB/T 2260) of districts, with names for the address.
 _DISTRICTS = {
-    "沈阳市": ("Shenyang", [("210102", "和平区", "Heping"), ("210103", "沈河区", "Shenhe"),
-                            ("210104", "大东区", "Dadong"), ("210105", "皇姑区", "Huanggu"),
-                            ("210106", "铁西区", "Tiexi"), ("210112", "浑南区", "Hunnan")]),
-    "大连市": ("Dalian", [("210202", "中山区", "Zhongshan"), ("210203", "西岗区", "Xigang"),
-                          ("210204", "沙河口区", "Shahekou"), ("210211", "甘井子区", "Ganjingzi")]),
-    "鞍山市": ("Anshan", [("210302", "铁东区", "Tiedong"), ("210303", "铁西区", "Tiexi"),
-                          ("210304", "立山区", "Lishan")]),
-    "锦州市": ("Jinzhou", [("210702", "古塔区", "Guta"), ("210703", "凌河区", "Linghe"),
-                           ("210711", "太和区", "Taihe")]),
-    "丹东市": ("Dandong", [("210602", "元宝区", "Yuanbao"), ("210603", "振兴区", "Zhenxing"),
-                           ("210604", "振安区", "Zhen'an")]),
+    "沈阳市": (
+        "Shenyang",
+        [
+            ("210102", "和平区", "Heping"),
+            ("210103", "沈河区", "Shenhe"),
+            ("210104", "大东区", "Dadong"),
+            ("210105", "皇姑区", "Huanggu"),
+            ("210106", "铁西区", "Tiexi"),
+            ("210112", "浑南区", "Hunnan"),
+        ],
+    ),
+    "大连市": (
+        "Dalian",
+        [
+            ("210202", "中山区", "Zhongshan"),
+            ("210203", "西岗区", "Xigang"),
+            ("210204", "沙河口区", "Shahekou"),
+            ("210211", "甘井子区", "Ganjingzi"),
+        ],
+    ),
+    "鞍山市": (
+        "Anshan",
+        [("210302", "铁东区", "Tiedong"), ("210303", "铁西区", "Tiexi"), ("210304", "立山区", "Lishan")],
+    ),
+    "锦州市": (
+        "Jinzhou",
+        [("210702", "古塔区", "Guta"), ("210703", "凌河区", "Linghe"), ("210711", "太和区", "Taihe")],
+    ),
+    "丹东市": (
+        "Dandong",
+        [("210602", "元宝区", "Yuanbao"), ("210603", "振兴区", "Zhenxing"), ("210604", "振安区", "Zhen'an")],
+    ),
 }
-_STREETS = [("长青路", "Changqing Road"), ("文化路", "Wenhua Road"), ("建设大街", "Jianshe Street"),
-            ("光明街", "Guangming Street"), ("新华路", "Xinhua Road"), ("青年大街", "Qingnian Street"),
-            ("和平北路", "Heping North Road"), ("民主路", "Minzhu Road"), ("胜利街", "Shengli Street"),
-            ("春晖路", "Chunhui Road"), ("松山路", "Songshan Road"), ("滨河路", "Binhe Road")]
-_MOBILE_PREFIX = ["130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-                  "156", "158", "159", "176", "177", "180", "181", "186", "187", "188", "189"]
+_STREETS = [
+    ("长青路", "Changqing Road"),
+    ("文化路", "Wenhua Road"),
+    ("建设大街", "Jianshe Street"),
+    ("光明街", "Guangming Street"),
+    ("新华路", "Xinhua Road"),
+    ("青年大街", "Qingnian Street"),
+    ("和平北路", "Heping North Road"),
+    ("民主路", "Minzhu Road"),
+    ("胜利街", "Shengli Street"),
+    ("春晖路", "Chunhui Road"),
+    ("松山路", "Songshan Road"),
+    ("滨河路", "Binhe Road"),
+]
+_MOBILE_PREFIX = [
+    "130",
+    "131",
+    "132",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "158",
+    "159",
+    "176",
+    "177",
+    "180",
+    "181",
+    "186",
+    "187",
+    "188",
+    "189",
+]
 
 
 def resident_id_check_digit(first17: str) -> str:
@@ -134,12 +254,12 @@ def sample_person(rng: np.random.Generator, scan_date: datetime.date, city_zh: s
     number, unit = int(rng.integers(1, 300)), int(rng.integers(1, 7))
     room = int(rng.integers(1, 18)) * 100 + int(rng.integers(1, 5))
     address_zh = f"辽宁省{city_zh}{district_zh}{street_zh}{number}号{unit}单元{room}室"
-    address_en = (f"Room {room}, Unit {unit}, No. {number} {street_en}, {district_en} District, "
-                  f"{city_en}, Liaoning")
+    address_en = f"Room {room}, Unit {unit}, No. {number} {street_en}, {district_en} District, {city_en}, Liaoning"
     record = f"{int(rng.integers(10**9, 10**10))}"
     admission = f"ZY{scan_date.year}{int(rng.integers(0, 10**6)):06d}"
-    return Person(name_zh, surname_en, given_en, sex, birth, age, id_number, phone, address_zh, address_en,
-                  record, admission)
+    return Person(
+        name_zh, surname_en, given_en, sex, birth, age, id_number, phone, address_zh, address_en, record, admission
+    )
 
 
 def sample_staff_name(rng: np.random.Generator) -> tuple[str, str]:

@@ -33,8 +33,13 @@ from aimd.phantoms.locations import Place, liver_place, lung_place
 
 LESION_TYPES: dict[str, dict[str, Any]] = {
     "solid_nodule": {"label": 5, "organ": "lung", "en": "solid nodule", "zh": "实性结节", "d_mm": (4, 30)},
-    "ground_glass_nodule": {"label": 5, "organ": "lung", "en": "ground-glass nodule", "zh": "磨玻璃结节",
-                            "d_mm": (6, 25)},
+    "ground_glass_nodule": {
+        "label": 5,
+        "organ": "lung",
+        "en": "ground-glass nodule",
+        "zh": "磨玻璃结节",
+        "d_mm": (6, 25),
+    },
     "liver_tumour": {"label": 6, "organ": "liver", "en": "liver tumour", "zh": "肝脏肿瘤", "d_mm": (8, 30)},
 }
 _ORGAN_LABEL = {"lung": 2, "liver": 3}
@@ -86,8 +91,9 @@ def sample_plan(rng: np.random.Generator) -> list[str]:
     return kinds + ["liver_tumour"] * n_liver
 
 
-def _sphere(grid: Grid, centre: NDArray[np.float64], radius_mm: float,
-            pad_mm: float = 0.0) -> tuple[tuple[slice, slice, slice], NDArray[np.float64]] | None:
+def _sphere(
+    grid: Grid, centre: NDArray[np.float64], radius_mm: float, pad_mm: float = 0.0
+) -> tuple[tuple[slice, slice, slice], NDArray[np.float64]] | None:
     """Box (z, y, x slices) around the sphere + pad and the distances (mm) in it; None if off-grid."""
     sx, sy, sz = grid.spacing
     lo = [math.ceil(c - (radius_mm + pad_mm) / s) for c, s in zip(centre, (sx, sy, sz), strict=True)]
@@ -117,16 +123,16 @@ def _attributes(kind: str, anat: Anatomy, rng: np.random.Generator) -> tuple[flo
     if kind == "solid_nodule":
         return float(rng.uniform(20, 55)), "solid", ("ill_defined" if rng.random() < 0.35 else "well_defined")
     if kind == "ground_glass_nodule":
-        return float(rng.uniform(-650, -550)), "ground_glass", (
-            "ill_defined" if rng.random() < 0.6 else "well_defined")
+        return float(rng.uniform(-650, -550)), "ground_glass", ("ill_defined" if rng.random() < 0.6 else "well_defined")
     margin = "ill_defined" if rng.random() < 0.4 else "well_defined"
     if rng.random() < 0.6:
         return anat.hu_liver - float(rng.uniform(25, 40)), "hypodense", margin
     return anat.hu_liver + float(rng.uniform(25, 45)), "hyperdense", margin
 
 
-def place_lesions(grid: Grid, anat: Anatomy, labels: NDArray[np.uint8], rng: np.random.Generator,
-                  plan: list[str] | None = None) -> list[Lesion]:
+def place_lesions(
+    grid: Grid, anat: Anatomy, labels: NDArray[np.uint8], rng: np.random.Generator, plan: list[str] | None = None
+) -> list[Lesion]:
     """Place the ``plan`` (default: :func:`sample_plan`) inside the organs of ``labels``.
 
     A lesion that does not fit is shrunk by 20 % steps (never below 4 mm) and dropped if it still
@@ -156,8 +162,15 @@ def place_lesions(grid: Grid, anat: Anatomy, labels: NDArray[np.uint8], rng: np.
     return placed
 
 
-def _find_centre(grid: Grid, labels: NDArray[np.uint8], organ_label: int, pool: NDArray[np.intp],
-                 placed: list[Lesion], diameter: int, rng: np.random.Generator) -> NDArray[np.float64] | None:
+def _find_centre(
+    grid: Grid,
+    labels: NDArray[np.uint8],
+    organ_label: int,
+    pool: NDArray[np.intp],
+    placed: list[Lesion],
+    diameter: int,
+    rng: np.random.Generator,
+) -> NDArray[np.float64] | None:
     if pool.size == 0:
         return None
     radius = diameter / 2.0
@@ -165,8 +178,9 @@ def _find_centre(grid: Grid, labels: NDArray[np.uint8], organ_label: int, pool: 
     for _ in range(_TRIES_PER_SIZE):
         k, j, i = np.unravel_index(int(pool[rng.integers(pool.size)]), grid.shape)
         centre = np.array([i, j, k], np.float64) + rng.uniform(-0.5, 0.5, 3)
-        if any(np.linalg.norm((centre - np.asarray(p.centre_ijk)) * spacing) < radius + p.radius_mm + 2.0
-               for p in placed):
+        if any(
+            np.linalg.norm((centre - np.asarray(p.centre_ijk)) * spacing) < radius + p.radius_mm + 2.0 for p in placed
+        ):
             continue
         found = _sphere(grid, centre, radius + _CLEARANCE_MM)
         if found is None:
@@ -177,8 +191,9 @@ def _find_centre(grid: Grid, labels: NDArray[np.uint8], organ_label: int, pool: 
     return None
 
 
-def render_lesions(grid: Grid, lesions: list[Lesion], hu: NDArray[np.float32], labels: NDArray[np.uint8],
-                   rng: np.random.Generator) -> NDArray[np.uint8]:
+def render_lesions(
+    grid: Grid, lesions: list[Lesion], hu: NDArray[np.float32], labels: NDArray[np.uint8], rng: np.random.Generator
+) -> NDArray[np.uint8]:
     """Draw lesions into ``hu`` and ``labels`` in place; return the instance mask (value = instance)."""
     instances = np.zeros(grid.shape, np.uint8)
     texture_amp = {"solid_nodule": 8.0, "ground_glass_nodule": 35.0, "liver_tumour": 6.0}
@@ -199,8 +214,9 @@ def render_lesions(grid: Grid, lesions: list[Lesion], hu: NDArray[np.float32], l
     return instances
 
 
-def lesion_records(grid: Grid, lesions: list[Lesion], instances: NDArray[np.uint8],
-                   ct: NDArray[np.int16]) -> list[dict[str, Any]]:
+def lesion_records(
+    grid: Grid, lesions: list[Lesion], instances: NDArray[np.uint8], ct: NDArray[np.int16]
+) -> list[dict[str, Any]]:
     """lesions.json entries: geometry, size, volume measured from the mask, place, density, margin."""
     volume = grid.volume(instances, modality=None)
     voxel_ml = float(np.prod(grid.spacing)) / 1000.0
@@ -210,30 +226,36 @@ def lesion_records(grid: Grid, lesions: list[Lesion], instances: NDArray[np.uint
         count = int(mask.sum())
         kk, jj, ii = np.nonzero(mask)
         spec = LESION_TYPES[lesion.kind]
-        records.append({
-            "id": lesion.lesion_id,
-            "instance": lesion.instance,
-            "type": lesion.kind,
-            "type_en": spec["en"],
-            "type_zh": spec["zh"],
-            "label": lesion.label,
-            "label_code": LABEL_CODES[lesion.label],
-            "organ": lesion.organ,
-            "centre_voxel": list(lesion.centre_ijk),  # (i, j, k) = (x, y, z) index, full precision
-            "centre_lps_mm": [float(c) for c in volume.index_to_world(lesion.centre_ijk)],
-            "diameter_mm": lesion.diameter_mm,
-            "radius_mm": lesion.radius_mm,
-            "voxel_count": count,
-            "volume_ml": round(count * voxel_ml, 5),
-            "volume_ml_analytic": round(lesion.analytic_volume_ml, 5),
-            **lesion.place.to_dict(),
-            "density": lesion.density,
-            "hu_target": lesion.hu,
-            "hu_mean": round(float(ct[mask].mean()), 2) if count else None,
-            "margin": lesion.margin,
-            "bbox_voxel": {"min": [int(ii.min()), int(jj.min()), int(kk.min())],
-                           "max": [int(ii.max()), int(jj.max()), int(kk.max())]} if count else None,
-        })
+        records.append(
+            {
+                "id": lesion.lesion_id,
+                "instance": lesion.instance,
+                "type": lesion.kind,
+                "type_en": spec["en"],
+                "type_zh": spec["zh"],
+                "label": lesion.label,
+                "label_code": LABEL_CODES[lesion.label],
+                "organ": lesion.organ,
+                "centre_voxel": list(lesion.centre_ijk),  # (i, j, k) = (x, y, z) index, full precision
+                "centre_lps_mm": [float(c) for c in volume.index_to_world(lesion.centre_ijk)],
+                "diameter_mm": lesion.diameter_mm,
+                "radius_mm": lesion.radius_mm,
+                "voxel_count": count,
+                "volume_ml": round(count * voxel_ml, 5),
+                "volume_ml_analytic": round(lesion.analytic_volume_ml, 5),
+                **lesion.place.to_dict(),
+                "density": lesion.density,
+                "hu_target": lesion.hu,
+                "hu_mean": round(float(ct[mask].mean()), 2) if count else None,
+                "margin": lesion.margin,
+                "bbox_voxel": {
+                    "min": [int(ii.min()), int(jj.min()), int(kk.min())],
+                    "max": [int(ii.max()), int(jj.max()), int(kk.max())],
+                }
+                if count
+                else None,
+            }
+        )
     return records
 
 

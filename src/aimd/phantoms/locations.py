@@ -20,21 +20,30 @@ from dataclasses import asdict, dataclass
 from aimd.phantoms.anatomy import Anatomy
 
 LUNG_LOBES: dict[str, tuple[str, str]] = {
-    "RUL": ("right upper lobe", "右肺上叶"), "RML": ("right middle lobe", "右肺中叶"),
-    "RLL": ("right lower lobe", "右肺下叶"), "LUL": ("left upper lobe", "左肺上叶"),
+    "RUL": ("right upper lobe", "右肺上叶"),
+    "RML": ("right middle lobe", "右肺中叶"),
+    "RLL": ("right lower lobe", "右肺下叶"),
+    "LUL": ("left upper lobe", "左肺上叶"),
     "LLL": ("left lower lobe", "左肺下叶"),
 }
 LUNG_SEGMENTS: dict[str, tuple[str, str]] = {
-    "S1": ("apical segment", "尖段"), "S2": ("posterior segment", "后段"), "S3": ("anterior segment", "前段"),
-    "S1+2": ("apicoposterior segment", "尖后段"), "S4": ("lateral segment", "外侧段"),
-    "S5": ("medial segment", "内侧段"), "S6": ("superior segment", "背段"),
-    "S7": ("medial basal segment", "内基底段"), "S7+8": ("anteromedial basal segment", "前内基底段"),
-    "S8": ("anterior basal segment", "前基底段"), "S9": ("lateral basal segment", "外基底段"),
+    "S1": ("apical segment", "尖段"),
+    "S2": ("posterior segment", "后段"),
+    "S3": ("anterior segment", "前段"),
+    "S1+2": ("apicoposterior segment", "尖后段"),
+    "S4": ("lateral segment", "外侧段"),
+    "S5": ("medial segment", "内侧段"),
+    "S6": ("superior segment", "背段"),
+    "S7": ("medial basal segment", "内基底段"),
+    "S7+8": ("anteromedial basal segment", "前内基底段"),
+    "S8": ("anterior basal segment", "前基底段"),
+    "S9": ("lateral basal segment", "外基底段"),
     "S10": ("posterior basal segment", "后基底段"),
 }
 _LINGULA = {"S4": ("superior lingular segment", "上舌段"), "S5": ("inferior lingular segment", "下舌段")}
 LIVER_LOBES: dict[str, tuple[str, str]] = {
-    "LIVER_RIGHT": ("right hepatic lobe", "肝右叶"), "LIVER_LEFT": ("left hepatic lobe", "肝左叶"),
+    "LIVER_RIGHT": ("right hepatic lobe", "肝右叶"),
+    "LIVER_LEFT": ("left hepatic lobe", "肝左叶"),
     "LIVER_CAUDATE": ("caudate lobe", "肝尾状叶"),
 }
 

@@ -80,8 +80,9 @@ def render_drr(ct_hu: NDArray[np.int16], grid: Grid, rng: np.random.Generator, p
     return Radiograph(image, (pixel, pixel), z_top, grid.origin[0], p_ref, photons)
 
 
-def project_box(drr: Radiograph, grid: Grid, centre_ijk: tuple[float, float, float],
-                radius_mm: float) -> dict[str, Any]:
+def project_box(
+    drr: Radiograph, grid: Grid, centre_ijk: tuple[float, float, float], radius_mm: float
+) -> dict[str, Any]:
     """The box of a sphere's shadow, in pixel-edge coordinates (COCO: pixel (r, c) spans [c, c+1))."""
     sx, _, sz = grid.spacing
     x_mm = grid.origin[0] + centre_ijk[0] * sx
@@ -107,13 +108,15 @@ def dx_boxes(drr: Radiograph, grid: Grid, lesions: list[Lesion]) -> dict[str, An
     for lesion in lesions:
         if lesion.organ != "lung":
             continue
-        boxes.append({
-            "lesion_id": lesion.lesion_id,
-            "type": lesion.kind,
-            "diameter_mm": lesion.diameter_mm,
-            "lobe": lesion.place.lobe,
-            **project_box(drr, grid, lesion.centre_ijk, lesion.radius_mm),
-        })
+        boxes.append(
+            {
+                "lesion_id": lesion.lesion_id,
+                "type": lesion.kind,
+                "diameter_mm": lesion.diameter_mm,
+                "lobe": lesion.place.lobe,
+                **project_box(drr, grid, lesion.centre_ijk, lesion.radius_mm),
+            }
+        )
     height, width = drr.shape
     return {
         "image": "dx.dcm",
@@ -121,11 +124,16 @@ def dx_boxes(drr: Radiograph, grid: Grid, lesions: list[Lesion]) -> dict[str, An
         "columns": width,
         "pixel_spacing_mm": list(drr.pixel_spacing),
         "coordinates": "pixels; origin at the top-left corner of the top-left pixel; bbox = [x, y, width, "
-                       "height], xyxy = [x0, y0, x1, y1]; x = column (patient right to left), y = row "
-                       "(head to feet)",
-        "projection": {"geometry": "parallel", "view": "AP", "mu_water_per_mm": MU_WATER_PER_MM,
-                       "photons_per_pixel": drr.photons, "log_signal_full_scale": round(drr.p_ref, 6),
-                       "bits": DX_BITS},
+        "height], xyxy = [x0, y0, x1, y1]; x = column (patient right to left), y = row "
+        "(head to feet)",
+        "projection": {
+            "geometry": "parallel",
+            "view": "AP",
+            "mu_water_per_mm": MU_WATER_PER_MM,
+            "photons_per_pixel": drr.photons,
+            "log_signal_full_scale": round(drr.p_ref, 6),
+            "bits": DX_BITS,
+        },
         "boxes": boxes,
     }
 

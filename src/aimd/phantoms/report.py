@@ -31,8 +31,19 @@ from aimd.phantoms.lesions import Lesion
 from aimd.phantoms.sites import SiteProfile
 
 SPAN_TYPES = ("finding", "diagnosis", "attribute", "recommendation")
-PHI_KINDS = ("institution", "name", "date", "age", "id_number", "phone", "address", "record_number",
-             "admission_number", "accession_number", "staff_name")
+PHI_KINDS = (
+    "institution",
+    "name",
+    "date",
+    "age",
+    "id_number",
+    "phone",
+    "address",
+    "record_number",
+    "admission_number",
+    "accession_number",
+    "staff_name",
+)
 
 
 @dataclass(frozen=True)
@@ -68,10 +79,17 @@ class _Text:
         start, end = self.add(text)
         self.mark(start, end, kind, lesion_id, attribute)
 
-    def mark(self, start: int, end: int, kind: str, lesion_id: str | None,
-             attribute: str | None = None) -> None:
-        self.spans.append({"id": f"{self.lang}-S{len(self.spans) + 1:03d}", "start": start, "end": end,
-                           "type": kind, "lesion_id": lesion_id, "attribute": attribute})
+    def mark(self, start: int, end: int, kind: str, lesion_id: str | None, attribute: str | None = None) -> None:
+        self.spans.append(
+            {
+                "id": f"{self.lang}-S{len(self.spans) + 1:03d}",
+                "start": start,
+                "end": end,
+                "type": kind,
+                "lesion_id": lesion_id,
+                "attribute": attribute,
+            }
+        )
 
     def secret(self, text: str, kind: str) -> None:
         start, end = self.add(text)
@@ -80,7 +98,7 @@ class _Text:
     def document(self, language: str) -> dict[str, Any]:
         text = "".join(self.parts)
         for span in (*self.spans, *self.phi):
-            span["text"] = text[span["start"]:span["end"]]
+            span["text"] = text[span["start"] : span["end"]]
         spans = sorted(self.spans, key=lambda s: (s["start"], -s["end"]))
         return {"language": language, "text": text, "spans": spans, "phi": self.phi}
 
@@ -90,22 +108,33 @@ def _recommendation(lesion: Lesion, lang: str) -> str:
     zh = lang == "zh"
     if lesion.kind == "liver_tumour":
         if lesion.density == "hyperdense":
-            return ("建议结合AFP并行增强MRI检查" if zh
-                    else "correlation with AFP and contrast-enhanced MRI is recommended")
+            return (
+                "建议结合AFP并行增强MRI检查" if zh else "correlation with AFP and contrast-enhanced MRI is recommended"
+            )
         return "建议行增强CT或MRI进一步检查" if zh else "contrast-enhanced CT or MRI is recommended"
     if d < 6:
         return "无需常规随访" if zh else "no routine follow-up is required"
     if lesion.kind == "ground_glass_nodule":
-        return ("建议6～12个月后复查胸部CT以确认是否持续存在" if zh
-                else "follow-up CT in 6-12 months is recommended to confirm persistence")
+        return (
+            "建议6～12个月后复查胸部CT以确认是否持续存在"
+            if zh
+            else "follow-up CT in 6-12 months is recommended to confirm persistence"
+        )
     if d <= 8:
         return "建议6～12个月后复查胸部CT" if zh else "follow-up CT in 6-12 months is recommended"
-    return ("建议3个月后复查胸部CT，必要时行PET/CT或穿刺活检" if zh
-            else "follow-up CT in 3 months, PET/CT or tissue sampling should be considered")
+    return (
+        "建议3个月后复查胸部CT，必要时行PET/CT或穿刺活检"
+        if zh
+        else "follow-up CT in 3 months, PET/CT or tissue sampling should be considered"
+    )
 
 
-_DENSITY = {"solid": ("solid", "实性"), "ground_glass": ("ground-glass", "磨玻璃"),
-            "hypodense": ("hypodense", "低密度"), "hyperdense": ("hyperdense", "高密度")}
+_DENSITY = {
+    "solid": ("solid", "实性"),
+    "ground_glass": ("ground-glass", "磨玻璃"),
+    "hypodense": ("hypodense", "低密度"),
+    "hyperdense": ("hyperdense", "高密度"),
+}
 _MARGIN = {"well_defined": ("well-defined", "清晰"), "ill_defined": ("ill-defined", "欠清")}
 
 
@@ -203,8 +232,11 @@ def _header(t: _Text, ctx: ReportContext, lang: str) -> None:
     t.add("    报告日期：" if zh else "    Report date: ")
     t.secret(date(ctx.report_date), "date")
     thickness = f"{ctx.site.slice_mm:g}"
-    t.add(f"\n检查项目：胸部及上腹部CT平扫（层厚{thickness} mm）\n\n" if zh
-          else f"\nExamination: non-contrast CT of the chest and upper abdomen ({thickness} mm slices)\n\n")
+    t.add(
+        f"\n检查项目：胸部及上腹部CT平扫（层厚{thickness} mm）\n\n"
+        if zh
+        else f"\nExamination: non-contrast CT of the chest and upper abdomen ({thickness} mm slices)\n\n"
+    )
 
 
 def build_report(lang: str, ctx: ReportContext, lesions: list[Lesion]) -> dict[str, Any]:
@@ -220,24 +252,34 @@ def build_report(lang: str, ctx: ReportContext, lesions: list[Lesion]) -> dict[s
     lung = any(le.organ == "lung" for le in lesions)
     liver = any(le.organ == "liver" for le in lesions)
     if not lesions:
-        t.span("双肺未见明确结节，肝脏未见局灶性病变。" if zh
-               else "No pulmonary nodule or focal liver lesion is identified.", "finding", None)
+        t.span(
+            "双肺未见明确结节，肝脏未见局灶性病变。"
+            if zh
+            else "No pulmonary nodule or focal liver lesion is identified.",
+            "finding",
+            None,
+        )
         t.add("\n")
     elif not lung:
         t.add("双肺野清晰，未见明确结节。\n" if zh else "Both lungs are clear without nodules.\n")
     elif not liver:
-        t.add("肝脏大小、形态及密度未见异常。\n" if zh
-              else "The liver is normal in size, shape and density.\n")
-    t.add("气管及主支气管通畅，纵隔未见肿大淋巴结，双侧胸腔未见积液。所见椎体未见骨质破坏。\n\n" if zh
-          else "The trachea and main bronchi are patent. No enlarged mediastinal lymph nodes or pleural "
-               "effusion. No destructive bone lesion.\n\n")
+        t.add("肝脏大小、形态及密度未见异常。\n" if zh else "The liver is normal in size, shape and density.\n")
+    t.add(
+        "气管及主支气管通畅，纵隔未见肿大淋巴结，双侧胸腔未见积液。所见椎体未见骨质破坏。\n\n"
+        if zh
+        else "The trachea and main bronchi are patent. No enlarged mediastinal lymph nodes or pleural "
+        "effusion. No destructive bone lesion.\n\n"
+    )
     t.add("诊断意见：\n" if zh else "Impression:\n")
     for number, le in enumerate(lesions, start=1):
         _impression(t, number, le, lang)
     if not lesions:
         t.add("1. ")
-        t.span("胸部及上腹部CT平扫未见明显异常" if zh
-               else "No significant abnormality of the chest and upper abdomen", "diagnosis", None)
+        t.span(
+            "胸部及上腹部CT平扫未见明显异常" if zh else "No significant abnormality of the chest and upper abdomen",
+            "diagnosis",
+            None,
+        )
         t.add("。\n" if zh else ".\n")
     t.add("\n报告医师：" if zh else "\nReported by: Dr. ")
     t.secret(ctx.radiologist[0] if zh else ctx.radiologist[1], "staff_name")

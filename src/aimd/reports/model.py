@@ -31,8 +31,19 @@ from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import CharacteristicResult, Verdict
 
 REPORT_FORMAT = "aimd-conformity-report"
-_PACKAGES = ("torch", "numpy", "scipy", "onnx", "onnxruntime", "torchio", "monai", "pydantic", "matplotlib",
-             "jinja2", "weasyprint")
+_PACKAGES = (
+    "torch",
+    "numpy",
+    "scipy",
+    "onnx",
+    "onnxruntime",
+    "torchio",
+    "monai",
+    "pydantic",
+    "matplotlib",
+    "jinja2",
+    "weasyprint",
+)
 
 
 class SummaryRow(BaseModel):
@@ -101,9 +112,15 @@ def versions() -> dict[str, str]:
 
 def hardware() -> dict[str, Any]:
     """The machine the evaluation ran on."""
-    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.is_available(), "python_executable": sys.executable}
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "python_executable": sys.executable,
+    }
 
 
 def data_digest(hashes: dict[str, str]) -> str:
@@ -118,36 +135,73 @@ def data_digest(hashes: dict[str, str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def build_report(ctx: EvaluationContext, claims: Any, results: list[CharacteristicResult], *,
-                 started: datetime, claims_source: str, duration_s: float, claims_origin: str = "") -> Report:
+def build_report(
+    ctx: EvaluationContext,
+    claims: Any,
+    results: list[CharacteristicResult],
+    *,
+    started: datetime,
+    claims_source: str,
+    duration_s: float,
+    claims_origin: str = "",
+) -> Report:
     """Assemble the report of one evaluation; ``claims_origin`` (default: the claims' own ``origin``) says who
     set the bar and is printed on the report's first page."""
     claims_json = claims.model_dump(mode="json")
     claims_sha = hashlib.sha256(json.dumps(claims_json, sort_keys=True).encode("utf-8")).hexdigest()
-    model = dict(ctx.model_identity or {"label": ctx.model_label,
-                                        **{k: v for k, v in ctx.predictor.metadata.items()
-                                           if isinstance(v, str | int | float)}})
+    model = dict(
+        ctx.model_identity
+        or {
+            "label": ctx.model_label,
+            **{k: v for k, v in ctx.predictor.metadata.items() if isinstance(v, str | int | float)},
+        }
+    )
     model["input_spec"] = ctx.predictor.input_spec.model_dump(mode="json")
     model["output_spec"] = ctx.predictor.output_spec.model_dump(mode="json")
-    data = {"cases": len(ctx.data.cases), "images": len(ctx.data), "task": ctx.data.task,
-            "sites": sorted(set(ctx.data.sites.values())), "files": ctx.data.hashes,
-            "digest_sha256": data_digest(ctx.data.hashes), **ctx.data_identity}
+    data = {
+        "cases": len(ctx.data.cases),
+        "images": len(ctx.data),
+        "task": ctx.data.task,
+        "sites": sorted(set(ctx.data.sites.values())),
+        "files": ctx.data.hashes,
+        "digest_sha256": data_digest(ctx.data.hashes),
+        **ctx.data_identity,
+    }
     seeds = {"master": ctx.seed}
     for r in results:
         for name, value in r.evidence.seeds.items():
             seeds[f"{r.key}.{name}"] = value
     header = ReportHeader(
         title=f"Conformity report — {ctx.model_label or 'model'} (000 §6)",
-        created=started.astimezone(UTC).isoformat(timespec="seconds"), model=model, data=data,
-        claims={"origin": claims_origin or claims_json.get("origin") or "not stated in the claims",
-                "source": claims_source, "sha256": claims_sha, "content": claims_json},
-        versions=versions(), seeds=seeds,
+        created=started.astimezone(UTC).isoformat(timespec="seconds"),
+        model=model,
+        data=data,
+        claims={
+            "origin": claims_origin or claims_json.get("origin") or "not stated in the claims",
+            "source": claims_source,
+            "sha256": claims_sha,
+            "content": claims_json,
+        },
+        versions=versions(),
+        seeds=seeds,
         hardware={**hardware(), "network_egress": ctx.network_isolation.get("statement", "not recorded")},
-        duration_s=round(duration_s, 3))
-    summary = [SummaryRow(clause=r.clause, title=r.title, verdict=r.verdict, reason=r.reason, seconds=r.seconds)
-               for r in results]
+        duration_s=round(duration_s, 3),
+    )
+    summary = [
+        SummaryRow(clause=r.clause, title=r.title, verdict=r.verdict, reason=r.reason, seconds=r.seconds)
+        for r in results
+    ]
     return Report(header=header, summary=summary, sections=results)
 
 
-__all__ = ["REPORT_FORMAT", "Report", "ReportHeader", "SummaryRow", "build_report", "data_digest", "hardware",
-           "report_schema", "versions"]
+__all__ = [
+    "REPORT_FORMAT",
+    "Report",
+    "ReportHeader",
+    "SummaryRow",
+    "build_report",
+    "data_digest",
+    "hardware",
+    "report_schema",
+    "versions",
+]

@@ -100,8 +100,16 @@ generalization:
 
 
 def _verdict_rows(report: Report) -> list[dict[str, Any]]:
-    return [{"clause": r.clause, "characteristic": r.title, "verdict": r.verdict.value, "seconds": r.seconds,
-             "reason": r.reason} for r in report.summary]
+    return [
+        {
+            "clause": r.clause,
+            "characteristic": r.title,
+            "verdict": r.verdict.value,
+            "seconds": r.seconds,
+            "reason": r.reason,
+        }
+        for r in report.summary
+    ]
 
 
 def claims_origin(claims: Any, source: str) -> str:
@@ -127,15 +135,30 @@ def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> dict[str
     json_path, schema = write_json(report, out_dir)
     html = write_html(report, out_dir)
     pdf_path = write_pdf(report, out_dir) if pdf else None
-    return {"report_json": str(json_path), "report_schema": str(schema), "report_html": str(html),
-            "report_pdf": str(pdf_path) if pdf_path else None}
+    return {
+        "report_json": str(json_path),
+        "report_schema": str(schema),
+        "report_html": str(html),
+        "report_pdf": str(pdf_path) if pdf_path else None,
+    }
 
 
-def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data: str | Path | None = None,
-                   claims: str | Path | Claims | None = None, description: str | Path | None = None,
-                   only: Sequence[str] = (), skip: Sequence[str] = (), splits: Sequence[str] = DEFAULT_SPLITS,
-                   seed: int = 0, threads: int = 2, pdf: bool = True, cache_dir: str | Path | None = None,
-                   progress: Callable[[str], object] | None = None) -> dict[str, Any]:
+def evaluate_model(
+    out_dir: str | Path,
+    *,
+    model: str | Path | None = None,
+    data: str | Path | None = None,
+    claims: str | Path | Claims | None = None,
+    description: str | Path | None = None,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    splits: Sequence[str] = DEFAULT_SPLITS,
+    seed: int = 0,
+    threads: int = 2,
+    pdf: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
     """Evaluate a model against its claims and write the conformity report into ``out_dir``.
 
     Parameters
@@ -167,8 +190,11 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
         Report paths, the verdict table, verdict counts and the duration.
     """
     if (model is None) != (data is None):
-        raise InvalidInputError("pass both --model and --data, or neither (built-in reference model)",
-                                where="--model/--data", hint="e.g. --model runs/seg --data phantoms/")
+        raise InvalidInputError(
+            "pass both --model and --data, or neither (built-in reference model)",
+            where="--model/--data",
+            hint="e.g. --model runs/seg --data phantoms/",
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
@@ -192,20 +218,33 @@ def evaluate_model(out_dir: str | Path, *, model: str | Path | None = None, data
         assert claims_obj is not None and data is not None
         external = parse_external(model)
         if external is not None:
-            ctx = named_context(external[0], data, out, grid=external[1], seed=seed, threads=threads,
-                                progress=progress)
+            ctx = named_context(external[0], data, out, grid=external[1], seed=seed, threads=threads, progress=progress)
         else:
-            ctx = build_context(model, data, out, description=description, splits=splits, seed=seed,
-                                threads=threads, progress=progress)
+            ctx = build_context(
+                model, data, out, description=description, splits=splits, seed=seed, threads=threads, progress=progress
+            )
         results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress)
-        report = build_report(ctx, claims_obj, results, started=started, claims_source=source,
-                              claims_origin=origin, duration_s=time.perf_counter() - t0)
+        report = build_report(
+            ctx,
+            claims_obj,
+            results,
+            started=started,
+            claims_source=source,
+            claims_origin=origin,
+            duration_s=time.perf_counter() - t0,
+        )
         paths = write_report(report, out, pdf=pdf)
     finally:
         torch.set_num_threads(previous)
     _log.info("evaluation.done", out=str(out), counts=report.counts(), seconds=report.header.duration_s)
-    return {"out": str(out), **paths, "verdicts": _verdict_rows(report), "counts": report.counts(),
-            "claims_origin": report.header.claims["origin"], "duration_s": report.header.duration_s}
+    return {
+        "out": str(out),
+        **paths,
+        "verdicts": _verdict_rows(report),
+        "counts": report.counts(),
+        "claims_origin": report.header.claims["origin"],
+        "duration_s": report.header.duration_s,
+    }
 
 
 def run_evaluation_demo(out_dir: str | Path, *, progress: Callable[[str], object] | None = None) -> dict[str, Any]:
@@ -220,5 +259,12 @@ def run_evaluation_demo(out_dir: str | Path, *, progress: Callable[[str], object
     return evaluate_model(out_dir, claims=claims, progress=progress)
 
 
-__all__ = ["REFERENCE_CLAIMS", "REFERENCE_ORIGIN", "REFERENCE_SPLITS", "claims_origin", "evaluate_model",
-           "run_evaluation_demo", "write_report"]
+__all__ = [
+    "REFERENCE_CLAIMS",
+    "REFERENCE_ORIGIN",
+    "REFERENCE_SPLITS",
+    "claims_origin",
+    "evaluate_model",
+    "run_evaluation_demo",
+    "write_report",
+]

@@ -21,8 +21,12 @@ from aimd.core.atomic import atomic_file, atomic_write_json, atomic_write_text
 from aimd.reports.model import Report, report_schema
 from aimd.reports.templates import REPORT_TEMPLATE
 
-VERDICT_TEXT = {"conform": "conform", "nonconform": "nonconform", "inconclusive": "inconclusive",
-                "not_evaluated": "not evaluated"}
+VERDICT_TEXT = {
+    "conform": "conform",
+    "nonconform": "nonconform",
+    "inconclusive": "inconclusive",
+    "not_evaluated": "not evaluated",
+}
 
 
 def short(value: Any, limit: int = 160) -> str:

@@ -101,23 +101,30 @@ async def _read_parts(request: Request, svc: InferenceService) -> tuple[list[tup
     limits = svc.settings.limits
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limits.max_bytes + 2**20:
-        raise UploadTooLargeError(f"request body is {length} bytes, more than the limit {limits.max_bytes}",
-                                  where="body", hint="send one series per request, or raise --max-upload-mb")
+        raise UploadTooLargeError(
+            f"request body is {length} bytes, more than the limit {limits.max_bytes}",
+            where="body",
+            hint="send one series per request, or raise --max-upload-mb",
+        )
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
         try:
             form = await request.form(max_files=limits.max_files, max_fields=50)
         except Exception as err:  # starlette raises for malformed or oversized multipart bodies
-            raise InvalidInputError(f"multipart body cannot be parsed ({err})", where="body",
-                                    hint="send files in the 'files' field") from err
+            raise InvalidInputError(
+                f"multipart body cannot be parsed ({err})", where="body", hint="send files in the 'files' field"
+            ) from err
         parts, fields = [], {}
         for key, value in form.multi_items():
             if hasattr(value, "read"):
                 data = await value.read()
                 parts.append((value.filename or key, data))
                 if sum(len(d) for _, d in parts) > limits.max_bytes:
-                    raise UploadTooLargeError(f"upload is larger than the limit {limits.max_bytes} bytes",
-                                              where=key, hint="send one series per request")
+                    raise UploadTooLargeError(
+                        f"upload is larger than the limit {limits.max_bytes} bytes",
+                        where=key,
+                        hint="send one series per request",
+                    )
             else:
                 fields[key] = str(value)
         return parts, fields
@@ -125,10 +132,14 @@ async def _read_parts(request: Request, svc: InferenceService) -> tuple[list[tup
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limits.max_bytes:
-            raise UploadTooLargeError(f"request body is larger than the limit {limits.max_bytes} bytes",
-                                      where="body", hint="send one series per request")
+            raise UploadTooLargeError(
+                f"request body is larger than the limit {limits.max_bytes} bytes",
+                where="body",
+                hint="send one series per request",
+            )
     name = {"application/zip": "upload.zip", "application/dicom": "upload.dcm", "image/png": "upload.png"}.get(
-        ctype, "upload.nii.gz" if ctype in ("application/gzip", "application/x-gzip") else "upload")
+        ctype, "upload.nii.gz" if ctype in ("application/gzip", "application/x-gzip") else "upload"
+    )
     return ([(name, bytes(body))] if body else []), {}
 
 
@@ -158,8 +169,14 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
 
             models = svc.registry.all()
             name = settings.dimse_model or (models[0].name if models else "")
-            scp = StorageSCP(svc, model=name, port=settings.dicom_port, ae_title=settings.ae_title,
-                             host=settings.host, idle_seconds=settings.series_idle_seconds)
+            scp = StorageSCP(
+                svc,
+                model=name,
+                port=settings.dicom_port,
+                ae_title=settings.ae_title,
+                host=settings.host,
+                idle_seconds=settings.series_idle_seconds,
+            )
             scp.start()
         app.state.dimse = scp
         try:
@@ -169,9 +186,13 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
                 scp.stop()
             svc.close()
 
-    app = FastAPI(title="aimd inference service", version=__version__, lifespan=lifespan,
-                  description="The AI device of 003: KServe v2 inference, findings, DICOM SEG/SR, explanations, "
-                              "clinician review and an audited record of every inference.")
+    app = FastAPI(
+        title="aimd inference service",
+        version=__version__,
+        lifespan=lifespan,
+        description="The AI device of 003: KServe v2 inference, findings, DICOM SEG/SR, explanations, "
+        "clinician review and an audited record of every inference.",
+    )
 
     @app.exception_handler(AimdError)
     async def aimd_error(_request: Request, err: AimdError) -> JSONResponse:
@@ -219,8 +240,9 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
         """Series received by the DICOM storage SCP and what became of each."""
         scp = request.app.state.dimse
         if scp is None:
-            raise NotFoundError("the DICOM storage SCP is off", where="--dicom-port",
-                                hint="start the service with --dicom-port P")
+            raise NotFoundError(
+                "the DICOM storage SCP is off", where="--dicom-port", hint="start the service with --dicom-port P"
+            )
         return {"ae_title": scp.ae_title, "port": scp.port, "series": list(scp.outcomes)}
 
     @app.get("/v2", tags=["models"])
@@ -269,20 +291,25 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
             try:
                 raw = await request.json()
             except ValueError as err:
-                raise InvalidInputError("body is not valid JSON", where="body",
-                                        hint='send {"study_uid": "...", "series_uid": "..."}') from err
+                raise InvalidInputError(
+                    "body is not valid JSON", where="body", hint='send {"study_uid": "...", "series_uid": "..."}'
+                ) from err
             ref = _parse_ref(raw)
         else:
             parts, _fields = await _read_parts(request, svc)
             if not parts:
-                raise InvalidInputError("no file uploaded", where="files",
-                                        hint="send a NIfTI file, DICOM files, a zip of a series or a PNG")
+                raise InvalidInputError(
+                    "no file uploaded", where="files", hint="send a NIfTI file, DICOM files, a zip of a series or a PNG"
+                )
         if "respond-async" in request.headers.get("prefer", "").lower():
             req = ref.model_dump() if ref else {}
             job_id = await run_in_threadpool(svc.submit_job, model, req, parts, token)
             url = f"/v2/jobs/{job_id}"
-            return JSONResponse({"job_id": job_id, "status": "queued", "status_url": url}, status_code=202,
-                                headers={"Location": url, "Preference-Applied": "respond-async"})
+            return JSONResponse(
+                {"job_id": job_id, "status": "queued", "status_url": url},
+                status_code=202,
+                headers={"Location": url, "Preference-Applied": "respond-async"},
+            )
 
         def work(cancel: threading.Event) -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="aimd-infer-") as tmp:
@@ -292,8 +319,9 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
                 else:
                     image = svc.read_input(parts, Path(tmp))
                     source = {"upload": [n for n, _ in parts]}
-                return svc.infer(model, image, actor=token, source=source, cancel=cancel,
-                                 store_pacs=bool(ref and ref.store))
+                return svc.infer(
+                    model, image, actor=token, source=source, cancel=cancel, store_pacs=bool(ref and ref.store)
+                )
 
         doc = await _watch(request, work)
         return JSONResponse(_public_result(doc))
@@ -305,8 +333,10 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
         row = svc.db.job(job_id)
         if row is None:
             raise NotFoundError(f"no job {job_id!r}", where="job_id", hint="use the id the 202 answer returned")
-        out = {k: row[k] for k in ("id", "model", "version", "status", "result_id", "error", "attempts", "created",
-                                   "updated")}
+        out = {
+            k: row[k]
+            for k in ("id", "model", "version", "status", "result_id", "error", "attempts", "created", "updated")
+        }
         if row["result_id"]:
             out["result_url"] = f"/v2/results/{row['result_id']}"
         return out
@@ -333,14 +363,22 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
             try:
                 fields = dict(await request.json())
             except (ValueError, TypeError) as err:
-                raise InvalidInputError("body is not a JSON object", where="body",
-                                        hint='send {"reviewer": "...", "decision": "accept"}') from err
+                raise InvalidInputError(
+                    "body is not a JSON object", where="body", hint='send {"reviewer": "...", "decision": "accept"}'
+                ) from err
         else:
             parts, fields = await _read_parts(request, svc)
             mask = parts[0] if parts else None
-        return await run_in_threadpool(lambda: svc.review(
-            result_id, reviewer=str(fields.get("reviewer", "")), decision=str(fields.get("decision", "")),
-            comment=str(fields.get("comment", "")), actor=token, mask=mask))
+        return await run_in_threadpool(
+            lambda: svc.review(
+                result_id,
+                reviewer=str(fields.get("reviewer", "")),
+                decision=str(fields.get("decision", "")),
+                comment=str(fields.get("comment", "")),
+                actor=token,
+                mask=mask,
+            )
+        )
 
     @app.post("/v2/repository/models/{name}/load", tags=["repository"])
     def load(request: Request, name: str, body: LoadRequest, token: Admin) -> dict[str, Any]:
@@ -366,8 +404,9 @@ def _parse_ref(raw: Any) -> StudyRef:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInputError(f"{first['msg']}", where=field,
-                                hint='send {"study_uid": "1.2...", "series_uid": "1.2..."} (dotted digits)') from err
+        raise InvalidInputError(
+            f"{first['msg']}", where=field, hint='send {"study_uid": "1.2...", "series_uid": "1.2..."} (dotted digits)'
+        ) from err
 
 
 def _public_result(doc: dict[str, Any]) -> dict[str, Any]:

@@ -68,8 +68,15 @@ class DynamicBatcher:
         Called with the size of every batch run (metrics).
     """
 
-    def __init__(self, predictor: BasePredictor, *, max_batch: int = 8, max_wait_ms: float = 10.0,
-                 queue_size: int = 64, on_batch: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self,
+        predictor: BasePredictor,
+        *,
+        max_batch: int = 8,
+        max_wait_ms: float = 10.0,
+        queue_size: int = 64,
+        on_batch: Callable[[int], Any] | None = None,
+    ) -> None:
         self.predictor = predictor
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
@@ -85,8 +92,9 @@ class DynamicBatcher:
         """Requests waiting now."""
         return self._queue.qsize() + len(self._held)
 
-    def submit(self, batch: NDArray[np.float32], *, timeout: float | None = None,
-               cancel: threading.Event | None = None) -> NDArray[np.float32]:
+    def submit(
+        self, batch: NDArray[np.float32], *, timeout: float | None = None, cancel: threading.Event | None = None
+    ) -> NDArray[np.float32]:
         """Logits for ``batch``, computed together with other waiting requests of the same shape."""
         if self._closed:
             raise BusyError("the model is being unloaded", hint="retry against another version")
@@ -94,16 +102,23 @@ class DynamicBatcher:
         try:
             self._queue.put_nowait(item)
         except queue.Full as err:
-            raise BusyError(f"the model's queue is full ({self._queue.maxsize} requests waiting)",
-                            retry_after=max(1.0, self.max_wait * 4), where="model",
-                            hint="retry after the Retry-After seconds") from err
+            raise BusyError(
+                f"the model's queue is full ({self._queue.maxsize} requests waiting)",
+                retry_after=max(1.0, self.max_wait * 4),
+                where="model",
+                hint="retry after the Retry-After seconds",
+            ) from err
         deadline = None if timeout is None else time.perf_counter() + timeout
         while True:
             remaining = 0.05 if deadline is None else min(0.05, deadline - time.perf_counter())
             if remaining <= 0:
                 item.cancel.set()
-                raise BusyError(f"no result within the request timeout of {timeout:g} s", where="model",
-                                retry_after=1.0, hint="retry later or raise --timeout")
+                raise BusyError(
+                    f"no result within the request timeout of {timeout:g} s",
+                    where="model",
+                    retry_after=1.0,
+                    hint="retry later or raise --timeout",
+                )
             try:
                 return item.future.result(timeout=remaining)
             except TimeoutError:
@@ -162,7 +177,7 @@ class DynamicBatcher:
         start = 0
         for g in group:
             n = g.batch.shape[0]
-            g.future.set_result(out[start:start + n])
+            g.future.set_result(out[start : start + n])
             start += n
 
     def close(self) -> None:
@@ -175,8 +190,14 @@ class DynamicBatcher:
 class BatchedPredictor(BasePredictor):
     """``predictor`` with its network calls routed through ``batcher`` (one per request)."""
 
-    def __init__(self, predictor: BasePredictor, batcher: DynamicBatcher, *, timeout: float | None = None,
-                 cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        predictor: BasePredictor,
+        batcher: DynamicBatcher,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         super().__init__(predictor.input_spec, predictor.output_spec, predictor.metadata)
         self.base = predictor
         self.batcher = batcher

@@ -41,22 +41,44 @@ from aimd.serving.errors import AuthenticationError
 SCOPES = ("infer", "review", "admin")
 _meta = sa.MetaData()
 TOKENS = sa.Table(
-    "serving_tokens", _meta,
-    sa.Column("id", sa.String(32), primary_key=True), sa.Column("name", sa.String(200)),
-    sa.Column("scopes", sa.String(200)), sa.Column("argon2_hash", sa.String(200)),
-    sa.Column("created", sa.String(40)), sa.Column("revoked", sa.String(40)))
+    "serving_tokens",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("scopes", sa.String(200)),
+    sa.Column("argon2_hash", sa.String(200)),
+    sa.Column("created", sa.String(40)),
+    sa.Column("revoked", sa.String(40)),
+)
 JOBS = sa.Table(
-    "serving_jobs", _meta,
-    sa.Column("id", sa.String(32), primary_key=True), sa.Column("model", sa.String(100)),
-    sa.Column("version", sa.String(100)), sa.Column("status", sa.String(20)), sa.Column("token_id", sa.String(32)),
-    sa.Column("request", sa.Text), sa.Column("result_id", sa.String(32)), sa.Column("error", sa.Text),
-    sa.Column("attempts", sa.Integer), sa.Column("created", sa.String(40)), sa.Column("updated", sa.String(40)))
+    "serving_jobs",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(100)),
+    sa.Column("version", sa.String(100)),
+    sa.Column("status", sa.String(20)),
+    sa.Column("token_id", sa.String(32)),
+    sa.Column("request", sa.Text),
+    sa.Column("result_id", sa.String(32)),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("created", sa.String(40)),
+    sa.Column("updated", sa.String(40)),
+)
 REVIEWS = sa.Table(
-    "serving_reviews", _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("result_id", sa.String(32)),
-    sa.Column("reviewer", sa.String(200)), sa.Column("token_id", sa.String(32)), sa.Column("decision", sa.String(20)),
-    sa.Column("dice", sa.Float), sa.Column("changed_voxels", sa.Integer), sa.Column("mask_sha256", sa.String(64)),
-    sa.Column("comment", sa.Text), sa.Column("created", sa.String(40)))
+    "serving_reviews",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("result_id", sa.String(32)),
+    sa.Column("reviewer", sa.String(200)),
+    sa.Column("token_id", sa.String(32)),
+    sa.Column("decision", sa.String(20)),
+    sa.Column("dice", sa.Float),
+    sa.Column("changed_voxels", sa.Integer),
+    sa.Column("mask_sha256", sa.String(64)),
+    sa.Column("comment", sa.Text),
+    sa.Column("created", sa.String(40)),
+)
 
 
 def _now() -> str:
@@ -76,8 +98,11 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Validated, de-duplicated scopes in canonical order."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
-        raise InvalidInputError(f"unknown scope(s) {bad}" if bad else "no scope given", where="--scope",
-                                hint=f"use one or more of {list(SCOPES)}")
+        raise InvalidInputError(
+            f"unknown scope(s) {bad}" if bad else "no scope given",
+            where="--scope",
+            hint=f"use one or more of {list(SCOPES)}",
+        )
     return tuple(s for s in SCOPES if s in scopes)
 
 
@@ -102,16 +127,24 @@ class ServingDB:
         tid = secrets.token_hex(6)
         token = f"aimd_{tid}_{secrets.token_urlsafe(32)}"
         with self.engine.begin() as conn:
-            conn.execute(TOKENS.insert().values(id=tid, name=name or tid, scopes=" ".join(ok),
-                                                argon2_hash=PasswordHasher().hash(token), created=_now(),
-                                                revoked=None))
+            conn.execute(
+                TOKENS.insert().values(
+                    id=tid,
+                    name=name or tid,
+                    scopes=" ".join(ok),
+                    argon2_hash=PasswordHasher().hash(token),
+                    created=_now(),
+                    revoked=None,
+                )
+            )
         return token, tid
 
     def revoke_token(self, token_id: str) -> bool:
         """Revoke a token by id; False when there is no such active token."""
         with self.engine.begin() as conn:
-            n = conn.execute(TOKENS.update().where(TOKENS.c.id == token_id, TOKENS.c.revoked.is_(None))
-                             .values(revoked=_now())).rowcount
+            n = conn.execute(
+                TOKENS.update().where(TOKENS.c.id == token_id, TOKENS.c.revoked.is_(None)).values(revoked=_now())
+            ).rowcount
         with self._lock:
             self._verified = {k: v for k, v in self._verified.items() if v[0].id != token_id}
         return bool(n)
@@ -119,8 +152,11 @@ class ServingDB:
     def tokens(self) -> list[dict[str, Any]]:
         """Every token's id, name, scopes, creation and revocation time (never the hash)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(TOKENS.c.id, TOKENS.c.name, TOKENS.c.scopes, TOKENS.c.created,
-                                          TOKENS.c.revoked).order_by(TOKENS.c.created)).all()
+            rows = conn.execute(
+                sa.select(TOKENS.c.id, TOKENS.c.name, TOKENS.c.scopes, TOKENS.c.created, TOKENS.c.revoked).order_by(
+                    TOKENS.c.created
+                )
+            ).all()
         return [{**r._asdict(), "scopes": r.scopes.split()} for r in rows]
 
     def check_token(self, token: str, *, cache_seconds: float = 30.0) -> TokenInfo:
@@ -138,8 +174,11 @@ class ServingDB:
         if hit and time.monotonic() - hit[1] < cache_seconds:
             return hit[0]
         parts = token.split("_", 2)
-        bad = AuthenticationError("unknown or revoked token", where="Authorization",
-                                  hint="create one with `aimd serve token create --scope infer`")
+        bad = AuthenticationError(
+            "unknown or revoked token",
+            where="Authorization",
+            hint="create one with `aimd serve token create --scope infer`",
+        )
         if len(parts) != 3 or parts[0] != "aimd":
             raise bad
         with self.engine.connect() as conn:
@@ -160,22 +199,40 @@ class ServingDB:
         """Persist an accepted job as ``queued`` (committed before the client is told)."""
         now = _now()
         with self.engine.begin() as conn:
-            conn.execute(JOBS.insert().values(id=job_id, model=model, version=version, status="queued",
-                                              token_id=token_id, request=json.dumps(request), result_id=None,
-                                              error=None, attempts=0, created=now, updated=now))
+            conn.execute(
+                JOBS.insert().values(
+                    id=job_id,
+                    model=model,
+                    version=version,
+                    status="queued",
+                    token_id=token_id,
+                    request=json.dumps(request),
+                    result_id=None,
+                    error=None,
+                    attempts=0,
+                    created=now,
+                    updated=now,
+                )
+            )
 
     def claim_job(self, job_id: str) -> bool:
         """Move ``job_id`` from queued to running; False when another worker (or nobody) may run it."""
         with self.engine.begin() as conn:
-            n = conn.execute(JOBS.update().where(JOBS.c.id == job_id, JOBS.c.status == "queued")
-                             .values(status="running", attempts=JOBS.c.attempts + 1, updated=_now())).rowcount
+            n = conn.execute(
+                JOBS.update()
+                .where(JOBS.c.id == job_id, JOBS.c.status == "queued")
+                .values(status="running", attempts=JOBS.c.attempts + 1, updated=_now())
+            ).rowcount
         return n == 1
 
     def finish_job(self, job_id: str, *, result_id: str | None = None, error: str | None = None) -> None:
         """Mark a running job done (with its result) or failed (with its error)."""
         with self.engine.begin() as conn:
-            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(
-                status="failed" if error else "done", result_id=result_id, error=error, updated=_now()))
+            conn.execute(
+                JOBS.update()
+                .where(JOBS.c.id == job_id)
+                .values(status="failed" if error else "done", result_id=result_id, error=error, updated=_now())
+            )
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """One job as a dict, ``None`` when unknown."""
@@ -201,20 +258,43 @@ class ServingDB:
         with self.engine.begin() as conn:
             interrupted = [r.id for r in conn.execute(sa.select(JOBS.c.id).where(JOBS.c.status == "running"))]
             if interrupted:
-                conn.execute(JOBS.update().where(JOBS.c.id.in_(interrupted)).values(
-                    status="failed", updated=_now(),
-                    error="the service stopped while this job ran; it was not re-run (its results may be "
-                          "partial): submit the request again"))
+                conn.execute(
+                    JOBS.update()
+                    .where(JOBS.c.id.in_(interrupted))
+                    .values(
+                        status="failed",
+                        updated=_now(),
+                        error="the service stopped while this job ran; it was not re-run (its results may be "
+                        "partial): submit the request again",
+                    )
+                )
         return interrupted, [j["id"] for j in self.jobs("queued")]
 
     # ------------------------------------------------------------------ reviews
-    def add_review(self, result_id: str, reviewer: str, decision: str, *, token_id: str | None,
-                   dice: float | None, changed_voxels: int | None, mask_sha256: str | None,
-                   comment: str = "") -> dict[str, Any]:
+    def add_review(
+        self,
+        result_id: str,
+        reviewer: str,
+        decision: str,
+        *,
+        token_id: str | None,
+        dice: float | None,
+        changed_voxels: int | None,
+        mask_sha256: str | None,
+        comment: str = "",
+    ) -> dict[str, Any]:
         """Store one clinician review and return it."""
-        row = {"result_id": result_id, "reviewer": reviewer, "token_id": token_id, "decision": decision,
-               "dice": dice, "changed_voxels": changed_voxels, "mask_sha256": mask_sha256, "comment": comment,
-               "created": _now()}
+        row = {
+            "result_id": result_id,
+            "reviewer": reviewer,
+            "token_id": token_id,
+            "decision": decision,
+            "dice": dice,
+            "changed_voxels": changed_voxels,
+            "mask_sha256": mask_sha256,
+            "comment": comment,
+            "created": _now(),
+        }
         with self.engine.begin() as conn:
             rid = conn.execute(REVIEWS.insert().values(**row)).inserted_primary_key
         return {"id": int(rid[0]) if rid else None, **row}
@@ -222,8 +302,7 @@ class ServingDB:
     def reviews(self, result_id: str) -> list[dict[str, Any]]:
         """Reviews of one result, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(REVIEWS).where(REVIEWS.c.result_id == result_id)
-                                .order_by(REVIEWS.c.id)).all()
+            rows = conn.execute(sa.select(REVIEWS).where(REVIEWS.c.result_id == result_id).order_by(REVIEWS.c.id)).all()
         return [r._asdict() for r in rows]
 
 

@@ -26,8 +26,9 @@ def _serve(settings: Any, registry: Any) -> tuple[Any, threading.Thread, str]:
 
     from aimd.serving.app import create_app
 
-    config = uvicorn.Config(create_app(settings, registry), host="127.0.0.1", port=settings.port,
-                            log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(settings, registry), host="127.0.0.1", port=settings.port, log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="aimd-demo-serve", daemon=True)
     thread.start()
@@ -36,8 +37,15 @@ def _serve(settings: Any, registry: Any) -> tuple[Any, threading.Thread, str]:
     return server, thread, url
 
 
-def run_device_demo(model: str | Path, series: str | Path, out: str | Path, *, name: str = "lesions",
-                    version: str = "demo", progress: Callable[[str], object] | None = None) -> dict[str, Any]:
+def run_device_demo(
+    model: str | Path,
+    series: str | Path,
+    out: str | Path,
+    *,
+    name: str = "lesions",
+    version: str = "demo",
+    progress: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
     """Serve ``model`` and run the CT ``series`` folder through it; the answer, file paths and timings."""
     import shutil
 
@@ -56,21 +64,29 @@ def run_device_demo(model: str | Path, series: str | Path, out: str | Path, *, n
     headers = {"Authorization": f"Bearer {token}"}
 
     def run(pacs_url: str | None, user: str | None, password: str | None) -> dict[str, Any]:
-        settings = ServeSettings(data_dir=root / "data", port=free_port(), pacs_url=pacs_url, pacs_user=user,
-                                 pacs_password=password)
+        settings = ServeSettings(
+            data_dir=root / "data", port=free_port(), pacs_url=pacs_url, pacs_user=user, pacs_password=password
+        )
         server, thread, url = _serve(settings, registry)
         try:
             if pacs_url:
-                r = requests.post(f"{url}/v2/models/{name}/infer", headers=headers, timeout=900,
-                                  json={"study_uid": str(first.StudyInstanceUID),
-                                        "series_uid": str(first.SeriesInstanceUID)})
+                r = requests.post(
+                    f"{url}/v2/models/{name}/infer",
+                    headers=headers,
+                    timeout=900,
+                    json={"study_uid": str(first.StudyInstanceUID), "series_uid": str(first.SeriesInstanceUID)},
+                )
             else:
                 buf = io.BytesIO()
                 with zipfile.ZipFile(buf, "w") as z:
                     for f in files:
                         z.write(f, f.name)
-                r = requests.post(f"{url}/v2/models/{name}/infer", data=buf.getvalue(), timeout=900,
-                                  headers={**headers, "Content-Type": "application/zip"})
+                r = requests.post(
+                    f"{url}/v2/models/{name}/infer",
+                    data=buf.getvalue(),
+                    timeout=900,
+                    headers={**headers, "Content-Type": "application/zip"},
+                )
             r.raise_for_status()
             return dict(r.json())
         finally:
@@ -89,10 +105,15 @@ def run_device_demo(model: str | Path, series: str | Path, out: str | Path, *, n
         mode = f"upload (no PACS: {missing}; install with `{INSTALL}`)"
     folder = root / "data" / "results" / doc["id"]
     return {
-        "mode": mode, "result_id": doc["id"], "model": doc["model"], "findings": doc["findings"],
+        "mode": mode,
+        "result_id": doc["id"],
+        "model": doc["model"],
+        "findings": doc["findings"],
         "grades": {g: sum(f["grade"] == g for f in doc["findings"]) for g in ("high", "medium", "review")},
-        "files": {k: str(folder / v) for k, v in doc["files"].items()}, "timings": doc["timings"],
-        "pacs_stored": doc.get("pacs", {}).get("stored", []), "orthanc_missing": missing,
+        "files": {k: str(folder / v) for k, v in doc["files"].items()},
+        "timings": doc["timings"],
+        "pacs_stored": doc.get("pacs", {}).get("stored", []),
+        "orthanc_missing": missing,
     }
 
 

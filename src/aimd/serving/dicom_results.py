@@ -30,8 +30,12 @@ from aimd.imaging.volume import Volume
 from aimd.serving.findings import InferenceFinding
 
 _SCHEME = "99AIMD"
-_ORGAN_CODES = {"lung": ("39607008", "Lung"), "liver": ("10200004", "Liver"), "kidney": ("64033007", "Kidney"),
-                "brain": ("12738006", "Brain")}
+_ORGAN_CODES = {
+    "lung": ("39607008", "Lung"),
+    "liver": ("10200004", "Liver"),
+    "kidney": ("64033007", "Kidney"),
+    "brain": ("12738006", "Brain"),
+}
 _GRADES = {"high": "high confidence", "medium": "medium confidence", "review": "manual review recommended"}
 
 
@@ -57,14 +61,23 @@ def sorted_slices(datasets: list[pydicom.Dataset], volume: Volume) -> list[int]:
         ijk = volume.world_to_index(np.asarray(ds.ImagePositionPatient, dtype=np.float64))
         k = int(np.rint(ijk[2]))
         if not (abs(ijk[2] - k) < 1e-2 and 0 <= k < volume.shape[0]):
-            raise GeometryError(f"DICOM slice {ds.get('SOPInstanceUID')} is not a slice of the image grid",
-                                where="SEG", hint="the mask must be on the source series grid")
+            raise GeometryError(
+                f"DICOM slice {ds.get('SOPInstanceUID')} is not a slice of the image grid",
+                where="SEG",
+                hint="the mask must be on the source series grid",
+            )
         out.append(k)
     return out
 
 
-def write_seg(datasets: list[pydicom.Dataset], labels: Volume, label_names: dict[int, str], algorithm: Algorithm,
-              *, result_id: str) -> pydicom.Dataset | None:
+def write_seg(
+    datasets: list[pydicom.Dataset],
+    labels: Volume,
+    label_names: dict[int, str],
+    algorithm: Algorithm,
+    *,
+    result_id: str,
+) -> pydicom.Dataset | None:
     """A DICOM SEG with one binary segment per label present in ``labels``; ``None`` when all are empty."""
     import highdicom as hd
 
@@ -73,31 +86,53 @@ def write_seg(datasets: list[pydicom.Dataset], labels: Volume, label_names: dict
     present = [int(v) for v in np.unique(arr) if v != 0]
     if not present:
         return None
-    algo = hd.AlgorithmIdentificationSequence(name=algorithm.name[:64], version=algorithm.version[:64],
-                                              family=codes.cid7162.ArtificialIntelligence,
-                                              parameters={"weights_sha256": algorithm.sha256[:64]})
+    algo = hd.AlgorithmIdentificationSequence(
+        name=algorithm.name[:64],
+        version=algorithm.version[:64],
+        family=codes.cid7162.ArtificialIntelligence,
+        parameters={"weights_sha256": algorithm.sha256[:64]},
+    )
     descriptions, masks = [], []
     for number, value in enumerate(present, start=1):
         name = label_names.get(value, str(value))
         organ = next((k for k in _ORGAN_CODES if k in name.lower()), None)
         lesion = organ is None or name.lower() != organ
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=number, segment_label=name[:64],
-            segmented_property_category=hd.sr.CodedConcept.from_code(
-                codes.SCT.MorphologicallyAbnormalStructure if lesion else codes.SCT.Organ),
-            segmented_property_type=(hd.sr.CodedConcept(_ORGAN_CODES[organ][0], "SCT", _ORGAN_CODES[organ][1])
-                                     if organ and not lesion else _code(f"L{value}", name[:64])),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algo,
-            tracking_id=f"{name} {value}"[:64], tracking_uid=deterministic_uid(result_id, "segment", str(value))))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name[:64],
+                segmented_property_category=hd.sr.CodedConcept.from_code(
+                    codes.SCT.MorphologicallyAbnormalStructure if lesion else codes.SCT.Organ
+                ),
+                segmented_property_type=(
+                    hd.sr.CodedConcept(_ORGAN_CODES[organ][0], "SCT", _ORGAN_CODES[organ][1])
+                    if organ and not lesion
+                    else _code(f"L{value}", name[:64])
+                ),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algo,
+                tracking_id=f"{name} {value}"[:64],
+                tracking_uid=deterministic_uid(result_id, "segment", str(value)),
+            )
+        )
         masks.append((arr == value)[slices])
     return hd.seg.Segmentation(
-        source_images=datasets, pixel_array=np.stack(masks, axis=-1),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
-        series_instance_uid=deterministic_uid(result_id, "seg-series"), series_number=901,
-        sop_instance_uid=deterministic_uid(result_id, "seg"), instance_number=1, manufacturer="aimd",
-        manufacturer_model_name=f"{algorithm.name} {algorithm.version}"[:64], software_versions=__version__,
-        device_serial_number=algorithm.sha256[:16], content_label="AI_RESULT",
-        content_description=f"aimd {algorithm.name} {algorithm.version}"[:64], content_creator_name="aimd^device")
+        source_images=datasets,
+        pixel_array=np.stack(masks, axis=-1),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=deterministic_uid(result_id, "seg-series"),
+        series_number=901,
+        sop_instance_uid=deterministic_uid(result_id, "seg"),
+        instance_number=1,
+        manufacturer="aimd",
+        manufacturer_model_name=f"{algorithm.name} {algorithm.version}"[:64],
+        software_versions=__version__,
+        device_serial_number=algorithm.sha256[:16],
+        content_label="AI_RESULT",
+        content_description=f"aimd {algorithm.name} {algorithm.version}"[:64],
+        content_creator_name="aimd^device",
+    )
 
 
 def _measure(name: Any, value: float, unit: Any) -> Any:
@@ -106,8 +141,14 @@ def _measure(name: Any, value: float, unit: Any) -> Any:
     return hd.sr.Measurement(name=name, value=float(value), unit=unit)
 
 
-def write_sr(datasets: list[pydicom.Dataset], seg: pydicom.Dataset | None, findings: list[InferenceFinding],
-             algorithm: Algorithm, *, result_id: str) -> pydicom.Dataset:
+def write_sr(
+    datasets: list[pydicom.Dataset],
+    seg: pydicom.Dataset | None,
+    findings: list[InferenceFinding],
+    algorithm: Algorithm,
+    *,
+    result_id: str,
+) -> pydicom.Dataset:
     """A Comprehensive 3D SR (TID 1500) with one measurement group per finding, referencing ``seg``."""
     import highdicom as hd
 
@@ -117,8 +158,12 @@ def write_sr(datasets: list[pydicom.Dataset], seg: pydicom.Dataset | None, findi
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=deterministic_uid("aimd-model", algorithm.name, algorithm.version, algorithm.sha256),
-            name=algorithm.name[:64], manufacturer_name="aimd", model_name=algorithm.version[:64],
-            serial_number=algorithm.sha256[:16]))
+            name=algorithm.name[:64],
+            manufacturer_name="aimd",
+            model_name=algorithm.version[:64],
+            serial_number=algorithm.sha256[:16],
+        ),
+    )
     algo_id = hd.sr.AlgorithmIdentification(name=algorithm.name[:64], version=algorithm.version[:64])
     segment_of: dict[int, int] = {}
     if seg is not None:
@@ -134,35 +179,55 @@ def write_sr(datasets: list[pydicom.Dataset], seg: pydicom.Dataset | None, findi
             code, meaning = _ORGAN_CODES[organ]
             sites = [hd.sr.FindingSite(anatomic_location=hd.sr.CodedConcept(code, "SCT", meaning))]
         x, y, z = f.centroid_lps_mm
-        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=deterministic_uid(result_id, f.id),
-                                                         identifier=f"{f.id} {f.label_name}"[:64]),
-            referenced_segment=hd.sr.ReferencedSegment(
-                sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
-                segment_number=segment_of[f.label],
-                source_series=hd.sr.SourceSeriesForSegmentation(datasets[0].SeriesInstanceUID)),
-            finding_type=hd.sr.CodedConcept.from_code(codes.SCT.MorphologicallyAbnormalStructure),
-            algorithm_id=algo_id, finding_sites=sites,
-            measurements=[
-                _measure(hd.sr.CodedConcept.from_code(codes.SCT.Volume), f.volume_mm3, mm3),
-                _measure(hd.sr.CodedConcept.from_code(codes.SCT.Diameter), f.longest_diameter_mm, mm),
-                _measure(_code("CENTX", "Centroid x (LPS)"), x, mm),
-                _measure(_code("CENTY", "Centroid y (LPS)"), y, mm),
-                _measure(_code("CENTZ", "Centroid z (LPS)"), z, mm),
-                _measure(_code("CONF", "AI confidence"), f.confidence, ratio),
-            ],
-            qualitative_evaluations=[hd.sr.QualitativeEvaluation(
-                name=_code("GRADE", "Confidence grade"), value=_code(f.grade.upper(), _GRADES[f.grade]))]))
+        groups.append(
+            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=deterministic_uid(result_id, f.id), identifier=f"{f.id} {f.label_name}"[:64]
+                ),
+                referenced_segment=hd.sr.ReferencedSegment(
+                    sop_class_uid=seg.SOPClassUID,
+                    sop_instance_uid=seg.SOPInstanceUID,
+                    segment_number=segment_of[f.label],
+                    source_series=hd.sr.SourceSeriesForSegmentation(datasets[0].SeriesInstanceUID),
+                ),
+                finding_type=hd.sr.CodedConcept.from_code(codes.SCT.MorphologicallyAbnormalStructure),
+                algorithm_id=algo_id,
+                finding_sites=sites,
+                measurements=[
+                    _measure(hd.sr.CodedConcept.from_code(codes.SCT.Volume), f.volume_mm3, mm3),
+                    _measure(hd.sr.CodedConcept.from_code(codes.SCT.Diameter), f.longest_diameter_mm, mm),
+                    _measure(_code("CENTX", "Centroid x (LPS)"), x, mm),
+                    _measure(_code("CENTY", "Centroid y (LPS)"), y, mm),
+                    _measure(_code("CENTZ", "Centroid z (LPS)"), z, mm),
+                    _measure(_code("CONF", "AI confidence"), f.confidence, ratio),
+                ],
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(
+                        name=_code("GRADE", "Confidence grade"), value=_code(f.grade.upper(), _GRADES[f.grade])
+                    )
+                ],
+            )
+        )
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=hd.sr.CodedConcept("25045-6", "LN", "CT unspecified body region")
-        if str(datasets[0].Modality) == "CT" else hd.sr.CodedConcept("363679005", "SCT", "Imaging"),
-        imaging_measurements=groups or None)
+        if str(datasets[0].Modality) == "CT"
+        else hd.sr.CodedConcept("363679005", "SCT", "Imaging"),
+        imaging_measurements=groups or None,
+    )
     evidence = [*datasets, *([seg] if seg is not None else [])]
     sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report, series_instance_uid=deterministic_uid(result_id, "sr-series"),
-        series_number=902, sop_instance_uid=deterministic_uid(result_id, "sr"), instance_number=1,
-        manufacturer="aimd", is_complete=True, is_final=False, is_verified=False)
+        evidence=evidence,
+        content=report,
+        series_instance_uid=deterministic_uid(result_id, "sr-series"),
+        series_number=902,
+        sop_instance_uid=deterministic_uid(result_id, "sr"),
+        instance_number=1,
+        manufacturer="aimd",
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+    )
     sr.SeriesDescription = f"AI findings {algorithm.name} {algorithm.version}"[:64]
     return sr
 
@@ -178,9 +243,15 @@ def read_sr_findings(sr: pydicom.Dataset) -> list[dict[str, Any]]:
         grades = [q.value.value for q in group.get_qualitative_evaluations()]
         sites = [s.value.meaning for s in group.finding_sites] if group.finding_sites else []
         ref = group.referenced_segment
-        out.append({"tracking_id": group.tracking_identifier,
-                    "segment_number": int(ref.referenced_segment_numbers[0]) if ref is not None else None,
-                    "measurements": values, "grade": grades[0].lower() if grades else None, "finding_sites": sites})
+        out.append(
+            {
+                "tracking_id": group.tracking_identifier,
+                "segment_number": int(ref.referenced_segment_numbers[0]) if ref is not None else None,
+                "measurements": values,
+                "grade": grades[0].lower() if grades else None,
+                "finding_sites": sites,
+            }
+        )
     return out
 
 

@@ -28,8 +28,16 @@ if TYPE_CHECKING:
 class StorageSCP:
     """C-STORE receiver that runs inference when a series is complete."""
 
-    def __init__(self, service: InferenceService, *, model: str, port: int, ae_title: str = "AIMD",
-                 host: str = "127.0.0.1", idle_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        service: InferenceService,
+        *,
+        model: str,
+        port: int,
+        ae_title: str = "AIMD",
+        host: str = "127.0.0.1",
+        idle_seconds: float = 3.0,
+    ) -> None:
         self.service = service
         self.model = model
         self.port = port
@@ -50,8 +58,9 @@ class StorageSCP:
 
         ae = AE(ae_title=self.ae_title)
         ae.supported_contexts = AllStoragePresentationContexts
-        self._server = ae.start_server((self.host, self.port), block=False,
-                                       evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        self._server = ae.start_server(
+            (self.host, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)]
+        )
         self._monitor = threading.Thread(target=self._watch, name="aimd-dimse", daemon=True)
         self._monitor.start()
 

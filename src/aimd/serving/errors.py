@@ -46,8 +46,9 @@ class RateLimitedError(PermissionDeniedError):
 class BusyError(AimdError):
     """The model's queue is full, or the request waited longer than its timeout."""
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, where: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, where: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, where=where, hint=hint)
         self.retry_after = retry_after
 
@@ -63,9 +64,17 @@ class CancelledError(AimdError):
 
 
 _STATUS: tuple[tuple[type[AimdError], int], ...] = (
-    (NotFoundError, 404), (UploadTooLargeError, 413), (UnsupportedMediaError, 415),
-    (AuthenticationError, 401), (ScopeError, 403), (RateLimitedError, 429), (BusyError, 503),
-    (PacsError, 502), (CancelledError, 499), (PermissionDeniedError, 403), (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (UploadTooLargeError, 413),
+    (UnsupportedMediaError, 415),
+    (AuthenticationError, 401),
+    (ScopeError, 403),
+    (RateLimitedError, 429),
+    (BusyError, 503),
+    (PacsError, 502),
+    (CancelledError, 499),
+    (PermissionDeniedError, 403),
+    (InvalidInputError, 422),
 )
 
 
@@ -77,5 +86,15 @@ def http_status(err: AimdError) -> int:
     return 400
 
 
-__all__ = ["AuthenticationError", "BusyError", "CancelledError", "NotFoundError", "PacsError", "RateLimitedError",
-           "ScopeError", "UnsupportedMediaError", "UploadTooLargeError", "http_status"]
+__all__ = [
+    "AuthenticationError",
+    "BusyError",
+    "CancelledError",
+    "NotFoundError",
+    "PacsError",
+    "RateLimitedError",
+    "ScopeError",
+    "UnsupportedMediaError",
+    "UploadTooLargeError",
+    "http_status",
+]

@@ -48,8 +48,8 @@ class RegionScore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         if out.ndim == 2:  # classification: the class logit itself
-            return out[:, self.channel:self.channel + 1]
-        return (out[:, self.channel:self.channel + 1] * self.mask).sum(dim=(2, 3)).reshape(x.shape[0], 1)
+            return out[:, self.channel : self.channel + 1]
+        return (out[:, self.channel : self.channel + 1] * self.mask).sum(dim=(2, 3)).reshape(x.shape[0], 1)
 
 
 class NumpyNet(nn.Module):
@@ -67,8 +67,11 @@ class NumpyNet(nn.Module):
 def conv_outputs(net: nn.Module, sample: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """``(name, output shape)`` of every convolution of ``net`` in execution order on ``sample``."""
     seen: list[tuple[str, tuple[int, ...]]] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, tuple(out.shape))))
-             for name, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, tuple(out.shape))))
+        for name, m in net.named_modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+    ]
     try:
         with torch.no_grad():
             net(sample)
@@ -76,8 +79,11 @@ def conv_outputs(net: nn.Module, sample: torch.Tensor) -> list[tuple[str, tuple[
         for h in hooks:
             h.remove()
     if not seen:
-        raise InvalidInputError("the network has no convolution layer", where="model",
-                                hint="Grad-CAM and encoder features need a convolutional PyTorch model")
+        raise InvalidInputError(
+            "the network has no convolution layer",
+            where="model",
+            hint="Grad-CAM and encoder features need a convolutional PyTorch model",
+        )
     return seen
 
 
@@ -110,13 +116,16 @@ class Explainer:
         self.max_findings = max_findings
         self.index = index
 
-    def __call__(self, model: LoadedModel, image: InputImage, prediction: Prediction,
-                 findings: list[InferenceFinding], out: Path) -> dict[str, Any]:
+    def __call__(
+        self, model: LoadedModel, image: InputImage, prediction: Prediction, findings: list[InferenceFinding], out: Path
+    ) -> dict[str, Any]:
         for f in findings:
             f.explanation["key_features"] = key_features(f)
             f.explanation["recommendation"] = (
-                "recommend manual review (confidence below the review threshold)" if f.review_recommended
-                else f"{f.grade} confidence")
+                "recommend manual review (confidence below the review threshold)"
+                if f.review_recommended
+                else f"{f.grade} confidence"
+            )
         if not findings:
             return {"method": None, "reason": "no findings to explain"}
         pred = model.predictor
@@ -125,7 +134,7 @@ class Explainer:
         inputs = preprocess_volume(volume, pred.input_spec)
         heat = np.zeros(volume.shape, np.float32)
         files: dict[str, str] = {}
-        regions = (components(prediction.labels, pred.output_spec) if prediction.labels is not None else [])
+        regions = components(prediction.labels, pred.output_spec) if prediction.labels is not None else []
         for k, f in enumerate(findings[: self.max_findings]):
             if regions:
                 label, channel, zyx, local = regions[k]
@@ -150,19 +159,29 @@ class Explainer:
             if self.index is not None:
                 f.explanation["similar_cases"] = self.index.query_finding(model, inputs, region, k=5)
             else:
-                f.explanation["similar_cases"] = {"available": False,
-                                                  "reason": "no reference embedding index loaded (--index)"}
+                f.explanation["similar_cases"] = {
+                    "available": False,
+                    "reason": "no reference embedding index loaded (--index)",
+                }
         from aimd.imaging.nifti_io import write_nifti
 
-        write_nifti(Volume(heat, spacing=volume.spacing, origin=volume.origin, direction=volume.direction),
-                    out / "heatmap.nii.gz")
+        write_nifti(
+            Volume(heat, spacing=volume.spacing, origin=volume.origin, direction=volume.direction),
+            out / "heatmap.nii.gz",
+        )
         files["heatmap_nifti"] = "heatmap.nii.gz"
-        return {"method": method, "library": "MONAI", "target": "class logit summed over each finding's region",
-                "files": files, "explained": min(len(findings), self.max_findings)}
+        return {
+            "method": method,
+            "library": "MONAI",
+            "target": "class logit summed over each finding's region",
+            "files": files,
+            "explained": min(len(findings), self.max_findings),
+        }
 
     # ------------------------------------------------------------------ methods
-    def _gradcam(self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_],
-                 channel: int) -> tuple[list[int], list[NDArray[np.float32]]]:
+    def _gradcam(
+        self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_], channel: int
+    ) -> tuple[list[int], list[NDArray[np.float32]]]:
         from monai.visualize import GradCAM
 
         net: nn.Module = pred.module  # type: ignore[attr-defined]
@@ -177,16 +196,24 @@ class Explainer:
         arr = out.detach().numpy()[:, 0, :h, :w]
         return slices, [_normalise(a) for a in arr]
 
-    def _occlusion(self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_],
-                   channel: int) -> tuple[list[int], list[NDArray[np.float32]]]:
+    def _occlusion(
+        self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_], channel: int
+    ) -> tuple[list[int], list[NDArray[np.float32]]]:
         from monai.visualize import OcclusionSensitivity
 
         z = int(np.argmax(region.sum(axis=(1, 2))))
-        x, (h, w) = _pad(inputs[z:z + 1], max(1, pred.input_spec.size_multiple))
-        m, _ = _pad(region[z:z + 1, None].astype(np.float32), max(1, pred.input_spec.size_multiple))
+        x, (h, w) = _pad(inputs[z : z + 1], max(1, pred.input_spec.size_multiple))
+        m, _ = _pad(region[z : z + 1, None].astype(np.float32), max(1, pred.input_spec.size_multiple))
         target = RegionScore(NumpyNet(pred), torch.from_numpy(m), channel).eval()
-        occ = OcclusionSensitivity(nn_module=target, mask_size=self.occlusion_mask, n_batch=16, verbose=False,
-                                   mode="mean_img", overlap=0.5, activate=False)
+        occ = OcclusionSensitivity(
+            nn_module=target,
+            mask_size=self.occlusion_mask,
+            n_batch=16,
+            verbose=False,
+            mode="mean_img",
+            overlap=0.5,
+            activate=False,
+        )
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # MONAI indexes with lists (deprecated in torch)
             base = float(target(torch.from_numpy(x))[0, 0])
@@ -198,8 +225,9 @@ class Explainer:
         return [z], [_normalise(drop[:h, :w])]
 
 
-def _overlay_png(volume: Volume, heat: NDArray[np.float32], region: NDArray[np.bool_], z: int, path: Path,
-                 *, title: str) -> None:
+def _overlay_png(
+    volume: Volume, heat: NDArray[np.float32], region: NDArray[np.bool_], z: int, path: Path, *, title: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -151,7 +151,8 @@ def locate(centroid_ijk: NDArray[Any], volume: Volume, label_name: str) -> Locat
     dx = float(world[0] - centre[0])
     half_width = volume.size_xyz[0] * volume.spacing[0] / 2
     side: Literal["left", "right", "midline"] = (
-        "midline" if abs(dx) < 0.05 * half_width else ("left" if dx > 0 else "right"))  # LPS: +x = patient left
+        "midline" if abs(dx) < 0.05 * half_width else ("left" if dx > 0 else "right")
+    )  # LPS: +x = patient left
     span = world_z_span(volume)
     frac = 0.5 if span[1] == span[0] else (float(world[2]) - span[0]) / (span[1] - span[0])  # 1 = head end
     level: Literal["upper", "middle", "lower"] = "upper" if frac > 2 / 3 else ("lower" if frac < 1 / 3 else "middle")
@@ -184,8 +185,9 @@ def _class_channels(spec: OutputSpec) -> list[tuple[int, int]]:
     return [(label, label) for label in sorted(spec.labels) if label != 0]
 
 
-def components(labels: Volume, spec: OutputSpec, *, min_voxels: int = 1
-               ) -> list[tuple[int, int, tuple[slice, ...], NDArray[np.bool_]]]:
+def components(
+    labels: Volume, spec: OutputSpec, *, min_voxels: int = 1
+) -> list[tuple[int, int, tuple[slice, ...], NDArray[np.bool_]]]:
     """``(label, channel, bounding slices, local mask)`` of every finding, in finding order."""
     arr = np.asarray(labels.array)
     structure = np.ones((3, 3, 3), bool)
@@ -211,9 +213,15 @@ def region_mask(labels: Volume, spec: OutputSpec, index: int, *, min_voxels: int
     return full
 
 
-def extract_findings(labels: Volume, probabilities: NDArray[np.float32], spec: OutputSpec, *,
-                     image: Volume | None = None, thresholds: GradeThresholds | None = None,
-                     min_voxels: int = 1) -> list[InferenceFinding]:
+def extract_findings(
+    labels: Volume,
+    probabilities: NDArray[np.float32],
+    spec: OutputSpec,
+    *,
+    image: Volume | None = None,
+    thresholds: GradeThresholds | None = None,
+    min_voxels: int = 1,
+) -> list[InferenceFinding]:
     """Connected components (26-connected) of each foreground label, measured and graded.
 
     Parameters
@@ -243,19 +251,28 @@ def extract_findings(labels: Volume, probabilities: NDArray[np.float32], spec: O
         centroid_ijk = ijk.mean(axis=0)
         confidence = float(probabilities[:, channel][zyx][local].mean())
         name = spec.labels.get(label, str(label))
-        out.append(InferenceFinding(
-            id=f"F{len(out) + 1}", label=label, label_name=name, voxels=voxels,
-            volume_mm3=round(voxels * voxel_mm3, 3),
-            longest_diameter_mm=round(longest_diameter_mm(ijk, labels.spacing), 2),
-            centroid_lps_mm=tuple(round(float(v), 3) for v in labels.index_to_world(centroid_ijk)),
-            location=locate(centroid_ijk, labels, name), confidence=round(confidence, 4),
-            grade=th.grade(confidence), review_recommended=th.grade(confidence) == "review",
-            mean_hu=round(float(hu[zyx][local].mean()), 1) if hu is not None else None))
+        out.append(
+            InferenceFinding(
+                id=f"F{len(out) + 1}",
+                label=label,
+                label_name=name,
+                voxels=voxels,
+                volume_mm3=round(voxels * voxel_mm3, 3),
+                longest_diameter_mm=round(longest_diameter_mm(ijk, labels.spacing), 2),
+                centroid_lps_mm=tuple(round(float(v), 3) for v in labels.index_to_world(centroid_ijk)),
+                location=locate(centroid_ijk, labels, name),
+                confidence=round(confidence, 4),
+                grade=th.grade(confidence),
+                review_recommended=th.grade(confidence) == "review",
+                mean_hu=round(float(hu[zyx][local].mean()), 1) if hu is not None else None,
+            )
+        )
     return out
 
 
-def classification_findings(scores: NDArray[np.float32], spec: OutputSpec, *,
-                            thresholds: GradeThresholds | None = None) -> list[InferenceFinding]:
+def classification_findings(
+    scores: NDArray[np.float32], spec: OutputSpec, *, thresholds: GradeThresholds | None = None
+) -> list[InferenceFinding]:
     """One finding per image whose positive-class probability reaches 0.5 (classification models).
 
     The confidence is that probability; an image below 0.5 has no finding.
@@ -266,13 +283,34 @@ def classification_findings(scores: NDArray[np.float32], spec: OutputSpec, *,
     for k, score in enumerate(np.asarray(scores, dtype=np.float64)):
         if score < 0.5:
             continue
-        out.append(InferenceFinding(
-            id=f"F{len(out) + 1}", label=spec.positive_class, label_name=name, voxels=0, volume_mm3=0.0,
-            longest_diameter_mm=0.0, centroid_lps_mm=(0.0, 0.0, 0.0), confidence=round(float(score), 4),
-            grade=th.grade(float(score)), review_recommended=th.grade(float(score)) == "review",
-            explanation={"image_index": k}))
+        out.append(
+            InferenceFinding(
+                id=f"F{len(out) + 1}",
+                label=spec.positive_class,
+                label_name=name,
+                voxels=0,
+                volume_mm3=0.0,
+                longest_diameter_mm=0.0,
+                centroid_lps_mm=(0.0, 0.0, 0.0),
+                confidence=round(float(score), 4),
+                grade=th.grade(float(score)),
+                review_recommended=th.grade(float(score)) == "review",
+                explanation={"image_index": k},
+            )
+        )
     return out
 
 
-__all__ = ["Grade", "GradeThresholds", "InferenceFinding", "Location", "classification_findings",
-           "components", "extract_findings", "locate", "region_mask", "longest_diameter_mm", "world_z_span"]
+__all__ = [
+    "Grade",
+    "GradeThresholds",
+    "InferenceFinding",
+    "Location",
+    "classification_findings",
+    "components",
+    "extract_findings",
+    "locate",
+    "region_mask",
+    "longest_diameter_mm",
+    "world_z_span",
+]

@@ -74,8 +74,13 @@ def orthanc_missing() -> str | None:
     return None
 
 
-def wait_http(url: str, *, auth: tuple[str, str] | None = None, seconds: float = 60.0,
-              process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    seconds: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
     """Wait until ``url`` answers below 500; fail early when ``process`` exits."""
     import requests
 
@@ -100,11 +105,19 @@ def orthanc(folder: str | Path, *, user: str = "aimd", password: str | None = No
     password = password or secrets.token_urlsafe(16)
     http, dicom = free_port(), free_port()
     config = {
-        "Name": "aimd-reference-pacs", "StorageDirectory": str(root / "storage"),
-        "IndexDirectory": str(root / "index"), "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC",
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": True, "RegisteredUsers": {user: password},
-        "Plugins": [str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-        "StorageCompression": False, "HttpCompressionEnabled": False,
+        "Name": "aimd-reference-pacs",
+        "StorageDirectory": str(root / "storage"),
+        "IndexDirectory": str(root / "index"),
+        "HttpPort": http,
+        "DicomPort": dicom,
+        "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {user: password},
+        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "StorageCompression": False,
+        "HttpCompressionEnabled": False,
     }
     (root / "orthanc.json").write_text(json.dumps(config), encoding="utf-8")
     (root / "orthanc.json").chmod(0o600)

@@ -34,8 +34,9 @@ T = TypeVar("T")
 class Pacs:
     """A DICOMweb PACS at ``url`` (the DICOMweb root, e.g. ``http://host:8042/dicom-web``)."""
 
-    def __init__(self, url: str, *, user: str | None = None, password: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, user: str | None = None, password: str | None = None, timeout: float = 30.0
+    ) -> None:
         from dicomweb_client.api import DICOMwebClient
 
         self.url = url.rstrip("/")
@@ -53,39 +54,65 @@ class Pacs:
         except requests.HTTPError as err:
             status = err.response.status_code if err.response is not None else None
             if status in (401, 403):
-                raise PacsError(f"{what}: the PACS refused the credentials (HTTP {status})", where=self.url,
-                                hint="set AIMD_PACS_USER / AIMD_PACS_PASSWORD to an account of the PACS") from err
+                raise PacsError(
+                    f"{what}: the PACS refused the credentials (HTTP {status})",
+                    where=self.url,
+                    hint="set AIMD_PACS_USER / AIMD_PACS_PASSWORD to an account of the PACS",
+                ) from err
             if status == 404:
-                raise NotFoundError(f"{what}: not found in the PACS", where=self.url,
-                                    hint="check study_uid and series_uid with the PACS viewer") from err
-            raise PacsError(f"{what}: the PACS answered HTTP {status}", where=self.url,
-                            hint="check the PACS log") from err
+                raise NotFoundError(
+                    f"{what}: not found in the PACS",
+                    where=self.url,
+                    hint="check study_uid and series_uid with the PACS viewer",
+                ) from err
+            raise PacsError(
+                f"{what}: the PACS answered HTTP {status}", where=self.url, hint="check the PACS log"
+            ) from err
         except requests.RequestException as err:
-            raise PacsError(f"{what}: PACS unreachable ({type(err).__name__})", where=self.url,
-                            hint="check --pacs URL and that the PACS is running") from err
+            raise PacsError(
+                f"{what}: PACS unreachable ({type(err).__name__})",
+                where=self.url,
+                hint="check --pacs URL and that the PACS is running",
+            ) from err
 
     def find_series(self, study_uid: str, series_uid: str) -> dict[str, Any]:
         """QIDO-RS: the series' attributes; :class:`NotFoundError` when the PACS does not hold it."""
-        found = self._call("QIDO-RS series search", lambda: self._client.search_for_series(
-            study_instance_uid=study_uid, search_filters={"SeriesInstanceUID": series_uid}))
+        found = self._call(
+            "QIDO-RS series search",
+            lambda: self._client.search_for_series(
+                study_instance_uid=study_uid, search_filters={"SeriesInstanceUID": series_uid}
+            ),
+        )
         if not found:
-            raise NotFoundError(f"series {series_uid} of study {study_uid} is not in the PACS",
-                                where="series_uid", hint="check study_uid and series_uid with the PACS viewer")
+            raise NotFoundError(
+                f"series {series_uid} of study {study_uid} is not in the PACS",
+                where="series_uid",
+                hint="check study_uid and series_uid with the PACS viewer",
+            )
         return dict(found[0])
 
     def retrieve_series(self, study_uid: str, series_uid: str) -> list[pydicom.Dataset]:
         """WADO-RS: every instance of the series."""
-        datasets = self._call("WADO-RS retrieve", lambda: self._client.retrieve_series(
-            study_instance_uid=study_uid, series_instance_uid=series_uid))
+        datasets = self._call(
+            "WADO-RS retrieve",
+            lambda: self._client.retrieve_series(study_instance_uid=study_uid, series_instance_uid=series_uid),
+        )
         if not datasets:
-            raise NotFoundError(f"series {series_uid} of study {study_uid} has no instances in the PACS",
-                                where="series_uid", hint="check the series in the PACS viewer")
+            raise NotFoundError(
+                f"series {series_uid} of study {study_uid} has no instances in the PACS",
+                where="series_uid",
+                hint="check the series in the PACS viewer",
+            )
         return list(datasets)
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> pydicom.Dataset:
         """WADO-RS: one instance."""
-        return self._call("WADO-RS retrieve", lambda: self._client.retrieve_instance(
-            study_instance_uid=study_uid, series_instance_uid=series_uid, sop_instance_uid=sop_uid))
+        return self._call(
+            "WADO-RS retrieve",
+            lambda: self._client.retrieve_instance(
+                study_instance_uid=study_uid, series_instance_uid=series_uid, sop_instance_uid=sop_uid
+            ),
+        )
 
     def store(self, datasets: list[pydicom.Dataset]) -> list[str]:
         """STOW-RS all ``datasets`` in one request; the SOP instance UIDs stored.
@@ -97,8 +124,11 @@ class Pacs:
         answer = self._call("STOW-RS store", lambda: self._client.store_instances(datasets=datasets))
         failed = answer.get("FailedSOPSequence") if answer is not None else None
         if failed:
-            raise PacsError(f"STOW-RS: the PACS rejected {len(failed)} of {len(datasets)} instance(s)",
-                            where=self.url, hint="check the PACS log for the reason")
+            raise PacsError(
+                f"STOW-RS: the PACS rejected {len(failed)} of {len(datasets)} instance(s)",
+                where=self.url,
+                hint="check the PACS log for the reason",
+            )
         return [str(ds.SOPInstanceUID) for ds in datasets]
 
     def ping(self) -> bool:

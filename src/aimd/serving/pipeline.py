@@ -59,10 +59,18 @@ def algorithm_of(model: LoadedModel) -> Algorithm:
     return Algorithm(model.name, model.version, model.sha256)
 
 
-def run_inference(model: LoadedModel, image: InputImage, results_dir: str | Path, *,
-                  predictor: BasePredictor | None = None, thresholds: GradeThresholds | None = None,
-                  result_id: str | None = None, explainer: Callable[..., dict[str, Any]] | None = None,
-                  timer: Timer | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_inference(
+    model: LoadedModel,
+    image: InputImage,
+    results_dir: str | Path,
+    *,
+    predictor: BasePredictor | None = None,
+    thresholds: GradeThresholds | None = None,
+    result_id: str | None = None,
+    explainer: Callable[..., dict[str, Any]] | None = None,
+    timer: Timer | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run ``image`` through ``model`` and write ``results_dir/<result id>/``; the result document.
 
     Parameters
@@ -82,17 +90,26 @@ def run_inference(model: LoadedModel, image: InputImage, results_dir: str | Path
     pred = predictor or model.predictor
     spec_out = model.predictor.output_spec
     volume = image.volume
-    prediction: Prediction = timer.run("inference", lambda: pred.predict_volume(
-        volume, modality=model.predictor.input_spec.modality if not volume.modality else None, where="files"))
+    prediction: Prediction = timer.run(
+        "inference",
+        lambda: pred.predict_volume(
+            volume, modality=model.predictor.input_spec.modality if not volume.modality else None, where="files"
+        ),
+    )
     findings: list[InferenceFinding]
     if spec_out.task == "classification":
         assert prediction.scores is not None
-        findings = timer.run("findings", lambda: classification_findings(prediction.scores, spec_out,
-                                                                          thresholds=thresholds))
+        findings = timer.run(
+            "findings", lambda: classification_findings(prediction.scores, spec_out, thresholds=thresholds)
+        )
     else:
         assert prediction.labels is not None
-        findings = timer.run("findings", lambda: extract_findings(prediction.labels, prediction.probabilities,
-                                                                  spec_out, image=volume, thresholds=thresholds))
+        findings = timer.run(
+            "findings",
+            lambda: extract_findings(
+                prediction.labels, prediction.probabilities, spec_out, image=volume, thresholds=thresholds
+            ),
+        )
     root = Path(results_dir)
     files: dict[str, str] = {}
     explanation: dict[str, Any] = {"method": None, "reason": "explanations are off"}
@@ -104,6 +121,7 @@ def run_inference(model: LoadedModel, image: InputImage, results_dir: str | Path
             explanation = timer.run("explain", lambda: explainer(model, image, prediction, findings, out))
             files.update(explanation.pop("files", {}))
         if image.datasets and prediction.labels is not None:
+
             def dicom() -> None:
                 algorithm = algorithm_of(model)
                 seg = write_seg(image.datasets, prediction.labels, spec_out.labels, algorithm, result_id=rid)
@@ -112,16 +130,23 @@ def run_inference(model: LoadedModel, image: InputImage, results_dir: str | Path
                     files["seg"] = "seg.dcm"
                 write_sr(image.datasets, seg, findings, algorithm, result_id=rid).save_as(out / "sr.dcm")
                 files["sr"] = "sr.dcm"
+
             timer.run("dicom", dicom)
         hashes = {name: sha256_file(out / rel) for name, rel in sorted(files.items())}
         doc = {
             "id": rid,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": {"name": model.name, "version": model.version, "sha256": model.sha256, "runtime": model.runtime},
-            "input": {"kind": image.kind, "sha256": image.sha256, "shape": list(volume.shape),
-                      "spacing_mm": list(volume.spacing), "modality": volume.modality,
-                      "study_uid": _uid(image, "StudyInstanceUID"), "series_uid": _uid(image, "SeriesInstanceUID"),
-                      **(source or {})},
+            "input": {
+                "kind": image.kind,
+                "sha256": image.sha256,
+                "shape": list(volume.shape),
+                "spacing_mm": list(volume.spacing),
+                "modality": volume.modality,
+                "study_uid": _uid(image, "StudyInstanceUID"),
+                "series_uid": _uid(image, "SeriesInstanceUID"),
+                **(source or {}),
+            },
             "task": spec_out.task,
             "findings": [f.model_dump(mode="json") for f in findings],
             "review_recommended": any(f.review_recommended for f in findings),
@@ -168,5 +193,13 @@ def mask_of(results_dir: str | Path, doc: dict[str, Any]) -> np.ndarray | None:
     return None if rel is None else np.asarray(read_nifti(Path(results_dir) / doc["id"] / rel).array)
 
 
-__all__ = ["RESULT_FILE", "Timer", "algorithm_of", "load_result", "mask_of", "new_result_id", "run_inference",
-           "store_to_pacs"]
+__all__ = [
+    "RESULT_FILE",
+    "Timer",
+    "algorithm_of",
+    "load_result",
+    "mask_of",
+    "new_result_id",
+    "run_inference",
+    "store_to_pacs",
+]

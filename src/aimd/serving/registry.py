@@ -33,21 +33,29 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def parse_model_arg(text: str) -> tuple[str, str, str | None]:
     """Split ``NAME=PATH[@VERSION]``; an :class:`InvalidInputError` names ``--model`` and the form."""
     if "=" not in text:
-        raise InvalidInputError(f"{text!r} has no NAME=", where="--model",
-                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
+        raise InvalidInputError(
+            f"{text!r} has no NAME=", where="--model", hint="write --model NAME=PATH or NAME=PATH@VERSION"
+        )
     name, rest = text.split("=", 1)
     version = None
     if "@" in rest and "/" not in rest.rsplit("@", 1)[1]:
         rest, version = rest.rsplit("@", 1)
     if not _NAME.match(name):
-        raise InvalidInputError(f"model name {name!r} must be letters, digits, '.', '_' or '-'", where="--model",
-                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
+        raise InvalidInputError(
+            f"model name {name!r} must be letters, digits, '.', '_' or '-'",
+            where="--model",
+            hint="write --model NAME=PATH or NAME=PATH@VERSION",
+        )
     if version is not None and not _NAME.match(version):
-        raise InvalidInputError(f"version {version!r} must be letters, digits, '.', '_' or '-'", where="--model",
-                                hint="write --model NAME=PATH@1.0")
+        raise InvalidInputError(
+            f"version {version!r} must be letters, digits, '.', '_' or '-'",
+            where="--model",
+            hint="write --model NAME=PATH@1.0",
+        )
     if not rest:
-        raise InvalidInputError(f"{text!r} has no PATH", where="--model",
-                                hint="write --model NAME=PATH or NAME=PATH@VERSION")
+        raise InvalidInputError(
+            f"{text!r} has no PATH", where="--model", hint="write --model NAME=PATH or NAME=PATH@VERSION"
+        )
     return name, rest, version
 
 
@@ -81,15 +89,32 @@ class LoadedModel:
         """Metadata as the KServe v2 model metadata route answers it."""
         spec_in, spec_out = self.predictor.input_spec, self.predictor.output_spec
         return {
-            "name": self.name, "versions": [self.version], "version": self.version, "platform": self.runtime,
-            "default": self.default, "sha256": self.sha256, "path": str(self.path),
+            "name": self.name,
+            "versions": [self.version],
+            "version": self.version,
+            "platform": self.runtime,
+            "default": self.default,
+            "sha256": self.sha256,
+            "path": str(self.path),
             "load_seconds": round(self.load_seconds, 4),
-            "inputs": [{"name": "image", "datatype": "FP32", "shape": spec_in.input_shape(),
-                        "spec": spec_in.model_dump(mode="json")}],
-            "outputs": [{"name": "probabilities", "datatype": "FP32",
-                         "shape": [-1, spec_out.channels, *([-1] * spec_in.dims)]
-                         if spec_out.task == "segmentation" else [-1, spec_out.channels],
-                         "spec": spec_out.model_dump(mode="json")}],
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "FP32",
+                    "shape": spec_in.input_shape(),
+                    "spec": spec_in.model_dump(mode="json"),
+                }
+            ],
+            "outputs": [
+                {
+                    "name": "probabilities",
+                    "datatype": "FP32",
+                    "shape": [-1, spec_out.channels, *([-1] * spec_in.dims)]
+                    if spec_out.task == "segmentation"
+                    else [-1, spec_out.channels],
+                    "spec": spec_out.model_dump(mode="json"),
+                }
+            ],
             "description": self.extra.get("description"),
             "runtime_choice": self.extra.get("runtime_choice"),
         }
@@ -124,8 +149,9 @@ def fastest_runtime(path: Path, *, threads: int = 2, repeats: int = 5) -> tuple[
             runs.append(time.perf_counter() - started)
         timings[runtime] = round(statistics.median(runs), 6)
     if not timings:
-        raise InvalidInputError("no runtime can run this ONNX file", where=str(path),
-                                hint="re-export the model with aimd model export")
+        raise InvalidInputError(
+            "no runtime can run this ONNX file", where=str(path), hint="re-export the model with aimd model export"
+        )
     return min(timings, key=lambda k: timings[k]), timings
 
 
@@ -151,8 +177,15 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self.threads = threads
 
-    def load(self, name: str, path: str | Path, version: str | None = None, *, runtime: str = "onnxruntime",
-             default: bool | None = None) -> LoadedModel:
+    def load(
+        self,
+        name: str,
+        path: str | Path,
+        version: str | None = None,
+        *,
+        runtime: str = "onnxruntime",
+        default: bool | None = None,
+    ) -> LoadedModel:
         """Open ``path`` and register it as ``name@version`` (the first version of a name is the default)."""
         from aimd.models.adapters import load_predictor
 
@@ -162,14 +195,24 @@ class ModelRegistry:
         if runtime == "auto":
             runtime, timings = fastest_runtime(p, threads=self.threads)
         predictor = load_predictor(p, threads=self.threads, runtime=runtime)
-        model = self.add(name, predictor, p, version, runtime=runtime, default=default,
-                         load_seconds=time.perf_counter() - started)
+        model = self.add(
+            name, predictor, p, version, runtime=runtime, default=default, load_seconds=time.perf_counter() - started
+        )
         if timings:
             model.extra["runtime_choice"] = {"chosen": runtime, "seconds_per_batch": timings}
         return model
 
-    def add(self, name: str, predictor: BasePredictor, path: str | Path, version: str | None = None, *,
-            runtime: str = "onnxruntime", default: bool | None = None, load_seconds: float = 0.0) -> LoadedModel:
+    def add(
+        self,
+        name: str,
+        predictor: BasePredictor,
+        path: str | Path,
+        version: str | None = None,
+        *,
+        runtime: str = "onnxruntime",
+        default: bool | None = None,
+        load_seconds: float = 0.0,
+    ) -> LoadedModel:
         """Register an already opened predictor whose weights live at ``path``."""
         p = Path(path)
         seconds = load_seconds
@@ -181,8 +224,11 @@ class ModelRegistry:
         with self._lock:
             versions = self._models.setdefault(name, {})
             if version in versions:
-                raise InvalidInputError(f"model {name}@{version} is already loaded", where="--model",
-                                        hint="give each version of a name its own @VERSION")
+                raise InvalidInputError(
+                    f"model {name}@{version} is already loaded",
+                    where="--model",
+                    hint="give each version of a name its own @VERSION",
+                )
             versions[version] = loaded
             if default or name not in self._default:
                 self._default[name] = version
@@ -204,13 +250,15 @@ class ModelRegistry:
 
     def _get(self, name: str, version: str | None) -> LoadedModel:
         if name not in self._models:
-            raise NotFoundError(f"unknown model {name!r}", where="model",
-                                hint=f"use one of {sorted(self._models)} (GET /v2/models)")
+            raise NotFoundError(
+                f"unknown model {name!r}", where="model", hint=f"use one of {sorted(self._models)} (GET /v2/models)"
+            )
         versions = self._models[name]
         v = version or self._default[name]
         if v not in versions:
-            raise NotFoundError(f"model {name!r} has no version {v!r}", where="version",
-                                hint=f"use one of {sorted(versions)}")
+            raise NotFoundError(
+                f"model {name!r} has no version {v!r}", where="version", hint=f"use one of {sorted(versions)}"
+            )
         return versions[v]
 
     def get(self, name: str, version: str | None = None) -> LoadedModel:

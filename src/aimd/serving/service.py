@@ -53,9 +53,12 @@ class RateLimiter:
             if level < 1:
                 self._buckets[key] = (level, now)
                 wait = (1 - level) / self.rate
-                raise RateLimitedError(f"rate limit of {self.capacity:.0f} requests per minute reached",
-                                       retry_after=wait, where="Authorization",
-                                       hint=f"retry after {wait:.1f} s")
+                raise RateLimitedError(
+                    f"rate limit of {self.capacity:.0f} requests per minute reached",
+                    retry_after=wait,
+                    where="Authorization",
+                    hint=f"retry after {wait:.1f} s",
+                )
             self._buckets[key] = (level - 1, now)
 
 
@@ -82,8 +85,12 @@ class InferenceService:
         if settings.pacs_url:
             from aimd.serving.pacs import Pacs
 
-            self.pacs = Pacs(settings.pacs_url, user=settings.pacs_user, password=settings.pacs_password,
-                             timeout=settings.pacs_timeout)
+            self.pacs = Pacs(
+                settings.pacs_url,
+                user=settings.pacs_user,
+                password=settings.pacs_password,
+                timeout=settings.pacs_timeout,
+            )
         self.index = None
         if settings.index_path is not None:
             from aimd.serving.similar import EmbeddingIndex
@@ -95,10 +102,15 @@ class InferenceService:
     # ------------------------------------------------------------------ models
     def _register_model(self, model: LoadedModel) -> None:
         self.metrics.load_seconds.labels(model=model.name, version=model.version).set(model.load_seconds)
-        self.metrics.track_queue(model.key, lambda key=model.key: float(
-            self._batchers[key].depth) if key in self._batchers else 0.0)
-        self.audit.append("service", "model.load", f"model:{model.key}",
-                          {"sha256": model.sha256, "path": str(model.path), "runtime": model.runtime})
+        self.metrics.track_queue(
+            model.key, lambda key=model.key: float(self._batchers[key].depth) if key in self._batchers else 0.0
+        )
+        self.audit.append(
+            "service",
+            "model.load",
+            f"model:{model.key}",
+            {"sha256": model.sha256, "path": str(model.path), "runtime": model.runtime},
+        )
 
     def load_model(self, name: str, path: str, version: str | None, actor: str) -> LoadedModel:
         """Load one more model version (admin)."""
@@ -123,8 +135,12 @@ class InferenceService:
             if model.key not in self._batchers:
                 hist = self.metrics.batch_size.labels(model=model.key)
                 self._batchers[model.key] = DynamicBatcher(
-                    model.predictor, max_batch=self.settings.max_batch, max_wait_ms=self.settings.max_wait_ms,
-                    queue_size=self.settings.queue_size, on_batch=hist.observe)
+                    model.predictor,
+                    max_batch=self.settings.max_batch,
+                    max_wait_ms=self.settings.max_wait_ms,
+                    queue_size=self.settings.queue_size,
+                    on_batch=hist.observe,
+                )
             return self._batchers[model.key]
 
     # ------------------------------------------------------------------ auth
@@ -133,13 +149,18 @@ class InferenceService:
         from aimd.serving.errors import AuthenticationError, ScopeError
 
         if not token:
-            raise AuthenticationError("no bearer token", where="Authorization",
-                                      hint="send 'Authorization: Bearer <token>'; create one with "
-                                           "`aimd serve token create --scope infer`")
+            raise AuthenticationError(
+                "no bearer token",
+                where="Authorization",
+                hint="send 'Authorization: Bearer <token>'; create one with `aimd serve token create --scope infer`",
+            )
         info = self.db.check_token(token)
         if scope not in info.scopes:
-            raise ScopeError(f"token {info.id} lacks the {scope!r} scope (has {list(info.scopes)})",
-                             where="Authorization", hint=f"create a token with --scope {scope}")
+            raise ScopeError(
+                f"token {info.id} lacks the {scope!r} scope (has {list(info.scopes)})",
+                where="Authorization",
+                hint=f"create a token with --scope {scope}",
+            )
         self.rate.take(info.id)
         return info
 
@@ -151,35 +172,59 @@ class InferenceService:
     def pull_from_pacs(self, study_uid: str, series_uid: str, workdir: Path) -> InputImage:
         """QIDO + WADO the series from the PACS into a checked input."""
         if self.pacs is None:
-            raise InvalidInputError("this service has no PACS configured", where="study_uid",
-                                    hint="start it with --pacs URL, or upload the series")
+            raise InvalidInputError(
+                "this service has no PACS configured",
+                where="study_uid",
+                hint="start it with --pacs URL, or upload the series",
+            )
         self.pacs.find_series(study_uid, series_uid)
         datasets = self.pacs.retrieve_series(study_uid, series_uid)
         return volume_from_datasets(datasets, workdir, self.settings.limits, where="series_uid")
 
-    def infer(self, model: LoadedModel, image: InputImage, *, actor: TokenInfo | None, source: dict[str, Any],
-              cancel: threading.Event | None = None, result_id: str | None = None,
-              store_pacs: bool = False, timer: Timer | None = None) -> dict[str, Any]:
+    def infer(
+        self,
+        model: LoadedModel,
+        image: InputImage,
+        *,
+        actor: TokenInfo | None,
+        source: dict[str, Any],
+        cancel: threading.Event | None = None,
+        result_id: str | None = None,
+        store_pacs: bool = False,
+        timer: Timer | None = None,
+    ) -> dict[str, Any]:
         """Run one inference (through the model's batcher), audit it, optionally STOW the results."""
         from aimd.serving.explain import Explainer
 
         timer = timer or Timer()
-        predictor = BatchedPredictor(model.predictor, self.batcher(model), timeout=self.settings.request_timeout,
-                                     cancel=cancel)
-        explainer = (Explainer(occlusion_mask=self.settings.occlusion_mask, index=self.index)
-                     if self.settings.explain else None)
+        predictor = BatchedPredictor(
+            model.predictor, self.batcher(model), timeout=self.settings.request_timeout, cancel=cancel
+        )
+        explainer = (
+            Explainer(occlusion_mask=self.settings.occlusion_mask, index=self.index) if self.settings.explain else None
+        )
         started = time.perf_counter()
         try:
-            doc = run_inference(model, image, self.results_dir, predictor=predictor, thresholds=self.settings.grades,
-                                result_id=result_id, explainer=explainer, timer=timer, source=source)
+            doc = run_inference(
+                model,
+                image,
+                self.results_dir,
+                predictor=predictor,
+                thresholds=self.settings.grades,
+                result_id=result_id,
+                explainer=explainer,
+                timer=timer,
+                source=source,
+            )
         except AimdError:
             self.metrics.inferences.labels(model=model.key, outcome="rejected").inc()
             raise
         stored: list[str] = []
         if store_pacs:
             if self.pacs is None:
-                raise InvalidInputError("no PACS configured to store the results", where="store",
-                                        hint="start the service with --pacs URL")
+                raise InvalidInputError(
+                    "no PACS configured to store the results", where="store", hint="start the service with --pacs URL"
+                )
             stored = timer.run("pacs_store", lambda: store_to_pacs(self.pacs, self.results_dir, doc))
             doc["pacs"] = {"stored": stored, "url": self.settings.pacs_url}
             doc["timings"] = dict(timer.stages)
@@ -187,11 +232,21 @@ class InferenceService:
         doc["timings"]["total"] = round(time.perf_counter() - started, 4)
         self._rewrite(doc)
         self.metrics.inferences.labels(model=model.key, outcome="ok").inc()
-        self.audit.append(f"token:{actor.id}" if actor else "dimse", "inference", f"result:{doc['id']}", {
-            "model": f"{model.name}@{model.version}", "model_sha256": model.sha256,
-            "input_sha256": image.sha256, "output_sha256": doc["output_sha256"], "source": source,
-            "findings": len(doc["findings"]), "grades": [f["grade"] for f in doc["findings"]],
-            "pacs_stored": stored})
+        self.audit.append(
+            f"token:{actor.id}" if actor else "dimse",
+            "inference",
+            f"result:{doc['id']}",
+            {
+                "model": f"{model.name}@{model.version}",
+                "model_sha256": model.sha256,
+                "input_sha256": image.sha256,
+                "output_sha256": doc["output_sha256"],
+                "source": source,
+                "findings": len(doc["findings"]),
+                "grades": [f["grade"] for f in doc["findings"]],
+                "pacs_stored": stored,
+            },
+        )
         return doc
 
     def _rewrite(self, doc: dict[str, Any]) -> None:
@@ -212,13 +267,15 @@ class InferenceService:
         doc = self.result(result_id)
         files = {Path(v).name: v for v in doc["files"].values()}
         if name not in files:
-            raise NotFoundError(f"result {result_id} has no file {name!r}", where="name",
-                                hint=f"use one of {sorted(files)}")
+            raise NotFoundError(
+                f"result {result_id} has no file {name!r}", where="name", hint=f"use one of {sorted(files)}"
+            )
         return self.results_dir / result_id / files[name]
 
     # ------------------------------------------------------------------ jobs
-    def submit_job(self, model: LoadedModel, request: dict[str, Any], parts: list[tuple[str, bytes]],
-                   actor: TokenInfo) -> str:
+    def submit_job(
+        self, model: LoadedModel, request: dict[str, Any], parts: list[tuple[str, bytes]], actor: TokenInfo
+    ) -> str:
         """Persist an asynchronous request (its files first, then the queued job row) and schedule it."""
         job_id = new_result_id()
         with atomic_dir(self.jobs_dir / job_id) as folder:
@@ -229,9 +286,16 @@ class InferenceService:
                 names.append([name, stored])
             (folder / "request.json").write_text(json.dumps({**request, "files": names}), encoding="utf-8")
         self.db.add_job(job_id, model.name, model.version, {**request, "files": names}, actor.id)
-        self.audit.append(f"token:{actor.id}", "job.accept", f"job:{job_id}",
-                          {"model": model.key, "input_sha256": sha256_bytes(b"".join(d for _, d in parts))
-                           if parts else None, "request": {k: v for k, v in request.items() if k != "files"}})
+        self.audit.append(
+            f"token:{actor.id}",
+            "job.accept",
+            f"job:{job_id}",
+            {
+                "model": model.key,
+                "input_sha256": sha256_bytes(b"".join(d for _, d in parts)) if parts else None,
+                "request": {k: v for k, v in request.items() if k != "files"},
+            },
+        )
         self._jobs.submit(self.run_job, job_id)
         return job_id
 
@@ -254,12 +318,19 @@ class InferenceService:
                         image = self.pull_from_pacs(req["study_uid"], req["series_uid"], Path(tmp))
                         source = {"pacs": {"study_uid": req["study_uid"], "series_uid": req["series_uid"]}}
                     else:
-                        parts = [(name, (self.jobs_dir / job_id / stored).read_bytes())
-                                 for name, stored in req["files"]]
+                        parts = [
+                            (name, (self.jobs_dir / job_id / stored).read_bytes()) for name, stored in req["files"]
+                        ]
                         image = self.read_input(parts, Path(tmp))
                         source = {"upload": [n for n, _ in req["files"]]}
-                    doc = self.infer(model, image, actor=actor, source={**source, "job": job_id},
-                                     store_pacs=bool(req.get("store")), result_id=job_id)
+                    doc = self.infer(
+                        model,
+                        image,
+                        actor=actor,
+                        source={**source, "job": job_id},
+                        store_pacs=bool(req.get("store")),
+                        result_id=job_id,
+                    )
                 result_id = doc["id"]
                 error = None
                 break
@@ -276,8 +347,12 @@ class InferenceService:
         if error and result_id is None:
             shutil.rmtree(self.results_dir / job_id, ignore_errors=True)
         self.db.finish_job(job_id, result_id=result_id, error=error)
-        self.audit.append(f"token:{actor.id}", "job.failed" if error else "job.done", f"job:{job_id}",
-                          {"result_id": result_id, "error": error})
+        self.audit.append(
+            f"token:{actor.id}",
+            "job.failed" if error else "job.done",
+            f"job:{job_id}",
+            {"result_id": result_id, "error": error},
+        )
 
     def recover(self) -> dict[str, list[str]]:
         """At start-up: fail interrupted jobs, schedule queued ones."""
@@ -290,8 +365,16 @@ class InferenceService:
         return {"interrupted": interrupted, "queued": queued}
 
     # ------------------------------------------------------------------ reviews
-    def review(self, result_id: str, *, reviewer: str, decision: str, actor: TokenInfo, comment: str = "",
-               mask: tuple[str, bytes] | None = None) -> dict[str, Any]:
+    def review(
+        self,
+        result_id: str,
+        *,
+        reviewer: str,
+        decision: str,
+        actor: TokenInfo,
+        comment: str = "",
+        mask: tuple[str, bytes] | None = None,
+    ) -> dict[str, Any]:
         """Record a clinician's decision on a result, with Dice and changed voxels against the AI mask."""
         doc = self.result(result_id)
         if decision not in DECISIONS:
@@ -304,17 +387,26 @@ class InferenceService:
         mask_sha = None
         if decision == "modified":
             if mask is None:
-                raise InvalidInputError("a modified review needs the corrected mask", where="mask",
-                                        hint="upload the corrected mask as NIfTI in the 'mask' field")
+                raise InvalidInputError(
+                    "a modified review needs the corrected mask",
+                    where="mask",
+                    hint="upload the corrected mask as NIfTI in the 'mask' field",
+                )
             if ai is None:
-                raise InvalidInputError("this result has no mask to modify", where="decision",
-                                        hint="use accept or reject for classification results")
+                raise InvalidInputError(
+                    "this result has no mask to modify",
+                    where="decision",
+                    hint="use accept or reject for classification results",
+                )
             with tempfile.TemporaryDirectory(prefix="aimd-review-") as tmp:
                 corrected = read_upload([mask], self.settings.limits, tmp, where="mask")
             final = np.asarray(corrected.volume.array)
             if final.shape != ai.shape:
-                raise InvalidInputError(f"mask shape {final.shape} differs from the result's {ai.shape}",
-                                        where="mask", hint="edit the result's mask.nii.gz and upload it")
+                raise InvalidInputError(
+                    f"mask shape {final.shape} differs from the result's {ai.shape}",
+                    where="mask",
+                    hint="edit the result's mask.nii.gz and upload it",
+                )
             mask_sha = corrected.sha256
         elif ai is not None:
             final = ai if decision == "accept" else np.zeros_like(ai)
@@ -323,11 +415,29 @@ class InferenceService:
             denom = int(a.sum() + b.sum())
             dice = 1.0 if denom == 0 else round(2.0 * float((a & b).sum()) / denom, 6)
             changed = int((ai.astype(np.int64) != final.astype(np.int64)).sum())
-        row = self.db.add_review(result_id, reviewer.strip(), decision, token_id=actor.id, dice=dice,
-                                 changed_voxels=changed, mask_sha256=mask_sha, comment=comment)
-        self.audit.append(f"token:{actor.id}", "review", f"result:{result_id}", {
-            "reviewer": reviewer.strip(), "decision": decision, "dice": dice, "changed_voxels": changed,
-            "mask_sha256": mask_sha, "model": f"{doc['model']['name']}@{doc['model']['version']}"})
+        row = self.db.add_review(
+            result_id,
+            reviewer.strip(),
+            decision,
+            token_id=actor.id,
+            dice=dice,
+            changed_voxels=changed,
+            mask_sha256=mask_sha,
+            comment=comment,
+        )
+        self.audit.append(
+            f"token:{actor.id}",
+            "review",
+            f"result:{result_id}",
+            {
+                "reviewer": reviewer.strip(),
+                "decision": decision,
+                "dice": dice,
+                "changed_voxels": changed,
+                "mask_sha256": mask_sha,
+                "model": f"{doc['model']['name']}@{doc['model']['version']}",
+            },
+        )
         return row
 
     def close(self) -> None:

@@ -83,14 +83,20 @@ class ServeSettings(BaseModel):
     def check_bind(self) -> None:
         """Refuse a non-loopback bind without TLS; check the TLS files exist."""
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("--tls-cert and --tls-key go together", where="--tls-cert",
-                              hint="pass both files, or neither for loopback-only use")
+            raise ConfigError(
+                "--tls-cert and --tls-key go together",
+                where="--tls-cert",
+                hint="pass both files, or neither for loopback-only use",
+            )
         for opt, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{path} does not exist", where=opt, hint="pass a PEM file")
         if not self.loopback and not self.tls:
-            raise ConfigError(f"refusing to serve on {self.host} without TLS", where="--host",
-                              hint="bind to 127.0.0.1, or pass --tls-cert and --tls-key (tokens are always required)")
+            raise ConfigError(
+                f"refusing to serve on {self.host} without TLS",
+                where="--host",
+                hint="bind to 127.0.0.1, or pass --tls-cert and --tls-key (tokens are always required)",
+            )
 
 
 __all__ = ["ServeSettings"]

@@ -77,8 +77,11 @@ class EmbeddingIndex:
         from aimd.imaging.nifti_io import read_nifti
 
         if not hasattr(predictor, "module") or not isinstance(predictor.module, nn.Module):
-            raise InvalidInputError("the model has no PyTorch layers to take encoder features from", where="--model",
-                                    hint="build the index with the training run folder of the model")
+            raise InvalidInputError(
+                "the model has no PyTorch layers to take encoder features from",
+                where="--model",
+                hint="build the index with the training run folder of the model",
+            )
         root = Path(dataset)
         vectors, items = [], []
         for case_dir in sorted((root / "cases").iterdir()):
@@ -93,11 +96,21 @@ class EmbeddingIndex:
                 if not region.any():
                     continue
                 vectors.append(embed(predictor, inputs, region))
-                items.append({"case_id": case_dir.name, "lesion_id": lesion["id"], "type": lesion["type"],
-                              "diameter_mm": lesion["diameter_mm"], "location": lesion.get("lobe_en")})
+                items.append(
+                    {
+                        "case_id": case_dir.name,
+                        "lesion_id": lesion["id"],
+                        "type": lesion["type"],
+                        "diameter_mm": lesion["diameter_mm"],
+                        "location": lesion.get("lobe_en"),
+                    }
+                )
         if not vectors:
-            raise InvalidInputError("the dataset holds no lesions to index", where=str(root),
-                                    hint="pass a phantom dataset with lesions (aimd data phantom)")
+            raise InvalidInputError(
+                "the dataset holds no lesions to index",
+                where=str(root),
+                hint="pass a phantom dataset with lesions (aimd data phantom)",
+            )
         return cls(np.stack(vectors), items, model_sha256)
 
     def save(self, path: str | Path) -> None:
@@ -105,8 +118,9 @@ class EmbeddingIndex:
         import io
 
         buf = io.BytesIO()
-        np.savez(buf, vectors=self.vectors, items=np.array(json.dumps(self.items)),
-                 model_sha256=np.array(self.model_sha256))
+        np.savez(
+            buf, vectors=self.vectors, items=np.array(json.dumps(self.items)), model_sha256=np.array(self.model_sha256)
+        )
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
@@ -116,8 +130,9 @@ class EmbeddingIndex:
             with np.load(path, allow_pickle=False) as data:
                 return cls(data["vectors"], json.loads(str(data["items"])), str(data["model_sha256"]))
         except (OSError, KeyError, ValueError) as err:
-            raise InvalidInputError(f"not an aimd embedding index ({err})", where=str(path),
-                                    hint="build one with `aimd serve index`") from err
+            raise InvalidInputError(
+                f"not an aimd embedding index ({err})", where=str(path), hint="build one with `aimd serve index`"
+            ) from err
 
     def query(self, vector: NDArray[np.float32], k: int = 5) -> list[dict[str, Any]]:
         """The ``k`` most similar items by cosine similarity, most similar first."""
@@ -125,15 +140,19 @@ class EmbeddingIndex:
         order = np.argsort(-sims, kind="stable")[:k]
         return [{**self.items[i], "similarity": round(float(sims[i]), 4)} for i in order]
 
-    def query_finding(self, model: Any, inputs: NDArray[np.float32], region: NDArray[np.bool_],
-                      k: int = 5) -> dict[str, Any]:
+    def query_finding(
+        self, model: Any, inputs: NDArray[np.float32], region: NDArray[np.bool_], k: int = 5
+    ) -> dict[str, Any]:
         """Similar cases of one finding, or why there are none."""
         if not model.gradients:
             return {"available": False, "reason": f"{model.runtime} model: no encoder layers to take features from"}
         if model.sha256 != self.model_sha256:
             return {"available": False, "reason": "the index was built with another model (SHA-256 differs)"}
-        return {"available": True, "method": "encoder features, cosine similarity",
-                "cases": self.query(embed(model.predictor, inputs, region), k=k)}
+        return {
+            "available": True,
+            "method": "encoder features, cosine similarity",
+            "cases": self.query(embed(model.predictor, inputs, region), k=k),
+        }
 
 
 __all__ = ["EmbeddingIndex", "deepest_layer", "embed"]

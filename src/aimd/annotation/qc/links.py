@@ -57,8 +57,12 @@ def check_ids(ctx: QCContext) -> list[Finding]:
         + [f.id for f in pkg.structured_fields]
         + [r.id for r in pkg.registrations]
     )
-    named = [("task_id", pkg.task_id), ("image.uid", pkg.image.uid), ("metadata.annotator", pkg.metadata.annotator),
-             *(("id", i) for i in ids)]
+    named = [
+        ("task_id", pkg.task_id),
+        ("image.uid", pkg.image.uid),
+        ("metadata.annotator", pkg.metadata.annotator),
+        *(("id", i) for i in ids),
+    ]
     out = [
         ctx.finding(
             "ID_CONTROL_CHARACTER",

@@ -55,14 +55,17 @@ class AdversarialClaim(ClaimModel):
 
     attacks: list[Literal["fgsm", "pgd", "square"]] = Field(
         default_factory=lambda: ["fgsm", "pgd", "square"],
-        description="fgsm, pgd: white-box (gradients); square: black-box (output probabilities only)")
-    epsilons: list[PositiveFloat] = Field(default_factory=lambda: [0.002, 0.005, 0.01, 0.02],
-                                          description="attack budgets in normalised input units")
+        description="fgsm, pgd: white-box (gradients); square: black-box (output probabilities only)",
+    )
+    epsilons: list[PositiveFloat] = Field(
+        default_factory=lambda: [0.002, 0.005, 0.01, 0.02], description="attack budgets in normalised input units"
+    )
     claimed_epsilon: float = Field(0.005, gt=0, description="budget up to which the claim holds")
     max_metric_drop: float = Field(0.1, ge=0, description="allowed metric drop up to the claimed budget (each attack)")
     pgd_steps: int = Field(5, ge=1, le=1000)
-    square_iterations: int = Field(30, ge=1, le=10000,
-                                   description="Square Attack updates per budget (~one model query per image each)")
+    square_iterations: int = Field(
+        30, ge=1, le=10000, description="Square Attack updates per budget (~one model query per image each)"
+    )
     square_p_init: float = Field(0.3, gt=0, lt=1, description="image share the first Square Attack squares cover")
     sample_images: int = Field(16, ge=2, description="test images attacked, evenly spaced over all cases")
 
@@ -74,11 +77,13 @@ class Adversarial(Characteristic):
     clause = "000 §6.3.8"
     requirement = "000 §5.2.8"
     title = "Adversarial security"
-    method = ("Wrap the network for ART (per-pixel loss), run white-box FGSM and PGD (untargeted, no random start) "
-              "and the black-box Square Attack (ART, L∞, the model's output probabilities only, per-pixel margin "
-              "loss, model queries counted) at graded ε in normalised units, predict the adversarial images with "
-              "the model and measure the metric with bootstrap CIs; ε is also given in the input's physical units "
-              "(HU).")
+    method = (
+        "Wrap the network for ART (per-pixel loss), run white-box FGSM and PGD (untargeted, no random start) "
+        "and the black-box Square Attack (ART, L∞, the model's output probabilities only, per-pixel margin "
+        "loss, model queries counted) at graded ε in normalised units, predict the adversarial images with "
+        "the model and measure the metric with bootstrap CIs; ε is also given in the input's physical units "
+        "(HU)."
+    )
     claim_model = AdversarialClaim
     applies = Applicability(dims=frozenset({2}), note="the attacks perturb 2-D network inputs")
 
@@ -86,17 +91,23 @@ class Adversarial(Characteristic):
         assert isinstance(claim, AdversarialClaim)
         white = [a for a in claim.attacks if a in WHITE_BOX]
         if white and ctx.network is None:
-            raise InvalidInputError(f"white-box attacks {white} need the model's torch module (gradients)",
-                                    where="--model", hint="evaluate a training-run folder or a torch model, or "
-                                    "list only the black-box attack (adversarial.attacks: [square])")
+            raise InvalidInputError(
+                f"white-box attacks {white} need the model's torch module (gradients)",
+                where="--model",
+                hint="evaluate a training-run folder or a torch model, or "
+                "list only the black-box attack (adversarial.attacks: [square])",
+            )
         spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
         data = sample_evenly(ctx.data, claim.sample_images)
         channels = spec_out.channels
         y = flat_targets(data.targets, channels, spec_out.activation)
         name = metric_name(data.task)
         ev = Evidence(seeds={"attacks": ctx.seed})
-        estimator = (art_estimator(ctx.network, data.images.shape[1:], channels, spec_out.activation)
-                     if white and ctx.network is not None else None)
+        estimator = (
+            art_estimator(ctx.network, data.images.shape[1:], channels, spec_out.activation)
+            if white and ctx.network is not None
+            else None
+        )
 
         def per_case(images: np.ndarray) -> dict[str, float]:
             return case_scores(labels_from_probs(ctx.predictor.predict(images), spec_out), data)
@@ -106,9 +117,13 @@ class Adversarial(Characteristic):
 
         clean_cases = per_case(data.images)
         clean = score(clean_cases)
-        ev.measurements.update({"clean": clean, "images": len(data),
-                                "attack_kind": {a: "black-box" if a in BLACK_BOX else "white-box"
-                                                for a in claim.attacks}})
+        ev.measurements.update(
+            {
+                "clean": clean,
+                "images": len(data),
+                "attack_kind": {a: "black-box" if a in BLACK_BOX else "white-box" for a in claim.attacks},
+            }
+        )
         rows: list[dict[str, Any]] = []
         series: list[Series] = []
         eps_list = sorted(claim.epsilons)
@@ -120,13 +135,23 @@ class Adversarial(Characteristic):
                 adv_cases = per_case(adv)
                 s = score(adv_cases)
                 drop = paired_difference(clean_cases, adv_cases, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
-                rows.append({"attack": attack, "kind": "black-box" if attack in BLACK_BOX else "white-box",
-                             "epsilon": eps, "epsilon_physical": physical_epsilon(eps, spec_in),
-                             name: s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                             "drop": drop["estimate"], "drop_ci_low": drop["ci_low"], "drop_ci_high": drop["ci_high"],
-                             "max_abs_perturbation": round(float(np.abs(adv - data.images).max()), 6),
-                             "model_queries": queries,
-                             "queries_per_image": None if queries is None else round(queries / len(data), 3)})
+                rows.append(
+                    {
+                        "attack": attack,
+                        "kind": "black-box" if attack in BLACK_BOX else "white-box",
+                        "epsilon": eps,
+                        "epsilon_physical": physical_epsilon(eps, spec_in),
+                        name: s["estimate"],
+                        "ci_low": s["ci_low"],
+                        "ci_high": s["ci_high"],
+                        "drop": drop["estimate"],
+                        "drop_ci_low": drop["ci_low"],
+                        "drop_ci_high": drop["ci_high"],
+                        "max_abs_perturbation": round(float(np.abs(adv - data.images).max()), 6),
+                        "model_queries": queries,
+                        "queries_per_image": None if queries is None else round(queries / len(data), 3),
+                    }
+                )
                 ys.append(s["estimate"])
                 lo.append(s["ci_low"])
                 hi.append(s["ci_high"])
@@ -135,32 +160,64 @@ class Adversarial(Characteristic):
             label = f"{attack}: {name} drop up to ε {claim.claimed_epsilon}"
             if within:
                 worst = max(within, key=lambda r: r["drop"])
-                ev.at_most(label, claim.max_metric_drop, {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"],
-                                                          "ci_high": worst["drop_ci_high"]},
-                           f"worst at ε {worst['epsilon']}; ε {claim.claimed_epsilon} = "
-                           f"{physical_epsilon(claim.claimed_epsilon, spec_in)}")
+                ev.at_most(
+                    label,
+                    claim.max_metric_drop,
+                    {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"], "ci_high": worst["drop_ci_high"]},
+                    f"worst at ε {worst['epsilon']}; ε {claim.claimed_epsilon} = "
+                    f"{physical_epsilon(claim.claimed_epsilon, spec_in)}",
+                )
             else:
-                ev.not_evaluated(label, f"≤ {claim.max_metric_drop}", f"no attack budget at or below the claimed ε "
-                                 f"{claim.claimed_epsilon} (budgets {eps_list})")
+                ev.not_evaluated(
+                    label,
+                    f"≤ {claim.max_metric_drop}",
+                    f"no attack budget at or below the claimed ε {claim.claimed_epsilon} (budgets {eps_list})",
+                )
         if any(a in BLACK_BOX for a in claim.attacks):
             spent = [r["model_queries"] for r in rows if r["kind"] == "black-box"]
             ev.measurements["black_box"] = {
-                "attack": "ART SquareAttack (L∞, untargeted, one restart)", "access": "output probabilities only",
+                "attack": "ART SquareAttack (L∞, untargeted, one restart)",
+                "access": "output probabilities only",
                 "loss": "mean over pixels of max(correct-label logit margin, 0)",
-                "iterations": claim.square_iterations, "p_init": claim.square_p_init,
-                "model_queries_total": int(sum(spent)), "model_queries_per_budget_max": int(max(spent))}
+                "iterations": claim.square_iterations,
+                "p_init": claim.square_p_init,
+                "model_queries_total": int(sum(spent)),
+                "model_queries_per_budget_max": int(max(spent)),
+            }
         ev.tables.append(Table(title="Metric under attack", columns=list(rows[0]), rows=rows))
-        ev.plots.append(Plot(name="adversarial_curves", kind="line", title=f"{name} vs attack budget ε",
-                             x_label="ε (normalised input units)", y_label=name, series=series))
+        ev.plots.append(
+            Plot(
+                name="adversarial_curves",
+                kind="line",
+                title=f"{name} vs attack budget ε",
+                x_label="ε (normalised input units)",
+                y_label=name,
+                series=series,
+            )
+        )
         return ev
 
     @staticmethod
-    def _generate(attack: str, eps: float, ctx: EvaluationContext, claim: AdversarialClaim, estimator: Any,
-                  images: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int | None]:
+    def _generate(
+        attack: str,
+        eps: float,
+        ctx: EvaluationContext,
+        claim: AdversarialClaim,
+        estimator: Any,
+        images: np.ndarray,
+        y: np.ndarray,
+    ) -> tuple[np.ndarray, int | None]:
         """Adversarial images within ``eps`` and the model queries spent (``None`` for gradient attacks)."""
         if attack in BLACK_BOX:
-            res = square_attack(ctx.predictor, images, y, eps, iterations=claim.square_iterations,
-                                p_init=claim.square_p_init, seed=ctx.seed)
+            res = square_attack(
+                ctx.predictor,
+                images,
+                y,
+                eps,
+                iterations=claim.square_iterations,
+                p_init=claim.square_p_init,
+                seed=ctx.seed,
+            )
             return res.adversarial, res.queries
         from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
@@ -168,8 +225,15 @@ class Adversarial(Characteristic):
         if attack == "fgsm":
             atk: Any = FastGradientMethod(estimator, eps=eps, eps_step=eps, batch_size=8)
         else:
-            atk = ProjectedGradientDescent(estimator, eps=eps, eps_step=eps / 4, max_iter=claim.pgd_steps,
-                                           num_random_init=0, batch_size=8, verbose=False)
+            atk = ProjectedGradientDescent(
+                estimator,
+                eps=eps,
+                eps_step=eps / 4,
+                max_iter=claim.pgd_steps,
+                num_random_init=0,
+                batch_size=8,
+                verbose=False,
+            )
         adv = atk.generate(x=images, y=y).astype(np.float32)
         return np.clip(adv, 0.0, 1.0), None
 

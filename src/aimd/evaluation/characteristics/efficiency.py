@@ -117,10 +117,12 @@ class Efficiency(Characteristic):
     clause = "000 §6.3.4"
     requirement = "000 §5.2.4"
     title = "Model efficiency"
-    method = ("Count forward-pass FLOPs (torch flop counter), parameters, forward memory (parameter bytes + "
-              "leaf-module output bytes) and model size on disk; time repeated batches after warm-up and "
-              "report p50/p95 latency; repeat latency, size and the test metric for PyTorch fp32, ONNX Runtime "
-              "fp32 and dynamic INT8 (§6.3.4 a–c).")
+    method = (
+        "Count forward-pass FLOPs (torch flop counter), parameters, forward memory (parameter bytes + "
+        "leaf-module output bytes) and model size on disk; time repeated batches after warm-up and "
+        "report p50/p95 latency; repeat latency, size and the test metric for PyTorch fp32, ONNX Runtime "
+        "fp32 and dynamic INT8 (§6.3.4 a–c)."
+    )
     claim_model = EfficiencyClaim
 
     def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
@@ -162,36 +164,73 @@ class Efficiency(Characteristic):
             per_case = evaluate(pred, ctx.data)
             summary = summarize(list(per_case.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
             scores[name] = per_case
-            size = (path.stat().st_size if path is not None and path.is_file()
-                    else state_size_bytes(ctx.network) if ctx.network is not None and name == "model" else None)
-            rows.append({"configuration": name, "adapter": pred.metadata.get("adapter", ""),
-                         "p50_ms": _percentile(times, 50), "p95_ms": _percentile(times, 95),
-                         "mean_ms": round(float(np.mean(times)), 4),
-                         "images_per_s": round(claim.batch_size * 1000.0 / float(np.mean(times)), 2),
-                         "size_mb": None if size is None else round(size / 2**20, 4),
-                         metric_name(ctx.data.task): summary["estimate"],
-                         "ci_low": summary["ci_low"], "ci_high": summary["ci_high"]})
+            size = (
+                path.stat().st_size
+                if path is not None and path.is_file()
+                else state_size_bytes(ctx.network)
+                if ctx.network is not None and name == "model"
+                else None
+            )
+            rows.append(
+                {
+                    "configuration": name,
+                    "adapter": pred.metadata.get("adapter", ""),
+                    "p50_ms": _percentile(times, 50),
+                    "p95_ms": _percentile(times, 95),
+                    "mean_ms": round(float(np.mean(times)), 4),
+                    "images_per_s": round(claim.batch_size * 1000.0 / float(np.mean(times)), 2),
+                    "size_mb": None if size is None else round(size / 2**20, 4),
+                    metric_name(ctx.data.task): summary["estimate"],
+                    "ci_low": summary["ci_low"],
+                    "ci_high": summary["ci_high"],
+                }
+            )
             srt = sorted(times)
-            series.append(Series(name=name, x=[round(t, 4) for t in srt],
-                                 y=[round((i + 1) / len(srt), 4) for i in range(len(srt))]))
+            series.append(
+                Series(
+                    name=name, x=[round(t, 4) for t in srt], y=[round((i + 1) / len(srt), 4) for i in range(len(srt))]
+                )
+            )
         model_row = rows[0]
-        m.update({"latency_p50_ms": model_row["p50_ms"], "latency_p95_ms": model_row["p95_ms"],
-                  "batch_size": claim.batch_size, "runs": claim.runs, "threads": claim.threads,
-                  "cpu_count": os.cpu_count()})
+        m.update(
+            {
+                "latency_p50_ms": model_row["p50_ms"],
+                "latency_p95_ms": model_row["p95_ms"],
+                "batch_size": claim.batch_size,
+                "runs": claim.runs,
+                "threads": claim.threads,
+                "cpu_count": os.cpu_count(),
+            }
+        )
         ev.tables.append(Table(title="Configurations (§6.3.4 c)", columns=list(rows[0]), rows=rows))
-        ev.plots.append(Plot(name="latency_cdf", kind="line", title="Latency distribution per configuration",
-                             x_label="latency per batch (ms)", y_label="cumulative fraction", series=series))
+        ev.plots.append(
+            Plot(
+                name="latency_cdf",
+                kind="line",
+                title="Latency distribution per configuration",
+                x_label="latency per batch (ms)",
+                y_label="cumulative fraction",
+                series=series,
+            )
+        )
         self._checks(ev, claim, m, scores, ctx)
         return ev
 
     @staticmethod
-    def _checks(ev: Evidence, claim: EfficiencyClaim, m: dict[str, Any], scores: dict[str, dict[str, float]],
-                ctx: EvaluationContext) -> None:
-        limits = [("GFLOP per sample", claim.max_gflops, "gflops_per_sample"),
-                  ("parameters", claim.max_parameters, "parameters"),
-                  ("forward memory MB", claim.max_memory_mb, "memory_mb"),
-                  ("size on disk MB", claim.max_size_mb, "size_mb"),
-                  ("latency p95 ms", claim.max_latency_p95_ms, "latency_p95_ms")]
+    def _checks(
+        ev: Evidence,
+        claim: EfficiencyClaim,
+        m: dict[str, Any],
+        scores: dict[str, dict[str, float]],
+        ctx: EvaluationContext,
+    ) -> None:
+        limits = [
+            ("GFLOP per sample", claim.max_gflops, "gflops_per_sample"),
+            ("parameters", claim.max_parameters, "parameters"),
+            ("forward memory MB", claim.max_memory_mb, "memory_mb"),
+            ("size on disk MB", claim.max_size_mb, "size_mb"),
+            ("latency p95 ms", claim.max_latency_p95_ms, "latency_p95_ms"),
+        ]
         for name, limit, key in limits:
             if limit is None:
                 continue
@@ -204,12 +243,16 @@ class Efficiency(Characteristic):
             return
         label = "metric drop fp32 → INT8 (paired, upper CI bound)"
         if "onnx_int8_dynamic" not in scores:
-            why = ("the claim sets int8: false" if not claim.int8 else
-                   "no INT8 copy: aimd quantises only a torch module it can export to ONNX")
+            why = (
+                "the claim sets int8: false"
+                if not claim.int8
+                else "no INT8 copy: aimd quantises only a torch module it can export to ONNX"
+            )
             ev.not_evaluated(label, f"≤ {claim.max_int8_metric_drop}", why)
             return
-        drop = paired_difference(scores["model"], scores["onnx_int8_dynamic"], seed=ctx.seed,
-                                 n_resamples=ctx.bootstrap_resamples)
+        drop = paired_difference(
+            scores["model"], scores["onnx_int8_dynamic"], seed=ctx.seed, n_resamples=ctx.bootstrap_resamples
+        )
         m["int8_metric_drop"] = drop
         ev.at_most(label, claim.max_int8_metric_drop, drop, f"{drop['n']} test cases")
 

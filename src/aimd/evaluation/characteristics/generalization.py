@@ -34,10 +34,10 @@ class GeneralizationClaim(ClaimModel):
     min_metric: float = Field(..., ge=0, le=1, description="baseline on the held-out test set")
     subgroup_by: list[Literal["site"]] = Field(default_factory=lambda: ["site"])
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the subgroup test")
-    stress_min_metric: float | None = Field(None, ge=0, le=1,
-                                            description="baseline on stress samples (small targets)")
-    stress_quantile: float = Field(0.25, gt=0, lt=1,
-                                   description="cases whose target size is below this quantile are stress")
+    stress_min_metric: float | None = Field(None, ge=0, le=1, description="baseline on stress samples (small targets)")
+    stress_quantile: float = Field(
+        0.25, gt=0, lt=1, description="cases whose target size is below this quantile are stress"
+    )
 
 
 class Generalization(Characteristic):
@@ -47,9 +47,11 @@ class Generalization(Characteristic):
     clause = "000 §6.3.7"
     requirement = "000 §5.2.7"
     title = "Generalization"
-    method = ("Measure the per-case metric on held-out cases with a bootstrap CI against the claimed baseline; "
-              "group cases by site, give each group a CI and test the groups for a difference (A.12.1 a); measure "
-              "the images with the smallest targets as stress samples against the stress baseline (A.12.1 b).")
+    method = (
+        "Measure the per-case metric on held-out cases with a bootstrap CI against the claimed baseline; "
+        "group cases by site, give each group a CI and test the groups for a difference (A.12.1 a); measure "
+        "the images with the smallest targets as stress samples against the stress baseline (A.12.1 b)."
+    )
     claim_model = GeneralizationClaim
     applies = Applicability(dims=frozenset({2}), note="volume models: one case per scan, no site subgroups")
 
@@ -73,16 +75,31 @@ class Generalization(Characteristic):
         rows = []
         for site in sorted(groups):
             s = summarize(groups[site], seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
-            rows.append({"site": site, "cases": s["n"], name: s["estimate"], "ci_low": s["ci_low"],
-                         "ci_high": s["ci_high"]})
+            rows.append(
+                {"site": site, "cases": s["n"], name: s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
+            )
         test = subgroup_test(groups, seed=ctx.seed)
         ev.measurements["subgroup_test"] = test
         ev.tables.append(Table(title="Subgroups by site (A.12.1 a)", columns=list(rows[0]), rows=rows))
-        ev.plots.append(Plot(name="subgroup_forest", kind="forest", title=f"{name} by site (95 % CI)",
-                             x_label=name, row_labels=[r["site"] for r in rows], reference=claim.min_metric,
-                             series=[Series(name=name, x=list(map(float, range(len(rows)))),
-                                            y=[r[name] for r in rows], low=[r["ci_low"] for r in rows],
-                                            high=[r["ci_high"] for r in rows])]))
+        ev.plots.append(
+            Plot(
+                name="subgroup_forest",
+                kind="forest",
+                title=f"{name} by site (95 % CI)",
+                x_label=name,
+                row_labels=[r["site"] for r in rows],
+                reference=claim.min_metric,
+                series=[
+                    Series(
+                        name=name,
+                        x=list(map(float, range(len(rows)))),
+                        y=[r[name] for r in rows],
+                        low=[r["ci_low"] for r in rows],
+                        high=[r["ci_high"] for r in rows],
+                    )
+                ],
+            )
+        )
         label = "no significant difference between sites (A.12.1 a)"
         if test["p_value"] is None:
             ev.not_evaluated(label, f"p ≥ {claim.alpha}", test["note"])
@@ -90,10 +107,19 @@ class Generalization(Characteristic):
             ev.check(label, f"p ≥ {claim.alpha}", round(test["p_value"], 6), False, str(test["test"]))
         else:
             power = test["min_p"] < claim.alpha
-            ev.check(label, f"p ≥ {claim.alpha}", round(test["p_value"], 6), True if power else None,
-                     f"{test['test']}; the smallest p-value these group sizes {test['sizes']} can reach is "
-                     f"{test['min_p']}" + ("" if power else f" ≥ α {claim.alpha}: the test cannot detect any "
-                                           "difference, so absence of one is not shown"))
+            ev.check(
+                label,
+                f"p ≥ {claim.alpha}",
+                round(test["p_value"], 6),
+                True if power else None,
+                f"{test['test']}; the smallest p-value these group sizes {test['sizes']} can reach is "
+                f"{test['min_p']}"
+                + (
+                    ""
+                    if power
+                    else f" ≥ α {claim.alpha}: the test cannot detect any difference, so absence of one is not shown"
+                ),
+            )
         self._stress(ctx, claim, ev, labels, name, ctx.bootstrap_resamples)
         self._examples(ctx, ev, labels)
         return ev
@@ -117,19 +143,29 @@ class Generalization(Characteristic):
         with atomic_file(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, image=data.images[idx, 0], truth=data.targets[idx], pred=labels[idx])
         ev.files["examples"] = "evidence/examples.npz"
-        ev.plots.append(Plot(name="examples", kind="overlay", title="Example test slices with outlines",
-                             data_file="evidence/examples.npz",
-                             row_labels=[f"{data.case_ids[i]}" for i in chosen]))
+        ev.plots.append(
+            Plot(
+                name="examples",
+                kind="overlay",
+                title="Example test slices with outlines",
+                data_file="evidence/examples.npz",
+                row_labels=[f"{data.case_ids[i]}" for i in chosen],
+            )
+        )
 
     @staticmethod
-    def _stress(ctx: EvaluationContext, claim: GeneralizationClaim, ev: Evidence, labels: Any, name: str,
-                resamples: int) -> None:
+    def _stress(
+        ctx: EvaluationContext, claim: GeneralizationClaim, ev: Evidence, labels: Any, name: str, resamples: int
+    ) -> None:
         data = ctx.data
         if data.task != "segmentation":
             ev.measurements["stress"] = "not applicable: stress by target size applies to segmentation"
             if claim.stress_min_metric is not None:
-                ev.not_evaluated(f"stress samples {name} (A.12.1 b)", f"≥ {claim.stress_min_metric}",
-                                 "stress by target size applies to segmentation")
+                ev.not_evaluated(
+                    f"stress samples {name} (A.12.1 b)",
+                    f"≥ {claim.stress_min_metric}",
+                    "stress by target size applies to segmentation",
+                )
             return
         area = (data.targets > 0).reshape(len(data), -1).sum(axis=1)
         nonzero = area[area > 0]
@@ -142,11 +178,15 @@ class Generalization(Characteristic):
         values = [dice(data.targets[i] > 0, labels[i] > 0) for i in idx]
         s = summarize(values, seed=ctx.seed, n_resamples=resamples)
         baseline = claim.stress_min_metric if claim.stress_min_metric is not None else claim.min_metric
-        ev.measurements["stress"] = {**s, "max_target_pixels": int(limit), "images": int(idx.size),
-                                     "unit": "image (foreground Dice)"}
-        ev.at_least(f"stress samples {name} (A.12.1 b)", baseline, s,
-                    f"{idx.size} images with ≤ {int(limit)} target pixels")
-
+        ev.measurements["stress"] = {
+            **s,
+            "max_target_pixels": int(limit),
+            "images": int(idx.size),
+            "unit": "image (foreground Dice)",
+        }
+        ev.at_least(
+            f"stress samples {name} (A.12.1 b)", baseline, s, f"{idx.size} images with ≤ {int(limit)} target pixels"
+        )
 
 
 __all__ = ["Generalization", "GeneralizationClaim"]

@@ -57,7 +57,7 @@ class _LossNet(nn.Module):
         n = packed.shape[0]
         logits = self.network(packed[:, : self.in_channels]).reshape(n, -1)
         self.loss.reduction = "none"
-        return self.loss(logits, packed[:, self.in_channels:].reshape(n, -1)).reshape(n, 1)
+        return self.loss(logits, packed[:, self.in_channels :].reshape(n, -1)).reshape(n, 1)
 
 
 class _Passthrough(nn.Module):
@@ -85,21 +85,27 @@ def pack(data: EvalData, channels: int, activation: str) -> NDArray[np.float32]:
     return np.concatenate([data.images, target], axis=1).astype(np.float32)
 
 
-def loss_estimator(network: nn.Module, in_channels: int, channels: int, activation: str,
-                   packed_shape: tuple[int, ...]) -> Any:
+def loss_estimator(
+    network: nn.Module, in_channels: int, channels: int, activation: str, packed_shape: tuple[int, ...]
+) -> Any:
     """ART classifier whose single output is ``network``'s per-image loss on :func:`pack`-ed inputs."""
     from art.estimators.classification import PyTorchClassifier
 
     net = _LossNet(network.eval(), in_channels, PixelLoss(channels, activation))
-    return PyTorchClassifier(model=net, loss=_Passthrough(), input_shape=tuple(packed_shape), nb_classes=2,
-                             device_type="cpu")
+    return PyTorchClassifier(
+        model=net, loss=_Passthrough(), input_shape=tuple(packed_shape), nb_classes=2, device_type="cpu"
+    )
 
 
 class PrivacyClaim(ClaimModel):
     """000 §5.2.9 a–b / §6.3.9: no membership leakage, no data upload, optionally a DP-SGD fine-tune."""
 
-    max_membership_auc: float = Field(0.6, ge=0.5, le=1, description="ROC AUC of a membership-inference attack, "
-                                      "judged two-sided: AUC within [1 − this, this]")
+    max_membership_auc: float = Field(
+        0.6,
+        ge=0.5,
+        le=1,
+        description="ROC AUC of a membership-inference attack, judged two-sided: AUC within [1 − this, this]",
+    )
     forbid_egress: bool = Field(True, description="no network connection during the evaluation (5.2.9 b)")
     sample_images: int = Field(64, ge=4, description="images per group (members / non-members)")
     dp: DPClaim | None = Field(None, description="DP-SGD fine-tune of a copy on the member images (5.2.9 a)")
@@ -112,11 +118,13 @@ class Privacy(Characteristic):
     clause = "000 §6.3.9"
     requirement = "000 §5.2.9"
     title = "Privacy protection"
-    method = ("Run ART's black-box membership-inference attack on the per-image loss (training-split images as "
-              "members, held-out images as non-members, attack trained and scored on disjoint cases) and report its "
-              "ROC AUC (§5.2.9 a); when claimed, fine-tune a copy with DP-SGD (opacus, RDP accountant) on the "
-              "member images and report the ε spent at δ, its metric against the model's and the attack's AUC on "
-              "it (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b).")
+    method = (
+        "Run ART's black-box membership-inference attack on the per-image loss (training-split images as "
+        "members, held-out images as non-members, attack trained and scored on disjoint cases) and report its "
+        "ROC AUC (§5.2.9 a); when claimed, fine-tune a copy with DP-SGD (opacus, RDP accountant) on the "
+        "member images and report the ε spent at δ, its metric against the model's and the attack's AUC on "
+        "it (§5.2.9 a); record every network connection the evaluation attempted (§5.2.9 b)."
+    )
     claim_model = PrivacyClaim
 
     def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
@@ -128,8 +136,13 @@ class Privacy(Characteristic):
         attempts = [*ctx.egress_attempts, *guard.attempts]
         scope = egress_scope()
         ev.measurements.update({"egress_attempts": len(attempts), "egress_scope": scope})
-        ev.tables.append(Table(title="Network connections attempted during the evaluation (§5.2.9 b)",
-                               columns=["address", "via", "blocked", "caller"], rows=attempts))
+        ev.tables.append(
+            Table(
+                title="Network connections attempted during the evaluation (§5.2.9 b)",
+                columns=["address", "via", "blocked", "caller"],
+                rows=attempts,
+            )
+        )
         if claim.forbid_egress:
             ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts, scope["statement"])
         return ev
@@ -163,32 +176,53 @@ class Privacy(Characteristic):
         packed_m = pack(members, spec_out.channels, spec_out.activation)
         packed_o = pack(others, spec_out.channels, spec_out.activation)
         estimator = loss_estimator(ctx.network, *shape, packed_m.shape[1:])
-        auc, n_fit, n_test = self._attack(MembershipInferenceBlackBox, estimator, members, packed_m, others, packed_o,
-                                          ctx.seed)
+        auc, n_fit, n_test = self._attack(
+            MembershipInferenceBlackBox, estimator, members, packed_m, others, packed_o, ctx.seed
+        )
         leak = round(abs(auc - 0.5), 6)
-        ev.measurements.update({"membership_auc": auc, "membership_advantage": leak,
-                                "attack": "ART MembershipInferenceBlackBox (per-image loss, random forest)",
-                                "attack_training_items": n_fit, "attack_test_items": n_test})
-        ev.check(label, bound, leak, leak <= claim.max_membership_auc - 0.5,
-                 f"AUC {auc}; 0.5 means the attack cannot tell members from non-members, and an AUC below 0.5 "
-                 "leaks as much as one above it (the attack's decision inverted)")
+        ev.measurements.update(
+            {
+                "membership_auc": auc,
+                "membership_advantage": leak,
+                "attack": "ART MembershipInferenceBlackBox (per-image loss, random forest)",
+                "attack_training_items": n_fit,
+                "attack_test_items": n_test,
+            }
+        )
+        ev.check(
+            label,
+            bound,
+            leak,
+            leak <= claim.max_membership_auc - 0.5,
+            f"AUC {auc}; 0.5 means the attack cannot tell members from non-members, and an AUC below 0.5 "
+            "leaks as much as one above it (the attack's decision inverted)",
+        )
         if claim.dp is not None:
             ctx.note("privacy: DP-SGD fine-tune (opacus)")
             dp_net, dp_info = self._dp(ctx, claim.dp, members, others)
-            dp_auc, _, _ = self._attack(MembershipInferenceBlackBox, loss_estimator(dp_net, *shape, packed_m.shape[1:]),
-                                        members, packed_m, others, packed_o, ctx.seed)
+            dp_auc, _, _ = self._attack(
+                MembershipInferenceBlackBox,
+                loss_estimator(dp_net, *shape, packed_m.shape[1:]),
+                members,
+                packed_m,
+                others,
+                packed_o,
+                ctx.seed,
+            )
             self._dp_evidence(ev, claim, dp_info, auc, dp_auc)
 
     @staticmethod
-    def _dp(ctx: EvaluationContext, dp: DPClaim, members: EvalData, others: EvalData
-            ) -> tuple[nn.Module, dict[str, Any]]:
+    def _dp(
+        ctx: EvaluationContext, dp: DPClaim, members: EvalData, others: EvalData
+    ) -> tuple[nn.Module, dict[str, Any]]:
         """DP-SGD fine-tune on ``members``; its accounting and the metric of both models on ``others``."""
         from aimd.models import TorchModulePredictor
 
         assert ctx.network is not None
         spec_in, spec_out = ctx.predictor.input_spec, ctx.predictor.output_spec
-        res = dp_finetune(ctx.network, members, channels=spec_out.channels, activation=spec_out.activation,
-                          claim=dp, seed=ctx.seed)
+        res = dp_finetune(
+            ctx.network, members, channels=spec_out.channels, activation=spec_out.activation, claim=dp, seed=ctx.seed
+        )
         dp_predictor = TorchModulePredictor(res.network, spec_in, spec_out, {"model": "DP-SGD fine-tuned copy"})
 
         def per_case(predictor: Any) -> dict[str, float]:
@@ -200,9 +234,17 @@ class Privacy(Characteristic):
         scores_base, scores_dp = per_case(ctx.predictor), per_case(dp_predictor)
         base, private = summary(scores_base), summary(scores_dp)
         drop = paired_difference(scores_base, scores_dp, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
-        info = {**res.summary(), "training_images": len(members), "test_images": len(others),
-                "metric": metric_name(others.task), "metric_model": base, "metric_dp_model": private,
-                "metric_drop": drop["estimate"], "metric_drop_ci": drop, "library": "opacus"}
+        info = {
+            **res.summary(),
+            "training_images": len(members),
+            "test_images": len(others),
+            "metric": metric_name(others.task),
+            "metric_model": base,
+            "metric_dp_model": private,
+            "metric_drop": drop["estimate"],
+            "metric_drop_ci": drop,
+            "library": "opacus",
+        }
         return res.network, info
 
     @staticmethod
@@ -212,36 +254,75 @@ class Privacy(Characteristic):
         name, base, private = info["metric"], info["metric_model"], info["metric_dp_model"]
         ev.seeds["dp_sgd"] = ev.seeds["attack_model"]
         ev.measurements["dp"] = {**info, "membership_auc": dp_auc}
-        ev.tables.append(Table(
-            title=f"DP-SGD fine-tune (§5.2.9 a): {name} on test images and membership-inference AUC",
-            columns=["model", "epsilon", "delta", name, "ci_low", "ci_high", "membership_auc"],
-            rows=[{"model": "as released", "epsilon": None, "delta": None, name: base["estimate"],
-                   "ci_low": base["ci_low"], "ci_high": base["ci_high"], "membership_auc": auc},
-                  {"model": f"DP-SGD copy (BatchNorm: {info['batchnorm']})", "epsilon": info["epsilon"],
-                   "delta": info["delta"], name: private["estimate"], "ci_low": private["ci_low"],
-                   "ci_high": private["ci_high"], "membership_auc": dp_auc}]))
+        ev.tables.append(
+            Table(
+                title=f"DP-SGD fine-tune (§5.2.9 a): {name} on test images and membership-inference AUC",
+                columns=["model", "epsilon", "delta", name, "ci_low", "ci_high", "membership_auc"],
+                rows=[
+                    {
+                        "model": "as released",
+                        "epsilon": None,
+                        "delta": None,
+                        name: base["estimate"],
+                        "ci_low": base["ci_low"],
+                        "ci_high": base["ci_high"],
+                        "membership_auc": auc,
+                    },
+                    {
+                        "model": f"DP-SGD copy (BatchNorm: {info['batchnorm']})",
+                        "epsilon": info["epsilon"],
+                        "delta": info["delta"],
+                        name: private["estimate"],
+                        "ci_low": private["ci_low"],
+                        "ci_high": private["ci_high"],
+                        "membership_auc": dp_auc,
+                    },
+                ],
+            )
+        )
         if dp.epsilon_target is not None:
             spent = info["epsilon"]
-            ev.check(f"DP fine-tune: ε spent at δ {dp.delta} (§5.2.9 a)", f"≤ {dp.epsilon_target}",
-                     "unbounded" if spent is None else spent, spent is not None and spent <= dp.epsilon_target,
-                     f"opacus RDP accountant, {info['steps']} steps, sample rate {info['sample_rate']:.4g}, "
-                     f"noise multiplier {info['noise_multiplier']:.4g}; covers {info['epsilon_covers']}")
+            ev.check(
+                f"DP fine-tune: ε spent at δ {dp.delta} (§5.2.9 a)",
+                f"≤ {dp.epsilon_target}",
+                "unbounded" if spent is None else spent,
+                spent is not None and spent <= dp.epsilon_target,
+                f"opacus RDP accountant, {info['steps']} steps, sample rate {info['sample_rate']:.4g}, "
+                f"noise multiplier {info['noise_multiplier']:.4g}; covers {info['epsilon_covers']}",
+            )
         leak = round(abs(dp_auc - 0.5), 6)
-        ev.check("DP fine-tune: membership-inference |AUC − 0.5| (§5.2.9 a)",
-                 f"≤ {round(claim.max_membership_auc - 0.5, 6)}", leak, leak <= claim.max_membership_auc - 0.5,
-                 f"AUC {dp_auc}; attack re-trained on the DP copy's losses")
+        ev.check(
+            "DP fine-tune: membership-inference |AUC − 0.5| (§5.2.9 a)",
+            f"≤ {round(claim.max_membership_auc - 0.5, 6)}",
+            leak,
+            leak <= claim.max_membership_auc - 0.5,
+            f"AUC {dp_auc}; attack re-trained on the DP copy's losses",
+        )
         if dp.max_utility_drop is not None:
-            ev.at_most(f"DP fine-tune: {name} drop vs the model (A.10, paired, upper CI bound)", dp.max_utility_drop,
-                       info["metric_drop_ci"])
+            ev.at_most(
+                f"DP fine-tune: {name} drop vs the model (A.10, paired, upper CI bound)",
+                dp.max_utility_drop,
+                info["metric_drop_ci"],
+            )
 
     @staticmethod
-    def _attack(attack_cls: Any, estimator: Any, members: EvalData, packed_m: NDArray[np.float32], others: EvalData,
-                packed_o: NDArray[np.float32], seed: int) -> tuple[float, int, int]:
+    def _attack(
+        attack_cls: Any,
+        estimator: Any,
+        members: EvalData,
+        packed_m: NDArray[np.float32],
+        others: EvalData,
+        packed_o: NDArray[np.float32],
+        seed: int,
+    ) -> tuple[float, int, int]:
         m_fit, m_test = split_by_case(members.case_ids)
         o_fit, o_test = split_by_case(others.case_ids)
         if min(len(m_fit), len(m_test), len(o_fit), len(o_test)) == 0:
-            raise InvalidInputError("membership inference needs at least two cases in the training and the held-out "
-                                    "data", where="data", hint="evaluate on a dataset with more cases")
+            raise InvalidInputError(
+                "membership inference needs at least two cases in the training and the held-out data",
+                where="data",
+                hint="evaluate on a dataset with more cases",
+            )
         ym = np.zeros((len(packed_m), 1), np.int64)
         yo = np.zeros((len(packed_o), 1), np.int64)
         attack = attack_cls(estimator, input_type="loss", attack_model_type="rf")

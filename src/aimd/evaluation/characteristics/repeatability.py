@@ -65,9 +65,11 @@ class Repeatability(Characteristic):
     clause = "000 §6.3.5"
     requirement = "000 §5.2.5"
     title = "Output repeatability"
-    method = ("Predict the same test batch N times in one configuration, then with each claimed thread count and "
-              "with each claimed runtime (PyTorch, ONNX Runtime fp32); report the maximum absolute deviation of "
-              "the output probabilities and the fraction of changed labels against the first run.")
+    method = (
+        "Predict the same test batch N times in one configuration, then with each claimed thread count and "
+        "with each claimed runtime (PyTorch, ONNX Runtime fp32); report the maximum absolute deviation of "
+        "the output probabilities and the fraction of changed labels against the first run."
+    )
     claim_model = RepeatabilityClaim
 
     def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
@@ -87,45 +89,79 @@ class Repeatability(Characteristic):
             base_labels = labels_from_probs(base, spec)
             same = max_deviation(runs)
             changed = max(label_disagreement(base_labels, labels_from_probs(r, spec)) for r in runs)
-            rows.append({"comparison": f"{claim.repeats} repeats", "max_abs_deviation": same,
-                         "label_disagreement": changed})
-            ev.check("max deviation over repeats", f"≤ {claim.max_abs_deviation}", same,
-                     same <= claim.max_abs_deviation)
+            rows.append(
+                {"comparison": f"{claim.repeats} repeats", "max_abs_deviation": same, "label_disagreement": changed}
+            )
+            ev.check(
+                "max deviation over repeats", f"≤ {claim.max_abs_deviation}", same, same <= claim.max_abs_deviation
+            )
             by_threads = []
             for t in claim.thread_counts:
                 torch.set_num_threads(t)
                 by_threads.append(ctx.predictor.predict(batch))
             dev_t = max_deviation([base, *by_threads])
             changed_t = max(label_disagreement(base_labels, labels_from_probs(r, spec)) for r in by_threads)
-            rows.append({"comparison": f"threads {claim.thread_counts}", "max_abs_deviation": dev_t,
-                         "label_disagreement": changed_t})
-            ev.check("max deviation across thread counts", f"≤ {claim.max_thread_deviation}", dev_t,
-                     dev_t <= claim.max_thread_deviation)
+            rows.append(
+                {
+                    "comparison": f"threads {claim.thread_counts}",
+                    "max_abs_deviation": dev_t,
+                    "label_disagreement": changed_t,
+                }
+            )
+            ev.check(
+                "max deviation across thread counts",
+                f"≤ {claim.max_thread_deviation}",
+                dev_t,
+                dev_t <= claim.max_thread_deviation,
+            )
             worst_labels = max(changed, changed_t)
             if "onnx" in claim.runtimes and "torch" in claim.runtimes:
                 dev_r, changed_r = self._runtimes(ctx, batch, base, base_labels)
                 if dev_r is not None:
-                    rows.append({"comparison": "PyTorch vs ONNX Runtime fp32", "max_abs_deviation": dev_r,
-                                 "label_disagreement": changed_r})
-                    ev.check("max deviation torch vs ONNX Runtime", f"≤ {claim.max_runtime_deviation}", dev_r,
-                             dev_r <= claim.max_runtime_deviation)
+                    rows.append(
+                        {
+                            "comparison": "PyTorch vs ONNX Runtime fp32",
+                            "max_abs_deviation": dev_r,
+                            "label_disagreement": changed_r,
+                        }
+                    )
+                    ev.check(
+                        "max deviation torch vs ONNX Runtime",
+                        f"≤ {claim.max_runtime_deviation}",
+                        dev_r,
+                        dev_r <= claim.max_runtime_deviation,
+                    )
                     worst_labels = max(worst_labels, float(changed_r))
                 else:
-                    ev.not_evaluated("max deviation torch vs ONNX Runtime", f"≤ {claim.max_runtime_deviation}",
-                                     "the model is not a torch module aimd can export, so there is no second runtime "
-                                     "to compare with")
-            ev.check("label disagreement", f"≤ {claim.max_label_disagreement}", worst_labels,
-                     worst_labels <= claim.max_label_disagreement)
+                    ev.not_evaluated(
+                        "max deviation torch vs ONNX Runtime",
+                        f"≤ {claim.max_runtime_deviation}",
+                        "the model is not a torch module aimd can export, so there is no second runtime "
+                        "to compare with",
+                    )
+            ev.check(
+                "label disagreement",
+                f"≤ {claim.max_label_disagreement}",
+                worst_labels,
+                worst_labels <= claim.max_label_disagreement,
+            )
         finally:
             torch.set_num_threads(previous)
-        ev.measurements.update({"batch_items": n, "repeats": claim.repeats, "thread_counts": claim.thread_counts,
-                                "output_shape": list(base.shape)})
+        ev.measurements.update(
+            {
+                "batch_items": n,
+                "repeats": claim.repeats,
+                "thread_counts": claim.thread_counts,
+                "output_shape": list(base.shape),
+            }
+        )
         ev.tables.append(Table(title="Deviation from the first run", columns=list(rows[0]), rows=rows))
         return ev
 
     @staticmethod
-    def _runtimes(ctx: EvaluationContext, batch: NDArray[np.float32], base: NDArray[np.float32],
-                  base_labels: NDArray[np.int64]) -> tuple[float | None, float | None]:
+    def _runtimes(
+        ctx: EvaluationContext, batch: NDArray[np.float32], base: NDArray[np.float32], base_labels: NDArray[np.int64]
+    ) -> tuple[float | None, float | None]:
         if ctx.network is None or ctx.predictor.metadata.get("adapter") != "torch":
             return None, None
         from aimd.models.adapters.onnx import OnnxPredictor
@@ -133,8 +169,9 @@ class Repeatability(Characteristic):
         ctx.note("repeatability: ONNX Runtime comparison")
         onnx = OnnxPredictor(export_onnx_configs(ctx)["onnx_fp32"], threads=ctx.threads)
         out = onnx.predict(batch)
-        return max_deviation([base, out]), label_disagreement(base_labels,
-                                                              labels_from_probs(out, ctx.predictor.output_spec))
+        return max_deviation([base, out]), label_disagreement(
+            base_labels, labels_from_probs(out, ctx.predictor.output_spec)
+        )
 
 
 __all__ = ["Repeatability", "RepeatabilityClaim", "label_disagreement", "max_deviation"]

@@ -42,28 +42,44 @@ class RobustnessClaim(ClaimModel):
     """000 §5.2.6 h–i / §6.3.6, A.12.2 a–b."""
 
     artefacts: list[Literal["noise", "bias_field", "motion", "ghosting", "spike", "blur"]] = Field(
-        default_factory=lambda: list(ARTEFACTS))
-    severities: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0],
-                                    description="graded severities in (0, 1]; 1 is the strongest level")
+        default_factory=lambda: list(ARTEFACTS)
+    )
+    severities: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 1.0], description="graded severities in (0, 1]; 1 is the strongest level"
+    )
     claimed_severity: float = Field(0.5, gt=0, le=1, description="severity up to which the claim holds")
     sample_images: int = Field(96, ge=2, description="test images perturbed, evenly spaced over all cases")
     max_metric_drop: float = Field(0.1, ge=0, description="allowed absolute drop of the metric")
-    ood_must_flag: list[Literal["other_modality", "wrong_spacing", "corrupted", "unpreprocessed",
-                                "other_body_part"]] = Field(
+    ood_must_flag: list[
+        Literal["other_modality", "wrong_spacing", "corrupted", "unpreprocessed", "other_body_part"]
+    ] = Field(
         default_factory=lambda: ["other_modality", "wrong_spacing", "corrupted", "unpreprocessed"],
-        description="out-of-distribution kinds the model's input checks reject (5.2.6 i)")
+        description="out-of-distribution kinds the model's input checks reject (5.2.6 i)",
+    )
     mixed_fraction: float = Field(0.25, gt=0, lt=1, description="share of unqualified samples mixed in")
     confident_probability: float = Field(0.9, gt=0.5, le=1, description="output probability that asserts a finding")
-    finding_fraction: float = Field(0.01, ge=0, lt=1, description="share of an item's pixels labelled foreground "
-                                    "with a confident probability above which it carries a confident finding")
-    max_confident_unqualified: float = Field(0.0, ge=0, le=1, description="share of unqualified samples allowed to "
-                                             "give a confident finding instead of being rejected (A.12.2 b)")
-    max_mixed_metric_drop: float = Field(0.1, ge=0,
-                                         description="drop on the qualified samples when unqualified are mixed in")
+    finding_fraction: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="share of an item's pixels labelled foreground "
+        "with a confident probability above which it carries a confident finding",
+    )
+    max_confident_unqualified: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of unqualified samples allowed to "
+        "give a confident finding instead of being rejected (A.12.2 b)",
+    )
+    max_mixed_metric_drop: float = Field(
+        0.1, ge=0, description="drop on the qualified samples when unqualified are mixed in"
+    )
 
 
-def confident_findings(probs: NDArray[np.float32], spec: OutputSpec, *, probability: float,
-                       fraction: float) -> NDArray[np.bool_]:
+def confident_findings(
+    probs: NDArray[np.float32], spec: OutputSpec, *, probability: float, fraction: float
+) -> NDArray[np.bool_]:
     """Per item: does the output assert a finding with confidence?
 
     Segmentation: more than ``fraction`` of the pixels labelled a foreground class with probability
@@ -106,13 +122,15 @@ class Robustness(Characteristic):
     clause = "000 §6.3.6"
     requirement = "000 §5.2.6"
     title = "Robustness"
-    method = ("Apply TorchIO artefacts (noise, bias field, motion, ghosting, spike, blur) at graded severities, "
-              "seeded per image — to the test slices, or for a volume model the dataset's perturbed copies made "
-              "before the model's own preprocessing — and measure the metric with bootstrap CIs (A.12.2 a); submit "
-              "out-of-distribution inputs and record whether the model's input checks reject them (5.2.6 i); mix "
-              "unqualified samples (noise, inverted contrast) in with the qualified ones and record whether each "
-              "unqualified sample is rejected or answered without a confident finding, and whether the metric on "
-              "the qualified ones moves (A.12.2 b).")
+    method = (
+        "Apply TorchIO artefacts (noise, bias field, motion, ghosting, spike, blur) at graded severities, "
+        "seeded per image — to the test slices, or for a volume model the dataset's perturbed copies made "
+        "before the model's own preprocessing — and measure the metric with bootstrap CIs (A.12.2 a); submit "
+        "out-of-distribution inputs and record whether the model's input checks reject them (5.2.6 i); mix "
+        "unqualified samples (noise, inverted contrast) in with the qualified ones and record whether each "
+        "unqualified sample is rejected or answered without a confident finding, and whether the metric on "
+        "the qualified ones moves (A.12.2 b)."
+    )
     claim_model = RobustnessClaim
 
     def run(self, ctx: EvaluationContext, claim: Any) -> Evidence:
@@ -136,15 +154,29 @@ class Robustness(Characteristic):
             ys, lo, hi = [base["estimate"]], [base["ci_low"]], [base["ci_high"]]
             for sev in levels:
                 ctx.note(f"robustness: {art} {sev:g}")
-                perturbed = (ctx.perturbed[(art, sev)] if ctx.perturbed is not None
-                             else data.with_images(apply_artefact(data.images, art, sev, seed=ctx.seed)))
+                perturbed = (
+                    ctx.perturbed[(art, sev)]
+                    if ctx.perturbed is not None
+                    else data.with_images(apply_artefact(data.images, art, sev, seed=ctx.seed))
+                )
                 scores = evaluate(ctx.predictor, perturbed)
                 s = summarize(list(scores.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
                 # paired: clean minus perturbed over the same source cases, with a paired bootstrap CI
                 drop = paired_difference(clean, scores, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
-                rows.append({"artefact": art, "severity": sev, **artefact_parameters(art, sev), name: s["estimate"],
-                             "ci_low": s["ci_low"], "ci_high": s["ci_high"], "cases": s["n"],
-                             "drop": drop["estimate"], "drop_ci_low": drop["ci_low"], "drop_ci_high": drop["ci_high"]})
+                rows.append(
+                    {
+                        "artefact": art,
+                        "severity": sev,
+                        **artefact_parameters(art, sev),
+                        name: s["estimate"],
+                        "ci_low": s["ci_low"],
+                        "ci_high": s["ci_high"],
+                        "cases": s["n"],
+                        "drop": drop["estimate"],
+                        "drop_ci_low": drop["ci_low"],
+                        "drop_ci_high": drop["ci_high"],
+                    }
+                )
                 ys.append(s["estimate"])
                 lo.append(s["ci_low"])
                 hi.append(s["ci_high"])
@@ -154,19 +186,48 @@ class Robustness(Characteristic):
             label = f"{art}: metric drop up to severity {claim.claimed_severity}"
             if within:
                 worst = max(within, key=lambda r: r["drop"])
-                ev.at_most(label, claim.max_metric_drop, {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"],
-                                                          "ci_high": worst["drop_ci_high"]},
-                           f"worst at severity {worst['severity']} (paired over {worst['cases']} cases)")
+                ev.at_most(
+                    label,
+                    claim.max_metric_drop,
+                    {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"], "ci_high": worst["drop_ci_high"]},
+                    f"worst at severity {worst['severity']} (paired over {worst['cases']} cases)",
+                )
             else:
-                ev.not_evaluated(label, f"≤ {claim.max_metric_drop}",
-                                 "no measured severity at or below the claimed one" if ctx.perturbed is None
-                                 else "the dataset holds no perturbed copy at or below the claimed severity")
-        ev.tables.append(Table(title="Metric per artefact and severity (A.12.2 a)",
-                               columns=["artefact", "severity", name, "ci_low", "ci_high", "cases", "drop",
-                                        "drop_ci_low", "drop_ci_high"], rows=rows))
+                ev.not_evaluated(
+                    label,
+                    f"≤ {claim.max_metric_drop}",
+                    "no measured severity at or below the claimed one"
+                    if ctx.perturbed is None
+                    else "the dataset holds no perturbed copy at or below the claimed severity",
+                )
+        ev.tables.append(
+            Table(
+                title="Metric per artefact and severity (A.12.2 a)",
+                columns=[
+                    "artefact",
+                    "severity",
+                    name,
+                    "ci_low",
+                    "ci_high",
+                    "cases",
+                    "drop",
+                    "drop_ci_low",
+                    "drop_ci_high",
+                ],
+                rows=rows,
+            )
+        )
         if series:
-            ev.plots.append(Plot(name="robustness_curves", kind="line", title=f"{name} vs artefact severity",
-                                 x_label="severity (0 = clean)", y_label=name, series=series))
+            ev.plots.append(
+                Plot(
+                    name="robustness_curves",
+                    kind="line",
+                    title=f"{name} vs artefact severity",
+                    x_label="severity (0 = clean)",
+                    y_label=name,
+                    series=series,
+                )
+            )
         record_probes(ctx, list(claim.ood_must_flag), ev)
         self._mixed(ctx, claim, ev, data, name)
         return ev
@@ -185,25 +246,44 @@ class Robustness(Characteristic):
         bad, kinds = unqualified_samples(data, k, ctx.seed + 1)
         rows: list[dict[str, Any]] = []
         for i in range(k):
-            rejected, text, probs = flagged(lambda i=i: ctx.predictor.predict(bad[i: i + 1]))
-            finding = bool(confident_findings(probs, spec, probability=claim.confident_probability,
-                                              fraction=claim.finding_fraction)[0]) if not rejected else False
+            rejected, text, probs = flagged(lambda i=i: ctx.predictor.predict(bad[i : i + 1]))
+            finding = (
+                bool(
+                    confident_findings(
+                        probs, spec, probability=claim.confident_probability, fraction=claim.finding_fraction
+                    )[0]
+                )
+                if not rejected
+                else False
+            )
             status = "rejected" if rejected else "confident finding" if finding else "low confidence"
             rows.append({"sample": i, "kind": kinds[i], "outcome": status, "response": text if rejected else ""})
         unrecognised = sum(r["outcome"] == "confident finding" for r in rows)
         share = round(unrecognised / k, 6)
-        ev.tables.append(Table(title="Unqualified samples mixed in (A.12.2 b)",
-                               columns=["sample", "kind", "outcome", "response"], rows=rows))
-        ev.check("unqualified samples giving a confident finding (A.12.2 b)", f"≤ {claim.max_confident_unqualified}",
-                 share, share <= claim.max_confident_unqualified,
-                 f"{unrecognised} of {k}; recognised = rejected by the input checks or no confident finding "
-                 f"(> {claim.finding_fraction:.0%} of pixels at probability ≥ {claim.confident_probability})")
+        ev.tables.append(
+            Table(
+                title="Unqualified samples mixed in (A.12.2 b)",
+                columns=["sample", "kind", "outcome", "response"],
+                rows=rows,
+            )
+        )
+        ev.check(
+            "unqualified samples giving a confident finding (A.12.2 b)",
+            f"≤ {claim.max_confident_unqualified}",
+            share,
+            share <= claim.max_confident_unqualified,
+            f"{unrecognised} of {k}; recognised = rejected by the input checks or no confident finding "
+            f"(> {claim.finding_fraction:.0%} of pixels at probability ≥ {claim.confident_probability})",
+        )
         rng = np.random.default_rng(ctx.seed + 2)
         order = rng.permutation(n + k)
         rejected, text, probs = flagged(lambda: ctx.predictor.predict(np.concatenate([data.images, bad])[order]))
         if rejected:
-            ev.not_evaluated(f"{name} drop on qualified samples with unqualified mixed in (A.12.2 b)",
-                             f"≤ {claim.max_mixed_metric_drop}", f"the model rejected the mixed batch: {text}")
+            ev.not_evaluated(
+                f"{name} drop on qualified samples with unqualified mixed in (A.12.2 b)",
+                f"≤ {claim.max_mixed_metric_drop}",
+                f"the model rejected the mixed batch: {text}",
+            )
             return
         labels = labels_from_probs(probs, spec)
         back = np.empty_like(labels)
@@ -211,11 +291,19 @@ class Robustness(Characteristic):
         good = case_scores(back[:n], data)
         clean = case_scores(labels_from_probs(ctx.predictor.predict(data.images), spec), data)
         drop = round(float(np.mean(list(clean.values())) - np.mean(list(good.values()))), 6)
-        ev.measurements["mixed_unqualified"] = {"qualified": n, "unqualified": k, "metric_drop": drop,
-                                                "confident_unqualified_share": share}
-        ev.check(f"{name} drop on qualified samples with unqualified mixed in (A.12.2 b)",
-                 f"≤ {claim.max_mixed_metric_drop}", drop, drop <= claim.max_mixed_metric_drop,
-                 f"{k} unqualified samples mixed into {n}")
+        ev.measurements["mixed_unqualified"] = {
+            "qualified": n,
+            "unqualified": k,
+            "metric_drop": drop,
+            "confident_unqualified_share": share,
+        }
+        ev.check(
+            f"{name} drop on qualified samples with unqualified mixed in (A.12.2 b)",
+            f"≤ {claim.max_mixed_metric_drop}",
+            drop,
+            drop <= claim.max_mixed_metric_drop,
+            f"{k} unqualified samples mixed into {n}",
+        )
 
 
 __all__ = ["Robustness", "RobustnessClaim", "confident_findings", "unqualified_samples"]

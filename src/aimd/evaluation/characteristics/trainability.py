@@ -27,8 +27,10 @@ from aimd.evaluation.support.training import plateaued, relative_improvement, re
 class TrainabilityClaim(ClaimModel):
     """000 §5.2.1 / §6.3.1: the model keeps optimising under the provider's training settings."""
 
-    settings: dict[str, Any] = Field(default_factory=lambda: {"epochs": 3, "max_steps_per_epoch": 4, "lr": 1e-3},
-                                     description="aimd model train settings (TrainConfig fields) to train with")
+    settings: dict[str, Any] = Field(
+        default_factory=lambda: {"epochs": 3, "max_steps_per_epoch": 4, "lr": 1e-3},
+        description="aimd model train settings (TrainConfig fields) to train with",
+    )
     min_relative_improvement: float = Field(0.1, ge=0, le=1, description="(first − last) / first training loss")
     divergence_tolerance: float = Field(0.5, ge=0, description="last loss may exceed the first by this fraction")
     plateau_window: int = Field(2, ge=2, description="epochs over which a plateau is measured")
@@ -43,9 +45,11 @@ class Trainability(Characteristic):
     clause = "000 §6.3.1"
     requirement = "000 §5.2.1"
     title = "Trainability"
-    method = ("Continue training the pre-trained model with the provider's settings on the provider's data "
-              "(aimd.models.train, seeded); record the training and validation loss per epoch; test for non-finite "
-              "losses, the relative improvement of the training loss, divergence and a plateau.")
+    method = (
+        "Continue training the pre-trained model with the provider's settings on the provider's data "
+        "(aimd.models.train, seeded); record the training and validation loss per epoch; test for non-finite "
+        "losses, the relative improvement of the training loss, divergence and a plateau."
+    )
     claim_model = TrainabilityClaim
     applies = Applicability(dims=frozenset({2}), training_run=True)
 
@@ -66,23 +70,53 @@ class Trainability(Characteristic):
         improvement = relative_improvement(train_loss) if finite else None
         growth = (train_loss[-1] - train_loss[0]) / train_loss[0] if finite and train_loss[0] else None
         plateau = plateaued(train_loss, claim.plateau_window, claim.plateau_tolerance) if finite else False
-        ev.measurements.update({"epochs_run": len(epochs), "first_train_loss": train_loss[0],
-                                "last_train_loss": train_loss[-1], "relative_improvement": improvement,
-                                "plateau_reached": plateau, "stopped_early": summary.get("stopped_early"),
-                                "settings": claim.settings, "seconds": summary.get("seconds")})
+        ev.measurements.update(
+            {
+                "epochs_run": len(epochs),
+                "first_train_loss": train_loss[0],
+                "last_train_loss": train_loss[-1],
+                "relative_improvement": improvement,
+                "plateau_reached": plateau,
+                "stopped_early": summary.get("stopped_early"),
+                "settings": claim.settings,
+                "seconds": summary.get("seconds"),
+            }
+        )
         ev.files["training_run"] = str(out.relative_to(ctx.out_dir)) if out.is_relative_to(ctx.out_dir) else str(out)
-        ev.tables.append(Table(title="Loss per epoch", columns=["epoch", "train_loss", "val_loss", "val_metric"],
-                               rows=[{k: e.get(k) for k in ("epoch", "train_loss", "val_loss", "val_metric")}
-                                     for e in epochs]))
-        ev.plots.append(Plot(name="loss", kind="line", title="Loss curves", x_label="epoch", y_label="loss",
-                             series=[Series(name="train", x=x, y=list(train_loss)),
-                                     Series(name="validation", x=x, y=list(val_loss))]))
+        ev.tables.append(
+            Table(
+                title="Loss per epoch",
+                columns=["epoch", "train_loss", "val_loss", "val_metric"],
+                rows=[{k: e.get(k) for k in ("epoch", "train_loss", "val_loss", "val_metric")} for e in epochs],
+            )
+        )
+        ev.plots.append(
+            Plot(
+                name="loss",
+                kind="line",
+                title="Loss curves",
+                x_label="epoch",
+                y_label="loss",
+                series=[
+                    Series(name="train", x=x, y=list(train_loss)),
+                    Series(name="validation", x=x, y=list(val_loss)),
+                ],
+            )
+        )
         ev.check("all losses finite (no NaN / divergence to infinity)", True, finite, finite)
         if finite:
-            ev.check("relative improvement of the training loss", f"≥ {claim.min_relative_improvement}", improvement,
-                     improvement is not None and improvement >= claim.min_relative_improvement)
-            ev.check("no divergence", f"growth ≤ {claim.divergence_tolerance}", round(float(growth or 0.0), 6),
-                     (growth or 0.0) <= claim.divergence_tolerance)
+            ev.check(
+                "relative improvement of the training loss",
+                f"≥ {claim.min_relative_improvement}",
+                improvement,
+                improvement is not None and improvement >= claim.min_relative_improvement,
+            )
+            ev.check(
+                "no divergence",
+                f"growth ≤ {claim.divergence_tolerance}",
+                round(float(growth or 0.0), 6),
+                (growth or 0.0) <= claim.divergence_tolerance,
+            )
             if claim.require_plateau:
                 ev.check("plateau reached", True, plateau, plateau)
         return ev

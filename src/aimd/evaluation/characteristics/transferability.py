@@ -47,8 +47,9 @@ def per_class_dice(labels: np.ndarray, data: EvalData, classes: dict[int, str]) 
     for cls, name in sorted(classes.items()):
         if cls == 0 and len(classes) > 1:
             continue
-        values = [float(dice(data.targets[owners == case] == cls, labels[owners == case] == cls))
-                  for case in data.cases]
+        values = [
+            float(dice(data.targets[owners == case] == cls, labels[owners == case] == cls)) for case in data.cases
+        ]
         out[name] = round(float(np.mean(values)), 6)
     return out
 
@@ -73,17 +74,27 @@ class TransferabilityClaim(ClaimModel):
 
     target: str = Field("organs", description="downstream target (aimd.models.TARGETS)")
     settings: dict[str, Any] = Field(
-        default_factory=lambda: {"case_fraction": 0.5, "epochs": 2, "max_steps_per_epoch": 80, "batch_size": 8,
-                                 "lr": 3e-3, "t0": 2, "augment": []},
-        description="aimd model train settings for every fine-tune and the from-scratch baseline")
+        default_factory=lambda: {
+            "case_fraction": 0.5,
+            "epochs": 2,
+            "max_steps_per_epoch": 80,
+            "batch_size": 8,
+            "lr": 3e-3,
+            "t0": 2,
+            "augment": [],
+        },
+        description="aimd model train settings for every fine-tune and the from-scratch baseline",
+    )
     methods: list[Literal["full", "lora"]] = Field(default_factory=lambda: ["full", "lora"])
     lora_rank: int = Field(4, ge=1)
     min_metric: float | dict[Literal["full", "lora"], float] | None = Field(
         default_factory=lambda: {"full": 0.65, "lora": 0.4},
-        description="A.10 metric after fine-tuning: one value for every method or method → value")
+        description="A.10 metric after fine-tuning: one value for every method or method → value",
+    )
     min_gain_over_scratch: float | dict[Literal["full", "lora"], float] | None = Field(
         default_factory=lambda: {"full": -0.02},
-        description="fine-tuned minus from-scratch metric (mean paired per-case difference); < 0: non-inferiority")
+        description="fine-tuned minus from-scratch metric (mean paired per-case difference); < 0: non-inferiority",
+    )
 
     @model_validator(mode="after")
     def _metric_in_range(self) -> TransferabilityClaim:
@@ -115,14 +126,16 @@ class Transferability(Characteristic):
     clause = "000 §6.3.3"
     requirement = "000 §5.2.3"
     title = "Transferability"
-    method = ("Fine-tune the pre-trained model on the downstream target with each claimed method (full, LoRA) on "
-              "the provider's training cases and settings (000 B.1.6.4: a fraction of the downstream training "
-              "cases) and train the same architecture from random weights with the same cases, steps and "
-              "settings; score every model per held-out test case (A.10 metric, 95 % bootstrap CI) and each "
-              "method's gain over the from-scratch baseline as the mean paired per-case difference (paired "
-              "bootstrap CI). Each claim is judged on the CI: the bound must clear the claimed value (non-inferiority "
-              "on the lower bound); a CI straddling it is inconclusive. The CIs cover test-case sampling, not the "
-              "training seed.")
+    method = (
+        "Fine-tune the pre-trained model on the downstream target with each claimed method (full, LoRA) on "
+        "the provider's training cases and settings (000 B.1.6.4: a fraction of the downstream training "
+        "cases) and train the same architecture from random weights with the same cases, steps and "
+        "settings; score every model per held-out test case (A.10 metric, 95 % bootstrap CI) and each "
+        "method's gain over the from-scratch baseline as the mean paired per-case difference (paired "
+        "bootstrap CI). Each claim is judged on the CI: the bound must clear the claimed value (non-inferiority "
+        "on the lower bound); a CI straddling it is inconclusive. The CIs cover test-case sampling, not the "
+        "training seed."
+    )
     claim_model = TransferabilityClaim
     applies = Applicability(dims=frozenset({2}), training_run=True)
 
@@ -150,47 +163,83 @@ class Transferability(Characteristic):
             run = load_run(out)
             predictor = run.predictor()
             if data is None:
-                data = load_eval_data(data_dir, claim.target, predictor.input_spec,
-                                      task=predictor.output_spec.task)
+                data = load_eval_data(data_dir, claim.target, predictor.input_spec, task=predictor.output_spec.task)
                 name = metric_name(data.task)
             labels = predict_labels(predictor, data.images)
             per_case[variant] = case_scores(labels, data)
-            summaries[variant] = {**summarize(list(per_case[variant].values()), seed=ctx.seed,
-                                              n_resamples=ctx.bootstrap_resamples),
-                                  "trainable_parameters": summary.get("trainable_parameters"),
-                                  "train_cases": len(run.record.get("data", {}).get("split", {}).get("train", [])),
-                                  "steps": int(sum(e.get("steps", 0) for e in run.record.get("epochs", []))),
-                                  "seconds": round(time.perf_counter() - started, 2)}
+            summaries[variant] = {
+                **summarize(list(per_case[variant].values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples),
+                "trainable_parameters": summary.get("trainable_parameters"),
+                "train_cases": len(run.record.get("data", {}).get("split", {}).get("train", [])),
+                "steps": int(sum(e.get("steps", 0) for e in run.record.get("epochs", []))),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
             if data.task == "segmentation":
-                classes_rows.append({"method": variant,
-                                     **per_class_dice(labels, data, predictor.output_spec.labels)})
+                classes_rows.append({"method": variant, **per_class_dice(labels, data, predictor.output_spec.labels)})
         assert data is not None
-        gains = {m: paired_difference(per_case[m], per_case["scratch"], seed=ctx.seed,
-                                n_resamples=ctx.bootstrap_resamples) for m in claim.methods}
+        gains = {
+            m: paired_difference(per_case[m], per_case["scratch"], seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
+            for m in claim.methods
+        }
         rows: list[dict[str, Any]] = []
         for variant, s in summaries.items():
             g = gains.get(variant)
-            rows.append({"method": variant, name: s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                         "gain_over_scratch": g["estimate"] if g else None,
-                         "gain_ci_low": g["ci_low"] if g else None, "gain_ci_high": g["ci_high"] if g else None,
-                         "test_cases": s["n"], "train_cases": s["train_cases"], "steps": s["steps"],
-                         "trainable_parameters": s["trainable_parameters"], "seconds": s["seconds"]})
-        ev.tables.append(Table(title=f"Downstream task '{claim.target}' (A.10), fine-tuned vs from scratch",
-                                columns=list(rows[0]), rows=rows))
+            rows.append(
+                {
+                    "method": variant,
+                    name: s["estimate"],
+                    "ci_low": s["ci_low"],
+                    "ci_high": s["ci_high"],
+                    "gain_over_scratch": g["estimate"] if g else None,
+                    "gain_ci_low": g["ci_low"] if g else None,
+                    "gain_ci_high": g["ci_high"] if g else None,
+                    "test_cases": s["n"],
+                    "train_cases": s["train_cases"],
+                    "steps": s["steps"],
+                    "trainable_parameters": s["trainable_parameters"],
+                    "seconds": s["seconds"],
+                }
+            )
+        ev.tables.append(
+            Table(
+                title=f"Downstream task '{claim.target}' (A.10), fine-tuned vs from scratch",
+                columns=list(rows[0]),
+                rows=rows,
+            )
+        )
         if classes_rows and len(classes_rows[0]) > 2:
-            ev.tables.append(Table(title=f"Per-class Dice on '{claim.target}'", columns=list(classes_rows[0]),
-                                   rows=classes_rows))
-        ev.plots.append(Plot(name="transfer", kind="forest", title=f"{name} after fine-tuning vs from scratch",
-                             x_label=name, row_labels=[r["method"] for r in rows],
-                             reference=next((f for m in claim.methods if (f := claim.metric_floor(m)) is not None),
-                                            None),
-                             series=[Series(name=name, x=[float(i) for i in range(len(rows))],
-                                            y=[r[name] for r in rows], low=[r["ci_low"] for r in rows],
-                                            high=[r["ci_high"] for r in rows])]))
-        ev.measurements.update({"target": claim.target, "settings": claim.settings,
-                                "scores": {v: s["estimate"] for v, s in summaries.items()},
-                                "gain_over_scratch": gains, "per_case": per_case,
-                                "seconds": round(sum(s["seconds"] for s in summaries.values()), 2)})
+            ev.tables.append(
+                Table(title=f"Per-class Dice on '{claim.target}'", columns=list(classes_rows[0]), rows=classes_rows)
+            )
+        ev.plots.append(
+            Plot(
+                name="transfer",
+                kind="forest",
+                title=f"{name} after fine-tuning vs from scratch",
+                x_label=name,
+                row_labels=[r["method"] for r in rows],
+                reference=next((f for m in claim.methods if (f := claim.metric_floor(m)) is not None), None),
+                series=[
+                    Series(
+                        name=name,
+                        x=[float(i) for i in range(len(rows))],
+                        y=[r[name] for r in rows],
+                        low=[r["ci_low"] for r in rows],
+                        high=[r["ci_high"] for r in rows],
+                    )
+                ],
+            )
+        )
+        ev.measurements.update(
+            {
+                "target": claim.target,
+                "settings": claim.settings,
+                "scores": {v: s["estimate"] for v, s in summaries.items()},
+                "gain_over_scratch": gains,
+                "per_case": per_case,
+                "seconds": round(sum(s["seconds"] for s in summaries.values()), 2),
+            }
+        )
         for method in claim.methods:
             s, g = summaries[method], gains[method]
             floor = claim.metric_floor(method)
@@ -198,8 +247,12 @@ class Transferability(Characteristic):
                 ev.at_least(f"{method} fine-tune {name}", floor, s, f"{s['n']} test cases")
             margin = claim.gain_floor(method)
             if margin is not None:
-                ev.at_least(f"{method} gain over from-scratch (non-inferiority on the paired CI)", margin, g,
-                            f"from scratch {summaries['scratch']['estimate']}")
+                ev.at_least(
+                    f"{method} gain over from-scratch (non-inferiority on the paired CI)",
+                    margin,
+                    g,
+                    f"from scratch {summaries['scratch']['estimate']}",
+                )
         return ev
 
 

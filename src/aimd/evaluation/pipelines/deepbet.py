@@ -25,8 +25,12 @@ def _describe(pipeline: Any) -> dict[str, Any]:
     return describe_deepbet(pipeline)
 
 
-PIPELINE = ExternalPipeline(name="deepbet", build=_build, describe=_describe,
-                            grid_hint="deepbet or deepbet:GRID with GRID a multiple of 32 (256 as trained, 192, 160)",
-                            summary="deepbet T1 brain extraction (installed wheel)")
+PIPELINE = ExternalPipeline(
+    name="deepbet",
+    build=_build,
+    describe=_describe,
+    grid_hint="deepbet or deepbet:GRID with GRID a multiple of 32 (256 as trained, 192, 160)",
+    summary="deepbet T1 brain extraction (installed wheel)",
+)
 
 __all__ = ["PIPELINE"]

@@ -28,8 +28,11 @@ ARTEFACTS = ("noise", "bias_field", "motion", "ghosting", "spike", "blur")
 def artefact_parameters(name: str, severity: float) -> dict[str, Any]:
     """TorchIO parameters of ``name`` at ``severity`` in (0, 1] (images in [0, 1], 1 mm pixels)."""
     if not 0 < severity <= 1:
-        raise InvalidInputError(f"severity must be in (0, 1], got {severity}", where="robustness.severities",
-                                hint="use graded levels such as 0.25, 0.5, 1.0")
+        raise InvalidInputError(
+            f"severity must be in (0, 1], got {severity}",
+            where="robustness.severities",
+            hint="use graded levels such as 0.25, 0.5, 1.0",
+        )
     s = float(severity)
     table: dict[str, dict[str, Any]] = {
         "noise": {"std": round(0.1 * s, 6)},
@@ -40,8 +43,9 @@ def artefact_parameters(name: str, severity: float) -> dict[str, Any]:
         "blur": {"std": round(2.0 * s, 6)},
     }
     if name not in table:
-        raise InvalidInputError(f"unknown artefact {name!r}", where="robustness.artefacts",
-                                hint=f"choose from {sorted(table)}")
+        raise InvalidInputError(
+            f"unknown artefact {name!r}", where="robustness.artefacts", hint=f"choose from {sorted(table)}"
+        )
     return table[name]
 
 
@@ -58,15 +62,20 @@ def artefact_transform(name: str, severity: float, *, dims: int = 2) -> Any:
     if name == "bias_field":
         return tio.RandomBiasField(coefficients=(p["coefficients"], p["coefficients"]), order=p["order"])
     if name == "motion":
-        return tio.RandomMotion(degrees=(p["degrees"], p["degrees"]), translation=(p["translation"], p["translation"]),
-                                num_transforms=p["num_transforms"])
+        return tio.RandomMotion(
+            degrees=(p["degrees"], p["degrees"]),
+            translation=(p["translation"], p["translation"]),
+            num_transforms=p["num_transforms"],
+        )
     if name == "ghosting":
         axes = (0, 1) if dims == 2 else (0, 1, 2)
-        return tio.RandomGhosting(num_ghosts=(p["num_ghosts"], p["num_ghosts"]), axes=axes,
-                                  intensity=(p["intensity"], p["intensity"]))
+        return tio.RandomGhosting(
+            num_ghosts=(p["num_ghosts"], p["num_ghosts"]), axes=axes, intensity=(p["intensity"], p["intensity"])
+        )
     if name == "spike":
-        return tio.RandomSpike(num_spikes=(p["num_spikes"], p["num_spikes"]),
-                               intensity=(p["intensity"], p["intensity"]))
+        return tio.RandomSpike(
+            num_spikes=(p["num_spikes"], p["num_spikes"]), intensity=(p["intensity"], p["intensity"])
+        )
     std = p["std"]
     return tio.RandomBlur(std=(std, std, std, std, 0.0, 0.0) if dims == 2 else (std, std))
 

@@ -46,8 +46,9 @@ def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(np.log(q) - np.log1p(-q))
 
 
-def pixel_margins(probs: NDArray[np.float32], targets: NDArray[np.float32], *, channels: int, activation: str,
-                  threshold: float = 0.5) -> NDArray[np.float64]:
+def pixel_margins(
+    probs: NDArray[np.float32], targets: NDArray[np.float32], *, channels: int, activation: str, threshold: float = 0.5
+) -> NDArray[np.float64]:
     """Per-pixel margin of the correct label in logit space: ``> 0`` where the pixel is labelled right.
 
     Parameters
@@ -84,8 +85,9 @@ def pixel_margins(probs: NDArray[np.float32], targets: NDArray[np.float32], *, c
     return np.asarray(own - others.max(axis=1))
 
 
-def margin_loss(probs: NDArray[np.float32], targets: NDArray[np.float32], *, channels: int, activation: str,
-                threshold: float = 0.5) -> NDArray[np.float64]:
+def margin_loss(
+    probs: NDArray[np.float32], targets: NDArray[np.float32], *, channels: int, activation: str, threshold: float = 0.5
+) -> NDArray[np.float64]:
     """Per-image attack loss (lower is better for the attacker): mean of ``max(margin, 0)`` over pixels.
 
     Example
@@ -176,8 +178,16 @@ def seeded_numpy(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
-def square_attack(predictor: BasePredictor, images: NDArray[np.float32], targets: NDArray[np.float32], eps: float,
-                  *, iterations: int = 40, p_init: float = 0.3, seed: int = 0) -> BlackBoxResult:
+def square_attack(
+    predictor: BasePredictor,
+    images: NDArray[np.float32],
+    targets: NDArray[np.float32],
+    eps: float,
+    *,
+    iterations: int = 40,
+    p_init: float = 0.3,
+    seed: int = 0,
+) -> BlackBoxResult:
     """Untargeted L∞ Square Attack (ART) on ``images`` through ``predictor``'s probabilities only.
 
     Parameters
@@ -216,29 +226,43 @@ def square_attack(predictor: BasePredictor, images: NDArray[np.float32], targets
     from art.estimators.classification import BlackBoxClassifierNeuralNetwork
 
     if eps <= 0:
-        raise InvalidInputError(f"black-box budget ε must be > 0, got {eps}", where="adversarial.epsilons",
-                                hint="list positive budgets in normalised input units")
+        raise InvalidInputError(
+            f"black-box budget ε must be > 0, got {eps}",
+            where="adversarial.epsilons",
+            hint="list positive budgets in normalised input units",
+        )
     if min(images.shape[2:]) < 2:
-        raise InvalidInputError(f"images of size {tuple(images.shape[2:])} are too small for square updates",
-                                where="data", hint="attack images of at least 2×2 pixels")
+        raise InvalidInputError(
+            f"images of size {tuple(images.shape[2:])} are too small for square updates",
+            where="data",
+            hint="attack images of at least 2×2 pixels",
+        )
     spec = predictor.output_spec
     oracle = QueryOracle(predictor, cache_size=4 * len(images))
     flat = int(targets.shape[1])
-    estimator = BlackBoxClassifierNeuralNetwork(oracle, input_shape=tuple(images.shape[1:]), nb_classes=flat,
-                                                channels_first=True, clip_values=(0.0, 1.0))
+    estimator = BlackBoxClassifierNeuralNetwork(
+        oracle, input_shape=tuple(images.shape[1:]), nb_classes=flat, channels_first=True, clip_values=(0.0, 1.0)
+    )
 
     def loss(x: NDArray[np.float32], y: NDArray[np.float32]) -> NDArray[np.float64]:
-        return margin_loss(oracle(x), y, channels=spec.channels, activation=spec.activation,
-                           threshold=spec.threshold)
+        return margin_loss(oracle(x), y, channels=spec.channels, activation=spec.activation, threshold=spec.threshold)
 
     def fooled(y_pred: NDArray[np.float32], y: NDArray[np.float32]) -> NDArray[np.bool_]:
-        margins = pixel_margins(y_pred, y, channels=spec.channels, activation=spec.activation,
-                                threshold=spec.threshold)
+        margins = pixel_margins(y_pred, y, channels=spec.channels, activation=spec.activation, threshold=spec.threshold)
         return np.asarray((margins <= 0).all(axis=1))
 
-    attack: Any = SquareAttack(estimator, norm=np.inf, eps=float(eps), max_iter=int(iterations),
-                               p_init=float(p_init), nb_restarts=1, batch_size=max(1, len(images)),
-                               loss=loss, adv_criterion=fooled, verbose=False)
+    attack: Any = SquareAttack(
+        estimator,
+        norm=np.inf,
+        eps=float(eps),
+        max_iter=int(iterations),
+        p_init=float(p_init),
+        nb_restarts=1,
+        batch_size=max(1, len(images)),
+        loss=loss,
+        adv_criterion=fooled,
+        verbose=False,
+    )
     with seeded_numpy(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         adv = attack.generate(x=np.ascontiguousarray(images, dtype=np.float32), y=targets.astype(np.float32))

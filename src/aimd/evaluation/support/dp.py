@@ -47,17 +47,24 @@ class DPClaim(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epsilon_target: float | None = Field(8.0, gt=0, description="ε the DP fine-tune may spend at delta (checked); "
-                                         "sets the noise when noise_multiplier is null")
+    epsilon_target: float | None = Field(
+        8.0,
+        gt=0,
+        description="ε the DP fine-tune may spend at delta (checked); sets the noise when noise_multiplier is null",
+    )
     delta: float = Field(1e-5, gt=0, lt=1, description="δ of the (ε, δ) guarantee")
-    noise_multiplier: float | None = Field(None, ge=0, description="Gaussian noise std / max_grad_norm "
-                                           "(null: the smallest noise that keeps ε within epsilon_target)")
+    noise_multiplier: float | None = Field(
+        None,
+        ge=0,
+        description="Gaussian noise std / max_grad_norm (null: the smallest noise that keeps ε within epsilon_target)",
+    )
     max_grad_norm: float = Field(1.0, gt=0, description="per-sample gradient clipping bound")
     epochs: int = Field(2, ge=1, le=1000)
     batch_size: int = Field(16, ge=1, description="expected batch size (Poisson sampling)")
     lr: float = Field(0.01, gt=0, description="SGD learning rate")
     batchnorm: Literal["freeze", "group_norm"] = Field(
-        "freeze", description="freeze: BatchNorm kept in eval mode, not trained; group_norm: replaced (opacus fix)")
+        "freeze", description="freeze: BatchNorm kept in eval mode, not trained; group_norm: replaced (opacus fix)"
+    )
     from_scratch: bool = Field(False, description="re-initialise the copy, so ε covers every weight update")
     max_utility_drop: float | None = Field(None, ge=0, description="allowed A.10 metric drop of the DP model")
 
@@ -116,25 +123,39 @@ class DPResult:
     def summary(self) -> dict[str, Any]:
         """JSON-ready accounting and settings (without the network)."""
         finite = bool(np.isfinite(self.epsilon))
-        return {"epsilon": self.epsilon if finite else None,
-                "guarantee": "(ε, δ)-DP" if finite else "none: without noise DP-SGD gives no privacy bound",
-                "delta": self.delta, "accountant": f"opacus {ACCOUNTANT.upper()}",
-                "noise_multiplier": self.noise_multiplier, "max_grad_norm": self.max_grad_norm,
-                "sample_rate": self.sample_rate, "steps": self.steps, "epochs": self.epochs,
-                "accountant_history": [list(h) for h in self.history], "epoch_losses": self.epoch_losses,
-                "batchnorm": self.batchnorm, "batchnorm_layers": self.batchnorm_layers,
-                "from_scratch": self.from_scratch,
-                "epsilon_covers": ("every update of the re-initialised copy" if self.from_scratch else
-                                   "the DP-SGD fine-tune only; the starting weights were trained without DP"),
-                "seconds": self.seconds}
+        return {
+            "epsilon": self.epsilon if finite else None,
+            "guarantee": "(ε, δ)-DP" if finite else "none: without noise DP-SGD gives no privacy bound",
+            "delta": self.delta,
+            "accountant": f"opacus {ACCOUNTANT.upper()}",
+            "noise_multiplier": self.noise_multiplier,
+            "max_grad_norm": self.max_grad_norm,
+            "sample_rate": self.sample_rate,
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "accountant_history": [list(h) for h in self.history],
+            "epoch_losses": self.epoch_losses,
+            "batchnorm": self.batchnorm,
+            "batchnorm_layers": self.batchnorm_layers,
+            "from_scratch": self.from_scratch,
+            "epsilon_covers": (
+                "every update of the re-initialised copy"
+                if self.from_scratch
+                else "the DP-SGD fine-tune only; the starting weights were trained without DP"
+            ),
+            "seconds": self.seconds,
+        }
 
 
 def _opacus() -> Any:
     try:
         import opacus
     except ImportError as err:
-        raise InvalidInputError("the privacy claim asks for DP-SGD fine-tuning, which needs opacus",
-                                where="privacy.dp", hint="pip install opacus==1.6.0, or remove privacy.dp") from err
+        raise InvalidInputError(
+            "the privacy claim asks for DP-SGD fine-tuning, which needs opacus",
+            where="privacy.dp",
+            hint="pip install opacus==1.6.0, or remove privacy.dp",
+        ) from err
     return opacus
 
 
@@ -162,13 +183,17 @@ def _prepare(network: nn.Module, claim: DPClaim, seed: int) -> tuple[nn.Module, 
         freeze_batchnorm(model)
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
-        raise InvalidInputError(f"the model cannot be trained with DP-SGD: {errors[0]}", where="privacy.dp",
-                                hint="use batchnorm: freeze or group_norm, or a model of standard layers")
+        raise InvalidInputError(
+            f"the model cannot be trained with DP-SGD: {errors[0]}",
+            where="privacy.dp",
+            hint="use batchnorm: freeze or group_norm, or a model of standard layers",
+        )
     return model, layers
 
 
-def dp_finetune(network: nn.Module, data: EvalData, *, channels: int, activation: str, claim: DPClaim,
-                seed: int = 0) -> DPResult:
+def dp_finetune(
+    network: nn.Module, data: EvalData, *, channels: int, activation: str, claim: DPClaim, seed: int = 0
+) -> DPResult:
     """DP-SGD fine-tune a copy of ``network`` on ``data`` (the original is left untouched).
 
     Parameters
@@ -202,31 +227,45 @@ def dp_finetune(network: nn.Module, data: EvalData, *, channels: int, activation
     engine_cls = _opacus().PrivacyEngine
 
     if data.task != "segmentation":
-        raise InvalidInputError("DP fine-tuning is implemented for segmentation models", where="privacy.dp",
-                                hint="remove privacy.dp for a classification model")
+        raise InvalidInputError(
+            "DP fine-tuning is implemented for segmentation models",
+            where="privacy.dp",
+            hint="remove privacy.dp for a classification model",
+        )
     started = time.perf_counter()
     model, layers = _prepare(network, claim, seed)
     n = len(data)
     targets = flat_targets(data.targets, channels, activation)
-    dataset = torch.utils.data.TensorDataset(torch.from_numpy(np.ascontiguousarray(data.images, np.float32)),
-                                             torch.from_numpy(targets))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=min(claim.batch_size, n),
-                                         generator=torch.Generator().manual_seed(seed))
+    dataset = torch.utils.data.TensorDataset(
+        torch.from_numpy(np.ascontiguousarray(data.images, np.float32)), torch.from_numpy(targets)
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=min(claim.batch_size, n), generator=torch.Generator().manual_seed(seed)
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise InvalidInputError("the model has no trainable parameter left for DP-SGD", where="privacy.dp",
-                                hint="use batchnorm: group_norm or a model with convolution weights")
+        raise InvalidInputError(
+            "the model has no trainable parameter left for DP-SGD",
+            where="privacy.dp",
+            hint="use batchnorm: group_norm or a model with convolution weights",
+        )
     optimizer = torch.optim.SGD(params, lr=claim.lr)
-    common: dict[str, Any] = {"module": model, "optimizer": optimizer, "data_loader": loader,
-                              "max_grad_norm": claim.max_grad_norm, "poisson_sampling": True,
-                              "noise_generator": torch.Generator().manual_seed(seed + 1)}
+    common: dict[str, Any] = {
+        "module": model,
+        "optimizer": optimizer,
+        "data_loader": loader,
+        "max_grad_norm": claim.max_grad_norm,
+        "poisson_sampling": True,
+        "noise_generator": torch.Generator().manual_seed(seed + 1),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # opacus: seeded (non-secure) RNG, hook notes
         engine = engine_cls(accountant=ACCOUNTANT, secure_mode=False)
         if claim.noise_multiplier is None:
             assert claim.epsilon_target is not None
             private, dp_opt, dp_loader = engine.make_private_with_epsilon(
-                target_epsilon=claim.epsilon_target, target_delta=claim.delta, epochs=claim.epochs, **common)
+                target_epsilon=claim.epsilon_target, target_delta=claim.delta, epochs=claim.epochs, **common
+            )
         else:
             private, dp_opt, dp_loader = engine.make_private(noise_multiplier=claim.noise_multiplier, **common)
         loss_fn = PixelLoss(channels, activation)
@@ -252,12 +291,22 @@ def dp_finetune(network: nn.Module, data: EvalData, *, channels: int, activation
     epsilon = round(epsilon, 6) if np.isfinite(epsilon) else float("inf")
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
     trained = private.to_standard_module().eval()
-    return DPResult(network=trained, epsilon=epsilon, delta=claim.delta,
-                    noise_multiplier=float(dp_opt.noise_multiplier), max_grad_norm=claim.max_grad_norm,
-                    sample_rate=float(history[-1][1]) if history else 1.0 / len(loader),
-                    steps=sum(h[2] for h in history), epochs=claim.epochs, batchnorm=claim.batchnorm,
-                    batchnorm_layers=layers, from_scratch=claim.from_scratch, history=history,
-                    epoch_losses=epoch_losses, seconds=round(time.perf_counter() - started, 3))
+    return DPResult(
+        network=trained,
+        epsilon=epsilon,
+        delta=claim.delta,
+        noise_multiplier=float(dp_opt.noise_multiplier),
+        max_grad_norm=claim.max_grad_norm,
+        sample_rate=float(history[-1][1]) if history else 1.0 / len(loader),
+        steps=sum(h[2] for h in history),
+        epochs=claim.epochs,
+        batchnorm=claim.batchnorm,
+        batchnorm_layers=layers,
+        from_scratch=claim.from_scratch,
+        history=history,
+        epoch_losses=epoch_losses,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 __all__ = ["ACCOUNTANT", "DPClaim", "DPResult", "dp_finetune", "freeze_batchnorm"]

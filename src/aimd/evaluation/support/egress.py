@@ -39,8 +39,11 @@ from typing import Any
 
 _INET = (socket.AF_INET, socket.AF_INET6)
 ISOLATION_ENV = "AIMD_NETWORK_ISOLATED"
-WATCHED = ("TCP connect / connect_ex / create_connection", "UDP sendto / sendmsg",
-           "DNS getaddrinfo / gethostbyname (any name but localhost)")
+WATCHED = (
+    "TCP connect / connect_ex / create_connection",
+    "UDP sendto / sendmsg",
+    "DNS getaddrinfo / gethostbyname (any name but localhost)",
+)
 NOT_WATCHED = "sockets opened by native code (ONNX Runtime, OpenVINO, libtorch, C extensions)"
 
 
@@ -69,17 +72,28 @@ class EgressGuard:
         frames = [f for f in traceback.extract_stack() if not f.filename.endswith("egress.py")]
         caller = frames[-1] if frames else None
         port = address[1] if isinstance(address, tuple) and len(address) > 1 else ""
-        self.attempts.append({"address": f"{host}:{port}", "via": how, "blocked": self.block,
-                              "caller": f"{caller.filename}:{caller.lineno}" if caller else "unknown"})
+        self.attempts.append(
+            {
+                "address": f"{host}:{port}",
+                "via": how,
+                "blocked": self.block,
+                "caller": f"{caller.filename}:{caller.lineno}" if caller else "unknown",
+            }
+        )
         if self.block:
             raise error(f"network egress blocked during evaluation (000 §5.2.9 b): {host}:{port}")
 
     def __enter__(self) -> EgressGuard:
         guard = self
-        real = {"connect": socket.socket.connect, "connect_ex": socket.socket.connect_ex,
-                "sendto": socket.socket.sendto, "sendmsg": socket.socket.sendmsg,
-                "create_connection": socket.create_connection, "getaddrinfo": socket.getaddrinfo,
-                "gethostbyname": socket.gethostbyname}
+        real = {
+            "connect": socket.socket.connect,
+            "connect_ex": socket.socket.connect_ex,
+            "sendto": socket.socket.sendto,
+            "sendmsg": socket.socket.sendmsg,
+            "create_connection": socket.create_connection,
+            "getaddrinfo": socket.getaddrinfo,
+            "gethostbyname": socket.gethostbyname,
+        }
 
         def connect(sock: socket.socket, address: Any) -> Any:
             if sock.family in _INET:
@@ -124,8 +138,9 @@ class EgressGuard:
         socket.gethostbyname = gethostbyname
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         real = self._saved
         socket.socket.connect = real["connect"]  # type: ignore[method-assign]
         socket.socket.connect_ex = real["connect_ex"]  # type: ignore[method-assign]
@@ -155,17 +170,26 @@ def egress_scope() -> dict[str, Any]:
     names = network_interfaces()
     isolated = all(n == "lo" for n in names)
     if isolated:
-        statement = (f"enforced: the evaluation ran in a network namespace whose only interface is {names or 'none'} "
-                     "(loopback), so no connection could leave the process, native runtimes included; Python-level "
-                     "attempts were also recorded")
+        statement = (
+            f"enforced: the evaluation ran in a network namespace whose only interface is {names or 'none'} "
+            "(loopback), so no connection could leave the process, native runtimes included; Python-level "
+            "attempts were also recorded"
+        )
         not_watched = "nothing can leave the namespace"
     else:
-        statement = (f"watched, not enforced: interfaces {names} were reachable; the guard recorded and refused "
-                     f"{'; '.join(WATCHED)} made through Python; not watched: {NOT_WATCHED} (run aimd evaluate with "
-                     "--isolate-network to enforce)")
+        statement = (
+            f"watched, not enforced: interfaces {names} were reachable; the guard recorded and refused "
+            f"{'; '.join(WATCHED)} made through Python; not watched: {NOT_WATCHED} (run aimd evaluate with "
+            "--isolate-network to enforce)"
+        )
         not_watched = NOT_WATCHED
-    return {"isolated": isolated, "interfaces": names, "watched": list(WATCHED), "not_watched": not_watched,
-            "statement": statement}
+    return {
+        "isolated": isolated,
+        "interfaces": names,
+        "watched": list(WATCHED),
+        "not_watched": not_watched,
+        "statement": statement,
+    }
 
 
 def isolated_argv(argv: list[str]) -> list[str] | None:
@@ -181,5 +205,12 @@ def isolated_argv(argv: list[str]) -> list[str] | None:
     return [*prefix, *argv] if ok else None
 
 
-__all__ = ["ISOLATION_ENV", "NOT_WATCHED", "WATCHED", "EgressGuard", "egress_scope", "isolated_argv",
-           "network_interfaces"]
+__all__ = [
+    "ISOLATION_ENV",
+    "NOT_WATCHED",
+    "WATCHED",
+    "EgressGuard",
+    "egress_scope",
+    "isolated_argv",
+    "network_interfaces",
+]

@@ -28,8 +28,13 @@ def export_onnx_configs(ctx: EvaluationContext) -> dict[str, Path]:
 
     folder = ctx.evidence_dir / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
-    fp32 = export_module_onnx(ctx.network.eval(), folder / "model_fp32.onnx", ctx.predictor.input_spec,
-                              ctx.predictor.output_spec, exporter="torchscript")
+    fp32 = export_module_onnx(
+        ctx.network.eval(),
+        folder / "model_fp32.onnx",
+        ctx.predictor.input_spec,
+        ctx.predictor.output_spec,
+        exporter="torchscript",
+    )
     int8 = quantize_onnx(Path(fp32), folder / "model_int8_dynamic.onnx", "dynamic")
     ctx.onnx_files.update({"onnx_fp32": Path(fp32), "onnx_int8_dynamic": Path(int8)})
     return dict(ctx.onnx_files)

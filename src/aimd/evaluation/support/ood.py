@@ -54,9 +54,12 @@ def torso_phantom(size: int = 96, spacing: float = 4.0) -> Volume:
 def _common(ctx: EvaluationContext) -> dict[str, Probe]:
     first = ctx.data.images[:1]
     rng = np.random.default_rng(ctx.seed)
-    return {"corrupted": lambda: ctx.predictor.predict(np.where(rng.random(first.shape) < 0.01, np.nan,
-                                                                first).astype(np.float32)),
-            "unpreprocessed": lambda: ctx.predictor.predict(first * 1000.0 - 500.0)}
+    return {
+        "corrupted": lambda: ctx.predictor.predict(
+            np.where(rng.random(first.shape) < 0.01, np.nan, first).astype(np.float32)
+        ),
+        "unpreprocessed": lambda: ctx.predictor.predict(first * 1000.0 - 500.0),
+    }
 
 
 def slice_probes(ctx: EvaluationContext) -> dict[str, Probe]:
@@ -78,7 +81,8 @@ def slice_probes(ctx: EvaluationContext) -> dict[str, Probe]:
     if spec.spacing_mm is not None:
         wrong = (spacing[0] * 4, spacing[1] * 4, 1.0)
         probes["wrong_spacing"] = lambda: ctx.predictor.predict_volume(
-            Volume(raw, spacing=wrong, modality=spec.modality))
+            Volume(raw, spacing=wrong, modality=spec.modality)
+        )
     return probes
 
 
@@ -96,10 +100,13 @@ def pipeline_probes(ctx: EvaluationContext) -> dict[str, Probe]:
 
     return {
         "other_modality": lambda: pipeline.prepare(
-            Volume(np.zeros((32, 32, 32), np.int16), spacing=(4.0, 4.0, 4.0), modality=other), where=f"{other} probe"),
-        "wrong_spacing": ("not applicable: the pipeline resamples every volume to the network grid and declares no "
-                          "spacing") if spec.spacing_mm is None else "not applicable: no wrong-spacing probe for "
-                          "volume pipelines",
+            Volume(np.zeros((32, 32, 32), np.int16), spacing=(4.0, 4.0, 4.0), modality=other), where=f"{other} probe"
+        ),
+        "wrong_spacing": (
+            "not applicable: the pipeline resamples every volume to the network grid and declares no spacing"
+        )
+        if spec.spacing_mm is None
+        else "not applicable: no wrong-spacing probe for volume pipelines",
         **_common(ctx),
         "other_body_part": body_part,
     }
@@ -115,8 +122,13 @@ def record_probes(ctx: EvaluationContext, must_flag: list[str], ev: Evidence) ->
             rows.append({"probe": kind, "flagged": None, "response": probe})
             continue
         was_flagged, text, value = flagged(probe)
-        rows.append({"probe": kind, "flagged": was_flagged,
-                     "response": value if isinstance(value, str) and not was_flagged else text})
+        rows.append(
+            {
+                "probe": kind,
+                "flagged": was_flagged,
+                "response": value if isinstance(value, str) and not was_flagged else text,
+            }
+        )
     title = "Out-of-distribution probes" + (" through the pipeline" if ctx.pipeline is not None else "")
     ev.tables.append(Table(title=f"{title} (5.2.6 i)", columns=["probe", "flagged", "response"], rows=rows))
     for row in rows:

@@ -48,9 +48,11 @@ class PixelLoss(nn.Module):
         if self.activation == "sigmoid":
             per = nn.functional.binary_cross_entropy_with_logits(logits, (target > 0).float(), reduction="none")
         else:
-            per = nn.functional.cross_entropy(logits.unflatten(1, (self.channels, -1)),
-                                              target.unflatten(1, (self.channels, -1)).argmax(dim=1),
-                                              reduction="none")
+            per = nn.functional.cross_entropy(
+                logits.unflatten(1, (self.channels, -1)),
+                target.unflatten(1, (self.channels, -1)).argmax(dim=1),
+                reduction="none",
+            )
         per_sample = per.flatten(1).mean(dim=1)  # flatten/unflatten keep an empty batch (n = 0) valid
         if self.reduction == "none":
             return per_sample
@@ -63,9 +65,14 @@ def art_estimator(network: nn.Module, input_shape: tuple[int, ...], channels: in
 
     with torch.no_grad():
         flat = int(np.prod(network.eval()(torch.zeros(1, *input_shape)).shape[1:]))
-    return PyTorchClassifier(model=_Flat(network.eval()), loss=PixelLoss(channels, activation),
-                             input_shape=tuple(input_shape), nb_classes=flat, clip_values=(0.0, 1.0),
-                             device_type="cpu")
+    return PyTorchClassifier(
+        model=_Flat(network.eval()),
+        loss=PixelLoss(channels, activation),
+        input_shape=tuple(input_shape),
+        nb_classes=flat,
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
+    )
 
 
 def flat_targets(targets: np.ndarray, channels: int, activation: str) -> np.ndarray:
@@ -75,7 +82,6 @@ def flat_targets(targets: np.ndarray, channels: int, activation: str) -> np.ndar
         return (targets > 0).reshape(n, -1).astype(np.float32)
     one_hot = np.eye(channels, dtype=np.float32)[targets.reshape(n, -1)]
     return np.ascontiguousarray(one_hot.transpose(0, 2, 1).reshape(n, -1))
-
 
 
 __all__ = ["PixelLoss", "art_estimator", "flat_targets"]

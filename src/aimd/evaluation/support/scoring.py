@@ -83,11 +83,14 @@ def summarize(values: list[float], *, seed: int, n_resamples: int = 1000) -> dic
     arr = np.asarray(values, dtype=np.float64)
     est = round(float(arr.mean()), 6)
     if arr.size < 2 or np.allclose(arr, arr[0]):
-        return {"estimate": est, "ci_low": None if arr.size < 2 else est,
-                "ci_high": None if arr.size < 2 else est, "n": int(arr.size)}
+        return {
+            "estimate": est,
+            "ci_low": None if arr.size < 2 else est,
+            "ci_high": None if arr.size < 2 else est,
+            "n": int(arr.size),
+        }
     ci = bootstrap_ci(arr, np.mean, method="percentile", n_resamples=n_resamples, seed=seed)
-    return {"estimate": est, "ci_low": round(float(ci.low), 6), "ci_high": round(float(ci.high), 6),
-            "n": int(arr.size)}
+    return {"estimate": est, "ci_low": round(float(ci.low), 6), "ci_high": round(float(ci.high), 6), "n": int(arr.size)}
 
 
 __all__ = ["case_scores", "evaluate", "labels_from_probs", "metric_name", "predict_labels", "summarize"]

@@ -64,16 +64,23 @@ def subgroup_test(groups: dict[str, list[float]], *, seed: int) -> dict[str, Any
     """
     usable = {k: v for k, v in groups.items() if len(v) >= 2}
     sizes = [len(v) for v in usable.values()]
-    base = {"groups": sorted(usable), "sizes": dict(zip(usable, sizes, strict=True)),
-            "min_p": min_attainable_p(sizes)}
+    base = {"groups": sorted(usable), "sizes": dict(zip(usable, sizes, strict=True)), "min_p": min_attainable_p(sizes)}
     if len(usable) < 2:
-        return {**base, "test": None, "p_value": None,
-                "note": "fewer than two groups with at least two cases: no test possible"}
+        return {
+            **base,
+            "test": None,
+            "p_value": None,
+            "note": "fewer than two groups with at least two cases: no test possible",
+        }
     if len(usable) == 2:
         a, b = (np.asarray(v, dtype=np.float64) for v in usable.values())
         res = permutation_test(a, b, n_resamples=PERMUTATIONS, seed=seed)
-        return {**base, "test": "permutation (difference of means)", "statistic": float(res.statistic),
-                "p_value": float(res.p_value)}
+        return {
+            **base,
+            "test": "permutation (difference of means)",
+            "statistic": float(res.statistic),
+            "p_value": float(res.p_value),
+        }
     values = [np.asarray(v, dtype=np.float64) for v in usable.values()]
     if all(np.allclose(v, values[0][0]) for v in values):
         return {**base, "test": "Kruskal–Wallis", "statistic": 0.0, "p_value": 1.0}
@@ -81,8 +88,9 @@ def subgroup_test(groups: dict[str, list[float]], *, seed: int) -> dict[str, Any
     return {**base, "test": "Kruskal–Wallis", "statistic": float(h), "p_value": float(p)}
 
 
-def paired_difference(scores: dict[str, float], baseline: dict[str, float], *, seed: int, n_resamples: int = 1000
-                      ) -> dict[str, Any]:
+def paired_difference(
+    scores: dict[str, float], baseline: dict[str, float], *, seed: int, n_resamples: int = 1000
+) -> dict[str, Any]:
     """Mean per-case difference ``scores − baseline`` over the cases both scored, with a paired bootstrap CI.
 
     Example

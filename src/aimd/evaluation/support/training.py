@@ -22,20 +22,31 @@ def require_run(ctx: EvaluationContext, clause: str) -> tuple[Path, Path, dict[s
     from aimd.models import load_run
 
     if ctx.run_dir is None or ctx.dataset_dir is None:
-        raise InvalidInputError(f"{clause} trains the model, which needs it as an aimd training-run folder plus "
-                                "its dataset", where="--model", hint="pass the run folder written by aimd model train")
+        raise InvalidInputError(
+            f"{clause} trains the model, which needs it as an aimd training-run folder plus its dataset",
+            where="--model",
+            hint="pass the run folder written by aimd model train",
+        )
     return ctx.run_dir, ctx.dataset_dir, load_run(ctx.run_dir).info
 
 
-def train_run(ctx: EvaluationContext, out: Path, info: dict[str, Any], settings: dict[str, Any], **fixed: Any
-              ) -> dict[str, Any]:
+def train_run(
+    ctx: EvaluationContext, out: Path, info: dict[str, Any], settings: dict[str, Any], **fixed: Any
+) -> dict[str, Any]:
     """Train with ``settings`` (the provider's TrainConfig fields) plus ``fixed`` into ``out``; return the summary."""
     from aimd.models import make_config, train
 
     cfg = info.get("config", {})
-    base: dict[str, Any] = {"task": cfg.get("task"), "model": info["model"], "target": cfg.get("target"),
-                            "data": ctx.dataset_dir, "out": out, "threads": ctx.threads, "seed": ctx.seed,
-                            "force": True}
+    base: dict[str, Any] = {
+        "task": cfg.get("task"),
+        "model": info["model"],
+        "target": cfg.get("target"),
+        "data": ctx.dataset_dir,
+        "out": out,
+        "threads": ctx.threads,
+        "seed": ctx.seed,
+        "force": True,
+    }
     return train(make_config(**{**base, **settings, **fixed}))
 
 

@@ -60,30 +60,73 @@ from aimd.imaging.deid.profile import (
 )
 from aimd.imaging.deid.text import TextDeidentifier
 
-_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
-                         "UI", "UR", "UT"})
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
 _SWEEP_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
-_DUMMY: dict[str, Any] = {"AE": "ANONYMIZED", "AS": "000Y", "CS": "ANONYMIZED", "DA": "19000101", "DS": "0",
-                          "DT": "19000101000000", "IS": "0", "LO": "ANONYMIZED", "LT": "ANONYMIZED",
-                          "PN": "ANONYMIZED", "SH": "ANONYMIZED", "ST": "ANONYMIZED", "TM": "000000",
-                          "UC": "ANONYMIZED", "UR": "", "UT": "ANONYMIZED"}
-_KEEP_UID_KEYWORDS = frozenset({"TransferSyntaxUID", "CodingSchemeUID", "ContextUID", "MappingResourceUID",
-                                "PrivateInformationCreatorUID", "ReferencedTransferSyntaxUIDInFile",
-                                "EncryptedContentTransferSyntaxUID", "ImplementationClassUID"})
+_DUMMY: dict[str, Any] = {
+    "AE": "ANONYMIZED",
+    "AS": "000Y",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DS": "0",
+    "DT": "19000101000000",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "TM": "000000",
+    "UC": "ANONYMIZED",
+    "UR": "",
+    "UT": "ANONYMIZED",
+}
+_KEEP_UID_KEYWORDS = frozenset(
+    {
+        "TransferSyntaxUID",
+        "CodingSchemeUID",
+        "ContextUID",
+        "MappingResourceUID",
+        "PrivateInformationCreatorUID",
+        "ReferencedTransferSyntaxUIDInFile",
+        "EncryptedContentTransferSyntaxUID",
+        "ImplementationClassUID",
+    }
+)
 _PATIENT_NAME_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName")
-_OTHER_PERSON_KEYWORDS = ("ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
-                          "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "RequestingPhysician",
-                          "ScheduledPerformingPhysicianName", "ResponsiblePerson", "VerifyingObserverName",
-                          "ContentCreatorName", "ReviewerName")
+_OTHER_PERSON_KEYWORDS = (
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy",
+    "RequestingPhysician",
+    "ScheduledPerformingPhysicianName",
+    "ResponsiblePerson",
+    "VerifyingObserverName",
+    "ContentCreatorName",
+    "ReviewerName",
+)
 # Binary (and unknown) VRs: their bytes cannot be read as text, so they are removed unless kept below.
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW", "US or SS or OW"})
 # Binary attributes kept at the top level of an image: the pixels and what is needed to display them.
-KEPT_BINARY_KEYWORDS = frozenset({
-    "PixelData", "FloatPixelData", "DoubleFloatPixelData", "ExtendedOffsetTable", "ExtendedOffsetTableLengths",
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
-    "AlphaPaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData",
-    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData",
-})
+KEPT_BINARY_KEYWORDS = frozenset(
+    {
+        "PixelData",
+        "FloatPixelData",
+        "DoubleFloatPixelData",
+        "ExtendedOffsetTable",
+        "ExtendedOffsetTableLengths",
+        "RedPaletteColorLookupTableData",
+        "GreenPaletteColorLookupTableData",
+        "BluePaletteColorLookupTableData",
+        "AlphaPaletteColorLookupTableData",
+        "SegmentedRedPaletteColorLookupTableData",
+        "SegmentedGreenPaletteColorLookupTableData",
+        "SegmentedBluePaletteColorLookupTableData",
+    }
+)
 # Binary attributes kept inside the display sequences (Modality/VOI LUT, palette): lookup data only.
 KEPT_NESTED_BINARY_KEYWORDS = frozenset({"LUTData"})
 REMOVED_SEQUENCES = frozenset({"IconImageSequence"})  # a thumbnail: the image's burned-in text, smaller
@@ -102,9 +145,14 @@ class DicomResult:
     sop_class: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"modality": self.modality, "sop_class": self.sop_class, "patient": self.patient_pseudonym,
-                "actions": dict(sorted(self.actions.items())),
-                "text_rules": dict(sorted(self.text_rules.items())), "warnings": self.warnings}
+        return {
+            "modality": self.modality,
+            "sop_class": self.sop_class,
+            "patient": self.patient_pseudonym,
+            "actions": dict(sorted(self.actions.items())),
+            "text_rules": dict(sorted(self.text_rules.items())),
+            "warnings": self.warnings,
+        }
 
 
 def read_dicom(path: str | Path) -> Dataset:
@@ -134,31 +182,53 @@ def read_dicom(path: str | Path) -> Dataset:
         except InvalidInputError:
             raise
         except Exception as err:
-            raise InvalidInputError(f"not a readable DICOM file ({type(err).__name__})", where=str(path),
-                                    hint="re-export the file from the PACS or remove it") from None
+            raise InvalidInputError(
+                f"not a readable DICOM file ({type(err).__name__})",
+                where=str(path),
+                hint="re-export the file from the PACS or remove it",
+            ) from None
         if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
-            raise InvalidInputError("not a DICOM file (no preamble and no SOP attributes)", where=str(path),
-                                    hint="remove the file or give it a proper DICOM header") from None
+            raise InvalidInputError(
+                "not a DICOM file (no preamble and no SOP attributes)",
+                where=str(path),
+                hint="remove the file or give it a proper DICOM header",
+            ) from None
     except Exception as err:
         if isinstance(err, InvalidInputError):
             raise
-        raise InvalidInputError(f"corrupt DICOM file ({type(err).__name__})", where=str(path),
-                                hint="re-export the file from the PACS or remove it") from None
+        raise InvalidInputError(
+            f"corrupt DICOM file ({type(err).__name__})",
+            where=str(path),
+            hint="re-export the file from the PACS or remove it",
+        ) from None
     if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
-        raise InvalidInputError("no SOP Class or Instance UID: truncated or not a DICOM object", where=str(path),
-                                hint="re-export the file from the PACS or remove it")
+        raise InvalidInputError(
+            "no SOP Class or Instance UID: truncated or not a DICOM object",
+            where=str(path),
+            hint="re-export the file from the PACS or remove it",
+        )
     try:
         _check_pixel_data(ds, path)
     except InvalidInputError:
         raise
     except Exception as err:  # e.g. a TransferSyntaxUID that names no transfer syntax
-        raise InvalidInputError(f"corrupt DICOM file ({type(err).__name__}: {err})", where=str(path),
-                                hint="re-export the file from the PACS or remove it") from None
+        raise InvalidInputError(
+            f"corrupt DICOM file ({type(err).__name__}: {err})",
+            where=str(path),
+            hint="re-export the file from the PACS or remove it",
+        ) from None
     sop_class = UID(str(ds.get("SOPClassUID", "") or ""))
-    if "Image Storage" in sop_class.name and "PixelData" not in ds and "FloatPixelData" not in ds \
-            and "DoubleFloatPixelData" not in ds:
-        raise InvalidInputError(f"{sop_class.name} without pixel data: the file is truncated", where=str(path),
-                                hint="re-export the file from the PACS or remove it")
+    if (
+        "Image Storage" in sop_class.name
+        and "PixelData" not in ds
+        and "FloatPixelData" not in ds
+        and "DoubleFloatPixelData" not in ds
+    ):
+        raise InvalidInputError(
+            f"{sop_class.name} without pixel data: the file is truncated",
+            where=str(path),
+            hint="re-export the file from the PACS or remove it",
+        )
     return ds
 
 
@@ -166,10 +236,17 @@ def _check_complete(ds: Dataset, path: Path) -> None:
     """Convert every element now, refusing values shorter than their stated length (a cut file)."""
     for tag in list(ds.keys()):
         raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.value is not None and raw.length != 0xFFFFFFFF \
-                and len(raw.value) < raw.length:
-            raise InvalidInputError(f"file ends inside attribute {tag} ({len(raw.value)} of {raw.length} bytes): "
-                                    "truncated", where=str(path), hint="re-export the file from the PACS")
+        if (
+            isinstance(raw, RawDataElement)
+            and raw.value is not None
+            and raw.length != 0xFFFFFFFF
+            and len(raw.value) < raw.length
+        ):
+            raise InvalidInputError(
+                f"file ends inside attribute {tag} ({len(raw.value)} of {raw.length} bytes): truncated",
+                where=str(path),
+                hint="re-export the file from the PACS",
+            )
         elem = ds[tag]
         if elem.VR == "SQ":
             for item in elem.value or []:
@@ -187,14 +264,20 @@ def _check_pixel_data(ds: Dataset, path: Path) -> None:
         count = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
         count *= int(ds.get("NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError) as err:
-        raise InvalidInputError(f"image attributes missing or invalid ({err})", where=str(path),
-                                hint="Rows, Columns and BitsAllocated must be present") from None
+        raise InvalidInputError(
+            f"image attributes missing or invalid ({err})",
+            where=str(path),
+            hint="Rows, Columns and BitsAllocated must be present",
+        ) from None
     expected = (count * bits + 7) // 8
     if str(ds.get("PhotometricInterpretation", "")).startswith("YBR_FULL_422"):
         expected = expected * 2 // 3  # two chroma samples shared by each pair of pixels
     if len(ds.PixelData) < expected:
-        raise InvalidInputError(f"pixel data truncated: {len(ds.PixelData)} bytes, {expected} expected",
-                                where=f"{path} (7FE0,0010)", hint="re-export the file from the PACS")
+        raise InvalidInputError(
+            f"pixel data truncated: {len(ds.PixelData)} bytes, {expected} expected",
+            where=f"{path} (7FE0,0010)",
+            hint="re-export the file from the PACS",
+        )
 
 
 def _transfer_syntax(ds: Dataset) -> UID:
@@ -464,9 +547,13 @@ class _Worker:
         elif vr == "UI":
             keyword = elem.keyword or ""
             values = [str(v) for v in _values(elem.value)]
-            if (keyword.endswith("ClassUID") or keyword in _KEEP_UID_KEYWORDS or not values
-                    or all(UID(v).is_valid and UID(v).name != v for v in values)
-                    or all(v.startswith("1.2.840.10008.") for v in values)):
+            if (
+                keyword.endswith("ClassUID")
+                or keyword in _KEEP_UID_KEYWORDS
+                or not values
+                or all(UID(v).is_valid and UID(v).name != v for v in values)
+                or all(v.startswith("1.2.840.10008.") for v in values)
+            ):
                 return
             self._remap_uids(elem)
             self.result.actions["U:uid_not_in_profile"] += 1
@@ -481,8 +568,7 @@ class _Worker:
                 self.result.actions["C:identifier_in_text_attribute"] += 1
 
 
-def deidentify_dataset(ds: Dataset, mapping: DeidMap, options: ProfileOptions, *,
-                       max_shift_days: int) -> DicomResult:
+def deidentify_dataset(ds: Dataset, mapping: DeidMap, options: ProfileOptions, *, max_shift_days: int) -> DicomResult:
     """De-identify ``ds`` in place (PS3.15 E.1 Basic Profile with ``options``); return what was done.
 
     Example
@@ -523,8 +609,7 @@ def _mark_deidentified(ds: Dataset, options: ProfileOptions) -> None:
         methods.append("patient sex, age, size, weight kept")
     if options.clean_descriptors:
         methods.append("descriptions cleaned by aimd text rules")
-    methods.append("private attributes kept unchecked" if options.keep_private_tags
-                   else "private attributes removed")
+    methods.append("private attributes kept unchecked" if options.keep_private_tags else "private attributes removed")
     ds.DeidentificationMethod = methods
     items = []
     for value, meaning in options.method_codes():
@@ -574,16 +659,20 @@ def write_dicom(ds: Dataset, path: str | Path) -> None:
     elif old is not None and "MediaStorageSOPInstanceUID" in old:
         meta.MediaStorageSOPInstanceUID = old.MediaStorageSOPInstanceUID
     if "MediaStorageSOPClassUID" not in meta or "MediaStorageSOPInstanceUID" not in meta:
-        raise InvalidInputError("SOPClassUID or SOPInstanceUID missing: not a storable DICOM object",
-                                where=str(path), hint="re-export the object from the PACS or remove it")
+        raise InvalidInputError(
+            "SOPClassUID or SOPInstanceUID missing: not a storable DICOM object",
+            where=str(path),
+            hint="re-export the object from the PACS or remove it",
+        )
     meta.TransferSyntaxUID = ts
     ds.file_meta = meta
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
 
 
-def deidentify_dicom_file(src: str | Path, dst: str | Path, mapping: DeidMap, options: ProfileOptions, *,
-                          max_shift_days: int) -> DicomResult:
+def deidentify_dicom_file(
+    src: str | Path, dst: str | Path, mapping: DeidMap, options: ProfileOptions, *, max_shift_days: int
+) -> DicomResult:
     """Read ``src``, de-identify it and write it to ``dst``.
 
     Example

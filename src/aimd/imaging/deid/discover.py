@@ -23,8 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _DICOM_EXT = (".dcm", ".dicom", ".ima")
-_TEXT_EXT = (".txt", ".md", ".csv", ".tsv", ".log", ".xml", ".html", ".htm", ".yaml", ".yml", ".jsonl",
-             ".rtf", ".ini", ".cfg", ".tex")
+_TEXT_EXT = (
+    ".txt",
+    ".md",
+    ".csv",
+    ".tsv",
+    ".log",
+    ".xml",
+    ".html",
+    ".htm",
+    ".yaml",
+    ".yml",
+    ".jsonl",
+    ".rtf",
+    ".ini",
+    ".cfg",
+    ".tex",
+)
 _NIFTI_EXT = (".nii", ".nii.gz", ".hdr")
 _ANALYZE_EXT = (".img",)
 

@@ -65,7 +65,7 @@ def _trie_regex(values: Sequence[str]) -> str:
         for ch in sorted(k for k in node if k):
             child, chain = node[ch], re.escape(ch)
             while len(child) == 1 and "" not in child:  # collapse single-child chains into literals
-                (nxt, child), = child.items()
+                ((nxt, child),) = child.items()
                 chain += re.escape(nxt)
             branches.append(chain + emit(child))
         if not branches:
@@ -86,13 +86,11 @@ def _fold(text: str) -> str:
 def _bounded(text: str, start: int, end: int, value: str) -> bool:
     if value[0].isascii() and value[0].isalnum() and start > 0:
         before = text[start - 1]
-        if (before.isascii() and before.isalnum()) or (
-                before == "." and start > 1 and text[start - 2].isdigit()):
+        if (before.isascii() and before.isalnum()) or (before == "." and start > 1 and text[start - 2].isdigit()):
             return False
     if value[-1].isascii() and value[-1].isalnum() and end < len(text):
         after = text[end]
-        if (after.isascii() and after.isalnum()) or (after == "." and end + 1 < len(text)
-                                                     and text[end + 1].isdigit()):
+        if (after.isascii() and after.isalnum()) or (after == "." and end + 1 < len(text) and text[end + 1].isdigit()):
             return False
     return True
 

@@ -28,21 +28,98 @@ from typing import Any
 
 from aimd.imaging.deid.text import TextDeidentifier, remap_span
 
-_PERSON_PARENTS = frozenset({"patient", "person", "patient_info", "patientinfo", "subject", "患者", "病人",
-                             "radiologist", "reviewer", "physician", "doctor", "referring", "staff",
-                             "referring_physician", "annotator_person"})
-_PERSON_MARKERS = frozenset({"id_number", "birth_date", "dob", "phone", "address", "address_zh", "address_en",
-                             "record_number", "admission_number", "mrn", "patient_id", "身份证号", "出生日期",
-                             "住址"})
-_NAME_KEYS = frozenset({"patient_name", "patientname", "姓名", "患者姓名", "radiologist", "reviewer",
-                        "referring_physician", "reported_by", "reviewed_by", "physician", "doctor",
-                        "staff_name", "operator", "technologist", "报告医师", "审核医师"})
-_ID_KEYS = frozenset({"id_number", "idnumber", "id_card", "idcard", "resident_id", "national_id", "身份证号",
-                      "身份证", "passport", "passport_number"})
-_MRN_KEYS = frozenset({"patient_id", "patientid", "mrn", "record_number", "medical_record_number",
-                       "admission_number", "admission_id", "hospital_number", "住院号", "病案号", "病历号",
-                       "门诊号", "accession", "accession_number", "accessionnumber", "检查号",
-                       "other_patient_ids"})
+_PERSON_PARENTS = frozenset(
+    {
+        "patient",
+        "person",
+        "patient_info",
+        "patientinfo",
+        "subject",
+        "患者",
+        "病人",
+        "radiologist",
+        "reviewer",
+        "physician",
+        "doctor",
+        "referring",
+        "staff",
+        "referring_physician",
+        "annotator_person",
+    }
+)
+_PERSON_MARKERS = frozenset(
+    {
+        "id_number",
+        "birth_date",
+        "dob",
+        "phone",
+        "address",
+        "address_zh",
+        "address_en",
+        "record_number",
+        "admission_number",
+        "mrn",
+        "patient_id",
+        "身份证号",
+        "出生日期",
+        "住址",
+    }
+)
+_NAME_KEYS = frozenset(
+    {
+        "patient_name",
+        "patientname",
+        "姓名",
+        "患者姓名",
+        "radiologist",
+        "reviewer",
+        "referring_physician",
+        "reported_by",
+        "reviewed_by",
+        "physician",
+        "doctor",
+        "staff_name",
+        "operator",
+        "technologist",
+        "报告医师",
+        "审核医师",
+    }
+)
+_ID_KEYS = frozenset(
+    {
+        "id_number",
+        "idnumber",
+        "id_card",
+        "idcard",
+        "resident_id",
+        "national_id",
+        "身份证号",
+        "身份证",
+        "passport",
+        "passport_number",
+    }
+)
+_MRN_KEYS = frozenset(
+    {
+        "patient_id",
+        "patientid",
+        "mrn",
+        "record_number",
+        "medical_record_number",
+        "admission_number",
+        "admission_id",
+        "hospital_number",
+        "住院号",
+        "病案号",
+        "病历号",
+        "门诊号",
+        "accession",
+        "accession_number",
+        "accessionnumber",
+        "检查号",
+        "other_patient_ids",
+    }
+)
 _PHONE_WORDS = ("phone", "telephone", "mobile", "telecom", "电话", "手机")
 _ADDRESS_KEYS = ("city", "city_zh", "city_en", "street", "zip", "postcode", "postal_code", "邮编")
 
@@ -173,20 +250,33 @@ class _Walker:
                 spans = []
                 for index, span in enumerate(value):
                     moved = remap_span(int(span["start"]), int(span["end"]), out_text.replacements)
-                    new_span = {k: self.walk(v, f"{child_path}[{index}].{k}", in_person)
-                                for k, v in span.items() if k not in ("start", "end", "text")}
+                    new_span = {
+                        k: self.walk(v, f"{child_path}[{index}].{k}", in_person)
+                        for k, v in span.items()
+                        if k not in ("start", "end", "text")
+                    }
                     new_span["start"], new_span["end"] = moved.start, moved.end
                     if "text" in span:
-                        new_span["text"] = new_text[moved.start:moved.end]
+                        new_span["text"] = new_text[moved.start : moved.end]
                     spans.append({k: new_span[k] for k in span})
                     self.result.spans_moved += 1
                     if moved.overlaps:
-                        self.result.span_overlaps.append({
-                            "path": f"{child_path}[{index}]", "list": key,
-                            "id": span.get("id"), "lesion_id": span.get("lesion_id"),
-                            "kind": span.get("type") or span.get("kind"),
-                            "rules": sorted({r.rule for r in out_text.replacements
-                                             if r.start < span["end"] and r.end > span["start"]})})
+                        self.result.span_overlaps.append(
+                            {
+                                "path": f"{child_path}[{index}]",
+                                "list": key,
+                                "id": span.get("id"),
+                                "lesion_id": span.get("lesion_id"),
+                                "kind": span.get("type") or span.get("kind"),
+                                "rules": sorted(
+                                    {
+                                        r.rule
+                                        for r in out_text.replacements
+                                        if r.start < span["end"] and r.end > span["start"]
+                                    }
+                                ),
+                            }
+                        )
                 out[key] = spans
             else:
                 out[key] = self.walk(value, child_path, in_person)
@@ -194,9 +284,17 @@ class _Walker:
 
 
 def _is_span_list(value: Any) -> bool:
-    return (isinstance(value, list) and bool(value) and all(
-        isinstance(v, dict) and isinstance(v.get("start"), int) and isinstance(v.get("end"), int)
-        and not isinstance(v.get("start"), bool) for v in value))
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(v, dict)
+            and isinstance(v.get("start"), int)
+            and isinstance(v.get("end"), int)
+            and not isinstance(v.get("start"), bool)
+            for v in value
+        )
+    )
 
 
 def _uid_like(text: str) -> bool:

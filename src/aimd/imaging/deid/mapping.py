@@ -49,8 +49,24 @@ ACCESS_POLICY = (
 )
 # Values that identify nobody: never treated as identifiers to search for or to tokenise.
 NON_IDENTIFYING = frozenset(
-    {"", "anonymized", "anonymised", "anonymous", "anon", "unknown", "none", "n/a", "na", "null", "test",
-     "phantom", "不详", "未知", "匿名", "无"}
+    {
+        "",
+        "anonymized",
+        "anonymised",
+        "anonymous",
+        "anon",
+        "unknown",
+        "none",
+        "n/a",
+        "na",
+        "null",
+        "test",
+        "phantom",
+        "不详",
+        "未知",
+        "匿名",
+        "无",
+    }
 )
 
 
@@ -90,8 +106,11 @@ class PatientEntry:
                 self.revision += 1
 
     def to_json(self) -> dict[str, Any]:
-        return {"original_key": self.key, "date_offset_days": self.date_offset_days,
-                "identifiers": {k: sorted(v) for k, v in sorted(self.identifiers.items())}}
+        return {
+            "original_key": self.key,
+            "date_offset_days": self.date_offset_days,
+            "identifiers": {k: sorted(v) for k, v in sorted(self.identifiers.items())},
+        }
 
 
 class DeidMap:
@@ -102,8 +121,11 @@ class DeidMap:
 
     def __init__(self, salt: str, *, map_id: str | None = None, created: str | None = None) -> None:
         if not salt:
-            raise InvalidInputError("the de-identification salt is empty", where="--salt",
-                                    hint="pass a long random secret or omit --salt to generate one")
+            raise InvalidInputError(
+                "the de-identification salt is empty",
+                where="--salt",
+                hint="pass a long random secret or omit --salt to generate one",
+            )
         self.salt = salt
         self._key = salt.encode("utf-8")
         self.map_id = map_id or secrets.token_hex(8)
@@ -140,8 +162,11 @@ class DeidMap:
             return cls.new(salt)
         loaded = cls.load(path)
         if salt is not None and not hmac.compare_digest(salt, loaded.salt):
-            raise InvalidInputError("--salt differs from the salt stored in the map", where=str(path),
-                                    hint="omit --salt to reuse the map's salt, or use a new map file")
+            raise InvalidInputError(
+                "--salt differs from the salt stored in the map",
+                where=str(path),
+                hint="omit --salt to reuse the map's salt, or use a new map file",
+            )
         return loaded
 
     @classmethod
@@ -151,27 +176,41 @@ class DeidMap:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SchemaError(f"cannot read the de-identification map: {err}", where=str(path),
-                              hint="pass the map file written by an earlier 'aimd data deid' run") from None
+            raise SchemaError(
+                f"cannot read the de-identification map: {err}",
+                where=str(path),
+                hint="pass the map file written by an earlier 'aimd data deid' run",
+            ) from None
         if not isinstance(doc, dict) or doc.get("format") != MAP_FORMAT:
-            raise SchemaError(f"not an aimd de-identification map (format {MAP_FORMAT!r} expected)",
-                              where=str(path), hint="pass a map written by 'aimd data deid' or a new path")
+            raise SchemaError(
+                f"not an aimd de-identification map (format {MAP_FORMAT!r} expected)",
+                where=str(path),
+                hint="pass a map written by 'aimd data deid' or a new path",
+            )
         try:
             m = cls(str(doc["salt"]), map_id=str(doc["map_id"]), created=str(doc["created"]))
             for pseudonym, entry in doc.get("patients", {}).items():
-                patient = PatientEntry(str(entry["original_key"]), pseudonym, int(entry["date_offset_days"]),
-                                       {k: list(v) for k, v in entry.get("identifiers", {}).items()})
+                patient = PatientEntry(
+                    str(entry["original_key"]),
+                    pseudonym,
+                    int(entry["date_offset_days"]),
+                    {k: list(v) for k, v in entry.get("identifiers", {}).items()},
+                )
                 m._register_patient(patient)
             m.uids = {str(k): str(v) for k, v in doc.get("uids", {}).items()}
-            m.tokens = {kind: {str(k): str(v) for k, v in table.items()}
-                        for kind, table in doc.get("tokens", {}).items()}
+            m.tokens = {
+                kind: {str(k): str(v) for k, v in table.items()} for kind, table in doc.get("tokens", {}).items()
+            }
             m._used_tokens = {t for table in m.tokens.values() for t in table.values()}
             m.runs = list(doc.get("runs", []))
             offset = doc.get("dataset_date_offset_days")
             m.dataset_offset_days = None if offset is None else int(offset)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise SchemaError(f"de-identification map is malformed ({type(err).__name__}: {err})",
-                              where=str(path), hint="restore the map from its backup") from None
+            raise SchemaError(
+                f"de-identification map is malformed ({type(err).__name__}: {err})",
+                where=str(path),
+                hint="restore the map from its backup",
+            ) from None
         return m
 
     def to_json(self) -> dict[str, Any]:
@@ -183,8 +222,7 @@ class DeidMap:
             "map_id": self.map_id,
             "created": self.created,
             "salt": self.salt,
-            "patients": {p.pseudonym: p.to_json() for p in sorted(self.patients.values(),
-                                                                   key=lambda p: p.pseudonym)},
+            "patients": {p.pseudonym: p.to_json() for p in sorted(self.patients.values(), key=lambda p: p.pseudonym)},
             "uids": dict(sorted(self.uids.items())),
             "tokens": {k: dict(sorted(v.items())) for k, v in sorted(self.tokens.items())},
             "dataset_date_offset_days": self.dataset_offset_days,
@@ -288,9 +326,11 @@ class DeidMap:
     def _draw_offset(self, key: str, max_shift_days: int) -> int:
         """A keyed draw from [-max, -1] ∪ [1, max]: never 0, so every date really moves."""
         if max_shift_days < 1:
-            raise InvalidInputError(f"date shift range must be at least 1 day, got {max_shift_days}",
-                                    where="deid.date_shift_max_days",
-                                    hint="set AIMD_DEID__DATE_SHIFT_MAX_DAYS to 1 or more")
+            raise InvalidInputError(
+                f"date shift range must be at least 1 day, got {max_shift_days}",
+                where="deid.date_shift_max_days",
+                hint="set AIMD_DEID__DATE_SHIFT_MAX_DAYS to 1 or more",
+            )
         draw = int(self.keyed_hex("date-offset", key)[:12], 16) % (2 * max_shift_days)
         return draw - max_shift_days if draw < max_shift_days else draw - max_shift_days + 1
 
@@ -336,10 +376,29 @@ class DeidMap:
         return out
 
 
-_CALENDAR_WORDS = frozenset((
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-))
+_CALENDAR_WORDS = frozenset(
+    (
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    )
+)
 
 
 def _searchable(value: str, kind: str) -> bool:
@@ -367,8 +426,7 @@ def name_forms(value: str) -> list[str]:
             continue
         candidates = ["^".join(parts), " ".join(parts)]
         if len(parts) >= 2:
-            candidates += [" ".join([*parts[1:], parts[0]]), f"{parts[0]}, {' '.join(parts[1:])}",
-                           "".join(parts)]
+            candidates += [" ".join([*parts[1:], parts[0]]), f"{parts[0]}, {' '.join(parts[1:])}", "".join(parts)]
         if all(_is_han(p) for p in parts):
             candidates = ["".join(parts), " ".join(parts), *pinyin_forms(parts)]
         for c in candidates:
@@ -403,9 +461,15 @@ def pinyin_forms(parts: list[str]) -> list[str]:
     family = "".join(lazy_pinyin(surname, style=Style.NORMAL)).replace("ü", "v").capitalize()
     syllables = [s.replace("ü", "v") for s in lazy_pinyin(given, style=Style.NORMAL)]
     first = "".join(syllables).capitalize()
-    return [f"{family} {first}", f"{first} {family}", f"{family}{first}", f"{family}^{first}",
-            f"{family}, {first}", f"{family} {' '.join(s.capitalize() for s in syllables)}",
-            f"{family} {'-'.join(syllables).capitalize()}"]
+    return [
+        f"{family} {first}",
+        f"{first} {family}",
+        f"{family}{first}",
+        f"{family}^{first}",
+        f"{family}, {first}",
+        f"{family} {' '.join(s.capitalize() for s in syllables)}",
+        f"{family} {'-'.join(syllables).capitalize()}",
+    ]
 
 
 def _is_han(text: str) -> bool:
@@ -423,5 +487,4 @@ def _user() -> str:
         return "unknown"
 
 
-__all__ = ["ACCESS_POLICY", "MAP_FORMAT", "DeidMap", "PatientEntry", "is_identifying", "name_forms",
-           "pinyin_forms"]
+__all__ = ["ACCESS_POLICY", "MAP_FORMAT", "DeidMap", "PatientEntry", "is_identifying", "name_forms", "pinyin_forms"]

@@ -38,8 +38,9 @@ _TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name", "data_type", "u
 _ANALYZE_HISTORY = slice(253, 316)
 
 
-def clean_nifti_bytes(data: bytes, clean: Callable[[str], str], *, where: str = "NIfTI",
-                      detached_header: bool = False) -> tuple[bytes, dict[str, Any]]:
+def clean_nifti_bytes(
+    data: bytes, clean: Callable[[str], str], *, where: str = "NIfTI", detached_header: bool = False
+) -> tuple[bytes, dict[str, Any]]:
     """Return ``data`` with text fields passed through ``clean`` and extensions blanked.
 
     Parameters
@@ -58,8 +59,7 @@ def clean_nifti_bytes(data: bytes, clean: Callable[[str], str], *, where: str = 
     try:
         raw = bytearray(gzip.decompress(data) if compressed else data)
     except (OSError, EOFError, zlib.error) as err:
-        raise InvalidInputError(f"corrupt gzip stream ({err})", where=where,
-                                hint="re-export the image") from None
+        raise InvalidInputError(f"corrupt gzip stream ({err})", where=where, hint="re-export the image") from None
     dtype = _header_dtype(raw, where)
     size = dtype.itemsize
     if len(raw) < size:
@@ -70,13 +70,13 @@ def clean_nifti_bytes(data: bytes, clean: Callable[[str], str], *, where: str = 
             continue
         field_dtype, offset = dtype.fields[name][:2]
         width = field_dtype.itemsize
-        stored = bytes(raw[offset:offset + width])
+        stored = bytes(raw[offset : offset + width])
         if not stored.strip(b"\0 "):
             continue
         value = stored.split(b"\0", 1)[0].decode("latin-1")
         if clean(value) != value:
             info["fields_with_rule_hits"].append(name)
-        raw[offset:offset + width] = bytes(width)
+        raw[offset : offset + width] = bytes(width)
         info["fields_blanked"].append(name)
     if size == 348 and bytes(raw[344:347]) not in (b"n+1", b"ni1") and any(raw[_ANALYZE_HISTORY]):
         raw[_ANALYZE_HISTORY] = bytes(_ANALYZE_HISTORY.stop - _ANALYZE_HISTORY.start)
@@ -99,18 +99,22 @@ def clean_nifti_bytes(data: bytes, clean: Callable[[str], str], *, where: str = 
 
 def _check_single_file(raw: bytearray, dtype: Any, vox_offset: int, where: str) -> None:
     """A ``.nii`` must parse with nibabel and hold every voxel its header announces."""
-    header = np.frombuffer(bytes(raw[:dtype.itemsize]), dtype=dtype)[0]
+    header = np.frombuffer(bytes(raw[: dtype.itemsize]), dtype=dtype)[0]
     try:
         image = (nib.Nifti2Image if dtype.itemsize == 540 else nib.Nifti1Image).from_bytes(bytes(raw))
         shape = image.shape
         bits = int(header["bitpix"])
     except Exception as err:
-        raise InvalidInputError(f"unreadable NIfTI ({type(err).__name__})", where=where,
-                                hint="re-export the image") from None
+        raise InvalidInputError(
+            f"unreadable NIfTI ({type(err).__name__})", where=where, hint="re-export the image"
+        ) from None
     expected = vox_offset + int(np.prod(shape, dtype=np.int64)) * max(bits, 0) // 8
     if len(raw) < expected:
-        raise InvalidInputError(f"truncated NIfTI: {len(raw)} bytes, the header describes {expected}", where=where,
-                                hint="re-export the image")
+        raise InvalidInputError(
+            f"truncated NIfTI: {len(raw)} bytes, the header describes {expected}",
+            where=where,
+            hint="re-export the image",
+        )
 
 
 def check_analyze_pair(img_path: Path, *, where: str) -> None:
@@ -125,25 +129,35 @@ def check_analyze_pair(img_path: Path, *, where: str) -> None:
     """
     header_path = img_path.with_suffix(".hdr")
     if not header_path.is_file() or header_path.is_symlink():
-        raise InvalidInputError("an .img file without its .hdr header", where=where,
-                                hint="keep the .hdr beside the .img, or convert the pair to NIfTI")
+        raise InvalidInputError(
+            "an .img file without its .hdr header",
+            where=where,
+            hint="keep the .hdr beside the .img, or convert the pair to NIfTI",
+        )
     raw = bytearray(header_path.read_bytes()[:348])
     dtype = _header_dtype(raw, where)
     if dtype.itemsize != 348 or len(raw) < 348:
-        raise InvalidInputError("the .hdr beside this .img is not an Analyze/NIfTI-1 header", where=where,
-                                hint="convert the pair to NIfTI")
+        raise InvalidInputError(
+            "the .hdr beside this .img is not an Analyze/NIfTI-1 header", where=where, hint="convert the pair to NIfTI"
+        )
     header = np.frombuffer(bytes(raw), dtype=dtype)[0]
-    dims = [int(d) for d in header["dim"][1:1 + max(0, min(7, int(header["dim"][0])))]]
+    dims = [int(d) for d in header["dim"][1 : 1 + max(0, min(7, int(header["dim"][0])))]]
     bits = int(header["bitpix"])
     if not dims or any(d <= 0 for d in dims) or bits <= 0:
-        raise InvalidInputError(f"the .hdr gives no valid image size (dim {dims}, bitpix {bits})", where=where,
-                                hint="convert the pair to NIfTI")
+        raise InvalidInputError(
+            f"the .hdr gives no valid image size (dim {dims}, bitpix {bits})",
+            where=where,
+            hint="convert the pair to NIfTI",
+        )
     offset = int(header["vox_offset"]) if bytes(raw[344:347]) == b"ni1" else 0
     expected = offset + int(np.prod(dims, dtype=np.int64)) * bits // 8
     actual = img_path.stat().st_size
     if actual != expected:
-        raise InvalidInputError(f"size {actual} bytes, the .hdr describes {expected}: not this image's voxels",
-                                where=where, hint="remove the file or restore the matching .hdr")
+        raise InvalidInputError(
+            f"size {actual} bytes, the .hdr describes {expected}: not this image's voxels",
+            where=where,
+            hint="remove the file or restore the matching .hdr",
+        )
 
 
 def _header_dtype(raw: bytearray, where: str) -> Any:
@@ -155,20 +169,23 @@ def _header_dtype(raw: bytearray, where: str) -> Any:
             return nib.nifti1.header_dtype.newbyteorder(order)
         if sizeof == 540:
             return nib.nifti2.header_dtype.newbyteorder(order)
-    raise InvalidInputError("not a NIfTI file (sizeof_hdr is neither 348 nor 540)", where=where,
-                            hint="only NIfTI-1/2 images are cleaned; remove other files or convert them")
+    raise InvalidInputError(
+        "not a NIfTI file (sizeof_hdr is neither 348 nor 540)",
+        where=where,
+        hint="only NIfTI-1/2 images are cleaned; remove other files or convert them",
+    )
 
 
 def _read_field(raw: bytearray, dtype: Any, name: str) -> float:
     field_dtype, offset = dtype.fields[name][:2]
-    return float(np.frombuffer(bytes(raw[offset:offset + field_dtype.itemsize]), dtype=field_dtype)[0])
+    return float(np.frombuffer(bytes(raw[offset : offset + field_dtype.itemsize]), dtype=field_dtype)[0])
 
 
 def _count_extensions(raw: bytearray, start: int, end: int, byteorder: str) -> int:
     order = "big" if byteorder == ">" else "little"
     pos, count = start + 4, 0
     while pos + 8 <= end:
-        esize = int.from_bytes(raw[pos:pos + 4], order)
+        esize = int.from_bytes(raw[pos : pos + 4], order)
         if esize < 8 or pos + esize > end:
             break
         count += 1

@@ -49,8 +49,16 @@ SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 OCR_LANGUAGES = "eng+chi_sim"
 _MIN_CONFIDENCE = 30.0
 _MAX_ROUNDS = 3
-_LOSSLESS = frozenset({DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless,
-                       RLELossless, "1.2.840.10008.1.2.4.57"})
+_LOSSLESS = frozenset(
+    {
+        DeflatedExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        RLELossless,
+        "1.2.840.10008.1.2.4.57",
+    }
+)
 
 
 def burned_in_reason(ds: Dataset) -> str | None:
@@ -92,8 +100,12 @@ class PixelCleanResult:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"recipe_labels": self.recipe_labels, "recipe_regions": self.recipe_regions,
-                "ocr_regions": self.ocr_regions, "words_left_after_cleaning": self.words_left}
+        return {
+            "recipe_labels": self.recipe_labels,
+            "recipe_regions": self.recipe_regions,
+            "ocr_regions": self.ocr_regions,
+            "words_left_after_cleaning": self.words_left,
+        }
 
 
 def ocr_available() -> bool:
@@ -124,13 +136,19 @@ def clean_pixels(ds: Dataset, *, where: str = "DICOM") -> PixelCleanResult:
         The pixel data cannot be decoded, or Tesseract is not installed.
     """
     if not ocr_available():
-        raise InvalidInputError("Tesseract OCR is not installed", where=where,
-                                hint="apt-get install tesseract-ocr tesseract-ocr-chi-sim, pip install pytesseract")
+        raise InvalidInputError(
+            "Tesseract OCR is not installed",
+            where=where,
+            hint="apt-get install tesseract-ocr tesseract-ocr-chi-sim, pip install pytesseract",
+        )
     try:
         pixels = np.array(ds.pixel_array)
     except Exception as err:
-        raise InvalidInputError(f"pixel data cannot be decoded ({type(err).__name__})", where=where,
-                                hint="install the decoder for this transfer syntax or re-export the image") from None
+        raise InvalidInputError(
+            f"pixel data cannot be decoded ({type(err).__name__})",
+            where=where,
+            hint="install the decoder for this transfer syntax or re-export the image",
+        ) from None
     result = PixelCleanResult(clean=False)
     pixels = _apply_recipes(ds, pixels, result)
     background = _background(pixels)
@@ -217,10 +235,12 @@ def _ocr_boxes(frame: np.ndarray) -> list[tuple[int, int, int, int]]:
         picture = Image.fromarray(image)
         if scale > 1:
             picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.LANCZOS)
-        data = pytesseract.image_to_data(picture, lang=OCR_LANGUAGES, config="--psm 11",
-                                         output_type=pytesseract.Output.DICT)
-        for text, conf, x, y, w, h in zip(data["text"], data["conf"], data["left"], data["top"],
-                                          data["width"], data["height"], strict=True):
+        data = pytesseract.image_to_data(
+            picture, lang=OCR_LANGUAGES, config="--psm 11", output_type=pytesseract.Output.DICT
+        )
+        for text, conf, x, y, w, h in zip(
+            data["text"], data["conf"], data["left"], data["top"], data["width"], data["height"], strict=True
+        ):
             word = "".join(ch for ch in str(text) if ch.isalnum())
             if not word or float(conf) < (_MIN_CONFIDENCE if len(word) >= 2 else 60.0):
                 continue

@@ -97,8 +97,15 @@ OVERLAY_GROUPS = range(0x6000, 0x6100, 2)
 
 # Retain Patient Characteristics Option (113108): kept as is, or cleaned of identifying text.
 PATIENT_CHARACTERISTICS_KEEP: frozenset[str] = frozenset(
-    {"PatientSex", "PatientAge", "PatientSize", "PatientWeight", "PatientSexNeutered", "PregnancyStatus",
-     "SmokingStatus"}
+    {
+        "PatientSex",
+        "PatientAge",
+        "PatientSize",
+        "PatientWeight",
+        "PatientSexNeutered",
+        "PregnancyStatus",
+        "SmokingStatus",
+    }
 )
 PATIENT_CHARACTERISTICS_CLEAN: frozenset[str] = frozenset(
     {"AdditionalPatientHistory", "Allergies", "MedicalAlerts", "SpecialNeeds", "PatientState"}
@@ -106,19 +113,42 @@ PATIENT_CHARACTERISTICS_CLEAN: frozenset[str] = frozenset(
 
 # Clean Descriptors Option (113105): descriptions kept after cleaning with the text rules.
 CLEAN_DESCRIPTORS: frozenset[str] = frozenset(
-    {"AcquisitionComments", "AcquisitionDeviceProcessingDescription", "AcquisitionProtocolDescription",
-     "ContrastBolusAgent", "DerivationDescription", "FrameComments", "ImageComments",
-     "ImagingServiceRequestComments", "PerformedProcedureStepDescription", "ProtocolName",
-     "RequestedProcedureDescription", "ScheduledProcedureStepDescription", "SeriesDescription",
-     "StudyDescription", "StudyComments", "ReasonForStudy", "AdmittingDiagnosesDescription",
-     "DischargeDiagnosisDescription", "Impressions", "InterpretationText",
-     "InterpretationDiagnosisDescription", "RequestedProcedureComments", "ResultsComments"}
+    {
+        "AcquisitionComments",
+        "AcquisitionDeviceProcessingDescription",
+        "AcquisitionProtocolDescription",
+        "ContrastBolusAgent",
+        "DerivationDescription",
+        "FrameComments",
+        "ImageComments",
+        "ImagingServiceRequestComments",
+        "PerformedProcedureStepDescription",
+        "ProtocolName",
+        "RequestedProcedureDescription",
+        "ScheduledProcedureStepDescription",
+        "SeriesDescription",
+        "StudyDescription",
+        "StudyComments",
+        "ReasonForStudy",
+        "AdmittingDiagnosesDescription",
+        "DischargeDiagnosisDescription",
+        "Impressions",
+        "InterpretationText",
+        "InterpretationDiagnosisDescription",
+        "RequestedProcedureComments",
+        "ResultsComments",
+    }
 )
 
 # Dates that stay removed/emptied even with modified dates retained: they date the person, not the study.
 BIRTH_DATES: frozenset[str] = frozenset(
-    {"PatientBirthDate", "PatientBirthTime", "PatientBirthDateInAlternativeCalendar",
-     "PatientDeathDateInAlternativeCalendar", "PatientAlternativeCalendar"}
+    {
+        "PatientBirthDate",
+        "PatientBirthTime",
+        "PatientBirthDateInAlternativeCalendar",
+        "PatientDeathDateInAlternativeCalendar",
+        "PatientAlternativeCalendar",
+    }
 )
 
 # Identifiers replaced by a consistent keyed pseudonym (Z/D allow "a dummy value consistent with the VR").

@@ -26,13 +26,26 @@ from aimd.imaging.deid.profile import ProfileOptions
 from aimd.imaging.deid.rules import TEXT_RULES
 
 LOG_FORMAT = "aimd-deid-log/1"
-GEOMETRY_KEPT = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
-                 "SpacingBetweenSlices", "RescaleSlope", "RescaleIntercept", "RescaleType",
-                 "FrameOfReferenceUID (remapped, sharing kept)", "PixelData")
-SAFETY_NET = ("other PN attributes emptied", "other DA/DT shifted", "other instance UIDs remapped",
-              "other text attributes cleaned by the text rules and the known identifiers",
-              "UN attributes decoded by the data dictionary; binary/UN attributes not kept are removed",
-              "icon images and encapsulated documents removed")
+GEOMETRY_KEPT = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "FrameOfReferenceUID (remapped, sharing kept)",
+    "PixelData",
+)
+SAFETY_NET = (
+    "other PN attributes emptied",
+    "other DA/DT shifted",
+    "other instance UIDs remapped",
+    "other text attributes cleaned by the text rules and the known identifiers",
+    "UN attributes decoded by the data dictionary; binary/UN attributes not kept are removed",
+    "icon images and encapsulated documents removed",
+)
 POLICY = (
     "DICOM: PS3.15 Annex E Basic Application Level Confidentiality Profile applied at every nesting level; "
     "combined actions resolved to the one that keeps every IOD valid (*/D -> dummy, X/Z -> empty, "
@@ -63,8 +76,16 @@ POLICY = (
 )
 
 
-def build_log(*, reports: list[dict[str, Any]], options: Any, mapping: DeidMap, residual: dict[str, Any],
-              started: float, versions: dict[str, str], profile_size: int) -> dict[str, Any]:
+def build_log(
+    *,
+    reports: list[dict[str, Any]],
+    options: Any,
+    mapping: DeidMap,
+    residual: dict[str, Any],
+    started: float,
+    versions: dict[str, str],
+    profile_size: int,
+) -> dict[str, Any]:
     """Assemble the log document (``options`` is a ``DeidOptions`` or ``None`` for the defaults)."""
     profile: ProfileOptions = getattr(options, "profile", None) or ProfileOptions()
     max_days = getattr(options, "date_shift_max_days", None)
@@ -86,10 +107,12 @@ def build_log(*, reports: list[dict[str, Any]], options: Any, mapping: DeidMap, 
         "format": LOG_FORMAT,
         "clauses": ["001 §7.3", "001 §11.2.1", "001 §11.2.2", "003 §2.2.3"],
         "tool": {"command": "aimd data deid", "versions": versions},
-        "time": {"started": _iso(started), "finished": _iso(finished),
-                 "seconds": round(finished - started, 3)},
-        "map": {"map_id": mapping.map_id, "stored": "outside this folder (path not recorded)",
-                "access": "custodian only, file mode 0600; each run is appended to the map's audit list"},
+        "time": {"started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 3)},
+        "map": {
+            "map_id": mapping.map_id,
+            "stored": "outside this folder (path not recorded)",
+            "access": "custodian only, file mode 0600; each run is appended to the map's audit list",
+        },
         "profile": {
             "standard": "DICOM PS3.15 Annex E",
             "name": "Basic Application Level Confidentiality Profile",
@@ -100,26 +123,59 @@ def build_log(*, reports: list[dict[str, Any]], options: Any, mapping: DeidMap, 
             "kept_unchanged": list(GEOMETRY_KEPT),
             "safety_net": list(SAFETY_NET),
         },
-        "date_shift": {"unit": "day", "max_abs_days": max_days, "per": "patient", "times": "kept",
-                       "dicom_flag": "LongitudinalTemporalInformationModified=MODIFIED"
-                       if profile.retain_modified_dates else "dates removed"},
-        "text_rules": [{"name": r.name, "kind": r.kind, "replacement": r.replacement,
-                        "description": r.description} for r in TEXT_RULES]
-        + [{"name": "known_identifier", "kind": "any", "replacement": "pseudonym",
-            "description": "original identifiers already in the map (DICOM names/ids, earlier findings)"},
-           {"name": "dicom_uid", "kind": "UID", "replacement": "remapped UID",
-            "description": "UIDs seen in DICOM files, or instance-UID-like strings"},
-           {"name": "repeat_of_found_identifier", "kind": "NAME/ID/MRN", "replacement": "pseudonym",
-            "description": "further occurrences of a value another rule found"},
-           {"name": "json_key_*", "kind": "by key", "replacement": "pseudonym or placeholder",
-            "description": "JSON fields whose key names an identity field"}],
+        "date_shift": {
+            "unit": "day",
+            "max_abs_days": max_days,
+            "per": "patient",
+            "times": "kept",
+            "dicom_flag": "LongitudinalTemporalInformationModified=MODIFIED"
+            if profile.retain_modified_dates
+            else "dates removed",
+        },
+        "text_rules": [
+            {"name": r.name, "kind": r.kind, "replacement": r.replacement, "description": r.description}
+            for r in TEXT_RULES
+        ]
+        + [
+            {
+                "name": "known_identifier",
+                "kind": "any",
+                "replacement": "pseudonym",
+                "description": "original identifiers already in the map (DICOM names/ids, earlier findings)",
+            },
+            {
+                "name": "dicom_uid",
+                "kind": "UID",
+                "replacement": "remapped UID",
+                "description": "UIDs seen in DICOM files, or instance-UID-like strings",
+            },
+            {
+                "name": "repeat_of_found_identifier",
+                "kind": "NAME/ID/MRN",
+                "replacement": "pseudonym",
+                "description": "further occurrences of a value another rule found",
+            },
+            {
+                "name": "json_key_*",
+                "kind": "by key",
+                "replacement": "pseudonym or placeholder",
+                "description": "JSON fields whose key names an identity field",
+            },
+        ],
         "policy": list(POLICY),
-        "summary": {"files": len(reports), "by_status": dict(sorted(statuses.items())),
-                    "by_kind": dict(sorted(kinds.items())), "failed": statuses.get("failed", 0),
-                    "not_handled": statuses.get("not handled", 0), "quarantined": statuses.get("quarantined", 0),
-                    "skipped": statuses.get("skipped", 0), "warnings": warnings,
-                    "patients": len(patients), "span_overlaps": len(overlaps),
-                    "replacements": dict(sorted(rules.items()))},
+        "summary": {
+            "files": len(reports),
+            "by_status": dict(sorted(statuses.items())),
+            "by_kind": dict(sorted(kinds.items())),
+            "failed": statuses.get("failed", 0),
+            "not_handled": statuses.get("not handled", 0),
+            "quarantined": statuses.get("quarantined", 0),
+            "skipped": statuses.get("skipped", 0),
+            "warnings": warnings,
+            "patients": len(patients),
+            "span_overlaps": len(overlaps),
+            "replacements": dict(sorted(rules.items())),
+        },
         "residual_scan": residual,
         "span_overlaps": overlaps,
         "files": reports,

@@ -40,11 +40,49 @@ from typing import Any
 
 import ahocorasick
 
-_PLACEHOLDERS = frozenset({"", "anonymized", "anonymised", "anonymous", "anon", "unknown", "none", "n/a",
-                           "na", "null", "test", "phantom", "不详", "未知", "匿名", "无"})
-_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
-                       "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
-                       "friday", "saturday", "sunday"})
+_PLACEHOLDERS = frozenset(
+    {
+        "",
+        "anonymized",
+        "anonymised",
+        "anonymous",
+        "anon",
+        "unknown",
+        "none",
+        "n/a",
+        "na",
+        "null",
+        "test",
+        "phantom",
+        "不详",
+        "未知",
+        "匿名",
+        "无",
+    }
+)
+_CALENDAR = frozenset(
+    {
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    }
+)
 _MIN_ASCII = 4  # shorter ASCII values ("M", "P1") match everywhere: not searchable
 _MIN_PART = 5  # a lone part of a Latin name is searched from this length on
 _MIN_UTF16 = 6
@@ -53,8 +91,10 @@ _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
 _DIGITS = frozenset(b"0123456789")
 _MAX_INFLATE = 1 << 30
 _MOBILE = re.compile(rb"(?<![0-9a-z])(?<![0-9]\.)(?:\+?86[ -]?)?1[3-9][0-9]{9}(?![0-9a-z])(?!\.[0-9])")
-_RESIDENT = re.compile(rb"(?<![0-9a-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-                       rb"[0-9]{3}[0-9xX](?![0-9a-zA-Z])")
+_RESIDENT = re.compile(
+    rb"(?<![0-9a-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    rb"[0-9]{3}[0-9xX](?![0-9a-zA-Z])"
+)
 _EMAIL = re.compile(rb"[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,10}(?![a-z])")
 _ELEVEN_DIGITS = re.compile(rb"[0-9]{11}")
 
@@ -95,8 +135,14 @@ class ResidualScanner:
                     continue
                 key = raw.decode("latin-1")
                 head, tail = form[0], form[-1]
-                patterns.setdefault(key, (kind, not utf16 and head.isascii() and head.isalnum(),
-                                          not utf16 and tail.isascii() and tail.isalnum()))
+                patterns.setdefault(
+                    key,
+                    (
+                        kind,
+                        not utf16 and head.isascii() and head.isalnum(),
+                        not utf16 and tail.isascii() and tail.isalnum(),
+                    ),
+                )
         for key, value in patterns.items():
             self._automaton.add_word(key, (len(key), *value))
         if patterns:
@@ -163,8 +209,14 @@ def spellings(value: str, kind: str = "ID") -> list[str]:
         if not parts:
             continue
         add(group.strip("^ "))
-        for joined in (" ".join(parts), "".join(parts), "^".join(parts), ", ".join(parts),
-                       " ".join(parts[1:] + parts[:1]), "".join(parts[1:] + parts[:1])):
+        for joined in (
+            " ".join(parts),
+            "".join(parts),
+            "^".join(parts),
+            ", ".join(parts),
+            " ".join(parts[1:] + parts[:1]),
+            "".join(parts[1:] + parts[:1]),
+        ):
             add(joined)
         for word in re.split(r"[\s^,.\-]+", group) if kind == "NAME" else []:
             if word.isascii() and len(word) >= _MIN_PART and word.lower() not in _CALENDAR:
@@ -187,8 +239,9 @@ def _pinyin_forms(han: str, parts: list[str]) -> list[str]:
 
     compound = len(parts) >= 2 and len(parts[0]) in (1, 2)
     surname_len = len(parts[0]) if compound else (2 if len(han) >= 4 else 1)
-    surname_readings = {"".join(p).capitalize() for p in
-                        _product(pinyin(han[:surname_len], style=Style.NORMAL, heteronym=True))}
+    surname_readings = {
+        "".join(p).capitalize() for p in _product(pinyin(han[:surname_len], style=Style.NORMAL, heteronym=True))
+    }
     given_syllables = lazy_pinyin(han[surname_len:], style=Style.NORMAL)
     given = "".join(given_syllables).capitalize()
     spaced = " ".join(s.capitalize() for s in given_syllables)
@@ -196,8 +249,15 @@ def _pinyin_forms(han: str, parts: list[str]) -> list[str]:
     for surname in sorted(surname_readings):
         if not given:
             continue
-        out += [f"{surname} {given}", f"{given} {surname}", f"{surname}{given}", f"{surname} {spaced}",
-                f"{surname}^{given}", f"{surname}, {given}", f"{surname} {'-'.join(given_syllables)}"]
+        out += [
+            f"{surname} {given}",
+            f"{given} {surname}",
+            f"{surname}{given}",
+            f"{surname} {spaced}",
+            f"{surname}^{given}",
+            f"{surname}, {given}",
+            f"{surname} {'-'.join(given_syllables)}",
+        ]
     return out
 
 
@@ -273,7 +333,7 @@ def originals_from_map(mapping: Any) -> dict[str, str]:
         key = str(patient.key)
         for prefix in ("name:", "study:"):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         out.setdefault(key, "NAME" if str(patient.key).startswith("name:") else "ID")
         for kind, values in patient.identifiers.items():
             for value in values:

@@ -87,11 +87,12 @@ class DeidOptions:
         """Defaults from ``settings.deid`` (``AIMD_DEID__*``), then ``overrides``."""
         deid = get_settings().deid
         keep = overrides.pop("keep_private_tags", None)
-        profile = ProfileOptions(keep_private_tags=deid.keep_private_tags if keep is None else keep,
-                                 clean_descriptors=overrides.pop("clean_descriptors", False),
-                                 retain_modified_dates=not overrides.pop("remove_dates", False),
-                                 retain_patient_characteristics=not overrides.pop("remove_characteristics",
-                                                                                  False))
+        profile = ProfileOptions(
+            keep_private_tags=deid.keep_private_tags if keep is None else keep,
+            clean_descriptors=overrides.pop("clean_descriptors", False),
+            retain_modified_dates=not overrides.pop("remove_dates", False),
+            retain_patient_characteristics=not overrides.pop("remove_characteristics", False),
+        )
         return cls(profile=profile, date_shift_max_days=deid.date_shift_max_days, **overrides)
 
 
@@ -152,12 +153,20 @@ class DeidReport:
     def summary(self) -> dict[str, Any]:
         """Counts for the CLI (paths of DST, map and log; per-status and per-kind counts, files left out)."""
         failed = [{"path": f.path, "error": f.error} for f in self.failed]
-        left_out = [{"path": f.path, "status": f.status, "reason": f.error or f.details.get("reason", "")}
-                    for f in self.left_out]
-        return {"dst": str(self.dst), "map": str(self.map_path), "log": str(self.dst / LOG_NAME),
-                **self.log["summary"], "failed_files": failed, "left_out": left_out,
-                "warning_list": [{"path": p, "warning": w} for p, w in self.warnings],
-                "exit_code": self.exit_code}
+        left_out = [
+            {"path": f.path, "status": f.status, "reason": f.error or f.details.get("reason", "")}
+            for f in self.left_out
+        ]
+        return {
+            "dst": str(self.dst),
+            "map": str(self.map_path),
+            "log": str(self.dst / LOG_NAME),
+            **self.log["summary"],
+            "failed_files": failed,
+            "left_out": left_out,
+            "warning_list": [{"path": p, "warning": w} for p, w in self.warnings],
+            "exit_code": self.exit_code,
+        }
 
 
 def check_paths(src: Path, dst: Path, map_path: Path) -> tuple[Path, Path, Path]:
@@ -177,23 +186,36 @@ def check_paths(src: Path, dst: Path, map_path: Path) -> tuple[Path, Path, Path]
     if not src.exists():
         raise InvalidInputError("source not found", where=str(src), hint="pass an existing file or folder")
     if dst == src or src in dst.parents:
-        raise InvalidInputError("output folder is inside the source", where=str(dst),
-                                hint="write the de-identified copy outside SRC")
+        raise InvalidInputError(
+            "output folder is inside the source", where=str(dst), hint="write the de-identified copy outside SRC"
+        )
     if dst in src.parents:
-        raise InvalidInputError("source is inside the output folder", where=str(src),
-                                hint="choose an output folder that does not contain SRC")
+        raise InvalidInputError(
+            "source is inside the output folder",
+            where=str(src),
+            hint="choose an output folder that does not contain SRC",
+        )
     if map_path == dst or dst in map_path.parents:
-        raise InvalidInputError("the pseudonym map must not be stored inside the output (001 §11.2.1)",
-                                where=str(map_path), hint="put --map outside DST, e.g. next to the source")
+        raise InvalidInputError(
+            "the pseudonym map must not be stored inside the output (001 §11.2.1)",
+            where=str(map_path),
+            hint="put --map outside DST, e.g. next to the source",
+        )
     if map_path.is_dir():
-        raise InvalidInputError("--map is a folder", where=str(map_path),
-                                hint="pass a file path, e.g. map.json")
+        raise InvalidInputError("--map is a folder", where=str(map_path), hint="pass a file path, e.g. map.json")
     return src, dst, map_path
 
 
 class _Run:
-    def __init__(self, src: Path, dst: Path, map_path: Path, mapping: DeidMap, options: DeidOptions,
-                 progress: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        src: Path,
+        dst: Path,
+        map_path: Path,
+        mapping: DeidMap,
+        options: DeidOptions,
+        progress: Callable[[], None] | None,
+    ) -> None:
         self.src, self.dst, self.map_path = src, dst, map_path
         self.mapping, self.options = mapping, options
         self.progress = progress or (lambda: None)
@@ -212,8 +234,12 @@ class _Run:
         for f in files:
             if f.kind == "dicom":
                 self._dicom(f, tmp)
-        self.owner = {v.casefold(): key for key, entry in self.mapping.patients.items()
-                      for values in entry.identifiers.values() for v in values}
+        self.owner = {
+            v.casefold(): key
+            for key, entry in self.mapping.patients.items()
+            for values in entry.identifiers.values()
+            for v in values
+        }
         prescan = TextDeidentifier(self.mapping)
         for f in files:  # pre-scan: names/numbers found anywhere become known everywhere
             if f.kind in ("text", "json"):
@@ -222,9 +248,16 @@ class _Run:
         for f in files:
             if f.kind == "dicom":
                 continue
-            handler = {"text": self._text, "json": self._json, "nifti": self._nifti, "analyze": self._analyze,
-                       "npy": self._npy, "unknown": self._unknown, "skip": self._skip,
-                       "link": self._link}[f.kind]
+            handler = {
+                "text": self._text,
+                "json": self._json,
+                "nifti": self._nifti,
+                "analyze": self._analyze,
+                "npy": self._npy,
+                "unknown": self._unknown,
+                "skip": self._skip,
+                "link": self._link,
+            }[f.kind]
             handler(f, tmp)
         self._rename_identifying_paths(tmp)
         self._refresh_hashes(tmp)
@@ -236,14 +269,15 @@ class _Run:
         message = err.message if isinstance(err, AimdError) else f"{type(err).__name__}: {err}"
         message = message.replace(str(f.path), f.rel.as_posix())
         scrub = TextDeidentifier(self.mapping, date_offset_days=0)
-        self.reports[f.rel] = FileReport(f.rel.as_posix(), kind, "not handled",
-                                         error=scrub.deidentify(message).text)
+        self.reports[f.rel] = FileReport(f.rel.as_posix(), kind, "not handled", error=scrub.deidentify(message).text)
         self.progress()
 
-    def _done(self, f: SourceFile, kind: str, status: str, tmp: Path, rules: dict[str, int] | None = None,
-              **details: Any) -> None:
-        self.reports[f.rel] = FileReport(f.rel.as_posix(), kind, status, dict(sorted((rules or {}).items())),
-                                         {k: v for k, v in details.items() if v})
+    def _done(
+        self, f: SourceFile, kind: str, status: str, tmp: Path, rules: dict[str, int] | None = None, **details: Any
+    ) -> None:
+        self.reports[f.rel] = FileReport(
+            f.rel.as_posix(), kind, status, dict(sorted((rules or {}).items())), {k: v for k, v in details.items() if v}
+        )
         if status in ("deidentified", "copied"):
             self.written[f.rel] = (f.rel, kind)
         self.progress()
@@ -258,14 +292,25 @@ class _Run:
                 patient = register_patient(ds, self.mapping, max_shift_days=max_days)
                 self._remember_patient(f, patient.key)
                 if not self.options.clean_pixels:
-                    self._done(f, "dicom", "quarantined", tmp,
-                               reason=f"needs review: {reason}; burned-in text is not cleaned "
-                                      "(use --clean-pixels, or check the images and set BurnedInAnnotation)")
+                    self._done(
+                        f,
+                        "dicom",
+                        "quarantined",
+                        tmp,
+                        reason=f"needs review: {reason}; burned-in text is not cleaned "
+                        "(use --clean-pixels, or check the images and set BurnedInAnnotation)",
+                    )
                     return
                 cleaned = clean_pixels(ds, where=f.rel.as_posix())
                 if not cleaned.clean:
-                    self._done(f, "dicom", "quarantined", tmp, reason=f"needs review: {reason}; {cleaned.reason}",
-                               pixel_cleaning=cleaned.to_json())
+                    self._done(
+                        f,
+                        "dicom",
+                        "quarantined",
+                        tmp,
+                        reason=f"needs review: {reason}; {cleaned.reason}",
+                        pixel_cleaning=cleaned.to_json(),
+                    )
                     return
             result = deidentify_dataset(ds, self.mapping, self.options.profile, max_shift_days=max_days)
             if cleaned is not None:
@@ -304,10 +349,12 @@ class _Run:
         owners = set()
         if text and self.owner:
             if self.owner_finder is None:
-                self.owner_finder = TextDeidentifier(self.mapping, known=[(v, "", "ID") for v in self.owner],
-                                                     rules=())
-            owners = {self.owner[r.original.casefold()] for r in self.owner_finder.find(text)
-                      if r.original.casefold() in self.owner}
+                self.owner_finder = TextDeidentifier(self.mapping, known=[(v, "", "ID") for v in self.owner], rules=())
+            owners = {
+                self.owner[r.original.casefold()]
+                for r in self.owner_finder.find(text)
+                if r.original.casefold() in self.owner
+            }
         if len(owners) == 1:
             return next(iter(owners)), "identifier in text"
         return None, "none (dataset-level date offset)"
@@ -316,10 +363,14 @@ class _Run:
         name = key or "__dataset__"
         if name not in self.engines:
             max_days = self.options.date_shift_max_days
-            offset = (self.mapping.patient(key, max_shift_days=max_days).date_offset_days if key
-                      else self.mapping.default_offset(max_shift_days=max_days))
-            self.engines[name] = TextDeidentifier(self.mapping, date_offset_days=offset,
-                                                  shift_dates=self.options.profile.retain_modified_dates)
+            offset = (
+                self.mapping.patient(key, max_shift_days=max_days).date_offset_days
+                if key
+                else self.mapping.default_offset(max_shift_days=max_days)
+            )
+            self.engines[name] = TextDeidentifier(
+                self.mapping, date_offset_days=offset, shift_dates=self.options.profile.retain_modified_dates
+            )
         return self.engines[name]
 
     def _read_text(self, f: SourceFile) -> tuple[str, str]:
@@ -349,8 +400,15 @@ class _Run:
             target.write_bytes(encode_text(out.text, encoding))
         else:
             shutil.copyfile(f.path, target)
-        self._done(f, "text", "deidentified" if out.changed else "copied", tmp, out.counts,
-                   encoding=encoding, patient_context=how)
+        self._done(
+            f,
+            "text",
+            "deidentified" if out.changed else "copied",
+            tmp,
+            out.counts,
+            encoding=encoding,
+            patient_context=how,
+        )
 
     def _json(self, f: SourceFile, tmp: Path) -> None:
         try:
@@ -371,14 +429,26 @@ class _Run:
             target.write_bytes(encode_text(dumped, encoding))
         else:
             shutil.copyfile(f.path, target)
-        self._done(f, "json", "deidentified" if out.changed else "copied", tmp, dict(out.counts),
-                   patient_context=how, spans_moved=out.spans_moved, span_overlaps=out.span_overlaps)
+        self._done(
+            f,
+            "json",
+            "deidentified" if out.changed else "copied",
+            tmp,
+            dict(out.counts),
+            patient_context=how,
+            spans_moved=out.spans_moved,
+            span_overlaps=out.span_overlaps,
+        )
 
     def _nifti(self, f: SourceFile, tmp: Path) -> None:
         engine = self._engine(self._context(f, "")[0])
         try:
-            data, info = clean_nifti_bytes(f.path.read_bytes(), lambda s: engine.deidentify(s).text,
-                                           where=f.rel.as_posix(), detached_header=f.rel.suffix == ".hdr")
+            data, info = clean_nifti_bytes(
+                f.path.read_bytes(),
+                lambda s: engine.deidentify(s).text,
+                where=f.rel.as_posix(),
+                detached_header=f.rel.suffix == ".hdr",
+            )
         except Exception as err:
             self._fail(f, "nifti", err, tmp)
             return
@@ -430,8 +500,11 @@ class _Run:
     # ------------------------------------------------------------------ finishing
     def _rename_identifying_paths(self, tmp: Path) -> None:
         """Replace identifiers in file and folder names (known values, pinyin spellings, the text rules)."""
-        engine = TextDeidentifier(self.mapping, date_offset_days=self._engine(None).offset,
-                                  shift_dates=self.options.profile.retain_modified_dates)
+        engine = TextDeidentifier(
+            self.mapping,
+            date_offset_days=self._engine(None).offset,
+            shift_dates=self.options.profile.retain_modified_dates,
+        )
         cache: dict[str, str] = {}
 
         def clean(part: str) -> str:
@@ -488,8 +561,13 @@ class _Run:
             path.unlink()
             rel = by_output.get(out_rel)
             if rel is None:  # not written by a handler: never expected, never kept
-                self.stray.append({"path": "[withheld]", "status": "failed",
-                                   "error": f"unexpected output file with {', '.join(sorted(hits))}; removed"})
+                self.stray.append(
+                    {
+                        "path": "[withheld]",
+                        "status": "failed",
+                        "error": f"unexpected output file with {', '.join(sorted(hits))}; removed",
+                    }
+                )
                 continue
             del self.written[rel]
             report = self.reports[rel]
@@ -497,8 +575,7 @@ class _Run:
             named = scanner.scan_name(out_rel)
             if named:
                 report.path = f"[path withheld: {', '.join(named)}]"
-            report.error = (f"residual identifier after de-identification ({', '.join(sorted(hits))}); "
-                            "file removed")
+            report.error = f"residual identifier after de-identification ({', '.join(sorted(hits))}); file removed"
         for folder in sorted((p for p in tmp.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             if not any(folder.iterdir()):
                 folder.rmdir()
@@ -507,18 +584,26 @@ class _Run:
                 report.path = f"[path withheld: {', '.join(scanner.scan_name(report.path))}]"
         paths = sorted(out.as_posix() for out, _ in self.written.values())
         sample = random.Random(len(paths)).sample(paths, k=min(5, len(paths)))
-        return {"method": "independent byte scan (Aho-Corasick over raw and inflated bytes, names, PHI patterns)",
-                "files_scanned": scanned, "identifiers_searched": len(originals_from_map(self.mapping)),
-                "spellings_searched": scanner.size, "identifiers_too_short_to_search": scanner.too_short,
-                "files_with_hits": hits_total, "seconds": round(time.perf_counter() - started, 3),
-                "manual_review_sample": sorted(sample)}
+        return {
+            "method": "independent byte scan (Aho-Corasick over raw and inflated bytes, names, PHI patterns)",
+            "files_scanned": scanned,
+            "identifiers_searched": len(originals_from_map(self.mapping)),
+            "spellings_searched": scanner.size,
+            "identifiers_too_short_to_search": scanner.too_short,
+            "files_with_hits": hits_total,
+            "seconds": round(time.perf_counter() - started, 3),
+            "manual_review_sample": sorted(sample),
+        }
 
     def check_log(self, text: str) -> None:
         """The log itself is output: refuse to write one whose input-derived parts hold an identifier."""
         hits = self.scanner.scan_bytes(text.encode("utf-8")) if self.scanner is not None else []
         if hits:
-            raise AimdError(f"the de-identification log would hold an identifier ({', '.join(hits)})",
-                            where=LOG_NAME, hint="report this file set; nothing was written")
+            raise AimdError(
+                f"the de-identification log would hold an identifier ({', '.join(hits)})",
+                where=LOG_NAME,
+                hint="report this file set; nothing was written",
+            )
 
 
 _NAME_SUFFIX = re.compile(r"(?:\.[A-Za-z][A-Za-z0-9]{0,4})+$")
@@ -528,7 +613,7 @@ _NAME_SEPARATORS = re.compile(r"[_.\-]+")
 def _clean_name(part: str, engine: TextDeidentifier) -> str:
     """One file or folder name with identifiers replaced; ``_``/``-``/``.`` are read as spaces."""
     suffix = _NAME_SUFFIX.search(part)
-    stem, ext = (part[:suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (part, "")
+    stem, ext = (part[: suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (part, "")
     direct = engine.deidentify(stem)
     spaced = _NAME_SEPARATORS.sub(" ", stem)
     loose = engine.deidentify(spaced) if spaced != stem else direct
@@ -543,7 +628,7 @@ def _unique(rel: Path, taken: set[str], tmp: Path) -> Path:
     candidate, n = rel, 2
     while candidate.as_posix() in taken or (tmp / candidate).exists():
         suffix = _NAME_SUFFIX.search(rel.name)
-        stem, ext = (rel.name[:suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (rel.name, "")
+        stem, ext = (rel.name[: suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (rel.name, "")
         candidate = rel.with_name(f"{stem}_{n}{ext}")
         n += 1
     return candidate
@@ -578,10 +663,17 @@ def _refresh(node: Any, root: Path, here: Path, renamed: dict[str, str]) -> bool
     return changed
 
 
-def deidentify_path(src: str | Path, dst: str | Path, map_path: str | Path, *,
-                    options: DeidOptions | None = None, salt: str | None = None, overwrite: bool = False,
-                    progress: Callable[[], None] | None = None,
-                    on_total: Callable[[int], None] | None = None) -> DeidReport:
+def deidentify_path(
+    src: str | Path,
+    dst: str | Path,
+    map_path: str | Path,
+    *,
+    options: DeidOptions | None = None,
+    salt: str | None = None,
+    overwrite: bool = False,
+    progress: Callable[[], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> DeidReport:
     """De-identify ``src`` (file, case folder or dataset folder) into ``dst``; extend ``map_path``.
 
     Parameters
@@ -626,22 +718,37 @@ def deidentify_path(src: str | Path, dst: str | Path, map_path: str | Path, *,
         run.run(files, tmp)
         residual = run.residual_scan(tmp)
         reports = [run.reports[f.rel] for f in files]
-        log = build_log(reports=[r.to_json() for r in reports] + run.stray, options=options, mapping=mapping,
-                        residual=residual, started=started, versions=_versions(),
-                        profile_size=len(BASIC_PROFILE))
+        log = build_log(
+            reports=[r.to_json() for r in reports] + run.stray,
+            options=options,
+            mapping=mapping,
+            residual=residual,
+            started=started,
+            versions=_versions(),
+            profile_size=len(BASIC_PROFILE),
+        )
         text = json.dumps(log, ensure_ascii=False, indent=2) + "\n"
         run.check_log(json.dumps({k: v for k, v in log.items() if k not in STATIC_LOG_PARTS}, ensure_ascii=False))
         (tmp / LOG_NAME).write_text(text, encoding="utf-8")
-        mapping.record_run(src=str(src), dst=str(dst), aimd=__version__, files=len(files),
-                           failed=sum(r.status not in WRITTEN_STATUSES for r in reports),
-                           options=log["profile"]["options"])
+        mapping.record_run(
+            src=str(src),
+            dst=str(dst),
+            aimd=__version__,
+            files=len(files),
+            failed=sum(r.status not in WRITTEN_STATUSES for r in reports),
+            options=log["profile"]["options"],
+        )
         mapping.save(map_path)
     return DeidReport(src, dst, map_path, reports, log)
 
 
 def _versions() -> dict[str, str]:
-    return {"aimd": __version__, "pydicom": pydicom.__version__, "python": platform.python_version(),
-            "numpy": np.__version__}
+    return {
+        "aimd": __version__,
+        "pydicom": pydicom.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 __all__ = ["LOG_NAME", "DeidOptions", "DeidReport", "FileReport", "check_paths", "deidentify_path"]

@@ -108,9 +108,15 @@ class TextDeidentifier:
     True
     """
 
-    def __init__(self, mapping: DeidMap | None = None, *, date_offset_days: int = 0,
-                 known: Sequence[tuple[str, str, str]] | None = None,
-                 rules: Sequence[TextRule] = TEXT_RULES, shift_dates: bool = True) -> None:
+    def __init__(
+        self,
+        mapping: DeidMap | None = None,
+        *,
+        date_offset_days: int = 0,
+        known: Sequence[tuple[str, str, str]] | None = None,
+        rules: Sequence[TextRule] = TEXT_RULES,
+        shift_dates: bool = True,
+    ) -> None:
         self.mapping = mapping
         self.offset = date_offset_days
         self.shift_dates = shift_dates
@@ -127,7 +133,7 @@ class TextDeidentifier:
         pieces: list[str] = []
         pos = 0
         for r in found:
-            pieces.append(text[pos:r.start])
+            pieces.append(text[pos : r.start])
             pieces.append(r.text)
             pos = r.end
         pieces.append(text[pos:])
@@ -140,8 +146,10 @@ class TextDeidentifier:
         echoes = self._echo_candidates(text, accepted)
         if echoes:
             accepted = _select(accepted + echoes, keep_first=len(accepted))
-        return [Replacement(c.start, c.end, c.text, c.rule, c.kind, c.value)
-                for c in sorted(accepted, key=lambda c: c.start)]
+        return [
+            Replacement(c.start, c.end, c.text, c.rule, c.kind, c.value)
+            for c in sorted(accepted, key=lambda c: c.start)
+        ]
 
     # ------------------------------------------------------------------ candidates
     def _candidates(self, text: str) -> list[_Candidate]:
@@ -172,8 +180,9 @@ class TextDeidentifier:
                 elif rule.kind == "DATE":
                     if years is None and "y" not in m.groupdict():
                         years = self._year_marks(text)
-                    rendered = _render_date(m, self.offset, _ref_year(years or [], m.start()),
-                                            padded_format=rule.name in _PADDED_RULES)
+                    rendered = _render_date(
+                        m, self.offset, _ref_year(years or [], m.start()), padded_format=rule.name in _PADDED_RULES
+                    )
                     if rendered is None:
                         continue
                     new = rendered
@@ -192,8 +201,11 @@ class TextDeidentifier:
         for m in pattern.finditer(text):
             source = by_fold.get(m.group(0).casefold())
             if source is not None:
-                out.append(_Candidate(95, m.start(), m.end(), "repeat_of_found_identifier", source.kind,
-                                      m.group(0), source.text))
+                out.append(
+                    _Candidate(
+                        95, m.start(), m.end(), "repeat_of_found_identifier", source.kind, m.group(0), source.text
+                    )
+                )
         return out
 
     def replacement_for(self, kind: str, value: str) -> str:
@@ -257,8 +269,11 @@ def remap_span(start: int, end: int, replacements: Sequence[Replacement]) -> Spa
                 new_end = r.start + delta_end + len(r.text)
             else:
                 new_end = end + delta_end
-    return SpanMapping(new_start if new_start is not None else start + delta_start,
-                       new_end if new_end is not None else end + delta_end, overlaps)
+    return SpanMapping(
+        new_start if new_start is not None else start + delta_start,
+        new_end if new_end is not None else end + delta_end,
+        overlaps,
+    )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -322,7 +337,8 @@ def _render_date(m: re.Match[str], offset: int, ref_year: int, *, padded_format:
     groups = {k: v for k, v in m.groupdict().items() if v is not None}
     fields = [groups[g] for g in ("m", "d", "a", "b") if g in groups]
     pad = any(len(f) == 2 and f.startswith("0") for f in fields) or (
-        padded_format and bool(fields) and all(len(f) == 2 for f in fields))
+        padded_format and bool(fields) and all(len(f) == 2 for f in fields)
+    )
     year = int(groups["y"]) if "y" in groups else ref_year
     day_part = 15
     if "mon" in groups:
@@ -367,5 +383,4 @@ def _pad(value: int, pad: bool) -> str:
     return f"{value:02d}" if pad else str(value)
 
 
-__all__ = ["Replacement", "SpanMapping", "TextDeidentifier", "TextResult",
-           "identifier_pattern", "remap_span"]
+__all__ = ["Replacement", "SpanMapping", "TextDeidentifier", "TextResult", "identifier_pattern", "remap_span"]

@@ -111,16 +111,39 @@ class IQCheck(ABC):
     fix: str = "correct the cause and re-run the check"
     critical: bool = False
 
-    def result(self, verdict: Verdict, expected: str, observed: str, *, reason: str = "",
-               evidence: list[str] | None = None, data: dict[str, Any] | None = None) -> CheckResult:
+    def result(
+        self,
+        verdict: Verdict,
+        expected: str,
+        observed: str,
+        *,
+        reason: str = "",
+        evidence: list[str] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> CheckResult:
         """Build this check's result; a failure carries the deviation."""
         deviation = None
         if verdict is Verdict.FAIL:
-            deviation = Deviation(check=self.key, description=reason or observed, impact=self.impact,
-                                  corrective_action=self.fix, critical=self.critical)
-        return CheckResult(key=self.key, area=self.area, clause=self.clause, title=self.title, verdict=verdict,
-                           expected=expected, observed=observed, reason=reason, evidence=evidence or [],
-                           data=data or {}, deviation=deviation)
+            deviation = Deviation(
+                check=self.key,
+                description=reason or observed,
+                impact=self.impact,
+                corrective_action=self.fix,
+                critical=self.critical,
+            )
+        return CheckResult(
+            key=self.key,
+            area=self.area,
+            clause=self.clause,
+            title=self.title,
+            verdict=verdict,
+            expected=expected,
+            observed=observed,
+            reason=reason,
+            evidence=evidence or [],
+            data=data or {},
+            deviation=deviation,
+        )
 
     def not_evaluated(self, why: str) -> CheckResult:
         """Nothing to compare: never a pass."""
@@ -140,8 +163,12 @@ class IQCheck(ABC):
         try:
             res = self.run(ctx)
         except Exception as err:
-            res = self.result(Verdict.FAIL, "the check runs", f"{type(err).__name__}: {err}",
-                              reason=f"check raised {type(err).__name__}: {err}")
+            res = self.result(
+                Verdict.FAIL,
+                "the check runs",
+                f"{type(err).__name__}: {err}",
+                reason=f"check raised {type(err).__name__}: {err}",
+            )
         res.seconds = round(time.perf_counter() - start, 3)
         return res
 

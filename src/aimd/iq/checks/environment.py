@@ -56,8 +56,9 @@ def installed_versions(python: str, names: list[str]) -> dict[str, str | None]:
     import json
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([python, "-c", _VERSIONS, *names], capture_output=True, text=True, check=True, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [python, "-c", _VERSIONS, *names], capture_output=True, text=True, check=True, env=env, timeout=120
+    )
     return json.loads(proc.stdout)
 
 
@@ -88,9 +89,11 @@ class HardwareCheck(IQCheck):
         low, high = ctx.protocol.environment_minimum, ctx.protocol.environment_recommended
         where = ctx.prefix.prefix if ctx.prefix else ctx.out
         where.mkdir(parents=True, exist_ok=True)
-        have = {"cpu_cores": psutil.cpu_count(logical=True) or 0,
-                "memory_gb": round(psutil.virtual_memory().total / 2**30, 2),
-                "disk_free_gb": round(shutil.disk_usage(where).free / 2**30, 2)}
+        have = {
+            "cpu_cores": psutil.cpu_count(logical=True) or 0,
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 2),
+            "disk_free_gb": round(shutil.disk_usage(where).free / 2**30, 2),
+        }
         short = [k for k in have if have[k] < getattr(low, k)]
         below_recommended = [k for k in have if have[k] < getattr(high, k)]
         gpu = None
@@ -100,13 +103,26 @@ class HardwareCheck(IQCheck):
             gpu = torch.cuda.device_count()
             if gpu < 1:
                 short.append("gpu")
-        data = {"have": have, "minimum": low.model_dump(), "recommended": high.model_dump(), "gpus": gpu,
-                "below_recommended": below_recommended}
-        return self.judge(not short, f"≥ {low.model_dump(exclude_none=True)}", str(have),
-                          reason=("below minimum: " + ", ".join(short)) if short else
-                          ("meets minimum" + (f"; below recommended: {', '.join(below_recommended)}"
-                                              if below_recommended else " and recommended")),
-                          evidence=[ctx.write_evidence("hardware", data)], data=data)
+        data = {
+            "have": have,
+            "minimum": low.model_dump(),
+            "recommended": high.model_dump(),
+            "gpus": gpu,
+            "below_recommended": below_recommended,
+        }
+        return self.judge(
+            not short,
+            f"≥ {low.model_dump(exclude_none=True)}",
+            str(have),
+            reason=("below minimum: " + ", ".join(short))
+            if short
+            else (
+                "meets minimum"
+                + (f"; below recommended: {', '.join(below_recommended)}" if below_recommended else " and recommended")
+            ),
+            evidence=[ctx.write_evidence("hardware", data)],
+            data=data,
+        )
 
 
 class SoftwareCheck(IQCheck):
@@ -133,16 +149,27 @@ class SoftwareCheck(IQCheck):
                 have = found.get(s.name)
                 ok = have is not None and version_ok(have, s.version)
             else:
-                rows.append({"name": s.name, "required": s.version, "found": None, "ok": None,
-                             "note": "checked by the site (not visible from this machine)"})
+                rows.append(
+                    {
+                        "name": s.name,
+                        "required": s.version,
+                        "found": None,
+                        "ok": None,
+                        "note": "checked by the site (not visible from this machine)",
+                    }
+                )
                 continue
             rows.append({"name": s.name, "required": s.version, "found": have, "ok": ok})
             if not ok:
                 bad.append(f"{s.name} {have} (needs {s.version})")
-        return self.judge(not bad, "every version within its requirement", f"{len(rows)} items, {len(bad)} outside",
-                          reason="; ".join(bad) or "all within requirements",
-                          evidence=[ctx.write_evidence("software", {"interpreter": python, "rows": rows})],
-                          data={"rows": rows})
+        return self.judge(
+            not bad,
+            "every version within its requirement",
+            f"{len(rows)} items, {len(bad)} outside",
+            reason="; ".join(bad) or "all within requirements",
+            evidence=[ctx.write_evidence("software", {"interpreter": python, "rows": rows})],
+            data={"rows": rows},
+        )
 
 
 class LockCheck(IQCheck):
@@ -162,10 +189,14 @@ class LockCheck(IQCheck):
         pins = dict(line.split(" ", 1)[0].split("==") for line in lock.read_text().splitlines() if "==" in line)
         found = installed_versions(python, list(pins))
         diff = {n: {"locked": v, "installed": found.get(n)} for n, v in pins.items() if found.get(n) != v}
-        return self.judge(not diff, f"{len(pins)} packages as locked", f"{len(diff)} differ",
-                          reason="; ".join(f"{n}: {d['installed']} ≠ {d['locked']}" for n, d in diff.items())
-                          or "all packages as locked",
-                          evidence=[ctx.write_evidence("lock", {"locked": pins, "installed": found})])
+        return self.judge(
+            not diff,
+            f"{len(pins)} packages as locked",
+            f"{len(diff)} differ",
+            reason="; ".join(f"{n}: {d['installed']} ≠ {d['locked']}" for n, d in diff.items())
+            or "all packages as locked",
+            evidence=[ctx.write_evidence("lock", {"locked": pins, "installed": found})],
+        )
 
 
 class NotRootCheck(IQCheck):
@@ -185,8 +216,13 @@ class NotRootCheck(IQCheck):
             return self.not_evaluated("the target's process is not on this machine or not visible")
         uids = proc.uids()
         info = {"pid": proc.pid, "name": proc.name(), "user": proc.username(), "euid": uids.effective}
-        return self.judge(uids.effective != 0, "effective uid ≠ 0", f"{info['user']} (uid {uids.effective})",
-                          evidence=[ctx.write_evidence("service_user", info)], data=info)
+        return self.judge(
+            uids.effective != 0,
+            "effective uid ≠ 0",
+            f"{info['user']} (uid {uids.effective})",
+            evidence=[ctx.write_evidence("service_user", info)],
+            data=info,
+        )
 
 
 def _mode(path: Path) -> int:
@@ -205,16 +241,24 @@ class FileModeCheck(IQCheck):
     def run(self, ctx: IQContext) -> CheckResult:
         if ctx.prefix is None:
             return self.not_evaluated("no installation prefix (give --prefix)")
-        sensitive = [p for folder in (ctx.prefix.config, ctx.prefix.data) if folder.exists()
-                     for p in folder.rglob("*") if p.is_file() and (
-                         p.suffix in {".key", ".pem", ".db", ".sqlite", ".toml"} or p.name.endswith(".db-wal"))]
+        sensitive = [
+            p
+            for folder in (ctx.prefix.config, ctx.prefix.data)
+            if folder.exists()
+            for p in folder.rglob("*")
+            if p.is_file() and (p.suffix in {".key", ".pem", ".db", ".sqlite", ".toml"} or p.name.endswith(".db-wal"))
+        ]
         if not sensitive:
             return self.not_evaluated("no key, configuration or database file in the prefix")
         rows = [{"path": str(p.relative_to(ctx.prefix.prefix)), "mode": oct(_mode(p))} for p in sensitive]
         loose = [r for r in rows if int(r["mode"], 8) & 0o077]
-        return self.judge(not loose, "mode 0600 (no group/other bits)", f"{len(loose)} of {len(rows)} too open",
-                          reason=", ".join(f"{r['path']} {r['mode']}" for r in loose) or "all private",
-                          evidence=[ctx.write_evidence("file_modes", rows)])
+        return self.judge(
+            not loose,
+            "mode 0600 (no group/other bits)",
+            f"{len(loose)} of {len(rows)} too open",
+            reason=", ".join(f"{r['path']} {r['mode']}" for r in loose) or "all private",
+            evidence=[ctx.write_evidence("file_modes", rows)],
+        )
 
 
 class DebugOffCheck(IQCheck):
@@ -223,7 +267,7 @@ class DebugOffCheck(IQCheck):
     clause = "002 §4.1.1 (hardened reference)"
     title = "debug and development mode are off"
     impact = "debug mode exposes internals and stack traces"
-    fix = "set env = \"production\" and no debug in config/aimd.toml"
+    fix = 'set env = "production" and no debug in config/aimd.toml'
 
     def run(self, ctx: IQContext) -> CheckResult:
         if ctx.prefix is None or not (ctx.prefix.config / "aimd.toml").exists():
@@ -234,13 +278,32 @@ class DebugOffCheck(IQCheck):
             bad.append(f"env = {cfg.get('env', 'development (default)')!r}")
         if cfg.get("debug") is True or str(cfg.get("log_level", "")).upper() == "DEBUG":
             bad.append("debug on")
-        return self.judge(not bad, "env production, debug off", ", ".join(bad) or "production, debug off",
-                          data={"env": cfg.get("env"), "debug": cfg.get("debug"), "log_level": cfg.get("log_level")})
+        return self.judge(
+            not bad,
+            "env production, debug off",
+            ", ".join(bad) or "production, debug off",
+            data={"env": cfg.get("env"), "debug": cfg.get("debug"), "log_level": cfg.get("log_level")},
+        )
 
 
-ENVIRONMENT_CHECKS: list[type[IQCheck]] = [HardwareCheck, SoftwareCheck, LockCheck, NotRootCheck, FileModeCheck,
-                                            DebugOffCheck]
+ENVIRONMENT_CHECKS: list[type[IQCheck]] = [
+    HardwareCheck,
+    SoftwareCheck,
+    LockCheck,
+    NotRootCheck,
+    FileModeCheck,
+    DebugOffCheck,
+]
 
-__all__ = ["ENVIRONMENT_CHECKS", "DebugOffCheck", "FileModeCheck", "HardwareCheck", "LockCheck", "NotRootCheck",
-           "SoftwareCheck", "installed_versions", "listening_process", "version_ok"]
-
+__all__ = [
+    "ENVIRONMENT_CHECKS",
+    "DebugOffCheck",
+    "FileModeCheck",
+    "HardwareCheck",
+    "LockCheck",
+    "NotRootCheck",
+    "SoftwareCheck",
+    "installed_versions",
+    "listening_process",
+    "version_ok",
+]

@@ -21,8 +21,7 @@ from aimd.iq.events import LIFECYCLE, chain_break, read_events
 from aimd.iq.protocol import AlertRule
 
 FIELDS = ("time", "task_id", "kind", "event", "operator", "machine", "parameters", "result")
-OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
-       "!=": operator.ne}
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
 
 
 def metric_names(text: str) -> set[str]:
@@ -36,18 +35,29 @@ def metric_names(text: str) -> set[str]:
 
 def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
     """Samples of a Prometheus text exposition: (name, labels, value)."""
-    return [(s.name, dict(s.labels), float(s.value)) for fam in text_string_to_metric_families(text)
-            for s in fam.samples]
+    return [
+        (s.name, dict(s.labels), float(s.value)) for fam in text_string_to_metric_families(text) for s in fam.samples
+    ]
 
 
 def rule_fires(rule: AlertRule, samples: list[tuple[str, dict[str, str], float]]) -> bool:
     """Whether any sample of the rule's metric with matching labels meets the condition."""
-    return any(name == rule.metric and all(labels.get(k) == v for k, v in rule.labels.items())
-               and OPS[rule.op](value, rule.threshold) for name, labels, value in samples)
+    return any(
+        name == rule.metric
+        and all(labels.get(k) == v for k, v in rule.labels.items())
+        and OPS[rule.op](value, rule.threshold)
+        for name, labels, value in samples
+    )
 
 
-def lifecycle_problems(events: list[dict[str, Any]], history: list[dict[str, Any]], current: str | None, *,
-                       running: str | None = None, steps_done: list[str] | None = None) -> list[str]:
+def lifecycle_problems(
+    events: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+    current: str | None,
+    *,
+    running: str | None = None,
+    steps_done: list[str] | None = None,
+) -> list[str]:
     """What the event log lacks or contradicts, cross-checked with the install history and ``current``.
 
     ``running`` is a task still under way (the IQ run itself): it needs no end event, but every step in
@@ -104,16 +114,25 @@ class LifecycleLogCheck(IQCheck):
         if ctx.prefix is None or not ctx.prefix.events.exists():
             return self.not_evaluated("no installation prefix with an event log (give --prefix)")
         events = read_events(ctx.prefix.events)
-        problems = lifecycle_problems(events, ctx.prefix.read_history(), ctx.prefix.current_version(),
-                                      running=ctx.shared.get("own_task"),
-                                      steps_done=ctx.shared.get("executed_checks", []))
+        problems = lifecycle_problems(
+            events,
+            ctx.prefix.read_history(),
+            ctx.prefix.current_version(),
+            running=ctx.shared.get("own_task"),
+            steps_done=ctx.shared.get("executed_checks", []),
+        )
         for name, layout in ctx.shared.get("drill_layouts", {}).items():
-            problems += [f"{name}: {p}" for p in lifecycle_problems(read_events(layout.events), layout.read_history(),
-                                                                   layout.current_version())]
-        return self.judge(not problems, "each task created → approved → executed → completed/failed; "
-                          "matches history and current", f"{len(events)} events, {len(problems)} problems",
-                          reason="; ".join(problems[:10]) or "complete and consistent",
-                          evidence=[ctx.write_evidence("event_log", events)])
+            problems += [
+                f"{name}: {p}"
+                for p in lifecycle_problems(read_events(layout.events), layout.read_history(), layout.current_version())
+            ]
+        return self.judge(
+            not problems,
+            "each task created → approved → executed → completed/failed; matches history and current",
+            f"{len(events)} events, {len(problems)} problems",
+            reason="; ".join(problems[:10]) or "complete and consistent",
+            evidence=[ctx.write_evidence("event_log", events)],
+        )
 
 
 class RetrievalRetentionCheck(IQCheck):
@@ -131,12 +150,19 @@ class RetrievalRetentionCheck(IQCheck):
         history = ctx.prefix.read_history()
         task_ids = list(dict.fromkeys(e["task_id"] for e in events))
         per_task_ok = all(all(e["task_id"] == t for e in events if e["task_id"] == t) for t in task_ids)
-        first_ok = not history or any(e["task_id"] == history[0]["task_id"] and e["event"] == "created"
-                                      for e in events)
-        observed = {"tasks": len(task_ids), "first_event": events[0]["time"] if events else None,
-                    "retention_days": ctx.protocol.logs.retention_days, "first_install_in_log": first_ok}
-        return self.judge(per_task_ok and first_ok, "every task retrievable; first install still in the log",
-                          str(observed), data=observed)
+        first_ok = not history or any(e["task_id"] == history[0]["task_id"] and e["event"] == "created" for e in events)
+        observed = {
+            "tasks": len(task_ids),
+            "first_event": events[0]["time"] if events else None,
+            "retention_days": ctx.protocol.logs.retention_days,
+            "first_install_in_log": first_ok,
+        }
+        return self.judge(
+            per_task_ok and first_ok,
+            "every task retrievable; first install still in the log",
+            str(observed),
+            data=observed,
+        )
 
 
 def scrape(ctx: IQContext) -> str:
@@ -164,8 +190,11 @@ class MetricsCheck(IQCheck):
             return self.not_evaluated("the protocol names no required metrics")
         names = metric_names(scrape(ctx))
         missing = [m for m in ctx.protocol.required_metrics if m not in names and m.removesuffix("_total") not in names]
-        return self.judge(not missing, ", ".join(ctx.protocol.required_metrics),
-                          f"{len(names)} metrics, missing: {', '.join(missing) or 'none'}")
+        return self.judge(
+            not missing,
+            ", ".join(ctx.protocol.required_metrics),
+            f"{len(names)} metrics, missing: {', '.join(missing) or 'none'}",
+        )
 
 
 class AlertRulesCheck(IQCheck):
@@ -198,18 +227,44 @@ class AlertRulesCheck(IQCheck):
                 status = "fired on its fault"
             elif rule.fault:
                 status = "fault not injected in this run"
-            rows.append({"rule": rule.name, "fault": rule.fault, "injected": injected, "fired_before": fired_before,
-                         "fired_after": fired_after, "status": status})
+            rows.append(
+                {
+                    "rule": rule.name,
+                    "fault": rule.fault,
+                    "injected": injected,
+                    "fired_before": fired_before,
+                    "fired_after": fired_after,
+                    "status": status,
+                }
+            )
         evaluated = [r for r in rows if r["injected"] or r["fired_before"]]
         if not evaluated:
-            return self.result(Verdict.NOT_EVALUATED, "—", "no rule's fault was injected", reason="no rule exercised",
-                               evidence=[ctx.write_evidence("alerts", rows)])
-        return self.judge(missed == 0 and false == 0, "0 missed, 0 false", f"{missed} missed, {false} false",
-                          evidence=[ctx.write_evidence("alerts", rows)], data={"rules": rows, "missed": missed,
-                                                                              "false": false})
+            return self.result(
+                Verdict.NOT_EVALUATED,
+                "—",
+                "no rule's fault was injected",
+                reason="no rule exercised",
+                evidence=[ctx.write_evidence("alerts", rows)],
+            )
+        return self.judge(
+            missed == 0 and false == 0,
+            "0 missed, 0 false",
+            f"{missed} missed, {false} false",
+            evidence=[ctx.write_evidence("alerts", rows)],
+            data={"rules": rows, "missed": missed, "false": false},
+        )
 
 
 LOG_CHECKS: list[type[IQCheck]] = [LifecycleLogCheck, RetrievalRetentionCheck, MetricsCheck]
 
-__all__ = ["LOG_CHECKS", "AlertRulesCheck", "LifecycleLogCheck", "MetricsCheck", "RetrievalRetentionCheck",
-           "lifecycle_problems", "parse_metrics", "rule_fires", "scrape"]
+__all__ = [
+    "LOG_CHECKS",
+    "AlertRulesCheck",
+    "LifecycleLogCheck",
+    "MetricsCheck",
+    "RetrievalRetentionCheck",
+    "lifecycle_problems",
+    "parse_metrics",
+    "rule_fires",
+    "scrape",
+]

@@ -17,8 +17,11 @@ def staffing_gaps(protocol: IQProtocol) -> list[str]:
     """Roles the personnel records do not fill, qualifications missing, training not assessed."""
     gaps = []
     for need in protocol.staffing:
-        people = [p for p in protocol.personnel if p.role.lower() == need.role.lower()
-                  and (need.party == "both" or p.party == need.party)]
+        people = [
+            p
+            for p in protocol.personnel
+            if p.role.lower() == need.role.lower() and (need.party == "both" or p.party == need.party)
+        ]
         if len(people) < need.count:
             gaps.append(f"{need.role}: {len(people)} of {need.count}")
         if need.qualification_required:
@@ -40,16 +43,27 @@ class ProcessCheck(IQCheck):
 
     def run(self, ctx: IQContext) -> CheckResult:
         p = ctx.protocol
-        problems = [f"step {s.id}: responsible {s.responsible!r} is not a RACI role" for s in p.install_steps
-                    if s.responsible not in RACI_ROLES]
+        problems = [
+            f"step {s.id}: responsible {s.responsible!r} is not a RACI role"
+            for s in p.install_steps
+            if s.responsible not in RACI_ROLES
+        ]
         problems += [f"step {s.id}: no tasks" for s in p.install_steps if not any(t.strip() for t in s.tasks)]
         activities = {r.activity for r in p.raci}
         if not {"test and verification", "acceptance", "problem handling"} <= activities:
             problems.append("RACI lacks test, problem handling or acceptance")
-        return self.judge(not problems, "8 steps with tasks and an owner; RACI covers test, problems, acceptance",
-                          f"{len(problems)} problems", reason="; ".join(problems) or "complete",
-                          evidence=[ctx.write_evidence("plan", {"steps": [s.model_dump() for s in p.install_steps],
-                                                                "raci": [r.model_dump() for r in p.raci]})])
+        return self.judge(
+            not problems,
+            "8 steps with tasks and an owner; RACI covers test, problems, acceptance",
+            f"{len(problems)} problems",
+            reason="; ".join(problems) or "complete",
+            evidence=[
+                ctx.write_evidence(
+                    "plan",
+                    {"steps": [s.model_dump() for s in p.install_steps], "raci": [r.model_dump() for r in p.raci]},
+                )
+            ],
+        )
 
 
 class PeopleCheck(IQCheck):
@@ -63,11 +77,18 @@ class PeopleCheck(IQCheck):
     def run(self, ctx: IQContext) -> CheckResult:
         gaps = staffing_gaps(ctx.protocol)
         people = [p.model_dump() for p in ctx.protocol.personnel]
-        return self.judge(not gaps, "every staffing role filled; training assessed",
-                          f"{len(people)} people, {len(gaps)} gaps", reason="; ".join(gaps) or "complete",
-                          evidence=[ctx.write_evidence("personnel", {"staffing": [s.model_dump() for s in
-                                                                                   ctx.protocol.staffing],
-                                                                      "personnel": people, "gaps": gaps})])
+        return self.judge(
+            not gaps,
+            "every staffing role filled; training assessed",
+            f"{len(people)} people, {len(gaps)} gaps",
+            reason="; ".join(gaps) or "complete",
+            evidence=[
+                ctx.write_evidence(
+                    "personnel",
+                    {"staffing": [s.model_dump() for s in ctx.protocol.staffing], "personnel": people, "gaps": gaps},
+                )
+            ],
+        )
 
 
 PLAN_CHECKS: list[type[IQCheck]] = [ProcessCheck, PeopleCheck]

@@ -40,20 +40,33 @@ class RollbackDrillCheck(IQCheck):
             root = ctx.scratch(f"rollback-{size}")
             drill = rollback_drill(root, data_bytes=size)
             ctx.shared.setdefault("drill_layouts", {})[f"rollback drill {size} B"] = Layout(root / "prefix")
-            rows.append({k: drill[k] for k in ("data_bytes", "install_s", "backup_s", "rollback_s", "identical",
-                                               "version_after")})
+            rows.append(
+                {
+                    k: drill[k]
+                    for k in ("data_bytes", "install_s", "backup_s", "rollback_s", "identical", "version_after")
+                }
+            )
         bad = [r for r in rows if not r["identical"] or r["version_after"] != "1.0.0"]
         ctx.shared["rollback_times"] = rows
-        observed = "; ".join(f"{r['data_bytes'] / 1e6:g} MB: rollback {r['rollback_s']:.2f} s, "
-                             f"{'identical' if r['identical'] else 'DIFFERENT'}" for r in rows)
-        return self.judge(not bad, "state hash-identical after rollback at every size", observed,
-                          evidence=[ctx.write_evidence("rollback_drill", rows)], data={"drills": rows})
+        observed = "; ".join(
+            f"{r['data_bytes'] / 1e6:g} MB: rollback {r['rollback_s']:.2f} s, "
+            f"{'identical' if r['identical'] else 'DIFFERENT'}"
+            for r in rows
+        )
+        return self.judge(
+            not bad,
+            "state hash-identical after rollback at every size",
+            observed,
+            evidence=[ctx.write_evidence("rollback_drill", rows)],
+            data={"drills": rows},
+        )
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                          check=False)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, check=False
+    )
     return proc.returncode == 0
 
 
@@ -94,9 +107,13 @@ class DiskFullCheck(IQCheck):
         finally:
             subprocess.run(["umount", str(mount)], capture_output=True, check=False)
         data = {"outcome": outcome, "message": message, "untouched": untouched, "warning_logged": warned}
-        return self.judge(outcome == "refused" and untouched and warned,
-                          "refused at preflight with a free-space message; nothing installed; warning logged",
-                          f"{outcome}: {message[:160]}", evidence=[ctx.write_evidence("disk_full", data)], data=data)
+        return self.judge(
+            outcome == "refused" and untouched and warned,
+            "refused at preflight with a free-space message; nothing installed; warning logged",
+            f"{outcome}: {message[:160]}",
+            evidence=[ctx.write_evidence("disk_full", data)],
+            data=data,
+        )
 
 
 class MemoryLimitCheck(IQCheck):
@@ -115,21 +132,35 @@ class MemoryLimitCheck(IQCheck):
         prefix = root / "prefix"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         limit = 640 * 2**20
-        proc = subprocess.run(["prlimit", f"--as={limit}", "--", sys.executable, "-c", _INSTALL, str(bundle),
-                               str(prefix), "drill"], capture_output=True, text=True, env=env, timeout=600,
-                              check=False)
+        proc = subprocess.run(
+            ["prlimit", f"--as={limit}", "--", sys.executable, "-c", _INSTALL, str(bundle), str(prefix), "drill"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
         releases = prefix / "releases"
         untouched = not (releases.exists() and any(releases.iterdir())) and not (prefix / "current").exists()
         events = read_events(Layout(prefix).events)
-        warned = any(e["event"] == "failed" and e["step"] == "preflight" and "memory" in str(e["result"])
-                     for e in events)
-        data = {"limit_bytes": limit, "exit": proc.returncode, "message": last, "untouched": untouched,
-                "warning_logged": warned}
-        return self.judge(proc.returncode != 0 and untouched and warned,
-                          "refused at preflight naming memory; nothing installed; warning logged",
-                          f"exit {proc.returncode}: {last[:160]}", evidence=[ctx.write_evidence("memory_limit", data)],
-                          data=data)
+        warned = any(
+            e["event"] == "failed" and e["step"] == "preflight" and "memory" in str(e["result"]) for e in events
+        )
+        data = {
+            "limit_bytes": limit,
+            "exit": proc.returncode,
+            "message": last,
+            "untouched": untouched,
+            "warning_logged": warned,
+        }
+        return self.judge(
+            proc.returncode != 0 and untouched and warned,
+            "refused at preflight naming memory; nothing installed; warning logged",
+            f"exit {proc.returncode}: {last[:160]}",
+            evidence=[ctx.write_evidence("memory_limit", data)],
+            data=data,
+        )
 
 
 _INSTALL = "import sys; from aimd.iq.install import install; install(sys.argv[1], sys.argv[2], operator=sys.argv[3])"
@@ -150,9 +181,16 @@ class ConcurrentInstallCheck(IQCheck):
         prefix = root / "prefix"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-c", _INSTALL, str(b), str(prefix), f"installer-{i}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                 for i, b in enumerate(bundles)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _INSTALL, str(b), str(prefix), f"installer-{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for i, b in enumerate(bundles)
+        ]
         results = []
         for p in procs:
             _, err = p.communicate(timeout=600)
@@ -163,17 +201,30 @@ class ConcurrentInstallCheck(IQCheck):
         refused = sum("InstallLockedError" in r["error"] for r in results)
         other_failures = [r for r in results if r["exit"] != 0 and "InstallLockedError" not in r["error"]]
         problems = lifecycle_problems(read_events(layout.events), layout.read_history(), layout.current_version())
-        data = {"processes": results, "refused_by_lock": refused, "current": layout.current_version(),
-                "log_problems": problems, "seconds": round(time.perf_counter() - start, 3)}
+        data = {
+            "processes": results,
+            "refused_by_lock": refused,
+            "current": layout.current_version(),
+            "log_problems": problems,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
         ok = not other_failures and not problems and layout.current_version() in {"1.0.0", "1.1.0"}
-        return self.judge(ok, "each install completes or is refused by the lock; state and log consistent",
-                          f"{refused} refused by the lock, {len(other_failures)} other failures, "
-                          f"current {layout.current_version()}", evidence=[ctx.write_evidence("concurrent", data)],
-                          data=data)
+        return self.judge(
+            ok,
+            "each install completes or is refused by the lock; state and log consistent",
+            f"{refused} refused by the lock, {len(other_failures)} other failures, current {layout.current_version()}",
+            evidence=[ctx.write_evidence("concurrent", data)],
+            data=data,
+        )
 
 
-RELIABILITY_CHECKS: list[type[IQCheck]] = [RollbackDrillCheck, DiskFullCheck, MemoryLimitCheck,
-                                           ConcurrentInstallCheck]
+RELIABILITY_CHECKS: list[type[IQCheck]] = [RollbackDrillCheck, DiskFullCheck, MemoryLimitCheck, ConcurrentInstallCheck]
 
-__all__ = ["DRILL_SIZES", "RELIABILITY_CHECKS", "ConcurrentInstallCheck", "DiskFullCheck", "MemoryLimitCheck",
-           "RollbackDrillCheck"]
+__all__ = [
+    "DRILL_SIZES",
+    "RELIABILITY_CHECKS",
+    "ConcurrentInstallCheck",
+    "DiskFullCheck",
+    "MemoryLimitCheck",
+    "RollbackDrillCheck",
+]

@@ -95,8 +95,12 @@ def openapi_routes(ctx: IQContext) -> list[tuple[str, str]]:
     """(method, path) of every operation in the target's OpenAPI document."""
     with client(ctx) as http:
         doc = http.get("/openapi.json").raise_for_status().json()
-    return [(m.upper(), p) for p, ops in doc.get("paths", {}).items() for m in ops
-            if m.lower() in {"get", "post", "put", "patch", "delete"}]
+    return [
+        (m.upper(), p)
+        for p, ops in doc.get("paths", {}).items()
+        for m in ops
+        if m.lower() in {"get", "post", "put", "patch", "delete"}
+    ]
 
 
 class _TargetCheck(IQCheck):
@@ -136,12 +140,26 @@ class FunctionCheck(_TargetCheck):
                 except httpx.HTTPError as err:
                     status, text = None, str(err)
                 ok = status == case.expect_status and (case.expect_text is None or case.expect_text in text)
-                rows.append({"id": case.id, "kind": case.kind, "path": case.path, "expected": case.acceptance,
-                             "status": status, "seconds": round(time.perf_counter() - start, 4), "passed": ok})
+                rows.append(
+                    {
+                        "id": case.id,
+                        "kind": case.kind,
+                        "path": case.path,
+                        "expected": case.acceptance,
+                        "status": status,
+                        "seconds": round(time.perf_counter() - start, 4),
+                        "passed": ok,
+                    }
+                )
         failed = [r["id"] for r in rows if not r["passed"]]
-        return self.judge(not failed, f"{len(rows)} cases accepted", f"{len(rows) - len(failed)} of {len(rows)} pass",
-                          reason=("failed: " + ", ".join(failed)) if failed else "all accepted",
-                          evidence=[ctx.write_evidence("functional_tests", rows)], data={"cases": rows})
+        return self.judge(
+            not failed,
+            f"{len(rows)} cases accepted",
+            f"{len(rows) - len(failed)} of {len(rows)} pass",
+            reason=("failed: " + ", ".join(failed)) if failed else "all accepted",
+            evidence=[ctx.write_evidence("functional_tests", rows)],
+            data={"cases": rows},
+        )
 
 
 def screenshot(url: str, path: Path, *, width: int = 1000, height: int = 700) -> Path:
@@ -153,9 +171,22 @@ def screenshot(url: str, path: Path, *, width: int = 1000, height: int = 700) ->
     if browser is None:
         raise FileNotFoundError("chromium")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
-                    "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={path}", url],
-                   capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--ignore-certificate-errors",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            f"--screenshot={path}",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     if not path.is_file():
         raise RuntimeError(f"chromium wrote no screenshot of {url}")
     return path
@@ -195,14 +226,19 @@ class UiRenderCheck(_TargetCheck):
         for page in pages:
             png = screenshot(f"{ctx.target}{page.path}", ctx.evidence_dir / f"ui-{page.id}.png")
             ink = ink_fraction(png)
-            rows.append({"id": page.id, "path": page.path, "ink_fraction": round(ink, 5),
-                         "rendered": ink >= self.min_ink})
+            rows.append(
+                {"id": page.id, "path": page.path, "ink_fraction": round(ink, 5), "rendered": ink >= self.min_ink}
+            )
             evidence.append(png.relative_to(ctx.out).as_posix())
         blank = [r["id"] for r in rows if not r["rendered"]]
-        return self.judge(not blank, f"every page shows content (ink ≥ {self.min_ink:.1%})",
-                          f"{len(rows) - len(blank)} of {len(rows)} rendered",
-                          reason=("blank: " + ", ".join(blank)) if blank else "all rendered",
-                          evidence=[ctx.write_evidence("ui_render", rows), *evidence], data={"pages": rows})
+        return self.judge(
+            not blank,
+            f"every page shows content (ink ≥ {self.min_ink:.1%})",
+            f"{len(rows) - len(blank)} of {len(rows)} rendered",
+            reason=("blank: " + ", ".join(blank)) if blank else "all rendered",
+            evidence=[ctx.write_evidence("ui_render", rows), *evidence],
+            data={"pages": rows},
+        )
 
 
 class UnauthenticatedRoutesCheck(_TargetCheck):
@@ -229,14 +265,19 @@ class UnauthenticatedRoutesCheck(_TargetCheck):
         with client(ctx) as http:
             for method, path in probed:
                 resp = http.request(method, fill_path(path), json={} if method in {"POST", "PUT", "PATCH"} else None)
-                rows.append({"method": method, "path": path, "status": resp.status_code,
-                             "refused": resp.status_code in DENIED})
+                rows.append(
+                    {"method": method, "path": path, "status": resp.status_code, "refused": resp.status_code in DENIED}
+                )
         ctx.shared.setdefault("faults_injected", []).append("illegal_access")
         open_routes = [f"{r['method']} {r['path']} → {r['status']}" for r in rows if not r["refused"]]
-        return self.judge(not open_routes, "401/403 on every non-public route",
-                          f"{len(rows) - len(open_routes)} of {len(rows)} refused",
-                          reason=("open: " + "; ".join(open_routes)) if open_routes else "all refused",
-                          evidence=[ctx.write_evidence("unauthenticated_routes", rows)], data={"routes": rows})
+        return self.judge(
+            not open_routes,
+            "401/403 on every non-public route",
+            f"{len(rows) - len(open_routes)} of {len(rows)} refused",
+            reason=("open: " + "; ".join(open_routes)) if open_routes else "all refused",
+            evidence=[ctx.write_evidence("unauthenticated_routes", rows)],
+            data={"routes": rows},
+        )
 
 
 class WeakCredentialsCheck(_TargetCheck):
@@ -260,8 +301,13 @@ class WeakCredentialsCheck(_TargetCheck):
             if login and login in {p for _, p in routes}:
                 for user, password in weak:
                     resp = http.post(login, data={"username": user, "password": password})
-                    rows.append({"try": f"login {user}", "status": resp.status_code,
-                                 "accepted": resp.status_code < 300 and "token" in resp.text})
+                    rows.append(
+                        {
+                            "try": f"login {user}",
+                            "status": resp.status_code,
+                            "accepted": resp.status_code < 300 and "token" in resp.text,
+                        }
+                    )
             else:  # token-only APIs: weak secrets presented as bearer tokens must be refused
                 public = set(ctx.protocol.security.public_routes)
                 protected = [p for m, p in routes if m == "GET" and p not in public and "{" not in p]
@@ -269,12 +315,21 @@ class WeakCredentialsCheck(_TargetCheck):
                     return self.not_evaluated("no login route and no protected GET route to try tokens on")
                 for secret in dict.fromkeys(x for pair in weak for x in pair):
                     resp = http.get(protected[0], headers={"Authorization": f"Bearer {secret}"})
-                    rows.append({"try": f"bearer {secret!r} on {protected[0]}", "status": resp.status_code,
-                                 "accepted": resp.status_code < 300})
+                    rows.append(
+                        {
+                            "try": f"bearer {secret!r} on {protected[0]}",
+                            "status": resp.status_code,
+                            "accepted": resp.status_code < 300,
+                        }
+                    )
         accepted = [r["try"] for r in rows if r["accepted"]]
-        return self.judge(not accepted, "every weak credential refused", f"{len(accepted)} of {len(rows)} accepted",
-                          reason=("accepted: " + ", ".join(accepted)) if accepted else "all refused",
-                          evidence=[ctx.write_evidence("weak_credentials", rows)])
+        return self.judge(
+            not accepted,
+            "every weak credential refused",
+            f"{len(accepted)} of {len(rows)} accepted",
+            reason=("accepted: " + ", ".join(accepted)) if accepted else "all refused",
+            evidence=[ctx.write_evidence("weak_credentials", rows)],
+        )
 
 
 def tls_info(url: str) -> dict[str, Any]:
@@ -284,8 +339,10 @@ def tls_info(url: str) -> dict[str, Any]:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=10) as raw, context.wrap_socket(raw,
-                                                                                       server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         return {"version": tls.version(), "cipher": tls.cipher()[0] if tls.cipher() else None}
 
 
@@ -303,9 +360,14 @@ class TlsCheck(_TargetCheck):
         parsed = urlparse(ctx.target)
         if parsed.scheme != "https":
             plain_ok = not ctx.protocol.security.require_tls and parsed.hostname in LOOPBACK
-            return self.judge(plain_ok, "https with TLS ≥ 1.2", f"plain {parsed.scheme} on {parsed.hostname}",
-                              reason="credentials would travel in plain text" if not plain_ok else
-                              "loopback-only service and the protocol does not require TLS")
+            return self.judge(
+                plain_ok,
+                "https with TLS ≥ 1.2",
+                f"plain {parsed.scheme} on {parsed.hostname}",
+                reason="credentials would travel in plain text"
+                if not plain_ok
+                else "loopback-only service and the protocol does not require TLS",
+            )
         info = tls_info(ctx.target)
         ok = info["version"] in {"TLSv1.2", "TLSv1.3"}
         return self.judge(ok, "TLSv1.2 or TLSv1.3", f"{info['version']} {info['cipher']}", data=info)
@@ -333,8 +395,16 @@ class BaselineCheck(_TargetCheck):
                 answer = None
                 if resp.status_code < 300 and spec.answer_field:
                     answer = answer_of(resp.json(), spec.answer_field)
-                rows.append({"id": case.id, "status": resp.status_code, "seconds": round(seconds, 4),
-                             "answer": answer, "reference": case.reference, "correct": answer == case.reference})
+                rows.append(
+                    {
+                        "id": case.id,
+                        "status": resp.status_code,
+                        "seconds": round(seconds, 4),
+                        "answer": answer,
+                        "reference": case.reference,
+                        "correct": answer == case.reference,
+                    }
+                )
         mean_s = sum(r["seconds"] for r in rows) / len(rows)
         correct = sum(r["correct"] for r in rows)
         acc, low, high = accuracy_ci(correct, len(rows))
@@ -344,10 +414,14 @@ class BaselineCheck(_TargetCheck):
         if spec.min_accuracy is not None and acc < spec.min_accuracy:
             problems.append(f"accuracy {acc:.3f} < {spec.min_accuracy}")
         data = {"cases": rows, "mean_seconds": mean_s, "accuracy": acc, "accuracy_ci95": [low, high]}
-        return self.judge(not problems, f"mean ≤ {spec.max_mean_seconds_per_case} s; accuracy ≥ {spec.min_accuracy}",
-                          f"mean {mean_s:.3f} s; accuracy {acc:.3f} (95 % CI {low:.3f}–{high:.3f}, n={len(rows)})",
-                          reason="; ".join(problems) or "within limits",
-                          evidence=[ctx.write_evidence("baseline_cases", data)], data=data)
+        return self.judge(
+            not problems,
+            f"mean ≤ {spec.max_mean_seconds_per_case} s; accuracy ≥ {spec.min_accuracy}",
+            f"mean {mean_s:.3f} s; accuracy {acc:.3f} (95 % CI {low:.3f}–{high:.3f}, n={len(rows)})",
+            reason="; ".join(problems) or "within limits",
+            evidence=[ctx.write_evidence("baseline_cases", data)],
+            data=data,
+        )
 
 
 class ConcurrencyCheck(_TargetCheck):
@@ -365,9 +439,17 @@ class ConcurrencyCheck(_TargetCheck):
         users = spec.concurrency_users
         per_user = max(1, spec.concurrency_requests // users)
         proc = listening_process(ctx.target or "")
-        stats = load_test(ctx.target or "", spec.endpoint, users=users, per_user=per_user, token=ctx.token,
-                          pid=proc.pid if proc else None, timeout=max(30.0, 3 * spec.max_mean_response_s),
-                          max_seconds=300.0, **baseline_request(ctx))
+        stats = load_test(
+            ctx.target or "",
+            spec.endpoint,
+            users=users,
+            per_user=per_user,
+            token=ctx.token,
+            pid=proc.pid if proc else None,
+            timeout=max(30.0, 3 * spec.max_mean_response_s),
+            max_seconds=300.0,
+            **baseline_request(ctx),
+        )
         problems = []
         if stats["success_rate"] < spec.min_success_rate:
             problems.append(f"success {stats['success_rate']:.3f} < {spec.min_success_rate}")
@@ -378,14 +460,23 @@ class ConcurrencyCheck(_TargetCheck):
             problems.append(f"CPU {machine_cpu:.0f} % of the machine > {spec.max_cpu_percent} %")
         if stats.get("rss_mb_max", 0) > spec.max_memory_mb:
             problems.append(f"memory {stats['rss_mb_max']:.0f} MB > {spec.max_memory_mb} MB")
-        observed = (f"{stats['requests']} requests by {users} users: success {stats['success_rate']:.3f}, "
-                    f"mean {stats['mean_s'] or 0:.3f} s, p95 {stats['p95_s'] or 0:.3f} s"
-                    + (f", CPU max {stats['cpu_percent_max']:.0f} %, RSS max {stats['rss_mb_max']:.0f} MB"
-                       if "cpu_percent_max" in stats else ", target process not visible"))
-        return self.judge(not problems, f"success ≥ {spec.min_success_rate}, mean ≤ {spec.max_mean_response_s} s",
-                          observed, reason="; ".join(problems) or "within limits",
-                          evidence=[ctx.write_evidence("concurrency", stats)],
-                          data={k: v for k, v in stats.items() if k != "resource_samples"})
+        observed = (
+            f"{stats['requests']} requests by {users} users: success {stats['success_rate']:.3f}, "
+            f"mean {stats['mean_s'] or 0:.3f} s, p95 {stats['p95_s'] or 0:.3f} s"
+            + (
+                f", CPU max {stats['cpu_percent_max']:.0f} %, RSS max {stats['rss_mb_max']:.0f} MB"
+                if "cpu_percent_max" in stats
+                else ", target process not visible"
+            )
+        )
+        return self.judge(
+            not problems,
+            f"success ≥ {spec.min_success_rate}, mean ≤ {spec.max_mean_response_s} s",
+            observed,
+            reason="; ".join(problems) or "within limits",
+            evidence=[ctx.write_evidence("concurrency", stats)],
+            data={k: v for k, v in stats.items() if k != "resource_samples"},
+        )
 
 
 class StressCheck(_TargetCheck):
@@ -403,22 +494,40 @@ class StressCheck(_TargetCheck):
         levels = spec.levels if ctx.profile == "full" else spec.levels[: max(2, len(spec.levels) - 1)]
         rows, max_ok = [], 0
         for users in levels:
-            s = load_test(ctx.target or "", ctx.protocol.baseline.endpoint, users=users,
-                          per_user=spec.requests_per_user, token=ctx.token, timeout=max(30.0, 3 * spec.p95_limit_s),
-                          max_seconds=300.0, **baseline_request(ctx))
+            s = load_test(
+                ctx.target or "",
+                ctx.protocol.baseline.endpoint,
+                users=users,
+                per_user=spec.requests_per_user,
+                token=ctx.token,
+                timeout=max(30.0, 3 * spec.p95_limit_s),
+                max_seconds=300.0,
+                **baseline_request(ctx),
+            )
             error_rate = 1 - s["success_rate"]
-            within = (s["p95_s"] is not None and s["p95_s"] <= spec.p95_limit_s and error_rate <= spec.max_error_rate)
-            rows.append({"users": users, "mean_s": s["mean_s"], "p95_s": s["p95_s"], "error_rate": error_rate,
-                         "throughput_rps": s["throughput_rps"], "within_limits": within})
+            within = s["p95_s"] is not None and s["p95_s"] <= spec.p95_limit_s and error_rate <= spec.max_error_rate
+            rows.append(
+                {
+                    "users": users,
+                    "mean_s": s["mean_s"],
+                    "p95_s": s["p95_s"],
+                    "error_rate": error_rate,
+                    "throughput_rps": s["throughput_rps"],
+                    "within_limits": within,
+                }
+            )
             if not within:
                 break
             max_ok = users
         figure = _plot_stress(ctx, rows, spec.p95_limit_s)
-        return self.judge(max_ok >= spec.expected_max_concurrency,
-                          f"maximum concurrency ≥ {spec.expected_max_concurrency} (p95 ≤ {spec.p95_limit_s} s, "
-                          f"errors ≤ {spec.max_error_rate})", f"maximum concurrency {max_ok} of levels {levels}",
-                          evidence=[ctx.write_evidence("stress", rows), figure], data={"levels": rows,
-                                                                                     "max_concurrency": max_ok})
+        return self.judge(
+            max_ok >= spec.expected_max_concurrency,
+            f"maximum concurrency ≥ {spec.expected_max_concurrency} (p95 ≤ {spec.p95_limit_s} s, "
+            f"errors ≤ {spec.max_error_rate})",
+            f"maximum concurrency {max_ok} of levels {levels}",
+            evidence=[ctx.write_evidence("stress", rows), figure],
+            data={"levels": rows, "max_concurrency": max_ok},
+        )
 
 
 def _wait_ready(http: httpx.Client, seconds: float) -> bool:
@@ -463,21 +572,38 @@ class DependencyOutageCheck(_TargetCheck):
                     time.sleep(0.3)
                 named = answer is not None and answer.status_code >= 500 and dep.name.lower() in answer.text.lower()
                 alive = http.get("/v2/health/live").status_code == 200
-                subprocess.Popen(dep.start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True)
+                subprocess.Popen(
+                    dep.start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+                )
                 started = time.monotonic()
                 recovered = round(time.monotonic() - started, 2) if _wait_ready(http, dep.recover_within_s) else None
-                rows.append({"dependency": dep.name, "ready_during_outage": answer.status_code if answer else None,
-                             "answer": answer.text[:200] if answer else None, "named_in_answer": named,
-                             "service_alive": alive, "recovered_after_s": recovered})
-        bad = [r["dependency"] for r in rows if not (r.get("named_in_answer") and r.get("service_alive")
-                                                     and r.get("recovered_after_s") is not None)]
-        return self.judge(not bad, "not-ready answer naming the dependency; live; ready again after restart",
-                          "; ".join(f"{r['dependency']}: ready {r.get('ready_during_outage')}, named "
-                                    f"{r.get('named_in_answer')}, recovered {r.get('recovered_after_s')}"
-                                    for r in rows),
-                          reason=("not handled: " + ", ".join(bad)) if bad else "clear error and recovery",
-                          evidence=[ctx.write_evidence("dependency_outage", rows)], data={"dependencies": rows})
+                rows.append(
+                    {
+                        "dependency": dep.name,
+                        "ready_during_outage": answer.status_code if answer else None,
+                        "answer": answer.text[:200] if answer else None,
+                        "named_in_answer": named,
+                        "service_alive": alive,
+                        "recovered_after_s": recovered,
+                    }
+                )
+        bad = [
+            r["dependency"]
+            for r in rows
+            if not (r.get("named_in_answer") and r.get("service_alive") and r.get("recovered_after_s") is not None)
+        ]
+        return self.judge(
+            not bad,
+            "not-ready answer naming the dependency; live; ready again after restart",
+            "; ".join(
+                f"{r['dependency']}: ready {r.get('ready_during_outage')}, named "
+                f"{r.get('named_in_answer')}, recovered {r.get('recovered_after_s')}"
+                for r in rows
+            ),
+            reason=("not handled: " + ", ".join(bad)) if bad else "clear error and recovery",
+            evidence=[ctx.write_evidence("dependency_outage", rows)],
+            data={"dependencies": rows},
+        )
 
 
 def _plot_stress(ctx: IQContext, rows: list[dict[str, Any]], limit: float) -> str:
@@ -507,11 +633,34 @@ def _plot_stress(ctx: IQContext, rows: list[dict[str, Any]], limit: float) -> st
     return path.relative_to(ctx.out).as_posix()
 
 
-SERVICE_CHECKS: list[type[IQCheck]] = [FunctionCheck, UiRenderCheck, UnauthenticatedRoutesCheck, WeakCredentialsCheck,
-                                        TlsCheck, BaselineCheck, ConcurrencyCheck, StressCheck, DependencyOutageCheck]
+SERVICE_CHECKS: list[type[IQCheck]] = [
+    FunctionCheck,
+    UiRenderCheck,
+    UnauthenticatedRoutesCheck,
+    WeakCredentialsCheck,
+    TlsCheck,
+    BaselineCheck,
+    ConcurrencyCheck,
+    StressCheck,
+    DependencyOutageCheck,
+]
 
-__all__ = ["SERVICE_CHECKS", "BaselineCheck", "ConcurrencyCheck", "DependencyOutageCheck", "FunctionCheck",
-           "StressCheck", "TlsCheck",
-           "UiRenderCheck", "UnauthenticatedRoutesCheck", "WeakCredentialsCheck", "accuracy_ci", "answer_of",
-           "fill_path", "ink_fraction", "openapi_routes", "screenshot", "tls_info"]
-
+__all__ = [
+    "SERVICE_CHECKS",
+    "BaselineCheck",
+    "ConcurrencyCheck",
+    "DependencyOutageCheck",
+    "FunctionCheck",
+    "StressCheck",
+    "TlsCheck",
+    "UiRenderCheck",
+    "UnauthenticatedRoutesCheck",
+    "WeakCredentialsCheck",
+    "accuracy_ci",
+    "answer_of",
+    "fill_path",
+    "ink_fraction",
+    "openapi_routes",
+    "screenshot",
+    "tls_info",
+]

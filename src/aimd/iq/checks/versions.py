@@ -34,8 +34,9 @@ def _manifest(ctx: IQContext) -> dict[str, Any] | None:
 
 def installed_file_problems(site_packages: Path, dist: str) -> list[str]:
     """Files of an installed distribution that differ from its RECORD, and extra files in its packages."""
-    infos = [p for p in site_packages.glob("*.dist-info")
-             if p.name.lower().startswith(dist.replace("-", "_").lower() + "-")]
+    infos = [
+        p for p in site_packages.glob("*.dist-info") if p.name.lower().startswith(dist.replace("-", "_").lower() + "-")
+    ]
     if not infos:
         return [f"{dist}: not installed in {site_packages}"]
     info = infos[0]
@@ -87,8 +88,12 @@ class ConsistencyCheck(_ReleaseCheck):
         version = manifest["version"]
         product = manifest["product"]["name"]
         installed = installed_versions(str(prefix.current / "bin" / "python"), [product]).get(product)
-        seen = {"bundle": version, "current": prefix.current_version(), "installed package": installed,
-                "protocol": ctx.protocol.version_manifest.version}
+        seen = {
+            "bundle": version,
+            "current": prefix.current_version(),
+            "installed package": installed,
+            "protocol": ctx.protocol.version_manifest.version,
+        }
         for c in manifest["components"]:
             seen[f"{c['kind']} {c['name']}"] = c["version"]
             if "tag" in c:
@@ -98,9 +103,14 @@ class ConsistencyCheck(_ReleaseCheck):
         for c in ctx.protocol.version_manifest.components:
             seen[f"protocol {c.kind} {c.name}"] = c.version
         differ = {k: v for k, v in seen.items() if v != version}
-        return self.judge(not differ, f"all {version}", f"{len(seen)} places, {len(differ)} differ",
-                          reason="; ".join(f"{k}: {v}" for k, v in differ.items()) or f"all {version}",
-                          evidence=[ctx.write_evidence("versions", seen)], data={"versions": seen})
+        return self.judge(
+            not differ,
+            f"all {version}",
+            f"{len(seen)} places, {len(differ)} differ",
+            reason="; ".join(f"{k}: {v}" for k, v in differ.items()) or f"all {version}",
+            evidence=[ctx.write_evidence("versions", seen)],
+            data={"versions": seen},
+        )
 
 
 class FilesCheck(_ReleaseCheck):
@@ -117,9 +127,13 @@ class FilesCheck(_ReleaseCheck):
         problems = [f"bundle: {p}" for p in bundle_problems(release / "bundle")]
         site = next((release / "lib").glob("python*/site-packages"))
         problems += [f"package: {p}" for p in installed_file_problems(site, manifest["product"]["name"])]
-        return self.judge(not problems, "every file as released", f"{len(problems)} problems",
-                          reason="; ".join(problems[:20]) or "all files as released",
-                          evidence=[ctx.write_evidence("installed_files", {"problems": problems})])
+        return self.judge(
+            not problems,
+            "every file as released",
+            f"{len(problems)} problems",
+            reason="; ".join(problems[:20]) or "all files as released",
+            evidence=[ctx.write_evidence("installed_files", {"problems": problems})],
+        )
 
 
 class NamingCheck(_ReleaseCheck):
@@ -135,8 +149,11 @@ class NamingCheck(_ReleaseCheck):
         notes = prefix.current / "bundle" / "RELEASE-NOTES.md"
         problems = [] if check_version_name(version) else [f"version {version!r} is not MAJOR.MINOR.PATCH"]
         problems += notes_problems(notes.read_text(encoding="utf-8"), version) if notes.exists() else ["no notes"]
-        return self.judge(not problems, "MAJOR.MINOR.PATCH; notes with changes, fixes, dependencies",
-                          "; ".join(problems) or "complete")
+        return self.judge(
+            not problems,
+            "MAJOR.MINOR.PATCH; notes with changes, fixes, dependencies",
+            "; ".join(problems) or "complete",
+        )
 
 
 class ReleaseProcessCheck(_ReleaseCheck):
@@ -150,18 +167,35 @@ class ReleaseProcessCheck(_ReleaseCheck):
     def check(self, ctx: IQContext, prefix: Layout, manifest: dict[str, Any]) -> CheckResult:
         events = read_events(prefix.events)
         version = manifest["version"]
-        tasks = {e["task_id"] for e in events if e["kind"] == "install" and e["event"] == "completed"
-                 and (e.get("result") or {}).get("version") == version}
+        tasks = {
+            e["task_id"]
+            for e in events
+            if e["kind"] == "install"
+            and e["event"] == "completed"
+            and (e.get("result") or {}).get("version") == version
+        }
         approvals = [e for e in events if e["task_id"] in tasks and e["event"] == "approved"]
         signed = not any("signature" in p for p in bundle_problems(prefix.current / "bundle"))
-        observed = {"signer": manifest.get("signer"), "signature_valid": signed, "install_tasks": sorted(tasks),
-                    "approved_by": [e["operator"] for e in approvals]}
+        observed = {
+            "signer": manifest.get("signer"),
+            "signature_valid": signed,
+            "install_tasks": sorted(tasks),
+            "approved_by": [e["operator"] for e in approvals],
+        }
         ok = signed and bool(tasks) and len(approvals) >= len(tasks)
-        return self.judge(ok, "valid signature; each install of this version approved", json.dumps(observed),
-                          data=observed)
+        return self.judge(
+            ok, "valid signature; each install of this version approved", json.dumps(observed), data=observed
+        )
 
 
 VERSION_CHECKS: list[type[IQCheck]] = [ConsistencyCheck, FilesCheck, NamingCheck, ReleaseProcessCheck]
 
-__all__ = ["VERSION_CHECKS", "ConsistencyCheck", "FilesCheck", "NamingCheck", "ReleaseProcessCheck",
-           "installed_file_problems", "record_hash"]
+__all__ = [
+    "VERSION_CHECKS",
+    "ConsistencyCheck",
+    "FilesCheck",
+    "NamingCheck",
+    "ReleaseProcessCheck",
+    "installed_file_problems",
+    "record_hash",
+]

@@ -30,8 +30,14 @@ from aimd.models.specs import InputSpec, OutputSpec
 RUNTIMES = ("onnxruntime", "openvino")
 
 
-def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None,
-                   threads: int = 2, runtime: str = "onnxruntime") -> BasePredictor:
+def load_predictor(
+    path: str | Path,
+    *,
+    input_spec: InputSpec | None = None,
+    output_spec: OutputSpec | None = None,
+    threads: int = 2,
+    runtime: str = "onnxruntime",
+) -> BasePredictor:
     """Open a model file or folder through the matching adapter.
 
     Parameters
@@ -56,15 +62,21 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
     if runtime not in RUNTIMES:
         raise InvalidInputError(f"unknown runtime {runtime!r}", where="runtime", hint=f"use one of {list(RUNTIMES)}")
     if not p.exists():
-        raise InvalidInputError("model path does not exist", where=str(p),
-                                hint="pass a run folder, a MONAI bundle folder, an .onnx or a TorchScript file")
+        raise InvalidInputError(
+            "model path does not exist",
+            where=str(p),
+            hint="pass a run folder, a MONAI bundle folder, an .onnx or a TorchScript file",
+        )
     if p.is_dir():
         if is_run(p):
             return load_run(p).predictor()
         if (p / "configs" / "metadata.json").is_file():
             return MonaiBundlePredictor(p)
-        raise InvalidInputError("folder is neither a training run (run.json) nor a MONAI bundle "
-                                "(configs/metadata.json)", where=str(p), hint="pass the run or bundle root folder")
+        raise InvalidInputError(
+            "folder is neither a training run (run.json) nor a MONAI bundle (configs/metadata.json)",
+            where=str(p),
+            hint="pass the run or bundle root folder",
+        )
     if p.suffix.lower() == ".onnx":
         if runtime == "openvino":
             return OpenVinoPredictor(p, input_spec, output_spec, threads=threads)
@@ -74,11 +86,17 @@ def load_predictor(path: str | Path, *, input_spec: InputSpec | None = None, out
             names = archive.namelist()
         if any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names):
             return TorchScriptPredictor(p, input_spec, output_spec)
-        raise InvalidInputError("file is a PyTorch state dict, not a runnable model", where=str(p),
-                                hint="use TorchModulePredictor.from_import_path with the network class, or pass "
-                                     "the run folder that holds it")
-    raise InvalidInputError(f"unknown model file type {p.suffix!r}", where=str(p),
-                            hint="pass a run folder, a MONAI bundle folder, an .onnx or a TorchScript file")
+        raise InvalidInputError(
+            "file is a PyTorch state dict, not a runnable model",
+            where=str(p),
+            hint="use TorchModulePredictor.from_import_path with the network class, or pass "
+            "the run folder that holds it",
+        )
+    raise InvalidInputError(
+        f"unknown model file type {p.suffix!r}",
+        where=str(p),
+        hint="pass a run folder, a MONAI bundle folder, an .onnx or a TorchScript file",
+    )
 
 
 __all__ = [

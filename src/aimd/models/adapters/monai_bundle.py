@@ -50,9 +50,11 @@ from aimd.models.specs import InputSpec, Intensity, OutputSpec, parse_input_spec
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise InvalidInputError(f"bundle file {path.name} is missing", where=str(path),
-                                hint="a MONAI bundle needs configs/metadata.json, configs/inference.json and "
-                                     "models/model.pt")
+        raise InvalidInputError(
+            f"bundle file {path.name} is missing",
+            where=str(path),
+            hint="a MONAI bundle needs configs/metadata.json, configs/inference.json and models/model.pt",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -82,8 +84,11 @@ def _specs_from_format(meta: dict[str, Any], inference: dict[str, Any], where: s
         image = next(iter(fmt["inputs"].values()))
         pred = next(iter(fmt["outputs"].values()))
     except (KeyError, StopIteration, AttributeError) as err:
-        raise SchemaError("metadata.json lacks network_data_format.inputs/outputs", where=where,
-                          hint="add the tensor format specifiers of the MONAI bundle specification") from err
+        raise SchemaError(
+            "metadata.json lacks network_data_format.inputs/outputs",
+            where=where,
+            hint="add the tensor format specifiers of the MONAI bundle specification",
+        ) from err
     shape = image.get("spatial_shape", [])
     dims = len(shape)
     fixed = [int(s) for s in shape if isinstance(s, int)]
@@ -98,8 +103,11 @@ def _specs_from_format(meta: dict[str, Any], inference: dict[str, Any], where: s
     elif len(fixed) == dims:
         patch = tuple(fixed)
     else:
-        raise SchemaError("cannot tell the patch size: spatial_shape is symbolic and there is no "
-                          "SlidingWindowInferer roi_size", where=where, hint="add inferer.roi_size to inference.json")
+        raise SchemaError(
+            "cannot tell the patch size: spatial_shape is symbolic and there is no SlidingWindowInferer roi_size",
+            where=where,
+            hint="add inferer.roi_size to inference.json",
+        )
     scale = _find_transform(inference, "ScaleIntensityRange")
     intensity = Intensity()
     if scale and {"a_min", "a_max"} <= scale.keys():
@@ -108,9 +116,15 @@ def _specs_from_format(meta: dict[str, Any], inference: dict[str, Any], where: s
     channels = int(image.get("num_channels", 1))
     if intensity.method == "window" and channels != 1:
         intensity = Intensity()
-    spec_in = InputSpec(modality=str(image.get("modality", "n/a")), dims=dims, channels=channels,
-                        patch_size=patch, fixed_size=len(fixed) == dims and not inferer,
-                        size_multiple=multiple, intensity=intensity)
+    spec_in = InputSpec(
+        modality=str(image.get("modality", "n/a")),
+        dims=dims,
+        channels=channels,
+        patch_size=patch,
+        fixed_size=len(fixed) == dims and not inferer,
+        size_multiple=multiple,
+        intensity=intensity,
+    )
     channel_def = {int(k): str(v) for k, v in (pred.get("channel_def") or {}).items()}
     n_out = int(pred.get("num_channels", len(channel_def) or 1))
     task = "classification" if pred.get("type") == "probabilities" else "segmentation"
@@ -120,8 +134,7 @@ def _specs_from_format(meta: dict[str, Any], inference: dict[str, Any], where: s
     else:
         labels = {i: channel_def.get(i, f"class_{i}") for i in range(n_out)}
         activation = "softmax"
-    spec_out = OutputSpec(task=task, labels=labels, activation=activation,
-                          description=str(meta.get("task", "")))
+    spec_out = OutputSpec(task=task, labels=labels, activation=activation, description=str(meta.get("task", "")))
     return spec_in, spec_out
 
 
@@ -137,8 +150,9 @@ class MonaiBundlePredictor(BasePredictor):
     def __init__(self, bundle_dir: str | Path) -> None:
         root = Path(bundle_dir)
         if not root.is_dir():
-            raise InvalidInputError("bundle folder does not exist", where=str(root),
-                                    hint="pass the folder that holds configs/ and models/")
+            raise InvalidInputError(
+                "bundle folder does not exist", where=str(root), hint="pass the folder that holds configs/ and models/"
+            )
         meta_path = root / "configs" / "metadata.json"
         meta = _read_json(meta_path)
         inference_path = root / "configs" / "inference.json"
@@ -150,12 +164,20 @@ class MonaiBundlePredictor(BasePredictor):
             spec_in, spec_out = _specs_from_format(meta, inference, str(meta_path))
         weights = root / "models" / "model.pt"
         scripted = root / "models" / "model.ts"
-        base = {"adapter": "monai_bundle", "source": str(root), "bundle_version": meta.get("version"),
-                "task": meta.get("task"), "monai_version": meta.get("monai_version")}
+        base = {
+            "adapter": "monai_bundle",
+            "source": str(root),
+            "bundle_version": meta.get("version"),
+            "task": meta.get("task"),
+            "monai_version": meta.get("monai_version"),
+        }
         if weights.is_file():
             if "network_def" not in inference:
-                raise SchemaError("inference.json has no network_def", where=str(inference_path),
-                                  hint="add network_def with the network's _target_ and arguments")
+                raise SchemaError(
+                    "inference.json has no network_def",
+                    where=str(inference_path),
+                    hint="add network_def with the network's _target_ and arguments",
+                )
             from monai.bundle import ConfigParser  # monai's import is heavy: load on first use
 
             parser = ConfigParser()
@@ -163,12 +185,17 @@ class MonaiBundlePredictor(BasePredictor):
             try:
                 network = parser.get_parsed_content("network_def", instantiate=True)
             except Exception as err:  # ConfigParser wraps import and constructor errors in many types
-                raise SchemaError(f"cannot build network_def: {str(err).splitlines()[0][:160]}",
-                                  where=f"{inference_path}: network_def",
-                                  hint="check _target_ is importable and its arguments are right") from err
+                raise SchemaError(
+                    f"cannot build network_def: {str(err).splitlines()[0][:160]}",
+                    where=f"{inference_path}: network_def",
+                    hint="check _target_ is importable and its arguments are right",
+                ) from err
             if not isinstance(network, nn.Module):
-                raise SchemaError(f"network_def built a {type(network).__name__}, not a torch.nn.Module",
-                                  where=f"{inference_path}: network_def", hint="point _target_ to a network class")
+                raise SchemaError(
+                    f"network_def built a {type(network).__name__}, not a torch.nn.Module",
+                    where=f"{inference_path}: network_def",
+                    hint="point _target_ to a network class",
+                )
             load_weights(network, load_state_dict_file(weights), where=str(weights))
             self.module: Any = network.eval()
             base["weights_sha256"] = sha256_file(weights)
@@ -176,8 +203,11 @@ class MonaiBundlePredictor(BasePredictor):
             self.module = TorchScriptPredictor(scripted, spec_in, spec_out).module
             base["weights_sha256"] = sha256_file(scripted)
         else:
-            raise InvalidInputError("bundle has neither models/model.pt nor models/model.ts", where=str(root),
-                                    hint="copy the trained weights into models/")
+            raise InvalidInputError(
+                "bundle has neither models/model.pt nor models/model.ts",
+                where=str(root),
+                hint="copy the trained weights into models/",
+            )
         super().__init__(spec_in, spec_out, base)
 
     def _logits(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -186,10 +216,20 @@ class MonaiBundlePredictor(BasePredictor):
         return out.numpy().astype(np.float32, copy=False)
 
 
-def write_monai_bundle(module: nn.Module, network_def: dict[str, Any], out_dir: str | Path,
-                       input_spec: InputSpec, output_spec: OutputSpec, *, version: str = "0.1.0",
-                       task: str = "", description: str = "", metrics: dict[str, float] | None = None,
-                       extra_files: dict[str, str | Path] | None = None, overwrite: bool = False) -> Path:
+def write_monai_bundle(
+    module: nn.Module,
+    network_def: dict[str, Any],
+    out_dir: str | Path,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    *,
+    version: str = "0.1.0",
+    task: str = "",
+    description: str = "",
+    metrics: dict[str, float] | None = None,
+    extra_files: dict[str, str | Path] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``module`` as a MONAI bundle folder (atomically).
 
     Parameters
@@ -209,13 +249,17 @@ def write_monai_bundle(module: nn.Module, network_def: dict[str, Any], out_dir: 
 
     out = Path(out_dir)
     if "_target_" not in network_def:
-        raise InvalidInputError("network_def needs a _target_", where="network_def",
-                                hint="pass {'_target_': 'package.module.Class', ...}")
+        raise InvalidInputError(
+            "network_def needs a _target_", where="network_def", hint="pass {'_target_': 'package.module.Class', ...}"
+        )
     pred_format = "labels" if output_spec.activation == "softmax" else "segmentation"
     if output_spec.task == "classification":
         pred_format = "classes"
-    channel_def = ({str(k): v for k, v in output_spec.labels.items()} if output_spec.activation == "softmax"
-                   else {"0": output_spec.labels[max(output_spec.labels)]})
+    channel_def = (
+        {str(k): v for k, v in output_spec.labels.items()}
+        if output_spec.activation == "softmax"
+        else {"0": output_spec.labels[max(output_spec.labels)]}
+    )
     metadata = {
         "version": version,
         "changelog": {version: "exported by aimd"},
@@ -230,38 +274,59 @@ def write_monai_bundle(module: nn.Module, network_def: dict[str, Any], out_dir: 
         "intended_use": "research and quality evaluation; not for diagnostic use",
         "eval_metrics": metrics or {},
         "network_data_format": {
-            "inputs": {"image": {
-                "type": "image", "format": "hounsfield" if input_spec.modality == "CT" else "magnitude",
-                "modality": input_spec.modality, "num_channels": input_spec.channels,
-                "spatial_shape": list(input_spec.patch_size) if input_spec.fixed_size
-                else [f"{input_spec.size_multiple}*n"] * input_spec.dims,
-                "dtype": input_spec.dtype, "value_range": list(input_spec.value_range),
-                "is_patch_data": not input_spec.fixed_size,
-                "channel_def": {str(i): f"channel {i}" for i in range(input_spec.channels)}}},
-            "outputs": {"pred": {
-                "type": "probabilities" if output_spec.task == "classification" else "image",
-                "format": pred_format, "num_channels": output_spec.channels,
-                "spatial_shape": [] if output_spec.task == "classification" else list(input_spec.patch_size),
-                "dtype": "float32", "value_range": [], "is_patch_data": not input_spec.fixed_size,
-                "channel_def": channel_def}},
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "hounsfield" if input_spec.modality == "CT" else "magnitude",
+                    "modality": input_spec.modality,
+                    "num_channels": input_spec.channels,
+                    "spatial_shape": list(input_spec.patch_size)
+                    if input_spec.fixed_size
+                    else [f"{input_spec.size_multiple}*n"] * input_spec.dims,
+                    "dtype": input_spec.dtype,
+                    "value_range": list(input_spec.value_range),
+                    "is_patch_data": not input_spec.fixed_size,
+                    "channel_def": {str(i): f"channel {i}" for i in range(input_spec.channels)},
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "probabilities" if output_spec.task == "classification" else "image",
+                    "format": pred_format,
+                    "num_channels": output_spec.channels,
+                    "spatial_shape": [] if output_spec.task == "classification" else list(input_spec.patch_size),
+                    "dtype": "float32",
+                    "value_range": [],
+                    "is_patch_data": not input_spec.fixed_size,
+                    "channel_def": channel_def,
+                }
+            },
         },
         "aimd": {"input_spec": input_spec.model_dump(mode="json"), "output_spec": output_spec.model_dump(mode="json")},
     }
-    inference = {"network_def": network_def,
-                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": list(input_spec.patch_size),
-                             "sw_batch_size": 8, "overlap": 0.25}}
+    inference = {
+        "network_def": network_def,
+        "inferer": {
+            "_target_": "SlidingWindowInferer",
+            "roi_size": list(input_spec.patch_size),
+            "sw_batch_size": 8,
+            "overlap": 0.25,
+        },
+    }
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "configs").mkdir()
         (tmp / "models").mkdir()
         (tmp / "docs").mkdir()
-        (tmp / "configs" / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n",
-                                                       encoding="utf-8")
+        (tmp / "configs" / "metadata.json").write_text(
+            json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         (tmp / "configs" / "inference.json").write_text(json.dumps(inference, indent=2) + "\n", encoding="utf-8")
         torch.save(module.state_dict(), tmp / "models" / "model.pt")
         (tmp / "docs" / "README.md").write_text(
             f"# {metadata['task']}\n\n{description}\n\nInput: {input_spec.modality}, {input_spec.channels} "
             f"channel(s), {input_spec.intensity.describe()}.\nOutput: {output_spec.postprocessing()}.\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         for rel, src in (extra_files or {}).items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,11 @@ def read_onnx(path: str | Path) -> onnx.ModelProto:
         model = onnx.load(str(p), load_external_data=False)
         onnx.checker.check_model(model)
     except Exception as err:  # onnx raises DecodeError, ValidationError, OSError... for bad files
-        raise InvalidInputError(f"not a valid ONNX model ({type(err).__name__}: {str(err).splitlines()[0][:120]})",
-                                where=str(p), hint="re-export the model; check the file was copied whole") from err
+        raise InvalidInputError(
+            f"not a valid ONNX model ({type(err).__name__}: {str(err).splitlines()[0][:120]})",
+            where=str(p),
+            hint="re-export the model; check the file was copied whole",
+        ) from err
     return model
 
 
@@ -57,8 +60,7 @@ def onnx_specs(model: onnx.ModelProto) -> dict[str, str]:
     return {prop.key: prop.value for prop in model.metadata_props}
 
 
-def make_session(path: str | Path, *, threads: int = 2,
-                 optimization: str = "all") -> ort.InferenceSession:
+def make_session(path: str | Path, *, threads: int = 2, optimization: str = "all") -> ort.InferenceSession:
     """An ONNX Runtime CPU session with ``threads`` intra-op threads and the given graph optimisation."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
@@ -72,29 +74,37 @@ def make_session(path: str | Path, *, threads: int = 2,
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def onnx_file_specs(path: Path, input_spec: InputSpec | None,
-                    output_spec: OutputSpec | None) -> tuple[onnx.ModelProto, InputSpec, OutputSpec, dict[str, Any]]:
+def onnx_file_specs(
+    path: Path, input_spec: InputSpec | None, output_spec: OutputSpec | None
+) -> tuple[onnx.ModelProto, InputSpec, OutputSpec, dict[str, Any]]:
     """Read ``path`` and its aimd specs; the given specs win over the stored ones (files without metadata)."""
     p = path
     model = read_onnx(p)
     props = onnx_specs(model)
     if input_spec is None:
         if KEY_INPUT not in props:
-            raise SchemaError("ONNX file carries no aimd.input_spec metadata", where=str(p),
-                              hint="pass input_spec=InputSpec(...) or export with aimd model export")
+            raise SchemaError(
+                "ONNX file carries no aimd.input_spec metadata",
+                where=str(p),
+                hint="pass input_spec=InputSpec(...) or export with aimd model export",
+            )
         input_spec = parse_input_spec(props[KEY_INPUT], where=f"{p}:{KEY_INPUT}")
     if output_spec is None:
         if KEY_OUTPUT not in props:
-            raise SchemaError("ONNX file carries no aimd.output_spec metadata", where=str(p),
-                              hint="pass output_spec=OutputSpec(...) or export with aimd model export")
+            raise SchemaError(
+                "ONNX file carries no aimd.output_spec metadata",
+                where=str(p),
+                hint="pass output_spec=OutputSpec(...) or export with aimd model export",
+            )
         output_spec = parse_output_spec(props[KEY_OUTPUT], where=f"{p}:{KEY_OUTPUT}")
     extra: dict[str, Any] = {}
     if KEY_META in props:
         try:
             extra = json.loads(props[KEY_META])
         except json.JSONDecodeError as err:
-            raise SchemaError("aimd.metadata is not JSON", where=f"{p}:{KEY_META}",
-                              hint="re-export the model with aimd") from err
+            raise SchemaError(
+                "aimd.metadata is not JSON", where=f"{p}:{KEY_META}", hint="re-export the model with aimd"
+            ) from err
     return model, input_spec, output_spec, extra
 
 
@@ -111,29 +121,59 @@ class OnnxPredictor(BasePredictor):
         Intra-op threads (the machine's cores at most).
     """
 
-    def __init__(self, path: str | Path, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None,
-                 *, threads: int = 2, optimization: str = "all") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        input_spec: InputSpec | None = None,
+        output_spec: OutputSpec | None = None,
+        *,
+        threads: int = 2,
+        optimization: str = "all",
+    ) -> None:
         p = Path(path)
         model, input_spec, output_spec, extra = onnx_file_specs(p, input_spec, output_spec)
         self.session = make_session(p, threads=threads, optimization=optimization)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
-            raise InvalidInputError(f"model has {len(inputs)} inputs; aimd runs single-input image models",
-                                    where=str(p), hint="export a model with one image input")
+            raise InvalidInputError(
+                f"model has {len(inputs)} inputs; aimd runs single-input image models",
+                where=str(p),
+                hint="export a model with one image input",
+            )
         self.input_name = inputs[0].name
         declared = inputs[0].shape
         wrong_channels = isinstance(declared[1], int) and declared[1] != input_spec.channels
         if len(declared) != input_spec.dims + 2 or wrong_channels:
-            raise SchemaError(f"graph input shape {declared} does not match the spec's "
-                              f"{input_spec.input_shape()}", where=str(p), hint="re-export the model with aimd")
-        super().__init__(input_spec, output_spec, {**extra, "adapter": "onnx", "source": str(p),
-                                                   "weights_sha256": sha256_file(p), "threads": threads,
-                                                   "opset": [o.version for o in model.opset_import]})
+            raise SchemaError(
+                f"graph input shape {declared} does not match the spec's {input_spec.input_shape()}",
+                where=str(p),
+                hint="re-export the model with aimd",
+            )
+        super().__init__(
+            input_spec,
+            output_spec,
+            {
+                **extra,
+                "adapter": "onnx",
+                "source": str(p),
+                "weights_sha256": sha256_file(p),
+                "threads": threads,
+                "opset": [o.version for o in model.opset_import],
+            },
+        )
 
     def _logits(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         out = self.session.run(None, {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)
 
 
-__all__ = ["KEY_INPUT", "KEY_META", "KEY_OUTPUT", "OnnxPredictor", "make_session", "onnx_file_specs", "onnx_specs",
-           "read_onnx"]
+__all__ = [
+    "KEY_INPUT",
+    "KEY_META",
+    "KEY_OUTPUT",
+    "OnnxPredictor",
+    "make_session",
+    "onnx_file_specs",
+    "onnx_specs",
+    "read_onnx",
+]

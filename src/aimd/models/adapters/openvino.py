@@ -41,8 +41,11 @@ def _openvino() -> Any:
     try:
         import openvino
     except ImportError as err:  # a broken or partial install
-        raise InvalidInputError("the OpenVINO runtime is not importable", where="runtime=openvino",
-                                hint="pip install openvino, or use runtime=onnxruntime") from err
+        raise InvalidInputError(
+            "the OpenVINO runtime is not importable",
+            where="runtime=openvino",
+            hint="pip install openvino, or use runtime=onnxruntime",
+        ) from err
     return openvino
 
 
@@ -59,8 +62,14 @@ class OpenVinoPredictor(BasePredictor):
         Inference threads (the machine's cores at most).
     """
 
-    def __init__(self, path: str | Path, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None,
-                 *, threads: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        input_spec: InputSpec | None = None,
+        output_spec: OutputSpec | None = None,
+        *,
+        threads: int = 2,
+    ) -> None:
         p = Path(path)
         model, input_spec, output_spec, extra = onnx_file_specs(p, input_spec, output_spec)
         ov = _openvino()
@@ -68,22 +77,40 @@ class OpenVinoPredictor(BasePredictor):
         try:
             self._model = self._core.read_model(str(p))
         except Exception as err:  # OpenVINO raises RuntimeError subclasses for unsupported graphs
-            raise SchemaError(f"OpenVINO cannot read the graph ({str(err).splitlines()[0][:160]})", where=str(p),
-                              hint="run it with runtime=onnxruntime") from err
+            raise SchemaError(
+                f"OpenVINO cannot read the graph ({str(err).splitlines()[0][:160]})",
+                where=str(p),
+                hint="run it with runtime=onnxruntime",
+            ) from err
         if len(self._model.inputs) != 1:
-            raise InvalidInputError(f"model has {len(self._model.inputs)} inputs; aimd runs single-input image "
-                                    "models", where=str(p), hint="export a model with one image input")
+            raise InvalidInputError(
+                f"model has {len(self._model.inputs)} inputs; aimd runs single-input image models",
+                where=str(p),
+                hint="export a model with one image input",
+            )
         rank = self._model.inputs[0].partial_shape.rank
         if rank.is_static and rank.get_length() != input_spec.dims + 2:
-            raise SchemaError(f"graph input rank {rank.get_length()} does not match the spec's "
-                              f"{input_spec.input_shape()}", where=str(p), hint="re-export the model with aimd")
+            raise SchemaError(
+                f"graph input rank {rank.get_length()} does not match the spec's {input_spec.input_shape()}",
+                where=str(p),
+                hint="re-export the model with aimd",
+            )
         self._threads = max(1, int(threads))
         self._compiled: dict[tuple[int, ...], Any] = {}
         self._path = p
-        super().__init__(input_spec, output_spec, {**extra, "adapter": "openvino", "source": str(p),
-                                                   "weights_sha256": sha256_file(p), "threads": self._threads,
-                                                   "runtime_version": ov.get_version(),
-                                                   "opset": [o.version for o in model.opset_import]})
+        super().__init__(
+            input_spec,
+            output_spec,
+            {
+                **extra,
+                "adapter": "openvino",
+                "source": str(p),
+                "weights_sha256": sha256_file(p),
+                "threads": self._threads,
+                "runtime_version": ov.get_version(),
+                "opset": [o.version for o in model.opset_import],
+            },
+        )
         self._request(tuple(int(s) for s in input_spec.patch_size))
 
     def _request(self, spatial: tuple[int, ...]) -> Any:
@@ -92,14 +119,22 @@ class OpenVinoPredictor(BasePredictor):
             model = self._model.clone()
             model.reshape([-1, self.input_spec.channels, *spatial])
             try:
-                compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                                   "INFERENCE_NUM_THREADS": self._threads,
-                                                                   "INFERENCE_PRECISION_HINT": "f32"})
+                compiled = self._core.compile_model(
+                    model,
+                    "CPU",
+                    {
+                        "PERFORMANCE_HINT": "LATENCY",
+                        "INFERENCE_NUM_THREADS": self._threads,
+                        "INFERENCE_PRECISION_HINT": "f32",
+                    },
+                )
             except Exception as err:  # shape inference fails for sizes the graph cannot take
                 multiple = self.input_spec.size_multiple
-                raise InvalidInputError(f"OpenVINO cannot compile the graph for size {spatial} "
-                                        f"({str(err).splitlines()[0][:120]})", where=str(self._path),
-                                        hint=f"use sizes that are multiples of {multiple}") from err
+                raise InvalidInputError(
+                    f"OpenVINO cannot compile the graph for size {spatial} ({str(err).splitlines()[0][:120]})",
+                    where=str(self._path),
+                    hint=f"use sizes that are multiples of {multiple}",
+                ) from err
             self._compiled[spatial] = compiled.create_infer_request()
         return self._compiled[spatial]
 

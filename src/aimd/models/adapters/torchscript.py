@@ -37,14 +37,25 @@ from aimd.models.specs import InputSpec, OutputSpec, parse_input_spec, parse_out
 SPEC_FILE = "aimd_specs.json"
 
 
-def save_torchscript(module: nn.Module, path: str | Path, input_spec: InputSpec, output_spec: OutputSpec,
-                     metadata: dict[str, Any] | None = None) -> Path:
+def save_torchscript(
+    module: nn.Module,
+    path: str | Path,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """Trace ``module`` on a zero batch of the spec's shape and save it with the specs embedded."""
     path = Path(path)
     example = torch.zeros(input_spec.input_shape(batch=1))
-    payload = json.dumps({"input_spec": input_spec.model_dump(mode="json"),
-                          "output_spec": output_spec.model_dump(mode="json"),
-                          "metadata": metadata or {}}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {
+            "input_spec": input_spec.model_dump(mode="json"),
+            "output_spec": output_spec.model_dump(mode="json"),
+            "metadata": metadata or {},
+        },
+        sort_keys=True,
+        default=str,
+    )
     module = module.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -66,40 +77,57 @@ class TorchScriptPredictor(BasePredictor):
         Needed only when the file carries no embedded ``aimd_specs.json``.
     """
 
-    def __init__(self, path: str | Path, input_spec: InputSpec | None = None,
-                 output_spec: OutputSpec | None = None) -> None:
+    def __init__(
+        self, path: str | Path, input_spec: InputSpec | None = None, output_spec: OutputSpec | None = None
+    ) -> None:
         p = Path(path)
         if not p.is_file():
-            raise InvalidInputError("TorchScript file does not exist", where=str(p),
-                                    hint="pass a file written by torch.jit.save")
+            raise InvalidInputError(
+                "TorchScript file does not exist", where=str(p), hint="pass a file written by torch.jit.save"
+            )
         extra = {SPEC_FILE: ""}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
         except (RuntimeError, ValueError) as err:
-            raise InvalidInputError(f"not a TorchScript archive ({str(err).splitlines()[0][:120]})", where=str(p),
-                                    hint="pass a file written by torch.jit.save, or use the torch adapter "
-                                         "for a plain state dict") from err
+            raise InvalidInputError(
+                f"not a TorchScript archive ({str(err).splitlines()[0][:120]})",
+                where=str(p),
+                hint="pass a file written by torch.jit.save, or use the torch adapter for a plain state dict",
+            ) from err
         embedded: dict[str, Any] = {}
         if extra[SPEC_FILE]:
             try:
                 embedded = json.loads(extra[SPEC_FILE])
             except json.JSONDecodeError as err:
-                raise SchemaError("embedded aimd_specs.json is not JSON", where=f"{p}:{SPEC_FILE}",
-                                  hint="re-export the model with aimd") from err
+                raise SchemaError(
+                    "embedded aimd_specs.json is not JSON",
+                    where=f"{p}:{SPEC_FILE}",
+                    hint="re-export the model with aimd",
+                ) from err
         if input_spec is None:
             if "input_spec" not in embedded:
-                raise SchemaError("file carries no input spec", where=str(p),
-                                  hint="pass input_spec=InputSpec(...) (CLI: --spec spec.json)")
+                raise SchemaError(
+                    "file carries no input spec",
+                    where=str(p),
+                    hint="pass input_spec=InputSpec(...) (CLI: --spec spec.json)",
+                )
             input_spec = parse_input_spec(embedded["input_spec"], where=f"{p}:{SPEC_FILE}")
         if output_spec is None:
             if "output_spec" not in embedded:
-                raise SchemaError("file carries no output spec", where=str(p),
-                                  hint="pass output_spec=OutputSpec(...) (CLI: --spec spec.json)")
+                raise SchemaError(
+                    "file carries no output spec",
+                    where=str(p),
+                    hint="pass output_spec=OutputSpec(...) (CLI: --spec spec.json)",
+                )
             output_spec = parse_output_spec(embedded["output_spec"], where=f"{p}:{SPEC_FILE}")
-        meta = {"adapter": "torchscript", "source": str(p), "weights_sha256": sha256_file(p),
-                **embedded.get("metadata", {})}
+        meta = {
+            "adapter": "torchscript",
+            "source": str(p),
+            "weights_sha256": sha256_file(p),
+            **embedded.get("metadata", {}),
+        }
         meta["adapter"] = "torchscript"
         super().__init__(input_spec, output_spec, meta)
         self.module = module.eval()

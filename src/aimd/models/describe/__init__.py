@@ -50,10 +50,14 @@ def resolve_subject(model: str | Path, run: str | Path | None = None, *, measure
     """Turn a zoo name, run folder or bundle folder (plus an optional run) into a :class:`Subject`."""
     if run is not None:
         r = load_run(run)
-        if str(model) not in {r.info["model"], str(run)} and not (Path(str(model)).exists()
-                                                                  and Path(str(model)).resolve() == r.path.resolve()):
-            raise InvalidInputError(f"run {run} trained {r.info['model']!r}, not {model!r}", where="--run",
-                                    hint=f"describe {r.info['model']} or pass the matching run")
+        if str(model) not in {r.info["model"], str(run)} and not (
+            Path(str(model)).exists() and Path(str(model)).resolve() == r.path.resolve()
+        ):
+            raise InvalidInputError(
+                f"run {run} trained {r.info['model']!r}, not {model!r}",
+                where="--run",
+                hint=f"describe {r.info['model']} or pass the matching run",
+            )
         model = r.path
     text = str(model)
     if text in ZOO:
@@ -65,29 +69,59 @@ def resolve_subject(model: str | Path, run: str | Path | None = None, *, measure
         flops = flops_per_sample(meta_net, sample)
         wants = measure if measure is not None else flops <= MEASURE_BUDGET_FLOPS
         network = build_network(text, out_channels=target.channels) if wants else meta_net
-        return Subject(name=text, kind="zoo", network=network, input_spec=entry.input_spec,
-                       output_spec=target.output_spec(), entry=entry,
-                       meta={"source": f"aimd zoo {text} (untrained architecture)"})
+        return Subject(
+            name=text,
+            kind="zoo",
+            network=network,
+            input_spec=entry.input_spec,
+            output_spec=target.output_spec(),
+            entry=entry,
+            meta={"source": f"aimd zoo {text} (untrained architecture)"},
+        )
     path = Path(text)
     if is_run(path):
         r = load_run(path)
-        return Subject(name=r.info["model"], kind="run", network=r.build_network(), input_spec=r.input_spec,
-                       output_spec=r.output_spec, entry=_zoo_entry_for(r.info), run=r,
-                       meta={"source": str(path), "run_id": r.info.get("run_id"),
-                             "weights_sha256": r.info.get("weights_sha256")})
+        return Subject(
+            name=r.info["model"],
+            kind="run",
+            network=r.build_network(),
+            input_spec=r.input_spec,
+            output_spec=r.output_spec,
+            entry=_zoo_entry_for(r.info),
+            run=r,
+            meta={"source": str(path), "run_id": r.info.get("run_id"), "weights_sha256": r.info.get("weights_sha256")},
+        )
     if (path / "configs" / "metadata.json").is_file():
         bundle = MonaiBundlePredictor(path)
         if not isinstance(bundle.module, torch.nn.Module) or isinstance(bundle.module, torch.jit.ScriptModule):
-            raise InvalidInputError("bundle holds only a TorchScript model, which cannot be traced layer by layer",
-                                    where=str(path), hint="add models/model.pt and network_def to the bundle")
-        return Subject(name=path.name, kind="monai_bundle", network=bundle.module, input_spec=bundle.input_spec,
-                       output_spec=bundle.output_spec, meta=dict(bundle.metadata))
-    raise InvalidInputError(f"{text!r} is neither a zoo model, a run folder nor a MONAI bundle", where="MODEL",
-                            hint=f"use one of {sorted(ZOO)}, a folder written by aimd model train, or a bundle")
+            raise InvalidInputError(
+                "bundle holds only a TorchScript model, which cannot be traced layer by layer",
+                where=str(path),
+                hint="add models/model.pt and network_def to the bundle",
+            )
+        return Subject(
+            name=path.name,
+            kind="monai_bundle",
+            network=bundle.module,
+            input_spec=bundle.input_spec,
+            output_spec=bundle.output_spec,
+            meta=dict(bundle.metadata),
+        )
+    raise InvalidInputError(
+        f"{text!r} is neither a zoo model, a run folder nor a MONAI bundle",
+        where="MODEL",
+        hint=f"use one of {sorted(ZOO)}, a folder written by aimd model train, or a bundle",
+    )
 
 
-def describe_model(model: str | Path, *, run: str | Path | None = None, extra: str | Path | None = None,
-                   measure: bool | None = None, threads: int = 2) -> dict[str, Any]:
+def describe_model(
+    model: str | Path,
+    *,
+    run: str | Path | None = None,
+    extra: str | Path | None = None,
+    measure: bool | None = None,
+    threads: int = 2,
+) -> dict[str, Any]:
     """The 000 §4 description of ``model`` as a JSON-ready dict.
 
     Parameters
@@ -114,9 +148,14 @@ def describe_model(model: str | Path, *, run: str | Path | None = None, extra: s
     table = trace_layers(subject.network, sample)
     built = build_sections(subject, provider, table, measure=measure, threads=threads)
     return {
-        "format": DESCRIPTION_FORMAT, "version": "1", "aimd_version": __version__,
-        "model": {"name": subject.name, "kind": subject.kind, **{k: v for k, v in subject.meta.items()
-                                                                   if isinstance(v, str | int | float)}},
+        "format": DESCRIPTION_FORMAT,
+        "version": "1",
+        "aimd_version": __version__,
+        "model": {
+            "name": subject.name,
+            "kind": subject.kind,
+            **{k: v for k, v in subject.meta.items() if isinstance(v, str | int | float)},
+        },
         "input_spec": subject.input_spec.model_dump(mode="json"),
         "output_spec": subject.output_spec.model_dump(mode="json"),
         "sections": built.sections,

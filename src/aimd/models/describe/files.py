@@ -42,19 +42,43 @@ def _provider_items(b: Builder, info: ProviderInfo) -> None:
     data = info.data
     b.add("4.2.1", "source", "source of the structure", info.structure_notes, "provider", hint="structure_notes")
     b.add("4.2.4", "preprocessing", "preprocessing", None, "provider", hint="preprocessing")
-    b.add("4.3.1", "devices", "source-task data modality and acquisition devices", data.acquisition_devices,
-          "provider", hint="data.acquisition_devices")
-    b.add("4.3.1", "annotation", "annotation source, amount and quality", data.annotation, "provider",
-          hint="data.annotation")
+    b.add(
+        "4.3.1",
+        "devices",
+        "source-task data modality and acquisition devices",
+        data.acquisition_devices,
+        "provider",
+        hint="data.acquisition_devices",
+    )
+    b.add(
+        "4.3.1",
+        "annotation",
+        "annotation source, amount and quality",
+        data.annotation,
+        "provider",
+        hint="data.annotation",
+    )
     b.add("4.3.2", "amount", "data amount and splits", None, "provider")
-    b.add("4.3.3", "criteria", "selection criteria and cleaning", data.quality_criteria, "provider",
-          hint="data.quality_criteria")
+    b.add(
+        "4.3.3",
+        "criteria",
+        "selection criteria and cleaning",
+        data.quality_criteria,
+        "provider",
+        hint="data.quality_criteria",
+    )
     b.add("4.4.1", "method", "learning method", None, "provider")
     b.add("4.4.3", "domain", "task domain", info.task_domain, "provider", hint="task_domain")
     b.add("4.5.1", "modalities", "modalities for inference", None, "provider")
     b.add("4.5.2", "task", "task type", None, "provider")
-    b.add("4.5.2", "expected_performance", "expected performance", info.applicability.expected_performance,
-          "provider", hint="applicability.expected_performance")
+    b.add(
+        "4.5.2",
+        "expected_performance",
+        "expected performance",
+        info.applicability.expected_performance,
+        "provider",
+        hint="applicability.expected_performance",
+    )
 
 
 def _onnx(path: Path, b: Builder) -> dict[str, Any]:
@@ -64,8 +88,11 @@ def _onnx(path: Path, b: Builder) -> dict[str, Any]:
     try:
         graph_model = onnx.load(str(path))
     except Exception as err:
-        raise InvalidInputError(f"not a readable ONNX file: {err}", where=str(path),
-                                hint="export the model with torch.onnx.export or aimd model export") from err
+        raise InvalidInputError(
+            f"not a readable ONNX file: {err}",
+            where=str(path),
+            hint="export the model with torch.onnx.export or aimd model export",
+        ) from err
     graph = graph_model.graph
     weights = {i.name for i in graph.initializer}
     params = int(sum(numpy_helper.to_array(i).size for i in graph.initializer))
@@ -77,13 +104,29 @@ def _onnx(path: Path, b: Builder) -> dict[str, Any]:
     inputs = {v.name: shape(v) for v in graph.input if v.name not in weights}
     outputs = {v.name: shape(v) for v in graph.output}
     ops = dict(Counter(n.op_type for n in graph.node).most_common())
-    b.add("4.1", "framework", "framework", f"ONNX (IR {graph_model.ir_version}, opset "
-          f"{', '.join(str(o.version) for o in graph_model.opset_import)}; producer "
-          f"{graph_model.producer_name or 'unknown'} {graph_model.producer_version})", "model")
-    b.add("4.2.1", "structure", "overall structure", f"ONNX graph of {len(graph.node)} nodes; operators: "
-          + ", ".join(f"{k}×{v}" for k, v in ops.items()), "model")
-    b.add("4.2.2", "topology", "distribution scheme", "feed-forward graph" if "Loop" not in ops and "Scan" not in ops
-          else "graph with Loop/Scan operators", "model")
+    b.add(
+        "4.1",
+        "framework",
+        "framework",
+        f"ONNX (IR {graph_model.ir_version}, opset "
+        f"{', '.join(str(o.version) for o in graph_model.opset_import)}; producer "
+        f"{graph_model.producer_name or 'unknown'} {graph_model.producer_version})",
+        "model",
+    )
+    b.add(
+        "4.2.1",
+        "structure",
+        "overall structure",
+        f"ONNX graph of {len(graph.node)} nodes; operators: " + ", ".join(f"{k}×{v}" for k, v in ops.items()),
+        "model",
+    )
+    b.add(
+        "4.2.2",
+        "topology",
+        "distribution scheme",
+        "feed-forward graph" if "Loop" not in ops and "Scan" not in ops else "graph with Loop/Scan operators",
+        "model",
+    )
     b.add("4.2.3", "total", "parameters (total)", params, "model")
     b.add("4.2.3", "layer_types", "operator types", ops, "model")
     b.add("4.2.3", "input_shape", "input shape", next(iter(inputs.values()), None), "model")
@@ -101,21 +144,42 @@ def _torchscript(path: Path, b: Builder) -> dict[str, Any]:
     try:
         module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as err:
-        raise InvalidInputError(f"not a loadable TorchScript archive: {err}", where=str(path),
-                                hint="save it with torch.jit.save (a state dict is not a runnable model)") from err
+        raise InvalidInputError(
+            f"not a loadable TorchScript archive: {err}",
+            where=str(path),
+            hint="save it with torch.jit.save (a state dict is not a runnable model)",
+        ) from err
     params = list(module.parameters())
     types = module_types(module)
     counts = graph_counts(module)
     root = getattr(module, "original_name", type(module).__name__)
-    b.add("4.1", "framework", "framework", f"PyTorch TorchScript (read with torch {torch.__version__.split('+')[0]})",
-          "model")
-    b.add("4.2.1", "structure", "overall structure", f"{root} (TorchScript archive); leaf modules: "
-          + ", ".join(f"{k}×{v}" for k, v in types.items()), "model")
-    b.add("4.2.2", "topology", "distribution scheme", "feed-forward (no loops in the TorchScript graph)"
-          if counts["loops"] == 0 else f"{counts['loops']} loop(s) in the TorchScript graph", "model")
+    b.add(
+        "4.1",
+        "framework",
+        "framework",
+        f"PyTorch TorchScript (read with torch {torch.__version__.split('+')[0]})",
+        "model",
+    )
+    b.add(
+        "4.2.1",
+        "structure",
+        "overall structure",
+        f"{root} (TorchScript archive); leaf modules: " + ", ".join(f"{k}×{v}" for k, v in types.items()),
+        "model",
+    )
+    b.add(
+        "4.2.2",
+        "topology",
+        "distribution scheme",
+        "feed-forward (no loops in the TorchScript graph)"
+        if counts["loops"] == 0
+        else f"{counts['loops']} loop(s) in the TorchScript graph",
+        "model",
+    )
     b.add("4.2.3", "total", "parameters (total)", int(sum(p.numel() for p in params)), "model")
-    b.add("4.2.3", "trainable", "parameters (trainable)", int(sum(p.numel() for p in params if p.requires_grad)),
-          "model")
+    b.add(
+        "4.2.3", "trainable", "parameters (trainable)", int(sum(p.numel() for p in params if p.requires_grad)), "model"
+    )
     b.add("4.2.3", "layer_types", "layer types (modules)", types, "model")
     b.add("4.2.3", "input_shape", "input shape", None, "model")  # a TorchScript archive states no input shape
     b.add("4.2.3", "output_shape", "output shape", None, "model")
@@ -131,8 +195,11 @@ def describe_file(path: str | Path, *, extra: str | Path | None = None) -> dict[
     """
     p = Path(path)
     if not is_model_file(p):
-        raise InvalidInputError("not a TorchScript or ONNX file", where=str(p),
-                                hint=f"pass a file ending in one of {', '.join(MODEL_SUFFIXES)}")
+        raise InvalidInputError(
+            "not a TorchScript or ONNX file",
+            where=str(p),
+            hint=f"pass a file ending in one of {', '.join(MODEL_SUFFIXES)}",
+        )
     info = load_provider(extra)
     if p.suffix.lower() != ".onnx":
         try:
@@ -148,13 +215,26 @@ def describe_file(path: str | Path, *, extra: str | Path | None = None) -> dict[
     b.add("4.1", "name", "model name", info.name or p.stem, "provider" if info.name else "file name")
     b.add("4.1", "version", "release version", info.version, "provider", hint="version")
     b.add("4.1", "provider", "provider", info.provider, "provider", hint="provider")
-    b.add("4.1", "identity", "file identity", {"file": str(p), "sha256": sha256_file(p),
-                                               "size_mb": round(p.stat().st_size / 2**20, 4)}, "model")
+    b.add(
+        "4.1",
+        "identity",
+        "file identity",
+        {"file": str(p), "sha256": sha256_file(p), "size_mb": round(p.stat().st_size / 2**20, 4)},
+        "model",
+    )
     _provider_items(b, info)
-    return {"format": "aimd-model-description", "version": "1", "aimd_version": __version__,
-            "model": {"name": info.name or p.stem, **found, "source": str(p)}, "input_spec": None,
-            "output_spec": None, "sections": b.sections, "layers": [], "gaps": b.gaps,
-            "provider_file": str(extra) if extra else None}
+    return {
+        "format": "aimd-model-description",
+        "version": "1",
+        "aimd_version": __version__,
+        "model": {"name": info.name or p.stem, **found, "source": str(p)},
+        "input_spec": None,
+        "output_spec": None,
+        "sections": b.sections,
+        "layers": [],
+        "gaps": b.gaps,
+        "provider_file": str(extra) if extra else None,
+    }
 
 
 __all__ = ["MODEL_SUFFIXES", "describe_file", "is_model_file"]

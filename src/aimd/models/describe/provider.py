@@ -86,8 +86,9 @@ def load_provider(path: str | Path | None) -> ProviderInfo:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise SchemaError(f"not valid YAML ({str(err).splitlines()[0]})", where=str(p),
-                          hint="fix the YAML syntax") from err
+        raise SchemaError(
+            f"not valid YAML ({str(err).splitlines()[0]})", where=str(p), hint="fix the YAML syntax"
+        ) from err
     if not isinstance(data, dict):
         raise SchemaError("top level must be a mapping", where=str(p), hint="write key: value pairs")
     try:
@@ -95,9 +96,12 @@ def load_provider(path: str | Path | None) -> ProviderInfo:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(x) for x in first["loc"])
-        raise SchemaError(f"field {field!r}: {first['msg']}", where=str(p),
-                          hint=f"allowed keys: {sorted(ProviderInfo.model_fields)}; data.* and "
-                               "applicability.* as documented in aimd.models.describe.provider") from err
+        raise SchemaError(
+            f"field {field!r}: {first['msg']}",
+            where=str(p),
+            hint=f"allowed keys: {sorted(ProviderInfo.model_fields)}; data.* and "
+            "applicability.* as documented in aimd.models.describe.provider",
+        ) from err
 
 
 __all__ = ["ProviderApplicability", "ProviderData", "ProviderInfo", "load_provider"]

@@ -45,9 +45,13 @@ def _shape(shape: list[int] | None) -> str:
 def to_markdown(doc: dict[str, Any]) -> str:
     """Markdown form of a description."""
     m = doc["model"]
-    lines = [f"# Model description: {m['name']}", "",
-             "Pre-trained model description following 000 §4 (structure, nodes, parameters, data "
-             "representation, source-task data, training, applicability). Each item names its source.", ""]
+    lines = [
+        f"# Model description: {m['name']}",
+        "",
+        "Pre-trained model description following 000 §4 (structure, nodes, parameters, data "
+        "representation, source-task data, training, applicability). Each item names its source.",
+        "",
+    ]
     for clause, section in doc["sections"].items():
         lines += [f"## §{clause} {section['title']}", ""]
         if not section["items"]:
@@ -57,18 +61,26 @@ def to_markdown(doc: dict[str, Any]) -> str:
         lines += [f"| {_cell(i['label'])} | {_cell(i['value'])} | {i['source']} |" for i in section["items"].values()]
         lines.append("")
         if clause == "4.2.3" and doc.get("layers"):
-            lines += ["### Layers (traced forward pass, as Table B.1)", "",
-                      "| block | layer | kernel | output shape | parameters |", "|---|---|---|---|---|"]
-            lines += [f"| {r['block']} | {r['layer']} | {r['kernel'] or '-'} | {_shape(r['output_shape'])} | "
-                      f"{r['params']} |" for r in doc["layers"]]
+            lines += [
+                "### Layers (traced forward pass, as Table B.1)",
+                "",
+                "| block | layer | kernel | output shape | parameters |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {r['block']} | {r['layer']} | {r['kernel'] or '-'} | {_shape(r['output_shape'])} | {r['params']} |"
+                for r in doc["layers"]
+            ]
             lines.append("")
     lines += ["## Gaps", ""]
     if not doc["gaps"]:
         lines += ["None: every item was derived or provided.", ""]
     else:
         lines += ["| clause | item | required | how to fill |", "|---|---|---|---|"]
-        lines += [f"| {g['clause']} | {_cell(g['item'])} | {'yes' if g['required'] else 'optional'} | "
-                  f"{_cell(g['hint'])} |" for g in doc["gaps"]]
+        lines += [
+            f"| {g['clause']} | {_cell(g['item'])} | {'yes' if g['required'] else 'optional'} | {_cell(g['hint'])} |"
+            for g in doc["gaps"]
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -108,8 +120,14 @@ def to_html(doc: dict[str, Any]) -> str:
     """HTML form of a description (autoescaped)."""
     env = Environment(autoescape=True)
     template = env.from_string(_HTML)
-    return template.render(m=doc["model"], sections=list(doc["sections"].items()), layers=doc.get("layers", []),
-                           gaps=doc["gaps"], text=_text, shape=_shape)
+    return template.render(
+        m=doc["model"],
+        sections=list(doc["sections"].items()),
+        layers=doc.get("layers", []),
+        gaps=doc["gaps"],
+        text=_text,
+        shape=_shape,
+    )
 
 
 def render(doc: dict[str, Any], fmt: str) -> str:

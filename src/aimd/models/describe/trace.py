@@ -32,8 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 _ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Softmax, nn.Tanh, nn.LeakyReLU, nn.PReLU, nn.SiLU, nn.ELU)
-_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-             nn.Linear)
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
 
 
 def _pair(value: Any) -> str | None:
@@ -119,14 +118,22 @@ def trace_layers(model: nn.Module, sample_shape: tuple[int, ...]) -> LayerTable:
         neurons = 1
         for s in (shape or [0])[1:]:
             neurons *= s
-        rows.append(LayerRow(
-            index=len(rows) + 1, block=name.split(".")[0] if name else "(model)", name=name,
-            layer=f"{type(module).__name__}-{len(rows) + 1}", type=type(module).__name__,
-            kernel=_pair(getattr(module, "kernel_size", None)), stride=_pair(getattr(module, "stride", None)),
-            output_shape=shape, params=sum(p.numel() for p in own),
-            trainable_params=sum(p.numel() for p in own if p.requires_grad),
-            neurons=neurons if isinstance(module, _WEIGHTED) and shape else 0,
-            activation=isinstance(module, _ACTIVATIONS)))
+        rows.append(
+            LayerRow(
+                index=len(rows) + 1,
+                block=name.split(".")[0] if name else "(model)",
+                name=name,
+                layer=f"{type(module).__name__}-{len(rows) + 1}",
+                type=type(module).__name__,
+                kernel=_pair(getattr(module, "kernel_size", None)),
+                stride=_pair(getattr(module, "stride", None)),
+                output_shape=shape,
+                params=sum(p.numel() for p in own),
+                trainable_params=sum(p.numel() for p in own if p.requires_grad),
+                neurons=neurons if isinstance(module, _WEIGHTED) and shape else 0,
+                activation=isinstance(module, _ACTIVATIONS),
+            )
+        )
 
     for module in net.modules():
         if not list(module.children()):
@@ -144,11 +151,22 @@ def trace_layers(model: nn.Module, sample_shape: tuple[int, ...]) -> LayerTable:
             continue
         for pname, p in module.named_parameters(recurse=False):
             full = f"{name}.{pname}" if name else pname
-            rows.append(LayerRow(
-                index=len(rows) + 1, block=name.split(".")[0] if name else "(model)", name=full,
-                layer=f"Parameter-{len(rows) + 1}", type="Parameter", kernel=None, stride=None,
-                output_shape=list(p.shape), params=p.numel(), trainable_params=p.numel() if p.requires_grad else 0,
-                neurons=0, activation=False))
+            rows.append(
+                LayerRow(
+                    index=len(rows) + 1,
+                    block=name.split(".")[0] if name else "(model)",
+                    name=full,
+                    layer=f"Parameter-{len(rows) + 1}",
+                    type="Parameter",
+                    kernel=None,
+                    stride=None,
+                    output_shape=list(p.shape),
+                    params=p.numel(),
+                    trainable_params=p.numel() if p.requires_grad else 0,
+                    neurons=0,
+                    activation=False,
+                )
+            )
     out_shape = list(out.shape) if isinstance(out, torch.Tensor) else []
     if out_shape:
         out_shape[0] = -1
@@ -158,9 +176,14 @@ def trace_layers(model: nn.Module, sample_shape: tuple[int, ...]) -> LayerTable:
         b["layers"] += 1
         b["params"] += r.params
         b["neurons"] += r.neurons
-    return LayerTable(rows=rows, input_shape=[-1, *sample_shape], output_shape=out_shape,
-                      total_params=sum(p.numel() for p in model.parameters()),
-                      trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad), blocks=blocks)
+    return LayerTable(
+        rows=rows,
+        input_shape=[-1, *sample_shape],
+        output_shape=out_shape,
+        total_params=sum(p.numel() for p in model.parameters()),
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        blocks=blocks,
+    )
 
 
 def connections(model: nn.Module) -> dict[str, Any]:

@@ -79,8 +79,10 @@ PREPROCESSING = (
     "crop the box and resize it (nearest) to the network grid",
     f"clip to the window, scale to [0, 1], standardise, then × {NORM_STD} + {NORM_MEAN}",
 )
-POSTPROCESSING = (f"softmax probability of 'brain' resized (nearest) back into the box; > {THRESHOLD}; "
-                  "largest 26-connected component; holes filled; back to the input's axis order")
+POSTPROCESSING = (
+    f"softmax probability of 'brain' resized (nearest) back into the box; > {THRESHOLD}; "
+    "largest 26-connected component; holes filled; back to the input's axis order"
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,7 @@ def find_deepbet() -> DeepBetFiles:
     try:
         dist = metadata.distribution(PACKAGE)
     except metadata.PackageNotFoundError as err:
-        raise InvalidInputError("the deepbet package is not installed", where=PACKAGE,
-                                hint=INSTALL_HINT) from err
+        raise InvalidInputError("the deepbet package is not installed", where=PACKAGE, hint=INSTALL_HINT) from err
     found: dict[str, Path] = {}
     for entry in dist.files or []:
         posix = str(entry).replace("\\", "/")
@@ -126,19 +127,30 @@ def find_deepbet() -> DeepBetFiles:
                 found[key] = Path(str(dist.locate_file(entry))).resolve()
     missing = [rel for key, rel in MODEL_FILES.items() if key not in found or not found[key].is_file()]
     if missing:
-        raise InvalidInputError(f"deepbet {dist.version} lacks {missing}", where=str(dist.locate_file("")),
-                                hint=f"reinstall: {INSTALL_HINT}")
+        raise InvalidInputError(
+            f"deepbet {dist.version} lacks {missing}",
+            where=str(dist.locate_file("")),
+            hint=f"reinstall: {INSTALL_HINT}",
+        )
     meta = dist.metadata
-    return DeepBetFiles(model=found["model"], bbox_model=found["bbox_model"], version=dist.version,
-                        summary=meta.get("Summary") or "", author=meta.get("Author") or "",
-                        home_page=meta.get("Home-page") or "", license=meta.get("License") or "")
+    return DeepBetFiles(
+        model=found["model"],
+        bbox_model=found["bbox_model"],
+        version=dist.version,
+        summary=meta.get("Summary") or "",
+        author=meta.get("Author") or "",
+        home_page=meta.get("Home-page") or "",
+        license=meta.get("License") or "",
+    )
 
 
 def _check_grid(grid: int) -> int:
     if grid % SIZE_MULTIPLE or grid < 3 * SIZE_MULTIPLE:
-        raise InvalidInputError(f"grid must be a multiple of {SIZE_MULTIPLE} and at least "
-                                f"{3 * SIZE_MULTIPLE}, got {grid}", where="grid",
-                                hint=f"use {GRID} (as trained), 192 or 160")
+        raise InvalidInputError(
+            f"grid must be a multiple of {SIZE_MULTIPLE} and at least {3 * SIZE_MULTIPLE}, got {grid}",
+            where="grid",
+            hint=f"use {GRID} (as trained), 192 or 160",
+        )
     return int(grid)
 
 
@@ -156,13 +168,29 @@ def deepbet_specs(grid: int = GRID) -> tuple[InputSpec, OutputSpec]:
     ((256, 256, 256), 32, 'softmax')
     """
     g = _check_grid(grid)
-    note = (f"clip to the {QUANTILES[0]:.1%}–{QUANTILES[1]:.1%} quantile window of the head, scale to [0, 1], "
-            f"standardise, then × {NORM_STD} + {NORM_MEAN}")
-    spec_in = InputSpec(modality="MR", dims=3, channels=1, patch_size=(g, g, g), fixed_size=False,
-                        size_multiple=SIZE_MULTIPLE, spacing_mm=None, raw_dtypes=("int", "float"),
-                        intensity=Intensity(method="none", note=note), value_range=VALUE_RANGE)
-    spec_out = OutputSpec(task="segmentation", labels={0: "background", 1: "brain"}, activation="softmax",
-                          target="brain", description="brain extraction (skull stripping) of T1-weighted head MRI")
+    note = (
+        f"clip to the {QUANTILES[0]:.1%}–{QUANTILES[1]:.1%} quantile window of the head, scale to [0, 1], "
+        f"standardise, then × {NORM_STD} + {NORM_MEAN}"
+    )
+    spec_in = InputSpec(
+        modality="MR",
+        dims=3,
+        channels=1,
+        patch_size=(g, g, g),
+        fixed_size=False,
+        size_multiple=SIZE_MULTIPLE,
+        spacing_mm=None,
+        raw_dtypes=("int", "float"),
+        intensity=Intensity(method="none", note=note),
+        value_range=VALUE_RANGE,
+    )
+    spec_out = OutputSpec(
+        task="segmentation",
+        labels={0: "background", 1: "brain"},
+        activation="softmax",
+        target="brain",
+        description="brain extraction (skull stripping) of T1-weighted head MRI",
+    )
     return spec_in, spec_out
 
 
@@ -175,8 +203,13 @@ def bbox_specs() -> tuple[InputSpec, OutputSpec]:
     (128, 128, 128)
     """
     spec_in = deepbet_specs(BBOX_GRID)[0]
-    spec_out = OutputSpec(task="segmentation", labels={0: "background", 1: "brain"}, activation="softmax",
-                          target="brain_box", description="coarse brain localisation on the whole head")
+    spec_out = OutputSpec(
+        task="segmentation",
+        labels={0: "background", 1: "brain"},
+        activation="softmax",
+        target="brain_box",
+        description="coarse brain localisation on the whole head",
+    )
     return spec_in, spec_out
 
 
@@ -190,18 +223,27 @@ def deepbet_normalise(array: NDArray[Any], low: float, high: float) -> NDArray[n
     (0.449, 0.226)
     """
     if not high > low:
-        raise InvalidInputError(f"intensity window is empty (low {low:g}, high {high:g}): the image is "
-                                "constant", where="intensity", hint="pass a T1-weighted head image")
+        raise InvalidInputError(
+            f"intensity window is empty (low {low:g}, high {high:g}): the image is constant",
+            where="intensity",
+            hint="pass a T1-weighted head image",
+        )
     unit = np.clip((np.asarray(array, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
     std = float(unit.std(ddof=1))
     if std == 0.0:
-        raise InvalidInputError("the network input is constant after windowing", where="intensity",
-                                hint="pass a T1-weighted head image")
+        raise InvalidInputError(
+            "the network input is constant after windowing", where="intensity", hint="pass a T1-weighted head image"
+        )
     return ((unit - unit.mean()) / std * NORM_STD + NORM_MEAN).astype(np.float32)
 
 
-def brain_box(mask: NDArray[np.bool_], full_shape: tuple[int, int, int], *, margin: float = BOX_MARGIN,
-              plane_fraction: float = PLANE_FRACTION) -> tuple[slice, slice, slice]:
+def brain_box(
+    mask: NDArray[np.bool_],
+    full_shape: tuple[int, int, int],
+    *,
+    margin: float = BOX_MARGIN,
+    plane_fraction: float = PLANE_FRACTION,
+) -> tuple[slice, slice, slice]:
     """The crop of a ``full_shape`` array holding the brain found on the coarse ``mask``.
 
     Per axis, the planes of ``mask`` whose brain fraction exceeds ``plane_fraction`` give the
@@ -218,8 +260,11 @@ def brain_box(mask: NDArray[np.bool_], full_shape: tuple[int, int, int], *, marg
         others = tuple(a for a in range(3) if a != axis)
         occupied = np.flatnonzero(mask.mean(axis=others) > plane_fraction)
         if occupied.size == 0:
-            raise InvalidInputError("the localisation network found no brain", where="bbox_model",
-                                    hint="pass a T1-weighted MR image of a head")
+            raise InvalidInputError(
+                "the localisation network found no brain",
+                where="bbox_model",
+                hint="pass a T1-weighted MR image of a head",
+            )
         scale = full_shape[axis] / mask.shape[axis]
         lo, hi = int(occupied[0]), int(occupied[-1]) + 1
         centre = round((lo + hi) / 2 * scale)
@@ -260,10 +305,16 @@ class DeepBet:
         self.files = files or find_deepbet()
         spec_in, spec_out = deepbet_specs(grid)
         self._predictor = ProbabilityOutputPredictor(self.files.model, spec_in, spec_out)
-        self._predictor.metadata.update({
-            "model": f"deepbet {self.files.version} (model.pt)", "package": PACKAGE,
-            "package_version": self.files.version, "grid": grid, "preprocessing": "; ".join(PREPROCESSING),
-            "postprocessing": POSTPROCESSING})
+        self._predictor.metadata.update(
+            {
+                "model": f"deepbet {self.files.version} (model.pt)",
+                "package": PACKAGE,
+                "package_version": self.files.version,
+                "grid": grid,
+                "preprocessing": "; ".join(PREPROCESSING),
+                "postprocessing": POSTPROCESSING,
+            }
+        )
         box_in, box_out = bbox_specs()
         self.bbox_predictor = ProbabilityOutputPredictor(self.files.bbox_model, box_in, box_out)
         self.bbox_predictor.metadata.update({"model": f"deepbet {self.files.version} (bbox_model.pt)"})
@@ -274,15 +325,17 @@ class DeepBet:
         """``model.pt``, the network under evaluation."""
         return self._predictor
 
-    def _localise(self, ras: NDArray[np.float32]
-                  ) -> tuple[tuple[slice, slice, slice], float, float, dict[str, Any]]:
+    def _localise(self, ras: NDArray[np.float32]) -> tuple[tuple[slice, slice, slice], float, float, dict[str, Any]]:
         small = resize_nearest(ras, (BBOX_GRID,) * 3)
         low, high = (float(q) for q in np.quantile(small, QUANTILES))
         probs = self.bbox_predictor.predict(deepbet_normalise(small, low, high)[None, None])
         coarse = largest_component(probs[0, 1] > THRESHOLD)
         box = brain_box(coarse, tuple(ras.shape))  # type: ignore[arg-type]
-        record = {"window": [round(low, 6), round(high, 6)], "coarse_brain_voxels": int(coarse.sum()),
-                  "box_ras": [[s.start, s.stop] for s in box]}
+        record = {
+            "window": [round(low, 6), round(high, 6)],
+            "coarse_brain_voxels": int(coarse.sum()),
+            "box_ras": [[s.start, s.stop] for s in box],
+        }
         return box, low, high, record
 
     def prepare(self, volume: Volume, *, modality: str | None = None, where: str = "input") -> PreparedVolume:
@@ -304,15 +357,25 @@ class DeepBet:
         box, low, high, record = self._localise(ras)
         crop = resize_nearest(ras[box], (self.grid,) * 3)
         inputs = deepbet_normalise(crop, low, high)[None]
-        record.update({"orientation": "".join(orientation.codes), "grid": [self.grid] * 3,
-                       "box_shape": [s.stop - s.start for s in box],
-                       "value_range": [round(float(inputs.min()), 4), round(float(inputs.max()), 4)],
-                       "steps": list(PREPROCESSING), "seconds": round(time.perf_counter() - started, 4)})
-        return PreparedVolume(inputs=inputs, box=box, ras_shape=tuple(ras.shape),  # type: ignore[arg-type]
-                              orientation=orientation, record=record)
+        record.update(
+            {
+                "orientation": "".join(orientation.codes),
+                "grid": [self.grid] * 3,
+                "box_shape": [s.stop - s.start for s in box],
+                "value_range": [round(float(inputs.min()), 4), round(float(inputs.max()), 4)],
+                "steps": list(PREPROCESSING),
+                "seconds": round(time.perf_counter() - started, 4),
+            }
+        )
+        return PreparedVolume(
+            inputs=inputs,
+            box=box,
+            ras_shape=tuple(ras.shape),  # type: ignore[arg-type]
+            orientation=orientation,
+            record=record,
+        )
 
-    def extract(self, volume: Volume, *, modality: str | None = None,
-                where: str = "input") -> BrainExtraction:
+    def extract(self, volume: Volume, *, modality: str | None = None, where: str = "input") -> BrainExtraction:
         """The brain mask of ``volume`` on its own voxels (uint8 :class:`Volume`, modality ``SEG``).
 
         Example
@@ -331,14 +394,25 @@ class DeepBet:
         network_s = time.perf_counter() - t0
         brain = prepared.grid_to_volume(probs) > THRESHOLD
         cleaned = fill_holes(largest_component(brain))
-        mask = Volume(cleaned.astype(np.uint8), spacing=volume.spacing, origin=volume.origin,
-                      direction=volume.direction, modality="SEG", metadata={"labels": {"1": "brain"}})
-        record = {**prepared.record, "network_seconds": round(network_s, 4), "threshold": THRESHOLD,
-                  "postprocessing": POSTPROCESSING, "voxels_before_cleanup": int(brain.sum()),
-                  "voxels": int(cleaned.sum()),
-                  "volume_ml": round(float(cleaned.sum()) * float(np.prod(volume.spacing)) / 1000.0, 3),
-                  "total_seconds": round(time.perf_counter() - started, 4),
-                  "model_sha256": self.predictor.metadata.get("weights_sha256")}
+        mask = Volume(
+            cleaned.astype(np.uint8),
+            spacing=volume.spacing,
+            origin=volume.origin,
+            direction=volume.direction,
+            modality="SEG",
+            metadata={"labels": {"1": "brain"}},
+        )
+        record = {
+            **prepared.record,
+            "network_seconds": round(network_s, 4),
+            "threshold": THRESHOLD,
+            "postprocessing": POSTPROCESSING,
+            "voxels_before_cleanup": int(brain.sum()),
+            "voxels": int(cleaned.sum()),
+            "volume_ml": round(float(cleaned.sum()) * float(np.prod(volume.spacing)) / 1000.0, 3),
+            "total_seconds": round(time.perf_counter() - started, 4),
+            "model_sha256": self.predictor.metadata.get("weights_sha256"),
+        }
         return BrainExtraction(mask=mask, record=record)
 
 
@@ -356,9 +430,16 @@ def describe_deepbet(bet: DeepBet, info: ProviderInfo | None = None) -> dict[str
     """
     f = bet.files
     who = ", ".join(x for x in (f.author, f.home_page, f"licence {f.license}" if f.license else "") if x)
-    return describe_torchscript(bet.predictor, name=PACKAGE, version=f.version, provider=who or None,
-                                preprocessing=PREPROCESSING, postprocessing=POSTPROCESSING, info=info,
-                                sources=dict.fromkeys(("version", "provider"), f"{PACKAGE} wheel metadata"))
+    return describe_torchscript(
+        bet.predictor,
+        name=PACKAGE,
+        version=f.version,
+        provider=who or None,
+        preprocessing=PREPROCESSING,
+        postprocessing=POSTPROCESSING,
+        info=info,
+        sources=dict.fromkeys(("version", "provider"), f"{PACKAGE} wheel metadata"),
+    )
 
 
 __all__ = [

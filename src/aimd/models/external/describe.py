@@ -36,8 +36,11 @@ _ACTIVATIONS = ("relu", "sigmoid", "softmax", "tanh", "gelu", "leaky_relu", "elu
 def graph_counts(module: torch.jit.ScriptModule) -> dict[str, int]:
     """Operator counts in the inlined TorchScript graph: additions, concatenations, loops, activations."""
     kinds = Counter(node.kind() for node in module.inlined_graph.nodes())
-    out = {"additions": kinds["aten::add"] + kinds["aten::add_"], "concatenations": kinds["aten::cat"],
-           "loops": kinds["prim::Loop"]}
+    out = {
+        "additions": kinds["aten::add"] + kinds["aten::add_"],
+        "concatenations": kinds["aten::cat"],
+        "loops": kinds["prim::Loop"],
+    }
     for act in _ACTIVATIONS:
         out[act] = kinds[f"aten::{act}"] + kinds[f"aten::{act}_"]
     return out
@@ -66,10 +69,17 @@ def _forward(module: torch.nn.Module, shape: list[int]) -> tuple[list[int], int]
     return [int(s) for s in out.shape], int(counter.get_total_flops())
 
 
-def describe_torchscript(predictor: TorchScriptPredictor, *, name: str, version: str | None = None,
-                         provider: str | None = None, preprocessing: Sequence[str] = (),
-                         postprocessing: str | None = None, info: ProviderInfo | None = None,
-                         sources: dict[str, str] | None = None) -> dict[str, Any]:
+def describe_torchscript(
+    predictor: TorchScriptPredictor,
+    *,
+    name: str,
+    version: str | None = None,
+    provider: str | None = None,
+    preprocessing: Sequence[str] = (),
+    postprocessing: str | None = None,
+    info: ProviderInfo | None = None,
+    sources: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The 000 §4 description of a TorchScript model behind ``predictor``, as a JSON-ready dict.
 
     Parameters
@@ -105,103 +115,224 @@ def describe_torchscript(predictor: TorchScriptPredictor, *, name: str, version:
     b = Builder()
     _overview(b, predictor, info, name, version, provider, src)
     types = module_types(module)
-    blocks = {n: {"type": getattr(c, "original_name", type(c).__name__),
-                  "params": int(sum(p.numel() for p in c.parameters()))} for n, c in module.named_children()}
+    blocks = {
+        n: {
+            "type": getattr(c, "original_name", type(c).__name__),
+            "params": int(sum(p.numel() for p in c.parameters())),
+        }
+        for n, c in module.named_children()
+    }
     root = getattr(module, "original_name", type(module).__name__)
     leaves = ", ".join(f"{k}×{v}" for k, v in types.items())
-    b.add("4.2.1", "structure", "overall structure", f"{root} (TorchScript archive); leaf modules: {leaves}",
-          "model")
-    b.add("4.2.1", "source", "source of the structure", info.structure_notes, "provider",
-          hint="structure_notes")
+    b.add("4.2.1", "structure", "overall structure", f"{root} (TorchScript archive); leaf modules: {leaves}", "model")
+    b.add("4.2.1", "source", "source of the structure", info.structure_notes, "provider", hint="structure_notes")
     b.add("4.2.1", "blocks", "blocks (in definition order)", blocks, "model")
     counts = graph_counts(module)
-    b.add("4.2.2", "neurons", "neuron nodes (output units of weighted layers, one input sample)", None,
-          "model")
-    b.add("4.2.2", "topology", "distribution scheme", "feed-forward (no loops in the TorchScript graph)"
-          if counts["loops"] == 0 else f"{counts['loops']} loop(s) in the TorchScript graph", "model")
-    b.add("4.2.2", "activations", "activation functions",
-          [f"{k}×{counts[k]}" for k in _ACTIVATIONS if counts[k]] + [f"declared output: {out.activation}"],
-          "model")
+    b.add("4.2.2", "neurons", "neuron nodes (output units of weighted layers, one input sample)", None, "model")
+    b.add(
+        "4.2.2",
+        "topology",
+        "distribution scheme",
+        "feed-forward (no loops in the TorchScript graph)"
+        if counts["loops"] == 0
+        else f"{counts['loops']} loop(s) in the TorchScript graph",
+        "model",
+    )
+    b.add(
+        "4.2.2",
+        "activations",
+        "activation functions",
+        [f"{k}×{counts[k]}" for k in _ACTIVATIONS if counts[k]] + [f"declared output: {out.activation}"],
+        "model",
+    )
     convs = sum(v for k, v in types.items() if k.startswith("Conv") and "Transpose" not in k)
-    b.add("4.2.2", "connections", "connection types",
-          [f"{convs} convolution(s) (local connections)",
-           f"{sum(v for k, v in types.items() if 'Transpose' in k)} transposed convolution(s)",
-           f"{counts['additions']} addition(s) (residual / skip connections)",
-           f"{counts['concatenations']} concatenation(s)"], "model")
+    b.add(
+        "4.2.2",
+        "connections",
+        "connection types",
+        [
+            f"{convs} convolution(s) (local connections)",
+            f"{sum(v for k, v in types.items() if 'Transpose' in k)} transposed convolution(s)",
+            f"{counts['additions']} addition(s) (residual / skip connections)",
+            f"{counts['concatenations']} concatenation(s)",
+        ],
+        "model",
+    )
     params = list(module.parameters())
     out_shape, flops = _forward(module, spec.input_shape(batch=1))
     shape_out = [-1, *out_shape[1:]]
     b.add("4.2.3", "total", "parameters (total)", int(sum(p.numel() for p in params)), "model")
-    b.add("4.2.3", "trainable", "parameters (trainable)",
-          int(sum(p.numel() for p in params if p.requires_grad)), "model")
+    b.add(
+        "4.2.3", "trainable", "parameters (trainable)", int(sum(p.numel() for p in params if p.requires_grad)), "model"
+    )
     b.add("4.2.3", "per_block", "parameters per block", {k: v["params"] for k, v in blocks.items()}, "model")
     b.add("4.2.3", "layer_types", "layer types (modules)", types, "model")
     b.add("4.2.3", "input_shape", "input shape", spec.input_shape(), "spec")
     b.add("4.2.3", "output_shape", "output shape", shape_out, "model")
-    b.add("4.2.4", "abstraction", "level of abstraction", f"{spec.modality} image intensities, normalised by "
-          "the pipeline; no feature extraction before the network", "spec")
-    b.add("4.2.4", "dtype", "data type",
-          f"raw voxels: {', '.join(spec.raw_dtypes)}; network input: {spec.dtype}", "spec")
-    b.add("4.2.4", "dims", "dimensions and sizes",
-          f"{spec.dims}-D, {spec.channels} channel(s), input {spec.input_shape()}, values in "
-          f"{list(spec.value_range)}; output {shape_out}; any size that is a multiple of "
-          f"{spec.size_multiple}",
-          "model")
+    b.add(
+        "4.2.4",
+        "abstraction",
+        "level of abstraction",
+        f"{spec.modality} image intensities, normalised by the pipeline; no feature extraction before the network",
+        "spec",
+    )
+    b.add(
+        "4.2.4", "dtype", "data type", f"raw voxels: {', '.join(spec.raw_dtypes)}; network input: {spec.dtype}", "spec"
+    )
+    b.add(
+        "4.2.4",
+        "dims",
+        "dimensions and sizes",
+        f"{spec.dims}-D, {spec.channels} channel(s), input {spec.input_shape()}, values in "
+        f"{list(spec.value_range)}; output {shape_out}; any size that is a multiple of "
+        f"{spec.size_multiple}",
+        "model",
+    )
     labels = ", ".join(out.labels.values())
     b.add("4.2.4", "encoding", "encoding", f"labels: {out.encoding()} ({labels})", "spec")
-    b.add("4.2.4", "preprocessing", "preprocessing", list(preprocessing) or None, "pipeline",
-          hint="preprocessing")
+    b.add("4.2.4", "preprocessing", "preprocessing", list(preprocessing) or None, "pipeline", hint="preprocessing")
     b.add("4.2.4", "postprocessing", "postprocessing", postprocessing or out.postprocessing(), "pipeline")
-    b.add("4.2.5", "provider", "provider's interpretability findings", info.interpretability, "provider",
-          required=False, hint="interpretability")
+    b.add(
+        "4.2.5",
+        "provider",
+        "provider's interpretability findings",
+        info.interpretability,
+        "provider",
+        required=False,
+        hint="interpretability",
+    )
     _data_and_training(b, info, out.description)
-    b.add("4.5.1", "modalities", "modalities for inference",
-          f"{spec.modality} only (other modalities are rejected by the input check)", "spec")
+    b.add(
+        "4.5.1",
+        "modalities",
+        "modalities for inference",
+        f"{spec.modality} only (other modalities are rejected by the input check)",
+        "spec",
+    )
     b.add("4.5.2", "task", "task type", f"{spec.dims}-D {out.task} ({labels})", "spec")
-    b.add("4.5.2", "expected_performance", "expected performance", info.applicability.expected_performance,
-          "provider", hint="applicability.expected_performance")
+    b.add(
+        "4.5.2",
+        "expected_performance",
+        "expected performance",
+        info.applicability.expected_performance,
+        "provider",
+        hint="applicability.expected_performance",
+    )
     memory = round(sum(p.numel() * p.element_size() for p in params) / 2**20, 2)
-    b.add("4.5.3", "compute", "compute needed", {"flops_per_sample": flops, "parameter_memory_mb": memory},
-          "measured")
+    b.add("4.5.3", "compute", "compute needed", {"flops_per_sample": flops, "parameter_memory_mb": memory}, "measured")
     b.add("4.5.3", "hardware", "hardware and software (inference, measured here)", environment(), "measured")
-    b.add("4.5.3", "recommended", "recommended hardware", info.applicability.recommended_hardware, "provider",
-          required=False, hint="applicability.recommended_hardware")
+    b.add(
+        "4.5.3",
+        "recommended",
+        "recommended hardware",
+        info.applicability.recommended_hardware,
+        "provider",
+        required=False,
+        hint="applicability.recommended_hardware",
+    )
     meta = {k: v for k, v in predictor.metadata.items() if isinstance(v, str | int | float)}
-    return {"format": DESCRIPTION_FORMAT, "version": "1", "aimd_version": __version__,
-            "model": {"name": name, "kind": "torchscript", **meta},
-            "input_spec": spec.model_dump(mode="json"), "output_spec": out.model_dump(mode="json"),
-            "sections": b.sections, "layers": [], "gaps": b.gaps, "provider_file": None}
+    return {
+        "format": DESCRIPTION_FORMAT,
+        "version": "1",
+        "aimd_version": __version__,
+        "model": {"name": name, "kind": "torchscript", **meta},
+        "input_spec": spec.model_dump(mode="json"),
+        "output_spec": out.model_dump(mode="json"),
+        "sections": b.sections,
+        "layers": [],
+        "gaps": b.gaps,
+        "provider_file": None,
+    }
 
 
-def _overview(b: Builder, predictor: TorchScriptPredictor, info: ProviderInfo, name: str, version: str | None,
-              provider: str | None, src: dict[str, str]) -> None:
+def _overview(
+    b: Builder,
+    predictor: TorchScriptPredictor,
+    info: ProviderInfo,
+    name: str,
+    version: str | None,
+    provider: str | None,
+    src: dict[str, str],
+) -> None:
     b.add("4.1", "name", "model name", info.name or name, "provider" if info.name else "model")
-    b.add("4.1", "version", "release version", info.version or version,
-          "provider" if info.version else src["version"], hint="version")
-    b.add("4.1", "provider", "provider", info.provider or provider,
-          "provider" if info.provider else src["provider"], hint="provider")
-    b.add("4.1", "framework", "framework",
-          f"PyTorch TorchScript (run with torch {torch.__version__.split('+')[0]})", "model")
-    b.add("4.1", "identity", "weights identity", {"weights_sha256": predictor.metadata.get("weights_sha256"),
-                                                  "source": predictor.metadata.get("source")}, "model",
-          required=False)
+    b.add(
+        "4.1",
+        "version",
+        "release version",
+        info.version or version,
+        "provider" if info.version else src["version"],
+        hint="version",
+    )
+    b.add(
+        "4.1",
+        "provider",
+        "provider",
+        info.provider or provider,
+        "provider" if info.provider else src["provider"],
+        hint="provider",
+    )
+    b.add(
+        "4.1",
+        "framework",
+        "framework",
+        f"PyTorch TorchScript (run with torch {torch.__version__.split('+')[0]})",
+        "model",
+    )
+    b.add(
+        "4.1",
+        "identity",
+        "weights identity",
+        {"weights_sha256": predictor.metadata.get("weights_sha256"), "source": predictor.metadata.get("source")},
+        "model",
+        required=False,
+    )
 
 
 def _data_and_training(b: Builder, info: ProviderInfo, domain: str) -> None:
     data = info.data
-    b.add("4.3.1", "devices", "source-task data modality and acquisition devices", data.acquisition_devices,
-          "provider", hint="data.acquisition_devices")
-    b.add("4.3.1", "annotation", "annotation source, amount and quality", data.annotation, "provider",
-          hint="data.annotation")
+    b.add(
+        "4.3.1",
+        "devices",
+        "source-task data modality and acquisition devices",
+        data.acquisition_devices,
+        "provider",
+        hint="data.acquisition_devices",
+    )
+    b.add(
+        "4.3.1",
+        "annotation",
+        "annotation source, amount and quality",
+        data.annotation,
+        "provider",
+        hint="data.annotation",
+    )
     b.add("4.3.2", "amount", "data amount and splits", None, "provider")
-    b.add("4.3.3", "criteria", "selection criteria and cleaning", data.quality_criteria, "provider",
-          hint="data.quality_criteria")
-    b.add("4.3.3", "deidentification", "privacy protection / de-identification", data.deidentification,
-          "provider", hint="data.deidentification")
+    b.add(
+        "4.3.3",
+        "criteria",
+        "selection criteria and cleaning",
+        data.quality_criteria,
+        "provider",
+        hint="data.quality_criteria",
+    )
+    b.add(
+        "4.3.3",
+        "deidentification",
+        "privacy protection / de-identification",
+        data.deidentification,
+        "provider",
+        hint="data.deidentification",
+    )
     b.add("4.3.4", "benchmark", "benchmark performance", None, "provider", required=False)
     b.add("4.4.1", "method", "learning method", None, "provider")
-    b.add("4.4.3", "domain", "task domain", info.task_domain or domain or None,
-          "provider" if info.task_domain else "spec", hint="task_domain")
+    b.add(
+        "4.4.3",
+        "domain",
+        "task domain",
+        info.task_domain or domain or None,
+        "provider" if info.task_domain else "spec",
+        hint="task_domain",
+    )
 
 
 __all__ = ["describe_torchscript", "graph_counts", "module_types"]

@@ -77,8 +77,10 @@ class ProbabilityOutputPredictor(TorchScriptPredictor):
         if probs.min() < -1e-6 or not np.allclose(sums, 1.0, atol=1e-3):
             raise InvalidInputError(
                 f"the network's outputs are not softmax probabilities (channel sums {float(sums.min()):.4g}"
-                f"–{float(sums.max()):.4g})", where=str(self.metadata.get("source", "model")),
-                hint="use TorchScriptPredictor for a network that returns logits")
+                f"–{float(sums.max()):.4g})",
+                where=str(self.metadata.get("source", "model")),
+                hint="use TorchScriptPredictor for a network that returns logits",
+            )
         return np.log(np.maximum(probs, np.finfo(np.float32).tiny)).astype(np.float32)
 
 
@@ -184,8 +186,11 @@ class PreparedVolume:
         """A label volume on the same voxels as the prepared image, mapped onto the network grid."""
         ras = self.orientation.to_ras(np.asarray(labels.array))
         if tuple(ras.shape) != self.ras_shape:
-            raise InvalidInputError(f"label grid {labels.shape} differs from the image grid", where="labels",
-                                    hint="pass a mask on the same voxels as the image")
+            raise InvalidInputError(
+                f"label grid {labels.shape} differs from the image grid",
+                where="labels",
+                hint="pass a mask on the same voxels as the image",
+            )
         return resize_nearest(ras[self.box].astype(np.int64), tuple(self.inputs.shape[1:])).astype(np.int64)
 
     def grid_to_volume(self, grid: NDArray[Any]) -> NDArray[Any]:

@@ -97,9 +97,14 @@ class UNetB1(nn.Module):
         Channels of the first output convolution; App. B: 16.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1,
-                 features: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512),
-                 dropout: float = 0.5, head_channels: int = 16) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        features: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512),
+        dropout: float = 0.5,
+        head_channels: int = 16,
+    ) -> None:
         super().__init__()
         if len(features) != 5:
             raise ValueError(f"features needs 5 channel counts (encoders 1-5), got {features}")

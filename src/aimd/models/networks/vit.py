@@ -107,9 +107,18 @@ class ViTClassifier(nn.Module):
         Dropout in attention and MLP during training.
     """
 
-    def __init__(self, img_size: int = 64, patch_size: int = 8, in_channels: int = 1, num_classes: int = 2,
-                 dim: int = 96, depth: int = 4, heads: int = 4, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        img_size: int = 64,
+        patch_size: int = 8,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        dim: int = 96,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, dim)
         self.num_tokens = self.patch_embed.num_patches

@@ -396,12 +396,16 @@ def evaluate_nodules(
         n_obj.append(c.tp + c.fn)
         fps.append(c.fp)
     if 0 < t.sum() < len(t):
-        ci = bootstrap_ci((t.astype(np.int64), s), lambda a, b: _auc(a.astype(bool), b), seed=seed,
-                          method="percentile")
+        ci = bootstrap_ci((t.astype(np.int64), s), lambda a, b: _auc(a.astype(bool), b), seed=seed, method="percentile")
         auc: dict[str, Any] = {**ci.to_dict(), "n": len(cases)}
     else:
-        auc = {"estimate": None, "ci_low": None, "ci_high": None, "n": len(cases),
-               "note": "not evaluated: the images are all positive or all negative"}
+        auc = {
+            "estimate": None,
+            "ci_low": None,
+            "ci_high": None,
+            "n": len(cases),
+            "note": "not evaluated: the images are all positive or all negative",
+        }
     return {
         "images": len(cases),
         "sites": sorted({c.site.site_id for c in cases}),
