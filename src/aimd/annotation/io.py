@@ -7,8 +7,7 @@ Writes are atomic.
 Example
 -------
 >>> import tempfile, pathlib
->>> from aimd.annotation.paths import default_root, escape_reason, inside
-from aimd.annotation.schema import AnnotationPackage, FileRole
+>>> from aimd.annotation.schema import AnnotationPackage
 >>> pkg = AnnotationPackage.model_validate({"task_id": "T1", "image": {"uid": "1.2", "modality": "CT",
 ...     "shape": [4, 4, 2], "spacing": [1, 1, 1], "origin": [0, 0, 0]},
 ...     "metadata": {"annotator": "a", "version": "v1"}})

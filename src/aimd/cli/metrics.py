@@ -56,7 +56,8 @@ def _parse_labels(text: str | None) -> list[int] | None:
 @app.command(
     "seg",
     epilog="Example: aimd metrics seg ref/ pred/ --labels 1,2 --csv per_case.csv --json\n\n"
-    "On Ray: aimd metrics seg ref/ pred/ --ray (local) or --ray-address head:6379 (cluster)",
+    "On Ray, local: aimd metrics seg ref/ pred/ --ray\n\n"
+    "On a Ray cluster: aimd metrics seg ref/ pred/ --ray-address head:6379",
 )
 def seg(
     ref: Path = typer.Argument(..., help="Reference mask (NIfTI, DICOM SEG, DICOM) or folder of case masks."),

@@ -8,7 +8,6 @@
 Example
 -------
 >>> import datetime as dt
-import math
 >>> gap_days(dt.date(2023, 2, 3), dt.datetime(2022, 4, 1, 8, 30))
 308
 """
