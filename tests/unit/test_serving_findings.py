@@ -105,6 +105,7 @@ def test_seg_and_sr_round_trip_on_a_written_series(tmp_path: Path):
     assert sorted(g["measurements"]["Volume"] for g in back) == sorted(f.volume_mm3 for f in found)
     empty = vol.with_array(np.zeros(vol.shape, np.uint8))
     assert write_seg(datasets, empty, SEG_SPEC.labels, algo, result_id="r2") is None
+    assert write_sr(datasets, None, [], algo, result_id="r2") is None  # a negative study: no TID 1500 SR
 
 
 def test_zip_bomb_truncated_and_oversized_uploads(tmp_path: Path):

@@ -148,8 +148,12 @@ def write_sr(
     algorithm: Algorithm,
     *,
     result_id: str,
-) -> pydicom.Dataset:
-    """A Comprehensive 3D SR (TID 1500) with one measurement group per finding, referencing ``seg``."""
+) -> pydicom.Dataset | None:
+    """A Comprehensive 3D SR (TID 1500) with one measurement group per finding, referencing ``seg``.
+
+    ``None`` when no finding lies in ``seg``: TID 1500 needs at least one measurement group, so a
+    negative study gets no SR (the result document still lists its empty findings).
+    """
     import highdicom as hd
 
     mm, mm3 = hd.sr.CodedConcept("mm", "UCUM", "millimeter"), hd.sr.CodedConcept("mm3", "UCUM", "cubic millimeter")
@@ -208,12 +212,14 @@ def write_sr(
                 ],
             )
         )
+    if not groups:
+        return None
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=hd.sr.CodedConcept("25045-6", "LN", "CT unspecified body region")
         if str(datasets[0].Modality) == "CT"
         else hd.sr.CodedConcept("363679005", "SCT", "Imaging"),
-        imaging_measurements=groups or None,
+        imaging_measurements=groups,
     )
     evidence = [*datasets, *([seg] if seg is not None else [])]
     sr = hd.sr.Comprehensive3DSR(

@@ -128,8 +128,10 @@ def run_inference(
                 if seg is not None:
                     seg.save_as(out / "seg.dcm")
                     files["seg"] = "seg.dcm"
-                write_sr(image.datasets, seg, findings, algorithm, result_id=rid).save_as(out / "sr.dcm")
-                files["sr"] = "sr.dcm"
+                sr = write_sr(image.datasets, seg, findings, algorithm, result_id=rid)
+                if sr is not None:
+                    sr.save_as(out / "sr.dcm")
+                    files["sr"] = "sr.dcm"
 
             timer.run("dicom", dicom)
         hashes = {name: sha256_file(out / rel) for name, rel in sorted(files.items())}
