@@ -359,3 +359,28 @@ def test_left_out_file_names_are_checked_before_they_reach_the_log(tmp_path: Pat
     assert report.exit_code == 1
     log = (tmp_path / "dst" / "deid_log.json").read_text(encoding="utf-8")
     assert RESIDENT_ID not in log
+
+
+def test_residual_scan_reads_patterns_in_nifti_text_not_in_voxels(tmp_path: Path) -> None:
+    """Voxel or compressed bytes that happen to spell an e-mail address are not a finding; header text is."""
+    import gzip as _gzip
+
+    import nibabel as nib
+
+    from aimd.imaging.deid.residual import ResidualScanner
+
+    voxels = np.frombuffer(b"xx ab@cd.ef yy " * 16, dtype=np.uint8).reshape(-1, 1, 1).copy()  # bytes stay in order
+    clean = tmp_path / "clean.nii"
+    nib.save(nib.Nifti1Image(voxels, np.eye(4)), clean)
+    scanner = ResidualScanner({"Zhang^Weiqiang": "NAME"})
+    assert scanner.scan_file(clean) == []
+    packed = tmp_path / "clean.nii.gz"
+    packed.write_bytes(_gzip.compress(clean.read_bytes()))
+    assert scanner.scan_file(packed) == []
+    leaky = nib.Nifti1Image(voxels, np.eye(4))
+    leaky.header["descrip"] = b"contact ab@cd.ef"
+    nib.save(leaky, tmp_path / "leaky.nii.gz")
+    assert scanner.scan_file(tmp_path / "leaky.nii.gz") == ["EMAIL"]
+    named = np.frombuffer(b"ZHANG WEIQIANG  " * 4, dtype=np.uint8).reshape(-1, 1, 1).copy()
+    nib.save(nib.Nifti1Image(named, np.eye(4)), tmp_path / "named.nii.gz")
+    assert scanner.scan_file(tmp_path / "named.nii.gz") == ["NAME"]  # identifiers: every byte, voxels too

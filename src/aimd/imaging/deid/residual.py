@@ -13,6 +13,10 @@ every file and folder name is searched for
 
 A file with a hit is removed from the output and reported; the run exits 1.
 
+Original identifiers are searched in every byte. The PHI patterns are searched where text can be: not
+in NIfTI voxel data and not in a compressed stream (its inflated bytes are searched instead), because
+random voxel or compressed bytes spell short patterns such as ``x@ab.cd`` by chance.
+
 Independence. The scanner shares no code with the de-identifier it checks: it imports nothing from the
 other modules of :mod:`aimd.imaging.deid`, reads the map's stored originals as plain data, derives its own
 variants, matches raw bytes with an Aho–Corasick automaton (``pyahocorasick``) instead of regular
@@ -33,6 +37,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -150,8 +155,11 @@ class ResidualScanner:
         self._empty = not patterns
 
     # ------------------------------------------------------------------ matching
-    def scan_bytes(self, data: bytes) -> list[str]:
-        """Kinds of what is found in ``data`` (identifiers and PHI patterns; sorted, unique)."""
+    def scan_bytes(self, data: bytes, *, text_end: int | None = None) -> list[str]:
+        """Kinds of what is found in ``data`` (identifiers and PHI patterns; sorted, unique).
+
+        PHI patterns are searched in ``data[:text_end]`` only (all of it when ``None``).
+        """
         low = data.lower()
         found: set[str] = set()
         if not self._empty:
@@ -163,7 +171,7 @@ class ResidualScanner:
                 if right and not _free_after(low, end + 1):
                     continue
                 found.add(kind)
-        found |= _patterns(low)
+        found |= _patterns(low if text_end is None else low[:text_end])
         return sorted(found)
 
     def scan_name(self, rel: str) -> list[str]:
@@ -174,9 +182,9 @@ class ResidualScanner:
     def scan_file(self, path: Path) -> list[str]:
         """Kinds found anywhere in one file: its raw bytes and, for gzip or deflated DICOM, the inflated bytes."""
         data = path.read_bytes()
-        hits = set(self.scan_bytes(data))
+        hits = set(self.scan_bytes(data, text_end=_text_end(data)))
         for inflated in _inflated(data):
-            hits |= set(self.scan_bytes(inflated))
+            hits |= set(self.scan_bytes(inflated, text_end=_text_end(inflated)))
         return sorted(hits)
 
 
@@ -313,6 +321,30 @@ def _inflated(data: bytes) -> Iterable[bytes]:
                 yield zlib.decompressobj(-15).decompress(data[end:], _MAX_INFLATE)
             except zlib.error:
                 yield b""
+
+
+def _text_end(data: bytes) -> int | None:
+    """Where text can stop in ``data``: a gzip header's end, a NIfTI file's voxel offset, else ``None``."""
+    if data[:2] == b"\x1f\x8b" and len(data) >= 10:
+        flags, end = data[3], 10
+        if flags & 4 and len(data) >= 12:  # FEXTRA
+            end += 2 + int.from_bytes(data[10:12], "little")
+        for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated text
+            if flags & bit:
+                stop = data.find(b"\x00", end)
+                end = len(data) if stop < 0 else stop + 1
+        return end
+    for order in ("little", "big"):
+        size = int.from_bytes(data[:4], order) if len(data) >= 4 else 0
+        if size == 348 and len(data) >= 112:  # NIfTI-1: vox_offset float32 at byte 108
+            offset = struct.unpack("<f" if order == "little" else ">f", data[108:112])[0]
+        elif size == 540 and len(data) >= 176:  # NIfTI-2: vox_offset int64 at byte 168
+            offset = int.from_bytes(data[168:176], order, signed=True)
+        else:
+            continue
+        if offset == offset and 348 <= offset <= len(data):  # a NaN or impossible offset: all text
+            return int(offset)
+    return None
 
 
 def _meta_end(data: bytes) -> int:
