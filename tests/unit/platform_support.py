@@ -147,7 +147,7 @@ def make_site(data_dir: Path, database_url: str | None) -> Site:
     from aimd.platform import auth
 
     auth._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # still argon2id, cheaper
-    settings = PlatformSettings()
+    settings = PlatformSettings(blob_gc_grace_seconds=0)
     platform = Platform.open(data_dir, database_url=database_url, settings=settings)
     site = Site(platform, TestClient(create_app(platform)))
     with platform.sessions() as db:

@@ -250,3 +250,28 @@ def restore_cmd(src: Path, data: Path = DataOption, db: str | None = DbOption, j
         console.print(
             f"restored {out['audit_entries']} audit entries and the blobs into {data}; checks pass", highlight=False
         )
+
+
+@app.command("gc", epilog="Example: aimd platform gc --data aimd-platform --json")
+def gc_cmd(
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    grace: float | None = typer.Option(None, "--grace-seconds", help="Spare blobs touched this recently."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Unlink blobs that no committed row names (left behind by a crash after a project deletion)."""
+    from aimd.platform.projects import collect_blobs
+
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            wait = platform.settings.blob_gc_grace_seconds if grace is None else grace
+            removed = collect_blobs(s, platform.audit, platform.blobs, "aimd platform gc", grace_seconds=wait)
+            s.commit()
+            kept = len(platform.blobs)
+    finally:
+        platform.close()
+    if json_out:
+        print_json({"removed": removed, "kept": kept})
+    else:
+        console.print(f"{len(removed)} unreferenced blob(s) removed, {kept} kept", highlight=False)

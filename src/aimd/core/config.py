@@ -119,6 +119,18 @@ class PlatformSettings(BaseModel):
         default_factory=lambda: ["admin", "reviewer", "arbiter", "qc"],
         description="roles that must use TOTP (001 §11.3.1); add every role to require it for all",
     )
+    blob_gc_grace_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="a blob written or re-used this recently is never garbage-collected "
+        "(covers transactions still in flight)",
+    )
+    audit_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="audit entries older than this are archived, then purged (001 §11.3.1 '按规定留存'); "
+        "unset keeps every entry in the database",
+    )
 
 
 class Settings(BaseSettings):

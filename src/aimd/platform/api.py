@@ -395,9 +395,15 @@ def create_app(platform: Platform) -> FastAPI:
         reason: Annotated[str, Query(min_length=1, max_length=2000)],
     ) -> dict[str, Any]:
         p = projects.get_project(db, user, project_id)
-        rec = projects.destroy_project(db, audit, blobs, user, p, reason)
+        rec = projects.destroy_project(db, audit, user, p, reason)
+        db.commit()  # the rows go first; blobs are unlinked only once nothing committed names them
+        out = {"destruction_record": rec.id, "what": rec.what, "method": rec.method, "by": rec.destroyed_by}
+        grace = platform.settings.blob_gc_grace_seconds
+        removed = projects.collect_blobs(
+            db, audit, blobs, user.username, candidates=set(rec.what["blobs"]), grace_seconds=grace
+        )
         db.commit()
-        return {"destruction_record": rec.id, "what": rec.what, "method": rec.method, "by": rec.destroyed_by}
+        return {**out, "blobs_removed": removed}
 
     @app.post("/api/v1/projects/{project_id}/cases", tags=["cases"], status_code=201)
     def import_case(

@@ -45,6 +45,7 @@ __all__ = [
     "NotFoundError",
     "ProjectCreate",
     "TaskDefinition",
+    "collect_blobs",
     "create_project",
     "destroy_project",
     "distribute",
@@ -52,6 +53,7 @@ __all__ = [
     "identifier_findings",
     "import_case",
     "progress",
+    "referenced_blobs",
     "visible_projects",
 ]
 
@@ -468,10 +470,11 @@ def decide_change(db: Session, audit: AuditLog, actor: User, cr: ChangeRequest, 
     return cr
 
 
-def destroy_project(
-    db: Session, audit: AuditLog, blobs: BlobStore, actor: User, project: Project, reason: str
-) -> DestructionRecord:
-    """Delete a project's rows and unshared blobs, keeping a destruction record (001 §11.4.2)."""
+def destroy_project(db: Session, audit: AuditLog, actor: User, project: Project, reason: str) -> DestructionRecord:
+    """Delete a project's rows, keeping a destruction record (001 §11.4.2).
+
+    Its blobs are listed in the record; :func:`collect_blobs` unlinks the unshared ones after the commit.
+    """
     if not reason.strip():
         raise InvalidInputError("destruction needs a reason", where="reason", hint="state why the data is destroyed")
     cases = db.scalars(sa.select(Case).where(Case.project_id == project.id)).all()
@@ -480,8 +483,8 @@ def destroy_project(
     subs = (
         db.scalars(sa.select(Submission.mask_sha256).where(Submission.case_id.in_(case_ids))).all() if case_ids else []
     )
-    drafts = db.scalars(sa.select(Task.draft_sha256).where(Task.project_id == project.id)).all()
-    shas |= set(subs) | set(drafts)
+    drafts = db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256).where(Task.project_id == project.id)).all()
+    shas |= set(subs) | {sha for row in drafts for sha in row}
     shas.discard(None)
     what = {
         "project": project.name,
@@ -498,16 +501,9 @@ def destroy_project(
     db.execute(sa.delete(Task).where(Task.project_id == project.id))
     db.execute(sa.delete(Case).where(Case.project_id == project.id))
     db.delete(project)
-    still_used = set(db.scalars(sa.select(Case.image_sha256))) | set(db.scalars(sa.select(Submission.mask_sha256)))
-    removed = []
-    for sha in sorted(shas - still_used):
-        path = blobs.path(sha)
-        if path.exists():
-            path.unlink()
-            removed.append(sha)
     record = DestructionRecord(
-        what={**what, "blobs_removed": removed},
-        method="database rows deleted; blob files unlinked; audit entries kept",
+        what=what,
+        method="database rows deleted; blob files no longer referenced unlinked after the commit; audit entries kept",
         reason=reason,
         destroyed_by=actor.username,
     )
@@ -517,10 +513,43 @@ def destroy_project(
         actor.username,
         "destroy",
         f"project:{what['project_id']}",
-        {"record": record.id, "reason": reason, "cases": len(cases), "blobs_removed": len(removed)},
+        {"record": record.id, "reason": reason, "cases": len(cases), "blobs": len(shas)},
         connection=db,
     )
     return record
+
+
+def referenced_blobs(db: Session) -> set[str]:
+    """Every blob a row still names: case images and their NIfTI files, submissions, drafts, pre-labels."""
+    refs = set(db.scalars(sa.select(Submission.mask_sha256)))
+    for image_sha, image in db.execute(sa.select(Case.image_sha256, Case.image)):
+        refs.add(image_sha)
+        refs.add((image or {}).get("nifti_sha256"))
+    for draft, pre in db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256)):
+        refs |= {draft, pre}
+    refs.discard(None)
+    return refs
+
+
+def collect_blobs(
+    db: Session,
+    audit: AuditLog,
+    blobs: BlobStore,
+    actor: str,
+    *,
+    candidates: set[str] | None = None,
+    grace_seconds: float = 600.0,
+) -> list[str]:
+    """Unlink blobs no committed row names (of ``candidates``, or the whole store) and audit it.
+
+    Run after the commit that dropped the references: a failure before that commit leaves every
+    blob in place, a crash after it leaves only unreferenced files for the next collection.
+    """
+    db.commit()  # read the references as committed
+    removed = blobs.collect(referenced_blobs(db), candidates=candidates, grace_seconds=grace_seconds)
+    if removed:
+        audit.append(actor, "blobs.collect", "blobs", {"removed": removed}, connection=db)
+    return removed
 
 
 def require_unfrozen(project: Project) -> None:

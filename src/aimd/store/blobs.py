@@ -14,11 +14,15 @@ Example
 (True, True, 1)
 >>> store.verify()
 []
+>>> store.collect(referenced=set(), grace_seconds=0) == [sha], len(store)
+(True, 0)
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,7 +66,13 @@ class BlobStore:
         """Store ``data`` (once) and return its SHA-256."""
         sha = sha256_bytes(data)
         target = self.path(sha)
-        if not target.exists():
+        if target.exists():
+            # re-use counts as a write: collect() spares blobs touched within its grace period
+            try:
+                os.utime(target)
+            except FileNotFoundError:
+                atomic_write_bytes(target, zlib.compress(data, _LEVEL))
+        else:
             atomic_write_bytes(target, zlib.compress(data, _LEVEL))
         return sha
 
@@ -100,6 +110,31 @@ class BlobStore:
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    def collect(
+        self, referenced: set[str], *, candidates: set[str] | None = None, grace_seconds: float = 600.0
+    ) -> list[str]:
+        """Unlink blobs not in ``referenced`` (only those in ``candidates`` when given); return their names.
+
+        Blobs written or re-used within ``grace_seconds`` are kept: a transaction that stored a blob
+        and has not yet committed the row naming it must not lose it. Call this only *after* the
+        transaction that dropped the references committed, so a crash in between leaves unreferenced
+        files (collected next time), never references to missing blobs.
+        """
+        cutoff = time.time() - grace_seconds
+        removed = []
+        for sha in sorted(candidates if candidates is not None else set(self)):
+            if sha in referenced:
+                continue
+            path = self.path(sha)
+            try:
+                if path.stat().st_mtime > cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(sha)
+        return removed
 
     def verify(self) -> list[str]:
         """Names of the blobs whose content no longer matches their name (empty when all hold)."""

@@ -1,0 +1,91 @@
+"""Data lifecycle of the platform: project destruction commits before blobs go (001 §11.4.2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from platform_support import cube_mask, make_site
+from typer.testing import CliRunner
+
+from aimd.cli.main import app
+from aimd.platform.models import DestructionRecord, Project, User
+from aimd.platform.projects import destroy_project, referenced_blobs
+
+
+@pytest.fixture
+def site(tmp_path: Path, database_url: str):
+    s = make_site(tmp_path / "data", database_url)
+    yield s
+    s.platform.close()
+
+
+def _two_projects(site) -> tuple[int, int]:
+    """Project A (a case shared with B by image content, one of its own, a saved draft) and project B."""
+    a, b = site.project(readers=1, name="a"), site.project(readers=1, name="b")
+    site.case(a, "shared", seed=0)
+    site.case(a, "own", seed=1)
+    site.case(b, "shared", seed=0)
+    site.client.post(f"/api/v1/projects/{a}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1", project=a) else "ann2"
+    task = site.tasks(user, project=a)[0]
+    assert site.save(user, task["id"], cube_mask(grow=2)).status_code == 200
+    return a, b
+
+
+def test_a_failed_commit_on_project_delete_unlinks_no_blob(site) -> None:
+    a, b = _two_projects(site)
+    before = set(site.platform.blobs)
+
+    def fail_at_commit(session) -> None:
+        if any(isinstance(obj, DestructionRecord) for obj in session.identity_map.values()):
+            raise RuntimeError("injected failure at commit")
+
+    sa.event.listen(site.platform.sessions, "before_commit", fail_at_commit)
+    try:
+        client = TestClient(site.client.app, raise_server_exceptions=False)
+        r = client.delete(f"/api/v1/projects/{a}", params={"reason": "study closed"}, headers=site.as_("admin"))
+        assert r.status_code == 500
+    finally:
+        sa.event.remove(site.platform.sessions, "before_commit", fail_at_commit)
+    assert set(site.platform.blobs) == before and site.platform.blobs.verify() == []
+    assert site.client.get(f"/api/v1/projects/{a}", headers=site.as_("admin")).status_code == 200
+    with site.platform.sessions() as db:
+        assert referenced_blobs(db) <= before
+
+    r = site.client.delete(f"/api/v1/projects/{a}", params={"reason": "study closed"}, headers=site.as_("admin"))
+    assert r.status_code == 200, r.text
+    removed = set(r.json()["blobs_removed"])
+    with site.platform.sessions() as db:
+        still = referenced_blobs(db)
+    assert removed and not removed & still and still <= set(site.platform.blobs)
+    assert set(site.platform.blobs) == before - removed
+    cases = site.client.get(f"/api/v1/projects/{b}/cases", headers=site.as_("admin")).json()
+    assert [c["case_key"] for c in cases] == ["shared"]  # the shared image blob survived with project b
+    assert site.platform.audit.verify() is None
+    assert [e["action"] for e in site.platform.audit.entries()][-2:] == ["destroy", "blobs.collect"]
+
+
+def test_blobs_left_by_a_crash_after_commit_are_collected_later(site) -> None:
+    a, _ = _two_projects(site)
+    with site.platform.sessions() as db:
+        project = db.get(Project, a)
+        actor = db.scalar(sa.select(User).where(User.username == "admin"))
+        record = destroy_project(db, site.platform.audit, actor, project, "retention over")
+        db.commit()  # the process dies here: rows gone, no blob unlinked yet
+        orphans = set(record.what["blobs"]) - referenced_blobs(db)
+    assert orphans and orphans <= set(site.platform.blobs)
+    data = str(site.platform.data_dir)
+    url = site.platform.database_url
+    runner = CliRunner()
+    # within the grace period nothing goes: a blob just written may belong to a transaction in flight
+    r = runner.invoke(app, ["platform", "gc", "--data", data, "--db", url, "--grace-seconds", "3600", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["removed"] == []
+    r = runner.invoke(app, ["platform", "gc", "--data", data, "--db", url, "--grace-seconds", "0", "--json"])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(r.stdout)["removed"]) == orphans
+    assert not orphans & set(site.platform.blobs) and site.platform.blobs.verify() == []
