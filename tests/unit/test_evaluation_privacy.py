@@ -343,3 +343,61 @@ def test_dp_section_utility_and_membership(tmp_path: Path) -> None:
     )
     res3 = run_characteristic(Privacy(), ctx, Claims(privacy=bounded))
     assert res3.verdict == Verdict.NONCONFORM and "ε spent" in res3.reason
+
+
+def _noise_set(prefix: str, n_cases: int, per_case: int, seed: int) -> EvalData:
+    """Uniform-noise images with independent random masks: nothing to generalise, only to memorise."""
+    rng = np.random.default_rng(seed)
+    n = n_cases * per_case
+    images = rng.random((n, 1, 32, 32), dtype=np.float32)
+    targets = (rng.random((n, 32, 32)) < 0.5).astype(np.int64)
+    owners = [f"{prefix}{i // per_case}" for i in range(n)]
+    return EvalData(images, targets, owners, {c: "A" for c in dict.fromkeys(owners)}, "segmentation")
+
+
+def _memoriser() -> torch.nn.Module:
+    """A linear bottleneck over the whole image: enough capacity to memorise two dozen masks."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(1024, 32), torch.nn.Linear(32, 1024), torch.nn.Unflatten(1, (1, 32, 32))
+    )
+
+
+def test_dp_noise_lowers_the_membership_auc_of_an_overfit_model(tmp_path: Path) -> None:
+    # the released model is trained without DP until it memorises its members; the DP-SGD copies are trained
+    # from scratch on the same members with the same clipping, epochs and seed, once without noise and once
+    # with σ = 1: only the noise separates the two copies, and only the noisy one stops leaking membership
+    from aimd.evaluation.support.pixel_loss import PixelLoss, flat_targets
+
+    members, others = _noise_set("m", 6, 4, seed=1), _noise_set("t", 6, 4, seed=2)
+    net = _memoriser()
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    x = torch.from_numpy(members.images)
+    y = torch.from_numpy(flat_targets(members.targets, 1, "sigmoid")).reshape(len(x), -1)
+    for _ in range(30):
+        optimizer.zero_grad()
+        PixelLoss(1, "sigmoid")(net(x).reshape(len(x), -1), y).backward()
+        optimizer.step()
+    ctx = context(tmp_path, data=others, net=net.eval())
+    ctx.train_data = members
+
+    def run(sigma: float) -> Any:
+        dp = DPClaim(noise_multiplier=sigma, epsilon_target=None, from_scratch=True, epochs=10, batch_size=24, lr=1.0)
+        return run_characteristic(Privacy(), ctx, Claims(privacy=PrivacyClaim(sample_images=24, dp=dp)))
+
+    noisy, quiet = run(1.0), run(0.0)
+    released = noisy.evidence.measurements["membership_advantage"]
+    leak_noisy = abs(noisy.evidence.measurements["dp"]["membership_auc"] - 0.5)
+    leak_quiet = abs(quiet.evidence.measurements["dp"]["membership_auc"] - 0.5)
+    assert released >= 0.4 and leak_quiet >= 0.2  # both trained without noise: the attack tells members apart
+    assert leak_noisy <= 0.1 and leak_noisy < leak_quiet - 0.1 < released
+    assert (
+        np.isfinite(noisy.evidence.measurements["dp"]["epsilon"])
+        and quiet.evidence.measurements["dp"]["epsilon"] is None
+    )
+    checks = {c.name: c.passed for c in noisy.evidence.checks}
+    assert checks["DP fine-tune: membership-inference |AUC − 0.5| (§5.2.9 a)"] is True
+    assert checks["membership-inference AUC, two-sided |AUC − 0.5| (§5.2.9 a)"] is False
+    assert noisy.verdict == Verdict.NONCONFORM  # the released model leaks, whatever its DP copy does
+    quiet_checks = {c.name: c.passed for c in quiet.evidence.checks}
+    assert quiet_checks["DP fine-tune: membership-inference |AUC − 0.5| (§5.2.9 a)"] is False
