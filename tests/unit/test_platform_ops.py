@@ -114,6 +114,9 @@ ROUTES = [
     ("POST", "/api/v1/tasks/{t}/prelabel", {"model_id": 999}, Permission.PRELABEL),
     ("POST", "/api/v1/projects/{p}/freeze", None, Permission.PROJECT_FREEZE),
     ("DELETE", "/api/v1/projects/{p}?reason=r", None, Permission.PROJECT_DELETE),
+    ("GET", "/api/v1/projects/{p}/members", None, Permission.PROJECT_MEMBERS),
+    ("POST", "/api/v1/projects/{p}/members", {"usernames": ["qc"]}, Permission.PROJECT_MEMBERS),
+    ("DELETE", "/api/v1/projects/{p}/members/qc", None, Permission.PROJECT_MEMBERS),
 ]
 
 

@@ -14,6 +14,11 @@ app = new_typer(
 )
 user_app = new_typer("Accounts.\n\nExample: aimd platform user add --data aimd-platform ann1 --role annotator")
 app.add_typer(user_app, name="user")
+member_app = new_typer(
+    "Per-project member lists: a project with members is seen and worked on by its members (and admins) only.\n\n"
+    "Example: aimd platform member add nodules ann1 ann2 --data aimd-platform"
+)
+app.add_typer(member_app, name="member")
 
 DataOption = typer.Option(Path("aimd-platform"), "--data", help="Platform folder (database, blobs, exports).")
 DbOption = typer.Option(None, "--db", help="Database URL (default: SQLite in --data; or AIMD_PLATFORM__DATABASE_URL).")
@@ -275,3 +280,63 @@ def gc_cmd(
         print_json({"removed": removed, "kept": kept})
     else:
         console.print(f"{len(removed)} unreferenced blob(s) removed, {kept} kept", highlight=False)
+
+
+def _members(project: str, data: Path, db: str | None, json_out: bool, change) -> None:
+    import sqlalchemy as sa
+
+    from aimd.core.errors import InvalidInputError
+    from aimd.platform.models import Project, User
+
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            found = s.scalar(sa.select(Project).where(Project.name == project))
+            if found is None and project.isdigit():
+                found = s.get(Project, int(project))
+            if found is None:
+                raise InvalidInputError(f"no project {project!r}", where="PROJECT", hint="give its name or id")
+            actor = User(username="aimd platform cli")
+            out = change(s, platform.audit, actor, found)
+            s.commit()
+    finally:
+        platform.close()
+    if json_out:
+        print_json(out)
+        return
+    names = ", ".join(f"{m['username']} ({m['role']})" for m in out["members"]) or "none"
+    console.print(f"project {out['project']}: members-only {out['members_only']}; members: {names}", highlight=False)
+    if out.get("open_tasks_of_removed"):
+        console.print(f"  open tasks of {out['removed']} to redistribute: {out['open_tasks_of_removed']}")
+
+
+@member_app.command("add", epilog="Example: aimd platform member add nodules ann1 ann2 --data aimd-platform")
+def member_add(
+    project: str,
+    usernames: list[str],
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Add accounts to a project's member list (the project becomes members-only)."""
+    from aimd.platform.members import add_members
+
+    _members(project, data, db, json_out, lambda s, audit, actor, p: add_members(s, audit, actor, p, usernames))
+
+
+@member_app.command("remove", epilog="Example: aimd platform member remove nodules ann2 --data aimd-platform")
+def member_remove(
+    project: str, username: str, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption
+) -> None:
+    """Take an account off a project's member list (its open tasks there are listed for redistribution)."""
+    from aimd.platform.members import remove_member
+
+    _members(project, data, db, json_out, lambda s, audit, actor, p: remove_member(s, audit, actor, p, username))
+
+
+@member_app.command("list", epilog="Example: aimd platform member list nodules --data aimd-platform --json")
+def member_list(project: str, data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Show a project's member list."""
+    from aimd.platform.members import list_members
+
+    _members(project, data, db, json_out, lambda s, _audit, _actor, p: list_members(s, p))

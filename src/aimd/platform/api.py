@@ -24,7 +24,7 @@ from aimd import __version__
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import AimdError, IntegrityError, InvalidInputError, PermissionDeniedError
 from aimd.imaging.windowing import WINDOW_PRESETS
-from aimd.platform import auth, projects, workflow
+from aimd.platform import auth, members, projects, workflow
 from aimd.platform.app_state import Platform
 from aimd.platform.exporting import export_project
 from aimd.platform.masks import MaskError
@@ -69,6 +69,10 @@ class UserPatch(BaseModel):
 
 class DistributeIn(BaseModel):
     annotators: list[str] | None = None
+
+
+class MembersIn(BaseModel):
+    usernames: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=500)
 
 
 class DecisionIn(BaseModel):
@@ -190,6 +194,7 @@ def _project_out(p: Any) -> dict[str, Any]:
         "classification": p.classification,
         "version": p.version,
         "frozen": p.frozen,
+        "members_only": p.members_only,
     }
 
 
@@ -404,6 +409,24 @@ def create_app(platform: Platform) -> FastAPI:
         )
         db.commit()
         return {**out, "blobs_removed": removed}
+
+    @app.get("/api/v1/projects/{project_id}/members", tags=["projects"])
+    def list_members(project_id: Id, user: need(Permission.PROJECT_MEMBERS), db: DB) -> dict[str, Any]:
+        return members.list_members(db, projects.get_project(db, user, project_id))
+
+    @app.post("/api/v1/projects/{project_id}/members", tags=["projects"])
+    def add_members(project_id: Id, body: MembersIn, user: need(Permission.PROJECT_MEMBERS), db: DB) -> dict[str, Any]:
+        out = members.add_members(db, audit, user, projects.get_project(db, user, project_id), body.usernames)
+        db.commit()
+        return out
+
+    @app.delete("/api/v1/projects/{project_id}/members/{username}", tags=["projects"])
+    def remove_member(
+        project_id: Id, username: Annotated[str, Path(max_length=100)], user: need(Permission.PROJECT_MEMBERS), db: DB
+    ) -> dict[str, Any]:
+        out = members.remove_member(db, audit, user, projects.get_project(db, user, project_id), username)
+        db.commit()
+        return out
 
     @app.post("/api/v1/projects/{project_id}/cases", tags=["cases"], status_code=201)
     def import_case(
@@ -649,11 +672,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/api/v1/submissions/{submission_id}/mask", tags=["diff"])
     def submission_mask(submission_id: int, user: need(Permission.DIFF_READ), db: DB) -> Response:
-        sub = db.get(Submission, submission_id)
-        case = db.get(Case, sub.case_id) if sub is not None else None
-        if sub is None or case is None:
-            raise projects.NotFoundError(f"no submission {submission_id}", where="submission", hint="check the id")
-        projects.get_project(db, user, case.project_id)
+        sub = _visible_submission(db, user, submission_id)
         return Response(blobs.get(sub.mask_sha256), media_type=NPY, headers={"X-Reader": str(sub.reader)})
 
     @app.get("/api/v1/windowing", tags=["projects"])
@@ -662,6 +681,8 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/api/v1/diff", tags=["diff"])
     def diff(a: QueryId, b: QueryId, user: need(Permission.DIFF_READ), db: DB) -> dict[str, Any]:
+        _visible_submission(db, user, a)
+        _visible_submission(db, user, b)
         return workflow.diff_submissions(db, blobs, a, b)
 
     @app.get("/api/v1/audit", tags=["audit"])
@@ -701,6 +722,16 @@ def _mount_workspace(app: FastAPI) -> None:
             {"error": "WorkspaceNotBuilt", "message": "the browser workspace is not built", "hint": "run `make web`"},
             status_code=503,
         )
+
+
+def _visible_submission(db: Session, user: User, submission_id: int) -> Submission:
+    """The submission if its project is visible to ``user`` (404 otherwise)."""
+    sub = db.get(Submission, submission_id)
+    case = db.get(Case, sub.case_id) if sub is not None else None
+    if sub is None or case is None:
+        raise projects.NotFoundError(f"no submission {submission_id}", where="submission", hint="check the id")
+    projects.get_project(db, user, case.project_id)
+    return sub
 
 
 def _kinds(user: User) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ __all__ = [
     "IdempotencyRecord",
     "ModelRecord",
     "Project",
+    "ProjectMember",
     "Submission",
     "Task",
     "User",
@@ -78,6 +79,17 @@ class Project(Base):
     frozen: Mapped[bool] = mapped_column(default=False)
     frozen_at: Mapped[dt.datetime | None]
     created_by: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    members_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+
+class ProjectMember(Base):
+    """An account that may see and work in a members-only project (beyond its global role)."""
+
+    __tablename__ = "pf_project_member"
+    project_id: Mapped[int] = mapped_column(sa.ForeignKey("pf_project.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pf_user.id"), primary_key=True, index=True)
+    added_by: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -30,12 +30,13 @@ from aimd.platform.models import (
     Decision,
     DestructionRecord,
     Project,
+    ProjectMember,
     Submission,
     Task,
     User,
     utcnow,
 )
-from aimd.platform.rbac import CLASSIFICATIONS, Role
+from aimd.platform.rbac import CLASSIFICATIONS, Role, visible_project_ids
 from aimd.store import AuditLog, BlobStore
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "get_project",
     "identifier_findings",
     "import_case",
+    "member_ids",
     "progress",
     "referenced_blobs",
     "visible_projects",
@@ -123,18 +125,23 @@ class CaseImport(BaseModel):
 
 
 def visible_projects(db: Session, user: User) -> list[Project]:
-    """Projects at or below the user's clearance (annotators: only those with tasks for them)."""
-    levels = [k for k, v in CLASSIFICATIONS.items() if v <= user.clearance]
-    query = sa.select(Project).where(Project.classification.in_(levels)).order_by(Project.id)
-    if user.role == Role.ANNOTATOR:
-        query = query.where(Project.id.in_(sa.select(Task.project_id).where(Task.assignee_id == user.id)))
+    """Projects the user may see (:func:`aimd.platform.rbac.visible_project_ids` decides)."""
+    query = sa.select(Project).where(Project.id.in_(visible_project_ids(user))).order_by(Project.id)
     return list(db.scalars(query))
+
+
+def member_ids(db: Session, project: Project) -> set[int] | None:
+    """Ids of the project's members, or ``None`` when the project is open to every cleared account."""
+    if not project.members_only:
+        return None
+    return set(db.scalars(sa.select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)))
 
 
 def get_project(db: Session, user: User, project_id: int) -> Project:
     """The project if the user may see it, else :class:`NotFoundError`."""
     project = db.get(Project, project_id)
-    if project is None or project not in visible_projects(db, user):
+    visible = db.scalar(visible_project_ids(user).where(Project.id == project_id)) if project else None
+    if project is None or visible is None:
         raise NotFoundError(f"no project {project_id}", where="project", hint="list /api/v1/projects")
     return project
 
@@ -292,35 +299,48 @@ class IdentifiersFoundError(InvalidInputError):
         self.hits = hits
 
 
-def _load(db: Session, role: str) -> dict[int, int]:
+def _load(db: Session, role: str, members: set[int] | None = None) -> dict[int, int]:
     users = db.scalars(sa.select(User).where(User.role == role, User.disabled.is_(False))).all()
     counts = dict(
         db.execute(
             sa.select(Task.assignee_id, sa.func.count()).where(Task.status == "open").group_by(Task.assignee_id)
         ).all()
     )
-    return {u.id: int(counts.get(u.id, 0)) for u in users}
+    return {u.id: int(counts.get(u.id, 0)) for u in users if members is None or u.id in members}
 
 
-def pick_assignee(db: Session, role: str, exclude: set[int]) -> int | None:
-    """The least-loaded active user of ``role`` not in ``exclude`` (nobody reviews their own work)."""
-    load = {u: n for u, n in _load(db, role).items() if u not in exclude}
+def pick_assignee(db: Session, role: str, exclude: set[int], project: Project | None = None) -> int | None:
+    """The least-loaded active user of ``role`` not in ``exclude`` (nobody reviews their own work);
+    for a members-only ``project``, a member."""
+    members = member_ids(db, project) if project is not None else None
+    load = {u: n for u, n in _load(db, role, members).items() if u not in exclude}
     return min(load, key=lambda u: (load[u], u)) if load else None
 
 
 def distribute(
     db: Session, audit: AuditLog, actor: User, project: Project, annotators: list[str] | None = None
 ) -> list[Task]:
-    """Give every case without annotate tasks K tasks, to K different annotators, balanced by open load."""
+    """Give every case without annotate tasks K tasks, to K different annotators, balanced by open load
+    (members only, for a members-only project)."""
     query = sa.select(User).where(User.role == Role.ANNOTATOR, User.disabled.is_(False))
     if annotators:
         query = query.where(User.username.in_(annotators))
     pool = list(db.scalars(query))
+    members = member_ids(db, project)
+    if members is not None:
+        outside = sorted(u.username for u in pool if u.id not in members)
+        if annotators and outside:
+            raise ConflictError(
+                f"{', '.join(outside)} not on the member list of project {project.id}",
+                where="annotators",
+                hint="add them as members first",
+            )
+        pool = [u for u in pool if u.id in members]
     if len(pool) < project.readers:
         raise ConflictError(
             f"{project.readers} readers per case need {project.readers} annotators, {len(pool)} available",
             where="annotators",
-            hint="add annotator accounts",
+            hint="add annotator accounts" + (" to the member list" if members is not None else ""),
         )
     load = _load(db, Role.ANNOTATOR)
     created: list[Task] = []

@@ -1,9 +1,10 @@
 """Roles and the one permission matrix of the platform (001 §11.1.2: least privilege per account).
 
 Every route names one :class:`Permission`; :func:`allowed` is the only place that decides whether a
-role holds it. Data visibility is narrowed further elsewhere: an annotator sees only the cases of the
-tasks assigned to them, and a project's data classification (001 §11.1.1) must not exceed the
-account's clearance.
+role holds it, and :func:`visible_project_ids` the only place that decides which projects an account
+sees: a project's data classification (001 §11.1.1) must not exceed the account's clearance, a
+members-only project is seen by its members (and admins) only, and an annotator sees only projects with
+tasks assigned to them (and, within them, only those tasks' cases).
 
 Example
 -------
@@ -16,8 +17,24 @@ Example
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-__all__ = ["CLASSIFICATIONS", "MATRIX", "Permission", "Role", "allowed", "matrix_markdown"]
+import sqlalchemy as sa
+
+from aimd.platform.models import Project, ProjectMember, Task
+
+if TYPE_CHECKING:
+    from aimd.platform.models import User
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "MATRIX",
+    "Permission",
+    "Role",
+    "allowed",
+    "matrix_markdown",
+    "visible_project_ids",
+]
 
 
 class Role(StrEnum):
@@ -40,6 +57,7 @@ class Permission(StrEnum):
     PROJECT_READ = "project.read"
     PROJECT_FREEZE = "project.freeze"
     PROJECT_DELETE = "project.delete"
+    PROJECT_MEMBERS = "project.members"
     PROGRESS_READ = "progress.read"
     CASE_IMPORT = "case.import"
     TASK_DISTRIBUTE = "task.distribute"
@@ -70,6 +88,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             _P.PROJECT_READ,
             _P.PROJECT_FREEZE,
             _P.PROJECT_DELETE,
+            _P.PROJECT_MEMBERS,
             _P.PROGRESS_READ,
             _P.CASE_IMPORT,
             _P.TASK_DISTRIBUTE,
@@ -93,6 +112,27 @@ def allowed(role: Role | str, permission: Permission) -> bool:
         return permission in MATRIX[Role(role)]
     except ValueError:
         return False
+
+
+def visible_project_ids(user: User) -> sa.Select[tuple[int]]:
+    """The ids of the projects ``user`` may see, as a query (the one place project visibility is decided).
+
+    Example
+    -------
+    >>> from aimd.platform.models import User
+    >>> def sql(role):
+    ...     return str(visible_project_ids(User(id=7, role=role, clearance=1)))
+    >>> "pf_project_member" in sql("reviewer"), "pf_project_member" in sql("admin"), "pf_task" in sql("annotator")
+    (True, False, True)
+    """
+    levels = [k for k, v in CLASSIFICATIONS.items() if v <= user.clearance]
+    query = sa.select(Project.id).where(Project.classification.in_(levels))
+    if user.role != Role.ADMIN:
+        members = sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
+        query = query.where(sa.or_(Project.members_only.is_(False), Project.id.in_(members)))
+    if user.role == Role.ANNOTATOR:
+        query = query.where(Project.id.in_(sa.select(Task.project_id).where(Task.assignee_id == user.id)))
+    return query
 
 
 def matrix_markdown() -> str:

@@ -32,7 +32,7 @@ from aimd.imaging.volume import Volume
 from aimd.platform.masks import mask_diff, parse_mask, to_npy
 from aimd.platform.models import Case, Decision, ModelRecord, Project, Submission, Task, User, utcnow
 from aimd.platform.projects import ConflictError, NotFoundError, pick_assignee, require_unfrozen
-from aimd.platform.rbac import Role
+from aimd.platform.rbac import Role, visible_project_ids
 from aimd.store import AuditLog, BlobStore
 
 __all__ = [
@@ -72,8 +72,8 @@ class QCFailedError(InvalidInputError):
 
 
 def visible_tasks(db: Session, user: User, *, project_id: int | None = None, status: str | None = None) -> list[Task]:
-    """Tasks the user may see: their own (annotator, reviewer, arbiter, QC) or all (admin)."""
-    query = sa.select(Task).order_by(Task.id)
+    """Tasks the user may see: their own (annotator, reviewer, arbiter, QC) or all (admin), in visible projects."""
+    query = sa.select(Task).where(Task.project_id.in_(visible_project_ids(user))).order_by(Task.id)
     if user.role != Role.ADMIN:
         query = query.where(Task.assignee_id == user.id)
     if project_id is not None:
@@ -86,7 +86,11 @@ def visible_tasks(db: Session, user: User, *, project_id: int | None = None, sta
 def get_task(db: Session, user: User, task_id: int, *, kinds: tuple[str, ...] | None = None) -> Task:
     """A task the user may see (404 otherwise) and, with ``kinds``, may work on (403 otherwise)."""
     task = db.get(Task, task_id)
-    if task is None or (user.role != Role.ADMIN and task.assignee_id != user.id):
+    if (
+        task is None
+        or (user.role != Role.ADMIN and task.assignee_id != user.id)
+        or db.scalar(visible_project_ids(user).where(Project.id == task.project_id)) is None
+    ):
         raise NotFoundError(f"no task {task_id}", where="task", hint="list /api/v1/tasks")
     if kinds is not None and (task.kind not in kinds or task.assignee_id != user.id):
         raise PermissionDeniedError(
@@ -420,7 +424,7 @@ def _correction(blobs: BlobStore, task: Task, final: NDArray[Any], case: Case) -
 def _new_task(
     db: Session, project: Project, case: Case, kind: str, role: str, exclude: set[int], parent: Task | None = None
 ) -> Task:
-    assignee = pick_assignee(db, role, exclude)
+    assignee = pick_assignee(db, role, exclude, project)
     task = Task(
         project_id=project.id, case_id=case.id, kind=kind, assignee_id=assignee, parent_id=parent.id if parent else None
     )
