@@ -10,6 +10,7 @@ Example
 -------
 >>> import tempfile, pathlib
 >>> from aimd.phantoms import generate_dataset
+>>> from aimd.annotation import agree, check_package, dataset_readers, simulate_annotators
 >>> root = pathlib.Path(tempfile.mkdtemp())
 >>> _ = generate_dataset(root / "ph", cases=1, seed=1, size=32, workers=1)
 >>> paths = simulate_annotators(root / "ph", 2, seed=0)
@@ -19,95 +20,115 @@ Example
 2
 """
 
-from aimd.annotation.agreement import AgreementResult, ReaderSet, agree, dataset_readers, reader_sets, write_qc_record
-from aimd.annotation.agreement_stats import categorical_agreement, continuous_agreement, model_assist_deviation
-from aimd.annotation.audit import append_audit, audit_chain_break
-from aimd.annotation.build import image_ref_for, new_package, relative_ref, write_mask
-from aimd.annotation.coco import export_coco, packages_to_coco
-from aimd.annotation.demo import run_annotation_demo
-from aimd.annotation.export import ExportRefusedError, ExportResult, collect_sources, export_packages, freeze
-from aimd.annotation.io import (
-    PackageSource,
-    discover_packages,
-    is_package_file,
-    load_package,
-    load_packages,
-    parse_package,
-    read_sources,
-    save_package,
-    save_packages_jsonl,
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.annotation.agreement": [
+            "AgreementResult",
+            "ReaderSet",
+            "agree",
+            "dataset_readers",
+            "reader_sets",
+            "write_qc_record",
+        ],
+        "aimd.annotation.agreement_stats": ["categorical_agreement", "continuous_agreement", "model_assist_deviation"],
+        "aimd.annotation.audit": ["append_audit", "audit_chain_break"],
+        "aimd.annotation.build": ["image_ref_for", "new_package", "relative_ref", "write_mask"],
+        "aimd.annotation.coco": ["export_coco", "packages_to_coco"],
+        "aimd.annotation.demo": ["run_annotation_demo"],
+        "aimd.annotation.export": [
+            "ExportRefusedError",
+            "ExportResult",
+            "collect_sources",
+            "export_packages",
+            "freeze",
+        ],
+        "aimd.annotation.io": [
+            "PackageSource",
+            "discover_packages",
+            "is_package_file",
+            "load_package",
+            "load_packages",
+            "parse_package",
+            "read_sources",
+            "save_package",
+            "save_packages_jsonl",
+        ],
+        "aimd.annotation.manifest": ["Manifest", "ManifestEntry", "VersionIndex", "read_manifest", "read_versions"],
+        "aimd.annotation.qc": [
+            "QC_CHECKS",
+            "QCCache",
+            "QCConfig",
+            "QCContext",
+            "check_package",
+            "findings_summary",
+            "load_qc_config",
+            "run_qc",
+        ],
+        "aimd.annotation.registration": [
+            "METHODS",
+            "RegistrationOutcome",
+            "load_landmarks",
+            "propagate_mask",
+            "read_transform",
+            "register_files",
+            "register_volumes",
+            "target_registration_error",
+        ],
+        "aimd.annotation.report": ["render_qc_report", "worst_slice_figure"],
+        "aimd.annotation.schema": [
+            "SCHEMA_VERSION",
+            "AIModel",
+            "Annotation",
+            "AnnotationData",
+            "AnnotationPackage",
+            "AnnotationType",
+            "AuditEntry",
+            "Category",
+            "CrossModalLink",
+            "FieldType",
+            "FileRef",
+            "FileRole",
+            "ImageRef",
+            "LinkKind",
+            "LinkStatus",
+            "Metadata",
+            "ModelAssistance",
+            "Provenance",
+            "QCState",
+            "Registration",
+            "RegistrationAccuracy",
+            "SemanticType",
+            "StructuredField",
+            "TextDocument",
+            "TextSpan",
+            "package_json_schema",
+        ],
+        "aimd.annotation.seg_export": ["export_seg"],
+        "aimd.annotation.simulate": ["ReaderPlan", "plan_readers", "simulate_annotators"],
+        "aimd.annotation.taxonomy": [
+            "AttributeSchema",
+            "EnumValue",
+            "LabelNode",
+            "Level",
+            "Taxonomy",
+            "default_taxonomy",
+            "load_taxonomy",
+            "taxonomy_json_schema",
+        ],
+        "aimd.annotation.templates": [
+            "AnnotationTemplate",
+            "TaxonomyDiff",
+            "default_template",
+            "diff_taxonomies",
+            "load_template",
+            "template_json_schema",
+        ],
+        "aimd.annotation.verify": ["verify_export"],
+    },
 )
-from aimd.annotation.manifest import Manifest, ManifestEntry, VersionIndex, read_manifest, read_versions
-from aimd.annotation.qc import (
-    QC_CHECKS,
-    QCCache,
-    QCConfig,
-    QCContext,
-    check_package,
-    findings_summary,
-    load_qc_config,
-    run_qc,
-)
-from aimd.annotation.registration import (
-    METHODS,
-    RegistrationOutcome,
-    load_landmarks,
-    propagate_mask,
-    read_transform,
-    register_files,
-    register_volumes,
-    target_registration_error,
-)
-from aimd.annotation.report import render_qc_report, worst_slice_figure
-from aimd.annotation.schema import (
-    SCHEMA_VERSION,
-    AIModel,
-    Annotation,
-    AnnotationData,
-    AnnotationPackage,
-    AnnotationType,
-    AuditEntry,
-    Category,
-    CrossModalLink,
-    FieldType,
-    FileRef,
-    FileRole,
-    ImageRef,
-    LinkKind,
-    LinkStatus,
-    Metadata,
-    ModelAssistance,
-    Provenance,
-    QCState,
-    Registration,
-    RegistrationAccuracy,
-    SemanticType,
-    StructuredField,
-    TextDocument,
-    TextSpan,
-    package_json_schema,
-)
-from aimd.annotation.seg_export import export_seg
-from aimd.annotation.simulate import ReaderPlan, plan_readers, simulate_annotators
-from aimd.annotation.taxonomy import (
-    AttributeSchema,
-    EnumValue,
-    LabelNode,
-    Level,
-    Taxonomy,
-    default_taxonomy,
-    load_taxonomy,
-    taxonomy_json_schema,
-)
-from aimd.annotation.templates import (
-    AnnotationTemplate,
-    TaxonomyDiff,
-    default_template,
-    diff_taxonomies,
-    load_template,
-    template_json_schema,
-)
-from aimd.annotation.verify import verify_export
 
 __all__ = [
     "METHODS",

@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from aimd.annotation import (
-    METHODS,
-    QCCache,
-    QCConfig,
-    agree,
-    dataset_readers,
-    default_taxonomy,
-    default_template,
-    diff_taxonomies,
-    export_packages,
-    findings_summary,
-    load_qc_config,
-    load_taxonomy,
-    load_template,
-    package_json_schema,
-    read_sources,
-    reader_sets,
-    register_files,
-    render_qc_report,
-    run_qc,
-    simulate_annotators,
-    taxonomy_json_schema,
-    template_json_schema,
-    verify_export,
-    write_qc_record,
-)
-from aimd.annotation.export import ExportRefusedError, collect_sources
-from aimd.annotation.taxonomy import Taxonomy
-from aimd.annotation.templates import AnnotationTemplate
+import aimd.annotation as ann
+
+if TYPE_CHECKING:
+    from aimd.annotation import QCConfig
+    from aimd.annotation.taxonomy import Taxonomy
+    from aimd.annotation.templates import AnnotationTemplate
 from aimd.cli.common import (
     EXIT_FINDINGS,
     JsonOption,
@@ -57,6 +34,10 @@ from aimd.core.errors import InvalidInputError
 from aimd.core.findings import Finding, has_errors
 
 __all__ = ["annotation_app", "package_app", "qc_app", "register_data_commands"]
+
+#: Registration methods for the help text (a test keeps it equal to :data:`aimd.annotation.METHODS`,
+#: which lives beside SimpleITK).
+REGISTRATION_METHODS = ("rigid", "affine", "bspline")
 
 qc_app = new_typer(
     "Automatic QC and reader agreement (001 §6.5, §8.4, §9).\n\n"
@@ -84,17 +65,17 @@ ConfigOpt = typer.Option(None, "--config", help="QC thresholds file (.toml with 
 
 
 def _taxonomy(path: Path | None) -> Taxonomy:
-    return load_taxonomy(path) if path else default_taxonomy()
+    return ann.load_taxonomy(path) if path else ann.default_taxonomy()
 
 
 def _template(value: str | None) -> AnnotationTemplate | None:
     if value is None:
         return None
-    return default_template() if value == "default" else load_template(value)
+    return ann.default_template() if value == "default" else ann.load_template(value)
 
 
 def _config(path: Path | None, template: AnnotationTemplate | None, **overrides: Any) -> QCConfig:
-    base = load_qc_config(path)
+    base = ann.load_qc_config(path)
     if template is not None and path is None:
         base = base.with_overrides(template.qc, where=f"template {template.id}")
     return base.with_overrides({k: v for k, v in overrides.items() if v is not None})
@@ -121,22 +102,22 @@ def qc_check(
     """Level-1 automatic QC: geometry, masks, shapes, labels, attributes, links, fields, registrations, files."""
     tax, tpl = _taxonomy(taxonomy), _template(template)
     cfg = _config(config, tpl, registration_max_error_mm=max_registration_error_mm, lab_gap_days=lab_gap_days)
-    sources = collect_sources(packages)
-    cache = QCCache()
+    sources = ann.collect_sources(packages)
+    cache = ann.QCCache()
     results: dict[str, list[Finding]] = {}
     with progress_bar("QC check", len(sources), enabled=not json_out) as advance:
         for s in sources:
-            results[s.where] = run_qc(s, taxonomy=tax, template=tpl, config=cfg, cache=cache)
+            results[s.where] = ann.run_qc(s, taxonomy=tax, template=tpl, config=cfg, cache=cache)
             advance()
     every = [f for fs in results.values() for f in fs]
     if json_out:
         print_json(
             {
-                "summary": findings_summary(every),
+                "summary": ann.findings_summary(every),
                 "taxonomy": f"{tax.name} {tax.version}",
                 "template": f"{tpl.id} {tpl.version}" if tpl else None,
                 "packages": {
-                    k: {"summary": findings_summary(v), "findings": [f.model_dump(mode="json") for f in v]}
+                    k: {"summary": ann.findings_summary(v), "findings": [f.model_dump(mode="json") for f in v]}
                     for k, v in results.items()
                 },
             }
@@ -169,14 +150,14 @@ def qc_agree(
             hint="aimd qc agree reader_1.json reader_2.json",
         )
     cfg = _config(config, None, dice_second_review=second_review, dice_special_review=special_review)
-    readers = dataset_readers(dataset) if dataset is not None else reader_sets(list(packages))
+    readers = ann.dataset_readers(dataset) if dataset is not None else ann.reader_sets(list(packages))
     n_cases = len({s.package.image.uid for r in readers for s in r.sources})
     with progress_bar("agreement", n_cases, enabled=not json_out) as advance:
-        result = agree(readers, config=cfg, progress=lambda n: advance(n))
+        result = ann.agree(readers, config=cfg, progress=lambda n: advance(n))
     if record is not None:
-        write_qc_record(result, record)
+        ann.write_qc_record(result, record)
     if html is not None:
-        render_qc_report(html, agreement=result)
+        ann.render_qc_report(html, agreement=result)
     if json_out:
         print_json(result.to_dict())
     else:
@@ -218,10 +199,10 @@ def package_export(
 ) -> None:
     """Write the agreed layout + manifest.json (SHA-256, size, role, references) and freeze the version."""
     tpl = _template(template)
-    sources = collect_sources(src)
+    sources = ann.collect_sources(src)
     try:
         with progress_bar("export", len(sources), enabled=not json_out) as advance:
-            result = export_packages(
+            result = ann.export_packages(
                 src,
                 dst,
                 version,
@@ -234,13 +215,13 @@ def package_export(
                 coco=coco,
                 progress=lambda n: advance(n),
             )
-    except ExportRefusedError as err:
+    except ann.ExportRefusedError as err:
         if json_out:
             print_json(
                 {
                     **err.to_dict(),
                     "refused": True,
-                    "qc": findings_summary(err.findings),
+                    "qc": ann.findings_summary(err.findings),
                     "findings": [f.model_dump(mode="json") for f in err.findings if f.is_error],
                 }
             )
@@ -265,12 +246,12 @@ def package_verify(
     json_out: bool = JsonOption,
 ) -> None:
     """Detect changed, missing, extra or unreferenced files and image↔annotation geometry mismatches."""
-    findings = verify_export(dst, version)
+    findings = ann.verify_export(dst, version)
     if json_out:
         print_json(
             {
                 "ok": not has_errors(findings),
-                "summary": findings_summary(findings),
+                "summary": ann.findings_summary(findings),
                 "findings": [f.model_dump(mode="json") for f in findings],
             }
         )
@@ -286,7 +267,11 @@ def annotation_schema(
     json_out: bool = JsonOption,
 ) -> None:
     """Print the JSON Schema generated from the models (001 App. C.2); plain JSON with --json."""
-    schemas = {"package": package_json_schema, "taxonomy": taxonomy_json_schema, "template": template_json_schema}
+    schemas = {
+        "package": ann.package_json_schema,
+        "taxonomy": ann.taxonomy_json_schema,
+        "template": ann.template_json_schema,
+    }
     if model not in schemas:
         raise InvalidInputError(f"unknown model {model!r}", where="--model", hint=f"use one of {sorted(schemas)}")
     if json_out:
@@ -300,7 +285,7 @@ def annotation_validate(
     packages: list[Path] = typer.Argument(..., help="Package files (.json/.jsonl)."), json_out: bool = JsonOption
 ) -> None:
     """Check that files parse as annotation packages (unknown fields rejected)."""
-    counts = {str(p): len(read_sources(p)) for p in packages}
+    counts = {str(p): len(ann.read_sources(p)) for p in packages}
     if json_out:
         print_json({"valid": True, "packages": counts})
     else:
@@ -317,7 +302,7 @@ def annotation_simulate(
     """Write simulated readers' packages into every case (annotations/reader_<n>.json + masks)."""
     n_cases = len(list((dataset / "cases").glob("*"))) if (dataset / "cases").is_dir() else None
     with progress_bar("simulated readers", n_cases, enabled=not json_out) as advance:
-        paths = simulate_annotators(dataset, readers, seed, progress=lambda n: advance(n))
+        paths = ann.simulate_annotators(dataset, readers, seed, progress=lambda n: advance(n))
     if json_out:
         print_json({"packages": [str(p) for p in paths], "readers": readers, "seed": seed})
     else:
@@ -353,7 +338,7 @@ def taxonomy_show(
 @taxonomy_app.command("validate", epilog="Example: aimd annotation taxonomy validate my_taxonomy.json")
 def taxonomy_validate(file: Path = typer.Argument(..., help="Taxonomy JSON."), json_out: bool = JsonOption) -> None:
     """Check a taxonomy: unique UPPER_SNAKE codes, parents, levels, attribute schemas."""
-    tax = load_taxonomy(file)
+    tax = ann.load_taxonomy(file)
     if json_out:
         print_json({"valid": True, "name": tax.name, "version": tax.version, "labels": len(tax.labels)})
     else:
@@ -367,7 +352,7 @@ def taxonomy_diff(
     json_out: bool = JsonOption,
 ) -> None:
     """Report every change between two taxonomy versions; exit 1 when the version bump is too small."""
-    d = diff_taxonomies(load_taxonomy(old), load_taxonomy(new))
+    d = ann.diff_taxonomies(ann.load_taxonomy(old), ann.load_taxonomy(new))
     if json_out:
         print_json(d.model_dump(mode="json"))
     else:
@@ -389,8 +374,8 @@ def template_show(
     json_out: bool = JsonOption,
 ) -> None:
     """Print a template: labels, annotation types, required attributes, QC thresholds."""
-    tpl = load_template(file) if file else default_template()
-    problems = tpl.problems_with(default_taxonomy()) if file is None else []
+    tpl = ann.load_template(file) if file else ann.default_template()
+    problems = tpl.problems_with(ann.default_taxonomy()) if file is None else []
     if json_out:
         print_json({**tpl.model_dump(mode="json"), "problems": problems})
         return
@@ -409,7 +394,7 @@ def data_register(
     fixed: Path = typer.Argument(..., help="Fixed image (DICOM folder, DICOM file or NIfTI)."),
     moving: Path = typer.Argument(..., help="Moving image."),
     out: Path = typer.Argument(..., help="Output folder: transform.tfm, moving_resampled.nii.gz, registration.json."),
-    method: str = typer.Option("rigid", "--method", help=f"One of {', '.join(METHODS)}."),
+    method: str = typer.Option("rigid", "--method", help=f"One of {', '.join(REGISTRATION_METHODS)}."),
     landmarks_fixed: Path | None = typer.Option(None, "--landmarks-fixed", help="JSON [[x, y, z], ...] LPS mm."),
     landmarks_moving: Path | None = typer.Option(None, "--landmarks-moving", help="Paired moving landmarks."),
     mask: list[Path] = typer.Option(None, "--mask", help="Mask on the moving image to carry onto the fixed grid."),
@@ -426,7 +411,7 @@ def data_register(
         )
     pair = (landmarks_fixed, landmarks_moving) if landmarks_fixed and landmarks_moving else None
     with progress_bar(f"{method} registration", None, enabled=not json_out):
-        res = register_files(
+        res = ann.register_files(
             fixed, moving, out, method=method, landmarks=pair, masks=list(mask or []), seed=seed, iterations=iterations
         )
     err = res.record.error

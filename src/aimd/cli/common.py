@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aimd.core.findings import Finding, Severity
 
@@ -47,13 +47,39 @@ def new_typer(help_text: str) -> typer.Typer:
     )
 
 
+def live_progress(enabled: bool = True) -> bool:
+    """Whether to draw progress: not under ``--json`` and only when stderr is a terminal."""
+    return enabled and err_console.is_terminal
+
+
+class Advance:
+    """What :func:`progress_bar` yields: ``advance(n=1)`` moves the bar, ``advance.describe(text)``
+    changes the line's text (the step now running)."""
+
+    def __init__(self, progress: Progress | None = None, task: Any = None) -> None:
+        self._progress, self._task = progress, task
+
+    def __call__(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def describe(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=text)
+
+
 @contextmanager
-def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields a callable ``advance(n=1)``."""
-    if not enabled:
-        yield lambda n=1: None
+def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Advance]:
+    """A Rich progress line on stderr; yields an :class:`Advance`.
+
+    Nothing is drawn under ``--json`` (``enabled=False``) or when stderr is not a terminal, so
+    pipes and log files stay clean.
+    """
+    if not live_progress(enabled):
+        yield Advance()
         return
     with Progress(
+        SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -61,8 +87,25 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+        yield Advance(progress, progress.add_task(description, total=total))
+
+
+@contextmanager
+def status(message: str, *, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A one-line spinner on stderr while a step of unknown length runs (loading a model, predicting).
+
+    Yields ``update(text)``. Quiet under ``--json`` and when stderr is not a terminal.
+
+    Example
+    -------
+    >>> with status("loading model", enabled=False) as update:
+    ...     update("predicting")
+    """
+    if not live_progress(enabled):
+        yield lambda _text: None
+        return
+    with err_console.status(message) as live:
+        yield lambda text: live.update(text)
 
 
 def track(items: Iterable[T], description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[T]:
@@ -129,6 +172,7 @@ def render_findings(findings: list[Finding], title: str, *, show_info: bool = Tr
 
 
 __all__ = [
+    "Advance",
     "EXIT_BAD_INPUT",
     "EXIT_FINDINGS",
     "EXIT_INTERNAL",
@@ -140,7 +184,9 @@ __all__ = [
     "new_typer",
     "plural",
     "print_json",
+    "live_progress",
     "progress_bar",
+    "status",
     "render_findings",
     "track",
 ]

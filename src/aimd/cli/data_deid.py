@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from aimd.cli.common import EXIT_OK, JsonOption, console, err_console, print_json, progress_bar
-from aimd.imaging.deid import DeidOptions, check_paths, deidentify_path
-from aimd.imaging.deid.discover import discover
+from aimd.imaging import deid as deid_lib
 
 _EXAMPLE = "Example: aimd data deid phantoms/ deid/ --map secure/deid_map.json --json"
 
@@ -60,9 +59,9 @@ def deid(
     Exit 1 when any file was left out (not handled, quarantined, skipped, or removed by the residual
     scan), with the count; 2 for bad input.
     """
-    src_r, _, map_r = check_paths(src, dst, map_path)
-    total = len(discover(src_r, exclude=(map_r,))[1])
-    options = DeidOptions.from_settings(
+    src_r, _, map_r = deid_lib.check_paths(src, dst, map_path)
+    total = len(deid_lib.discover(src_r, exclude=(map_r,))[1])
+    options = deid_lib.DeidOptions.from_settings(
         keep_private_tags=keep_private_tags,
         clean_descriptors=clean_descriptors,
         remove_dates=remove_dates,
@@ -71,7 +70,9 @@ def deid(
         clean_pixels=clean_pixels,
     )
     with progress_bar("de-identifying", total, enabled=not json_out) as advance:
-        report = deidentify_path(src, dst, map_path, options=options, salt=salt, overwrite=force, progress=advance)
+        report = deid_lib.deidentify_path(
+            src, dst, map_path, options=options, salt=salt, overwrite=force, progress=advance
+        )
     summary = report.summary()
     for item in summary["left_out"]:
         err_console.print(f"[red]{item['status']}:[/red] {item['path']}: {item['reason']}", highlight=False)

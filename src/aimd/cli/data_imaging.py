@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
+from aimd import imaging
 from aimd.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FINDINGS,
@@ -23,11 +24,10 @@ from aimd.cli.common import (
 from aimd.core.config import get_settings
 from aimd.core.errors import InvalidInputError
 from aimd.core.findings import Severity
-from aimd.imaging.dicom_read import AmbiguousSeriesError
-from aimd.imaging.geometry import check_series
-from aimd.imaging.io import read_volume, write_volume
-from aimd.imaging.nifti_io import is_nifti_path
-from aimd.imaging.volume import Volume
+
+if TYPE_CHECKING:
+    from aimd.imaging.dicom_read import AmbiguousSeriesError
+    from aimd.imaging.volume import Volume
 
 SeriesOption = typer.Option(None, "--series", help="SeriesInstanceUID to use when the folder holds several.")
 
@@ -70,8 +70,8 @@ def _read(path: Path, series: str | None, json_out: bool) -> Volume:
     _quiet_readers()
     with progress_bar(f"reading {path.name}", None) as advance:
         try:
-            return read_volume(path, series, on_file=advance)
-        except AmbiguousSeriesError as err:
+            return imaging.read_volume(path, series, on_file=advance)
+        except imaging.AmbiguousSeriesError as err:
             if json_out:
                 print_json(err.to_dict())
             else:
@@ -132,7 +132,7 @@ def validate(
     get_settings()  # an invalid setting is bad input (exit 2) before any work
     _quiet_readers()
     with progress_bar(f"checking {path.name}", None) as advance:
-        findings = check_series(path, series, on_file=advance, quality=quality)
+        findings = imaging.check_series(path, series, on_file=advance, quality=quality)
     n_err = sum(f.severity is Severity.ERROR for f in findings)
     n_warn = sum(f.severity is Severity.WARNING for f in findings)
     if json_out:
@@ -165,11 +165,11 @@ def convert(
         )
     volume = _read(src, series, json_out)
     with progress_bar(f"writing {dst.name}", None):
-        files = write_volume(volume, dst, overwrite=force)
+        files = imaging.write_volume(volume, dst, overwrite=force)
     payload = {
         "src": str(src),
         "dst": str(dst),
-        "format": "nifti" if is_nifti_path(dst) else "dicom",
+        "format": "nifti" if imaging.is_nifti_path(dst) else "dicom",
         "n_files": len(files),
         **{k: v for k, v in _geometry_json(volume).items() if k != "n_files"},
     }

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import typer
 
-from aimd.annotation import simulate_annotators
+from aimd import annotation, phantoms
 from aimd.cli.common import JsonOption, console, print_json, progress_bar
 from aimd.core.errors import InvalidInputError
-from aimd.phantoms import generate_dataset, validate_params
 
 _EXAMPLE = "Example: aimd data phantom out/ --cases 5 --seed 1 --size 64 --json"
 
@@ -33,7 +32,7 @@ def phantom(
     Layout: OUT/dataset.json and OUT/cases/<case_id>/ (ct/, ct.nii.gz, labels.nii.gz, lesions.nii.gz,
     dx.dcm, dx_boxes.json, lesions.json, report_zh.txt, report_en.txt, report.json, clinical.json).
     """
-    validate_params(cases, size, sites)
+    phantoms.validate_params(cases, size, sites)
     if not 0 <= annotators <= 10:
         raise InvalidInputError(
             f"annotators must be 0-10, got {annotators}",
@@ -54,13 +53,13 @@ def phantom(
         advance[0](n)
 
     with bars:
-        index = generate_dataset(
+        index = phantoms.generate_dataset(
             out, cases=cases, seed=seed, size=size, sites=sites, workers=workers, force=force, progress=on_case
         )
     packages: list[Path] = []
     if annotators:
         with progress_bar("simulated readers", cases) as advance_readers:
-            packages = simulate_annotators(out, annotators, seed, progress=advance_readers)
+            packages = annotation.simulate_annotators(out, annotators, seed, progress=advance_readers)
     seconds = time.perf_counter() - start
     splits = {name: len(index["split"][name]) for name in ("train", "val", "test")}
     lesions = sum(c["lesion_count"] for c in index["cases"])

@@ -16,11 +16,25 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from aimd import evaluation
 from aimd.cli.common import EXIT_FINDINGS, EXIT_OK, JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
 from aimd.core.errors import InvalidInputError
-from aimd.evaluation import CLAUSE_KEYS, claims_template
-from aimd.evaluation.runner import check_selection
+
+#: The names --only/--skip accept, for the help text (written out so ``--help`` imports no
+#: characteristic; a test keeps it equal to :data:`aimd.evaluation.CLAUSE_KEYS`).
+CHARACTERISTIC_NAMES = (
+    "description",
+    "trainability",
+    "scalability",
+    "transferability",
+    "efficiency",
+    "repeatability",
+    "robustness",
+    "generalization",
+    "adversarial",
+    "privacy",
+)
 
 app = new_typer(
     "Evaluate a pre-trained model against the provider's claims and write the conformity report "
@@ -34,7 +48,7 @@ _VERDICT_STYLE = {"conform": "green", "nonconform": "red", "inconclusive": "mage
 
 def _split_names(values: list[str] | None, where: str) -> list[str]:
     names = [n for v in values or [] for n in v.split(",")]
-    return check_selection(names, where=where)
+    return evaluation.check_selection(names, where=where)
 
 
 def verdict_table(rows: list[dict[str, object]], origin: str) -> Table:
@@ -92,7 +106,7 @@ def evaluate(
     claims: Path | None = typer.Option(None, "--claims", help="Claims YAML (see `aimd evaluate claims-template`)."),
     out: Path = typer.Option(Path("evaluation-report"), "--out", help="Report folder."),
     description: Path | None = typer.Option(None, "--description", help="The model's 000 §4 description JSON."),
-    only: list[str] | None = typer.Option(None, "--only", help=f"Run only these: {', '.join(CLAUSE_KEYS)}."),
+    only: list[str] | None = typer.Option(None, "--only", help=f"Run only these: {', '.join(CHARACTERISTIC_NAMES)}."),
     skip: list[str] | None = typer.Option(None, "--skip", help="Leave these out (reported as not evaluated)."),
     split: list[str] | None = typer.Option(None, "--split", help="Held-out dataset split(s); default test."),
     seed: int = typer.Option(0, "--seed", help="Master seed."),
@@ -126,12 +140,18 @@ def evaluate(
             done = subprocess.run(argv, env={**os.environ, ISOLATION_ENV: "1"}, check=False)
             raise typer.Exit(done.returncode)
         console.print("[yellow]unshare --net is not available here: egress is watched in Python only[/yellow]")
-    running = [k for k in CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]
+    running = [k for k in evaluation.CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]
     with progress_bar("evaluating", total=len(running), enabled=not json_out) as advance:
 
         def step(message: str) -> None:
+            # a characteristic key starts that characteristic; any other message names a preparatory step
             if message in running:
-                advance()
+                done = running.index(message)
+                advance.describe(f"evaluating {message} ({done + 1}/{len(running)})")
+                if done:
+                    advance()
+            else:
+                advance.describe(message)
 
         result = evaluate_model(
             out,
@@ -164,7 +184,7 @@ def claims_template_cmd(
     json_out: bool = JsonOption,
 ) -> None:
     """Print a commented claims YAML with every section and field (000 §5.2)."""
-    text = claims_template()
+    text = evaluation.claims_template()
     if out is not None:
         atomic_write_text(out, text)
     if json_out:

@@ -11,28 +11,11 @@ import numpy as np
 import typer
 from rich.table import Table
 
+import aimd.metrics as met
 from aimd.cli.common import JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
 from aimd.core.distributed import LOCAL
 from aimd.core.errors import InvalidInputError, SchemaError
-from aimd.metrics import (
-    ICC_FORMS,
-    SEGMENTATION_DEFINITIONS,
-    ClassificationAccumulator,
-    DetectionAccumulator,
-    binary_truth,
-    bland_altman,
-    bootstrap_ci,
-    category_order,
-    cohen_kappa,
-    confusion_matrix,
-    fleiss_kappa,
-    icc,
-    load_coco,
-    multiclass_accuracy,
-    pearson,
-)
-from aimd.metrics.batch import SEG_COLUMNS, case_id, case_pairs, segmentation_batch, segmentation_csv
 
 app = new_typer(
     "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D).\n\n"
@@ -82,9 +65,9 @@ def seg(
             raise InvalidInputError("path does not exist", where=str(p))
     if ref.is_dir() != pred.is_dir():
         raise InvalidInputError("REF and PRED must both be files or both be folders", where=f"{ref} / {pred}")
-    pairs = case_pairs(ref, pred) if ref.is_dir() else [(case_id(ref), ref, pred)]
+    pairs = met.case_pairs(ref, pred) if ref.is_dir() else [(met.case_id(ref), ref, pred)]
     with progress_bar("computing metrics", len(pairs), enabled=len(pairs) > 1) as advance:
-        report = segmentation_batch(
+        report = met.segmentation_batch(
             pairs,
             wanted,
             workers=workers,
@@ -95,7 +78,7 @@ def seg(
         )
     report["inputs"] = {"ref": str(ref), "pred": str(pred), "labels": wanted, "n_cases": len(pairs)}
     if csv_out is not None:
-        atomic_write_text(csv_out, segmentation_csv(report))
+        atomic_write_text(csv_out, met.segmentation_csv(report))
     if json_out:
         print_json(report)
         return
@@ -112,12 +95,12 @@ def _fmt(v: Any) -> str:
 
 def _print_seg(report: dict[str, Any]) -> None:
     table = Table(title="segmentation metrics (distances in mm, volumes in mL)")
-    for col in ("case", "label", *SEG_COLUMNS, "flags"):
+    for col in ("case", "label", *met.SEG_COLUMNS, "flags"):
         table.add_column(col, overflow="fold")
     for case in report["cases"]:
         for label, row in case["labels"].items():
             flags = "worst-case distance" if row["distance_worst_case"] else (row["empty"] and "both empty") or ""
-            table.add_row(case["case"], label, *[_fmt(row.get(c)) for c in SEG_COLUMNS], flags)
+            table.add_row(case["case"], label, *[_fmt(row.get(c)) for c in met.SEG_COLUMNS], flags)
     console.print(table)
     if len(report["cases"]) > 1:
         summary = Table(title="summary over cases: mean [95% BCa bootstrap CI]")
@@ -131,7 +114,7 @@ def _print_seg(report: dict[str, Any]) -> None:
             ]
             summary.add_row(label, *cells, _fmt(entry["dice_pooled"]), str(entry["n_cases"]))
         console.print(summary)
-    console.print(f"[dim]HD95/ASSD: {SEGMENTATION_DEFINITIONS['surface']}[/dim]")
+    console.print(f"[dim]HD95/ASSD: {met.SEGMENTATION_DEFINITIONS['surface']}[/dim]")
 
 
 # ------------------------------------------------------------------------------------------------ det
@@ -161,12 +144,12 @@ def det(
     """Object precision/recall (001 D.2–D.3), FPs per image, FROC, AP per class and mAP (000 A.10.2 d)."""
     if match not in ("iou", "center"):
         raise InvalidInputError(f"--match must be iou or center, got {match!r}")
-    data = load_coco(_load_json(ref), _load_json(pred), ref_name=str(ref), det_name=str(pred))
+    data = met.load_coco(_load_json(ref), _load_json(pred), ref_name=str(ref), det_name=str(pred))
     if data.kind == "point" and match == "iou":
         raise InvalidInputError("point annotations need --match center --max-distance D", where=str(ref))
     if match == "center" and max_distance is None:
         raise InvalidInputError("--match center needs --max-distance")
-    acc = DetectionAccumulator()
+    acc = met.DetectionAccumulator()
     for r, d in zip(data.refs, data.dets, strict=True):
         acc.update(r, d)
     report = acc.aggregate(
@@ -273,14 +256,14 @@ def cls(
     cols = [truth] + [c for c in (score, pred) if c]
     df = _read_table(table, cols)
     truth_values = df[truth].to_numpy()
-    n_pos = int(binary_truth(truth_values, positive).sum())
+    n_pos = int(met.binary_truth(truth_values, positive).sum())
     if n_pos in (0, len(truth_values)):
         raise InvalidInputError(
             f"{n_pos} of {len(truth_values)} rows of {truth!r} equal the positive value {positive!r}",
             where=f"{table}: {truth}",
             hint="set --positive to the positive class; both classes are needed",
         )
-    acc = ClassificationAccumulator(positive=positive)
+    acc = met.ClassificationAccumulator(positive=positive)
     scores = _numeric(df, score, table) if score else None
     preds = df[pred].to_numpy() if pred else None
     if scores is not None or preds is not None:
@@ -289,11 +272,11 @@ def cls(
     report |= acc.aggregate(threshold=threshold, rule=rule, target=target)  # type: ignore[arg-type]
     if preds is not None:
         labels = sorted({str(v) for v in truth_values} | {str(v) for v in preds})
-        cm = confusion_matrix(truth_values.astype(str), preds.astype(str), labels=labels)
+        cm = met.confusion_matrix(truth_values.astype(str), preds.astype(str), labels=labels)
         report["confusion_matrix"] = {
             "labels": labels,
             "matrix": cm.tolist(),
-            "accuracy": multiclass_accuracy(cm),
+            "accuracy": met.multiclass_accuracy(cm),
         }
     if json_out:
         print_json(report)
@@ -351,18 +334,18 @@ def agree(
             f"--kind {kind} compares exactly 2 raters, got {len(cols)}",
             hint="use --kind fleiss or icc for more raters",
         )
-    if icc_form not in ICC_FORMS:
-        raise InvalidInputError(f"--icc-form must be one of {list(ICC_FORMS)}, got {icc_form!r}")
+    if icc_form not in met.ICC_FORMS:
+        raise InvalidInputError(f"--icc-form must be one of {list(met.ICC_FORMS)}, got {icc_form!r}")
     df = _read_table(table, cols)
     report: dict[str, Any] = {"table": str(table), "raters": cols, "kind": kind, "n_items": len(df)}
     if kind == "kappa":
         a, b = df[cols[0]].to_numpy(), df[cols[1]].to_numpy()
-        value = cohen_kappa(a, b, weights=weights)  # type: ignore[arg-type]
+        value = met.cohen_kappa(a, b, weights=weights)  # type: ignore[arg-type]
         report["kappa"] = value
         report["weights"] = weights or "none (001 D.12)"
         if value is not None and len(a) > 1:
-            cats = category_order(a, b)
-            ci = bootstrap_ci(
+            cats = met.category_order(a, b)
+            ci = met.bootstrap_ci(
                 (a, b),
                 lambda x, y: _kappa_or_nan(x, y, weights, cats),
                 method="percentile",
@@ -371,16 +354,16 @@ def agree(
             )
             report["ci"] = ci.to_dict()
     elif kind == "fleiss":
-        report["fleiss_kappa"] = fleiss_kappa(df[cols].to_numpy())
+        report["fleiss_kappa"] = met.fleiss_kappa(df[cols].to_numpy())
     elif kind == "icc":
         values = np.column_stack([_numeric(df, c, table) for c in cols])
-        forms = icc(values, confidence)
+        forms = met.icc(values, confidence)
         report["primary"] = forms[icc_form].to_dict()
         report["forms"] = {k: v.to_dict() for k, v in forms.items()}
     elif kind == "pearson":
-        report |= pearson(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
+        report |= met.pearson(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
     else:
-        report |= bland_altman(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
+        report |= met.bland_altman(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
     if json_out:
         print_json(report)
         return
@@ -397,7 +380,7 @@ def agree(
 
 
 def _kappa_or_nan(x: np.ndarray, y: np.ndarray, weights: str | None, labels: list[Any]) -> float:
-    value = cohen_kappa(x, y, weights=weights, labels=labels)  # type: ignore[arg-type]
+    value = met.cohen_kappa(x, y, weights=weights, labels=labels)  # type: ignore[arg-type]
     return float("nan") if value is None else value
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json, progress_bar
+from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json, progress_bar, status
 from aimd.core.errors import InvalidInputError
 
 app = new_typer(
@@ -413,7 +413,8 @@ def describe_cmd(
 
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}", where="--format", hint=f"use one of {list(FORMATS)}")
-    doc = describe_model(model, run=run, extra=extra, measure=measure, threads=threads)
+    with status(f"loading and describing {model}", enabled=not json_out and out is not None):
+        doc = describe_model(model, run=run, extra=extra, measure=measure, threads=threads)
     required = [g for g in doc["gaps"] if g["required"]]
     if out is not None:
         write_description(doc, out, fmt)
@@ -459,9 +460,12 @@ def predict_cmd(
     from aimd.imaging.io import read_volume, write_volume
     from aimd.models.adapters import load_predictor
 
-    predictor = load_predictor(model, threads=threads, runtime=runtime)
-    volume = read_volume(image)
-    result = predictor.predict_volume(volume, modality=modality, where=str(image))
+    with status(f"loading model {model}", enabled=not json_out) as update:
+        predictor = load_predictor(model, threads=threads, runtime=runtime)
+        update(f"reading {image}")
+        volume = read_volume(image)
+        update(f"predicting {image.name}")
+        result = predictor.predict_volume(volume, modality=modality, where=str(image))
     summary: dict[str, object] = {
         "model": str(model),
         "adapter": predictor.metadata.get("adapter"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from aimd.cli.common import JsonOption, console, err_console, new_typer, print_json
+from aimd.cli.common import JsonOption, console, err_console, new_typer, print_json, status
 
 app = new_typer(
     "Run the inference service (KServe v2 API, PACS loop, explanations, audit).\n\n"
@@ -203,7 +203,10 @@ def build_index(
     from aimd.serving.registry import model_hash
     from aimd.serving.similar import EmbeddingIndex
 
-    idx = EmbeddingIndex.build(load_predictor(model), model_hash(model), data)
+    with status(f"loading model {model}", enabled=not json_out) as update:
+        predictor = load_predictor(model)
+        update(f"embedding the reference lesions of {data}")
+        idx = EmbeddingIndex.build(predictor, model_hash(model), data)
     idx.save(out)
     result = {
         "out": str(out),

@@ -19,31 +19,60 @@ Example
 (10, True)
 """
 
-from aimd.evaluation.base import Applicability, Characteristic, ClaimModel
-from aimd.evaluation.characteristics.adversarial import Adversarial, AdversarialClaim, physical_epsilon
-from aimd.evaluation.characteristics.description import Description, DescriptionClaim
-from aimd.evaluation.characteristics.efficiency import Efficiency, EfficiencyClaim, count_flops, forward_memory_bytes
-from aimd.evaluation.characteristics.generalization import Generalization, GeneralizationClaim
-from aimd.evaluation.characteristics.privacy import Privacy, PrivacyClaim
-from aimd.evaluation.characteristics.repeatability import Repeatability, RepeatabilityClaim
-from aimd.evaluation.characteristics.robustness import Robustness, RobustnessClaim
-from aimd.evaluation.characteristics.scalability import Scalability, ScalabilityClaim, scaling_efficiency
-from aimd.evaluation.characteristics.trainability import Trainability, TrainabilityClaim
-from aimd.evaluation.characteristics.transferability import Transferability, TransferabilityClaim
-from aimd.evaluation.claims import Claims, ModelIdentity, claims_template, load_claims, parse_claims, template_defaults
-from aimd.evaluation.context import EvalData, EvaluationContext
-from aimd.evaluation.evidence import CharacteristicResult, Check, Evidence, Outcome, Plot, Series, Table, Verdict
-from aimd.evaluation.external import named_context, parse_external, volume_context
-from aimd.evaluation.loading import build_context, load_description, load_eval_data, reference_model
-from aimd.evaluation.registry import CHARACTERISTICS, CLAUSE_KEYS, CLAUSES, REGISTRY
-from aimd.evaluation.runner import run_characteristic, run_characteristics
-from aimd.evaluation.support.artefacts import ARTEFACTS, apply_artefact, artefact_parameters
-from aimd.evaluation.support.blackbox import BlackBoxResult, square_attack
-from aimd.evaluation.support.dp import DPClaim, DPResult, dp_finetune
-from aimd.evaluation.support.egress import EgressGuard, egress_scope
-from aimd.evaluation.support.stats import min_attainable_p, paired_difference, subgroup_test
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.evaluation.base": ["Applicability", "Characteristic", "ClaimModel"],
+        "aimd.evaluation.characteristics.adversarial": ["Adversarial", "AdversarialClaim", "physical_epsilon"],
+        "aimd.evaluation.characteristics.description": ["Description", "DescriptionClaim"],
+        "aimd.evaluation.characteristics.efficiency": [
+            "Efficiency",
+            "EfficiencyClaim",
+            "count_flops",
+            "forward_memory_bytes",
+        ],
+        "aimd.evaluation.characteristics.generalization": ["Generalization", "GeneralizationClaim"],
+        "aimd.evaluation.characteristics.privacy": ["Privacy", "PrivacyClaim"],
+        "aimd.evaluation.characteristics.repeatability": ["Repeatability", "RepeatabilityClaim"],
+        "aimd.evaluation.characteristics.robustness": ["Robustness", "RobustnessClaim"],
+        "aimd.evaluation.characteristics.scalability": ["Scalability", "ScalabilityClaim", "scaling_efficiency"],
+        "aimd.evaluation.characteristics.trainability": ["Trainability", "TrainabilityClaim"],
+        "aimd.evaluation.characteristics.transferability": ["Transferability", "TransferabilityClaim"],
+        "aimd.evaluation.claims": [
+            "Claims",
+            "ModelIdentity",
+            "claims_template",
+            "load_claims",
+            "parse_claims",
+            "template_defaults",
+        ],
+        "aimd.evaluation.context": ["EvalData", "EvaluationContext"],
+        "aimd.evaluation.evidence": [
+            "CharacteristicResult",
+            "Check",
+            "Evidence",
+            "Outcome",
+            "Plot",
+            "Series",
+            "Table",
+            "Verdict",
+        ],
+        "aimd.evaluation.external": ["named_context", "parse_external", "volume_context"],
+        "aimd.evaluation.loading": ["build_context", "load_description", "load_eval_data", "reference_model"],
+        "aimd.evaluation.registry": ["CHARACTERISTICS", "CLAUSE_KEYS", "CLAUSES", "REGISTRY"],
+        "aimd.evaluation.runner": ["check_selection", "run_characteristic", "run_characteristics"],
+        "aimd.evaluation.support.artefacts": ["ARTEFACTS", "apply_artefact", "artefact_parameters"],
+        "aimd.evaluation.support.blackbox": ["BlackBoxResult", "square_attack"],
+        "aimd.evaluation.support.dp": ["DPClaim", "DPResult", "dp_finetune"],
+        "aimd.evaluation.support.egress": ["EgressGuard", "egress_scope"],
+        "aimd.evaluation.support.stats": ["min_attainable_p", "paired_difference", "subgroup_test"],
+    },
+)
 
 __all__ = [
+    "check_selection",
     "ARTEFACTS",
     "CHARACTERISTICS",
     "CLAUSES",

@@ -247,6 +247,8 @@ def build_context(
     from aimd.models import describe_model, load_predictor
 
     path = Path(model)
+    if progress:
+        progress(f"loading the model {path.name}")
     predictor = load_predictor(path, threads=threads)
     target = predictor.output_spec.target
     if not target:
@@ -255,6 +257,8 @@ def build_context(
             where=str(path),
             hint="re-export the model with aimd (the specs carry the target)",
         )
+    if progress:
+        progress("reading the held-out data")
     data = load_eval_data(dataset, target, predictor.input_spec, splits=splits, task=predictor.output_spec.task)
     doc: dict[str, Any] | None = None
     source: Literal["provider", "aimd"] | None = None

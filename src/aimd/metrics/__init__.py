@@ -17,79 +17,92 @@ Example
 (0.8333, 0.8)
 """
 
-from aimd.metrics.accumulators import (
-    ClassificationAccumulator,
-    DetectionAccumulator,
-    SegmentationAccumulator,
-    TextAccumulator,
-    summarize,
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.metrics.accumulators": [
+            "ClassificationAccumulator",
+            "DetectionAccumulator",
+            "SegmentationAccumulator",
+            "TextAccumulator",
+            "summarize",
+        ],
+        "aimd.metrics.agreement": [
+            "BlandAltman",
+            "PearsonResult",
+            "bland_altman",
+            "category_order",
+            "cohen_kappa",
+            "fleiss_kappa",
+            "fleiss_kappa_from_counts",
+            "kappa_from_confusion",
+            "pearson",
+        ],
+        "aimd.metrics.classification": [
+            "BinaryCounts",
+            "RocCurve",
+            "ThresholdChoice",
+            "binary_metrics",
+            "binary_truth",
+            "choose_threshold",
+            "confusion_matrix",
+            "multiclass_accuracy",
+            "roc_curve",
+        ],
+        "aimd.metrics.coco": ["COCO_IOU_THRESHOLDS", "ApResult", "CocoData", "average_precision", "load_coco"],
+        "aimd.metrics.detection": ["MATCHING_RULE", "ImageObjects", "box_iou", "match_image"],
+        "aimd.metrics.detection_rates": ["FROC_FP_RATES", "DetectionCounts", "FrocResult", "detection_counts", "froc"],
+        "aimd.metrics.icc": ["ICC_FORMS", "IccResult", "icc"],
+        "aimd.metrics.segmentation": [
+            "SEGMENTATION_DEFINITIONS",
+            "LabelMetrics",
+            "OverlapCounts",
+            "conformity",
+            "conformity_classic",
+            "dice",
+            "iou",
+            "pixel_accuracy",
+            "precision",
+            "recall",
+            "segmentation_metrics",
+            "volume_ml",
+        ],
+        "aimd.metrics.statistics": [
+            "BootstrapCI",
+            "DelongResult",
+            "TestResult",
+            "bootstrap_ci",
+            "chi_square_test",
+            "delong_auc",
+            "delong_test",
+            "mann_whitney",
+            "permutation_test",
+            "two_proportion_test",
+        ],
+        "aimd.metrics.surface": [
+            "SURFACE_DEFINITION",
+            "SurfaceDistances",
+            "average_symmetric_surface_distance",
+            "foreground_boxes",
+            "hausdorff_distance",
+            "hausdorff_distance_95",
+            "image_diagonal_mm",
+            "mask_border",
+            "surface_distances",
+        ],
+        "aimd.metrics.text": ["PRF", "Span", "SpanScores", "span_scores"],
+        "aimd.metrics.batch": ["SEG_COLUMNS", "case_id", "case_pairs", "segmentation_batch", "segmentation_csv"],
+    },
 )
-from aimd.metrics.agreement import (
-    BlandAltman,
-    PearsonResult,
-    bland_altman,
-    category_order,
-    cohen_kappa,
-    fleiss_kappa,
-    fleiss_kappa_from_counts,
-    kappa_from_confusion,
-    pearson,
-)
-from aimd.metrics.classification import (
-    BinaryCounts,
-    RocCurve,
-    ThresholdChoice,
-    binary_metrics,
-    binary_truth,
-    choose_threshold,
-    confusion_matrix,
-    multiclass_accuracy,
-    roc_curve,
-)
-from aimd.metrics.coco import COCO_IOU_THRESHOLDS, ApResult, CocoData, average_precision, load_coco
-from aimd.metrics.detection import MATCHING_RULE, ImageObjects, box_iou, match_image
-from aimd.metrics.detection_rates import FROC_FP_RATES, DetectionCounts, FrocResult, detection_counts, froc
-from aimd.metrics.icc import ICC_FORMS, IccResult, icc
-from aimd.metrics.segmentation import (
-    SEGMENTATION_DEFINITIONS,
-    LabelMetrics,
-    OverlapCounts,
-    conformity,
-    conformity_classic,
-    dice,
-    iou,
-    pixel_accuracy,
-    precision,
-    recall,
-    segmentation_metrics,
-    volume_ml,
-)
-from aimd.metrics.statistics import (
-    BootstrapCI,
-    DelongResult,
-    TestResult,
-    bootstrap_ci,
-    chi_square_test,
-    delong_auc,
-    delong_test,
-    mann_whitney,
-    permutation_test,
-    two_proportion_test,
-)
-from aimd.metrics.surface import (
-    SURFACE_DEFINITION,
-    SurfaceDistances,
-    average_symmetric_surface_distance,
-    foreground_boxes,
-    hausdorff_distance,
-    hausdorff_distance_95,
-    image_diagonal_mm,
-    mask_border,
-    surface_distances,
-)
-from aimd.metrics.text import PRF, Span, SpanScores, span_scores
 
 __all__ = [
+    "SEG_COLUMNS",
+    "case_id",
+    "case_pairs",
+    "segmentation_batch",
+    "segmentation_csv",
     "COCO_IOU_THRESHOLDS",
     "FROC_FP_RATES",
     "ICC_FORMS",

@@ -25,65 +25,41 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from aimd.core.lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {
-    "ArraySet": "aimd.models.data",
-    "Augmenter": "aimd.models.augment",
-    "BasePredictor": "aimd.models.predictor",
-    "DatasetIndex": "aimd.models.data",
-    "DistillationLoss": "aimd.models.distill",
-    "InputSpec": "aimd.models.specs",
-    "Intensity": "aimd.models.specs",
-    "MonaiBundlePredictor": "aimd.models.adapters",
-    "OnnxPredictor": "aimd.models.adapters",
-    "OpenVinoPredictor": "aimd.models.adapters",
-    "OutputSpec": "aimd.models.specs",
-    "PatchEmbed": "aimd.models.networks",
-    "Prediction": "aimd.models.predictor",
-    "Predictor": "aimd.models.predictor",
-    "RandomElastic": "aimd.models.augment",
-    "RandomFlip": "aimd.models.augment",
-    "RandomIntensityShift": "aimd.models.augment",
-    "RandomNoise": "aimd.models.augment",
-    "Run": "aimd.models.runs",
-    "TARGETS": "aimd.models.targets",
-    "Target": "aimd.models.targets",
-    "TaskLoss": "aimd.models.losses",
-    "TorchModulePredictor": "aimd.models.adapters",
-    "TorchScriptPredictor": "aimd.models.adapters",
-    "TrainConfig": "aimd.models.config",
-    "UNetB1": "aimd.models.networks",
-    "ViTClassifier": "aimd.models.networks",
-    "ZOO": "aimd.models.zoo",
-    "ZooEntry": "aimd.models.zoo",
-    "apply_lora": "aimd.models.lora",
-    "build_network": "aimd.models.zoo",
-    "describe_model": "aimd.models.describe",
-    "evaluate_logits": "aimd.models.evaluate",
-    "export_module_onnx": "aimd.models.export",
-    "export_run": "aimd.models.export",
-    "get_entry": "aimd.models.zoo",
-    "get_target": "aimd.models.targets",
-    "load_index": "aimd.models.data",
-    "load_predictor": "aimd.models.adapters",
-    "load_reference": "aimd.models.reference.shipped",
-    "load_run": "aimd.models.runs",
-    "load_split": "aimd.models.data",
-    "make_config": "aimd.models.config",
-    "merge_lora": "aimd.models.lora",
-    "quantize_onnx": "aimd.models.export",
-    "render": "aimd.models.describe",
-    "run_model_demo": "aimd.models.demo",
-    "save_torchscript": "aimd.models.adapters",
-    "score_classification": "aimd.models.evaluate",
-    "score_segmentation": "aimd.models.evaluate",
-    "soft_loss": "aimd.models.distill",
-    "train": "aimd.models.training",
-    "write_description": "aimd.models.describe",
-    "write_monai_bundle": "aimd.models.adapters",
-}
+lazy_exports(
+    __name__,
+    {
+        "aimd.models.data": ["ArraySet", "DatasetIndex", "load_index", "load_split"],
+        "aimd.models.augment": ["Augmenter", "RandomElastic", "RandomFlip", "RandomIntensityShift", "RandomNoise"],
+        "aimd.models.predictor": ["BasePredictor", "Prediction", "Predictor"],
+        "aimd.models.distill": ["DistillationLoss", "soft_loss"],
+        "aimd.models.specs": ["InputSpec", "Intensity", "OutputSpec"],
+        "aimd.models.adapters": [
+            "MonaiBundlePredictor",
+            "OnnxPredictor",
+            "OpenVinoPredictor",
+            "TorchModulePredictor",
+            "TorchScriptPredictor",
+            "load_predictor",
+            "save_torchscript",
+            "write_monai_bundle",
+        ],
+        "aimd.models.networks": ["PatchEmbed", "UNetB1", "ViTClassifier"],
+        "aimd.models.runs": ["Run", "load_run"],
+        "aimd.models.targets": ["TARGETS", "Target", "get_target"],
+        "aimd.models.losses": ["TaskLoss"],
+        "aimd.models.config": ["TrainConfig", "make_config"],
+        "aimd.models.zoo": ["ZOO", "ZooEntry", "build_network", "get_entry"],
+        "aimd.models.lora": ["apply_lora", "merge_lora"],
+        "aimd.models.describe": ["describe_model", "render", "write_description"],
+        "aimd.models.evaluate": ["evaluate_logits", "score_classification", "score_segmentation"],
+        "aimd.models.export": ["export_module_onnx", "export_run", "quantize_onnx"],
+        "aimd.models.reference.shipped": ["load_reference"],
+        "aimd.models.demo": ["run_model_demo"],
+        "aimd.models.training": ["train"],
+    },
+)
 
 __all__ = [
     "TARGETS",
@@ -141,15 +117,3 @@ __all__ = [
     "write_description",
     "write_monai_bundle",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'aimd.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

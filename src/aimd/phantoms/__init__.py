@@ -7,35 +7,43 @@ reports with lesion-linked spans, and structured clinical fields (001 §8.1, §8
 Example
 -------
 >>> import tempfile, pathlib
+>>> from aimd.phantoms import generate_dataset
 >>> index = generate_dataset(pathlib.Path(tempfile.mkdtemp()) / "ph", cases=1, seed=0, size=32, workers=1)
 >>> index["cases"][0]["id"]
 'case_0001'
 """
 
-from aimd.phantoms.anatomy import (
-    LABEL_CODES,
-    LABEL_MAP,
-    Anatomy,
-    Grid,
-    make_grid,
-    render_anatomy,
-    sample_anatomy,
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.phantoms.anatomy": [
+            "LABEL_CODES",
+            "LABEL_MAP",
+            "Anatomy",
+            "Grid",
+            "make_grid",
+            "render_anatomy",
+            "sample_anatomy",
+        ],
+        "aimd.phantoms.case": ["PhantomCase", "build_case", "case_rngs", "write_case"],
+        "aimd.phantoms.clinical": ["LAB_TESTS", "STALE_DAYS", "sample_clinical"],
+        "aimd.phantoms.dataset": [
+            "SPLIT_FRACTIONS",
+            "case_ids",
+            "generate_dataset",
+            "stratified_split",
+            "validate_params",
+        ],
+        "aimd.phantoms.identity": ["Person", "resident_id_check_digit", "sample_person"],
+        "aimd.phantoms.lesions": ["LESION_TYPES", "Lesion", "place_lesions", "render_lesions", "sphere_mask"],
+        "aimd.phantoms.locations": ["Place", "liver_place", "lung_place"],
+        "aimd.phantoms.radiograph": ["MU_WATER_PER_MM", "Radiograph", "dx_boxes", "project_box", "render_drr"],
+        "aimd.phantoms.report": ["PHI_KINDS", "SPAN_TYPES", "ReportContext", "build_report"],
+        "aimd.phantoms.sites": ["SITE_PROFILES", "SiteProfile", "site_profiles"],
+    },
 )
-from aimd.phantoms.case import PhantomCase, build_case, case_rngs, write_case
-from aimd.phantoms.clinical import LAB_TESTS, STALE_DAYS, sample_clinical
-from aimd.phantoms.dataset import (
-    SPLIT_FRACTIONS,
-    case_ids,
-    generate_dataset,
-    stratified_split,
-    validate_params,
-)
-from aimd.phantoms.identity import Person, resident_id_check_digit, sample_person
-from aimd.phantoms.lesions import LESION_TYPES, Lesion, place_lesions, render_lesions, sphere_mask
-from aimd.phantoms.locations import Place, liver_place, lung_place
-from aimd.phantoms.radiograph import MU_WATER_PER_MM, Radiograph, dx_boxes, project_box, render_drr
-from aimd.phantoms.report import PHI_KINDS, SPAN_TYPES, ReportContext, build_report
-from aimd.phantoms.sites import SITE_PROFILES, SiteProfile, site_profiles
 
 __all__ = [
     "LABEL_CODES",

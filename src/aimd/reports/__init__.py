@@ -13,10 +13,24 @@ Example
 'Report'
 """
 
-from aimd.reports.figures import draw_plot, render_figures
-from aimd.reports.model import REPORT_FORMAT, Report, ReportHeader, SummaryRow, build_report, report_schema
-from aimd.reports.pipeline import REFERENCE_CLAIMS, evaluate_model, run_evaluation_demo, write_report
-from aimd.reports.render import render_html, write_html, write_json, write_pdf
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.reports.figures": ["draw_plot", "render_figures"],
+        "aimd.reports.model": [
+            "REPORT_FORMAT",
+            "Report",
+            "ReportHeader",
+            "SummaryRow",
+            "build_report",
+            "report_schema",
+        ],
+        "aimd.reports.pipeline": ["REFERENCE_CLAIMS", "evaluate_model", "run_evaluation_demo", "write_report"],
+        "aimd.reports.render": ["render_html", "write_html", "write_json", "write_pdf"],
+    },
+)
 
 __all__ = [
     "REFERENCE_CLAIMS",

@@ -233,6 +233,8 @@ def evaluate_model(
             claims_origin=origin,
             duration_s=time.perf_counter() - t0,
         )
+        if progress is not None:
+            progress("writing the report" + (" (HTML, PDF)" if pdf else " (HTML)"))
         paths = write_report(report, out, pdf=pdf)
     finally:
         torch.set_num_threads(previous)

@@ -12,16 +12,25 @@ Example
 '检查日期：2024-03-13'
 """
 
-from aimd.imaging.deid.dicom import DicomResult, deidentify_dataset, deidentify_dicom_file, read_dicom
-from aimd.imaging.deid.jsondoc import JsonResult, deidentify_json
-from aimd.imaging.deid.mapping import DeidMap, PatientEntry
-from aimd.imaging.deid.profile import BASIC_PROFILE, Action, ProfileEntry, ProfileOptions, resolve_action
-from aimd.imaging.deid.residual import ResidualScanner
-from aimd.imaging.deid.rules import TEXT_RULES, TextRule, resident_id_checksum_ok
-from aimd.imaging.deid.runner import DeidOptions, DeidReport, FileReport, check_paths, deidentify_path
-from aimd.imaging.deid.text import Replacement, SpanMapping, TextDeidentifier, TextResult, remap_span
+from aimd.core.lazy import lazy_exports
+
+lazy_exports(
+    __name__,
+    {
+        "aimd.imaging.deid.dicom": ["DicomResult", "deidentify_dataset", "deidentify_dicom_file", "read_dicom"],
+        "aimd.imaging.deid.jsondoc": ["JsonResult", "deidentify_json"],
+        "aimd.imaging.deid.mapping": ["DeidMap", "PatientEntry"],
+        "aimd.imaging.deid.profile": ["BASIC_PROFILE", "Action", "ProfileEntry", "ProfileOptions", "resolve_action"],
+        "aimd.imaging.deid.residual": ["ResidualScanner"],
+        "aimd.imaging.deid.rules": ["TEXT_RULES", "TextRule", "resident_id_checksum_ok"],
+        "aimd.imaging.deid.runner": ["DeidOptions", "DeidReport", "FileReport", "check_paths", "deidentify_path"],
+        "aimd.imaging.deid.text": ["Replacement", "SpanMapping", "TextDeidentifier", "TextResult", "remap_span"],
+        "aimd.imaging.deid.discover": ["discover"],
+    },
+)
 
 __all__ = [
+    "discover",
     "BASIC_PROFILE",
     "TEXT_RULES",
     "Action",
