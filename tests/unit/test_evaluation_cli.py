@@ -143,6 +143,9 @@ def test_evaluate_runs_in_a_network_namespace(tmp_path: Path) -> None:
     scope = privacy["evidence"]["measurements"]["egress_scope"]
     assert scope["isolated"] is True and scope["interfaces"] == ["lo"]
     assert report["header"]["hardware"]["network_egress"].startswith("enforced")
+    checks = {c["name"]: c for c in privacy["evidence"]["checks"]}
+    assert checks["no network egress (§5.2.9 b)"]["outcome"] == "met"
+    assert not any("native code" in name for name in checks)
 
 
 def test_bad_input_is_reported(tmp_path: Path) -> None:

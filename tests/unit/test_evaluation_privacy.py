@@ -107,7 +107,11 @@ def test_membership_inference_needs_the_torch_module(tmp_path: Path) -> None:
     checks = {c.name: c for c in res.evidence.checks}
     mi = next(c for n, c in checks.items() if n.startswith("membership-inference"))
     assert mi.outcome.value == "not_evaluated" and "torch module" in mi.detail
-    assert checks["no network egress (§5.2.9 b)"].passed is True
+    # in-process, outside a network namespace: Python's sockets are watched, native code is not evaluated
+    assert checks["no network egress through Python sockets (§5.2.9 b)"].passed is True
+    native = checks["no network egress from native code (§5.2.9 b)"]
+    assert native.outcome.value == "not_evaluated" and "network namespace" in native.detail
+    assert "no network egress (§5.2.9 b)" not in checks
     assert res.verdict == Verdict.CONFORM and "not evaluated" in res.reason
 
 
@@ -144,6 +148,23 @@ def test_namespace_leaves_only_loopback_and_the_evidence_says_enforced() -> None
     assert set(egress_scope()) == set(scope)
 
 
+_NO_NAMESPACE = "unshare --net cannot make a namespace here"
+
+
+@pytest.mark.skipif(isolated_argv(["true"]) is None, reason=_NO_NAMESPACE)
+def test_run_isolated_runs_a_function_in_a_namespace_and_passes_errors_back(tmp_path: Path) -> None:
+    from aimd.core.errors import AimdError
+    from aimd.evaluation.support.isolated import run_isolated
+
+    scope = run_isolated("aimd.evaluation.support.egress:egress_scope", {})
+    assert scope is not None and scope["isolated"] is True and scope["interfaces"] == ["lo"]
+    assert egress_scope()["interfaces"] != ["lo"]  # the caller itself is not in the namespace
+    missing = tmp_path / "none.yaml"
+    with pytest.raises(AimdError) as err:
+        run_isolated("aimd.evaluation.claims:load_claims", {"path": str(missing)})
+    assert str(missing) in str(err.value)
+
+
 class _Phones(Characteristic):
     """A characteristic whose model code tries to upload (and copes with the refusal)."""
 
@@ -171,6 +192,9 @@ def test_egress_during_evaluation_fails_privacy(tmp_path: Path) -> None:
     assert priv.verdict == Verdict.NONCONFORM
     rows = priv.evidence.tables[0].rows
     assert [r["address"] for r in rows] == ["203.0.113.9:80"]
+    assert {c.name: c.passed for c in priv.evidence.checks}[
+        "no network egress through Python sockets (§5.2.9 b)"
+    ] is False
     assert np.isfinite(priv.evidence.measurements["membership_auc"])
 
 

@@ -164,11 +164,17 @@ def _models(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
     from aimd.cli.evaluate import verdict_table
+    from aimd.evaluation.support.isolated import run_isolated
     from aimd.reports import run_evaluation_demo
 
-    shutil.rmtree(ctx["out"] / "evaluation", ignore_errors=True)
+    out = ctx["out"] / "evaluation"
+    shutil.rmtree(out, ignore_errors=True)
     with progress_bar("evaluation: 000 §6.2, §6.3.1–§6.3.9", None) as advance:
-        result = run_evaluation_demo(ctx["out"] / "evaluation", progress=lambda _stage: advance())
+        # in a network namespace, as aimd evaluate runs, so egress (000 §5.2.9 b) is enforced, not only watched
+        result = run_isolated("aimd.reports:run_evaluation_demo", {"out_dir": str(out)}, progress=lambda _: advance())
+        if result is None:
+            err_console.print("[yellow]unshare --net is not available here: egress is watched in Python only[/yellow]")
+            result = run_evaluation_demo(out, progress=lambda _stage: advance())
     ctx["verdict_table"] = verdict_table(result["verdicts"], result["claims_origin"])
     return {
         "report_html": result["report_html"],

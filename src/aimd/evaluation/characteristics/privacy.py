@@ -12,7 +12,8 @@
 * §5.2.9 b — every internet connection attempted during the evaluation is recorded (and refused)
   by :class:`~aimd.evaluation.support.egress.EgressGuard` (TCP, UDP, DNS through Python); when the
   process runs in a network namespace without interfaces (``aimd evaluate`` does by default) no
-  connection can leave at all, native runtimes included. The evidence states which of the two held.
+  connection can leave at all, native runtimes included: one check. Outside a namespace the
+  Python-level check is made and egress from native code is *not evaluated*, with the reason.
 
 Example
 -------
@@ -144,8 +145,29 @@ class Privacy(Characteristic):
             )
         )
         if claim.forbid_egress:
-            ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts, scope["statement"])
+            self._egress_checks(ev, attempts, scope)
         return ev
+
+    @staticmethod
+    def _egress_checks(ev: Evidence, attempts: list[dict[str, Any]], scope: dict[str, Any]) -> None:
+        """One enforced check in a namespace; otherwise the Python-level check and native code not evaluated."""
+        if scope["isolated"]:
+            ev.check("no network egress (§5.2.9 b)", 0, len(attempts), not attempts, scope["statement"])
+            return
+        ev.check(
+            "no network egress through Python sockets (§5.2.9 b)",
+            0,
+            len(attempts),
+            not attempts,
+            f"watched: {'; '.join(scope['watched'])}",
+        )
+        ev.not_evaluated(
+            "no network egress from native code (§5.2.9 b)",
+            0,
+            f"the evaluation did not run in a network namespace (interfaces {scope['interfaces']} were "
+            f"reachable), so {scope['not_watched']} could not be observed; run it in one "
+            "(aimd evaluate --isolate-network, the default where unshare --net works)",
+        )
 
     def _membership(self, ctx: EvaluationContext, claim: PrivacyClaim, ev: Evidence) -> None:
         from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
