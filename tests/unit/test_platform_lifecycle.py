@@ -1,7 +1,9 @@
-"""Data lifecycle of the platform: project destruction commits before blobs go (001 §11.4.2)."""
+"""Data lifecycle of the platform: project destruction commits before blobs go (001 §11.4.2); audit
+retention archives verified segments before purging (001 §10.1.7, §11.3.1)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from platform_support import cube_mask, make_site
 from typer.testing import CliRunner
 
 from aimd.cli.main import app
+from aimd.core.errors import IntegrityError
 from aimd.platform.models import DestructionRecord, Project, User
 from aimd.platform.projects import destroy_project, referenced_blobs
 
@@ -89,3 +92,68 @@ def test_blobs_left_by_a_crash_after_commit_are_collected_later(site) -> None:
     assert r.exit_code == 0, r.output
     assert set(json.loads(r.stdout)["removed"]) == orphans
     assert not orphans & set(site.platform.blobs) and site.platform.blobs.verify() == []
+
+
+def _verify(target: str, archive: Path) -> tuple[int, dict]:
+    r = CliRunner().invoke(app, ["audit", "verify", target, "--archive", str(archive), "--json"])
+    return r.exit_code, json.loads(r.stdout)
+
+
+def _tamper(platform, sql: str) -> None:
+    """Change a row behind the application's back (as someone with file or superuser access could)."""
+    with platform.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER aimd_audit_log_no_update"))
+        else:
+            conn.execute(sa.text("ALTER TABLE aimd_audit_log DISABLE TRIGGER aimd_audit_log_no_change"))
+        conn.execute(sa.text(sql))
+
+
+def test_audit_retention_archives_before_purging_and_verify_still_holds(site) -> None:
+    from aimd.platform.retention import archive_audit
+
+    platform, url = site.platform, site.platform.database_url
+    folder = platform.data_dir / "audit-archive"
+    r = site.client.post("/api/v1/audit/archive", headers=site.as_("admin"))
+    assert r.status_code == 422 and "retention" in r.json()["message"]  # none configured: nothing happens
+    assert site.client.post("/api/v1/audit/archive", headers=site.as_("qc")).status_code == 403
+    platform.settings.audit_retention_days = 30
+    r = site.client.post("/api/v1/audit/archive", headers=site.as_("admin"))
+    assert r.status_code == 200 and r.json()["entries"] == 0  # everything is younger than 30 days
+    before = platform.audit.entries()
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    first = archive_audit(platform, actor="admin", now=later)
+    assert first["entries"] == len(before) - 1 and first["through_seq"] == before[-2]["seq"]
+    segment = json.loads((folder / first["segment"]).read_text())
+    assert segment["entries"] == before[:-1] and segment["verification"]["chain"] == "holds"
+    kept = platform.audit.entries()
+    assert kept[0] == before[-1] and kept[-1]["action"] == "audit.archive"
+    assert platform.audit.verify() is None and platform.audit.verify_archive(folder) == []
+    code, out = _verify(url, folder)
+    assert code == 0 and out["ok"] and out["archived_entries"] == len(before) - 1
+
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), platform.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM aimd_audit_log WHERE seq = :s"), {"s": kept[-1]["seq"]})
+    site.login("rev")  # new entries keep chaining from the kept ones
+    second = archive_audit(platform, actor="admin", now=later + dt.timedelta(days=1))
+    assert second["start_sha256"] == first["head_sha256"] and second["first_seq"] == first["through_seq"] + 1
+    code, out = _verify(url, folder)
+    assert code == 0 and out["archived_segments"] == 2
+
+    path = folder / first["segment"]
+    good = path.read_bytes()
+    path.write_bytes(good.replace(b'"actor": "admin"', b'"actor": "someone"', 1))
+    code, out = _verify(url, folder)
+    assert code == 1 and "SHA-256 differs" in out["message"]
+    path.unlink()
+    code, out = _verify(url, folder)
+    assert code == 1 and "missing" in out["message"]
+    path.write_bytes(good)
+    assert _verify(url, folder)[0] == 0
+
+    _tamper(platform, "UPDATE aimd_audit_log SET actor = 'someone' WHERE seq = (SELECT MAX(seq) FROM aimd_audit_log)")
+    with pytest.raises(IntegrityError, match="nothing was archived"):
+        archive_audit(platform, actor="admin", now=later + dt.timedelta(days=2))
+    assert sorted(p.name for p in folder.iterdir()) == sorted([first["segment"], second["segment"]])
+    assert _verify(url, folder)[0] == 1

@@ -117,6 +117,7 @@ ROUTES = [
     ("GET", "/api/v1/projects/{p}/members", None, Permission.PROJECT_MEMBERS),
     ("POST", "/api/v1/projects/{p}/members", {"usernames": ["qc"]}, Permission.PROJECT_MEMBERS),
     ("DELETE", "/api/v1/projects/{p}/members/qc", None, Permission.PROJECT_MEMBERS),
+    ("POST", "/api/v1/audit/archive", None, Permission.AUDIT_ARCHIVE),
 ]
 
 
@@ -172,3 +173,46 @@ def test_route_role_matrix_has_no_unauthorised_success(tmp_path: Path) -> None:
     site.platform.close()
     assert checked > 100
     assert unauthorised_successes == []
+
+
+def test_simultaneous_logins_queue_on_the_bounded_hashing_pool(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from platform_support import PASSWORD
+
+    from aimd.platform import auth
+
+    site = make_site(tmp_path / "data", None)
+    hasher, lock, state = auth._HASHER, threading.Lock(), {"now": 0, "max": 0, "threads": set()}
+
+    class Counting:
+        def verify(self, stored: str, password: str) -> bool:
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+                state["threads"].add(threading.current_thread().name)
+            try:
+                threading.Event().wait(0.05)
+                return hasher.verify(stored, password)
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+    monkeypatch.setattr(auth, "_HASHER", Counting())
+    users = ["ann1", "ann2", "intake"] * 6  # roles without TOTP
+    with ThreadPoolExecutor(len(users)) as pool:
+        codes = list(
+            pool.map(
+                lambda u: (
+                    site.client.post("/api/v1/auth/login", json={"username": u, "password": PASSWORD}).status_code
+                ),
+                users,
+            )
+        )
+    bad = site.client.post("/api/v1/auth/login", json={"username": "ann1", "password": "wrong 1234567"})
+    site.platform.close()
+    assert codes == [200] * len(users) and bad.status_code == 401
+    assert 1 <= state["max"] <= (os.cpu_count() or 1)
+    assert all(name.startswith("argon2") for name in state["threads"])

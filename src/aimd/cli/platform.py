@@ -340,3 +340,34 @@ def member_list(project: str, data: Path = DataOption, db: str | None = DbOption
     from aimd.platform.members import list_members
 
     _members(project, data, db, json_out, lambda s, _audit, _actor, p: list_members(s, p))
+
+
+@app.command("audit-archive", epilog="Example: aimd platform audit-archive --data aimd-platform --days 1825")
+def audit_archive_cmd(
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    days: int | None = typer.Option(
+        None, "--days", help="Keep this many days (default: platform.audit_retention_days)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Archive audit entries older than the retention into verified segments (DATA/audit-archive), then purge them."""
+    from aimd.platform.retention import archive_audit
+
+    platform = _open(data, db)
+    try:
+        out = archive_audit(platform, actor="aimd platform audit-archive", days=days)
+        kept = len(platform.audit)
+    finally:
+        platform.close()
+    out["kept"] = kept
+    if json_out:
+        print_json(out)
+    elif out["entries"]:
+        console.print(
+            f"archived {out['entries']} audit entries (seq {out['first_seq']}–{out['through_seq']}) to "
+            f"{out['folder']}/{out['segment']}; {kept} kept",
+            highlight=False,
+        )
+    else:
+        console.print(f"no audit entry older than {out['retention_days']} days; {kept} kept", highlight=False)

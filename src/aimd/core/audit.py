@@ -67,11 +67,13 @@ def link(body: Mapping[str, Any], prev: str | None) -> dict[str, Any]:
     return out
 
 
-def chain_break(entries: Sequence[Mapping[str, Any]]) -> int | None:
+def chain_break(entries: Sequence[Mapping[str, Any]], start: str | None = None) -> int | None:
     """Index of the first entry whose hash or link is wrong, or ``None`` when the whole chain holds.
 
     An entry without a hash is a break (a trail without hashes breaks at entry 0). An empty trail
     holds nothing to break and gives ``None``; whether an empty trail is acceptable is the caller's call.
+    ``start`` is the hash the first entry links to when older entries were archived (``None``: the
+    trail begins at its first entry).
 
     Example
     -------
@@ -80,8 +82,10 @@ def chain_break(entries: Sequence[Mapping[str, Any]]) -> int | None:
     1
     >>> chain_break([b, a, c])       # reordered
     0
+    >>> chain_break([b, c], start=a["sha256"]), chain_break([b, c])   # a archived
+    (None, 0)
     """
-    prev: str | None = None
+    prev: str | None = start
     for i, entry in enumerate(entries):
         recorded = entry.get(HASH_KEY)
         if not recorded or entry.get(PREV_KEY) != prev or recorded != entry_hash(entry, prev):

@@ -301,28 +301,40 @@ def create_app(platform: Platform) -> FastAPI:
 
     # ------------------------------------------------------------------ auth and users
     @app.post("/api/v1/auth/login", tags=["auth"])
-    def login(body: LoginIn, db: DB, request: Request) -> dict[str, Any]:
+    async def login(body: LoginIn, request: Request) -> dict[str, Any]:
+        from starlette.concurrency import run_in_threadpool
+
         client = request.client.host if request.client else ""
-        try:
-            result = auth.login(
-                db,
-                audit,
-                platform.settings,
-                username=body.username,
-                password=body.password,
-                totp=body.totp,
-                client=client,
-            )
-        except auth.AuthError:
-            db.commit()  # failed attempts and their audit entries are kept
-            raise
-        db.commit()
-        return {
-            "token": result.token,
-            "expires_at": result.expires_at.isoformat() + "Z",
-            "user": _user_out(result.user),
-            "ended_other_sessions": result.ended_sessions,
-        }
+
+        def first() -> tuple[int, str]:
+            with platform.sessions() as db:
+                try:
+                    user = auth.begin_login(db, audit, username=body.username, client=client)
+                finally:
+                    db.commit()  # refusals and their audit entries are kept; the hash runs outside
+                return user.id, user.password_hash
+
+        user_id, stored = await run_in_threadpool(first)
+        ok = await auth.verify_password_queued(stored, body.password)
+
+        def second() -> dict[str, Any]:
+            with platform.sessions() as db:
+                user = db.get(User, user_id)
+                assert user is not None
+                try:
+                    result = auth.finish_login(
+                        db, audit, platform.settings, user, password_ok=ok, totp=body.totp, client=client
+                    )
+                finally:
+                    db.commit()  # failed attempts and their audit entries are kept
+                return {
+                    "token": result.token,
+                    "expires_at": result.expires_at.isoformat() + "Z",
+                    "user": _user_out(result.user),
+                    "ended_other_sessions": result.ended_sessions,
+                }
+
+        return await run_in_threadpool(second)
 
     @app.post("/api/v1/auth/logout", tags=["auth"])
     def logout(who: Current, db: DB) -> dict[str, bool]:
@@ -700,6 +712,12 @@ def create_app(platform: Platform) -> FastAPI:
     def audit_verify(user: need(Permission.AUDIT_READ)) -> dict[str, Any]:
         bad = audit.verify()
         return {"ok": bad is None, "first_bad_index": bad, "entries": len(audit), "head_sha256": audit.head()}
+
+    @app.post("/api/v1/audit/archive", tags=["audit"])
+    def audit_archive(user: need(Permission.AUDIT_ARCHIVE)) -> dict[str, Any]:
+        from aimd.platform.retention import archive_audit
+
+        return archive_audit(platform, actor=user.username)
 
     _mount_workspace(app)
     return app

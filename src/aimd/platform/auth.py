@@ -16,7 +16,9 @@ Example
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyotp
@@ -35,14 +37,17 @@ from aimd.store.audit import AuditLog
 __all__ = [
     "AuthError",
     "Login",
+    "begin_login",
     "check_password_policy",
     "create_user",
+    "finish_login",
     "hash_password",
     "login",
     "logout",
     "new_password",
     "resolve_token",
     "verify_password",
+    "verify_password_queued",
 ]
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended cost
@@ -136,21 +141,11 @@ class Login:
     ended_sessions: int
 
 
-def login(
-    db: Session,
-    audit: AuditLog,
-    settings: PlatformSettings,
-    *,
-    username: str,
-    password: str,
-    totp: str | None,
-    client: str = "",
-) -> Login:
-    """Check the password (and TOTP where the role needs it), start a session, end the others.
+def begin_login(db: Session, audit: AuditLog, *, username: str, client: str = "") -> User:
+    """First half of a login: the account, if it exists, is enabled and not locked (audited otherwise).
 
-    Failed attempts count towards the lockout; every outcome is audited. The caller commits.
+    The caller commits before the slow password check, so the hash never holds the database.
     """
-    now = utcnow()
     user = db.scalar(sa.select(User).where(User.username == username))
     subject = f"user:{username}"
     if user is None or user.disabled:
@@ -158,16 +153,31 @@ def login(
             username, "login.failed", subject, {"reason": "unknown or disabled", "client": client}, connection=db
         )
         raise AuthError("wrong user name or password", where="login", hint="check the credentials")
-    if user.locked_until is not None and user.locked_until > now:
+    if user.locked_until is not None and user.locked_until > utcnow():
         audit.append(username, "login.failed", subject, {"reason": "locked", "client": client}, connection=db)
         raise AuthError(
             f"the account is locked until {user.locked_until.isoformat()}Z after repeated failures",
             where="login",
             hint="wait, or ask an admin",
         )
+    return user
+
+
+def finish_login(
+    db: Session,
+    audit: AuditLog,
+    settings: PlatformSettings,
+    user: User,
+    *,
+    password_ok: bool,
+    totp: str | None,
+    client: str = "",
+) -> Login:
+    """Second half: count a failure (and lock), or check TOTP, start a session and end the others."""
+    now = utcnow()
+    subject = f"user:{user.username}"
     reason = None
-    db.commit()  # end the read: the deliberately slow hash check must not hold the database
-    if not verify_password(user.password_hash, password):
+    if not password_ok:
         reason = "password"
     elif user.role in settings.mfa_roles:
         if not user.totp_secret:
@@ -181,7 +191,7 @@ def login(
             user.locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
             user.failed_logins = 0
             detail["locked_until"] = user.locked_until.isoformat()
-        audit.append(username, "login.failed", subject, detail, connection=db)
+        audit.append(user.username, "login.failed", subject, detail, connection=db)
         what = (
             "one-time code (TOTP) missing or wrong"
             if reason in ("totp", "mfa not set up")
@@ -199,8 +209,45 @@ def login(
     token = secrets.token_urlsafe(32)
     expires = now + dt.timedelta(minutes=settings.session_minutes)
     db.add(AuthSession(user_id=user.id, token_sha256=sha256_bytes(token.encode()), created_at=now, expires_at=expires))
-    audit.append(username, "login", subject, {"client": client, "ended_other_sessions": ended}, connection=db)
+    audit.append(user.username, "login", subject, {"client": client, "ended_other_sessions": ended}, connection=db)
     return Login(token=token, expires_at=expires, user=user, ended_sessions=ended)
+
+
+def login(
+    db: Session,
+    audit: AuditLog,
+    settings: PlatformSettings,
+    *,
+    username: str,
+    password: str,
+    totp: str | None,
+    client: str = "",
+) -> Login:
+    """Check the password (and TOTP where the role needs it), start a session, end the others.
+
+    Failed attempts count towards the lockout; every outcome is audited. The caller commits.
+    """
+    user = begin_login(db, audit, username=username, client=client)
+    db.commit()  # end the read: the deliberately slow hash check must not hold the database
+    ok = verify_password(user.password_hash, password)
+    return finish_login(db, audit, settings, user, password_ok=ok, totp=totp, client=client)
+
+
+async def verify_password_queued(stored: str, password: str) -> bool:
+    """:func:`verify_password` on the bounded hashing pool: simultaneous logins queue for a core each
+    instead of running dozens of memory-hard hashes at once and starving every other request."""
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool(), verify_password, stored, password)
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="argon2"))
+    return _POOL[0]
 
 
 def resolve_token(db: Session, token: str) -> tuple[User, AuthSession]:

@@ -25,7 +25,7 @@ from aimd.core.errors import ConfigError, IntegrityError, InvalidInputError
 from aimd.core.hashing import sha256_file
 from aimd.platform.app_state import DB_FILE, Platform
 from aimd.store import BlobStore, make_engine
-from aimd.store.audit import AuditLog
+from aimd.store.audit import ARCHIVE_FOLDER, AuditLog
 
 __all__ = ["backup", "restore", "verify_backup"]
 
@@ -79,6 +79,9 @@ def backup(platform: Platform, dest: str | Path) -> dict[str, Any]:
             target = tmp / "blobs" / sha[:2] / platform.blobs.path(sha).name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(platform.blobs.path(sha), target)
+        archived = platform.data_dir / ARCHIVE_FOLDER
+        if archived.is_dir():
+            shutil.copytree(archived, tmp / ARCHIVE_FOLDER)
         files = {
             p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
             for p in sorted(tmp.rglob("*"))
@@ -169,12 +172,16 @@ def restore(src: str | Path, data_dir: str | Path, *, database_url: str | None =
     with atomic_dir(data_dir / "blobs") as tmp_blobs:
         if (src / "blobs").exists():
             shutil.copytree(src / "blobs", tmp_blobs, dirs_exist_ok=True)
+    if (src / ARCHIVE_FOLDER).is_dir():
+        with atomic_dir(data_dir / ARCHIVE_FOLDER) as tmp_archive:
+            shutil.copytree(src / ARCHIVE_FOLDER, tmp_archive, dirs_exist_ok=True)
     engine = make_engine(url)
     try:
         log = AuditLog(engine, migrate=False)
         checks = {
             "blobs_damaged": BlobStore(data_dir / "blobs").verify(),
             "audit_first_bad": log.verify(),
+            "audit_archive_problems": log.verify_archive(data_dir / ARCHIVE_FOLDER),
             "audit_entries": len(log),
             "audit_head_sha256": log.head(),
         }
@@ -183,6 +190,7 @@ def restore(src: str | Path, data_dir: str | Path, *, database_url: str | None =
     if (
         checks["blobs_damaged"]
         or checks["audit_first_bad"] is not None
+        or checks["audit_archive_problems"]
         or checks["audit_head_sha256"] != manifest["audit"]["head_sha256"]
     ):
         raise IntegrityError(

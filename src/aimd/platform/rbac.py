@@ -72,6 +72,7 @@ class Permission(StrEnum):
     CHANGE_DECIDE = "change.decide"
     EXPORT = "export.run"
     AUDIT_READ = "audit.read"
+    AUDIT_ARCHIVE = "audit.archive"
 
 
 _P = Permission
@@ -98,6 +99,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             _P.CHANGE_DECIDE,
             _P.EXPORT,
             _P.AUDIT_READ,
+            _P.AUDIT_ARCHIVE,
         }
     ),
 }

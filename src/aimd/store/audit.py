@@ -10,6 +10,13 @@ access who drops the triggers is still caught by the chain.
 An entry can be written in the caller's own transaction (``connection=``), so a state change and
 its audit entry commit together or not at all.
 
+Retention: :meth:`AuditLog.archive` moves the entries older than a cut-off into a segment file (the
+entries, the hash they start from, their head hash and the chain check), records the segment's SHA-256
+in the append-only ``aimd_audit_archive`` table, and only then deletes them — the database lets a DELETE
+through for archived entries only. The kept entries link to the archived head, so :meth:`verify` still
+holds, and :meth:`verify_archive` checks every segment file against its record and the links between
+segments.
+
 Example
 -------
 >>> from aimd.store.engine import make_engine
@@ -18,6 +25,10 @@ Example
 >>> _ = log.append("alice", "save", "annotation:7", {"version": 2})
 >>> [e["action"] for e in log.entries()], log.verify()
 (['login', 'save'], None)
+>>> import datetime as dt, tempfile
+>>> out = log.archive(dt.datetime.now(dt.UTC), tempfile.mkdtemp(), actor="retention")
+>>> out["entries"], [e["action"] for e in log.entries()], log.verify(), log.verify_archive(out["folder"])
+(1, ['save', 'audit.archive'], None, [])
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +45,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from aimd.core.atomic import atomic_write_bytes
 from aimd.core.audit import chain_break, link, unhashed
-from aimd.core.errors import InvalidInputError
-from aimd.core.hashing import sha256_bytes
+from aimd.core.errors import IntegrityError, InvalidInputError
+from aimd.core.hashing import sha256_bytes, sha256_file
 from aimd.store.migrate import upgrade
 
-__all__ = ["AUDIT_TABLE", "AuditLog", "describe_break", "load_trail"]
+__all__ = [
+    "ARCHIVE_FOLDER",
+    "ARCHIVE_TABLE",
+    "AUDIT_TABLE",
+    "SEGMENT_FORMAT",
+    "AuditLog",
+    "Trail",
+    "check_archive",
+    "describe_break",
+    "load_trail",
+    "read_trail",
+]
 
 _meta = sa.MetaData()
 AUDIT_TABLE = sa.Table(
@@ -53,6 +77,23 @@ AUDIT_TABLE = sa.Table(
     sa.Column("prev_sha256", sa.String(64), nullable=True),
     sa.Column("sha256", sa.String(64), nullable=True),
 )
+ARCHIVE_TABLE = sa.Table(
+    "aimd_audit_archive",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("first_seq", sa.Integer, nullable=False),
+    sa.Column("through_seq", sa.Integer, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("start_sha256", sa.String(64), nullable=True),
+    sa.Column("head_sha256", sa.String(64), nullable=False),
+    sa.Column("segment", sa.String(400), nullable=False),
+    sa.Column("segment_sha256", sa.String(64), nullable=False),
+    sa.Column("archived_at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+)
+SEGMENT_FORMAT = "aimd-audit-segment/1"
+ARCHIVE_FOLDER = "audit-archive"
+"""Where a platform or service keeps its archived segments, beside its SQLite database / in its data folder."""
 _LOCK_KEY = int(sha256_bytes(b"aimd-audit-append")[:15], 16)
 _BODY = ("seq", "timestamp", "actor", "action", "subject", "detail")
 
@@ -103,6 +144,12 @@ class AuditLog:
         last = conn.execute(
             sa.select(AUDIT_TABLE.c.seq, AUDIT_TABLE.c.sha256).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
         ).first()
+        if last is None:  # everything archived: continue from the archived head
+            last = conn.execute(
+                sa.select(ARCHIVE_TABLE.c.through_seq.label("seq"), ARCHIVE_TABLE.c.head_sha256.label("sha256"))
+                .order_by(ARCHIVE_TABLE.c.through_seq.desc())
+                .limit(1)
+            ).first()
         body = {
             "seq": 0 if last is None else last.seq + 1,
             "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
@@ -142,9 +189,91 @@ class AuditLog:
 
         A changed, deleted, inserted or reordered row breaks the chain at that row. Rows cut from
         the end leave a shorter chain that still holds: compare :meth:`head` with a copy kept
-        elsewhere (backup manifests record it) to catch that. An empty log holds.
+        elsewhere (backup manifests record it) to catch that. An empty log holds. After archiving,
+        the first kept entry must link to the newest archived head.
         """
-        return chain_break(self.entries())
+        return chain_break(self.entries(), self.start())
+
+    def start(self, *, connection: Connection | None = None) -> str | None:
+        """The hash the oldest kept entry links to: the newest archived head (``None``: nothing archived)."""
+        query = sa.select(ARCHIVE_TABLE.c.head_sha256).order_by(ARCHIVE_TABLE.c.through_seq.desc()).limit(1)
+        if connection is not None:
+            return connection.execute(query).scalar()
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def archives(self) -> list[dict[str, Any]]:
+        """The archive records, oldest first."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ARCHIVE_TABLE.name):  # a database from before retention
+                return []
+            rows = conn.execute(sa.select(ARCHIVE_TABLE).order_by(ARCHIVE_TABLE.c.through_seq))
+            return [dict(r._mapping) for r in rows]
+
+    def archive(self, older_than: dt.datetime, folder: str | Path, *, actor: str) -> dict[str, Any]:
+        """Archive, then delete, the entries written before ``older_than`` (the newest entry always stays).
+
+        The chain is verified first (a broken log is not archived). The segment file is written and
+        synced, its record committed with the deletion and an ``audit.archive`` entry in one
+        transaction: a crash leaves either the old log or the archived one, never a gap.
+        """
+        folder = Path(folder)
+        cutoff = older_than.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            start = self.start(connection=conn)
+            rows = conn.execute(sa.select(AUDIT_TABLE).order_by(AUDIT_TABLE.c.seq))
+            entries = [_row_entry(r._mapping) for r in rows]
+            broken = chain_break(entries, start)
+            if broken is not None:
+                raise IntegrityError(
+                    describe_break(entries, broken) + "; nothing was archived",
+                    where=AUDIT_TABLE.name,
+                    hint="investigate the change (aimd audit verify) before archiving",
+                )
+            old: list[dict[str, Any]] = []
+            for entry in entries[:-1]:
+                if entry["timestamp"] >= cutoff:
+                    break
+                old.append(entry)
+            if not old:
+                return {"entries": 0, "cutoff": cutoff, "folder": str(folder)}
+            first, last = old[0]["seq"], old[-1]["seq"]
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+            doc = {
+                "format": SEGMENT_FORMAT,
+                "first_seq": first,
+                "through_seq": last,
+                "entries_count": len(old),
+                "start_sha256": start,
+                "head_sha256": old[-1]["sha256"],
+                "verification": {"chain": "holds", "checked_at": now, "cutoff": cutoff},
+                "entries": old,
+            }
+            name = f"audit-{first:010d}-{last:010d}.json"
+            data = json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(folder / name, data)
+            record = {
+                "first_seq": first,
+                "through_seq": last,
+                "entries": len(old),
+                "start_sha256": start,
+                "head_sha256": old[-1]["sha256"],
+                "segment": name,
+                "segment_sha256": sha256_bytes(data),
+                "archived_at": now,
+                "actor": actor,
+            }
+            conn.execute(ARCHIVE_TABLE.insert().values(**record))
+            conn.execute(AUDIT_TABLE.delete().where(AUDIT_TABLE.c.seq <= last))
+            self._append(conn, actor, "audit.archive", "audit", {k: v for k, v in record.items() if k != "actor"})
+        return {**record, "cutoff": cutoff, "folder": str(folder)}
+
+    def verify_archive(self, folder: str | Path) -> list[str]:
+        """Problems with the archived segments in ``folder`` (see :func:`check_archive`)."""
+        return check_archive(self.archives(), folder)
 
     def head(self, *, connection: Connection | Session | None = None) -> str | None:
         """Hash of the newest entry (``None`` for an empty log); inside ``connection`` when given."""
@@ -159,7 +288,7 @@ class AuditLog:
             return int(conn.execute(sa.select(sa.func.count()).select_from(AUDIT_TABLE)).scalar_one())
 
 
-def _file_entries(path: Path) -> list[dict[str, Any]]:
+def _file_entries(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     text = path.read_text(encoding="utf-8")
     try:
         doc: Any = json.loads(text)
@@ -173,7 +302,10 @@ def _file_entries(path: Path) -> list[dict[str, Any]]:
                 hint="pass an audit trail (JSON list or JSON lines), an annotation "
                 "package, a SQLite database or a database URL",
             ) from None
+    start = None
     if isinstance(doc, dict):
+        if doc.get("format") == SEGMENT_FORMAT:
+            start = doc.get("start_sha256")
         if isinstance(doc.get("metadata"), dict) and "audit" in doc["metadata"]:
             doc = doc["metadata"]["audit"]
         elif "entries" in doc:
@@ -186,7 +318,7 @@ def _file_entries(path: Path) -> list[dict[str, Any]]:
             where=str(path),
             hint="expected a list of entries, {'entries': [...]} or an annotation package",
         )
-    return doc
+    return doc, start
 
 
 def _database_of(path: Path) -> str:
@@ -202,12 +334,24 @@ def _database_of(path: Path) -> str:
     return str(path)
 
 
-def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
-    """The audit entries at ``target`` and what it was: a database URL, a SQLite file or a folder
-    holding one ``*.db``, a JSON / JSON-lines trail, or an annotation package."""
+@dataclass
+class Trail:
+    """An audit trail as read from somewhere, with the hash its first entry links to."""
+
+    kind: str
+    entries: list[dict[str, Any]]
+    start: str | None = None
+    archives: list[dict[str, Any]] = field(default_factory=list)
+    archive_folder: Path | None = None
+
+
+def read_trail(target: str | Path) -> Trail:
+    """The audit trail at ``target``: a database URL, a SQLite file or a folder holding one ``*.db``
+    (with its ``audit-archive`` segments), a JSON / JSON-lines trail, an archived segment or an
+    annotation package."""
     from aimd.store.engine import make_engine
 
-    text = str(target)
+    text, folder = str(target), None
     if "://" not in text:
         path = Path(text)
         if not path.exists():
@@ -220,8 +364,10 @@ def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
         with open(db, "rb") as handle:
             is_db = handle.read(16) == b"SQLite format 3\x00"
         if not is_db:
-            return "file", _file_entries(path)
+            entries, start = _file_entries(path)
+            return Trail("segment" if start is not None else "file", entries, start)
         text = db
+        folder = Path(db).parent / ARCHIVE_FOLDER
     engine = make_engine(text)
     try:
         with engine.connect() as conn:
@@ -231,9 +377,45 @@ def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
                     where=text,
                     hint="point at the database of an aimd platform or service",
                 )
-        return "database", AuditLog(engine, migrate=False).entries()
+            archived = sa.inspect(conn).has_table(ARCHIVE_TABLE.name)
+        log = AuditLog(engine, migrate=False)
+        if not archived:
+            return Trail("database", log.entries())
+        return Trail("database", log.entries(), log.start(), log.archives(), folder)
     finally:
         engine.dispose()
+
+
+def load_trail(target: str | Path) -> tuple[str, list[dict[str, Any]]]:
+    """The audit entries at ``target`` and what it was (see :func:`read_trail`, which also gives the
+    hash the first entry links to once older entries are archived)."""
+    trail = read_trail(target)
+    return trail.kind, trail.entries
+
+
+def check_archive(archives: list[dict[str, Any]], folder: str | Path) -> list[str]:
+    """Problems with archived segments in ``folder`` against their records (empty when every one holds).
+
+    Each recorded segment must exist with its recorded SHA-256, its entries must chain from its start
+    to its head, and each segment must start where the one before ended.
+    """
+    folder, problems, prev = Path(folder), [], None
+    for rec in archives:
+        path = folder / rec["segment"]
+        if rec["start_sha256"] != prev:
+            problems.append(f"{rec['segment']}: starts at {rec['start_sha256']}, the segment before ends at {prev}")
+        prev = rec["head_sha256"]
+        if not path.is_file():
+            problems.append(f"{rec['segment']}: missing from {folder}")
+            continue
+        if sha256_file(path) != rec["segment_sha256"]:
+            problems.append(f"{rec['segment']}: SHA-256 differs from its archive record")
+            continue
+        trail = read_trail(path)
+        holds = trail.entries and chain_break(trail.entries, trail.start) is None
+        if not holds or trail.entries[-1]["sha256"] != rec["head_sha256"]:
+            problems.append(f"{rec['segment']}: its entries do not chain from start to head")
+    return problems
 
 
 def describe_break(entries: list[dict[str, Any]], index: int) -> str:
