@@ -54,6 +54,9 @@ def run(
     high: float = typer.Option(0.9, "--grade-high", help="Confidence above which a finding is 'high'."),
     review: float = typer.Option(0.7, "--grade-review", help="Confidence below which review is recommended."),
     no_explain: bool = typer.Option(False, "--no-explain", help="Skip heatmaps and explanations."),
+    explain_method: str = typer.Option(
+        "gradcam", "--explain-method", help="Gradient explanation of PyTorch models: gradcam or gradcampp."
+    ),
     dicom_port: int | None = typer.Option(None, "--dicom-port", help="Also accept DICOM C-STORE on this port."),
     ae_title: str = typer.Option("AIMD", "--ae-title", help="AE title of the storage SCP."),
     dicom_model: str | None = typer.Option(
@@ -101,6 +104,7 @@ def run(
         rate_per_minute=rate,
         grades=GradeThresholds(high=high, review=review),
         explain=not no_explain,
+        explain_method=explain_method,
         dicom_port=dicom_port,
         ae_title=ae_title,
         dimse_model=dicom_model,

@@ -270,20 +270,25 @@ class BasePredictor(ABC):
             scores = probs[:, pos].astype(np.float32)
             record["seconds"] = round(time.perf_counter() - started, 4)
             return Prediction(probabilities=probs, scores=scores, record=record)
-        if spec_out.activation == "softmax":
-            label_arr = np.argmax(probs, axis=1).astype(np.uint8)
-        else:
-            label_arr = (probs[:, 0] >= spec_out.threshold).astype(np.uint8)
-        labels = Volume(
-            label_arr,
-            spacing=volume.spacing,
-            origin=volume.origin,
-            direction=volume.direction,
-            modality="SEG",
-            metadata={"labels": {str(k): v for k, v in spec_out.labels.items()}},
-        )
+        labels = label_volume(probs, spec_out, volume)
         record["seconds"] = round(time.perf_counter() - started, 4)
         return Prediction(probabilities=probs, labels=labels, record=record)
 
 
-__all__ = ["BasePredictor", "Prediction", "Predictor", "activate"]
+def label_volume(probs: NDArray[np.float32], spec_out: OutputSpec, volume: Volume) -> Volume:
+    """Labels of ``(z, channels, h, w)`` probabilities (argmax, or the threshold for sigmoid) on ``volume``'s grid."""
+    if spec_out.activation == "softmax":
+        label_arr = np.argmax(probs, axis=1).astype(np.uint8)
+    else:
+        label_arr = (probs[:, 0] >= spec_out.threshold).astype(np.uint8)
+    return Volume(
+        label_arr,
+        spacing=volume.spacing,
+        origin=volume.origin,
+        direction=volume.direction,
+        modality="SEG",
+        metadata={"labels": {str(k): v for k, v in spec_out.labels.items()}},
+    )
+
+
+__all__ = ["BasePredictor", "Prediction", "Predictor", "activate", "label_volume"]

@@ -2,11 +2,13 @@
 
 For every finding (up to ``max_findings``):
 
-* a heatmap of what drove it — **Grad-CAM** (MONAI) when the model is a PyTorch module, with the
-  finding's own region as target: the class logit summed over the finding's voxels, so each
-  finding gets its own map; **occlusion sensitivity** (MONAI) for models without gradients (ONNX,
-  TorchScript, OpenVINO), on the finding's largest slice: the drop of the region-summed logit when a
-  patch is hidden. The method used is recorded per finding and for the result;
+* a heatmap of what drove it — **Grad-CAM** or **Grad-CAM++** (MONAI; ``gradient_method``) when
+  the model is a PyTorch module, with the finding's own region as target: the class logit summed
+  (Grad-CAM) or averaged (Grad-CAM++, whose weights exponentiate the score) over the finding's
+  voxels, so each finding gets its own map; 3-D models are explained in 3-D around each finding
+  (:mod:`aimd.serving.explain3d`), detections on their box; **occlusion sensitivity** (MONAI) for
+  models without gradients (ONNX, TorchScript, OpenVINO), on the finding's largest slice: the drop
+  of the region-summed logit when a patch is hidden. The method used is recorded per finding and for the result;
 * heatmaps as one NIfTI volume (maximum over findings, on the input grid) and one PNG overlay per
   finding (its largest slice, the finding outlined);
 * the key-feature sentence in Chinese and English (:func:`aimd.serving.describe.key_features`);
@@ -39,17 +41,20 @@ from aimd.serving.registry import LoadedModel
 class RegionScore(nn.Module):
     """Sum of one output channel's logits over a region: the target of a segmentation explanation."""
 
-    def __init__(self, net: nn.Module, mask: torch.Tensor, channel: int) -> None:
+    def __init__(self, net: nn.Module, mask: torch.Tensor, channel: int, *, mean: bool = False) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("mask", mask)
         self.channel = channel
+        self.scale = 1.0 / max(1.0, float(mask.sum())) if mean else 1.0  # Grad-CAM++ exponentiates the score
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         if out.ndim == 2:  # classification: the class logit itself
             return out[:, self.channel : self.channel + 1]
-        return (out[:, self.channel : self.channel + 1] * self.mask).sum(dim=(2, 3)).reshape(x.shape[0], 1)
+        spatial = tuple(range(2, out.ndim))
+        summed = (out[:, self.channel : self.channel + 1] * self.mask).sum(dim=spatial) * self.scale
+        return summed.reshape(x.shape[0], 1)
 
 
 class NumpyNet(nn.Module):
@@ -70,7 +75,7 @@ def conv_outputs(net: nn.Module, sample: torch.Tensor) -> list[tuple[str, tuple[
     hooks = [
         m.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, tuple(out.shape))))
         for name, m in net.named_modules()
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Conv3d | nn.ConvTranspose3d)
     ]
     try:
         with torch.no_grad():
@@ -85,6 +90,17 @@ def conv_outputs(net: nn.Module, sample: torch.Tensor) -> list[tuple[str, tuple[
             hint="Grad-CAM and encoder features need a convolutional PyTorch model",
         )
     return seen
+
+
+def without_inplace(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose in-place activations compute out of place (gradient hooks need that)."""
+    import copy
+
+    clone = copy.deepcopy(net)
+    for m in clone.modules():
+        if getattr(m, "inplace", False):
+            m.inplace = False
+    return clone
 
 
 def gradcam_layer(net: nn.Module, sample: torch.Tensor) -> str:
@@ -102,7 +118,8 @@ def _pad(x: NDArray[np.float32], multiple: int) -> tuple[NDArray[np.float32], tu
     return x, (h, w)
 
 
-def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
+def normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Negative parts cut, scaled to a maximum of 1 (an all-zero map stays zero)."""
     m = np.clip(np.nan_to_num(m), 0, None)
     top = float(m.max())
     return (m / top).astype(np.float32) if top > 0 else m.astype(np.float32)
@@ -111,7 +128,18 @@ def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
 class Explainer:
     """Heatmaps, key-feature sentences and similar cases for the findings of one inference."""
 
-    def __init__(self, *, occlusion_mask: int = 8, max_findings: int = 5, index: Any = None) -> None:
+    def __init__(
+        self, *, occlusion_mask: int = 8, max_findings: int = 5, index: Any = None, gradient_method: str = "gradcam"
+    ) -> None:
+        from aimd.serving.explain3d import GRADIENT_METHODS
+
+        if gradient_method not in GRADIENT_METHODS:
+            raise InvalidInputError(
+                f"unknown explanation method {gradient_method!r}",
+                where="--explain-method",
+                hint=f"use one of {list(GRADIENT_METHODS)}",
+            )
+        self.gradient_method = gradient_method
         self.occlusion_mask = occlusion_mask
         self.max_findings = max_findings
         self.index = index
@@ -129,22 +157,31 @@ class Explainer:
         if not findings:
             return {"method": None, "reason": "no findings to explain"}
         pred = model.predictor
-        method = "gradcam" if model.gradients else "occlusion"
+        method = self.gradient_method if model.gradients else "occlusion"
         volume = image.volume
-        inputs = preprocess_volume(volume, pred.input_spec)
+        three_d = pred.input_spec.dims == 3
+        if three_d and not model.gradients:
+            return {
+                "method": None,
+                "reason": "3-D models are explained by gradients; this runtime has none (serve the PyTorch model)",
+            }
+        if three_d:
+            from aimd.serving.explain3d import gradient_map_3d, network_input
+
+            inputs = network_input(pred, volume)
+        else:
+            inputs = preprocess_volume(volume, pred.input_spec)
         heat = np.zeros(volume.shape, np.float32)
         files: dict[str, str] = {}
         regions = components(prediction.labels, pred.output_spec) if prediction.labels is not None else []
         for k, f in enumerate(findings[: self.max_findings]):
-            if regions:
-                label, channel, zyx, local = regions[k]
-                region = np.zeros(volume.shape, bool)
-                region[zyx] = local
-            else:
-                channel = pred.output_spec.positive_class if pred.output_spec.activation == "softmax" else 0
-                region = np.ones(volume.shape, bool)
-            if method == "gradcam":
-                slices, maps = self._gradcam(pred, inputs, region, channel)
+            channel, region = self._region(pred, volume, regions, k, f)
+            if three_d:
+                full = gradient_map_3d(pred, volume, region, channel, method=method, inputs=inputs)
+                slices = [int(z) for z in np.nonzero(full.any(axis=(1, 2)) | region.any(axis=(1, 2)))[0]]
+                maps = [full[z] for z in slices]
+            elif method != "occlusion":
+                slices, maps = self._gradcam(pred, inputs, region, channel, method)
             else:
                 slices, maps = self._occlusion(pred, inputs, region, channel)
             for z, m in zip(slices, maps, strict=True):
@@ -156,7 +193,12 @@ class Explainer:
             _overlay_png(volume, heat, region, best, out / png, title=f"{f.id} {f.label_name} ({method})")
             files[f"heatmap_png_{f.id}"] = png
             f.explanation["heatmap_png"] = png
-            if self.index is not None:
+            if self.index is not None and three_d:
+                f.explanation["similar_cases"] = {
+                    "available": False,
+                    "reason": "the reference index holds 2-D encoder features; this model is 3-D",
+                }
+            elif self.index is not None:
                 f.explanation["similar_cases"] = self.index.query_finding(model, inputs, region, k=5)
             else:
                 f.explanation["similar_cases"] = {
@@ -173,28 +215,56 @@ class Explainer:
         return {
             "method": method,
             "library": "MONAI",
+            "dims": pred.input_spec.dims,
             "target": "class logit summed over each finding's region",
             "files": files,
             "explained": min(len(findings), self.max_findings),
         }
 
+    @staticmethod
+    def _region(
+        pred: BasePredictor, volume: Volume, regions: list[Any], k: int, finding: InferenceFinding
+    ) -> tuple[int, NDArray[np.bool_]]:
+        """Output channel and input-grid mask a finding's explanation targets."""
+        region = np.zeros(volume.shape, bool)
+        if regions:
+            _, channel, zyx, local = regions[k]
+            region[zyx] = local
+            return channel, region
+        channel = pred.output_spec.positive_class if pred.output_spec.activation == "softmax" else 0
+        if finding.box_px is not None:  # a detection: its box on its image
+            x0, y0, x1, y1 = finding.box_px
+            z = int(finding.explanation.get("image_index", 0))
+            ys = slice(max(0, int(np.floor(y0))), max(1, int(np.ceil(y1))))
+            xs = slice(max(0, int(np.floor(x0))), max(1, int(np.ceil(x1))))
+            region[z, ys, xs] = True
+            return channel, region
+        region[:] = True
+        return channel, region
+
     # ------------------------------------------------------------------ methods
     def _gradcam(
-        self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_], channel: int
+        self,
+        pred: BasePredictor,
+        inputs: NDArray[np.float32],
+        region: NDArray[np.bool_],
+        channel: int,
+        method: str = "gradcam",
     ) -> tuple[list[int], list[NDArray[np.float32]]]:
-        from monai.visualize import GradCAM
+        from monai.visualize import GradCAM, GradCAMpp
 
-        net: nn.Module = pred.module  # type: ignore[attr-defined]
+        net = without_inplace(pred.module)  # type: ignore[attr-defined]
         slices = [int(z) for z in np.nonzero(region.any(axis=(1, 2)))[0]]
         x, (h, w) = _pad(inputs[slices], max(1, pred.input_spec.size_multiple))
         m, _ = _pad(region[slices][:, None].astype(np.float32), max(1, pred.input_spec.size_multiple))
-        target = RegionScore(net, torch.from_numpy(m), channel).eval()
+        target = RegionScore(net, torch.from_numpy(m), channel, mean=method == "gradcampp").eval()
         layer = "net." + gradcam_layer(net, torch.from_numpy(x[:1]))
-        cam = GradCAM(nn_module=target, target_layers=layer, postprocessing=lambda t: t)  # MONAI's default flips
+        cls = GradCAMpp if method == "gradcampp" else GradCAM
+        cam = cls(nn_module=target, target_layers=layer, postprocessing=lambda t: t)  # MONAI's default flips
         with torch.enable_grad():
             out = cam(torch.from_numpy(x).requires_grad_(True), class_idx=0)
         arr = out.detach().numpy()[:, 0, :h, :w]
-        return slices, [_normalise(a) for a in arr]
+        return slices, [normalise(a) for a in arr]
 
     def _occlusion(
         self, pred: BasePredictor, inputs: NDArray[np.float32], region: NDArray[np.bool_], channel: int
@@ -222,7 +292,7 @@ class Explainer:
         if occluded.ndim == 3:  # one map per output channel (N) when there are several
             occluded = occluded[..., 0]
         drop = base - occluded
-        return [z], [_normalise(drop[:h, :w])]
+        return [z], [normalise(drop[:h, :w])]
 
 
 def _overlay_png(
@@ -247,4 +317,4 @@ def _overlay_png(
     plt.close(fig)
 
 
-__all__ = ["Explainer", "NumpyNet", "RegionScore", "conv_outputs", "gradcam_layer"]
+__all__ = ["Explainer", "NumpyNet", "RegionScore", "conv_outputs", "gradcam_layer", "normalise", "without_inplace"]

@@ -96,6 +96,7 @@ class InferenceFinding(BaseModel):
     grade: Grade
     review_recommended: bool
     mean_hu: float | None = None
+    box_px: tuple[float, float, float, float] | None = None
     explanation: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -301,6 +302,62 @@ def classification_findings(
     return out
 
 
+def detection_findings(
+    detections: list[list[dict[str, Any]]],
+    spec: OutputSpec,
+    image: Volume,
+    *,
+    thresholds: GradeThresholds | None = None,
+) -> list[InferenceFinding]:
+    """One finding per detected box at or above the model's operating point (detection models).
+
+    ``detections[k]`` lists the boxes of image ``k`` (``box`` ``[x0, y0, x1, y1]`` in pixel-edge
+    coordinates, ``score``, ``centre_px``, ``radius_px``). The diameter is the box width in mm, the
+    centroid the box centre in LPS mm, the confidence the box score; ``volume_mm3`` is 0 (a
+    radiograph has no depth).
+
+    Example
+    -------
+    >>> spec = OutputSpec(task="segmentation", labels={1: "nodule_centre"}, activation="sigmoid")
+    >>> img = Volume(np.zeros((1, 64, 64)), spacing=(0.5, 0.5, 1.0), modality="DX")
+    >>> box = {"box": [10.0, 20.0, 18.0, 28.0], "score": 0.93, "centre_px": [14.0, 24.0], "radius_px": 4.0}
+    >>> f = detection_findings([[box, {**box, "score": 0.2}]], spec, img)
+    >>> len(f), f[0].longest_diameter_mm, f[0].grade, f[0].centroid_lps_mm
+    (1, 4.0, 'high', (6.75, 11.75, 0.0))
+    """
+    th = thresholds or GradeThresholds()
+    name = spec.labels.get(1, "finding").removesuffix("_centre")
+    sx, sy = float(image.spacing[0]), float(image.spacing[1])
+    out: list[InferenceFinding] = []
+    for k, boxes in enumerate(detections):
+        for det in boxes:
+            score = float(det["score"])
+            if score < spec.threshold:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in det["box"])
+            cx, cy = det["centre_px"]
+            centre_ijk = np.array([float(cx) - 0.5, float(cy) - 0.5, float(k)])
+            grade = th.grade(score)
+            out.append(
+                InferenceFinding(
+                    id=f"F{len(out) + 1}",
+                    label=1,
+                    label_name=name,
+                    voxels=0,
+                    volume_mm3=0.0,
+                    longest_diameter_mm=round(max((x1 - x0) * sx, (y1 - y0) * sy), 2),
+                    centroid_lps_mm=tuple(round(float(v), 3) for v in image.index_to_world(centre_ijk)),
+                    location=locate(centre_ijk, image, name),
+                    confidence=round(score, 4),
+                    grade=grade,
+                    review_recommended=grade == "review",
+                    box_px=(x0, y0, x1, y1),
+                    explanation={"image_index": k},
+                )
+            )
+    return out
+
+
 __all__ = [
     "Grade",
     "GradeThresholds",
@@ -308,6 +365,7 @@ __all__ = [
     "Location",
     "classification_findings",
     "components",
+    "detection_findings",
     "extract_findings",
     "locate",
     "region_mask",

@@ -28,9 +28,16 @@ from aimd.core.hashing import sha256_file
 from aimd.imaging.nifti_io import write_nifti
 from aimd.models.predictor import BasePredictor, Prediction
 from aimd.serving.dicom_results import Algorithm, write_seg, write_sr
-from aimd.serving.findings import GradeThresholds, InferenceFinding, classification_findings, extract_findings
+from aimd.serving.findings import (
+    GradeThresholds,
+    InferenceFinding,
+    classification_findings,
+    detection_findings,
+    extract_findings,
+)
 from aimd.serving.inputs import InputImage
 from aimd.serving.registry import LoadedModel
+from aimd.serving.volumes import predict_image
 
 RESULT_FILE = "result.json"
 
@@ -92,12 +99,21 @@ def run_inference(
     volume = image.volume
     prediction: Prediction = timer.run(
         "inference",
-        lambda: pred.predict_volume(
-            volume, modality=model.predictor.input_spec.modality if not volume.modality else None, where="files"
+        lambda: predict_image(
+            model.predictor,
+            volume,
+            batched=None if pred is model.predictor else pred,
+            modality=model.predictor.input_spec.modality if not volume.modality else None,
+            where="files",
         ),
     )
     findings: list[InferenceFinding]
-    if spec_out.task == "classification":
+    if "detections" in prediction.record:
+        findings = timer.run(
+            "findings",
+            lambda: detection_findings(prediction.record["detections"], spec_out, volume, thresholds=thresholds),
+        )
+    elif spec_out.task == "classification":
         assert prediction.scores is not None
         findings = timer.run(
             "findings", lambda: classification_findings(prediction.scores, spec_out, thresholds=thresholds)

@@ -160,6 +160,21 @@ def model_hash(path: Path) -> str:
     return sha256_tree(path) if path.is_dir() else sha256_file(path)
 
 
+def shipped_weights(path: str | Path, predictor: BasePredictor) -> Path | None:
+    """The weights file of a shipped reference device named by ``path`` (``device-lesions``), else None.
+
+    Example
+    -------
+    >>> shipped_weights("/models/lung.onnx", None) is None
+    True
+    """
+    from aimd.models.reference.shipped import RECIPES
+
+    if str(path) not in RECIPES or Path(path).exists():
+        return None
+    return Path(str(predictor.metadata["source"]))
+
+
 def _version_of(predictor: BasePredictor, digest: str) -> str:
     meta = predictor.metadata
     for key in ("version", "model_version"):
@@ -194,7 +209,8 @@ class ModelRegistry:
         timings: dict[str, float] = {}
         if runtime == "auto":
             runtime, timings = fastest_runtime(p, threads=self.threads)
-        predictor = load_predictor(p, threads=self.threads, runtime=runtime)
+        predictor = load_predictor(path, threads=self.threads, runtime=runtime)
+        p = shipped_weights(path, predictor) or p
         model = self.add(
             name, predictor, p, version, runtime=runtime, default=default, load_seconds=time.perf_counter() - started
         )
@@ -272,4 +288,4 @@ class ModelRegistry:
             return [m for name in sorted(self._models) for _, m in sorted(self._models[name].items())]
 
 
-__all__ = ["LoadedModel", "ModelRegistry", "fastest_runtime", "model_hash", "parse_model_arg"]
+__all__ = ["LoadedModel", "ModelRegistry", "fastest_runtime", "model_hash", "parse_model_arg", "shipped_weights"]

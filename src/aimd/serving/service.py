@@ -201,7 +201,13 @@ class InferenceService:
             model.predictor, self.batcher(model), timeout=self.settings.request_timeout, cancel=cancel
         )
         explainer = (
-            Explainer(occlusion_mask=self.settings.occlusion_mask, index=self.index) if self.settings.explain else None
+            Explainer(
+                occlusion_mask=self.settings.occlusion_mask,
+                index=self.index,
+                gradient_method=self.settings.explain_method,
+            )
+            if self.settings.explain
+            else None
         )
         started = time.perf_counter()
         try:

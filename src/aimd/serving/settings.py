@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +53,9 @@ class ServeSettings(BaseModel):
     queue_size: int = Field(64, ge=1)
     request_timeout: float = Field(300.0, gt=0)
     explain: bool = True
+    explain_method: Literal["gradcam", "gradcampp"] = Field(
+        "gradcam", description="gradient explanation of PyTorch models: Grad-CAM or Grad-CAM++"
+    )
     occlusion_mask: int = Field(8, ge=2, description="occlusion patch size (pixels)")
     index_path: Path | None = Field(None, description="embedding index of reference cases (similar cases)")
     job_workers: int = Field(1, ge=1)

@@ -1,0 +1,154 @@
+"""The shipped reference devices served by name: 3-D lesion segmentation and 2-D nodule detection.
+
+A phantom study with known lesions goes through the real app (FastAPI TestClient, real database,
+real shipped weights): findings against the phantom's ground truth, findings against the returned
+mask, SEG and SR read back against the findings; Grad-CAM++ localises the lesion it explains.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from aimd.core.hashing import sha256_file
+from aimd.imaging.io import read_volume
+from aimd.imaging.nifti_io import read_nifti
+from aimd.models.reference import read_record
+from aimd.serving.app import create_app
+from aimd.serving.db import ServingDB
+from aimd.serving.registry import ModelRegistry
+from aimd.serving.settings import ServeSettings
+from serving_support import write_ct_series
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aimd.phantoms import generate_dataset
+
+    out = tmp_path_factory.mktemp("device-phantom")
+    generate_dataset(out, cases=1, seed=5, size=64, workers=1)
+    return out / "cases" / "case_0001"
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    reg = ModelRegistry()
+    reg.load("lesions", "device-lesions")
+    reg.load("nodules", "device-nodules")
+    return reg
+
+
+@pytest.fixture
+def client(tmp_path: Path, registry: ModelRegistry):
+    settings = ServeSettings(data_dir=tmp_path / "data", max_wait_ms=2)
+    db = ServingDB(settings.database)
+    token = db.create_token(["infer"], name="infer")[0]
+    db.engine.dispose()
+    with TestClient(create_app(settings, registry)) as c:
+        yield c, {"Authorization": f"Bearer {token}"}
+
+
+def _zip(files: list[Path]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, f"ct/{f.name}")
+    return buf.getvalue()
+
+
+def test_shipped_devices_load_by_name_with_the_recorded_weights_hash(registry):
+    for name, recipe in (("lesions", "device-lesions"), ("nodules", "device-nodules")):
+        model = registry.get(name)
+        assert model.path.name == f"{recipe}.pt"
+        assert model.sha256 == sha256_file(model.path) == read_record(recipe)["weights_sha256"]
+    assert registry.get("lesions").public()["inputs"][0]["spec"]["dims"] == 3
+
+
+def test_lesion_device_finds_the_phantom_lesions_with_seg_and_sr(client, phantom, tmp_path):
+    c, headers = client
+    ct = read_volume(phantom / "ct")
+    truth = json.loads((phantom / "lesions.json").read_text())["lesions"]
+    files = write_ct_series(ct, tmp_path / "series")
+    r = c.post("/v2/models/lesions/infer", headers={**headers, "content-type": "application/zip"}, content=_zip(files))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["record"]["inference"]["roi"] == [32, 48, 48]  # the whole volume, 3-D sliding window
+    found = doc["findings"]
+    big = [t for t in truth if t["diameter_mm"] >= 10]
+    assert big and len(found) >= len(big)
+    for t in big:  # every lesion of 10 mm or more is found where it is, about its size
+        near = min(found, key=lambda f: np.linalg.norm(np.subtract(f["centroid_lps_mm"], t["centre_lps_mm"])))
+        assert np.linalg.norm(np.subtract(near["centroid_lps_mm"], t["centre_lps_mm"])) < 3.0
+        assert abs(near["longest_diameter_mm"] - t["diameter_mm"]) < 4.0
+    for f in found:  # and nothing far from a true lesion
+        assert min(np.linalg.norm(np.subtract(f["centroid_lps_mm"], t["centre_lps_mm"])) for t in truth) < 5.0
+        assert f["grade"] in ("high", "medium", "review") and 0.5 <= f["confidence"] <= 1.0
+    # the findings measure the returned mask
+    (tmp_path / "mask.nii.gz").write_bytes(c.get(doc["links"]["mask_nifti"], headers=headers).content)
+    mask = np.asarray(read_nifti(tmp_path / "mask.nii.gz").array)
+    assert mask.shape == ct.shape
+    voxel_mm3 = float(np.prod(ct.spacing))
+    assert sum(f["volume_mm3"] for f in found) == pytest.approx(float(mask.sum()) * voxel_mm3, rel=1e-4)
+    # SEG holds that mask, SR those numbers
+    from aimd.serving.dicom_results import read_sr_findings, seg_masks
+
+    (tmp_path / "seg.dcm").write_bytes(c.get(doc["links"]["seg"], headers=headers).content)
+    assert np.array_equal(seg_masks(tmp_path / "seg.dcm", read_volume(tmp_path / "series")), mask)
+    sr = pydicom.dcmread(io.BytesIO(c.get(doc["links"]["sr"], headers=headers).content))
+    back = {g["tracking_id"].split()[0]: g for g in read_sr_findings(sr)}
+    for f in found:
+        m = back[f["id"]]["measurements"]
+        assert m["Volume"] == pytest.approx(f["volume_mm3"], abs=1e-3)
+        assert m["AI confidence"] == pytest.approx(f["confidence"], abs=1e-4)
+    # the 3-D explanation lights each finding
+    assert doc["explanation"]["method"] == "gradcam" and doc["explanation"]["dims"] == 3
+    (tmp_path / "heat.nii.gz").write_bytes(c.get(doc["links"]["heatmap_nifti"], headers=headers).content)
+    heat = np.asarray(read_nifti(tmp_path / "heat.nii.gz").array)
+    assert heat[mask > 0].max() > 0.5
+
+
+def test_gradcampp_localises_the_lesion_better_than_chance(registry, phantom):
+    from scipy import ndimage
+
+    from aimd.serving.explain3d import gradient_map_3d
+    from aimd.serving.findings import components
+
+    model = registry.get("lesions")
+    ct = read_volume(phantom / "ct")
+    truth = np.asarray(read_nifti(phantom / "lesions.nii.gz").array)
+    pred = model.predictor.predict_volume(ct)
+    _, channel, zyx, local = max(components(pred.labels, model.predictor.output_spec), key=lambda c: c[3].sum())
+    region = np.zeros(ct.shape, bool)
+    region[zyx] = local
+    heat = gradient_map_3d(model.predictor, ct, region, channel, method="gradcampp")
+    assert heat.max() == pytest.approx(1.0) and float(heat.std()) > 0.01  # not flat, not empty
+    lesion = truth == truth[region].max()  # the true lesion the finding is on
+    near = ndimage.binary_dilation(lesion, iterations=2)
+    share = float(heat[near].sum() / heat.sum())  # heat inside the lesion (2-voxel margin)
+    assert share > 3 * near.mean(), (share, near.mean())  # chance: its share of the volume
+
+
+def test_nodule_device_reports_boxes_with_scores(client, phantom):
+    c, headers = client
+    boxes = json.loads((phantom / "dx_boxes.json").read_text())["boxes"]
+    dx = (phantom / "dx.dcm").read_bytes()
+    r = c.post("/v2/models/nodules/infer", headers=headers, files={"files": ("dx.dcm", dx, "application/dicom")})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    found = doc["findings"]
+    assert len(found) == len(boxes) >= 1
+    spacing = pydicom.dcmread(io.BytesIO(dx)).PixelSpacing
+    for f, t in zip(sorted(found, key=lambda f: f["box_px"]), sorted(boxes, key=lambda b: b["xyxy"]), strict=True):
+        assert np.abs(np.subtract(f["box_px"], t["xyxy"])).max() < 3.0
+        assert f["longest_diameter_mm"] == pytest.approx(t["diameter_mm"], abs=3 * float(spacing[0]))
+        assert f["confidence"] >= 0.5 and f["volume_mm3"] == 0.0
+    assert "seg" not in doc["files"] and doc["explanation"]["method"] == "gradcam"
