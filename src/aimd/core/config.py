@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     log_file: Path | None = Field(None, description="append log lines here instead of stderr")
     data_dir: Path = Path("aimd-data")
     seed: int = 0
+    lab: str = Field("", description="testing laboratory named in the conformity report's title block")
     geometry: GeometrySettings = GeometrySettings()
     quality: QualitySettings = QualitySettings()
     deid: DeidSettings = DeidSettings()

@@ -18,7 +18,9 @@ from typing import Any
 import jinja2
 
 from aimd.core.atomic import atomic_file, atomic_write_json, atomic_write_text
+from aimd.evaluation.evidence import Outcome
 from aimd.reports.model import Report, report_schema
+from aimd.reports.narrative import claim_text, flatten, human, section_sentences, threshold_owner, title_block
 from aimd.reports.templates import REPORT_TEMPLATE
 
 VERDICT_TEXT = {
@@ -44,11 +46,31 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def render_html(report: Report) -> str:
-    """The report as one HTML page (figures referenced relative to the report folder)."""
+def render_html(report: Report, lab: str | None = None) -> str:
+    """The report as one HTML page (figures referenced relative to the report folder).
+
+    It reads as a test lab's report: a title block (model, version, hashes, ``lab``, date), the
+    verdict table, then per characteristic sentences and tables generated from the evidence
+    (:mod:`aimd.reports.narrative`); no JSON is printed. ``lab`` defaults to the ``AIMD_LAB`` setting.
+    """
+    if lab is None:
+        from aimd.core.config import get_settings
+
+        lab = get_settings().lab
+    origin = str(report.header.claims.get("origin") or "the claims")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(REPORT_TEMPLATE)
-    return template.render(report=report, verdict_text=VERDICT_TEXT, pretty=pretty, short=short)
+    return template.render(
+        report=report,
+        verdict_text=VERDICT_TEXT,
+        title=title_block(report, lab),
+        sentences=lambda s: section_sentences(s, origin),
+        owner=lambda s: threshold_owner(s, origin),
+        flatten=flatten,
+        human=human,
+        claim_text=claim_text,
+        outcomes=list(Outcome),
+    )
 
 
 def write_json(report: Report, out_dir: Path) -> tuple[Path, Path]:

@@ -50,6 +50,12 @@ def physical_epsilon(eps: float, spec: InputSpec) -> dict[str, Any]:
     return {"unit": "normalised (no fixed raw scale)", "per_channel": [eps]}
 
 
+def raw_units(eps: float, spec: InputSpec) -> str:
+    """:func:`physical_epsilon` as a phrase: ``"15, 4 HU per channel"``."""
+    phys = physical_epsilon(eps, spec)
+    return f"{', '.join(f'{v:g}' for v in phys['per_channel'])} {phys['unit']} per channel"
+
+
 class AdversarialClaim(ClaimModel):
     """000 §5.2.8 / §6.3.8: performance under white-box (FGSM, PGD) and black-box (Square) attacks."""
 
@@ -164,8 +170,8 @@ class Adversarial(Characteristic):
                     label,
                     claim.max_metric_drop,
                     {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"], "ci_high": worst["drop_ci_high"]},
-                    f"worst at ε {worst['epsilon']}; ε {claim.claimed_epsilon} = "
-                    f"{physical_epsilon(claim.claimed_epsilon, spec_in)}",
+                    f"worst at ε {worst['epsilon']}; "
+                    f"ε {claim.claimed_epsilon} = {raw_units(claim.claimed_epsilon, spec_in)}",
                 )
             else:
                 ev.not_evaluated(

@@ -112,7 +112,8 @@ class Generalization(Characteristic):
                 f"p ≥ {claim.alpha}",
                 round(test["p_value"], 6),
                 True if power else None,
-                f"{test['test']}; the smallest p-value these group sizes {test['sizes']} can reach is "
+                f"{test['test']}; the smallest p-value these group sizes "
+                f"({', '.join(f'{k}: {v}' for k, v in test['sizes'].items())}) can reach is "
                 f"{test['min_p']}"
                 + (
                     ""

@@ -178,7 +178,7 @@ def egress_scope() -> dict[str, Any]:
         not_watched = "nothing can leave the namespace"
     else:
         statement = (
-            f"watched, not enforced: interfaces {names} were reachable; the guard recorded and refused "
+            f"watched, not enforced: interfaces {', '.join(names)} were reachable; the guard recorded and refused "
             f"{'; '.join(WATCHED)} made through Python; not watched: {NOT_WATCHED} (run aimd evaluate with "
             "--isolate-network to enforce)"
         )
