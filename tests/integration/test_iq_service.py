@@ -382,6 +382,49 @@ def test_dependency_outage_is_named_and_recovered(secure: Service, insecure: Ser
     assert bad.verdict.value == "fail" and bad.data["dependencies"][0]["named_in_answer"] is False
 
 
+@pytest.mark.integration
+def test_network_faults_are_measured_through_the_proxy(secure: Service, tmp_path: Path) -> None:
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.network import NetworkFaultCheck
+    from aimd.iq.specs import NetworkFault
+
+    p = _protocol()
+    p.network_faults = [
+        NetworkFault(name="latency", latency_ms=150, jitter_ms=20, requests=4, expect="served", max_mean_response_s=5),
+        NetworkFault(name="reset", reset_rate=0.5, requests=6, expect="clear_error", seed=3),
+        NetworkFault(name="blackhole", drop_rate=0.5, requests=4, timeout_s=1.0, expect="clear_error", seed=4),
+    ]
+    ok = NetworkFaultCheck().execute(IQContext(protocol=p, out=tmp_path / "ok", target=secure.url, token=TOKEN))
+    assert ok.verdict.value == "pass", ok.reason
+    rows = {r["scenario"]: r for r in ok.data["scenarios"]}
+    assert rows["latency"]["ok"] == 4 and rows["latency"]["mean_s"] >= 0.26  # ≥ 2 × (150 − 20) ms
+    assert rows["reset"]["proxy"]["reset"] >= 1 and rows["reset"]["errors"] == rows["reset"]["proxy"]["reset"]
+    blackhole = rows["blackhole"]
+    assert blackhole["errors"] == blackhole["proxy"]["dropped"] >= 1 and blackhole["hung"] == 0
+    assert set(blackhole["error_kinds"]) <= {"ConnectTimeout", "ReadTimeout"}  # TLS handshake or answer never came
+    assert all(r["recovered"] and r["wrong"] == 0 for r in rows.values())
+    assert ok.data["netem"]["available"] in (True, False)
+
+    # the site accepts at most 0.2 s per answer, but the link adds 300 ms each way: measured, and failed
+    p.network_faults = [
+        NetworkFault(name="slow link", latency_ms=300, requests=3, expect="served", max_mean_response_s=0.2)
+    ]
+    bad = NetworkFaultCheck().execute(IQContext(protocol=p, out=tmp_path / "bad", target=secure.url, token=TOKEN))
+    assert bad.verdict.value == "fail" and "mean" in bad.reason and bad.deviation is not None
+    assert bad.data["scenarios"][0]["mean_s"] >= 0.6
+
+
+@pytest.mark.integration
+def test_network_faults_not_evaluated_without_scenarios(secure: Service, tmp_path: Path) -> None:
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.network import NetworkFaultCheck
+
+    res = NetworkFaultCheck().execute(
+        IQContext(protocol=_protocol(network_faults=[]), out=tmp_path, target=secure.url, token=TOKEN)
+    )
+    assert res.verdict.value == "not_evaluated"
+
+
 def _serve() -> None:  # pragma: no cover - runs in the service subprocess
     import uvicorn
 

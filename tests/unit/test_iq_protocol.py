@@ -86,3 +86,34 @@ def test_round_trip_and_missing_file(tmp_path: Path) -> None:
     assert protocol_schema()["title"] == "IQProtocol"
     with pytest.raises(Exception, match="protocol-template"):
         load_protocol(tmp_path / "none.yaml")
+
+
+def test_platform_section_matches_the_platform_matrix_and_its_routes() -> None:
+    from aimd.iq.specs import default_platform_spec
+    from aimd.platform.rbac import MATRIX
+
+    spec = default_platform_spec()
+    assert {r: sorted(ps) for r, ps in spec.roles.items()} == {
+        r.value: sorted(p.value for p in ps) for r, ps in MATRIX.items()
+    }
+    import re
+
+    source = (Path(__file__).resolve().parents[2] / "src/aimd/platform/api.py").read_text()
+    routes = set(re.findall(r'@app\.(get|post|put|patch|delete)\(\s*"([^"]+)"', source))
+    for perm, probe in spec.probes.items():
+        pattern = re.sub(r"/1(?=/|$)", "/{[a-z_]+}", probe.path)
+        assert any(m == probe.method.lower() and re.fullmatch(pattern, p) for m, p in routes), (perm, probe)
+
+
+def test_platform_section_refuses_unknown_mfa_roles_and_unprobed_permissions() -> None:
+    from pydantic import ValidationError
+
+    from aimd.iq.specs import PlatformSpec, default_platform_spec
+
+    base = default_platform_spec().model_dump()
+    with pytest.raises(ValidationError, match="mfa_roles"):
+        PlatformSpec.model_validate({**base, "mfa_roles": ["superuser"]})
+    probes = dict(base["probes"])
+    probes.pop("audit.read")
+    with pytest.raises(ValidationError, match="no probe request"):
+        PlatformSpec.model_validate({**base, "probes": probes})

@@ -227,6 +227,10 @@ def run_cmd(
     out: Path = typer.Option(Path("iq-report"), "--out", help="Report folder."),
     profile: str = typer.Option("quick", "--profile", help="quick (minutes) or full (large drills, all levels)."),
     token: str | None = typer.Option(None, "--token", help="Bearer token for baseline requests."),
+    platform: str | None = typer.Option(None, "--platform", help="URL of the running annotation platform."),
+    platform_admin: Path | None = typer.Option(
+        None, "--platform-admin", help="JSON with the platform admin's username, password, totp_secret."
+    ),
     only: list[str] | None = typer.Option(None, "--only", help="Only these checks or areas (repeatable)."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write iq-report.pdf."),
     json_out: bool = JsonOption,
@@ -250,6 +254,8 @@ def run_cmd(
         target=target,
         profile=profile,
         token=token,
+        platform=platform,
+        platform_admin=platform_admin,
         pdf=pdf,
         only=only,
         progress=show,

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aimd import __version__
 from aimd.core.errors import InvalidInputError, SchemaError
+from aimd.iq.specs import NetworkFault, PlatformSpec, default_network_faults, default_platform_spec
 
 PROTOCOL_FORMAT = "aimd-iq-protocol"
 AREAS = ("resources", "function", "security", "reliability", "performance", "logs", "versions")
@@ -301,6 +302,8 @@ class IQProtocol(_Model):
     stress: StressSpec
     alert_rules: list[AlertRule] = Field(default_factory=list)
     dependencies: list[DependencySpec] = Field(default_factory=list)
+    network_faults: list[NetworkFault] = Field(default_factory=list)
+    platform: PlatformSpec | None = Field(None, description="the annotation platform's MFA, roles, audit, import")
     required_metrics: list[str] = Field(default_factory=list)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     logs: LogSpec
@@ -515,6 +518,8 @@ def protocol_template(version: str = __version__) -> IQProtocol:
                 fault="dependency_stopped",
             ),
         ],
+        network_faults=default_network_faults(),
+        platform=default_platform_spec(),
         required_metrics=["aimd_requests_total", "aimd_request_seconds", "aimd_inferences_total"],
         logs=LogSpec(retention_days=3650),
         version_manifest=VersionManifest(

@@ -9,6 +9,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ from aimd.core.errors import InvalidInputError
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext
 from aimd.iq.checks.environment import ENVIRONMENT_CHECKS
 from aimd.iq.checks.logs import AlertRulesCheck, LifecycleLogCheck, MetricsCheck, RetrievalRetentionCheck, scrape
+from aimd.iq.checks.network import NETWORK_CHECKS
 from aimd.iq.checks.plan import PLAN_CHECKS
+from aimd.iq.checks.platform import PLATFORM_AUDIT_CHECKS, PLATFORM_CHECKS, retire_probe_accounts
 from aimd.iq.checks.reliability import RELIABILITY_CHECKS
 from aimd.iq.checks.service import SERVICE_CHECKS
 from aimd.iq.checks.versions import VERSION_CHECKS
@@ -36,8 +39,38 @@ def checks_for(profile: str) -> list[IQCheck]:
     """The checks in run order; logs and alert audits come last so they see what the run did."""
     if profile not in PROFILES:
         raise InvalidInputError(f"unknown profile {profile!r}", where="--profile", hint=f"use one of {PROFILES}")
-    before = [*PLAN_CHECKS, *ENVIRONMENT_CHECKS, *VERSION_CHECKS, *SERVICE_CHECKS, *RELIABILITY_CHECKS]
+    before = [
+        *PLAN_CHECKS,
+        *ENVIRONMENT_CHECKS,
+        *VERSION_CHECKS,
+        *SERVICE_CHECKS,
+        *NETWORK_CHECKS,
+        *PLATFORM_CHECKS,
+        *RELIABILITY_CHECKS,
+    ]
     return [cls() for cls in before]
+
+
+def _admin_credentials(value: str | Path | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The platform admin's login (the JSON ``aimd platform init --json`` printed)."""
+    if value is None or isinstance(value, dict):
+        return value
+    path = Path(value)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(
+            f"cannot read the platform admin's credentials: {err}",
+            where=str(path),
+            hint="pass the JSON printed by `aimd platform init --json` (username, password, totp_secret)",
+        ) from None
+    if not isinstance(data, dict) or not {"username", "password"} <= set(data):
+        raise InvalidInputError(
+            "the credentials need username and password (and totp_secret for an MFA role)",
+            where=str(path),
+            hint="pass the JSON printed by `aimd platform init --json`",
+        )
+    return data
 
 
 def _scrape(ctx: IQContext) -> str | None:
@@ -57,17 +90,19 @@ def run_iq(
     target: str | None = None,
     profile: str = "quick",
     token: str | None = None,
+    platform: str | None = None,
+    platform_admin: str | Path | dict[str, Any] | None = None,
     operator: str | None = None,
     pdf: bool = True,
     only: list[str] | None = None,
     progress: Any = None,
 ) -> IQReport:
     """Run the IQ and write ``iq-report.{json,html,pdf}`` into ``out``."""
-    if prefix is None and target is None:
+    if prefix is None and target is None and platform is None:
         raise InvalidInputError(
             "nothing to qualify",
-            where="--prefix/--target",
-            hint="give the installation prefix, the service URL, or both",
+            where="--prefix/--target/--platform",
+            hint="give the installation prefix, the service URL, the platform URL, or several",
         )
     proto = protocol if isinstance(protocol, IQProtocol) else load_protocol(protocol)
     out = Path(out)
@@ -86,6 +121,8 @@ def run_iq(
         target=target.rstrip("/") if target else None,
         profile=profile,
         token=token,
+        platform=platform.rstrip("/") if platform else None,
+        platform_admin=_admin_credentials(platform_admin),
     )
     operator = operator or default_operator()
     started = datetime.now(UTC)
@@ -113,9 +150,11 @@ def run_iq(
     for check in checks:
         execute(check)
     ctx.shared["metrics_after"] = _scrape(ctx)
-    for check in (MetricsCheck(), AlertRulesCheck(), LifecycleLogCheck(), RetrievalRetentionCheck()):
+    closing = [MetricsCheck(), AlertRulesCheck(), LifecycleLogCheck(), RetrievalRetentionCheck()]
+    for check in [*closing, *(cls() for cls in PLATFORM_AUDIT_CHECKS)]:
         if not only or check.key in only or check.area in only:
             execute(check)
+    retire_probe_accounts(ctx)
     scores = score(results, proto.scoring)
     basic = BasicInfo(
         report_id=f"IQ-{started.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",

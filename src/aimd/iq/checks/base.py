@@ -30,6 +30,17 @@ from aimd.iq.install import Layout
 from aimd.iq.protocol import IQProtocol
 
 
+def listed(label: str, items: list[str], otherwise: str, sep: str = ", ") -> str:
+    """``"label: a, b"`` for the items found, ``otherwise`` when there are none.
+
+    Example
+    -------
+    >>> listed("open", ["GET /a"], "all refused"), listed("open", [], "all refused")
+    ('open: GET /a', 'all refused')
+    """
+    return f"{label}: {sep.join(items)}" if items else otherwise
+
+
 class Verdict(StrEnum):
     """Outcome of one check."""
 
@@ -79,6 +90,8 @@ class IQContext:
     target: str | None = None
     profile: str = "quick"
     token: str | None = None
+    platform: str | None = None
+    platform_admin: dict[str, Any] | None = None
     shared: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -153,6 +166,31 @@ class IQCheck(ABC):
         """Pass when ``ok``, fail otherwise."""
         return self.result(Verdict.PASS if ok else Verdict.FAIL, expected, observed, **kwargs)
 
+    def tally(
+        self,
+        ctx: IQContext,
+        rows: list[dict[str, Any]],
+        bad: list[str],
+        *,
+        expected: str,
+        counted: str,
+        found: tuple[str, str],
+        evidence: str,
+        data_key: str | None = None,
+        sep: str = ", ",
+        extra_evidence: list[str] | None = None,
+    ) -> CheckResult:
+        """Pass when no row is bad: observed ``"<good> of <all> <counted>"``, the bad ones named after
+        ``found[0]`` (``found[1]`` when none), the rows written as evidence (and kept under ``data_key``)."""
+        return self.judge(
+            not bad,
+            expected,
+            f"{len(rows) - len(bad)} of {len(rows)} {counted}",
+            reason=listed(found[0], bad, found[1], sep=sep),
+            evidence=[ctx.write_evidence(evidence, rows), *(extra_evidence or [])],
+            data={data_key: rows} if data_key else None,
+        )
+
     @abstractmethod
     def run(self, ctx: IQContext) -> CheckResult:
         """Execute the check."""
@@ -173,4 +211,4 @@ class IQCheck(ABC):
         return res
 
 
-__all__ = ["CheckResult", "Deviation", "IQCheck", "IQContext", "Verdict"]
+__all__ = ["CheckResult", "Deviation", "IQCheck", "IQContext", "Verdict", "listed"]

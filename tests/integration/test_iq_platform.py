@@ -1,0 +1,181 @@
+"""IQ checks against the running annotation platform (`aimd platform serve` on 127.0.0.1 with a temp data
+folder): MFA, least privilege, command audit and import integrity (002 §6.2.1 c–d, §6.2.2 f–g).
+
+A correctly configured platform passes; the same platform with MFA switched off for every role, a
+protocol that denies a right the platform grants, a tampered audit log and a file that differs from its
+declared hash each fail with a deviation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from aimd.imaging.nifti_io import write_nifti
+from aimd.imaging.volume import Volume
+
+pytestmark = pytest.mark.integration
+KEYS = ["security.mfa", "security.least_privilege", "security.import_integrity", "logs.command_audit"]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Platform:
+    """`aimd platform init` + `aimd platform serve` in a subprocess, stopped at the end."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.data = root / "data"
+        full_env = {**os.environ, **(env or {})}
+        init = subprocess.run(
+            [sys.executable, "-m", "aimd.cli.main", "platform", "init", "--data", str(self.data), "--json"],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            check=True,
+        )
+        self.admin_file = root / "admin.json"
+        self.admin_file.write_text(init.stdout)
+        self.admin_file.chmod(0o600)
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aimd.cli.main", "platform", "serve", "--data", str(self.data)]
+            + ["--port", str(self.port)],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError("the platform did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(7)
+    arr = (rng.normal(0, 20, (6, 24, 24)) - 800).astype(np.int16)
+    path = tmp_path_factory.mktemp("case") / "ct.nii.gz"
+    write_nifti(Volume(arr, spacing=(0.8, 0.8, 2.0), modality="CT"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    p = Platform(tmp_path_factory.mktemp("platform"))
+    yield p
+    p.stop()
+
+
+def _protocol(case_file: Path, declared: str | None = None):
+    from aimd.iq.protocol import protocol_template
+
+    proto = protocol_template("1.0.0")
+    assert proto.platform is not None
+    proto.platform.import_file = str(case_file)
+    proto.platform.import_sha256 = declared or hashlib.sha256(case_file.read_bytes()).hexdigest()
+    return proto
+
+
+def _run(proto, out: Path, p: Platform):
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(proto, out, platform=p.url, platform_admin=p.admin_file, only=KEYS, pdf=False)
+    return {c.key: c for c in report.checks}
+
+
+def test_configured_platform_passes_mfa_roles_audit_and_import(platform: Platform, case_file: Path, tmp_path):
+    checks = _run(_protocol(case_file), tmp_path / "ok", platform)
+    assert {k: c.verdict.value for k, c in checks.items()} == dict.fromkeys(KEYS, "pass"), {
+        k: c.reason for k, c in checks.items()
+    }
+    mfa = {r["role"]: r for r in checks["security.mfa"].data["roles"]}
+    assert set(mfa) == {"admin", "reviewer", "arbiter", "qc"}
+    assert all(r["password_only_status"] == 401 and r["with_totp_status"] == 200 for r in mfa.values())
+    probes = checks["security.least_privilege"].data["probes"]
+    assert {r["role"] for r in probes} == {"intake", "annotator", "reviewer", "qc", "arbiter", "admin"}
+    assert all(r["status"] == 403 for r in probes)
+    audit = checks["logs.command_audit"].data
+    assert audit["chain"]["ok"] and not audit["missing"] and len(audit["found"]) >= 12
+    imp = checks["security.import_integrity"].data
+    assert imp["file_sha256"] == imp["platform_nifti_sha256"] == imp["declared_sha256"]
+    # the run retired its probe accounts
+    admin = json.loads(platform.admin_file.read_text())
+    with httpx.Client(base_url=platform.url) as http:
+        import pyotp
+
+        token = http.post(
+            "/api/v1/auth/login",
+            json={**{k: admin[k] for k in ("username", "password")}, "totp": pyotp.TOTP(admin["totp_secret"]).now()},
+        ).json()["token"]
+        users = http.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"}).json()
+    assert all(u["disabled"] for u in users if u["username"].startswith("iq-"))
+
+
+def test_stricter_matrix_and_altered_file_fail(platform: Platform, case_file: Path, tmp_path: Path) -> None:
+    proto = _protocol(case_file, declared="0" * 64)
+    assert proto.platform is not None
+    # the site's protocol says annotators may not run pre-labels; the platform lets them
+    proto.platform.roles["annotator"].remove("prelabel.run")
+    proto.platform.samples_per_role = 30
+    checks = _run(proto, tmp_path / "bad", platform)
+    lp = checks["security.least_privilege"]
+    assert lp.verdict.value == "fail" and "annotator → prelabel.run" in lp.reason and lp.deviation is not None
+    imp = checks["security.import_integrity"]
+    assert imp.verdict.value == "fail" and "declared" in imp.reason
+
+
+def test_platform_without_mfa_and_with_tampered_audit_fails(case_file: Path, tmp_path: Path) -> None:
+    p = Platform(tmp_path / "nomfa", env={"AIMD_PLATFORM__MFA_ROLES": "[]"})
+    try:
+        # someone rewrites history: the first audit entry's actor is changed behind the platform's back
+        db = sqlite3.connect(next(p.data.glob("*.db")))
+        triggers = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        for name in triggers:
+            db.execute(f'DROP TRIGGER "{name}"')
+        db.execute("UPDATE aimd_audit_log SET actor = 'nobody' WHERE seq = (SELECT MIN(seq) FROM aimd_audit_log)")
+        db.commit()
+        db.close()
+        checks = _run(_protocol(case_file), tmp_path / "out", p)
+    finally:
+        p.stop()
+    mfa = checks["security.mfa"]
+    assert mfa.verdict.value == "fail" and mfa.deviation is not None and mfa.deviation.critical
+    assert all(r["password_only_status"] == 200 for r in mfa.data["roles"])
+    audit = checks["logs.command_audit"]
+    assert audit.verdict.value == "fail" and "chain broken" in audit.reason
+
+
+def test_no_platform_means_not_evaluated(tmp_path: Path, case_file: Path) -> None:
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(_protocol(case_file), tmp_path, target="http://127.0.0.1:9", only=KEYS, pdf=False)
+    assert {c.verdict.value for c in report.checks} == {"not_evaluated"}

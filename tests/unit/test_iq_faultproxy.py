@@ -1,0 +1,86 @@
+"""The fault-injecting TCP proxy against a real HTTP server on loopback: each fault is measured."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from aimd.iq.faultproxy import FaultProxy, Faults, netem_status
+
+BODY = b"x" * 200_000
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = BODY if self.path == "/big" else b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[str, int]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield ("127.0.0.1", server.server_address[1])
+    server.shutdown()
+
+
+def _get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[float, httpx.Response | Exception]:
+    start = time.perf_counter()
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
+    except httpx.HTTPError as err:
+        return time.perf_counter() - start, err
+    return time.perf_counter() - start, resp
+
+
+def test_clean_proxy_forwards_byte_identical(upstream: tuple[str, int]) -> None:
+    with FaultProxy(upstream, Faults(bandwidth_kbps=None)) as proxy:
+        _, resp = _get(proxy.port, "/big")
+    assert isinstance(resp, httpx.Response) and resp.content == BODY
+    assert proxy.stats["forwarded"] == 1 and proxy.stats["bytes_down"] >= len(BODY)
+
+
+def test_latency_adds_the_injected_delay_each_way(upstream: tuple[str, int]) -> None:
+    with FaultProxy(upstream, Faults()) as clean:
+        base = min(_get(clean.port)[0] for _ in range(3))
+    with FaultProxy(upstream, Faults(latency_ms=150, jitter_ms=10)) as slow:
+        delayed = min(_get(slow.port)[0] for _ in range(3))
+    # one request chunk up and one answer chunk down, each held 150 ± 10 ms
+    assert delayed - base >= 0.28, (base, delayed)
+
+
+def test_bandwidth_limit_paces_the_transfer(upstream: tuple[str, int]) -> None:
+    with FaultProxy(upstream, Faults(bandwidth_kbps=4000)) as proxy:  # 500 kB/s
+        seconds, resp = _get(proxy.port, "/big")
+    assert isinstance(resp, httpx.Response) and resp.content == BODY
+    assert seconds >= 0.8 * len(BODY) / 500_000, seconds
+
+
+def test_reset_and_blackhole_end_in_client_errors(upstream: tuple[str, int]) -> None:
+    with FaultProxy(upstream, Faults(reset_rate=1.0)) as proxy:
+        _, reset = _get(proxy.port)
+    assert isinstance(reset, httpx.HTTPError) and proxy.stats["reset"] == 1
+    with FaultProxy(upstream, Faults(drop_rate=1.0), hold_s=3) as proxy:
+        seconds, dropped = _get(proxy.port, timeout=0.5)
+    assert isinstance(dropped, httpx.TimeoutException) and 0.4 < seconds < 2.5
+    assert proxy.stats["dropped"] == 1 and proxy.stats["forwarded"] == 0
+
+
+def test_netem_status_gives_the_kernel_evidence() -> None:
+    status = netem_status()
+    assert {"kernel", "available", "tc"} <= set(status)
+    if not status["available"]:
+        assert status["tc"] != "ok"
