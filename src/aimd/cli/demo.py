@@ -196,14 +196,22 @@ def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _device(ctx: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    from aimd.phantoms import generate_dataset
     from aimd.serving.demo import run_device_demo
 
-    model = ctx.get("device_model")
-    if model is None:
-        return {"skipped": "no exported model (the models stage did not run)"}
-    test_case = sorted((ctx["out"] / "model_data" / "cases").iterdir())[-1]
+    data = ctx["out"] / "model_data"  # the models stage's 64³ phantoms; their own set when it did not run
+    if not (data / "cases").is_dir():
+        data = ctx["out"] / "device_data"
+        generate_dataset(data, cases=3, seed=ctx["seed"], size=64, sites=3, force=True)
+    cases = sorted((data / "cases").iterdir())
+    lesions = {c: len(json.loads((c / "lesions.json").read_text(encoding="utf-8"))["lesions"]) for c in cases}
+    test_case = max(cases, key=lambda c: lesions[c])  # a study with lesions to find
     with progress_bar("device: serve → PACS → infer → SEG + SR", None) as advance:
-        result = run_device_demo(model, test_case / "ct", ctx["out"] / "device", progress=lambda _s: advance())
+        result = run_device_demo(
+            "device-lesions", test_case / "ct", ctx["out"] / "device", version=None, progress=lambda _s: advance()
+        )
     for f in result["findings"]:
         text = f.get("explanation", {}).get("key_features", {})
         console.print(
@@ -211,8 +219,13 @@ def _device(ctx: dict[str, Any]) -> dict[str, Any]:
             highlight=False,
         )
     console.print(f"  {result['mode']}; files: {result['files']}", highlight=False)
+    if lesions[test_case] and not result["findings"]:
+        ctx["failures"].append("device")
     return {
         "mode": result["mode"].split(" (")[0],
+        "model": "device-lesions",
+        "study": test_case.name,
+        "true_lesions": lesions[test_case],
         "findings": len(result["findings"]),
         **result["grades"],
         "pacs_stored": len(result["pacs_stored"]),

@@ -43,10 +43,14 @@ def run_device_demo(
     out: str | Path,
     *,
     name: str = "lesions",
-    version: str = "demo",
+    version: str | None = "demo",
     progress: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
-    """Serve ``model`` and run the CT ``series`` folder through it; the answer, file paths and timings."""
+    """Serve ``model`` and run the CT ``series`` folder through it; the answer, file paths and timings.
+
+    ``model`` is anything ``aimd serve --model`` takes, e.g. the shipped ``device-lesions``;
+    ``version=None`` uses the model's own version (the weights hash for the shipped devices).
+    """
     import shutil
 
     from aimd.serving.db import ServingDB
