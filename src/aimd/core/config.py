@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -124,6 +124,10 @@ class PlatformSettings(BaseModel):
         ge=0,
         description="a blob written or re-used this recently is never garbage-collected "
         "(covers transactions still in flight)",
+    )
+    serve_token: SecretStr | None = Field(
+        None,
+        description="bearer token (scope infer) the platform sends to aimd serve for pre-labels from a served model",
     )
     audit_retention_days: int | None = Field(
         None,

@@ -24,7 +24,7 @@ from aimd import __version__
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import AimdError, IntegrityError, InvalidInputError, PermissionDeniedError
 from aimd.imaging.windowing import WINDOW_PRESETS
-from aimd.platform import auth, members, projects, workflow
+from aimd.platform import auth, members, prelabels, projects, workflow
 from aimd.platform.app_state import Platform
 from aimd.platform.exporting import export_project
 from aimd.platform.masks import MaskError
@@ -96,7 +96,14 @@ class SampleIn(BaseModel):
 class ModelIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     version: str = Field(min_length=1, max_length=50)
-    path: str = Field(min_length=1)
+    path: str | None = Field(None, min_length=1, description="a model file on the server")
+    endpoint: str | None = Field(
+        None, min_length=1, max_length=500, description="or the base URL of a running aimd serve"
+    )
+    served_model: str | None = Field(None, max_length=100, description="the model's name on the service (default name)")
+    served_version: str | None = Field(
+        None, max_length=50, description="a version on the service (default its default)"
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     label_values: dict[str, int] = Field(description="model output value → project mask value")
 
@@ -131,6 +138,7 @@ def _status(err: AimdError) -> int:
         (projects.ConflictError, 409),
         (workflow.PreconditionRequiredError, 428),
         (IntegrityError, 409),
+        (prelabels.ModelServiceError, 502),
     ):
         if isinstance(err, cls):
             return code
@@ -635,15 +643,19 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.post("/api/v1/models", tags=["models"], status_code=201)
     def register_model(body: ModelIn, user: need(Permission.MODEL_REGISTER), db: DB) -> dict[str, Any]:
-        rec = workflow.register_model(
+        rec = prelabels.register_model(
             db,
             audit,
+            platform.settings,
             user,
             name=body.name,
             version=body.version,
             path=body.path,
             parameters=body.parameters,
             label_values=body.label_values,
+            endpoint=body.endpoint,
+            served_model=body.served_model,
+            served_version=body.served_version,
         )
         db.commit()
         return {"id": rec.id, "name": rec.name, "version": rec.version, "file_sha256": rec.file_sha256}
@@ -654,7 +666,7 @@ def create_app(platform: Platform) -> FastAPI:
         model = db.get(ModelRecord, body.model_id)
         if model is None:
             raise projects.NotFoundError(f"no model {body.model_id}", where="model_id", hint="register it first")
-        task = workflow.prelabel(db, audit, blobs, user, task, model)
+        task = prelabels.prelabel(db, audit, blobs, platform.settings, user, task, model)
         db.commit()
         return JSONResponse(
             {"task": task.id, "draft_version": task.draft_version, "source": task.draft_source},

@@ -26,23 +26,21 @@ from aimd.annotation.qc import QCConfig
 from aimd.annotation.schema import AIModel, Annotation, TextDocument
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
-from aimd.core.hashing import sha256_file
 from aimd.imaging.nifti_io import write_nifti
 from aimd.imaging.volume import Volume
 from aimd.platform.masks import mask_diff, parse_mask, to_npy
-from aimd.platform.models import Case, Decision, ModelRecord, Project, Submission, Task, User, utcnow
+from aimd.platform.models import Case, Decision, Project, Submission, Task, User, utcnow
 from aimd.platform.projects import ConflictError, NotFoundError, pick_assignee, require_unfrozen
 from aimd.platform.rbac import Role, visible_project_ids
 from aimd.store import AuditLog, BlobStore
 
 __all__ = [
     "QCFailedError",
+    "advance_draft",
     "case_mask",
     "case_volume",
     "diff_submissions",
     "get_task",
-    "prelabel",
-    "register_model",
     "review",
     "sample_for_qc",
     "save_draft",
@@ -158,21 +156,8 @@ def save_draft(
     db.commit()  # end the read: a large upload is parsed and stored without holding the database
     mask = parse_mask(body, shape=shape, allowed=allowed)
     sha = blobs.put(to_npy(mask))
-    # the version check is repeated inside the UPDATE so two concurrent saves cannot both win
-    result = db.execute(
-        sa.update(Task)
-        .where(Task.id == task.id, Task.draft_version == version, Task.status == "open")
-        .values(
-            draft_sha256=sha,
-            draft_version=version + 1,
-            draft_source=source,
-            updated_at=utcnow(),
-            started_at=task.started_at or utcnow(),
-        )
-    )
-    if result.rowcount != 1:
+    if not advance_draft(db, task, version, sha, source):
         raise ConflictError("stale draft: another save won", where="If-Match", hint="reload the draft")
-    db.refresh(task)
     audit.append(
         user.username,
         "save",
@@ -181,6 +166,25 @@ def save_draft(
         connection=db,
     )
     return task
+
+
+def advance_draft(db: Session, task: Task, version: int, sha: str, source: str, *, prelabel: bool = False) -> bool:
+    """Make ``sha`` the task's draft if its version is still ``version`` (checked inside the UPDATE, so two
+    concurrent writers cannot both win); with ``prelabel`` it is also the model's pre-label. False when
+    another write won."""
+    now = utcnow()
+    values: dict[str, Any] = {"draft_sha256": sha, "draft_version": version + 1, "draft_source": source}
+    if prelabel:
+        values |= {"prelabel_sha256": sha, "prelabel_source": source}
+    result = db.execute(
+        sa.update(Task)
+        .where(Task.id == task.id, Task.draft_version == version, Task.status == "open")
+        .values(**values, updated_at=now, started_at=sa.func.coalesce(Task.started_at, now))
+    )
+    if result.rowcount != 1:
+        return False
+    db.refresh(task)
+    return True
 
 
 class PreconditionRequiredError(InvalidInputError):
@@ -667,74 +671,3 @@ def diff_submissions(db: Session, blobs: BlobStore, a_id: int, b_id: int) -> dic
         "b": {"submission": b.id, "annotator": b.annotator, "reader": b.reader},
         **out,
     }
-
-
-def register_model(
-    db: Session,
-    audit: AuditLog,
-    user: User,
-    *,
-    name: str,
-    version: str,
-    path: str,
-    parameters: dict[str, Any],
-    label_values: dict[str, int],
-) -> ModelRecord:
-    """Register a model file for pre-labels (name, version, file hash, inference parameters; §10.1.6)."""
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError("model file not found on the server", where=path, hint="pass a server-side path")
-    rec = ModelRecord(
-        name=name,
-        version=version,
-        path=str(file.resolve()),
-        file_sha256=sha256_file(file),
-        parameters=parameters,
-        label_values=label_values,
-        registered_by=user.username,
-    )
-    db.add(rec)
-    db.flush()
-    audit.append(
-        user.username,
-        "model.register",
-        f"model:{rec.id}",
-        {"name": name, "version": version, "sha256": rec.file_sha256, "parameters": parameters},
-        connection=db,
-    )
-    return rec
-
-
-def prelabel(db: Session, audit: AuditLog, blobs: BlobStore, user: User, task: Task, model: ModelRecord) -> Task:
-    """Run the model through its Predictor adapter and load the labels as the task's draft (source model@version)."""
-    from aimd.models.adapters import load_predictor
-
-    project = db.get(Project, task.project_id)
-    case = db.get(Case, task.case_id)
-    assert project is not None and case is not None
-    require_unfrozen(project)
-    if sha256_file(model.path) != model.file_sha256:
-        raise InvalidInputError(
-            "the model file changed since it was registered",
-            where=model.path,
-            hint="register the new file as a new version",
-        )
-    predictor = load_predictor(model.path)
-    labels = np.asarray(predictor.predict_volume(case_volume(blobs, case)).labels.array)
-    mask = np.zeros(labels.shape, np.uint8)
-    for out_value, mask_value in model.label_values.items():
-        mask[labels == int(out_value)] = int(mask_value)
-    parse_mask(to_npy(mask), shape=case.image["shape"], allowed=_allowed(project))
-    sha = blobs.put(to_npy(mask))
-    source = f"{model.name}@{model.version}"
-    task.draft_sha256, task.draft_version, task.draft_source = sha, task.draft_version + 1, source
-    task.prelabel_sha256, task.prelabel_source = sha, source
-    task.started_at = task.started_at or utcnow()
-    audit.append(
-        user.username,
-        "prelabel",
-        f"task:{task.id}",
-        {"model": source, "model_sha256": model.file_sha256, "mask_sha256": sha, "parameters": model.parameters},
-        connection=db,
-    )
-    return task
