@@ -28,6 +28,13 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+RayOption = typer.Option(False, "--ray", help="Run each case as a Ray task on a local Ray instance.")
+RayAddressOption = typer.Option(
+    None,
+    "--ray-address",
+    metavar="ADDRESS",
+    help="Run each case as a Ray task on the cluster at ADDRESS (implies --ray).",
+)
 
 
 def print_json(obj: Any) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 import aimd.metrics as met
-from aimd.cli.common import JsonOption, console, new_typer, print_json, progress_bar
+from aimd.cli.common import JsonOption, RayAddressOption, RayOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
 from aimd.core.distributed import LOCAL
 from aimd.core.errors import InvalidInputError, SchemaError
@@ -49,13 +49,8 @@ def seg(
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write one row per case and label to this CSV."),
     workers: int = typer.Option(0, "--workers", help="Processes for folders (0 = one per CPU core)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap CIs in the summary."),
-    ray: bool = typer.Option(False, "--ray", help="Run cases as Ray tasks on a local Ray instance (--workers CPUs)."),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        metavar="ADDRESS",
-        help="Run cases as Ray tasks on the cluster at ADDRESS (implies --ray).",
-    ),
+    ray: bool = RayOption,
+    ray_address: str | None = RayAddressOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Dice, IoU, HD, HD95, ASSD, precision, recall, conformity and volumes per label (distances in mm)."""

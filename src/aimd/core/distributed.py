@@ -18,7 +18,7 @@ Example
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aimd.core.errors import InvalidInputError
@@ -42,20 +42,21 @@ def _import_ray() -> Any:
     return ray
 
 
-def ray_map(
+def ray_imap(
     fn: Callable[..., Any],
     jobs: Sequence[tuple[Any, ...]],
     *,
     address: str | None = None,
     num_cpus: int | None = None,
     max_retries: int = DEFAULT_RETRIES,
-    progress: Callable[[], object] | None = None,
-) -> list[Any]:
-    """``[fn(*job) for job in jobs]`` computed as Ray tasks (one per job), results in job order.
+) -> Iterator[Any]:
+    """Yield ``fn(*job)`` for every job, computed as Ray tasks (one per job), in job order.
 
     ``address`` ``None`` or ``"local"``: a local Ray instance with ``num_cpus`` CPUs; anything else
     is passed to ``ray.init(address=...)``. Each task is retried up to ``max_retries`` times when
-    its worker process dies.
+    its worker process dies. Every task is submitted at once; each result is fetched from the object
+    store only when the caller asks for it and dropped there after, so large results (masks) need
+    not all be held at the same time.
     """
     ray = _import_ray()
     started = False
@@ -79,16 +80,36 @@ def ray_map(
         started = True
     try:
         remote = ray.remote(max_retries=max_retries, num_cpus=1)(fn)
-        refs = [remote.remote(*job) for job in jobs]
-        results: list[Any] = []
-        for ref in refs:  # in submission order: the output never depends on which task finished first
-            results.append(ray.get(ref))
-            if progress is not None:
-                progress()
-        return results
+        refs: list[Any] = [remote.remote(*job) for job in jobs]
+        for i in range(len(refs)):  # in submission order: the output never depends on which task finished first
+            ref, refs[i] = refs[i], None
+            yield ray.get(ref)
+            del ref
     finally:
         if started:
             ray.shutdown()
 
 
-__all__ = ["DEFAULT_RETRIES", "LOCAL", "ray_label", "ray_map"]
+def ray_map(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    max_retries: int = DEFAULT_RETRIES,
+    progress: Callable[[], object] | None = None,
+) -> list[Any]:
+    """``[fn(*job) for job in jobs]`` computed as Ray tasks (one per job), results in job order.
+
+    See :func:`ray_imap` for ``address``, ``num_cpus`` and ``max_retries``; ``progress`` is called
+    after each result.
+    """
+    results: list[Any] = []
+    for result in ray_imap(fn, jobs, address=address, num_cpus=num_cpus, max_retries=max_retries):
+        results.append(result)
+        if progress is not None:
+            progress()
+    return results
+
+
+__all__ = ["DEFAULT_RETRIES", "LOCAL", "ray_imap", "ray_label", "ray_map"]

@@ -84,13 +84,17 @@ def reestimate_bn(network: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     return seen
 
 
-def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
-    """The image files of ``site_data`` the model would read (labels are never listed)."""
+def site_cases(site_data: Path, spec: InputSpec) -> list[tuple[str, Path]]:
+    """``(case id, image file)`` for every image of ``site_data`` the model would read (labels are never listed).
+
+    A dataset folder gives its cases' ids; a folder of image files gives each file's name without
+    its suffix.
+    """
     if not site_data.is_dir():
         raise InvalidInputError(
-            "site data folder does not exist",
+            "data folder does not exist",
             where=str(site_data),
-            hint="pass a folder of unlabelled images from the target site",
+            hint="pass a dataset folder or a folder of images (NIfTI/DICOM)",
         )
     index_file = site_data / "dataset.json"
     if index_file.is_file():
@@ -98,7 +102,7 @@ def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
 
         index = load_index(index_file)
         name = "dx.dcm" if spec.modality == "DX" else "ct.nii.gz"
-        return [index.file(str(case["id"]), name)[0] for case in index.data["cases"]]
+        return [(str(case["id"]), index.file(str(case["id"]), name)[0]) for case in index.data["cases"]]
     found = sorted(
         p
         for p in site_data.iterdir()
@@ -108,9 +112,22 @@ def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
         raise InvalidInputError(
             "folder holds neither dataset.json nor image files (.nii.gz, .nii, .dcm)",
             where=str(site_data),
-            hint="pass the target site's image folder",
+            hint="pass a dataset folder or a folder of images",
         )
-    return found
+    return [(_stem(p), p) for p in found]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def site_images(site_data: Path, spec: InputSpec) -> list[Path]:
+    """The image files of ``site_data`` the model would read (labels are never listed)."""
+    return [path for _, path in site_cases(site_data, spec)]
 
 
 def _inputs(paths: list[Path], spec: InputSpec, modality: str | None) -> NDArray[np.float32]:
@@ -189,4 +206,4 @@ def adapt_run(
     return {"run": str(out), **adaptation, "images": len(paths)}
 
 
-__all__ = ["METHODS", "adapt_run", "batchnorm_layers", "reestimate_bn", "site_images"]
+__all__ = ["METHODS", "adapt_run", "batchnorm_layers", "reestimate_bn", "site_cases", "site_images"]
