@@ -1,7 +1,8 @@
 """Pre-labels from a running ``aimd serve`` (001 §6.4.2, §10.1.6): the platform sends the case's NIfTI to
 the device service's KServe v2 ``/v2/models/{name}/infer`` with its token, stores the returned mask as the
-task's pre-label and the submission records the correction. The served model is a fixed 2-D network
-(``serving_support.blob_net``: windowed intensity above a cut), so the expected mask is known exactly."""
+task's pre-label and the submission records the correction. One served model is a fixed 2-D network
+(``serving_support.blob_net``: windowed intensity above a cut), so the expected mask is known exactly; the
+other is the shipped 3-D lesion device (``device-lesions``) on a phantom CT with lesions."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from platform_support import NODULE, make_site, npy
 from test_serving_pacs import make_token
 
 from aimd.core.hashing import sha256_file
-from aimd.imaging.nifti_io import write_nifti
+from aimd.imaging.nifti_io import read_nifti, write_nifti
 from aimd.models.adapters import save_torchscript
 from serving_support import CT_SPEC, SEG_SPEC, aimd_server, blob_net, two_blob_ct
 
@@ -34,6 +35,17 @@ TASK_DEFINITION = {
     "alignment_rules": "none across modalities",
     "qc_and_traceability": "level-1 QC, review, audit trail",
 }
+
+
+def _phantom_case(tmp_path: Path) -> Path:
+    """A de-identified phantom CT with lesions (64³) as NIfTI."""
+    from aimd.imaging.io import read_volume
+    from aimd.phantoms import generate_dataset
+
+    generate_dataset(tmp_path / "phantom", cases=1, seed=5, size=64, workers=1)
+    path = tmp_path / "phantom.nii.gz"
+    write_nifti(read_volume(tmp_path / "phantom" / "cases" / "case_0001" / "ct"), path)
+    return path
 
 
 def test_prelabel_from_a_running_aimd_serve(tmp_path: Path) -> None:
@@ -59,7 +71,14 @@ def test_prelabel_from_a_running_aimd_serve(tmp_path: Path) -> None:
     (task,) = site.tasks(user)
     model_body = {"name": "lesion", "version": "1.0", "label_values": {"1": 1}, "parameters": {"explain": False}}
 
-    with aimd_server(["--model", f"lesion={model}@1.0", "--no-explain"], serve_data) as (url, _proc):
+    phantom = _phantom_case(tmp_path)
+    case = {"case_key": "phantom", "image_nifti_b64": base64.b64encode(phantom.read_bytes()).decode()}
+    assert site.client.post(f"/api/v1/projects/{project}/cases", json=case, headers=headers).status_code == 201
+    site.client.post(f"/api/v1/projects/{project}/distribute", json={}, headers=admin)
+    device_user, device_task = next((u, t) for u in ("ann1", "ann2") for t in site.tasks(u) if t["id"] != task["id"])
+
+    args = ["--model", f"lesion={model}@1.0", "--model", "lesions=device-lesions", "--no-explain"]
+    with aimd_server(args, serve_data) as (url, _proc):
         served = {**model_body, "endpoint": url}
         r = site.client.post("/api/v1/models", json=served, headers=admin)
         assert r.status_code == 502 and "serve_token" in r.json()["where"]  # no token configured
@@ -78,6 +97,24 @@ def test_prelabel_from_a_running_aimd_serve(tmp_path: Path) -> None:
         )
         assert r.status_code == 200, r.text
         assert r.json()["source"] == "lesion@1.0"
+        device = {**served, "name": "device-lesions", "version": "shipped", "served_model": "lesions"}
+        r = site.client.post("/api/v1/models", json=device, headers=admin)
+        assert r.status_code == 201, r.text
+        r = site.client.post(
+            f"/api/v1/tasks/{device_task['id']}/prelabel",
+            json={"model_id": r.json()["id"]},
+            headers=site.as_(device_user),
+        )
+        assert r.status_code == 200, r.text
+    (entry,) = [
+        e
+        for e in site.client.get("/api/v1/audit", params={"action": "prelabel"}, headers=admin).json()
+        if e["detail"]["model"] == "device-lesions@shipped"
+    ]
+    served_mask = read_nifti(serve_data / "results" / entry["detail"]["service_result"] / "mask.nii.gz").array
+    draft = site.client.get(f"/api/v1/tasks/{device_task['id']}/draft", headers=site.as_(device_user))
+    device_pre = np.load(io.BytesIO(draft.content))
+    assert device_pre.any() and np.array_equal(device_pre, (np.asarray(served_mask) == 1).astype(np.uint8))
 
     draft = site.client.get(f"/api/v1/tasks/{task['id']}/draft", headers=site.as_(user))
     assert draft.headers["x-draft-source"] == "lesion@1.0"
@@ -100,6 +137,6 @@ def test_prelabel_from_a_running_aimd_serve(tmp_path: Path) -> None:
     assert corr["model"] == "lesion@1.0" and corr["identical_to_model"] is False
     assert corr["edited_voxels"] == int(faint.sum())
     assert corr["dice_model_to_final"] == pytest.approx(2 * bright.sum() / (2 * bright.sum() + faint.sum()))
-    (entry,) = site.client.get("/api/v1/audit", params={"action": "prelabel"}, headers=admin).json()
+    entry = site.client.get("/api/v1/audit", params={"action": "prelabel"}, headers=admin).json()[0]
     assert entry["detail"]["model_sha256"] == sha256_file(model) and entry["detail"]["service_result"]
     site.platform.close()
