@@ -1,8 +1,9 @@
 """The shipped lesion device through the PACS loop: ``aimd serve --model lesions=device-lesions`` + Orthanc.
 
-A phantom CT with lesions is stored in a real Orthanc; a real ``aimd serve`` process pulls it, runs
-the 3-D device and stores SEG + SR back; both read back from Orthanc equal the service's mask and
-findings. The demo's device stage runs the same loop and finds the lesions of its study.
+A phantom CT with lesions is stored in a real Orthanc; a real ``aimd serve --workers 2`` process pulls
+it, runs the 3-D device (its network in the two worker processes) and stores SEG + SR back; both
+read back from Orthanc equal the service's mask and findings. The demo's device stage runs the same
+loop and finds the lesions of its study.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def test_served_lesion_device_stores_seg_and_sr_that_read_back_equal(study, tmp_
     token = make_token(data, "infer")
     with orthanc_server(tmp_path / "orthanc") as pacs:
         upload_to_orthanc(pacs, files)
-        args = ["--model", "lesions=device-lesions", "--pacs", str(pacs["dicomweb"])]
-        with aimd_server(args, data, env=_env(pacs)) as (url, _proc):
+        args = ["--model", "lesions=device-lesions", "--pacs", str(pacs["dicomweb"]), "--workers", "2"]
+        with aimd_server(args, data, env=_env(pacs)) as (url, proc):
+            workers = requests.get(f"{url}/v2/health/ready", timeout=10).json()["inference_workers"]
+            assert len(workers["pids"]) == 2 and proc.pid not in workers["pids"]
+            assert [m.split("@")[0] for m in workers["models"]] == ["lesions"]
             r = requests.post(
                 f"{url}/v2/models/lesions/infer", headers={"Authorization": f"Bearer {token}"}, json=uids, timeout=600
             )

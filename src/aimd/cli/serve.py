@@ -66,6 +66,9 @@ def run(
         3.0, "--series-idle", help="Seconds without a new instance after which a pushed series is complete."
     ),
     threads: int = typer.Option(2, "--threads", help="Inference threads per model."),
+    workers: int = typer.Option(
+        1, "--workers", help="Inference worker processes; each loads every model (see docs/serving.md)."
+    ),
     index: Path | None = typer.Option(
         None, "--index", help="Embedding index of reference cases (aimd serve index) for similar cases."
     ),
@@ -110,6 +113,7 @@ def run(
         dimse_model=dicom_model,
         series_idle_seconds=series_idle,
         index_path=index,
+        workers=workers,
     )
     settings.check_bind()
     registry = ModelRegistry(threads=threads)

@@ -226,7 +226,11 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
         """Readiness: the database answers and at least one model is loaded."""
         svc = _service(request)
         ok = bool(svc.registry.all())
-        return JSONResponse({"ready": ok, "models": len(svc.registry.all())}, status_code=200 if ok else 503)
+        workers = svc.pool.describe() if svc.pool is not None else {"workers": 1, "pids": [], "models": []}
+        return JSONResponse(
+            {"ready": ok, "models": len(svc.registry.all()), "inference_workers": workers},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/metrics", tags=["health"])
     def metrics(request: Request) -> Response:

@@ -66,6 +66,9 @@ class DynamicBatcher:
         Most requests waiting; more are refused with :class:`BusyError`.
     on_batch:
         Called with the size of every batch run (metrics).
+    runner:
+        Runs a batch elsewhere and returns a future of its logits (the inference worker processes);
+        up to ``concurrency`` batches are then in flight while the next one is gathered.
     """
 
     def __init__(
@@ -76,6 +79,8 @@ class DynamicBatcher:
         max_wait_ms: float = 10.0,
         queue_size: int = 64,
         on_batch: Callable[[int], Any] | None = None,
+        runner: Callable[[NDArray[np.float32]], Future[NDArray[np.float32]]] | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.predictor = predictor
         self.max_batch = max(1, int(max_batch))
@@ -83,6 +88,8 @@ class DynamicBatcher:
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max(1, int(queue_size)))
         self._held: list[_Item] = []
         self._on_batch = on_batch
+        self._runner = runner
+        self._slots = threading.Semaphore(max(1, int(concurrency)))
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="aimd-batcher", daemon=True)
         self._thread.start()
@@ -167,11 +174,32 @@ class DynamicBatcher:
     def _execute(self, group: list[_Item], rows: int) -> None:
         try:
             stacked = group[0].batch if len(group) == 1 else np.concatenate([g.batch for g in group], axis=0)
+            if self._runner is not None:
+                self._slots.acquire()  # a free worker; meanwhile the queue fills the next batch
+                try:
+                    future = self._runner(stacked)
+                except BaseException:
+                    self._slots.release()
+                    raise
+                future.add_done_callback(lambda f: self._finished(group, rows, f))
+                return
             out = self.predictor._logits(stacked)
         except Exception as err:  # every caller gets the error of its batch
             for g in group:
                 g.future.set_exception(err)
             return
+        self._deliver(group, rows, out)
+
+    def _finished(self, group: list[_Item], rows: int, future: Future[NDArray[np.float32]]) -> None:
+        self._slots.release()
+        err = CancelledError("the service is stopping", where="request") if future.cancelled() else future.exception()
+        if err is not None:
+            for g in group:
+                g.future.set_exception(err)
+            return
+        self._deliver(group, rows, future.result())
+
+    def _deliver(self, group: list[_Item], rows: int, out: NDArray[np.float32]) -> None:
         if self._on_batch is not None:
             self._on_batch(rows)
         start = 0

@@ -216,6 +216,7 @@ class ModelRegistry:
         )
         if timings:
             model.extra["runtime_choice"] = {"chosen": runtime, "seconds_per_batch": timings}
+        model.extra.update(source=str(path), runtime=runtime)  # how inference workers open it again
         return model
 
     def add(

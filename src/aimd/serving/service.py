@@ -96,6 +96,11 @@ class InferenceService:
             from aimd.serving.similar import EmbeddingIndex
 
             self.index = EmbeddingIndex.load(settings.index_path)
+        self.pool = None
+        if settings.workers > 1:
+            from aimd.serving.pool import InferencePool
+
+            self.pool = InferencePool(self.registry.all(), settings.workers, threads=self.registry.threads)
         for model in self.registry.all():
             self._register_model(model)
 
@@ -134,12 +139,15 @@ class InferenceService:
         with self._batch_lock:
             if model.key not in self._batchers:
                 hist = self.metrics.batch_size.labels(model=model.key)
+                pool = self.pool if self.pool is not None and self.pool.has(model.key) else None
                 self._batchers[model.key] = DynamicBatcher(
                     model.predictor,
                     max_batch=self.settings.max_batch,
                     max_wait_ms=self.settings.max_wait_ms,
                     queue_size=self.settings.queue_size,
                     on_batch=hist.observe,
+                    runner=None if pool is None else lambda batch, key=model.key, p=pool: p.submit(key, batch),
+                    concurrency=1 if pool is None else pool.workers,
                 )
             return self._batchers[model.key]
 
@@ -453,6 +461,8 @@ class InferenceService:
             for b in self._batchers.values():
                 b.close()
             self._batchers.clear()
+        if self.pool is not None:
+            self.pool.close()
 
 
 __all__ = ["DECISIONS", "InferenceService", "RateLimiter"]

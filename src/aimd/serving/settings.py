@@ -59,6 +59,7 @@ class ServeSettings(BaseModel):
     occlusion_mask: int = Field(8, ge=2, description="occlusion patch size (pixels)")
     index_path: Path | None = Field(None, description="embedding index of reference cases (similar cases)")
     job_workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=64, description="inference worker processes, each loading every model")
     dicom_port: int | None = Field(None, ge=0, le=65535)
     ae_title: str = "AIMD"
     series_idle_seconds: float = Field(3.0, gt=0)
