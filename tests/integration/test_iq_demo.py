@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aimd import __version__
 from aimd.iq.demo import run_iq_demo
-from aimd.models.adapters import save_torchscript
-from serving_support import CT_SPEC, SEG_SPEC, blob_net
 
 
 @pytest.mark.integration
 def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
-    model = save_torchscript(blob_net(), tmp_path / "lesion.ts", CT_SPEC, SEG_SPEC)
-    result = run_iq_demo(tmp_path / "iq", model=model)
+    result = run_iq_demo(tmp_path / "iq")  # the shipped reference device and its validated baseline
     report = json.loads((tmp_path / "iq" / "report" / "iq-report.json").read_text())
     verdicts = {c["key"]: c["verdict"] for c in report["checks"]}
     assert report["target"]["version"] == __version__
@@ -36,6 +31,13 @@ def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
         "monitoring.metrics",
     ):
         assert verdicts[key] == "pass", (key, next(c for c in report["checks"] if c["key"] == key)["reason"])
+    # the baseline cases carry reference results of the shipped device: the load checks are evaluated
+    baseline = json.loads((tmp_path / "iq" / "baseline" / "baseline.json").read_text())
+    assert len(baseline["cases"]) == 4 and baseline["device"] == "device-lesions"
+    assert all(verdicts[k] != "not_evaluated" for k in ("performance.baseline", "performance.concurrency"))
+    assert verdicts["performance.stress"] != "not_evaluated" and verdicts["reliability.network"] != "not_evaluated"
+    cases = next(c for c in report["checks"] if c["key"] == "performance.baseline")["data"]["cases"]
+    assert [r["answer"] for r in cases] == [c["reference"] for c in baseline["cases"]]  # installed = validated
     assert verdicts["plan.people"] == "fail"  # the site has not recorded its people yet: a deviation
     assert result["conclusion"] == "fail" and "plan.people" in result["deviations"]
     assert all(d["identical"] for d in result["rollback_drills"])

@@ -22,12 +22,22 @@ from typing import Any
 
 from aimd import __version__
 from aimd.core.errors import InvalidInputError
+from aimd.iq.baseline import DEVICE, apply_baseline, reference_baseline
 from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
 from aimd.iq.install import Layout, install
-from aimd.iq.protocol import protocol_template
+from aimd.iq.protocol import IQProtocol, protocol_template
 from aimd.iq.runner import run_iq
 from aimd.iq.signing import generate_key
 from aimd.iq.tls import self_signed
+
+
+def quick_limits(protocol: IQProtocol) -> IQProtocol:
+    """The demo's load on a shared 2-core machine: few users and requests, limits for CPU inference."""
+    b, st = protocol.baseline, protocol.stress
+    b.concurrency_users, b.concurrency_requests = 2, 8
+    b.max_mean_seconds_per_case, b.max_mean_response_s, b.min_accuracy = 5.0, 5.0, 1.0
+    st.levels, st.requests_per_user, st.p95_limit_s, st.expected_max_concurrency = [1, 2, 4], 2, 10.0, 2
+    return protocol
 
 
 def aimd_release_notes(version: str) -> str:
@@ -75,8 +85,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_release(layout: Layout, model: Path, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
-    """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token."""
+def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
+    """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token.
+
+    ``model`` is a model file, or the name of a reference device shipped inside the release."""
     import httpx
 
     python = str(layout.current / "bin" / "python")
@@ -166,7 +178,9 @@ def run_iq_demo(
     """Bundle → install → serve → IQ run (quick profile) → report; returns the headline numbers."""
     step = progress or (lambda _s: None)
     started = time.perf_counter()
-    bundle = build_aimd_bundle(out / "release", model=model)
+    from aimd.models.reference import WEIGHTS_DIR
+
+    bundle = build_aimd_bundle(out / "release", model=model or WEIGHTS_DIR / f"{DEVICE}.pt")
     step("bundle")
     layout = Layout(out / "prefix")
     if layout.prefix.exists():
@@ -177,9 +191,15 @@ def run_iq_demo(
     protocol.version_manifest.components = [c for c in protocol.version_manifest.components if c.kind == "code"]
     report_dir = out / "report"
     shutil.rmtree(report_dir, ignore_errors=True)
-    installed_model = next(iter(sorted((layout.current / "bundle" / "models").glob("*"))), None)
-    if installed_model is not None:
-        with serve_release(layout, installed_model) as svc:
+    served: Path | str | None
+    if model is None:  # the shipped reference device, with its validated baseline
+        served = DEVICE
+        apply_baseline(quick_limits(protocol), reference_baseline(out / "baseline"))
+        step("baseline")
+    else:
+        served = next(iter(sorted((layout.current / "bundle" / "models").glob("*"))), None)
+    if served is not None:
+        with serve_release(layout, served) as svc:
             step("serve")
             report = run_iq(
                 protocol,
@@ -209,8 +229,13 @@ def run_iq_demo(
             for r in next((c.data.get("drills", []) for c in report.checks if c.key == "reliability.rollback"), [])
         ],
         "deviations": [d.check for d in report.deviations],
+        "performance": {
+            c.key: {"verdict": c.verdict.value, "observed": c.observed}
+            for c in report.checks
+            if c.area == "performance"
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-__all__ = ["aimd_release_notes", "build_aimd_bundle", "run_iq_demo", "serve_release"]
+__all__ = ["aimd_release_notes", "build_aimd_bundle", "quick_limits", "run_iq_demo", "serve_release"]
