@@ -195,3 +195,15 @@ def test_memory_limit_is_refused_before_anything_changes(tmp_path: Path, monkeyp
     monkeypatch.setenv("AIMD_IQ_MEMORY_NEEDED", "1")
     res = MemoryLimitCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "b"))
     assert res.verdict.value == "fail" and not res.data["warning_logged"]
+
+
+def test_a_public_certificate_may_be_readable_but_a_private_key_may_not(prefix: Layout, tmp_path: Path) -> None:
+    from aimd.iq.tls import self_signed
+
+    key, cert = self_signed(prefix.config / "tls")
+    cert.chmod(0o644)
+    p = _protocol()
+    assert _run(FileModeCheck(), p, tmp_path / "a", prefix) == "pass"
+    key.chmod(0o644)
+    res = FileModeCheck().execute(IQContext(protocol=p, out=tmp_path / "b", prefix=prefix))
+    assert res.verdict.value == "fail" and "key.pem" in res.reason and "cert.pem" not in res.reason

@@ -229,6 +229,13 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def _sensitive(path: Path) -> bool:
+    """Keys, configuration and databases; a ``.pem`` only when it holds a private key (a certificate is public)."""
+    if path.suffix == ".pem":
+        return b"PRIVATE KEY" in path.read_bytes()[:65536]
+    return path.suffix in {".key", ".db", ".sqlite", ".toml"} or path.name.endswith(".db-wal")
+
+
 class FileModeCheck(IQCheck):
     key = "hardening.file_modes"
     area = "security"
@@ -246,7 +253,7 @@ class FileModeCheck(IQCheck):
             for folder in (ctx.prefix.config, ctx.prefix.data)
             if folder.exists()
             for p in folder.rglob("*")
-            if p.is_file() and (p.suffix in {".key", ".pem", ".db", ".sqlite", ".toml"} or p.name.endswith(".db-wal"))
+            if p.is_file() and _sensitive(p)
         ]
         if not sensitive:
             return self.not_evaluated("no key, configuration or database file in the prefix")
