@@ -120,6 +120,7 @@ _MATRIX = {
         "change.decide",
         "export.run",
         "audit.read",
+        "audit.archive",
     ],
 }
 
@@ -144,6 +145,7 @@ _PROBES: dict[str, tuple] = {
     "change.decide": ("POST", "/api/v1/change-requests/1/decide"),
     "export.run": ("POST", "/api/v1/projects/1/export"),
     "audit.read": ("GET", "/api/v1/audit"),
+    "audit.archive": ("POST", "/api/v1/audit/archive"),
 }
 
 
