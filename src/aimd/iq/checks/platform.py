@@ -11,7 +11,7 @@ Example
 >>> from aimd.iq.specs import default_platform_spec
 >>> spec = default_platform_spec()
 >>> denied_permissions(spec, "annotator")[:3]
-['audit.read', 'case.import', 'change.decide']
+['audit.archive', 'audit.read', 'case.import']
 >>> "task.annotate" in denied_permissions(spec, "arbiter")  # the same request admits arbitration
 False
 """
