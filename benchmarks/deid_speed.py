@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aimd.imaging.deid.runner as runner
+from aimd.imaging.deid.runner.run import _Run
 from aimd.phantoms import generate_dataset
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aimd-bench-deid-"))
     scan_seconds: list[float] = []
-    original = runner._Run.residual_scan
+    original = _Run.residual_scan
 
     def timed(self: Any, tmp: Path) -> dict[str, Any]:
         start = time.perf_counter()
@@ -35,7 +36,7 @@ def main() -> None:
         scan_seconds.append(time.perf_counter() - start)
         return out
 
-    runner._Run.residual_scan = timed  # type: ignore[method-assign]
+    _Run.residual_scan = timed  # type: ignore[method-assign]
     try:
         generate_dataset(work / "src", cases=args.cases, seed=3, size=args.size, workers=1)
         files = sum(1 for p in (work / "src").rglob("*") if p.is_file())
@@ -54,7 +55,7 @@ def main() -> None:
             f"(de-identification {deid:.2f} s, residual scan {scan:.2f} s = {scan / deid:.2f}x; target <= 2x)"
         )
     finally:
-        runner._Run.residual_scan = original  # type: ignore[method-assign]
+        _Run.residual_scan = original  # type: ignore[method-assign]
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -27,6 +27,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
 import aimd.imaging.deid.runner as deid_runner
+import aimd.imaging.deid.runner.run as deid_run
 from aimd.cli.main import app
 from aimd.imaging.deid import DeidOptions, deidentify_path
 from aimd.imaging.deid.dicom import DicomResult
@@ -293,10 +294,10 @@ def test_residual_scan_catches_a_broken_deidentifier(tmp_path: Path, monkeypatch
     (src / "note.txt").write_text("follow-up in 3 months", encoding="utf-8")
 
     def broken(ds: Dataset, mapping: object, options: object, *, max_shift_days: int) -> DicomResult:
-        deid_runner.register_patient(ds, mapping, max_shift_days=max_shift_days)  # type: ignore[arg-type]
+        deid_run.register_patient(ds, mapping, max_shift_days=max_shift_days)  # type: ignore[arg-type]
         return DicomResult(patient_key=str(ds.PatientID))
 
-    monkeypatch.setattr(deid_runner, "deidentify_dataset", broken)
+    monkeypatch.setattr(deid_run, "deidentify_dataset", broken)
     report = deidentify_path(src, tmp_path / "dst", tmp_path / "map.json", salt="k")
     statuses = _statuses(report)
     assert statuses["ct.dcm"] == "failed" and statuses["note.txt"] == "copied"
@@ -305,7 +306,7 @@ def test_residual_scan_catches_a_broken_deidentifier(tmp_path: Path, monkeypatch
 
 
 def test_residual_scan_module_imports_nothing_from_the_deidentifier() -> None:
-    source = Path(deid_runner.__file__).with_name("residual.py").read_text(encoding="utf-8")
+    source = Path(deid_runner.__file__).parent.with_name("residual.py").read_text(encoding="utf-8")
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):

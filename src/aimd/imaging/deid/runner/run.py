@@ -1,49 +1,20 @@
-"""``aimd data deid``: de-identify a file, a case folder or a dataset folder (001 §7.3, §11.2).
-
-The output keeps the folder structure. DICOM files get the PS3.15 Basic Profile, report text and JSON
-the text rules (JSON spans moved), NIfTI headers are cleaned, numeric arrays and Analyze voxel files are
-checked and copied, and anything that cannot be parsed or checked is reported as "not handled" and left
-out; symbolic links are never followed. Images that may hold burned-in text are quarantined (left out,
-reason logged) unless ``clean_pixels`` blanks the text and OCR finds none left. Every written byte is then
-searched by the independent residual scan (:mod:`aimd.imaging.deid.residual`); a file with a hit is
-removed and reported. Any file not written makes the exit code 1. The output is built
-in a temporary folder and renamed into place; the pseudonym map is written (atomically, mode 0600) to a
-path outside the output; ``deid_log.json`` in the output records the rules, options, tool versions and
-per-file results, never an original identifier.
-
-Example
--------
->>> import tempfile, pathlib, shutil
->>> from pydicom.data import get_testdata_file
->>> work = pathlib.Path(tempfile.mkdtemp())
->>> _ = shutil.copy(get_testdata_file("CT_small.dcm"), work / "in.dcm")
->>> report = deidentify_path(work / "in.dcm", work / "out", work / "map.json", salt="k")
->>> report.exit_code, sorted(p.name for p in (work / "out").iterdir())
-(0, ['deid_log.json', 'in.dcm'])
-"""
+"""One de-identification run: every source file handled, scanned for residual identifiers and logged."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
 
-from aimd import __version__
-from aimd.core.atomic import atomic_dir
-from aimd.core.config import get_settings
 from aimd.core.errors import AimdError, InvalidInputError
-from aimd.core.hashing import sha256_file
 from aimd.imaging.deid.dicom import (
     deidentify_dataset,
     mark_pixels_cleaned,
@@ -51,159 +22,15 @@ from aimd.imaging.deid.dicom import (
     register_patient,
     write_dicom,
 )
-from aimd.imaging.deid.discover import SourceFile, decode_text, discover, encode_text
+from aimd.imaging.deid.discover import SourceFile, decode_text, encode_text
 from aimd.imaging.deid.jsondoc import deidentify_json
 from aimd.imaging.deid.mapping import DeidMap
 from aimd.imaging.deid.nifti import check_analyze_pair, clean_nifti_bytes
 from aimd.imaging.deid.pixels import burned_in_reason, clean_pixels
-from aimd.imaging.deid.profile import BASIC_PROFILE, ProfileOptions
-from aimd.imaging.deid.report import build_log
 from aimd.imaging.deid.residual import ResidualScanner, originals_from_map
+from aimd.imaging.deid.runner.names import _clean_name, _refresh, _unique
+from aimd.imaging.deid.runner.records import LOG_NAME, WRITTEN_STATUSES, DeidOptions, FileReport
 from aimd.imaging.deid.text import TextDeidentifier
-
-LOG_NAME = "deid_log.json"
-# Parts of the log written from aimd's own constants (policy, rule descriptions, profile): no input reaches
-# them, so the scan of the log covers the rest (files, paths, errors, reasons, counts).
-STATIC_LOG_PARTS = frozenset({"policy", "text_rules", "profile", "clauses", "format", "date_shift"})
-
-
-@dataclass(frozen=True)
-class DeidOptions:
-    """Options of one run: the profile options, the date-shift range and what to do with unknown files.
-
-    Example
-    -------
-    >>> DeidOptions.from_settings().date_shift_max_days >= 1
-    True
-    """
-
-    profile: ProfileOptions = ProfileOptions()
-    date_shift_max_days: int = 365
-    copy_unknown: bool = False
-    clean_pixels: bool = False
-
-    @classmethod
-    def from_settings(cls, **overrides: Any) -> DeidOptions:
-        """Defaults from ``settings.deid`` (``AIMD_DEID__*``), then ``overrides``."""
-        deid = get_settings().deid
-        keep = overrides.pop("keep_private_tags", None)
-        profile = ProfileOptions(
-            keep_private_tags=deid.keep_private_tags if keep is None else keep,
-            clean_descriptors=overrides.pop("clean_descriptors", False),
-            retain_modified_dates=not overrides.pop("remove_dates", False),
-            retain_patient_characteristics=not overrides.pop("remove_characteristics", False),
-        )
-        return cls(profile=profile, date_shift_max_days=deid.date_shift_max_days, **overrides)
-
-
-@dataclass
-class FileReport:
-    """Result for one input file (``path`` is the output path relative to DST; no original values)."""
-
-    path: str
-    kind: str
-    status: str  # deidentified | copied | not handled | quarantined | skipped | failed
-    rules: dict[str, int] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "status": self.status}
-        if self.rules:
-            out["rules"] = self.rules
-        if self.details:
-            out.update(self.details)
-        if self.error:
-            out["error"] = self.error
-        return out
-
-
-WRITTEN_STATUSES = frozenset({"deidentified", "copied"})
-
-
-@dataclass
-class DeidReport:
-    """What a run did; ``exit_code`` is 1 when any file was not written (failed, not handled, quarantined,
-    skipped), else 0."""
-
-    src: Path
-    dst: Path
-    map_path: Path
-    files: list[FileReport]
-    log: dict[str, Any]
-
-    @property
-    def failed(self) -> list[FileReport]:
-        return [f for f in self.files if f.status == "failed"]
-
-    @property
-    def left_out(self) -> list[FileReport]:
-        """Every file not written to DST (failed, not handled, quarantined, skipped)."""
-        return [f for f in self.files if f.status not in WRITTEN_STATUSES]
-
-    @property
-    def warnings(self) -> list[tuple[str, str]]:
-        """``(path, warning)`` for every per-file warning."""
-        return [(f.path, w) for f in self.files for w in f.details.get("warnings", [])]
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.left_out or self.log.get("summary", {}).get("failed", 0) else 0
-
-    def summary(self) -> dict[str, Any]:
-        """Counts for the CLI (paths of DST, map and log; per-status and per-kind counts, files left out)."""
-        failed = [{"path": f.path, "error": f.error} for f in self.failed]
-        left_out = [
-            {"path": f.path, "status": f.status, "reason": f.error or f.details.get("reason", "")}
-            for f in self.left_out
-        ]
-        return {
-            "dst": str(self.dst),
-            "map": str(self.map_path),
-            "log": str(self.dst / LOG_NAME),
-            **self.log["summary"],
-            "failed_files": failed,
-            "left_out": left_out,
-            "warning_list": [{"path": p, "warning": w} for p, w in self.warnings],
-            "exit_code": self.exit_code,
-        }
-
-
-def check_paths(src: Path, dst: Path, map_path: Path) -> tuple[Path, Path, Path]:
-    """Resolve and validate SRC, DST and MAPFILE; bad combinations are :class:`InvalidInputError`.
-
-    Example
-    -------
-    >>> import tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> try:
-    ...     check_paths(root, root.parent / "out", root.parent / "out" / "map.json")
-    ... except InvalidInputError as err:
-    ...     print(err.message)
-    the pseudonym map must not be stored inside the output (001 §11.2.1)
-    """
-    src, dst, map_path = Path(src).resolve(), Path(dst).resolve(), Path(map_path).resolve()
-    if not src.exists():
-        raise InvalidInputError("source not found", where=str(src), hint="pass an existing file or folder")
-    if dst == src or src in dst.parents:
-        raise InvalidInputError(
-            "output folder is inside the source", where=str(dst), hint="write the de-identified copy outside SRC"
-        )
-    if dst in src.parents:
-        raise InvalidInputError(
-            "source is inside the output folder",
-            where=str(src),
-            hint="choose an output folder that does not contain SRC",
-        )
-    if map_path == dst or dst in map_path.parents:
-        raise InvalidInputError(
-            "the pseudonym map must not be stored inside the output (001 §11.2.1)",
-            where=str(map_path),
-            hint="put --map outside DST, e.g. next to the source",
-        )
-    if map_path.is_dir():
-        raise InvalidInputError("--map is a folder", where=str(map_path), hint="pass a file path, e.g. map.json")
-    return src, dst, map_path
 
 
 class _Run:
@@ -604,151 +431,3 @@ class _Run:
                 where=LOG_NAME,
                 hint="report this file set; nothing was written",
             )
-
-
-_NAME_SUFFIX = re.compile(r"(?:\.[A-Za-z][A-Za-z0-9]{0,4})+$")
-_NAME_SEPARATORS = re.compile(r"[_.\-]+")
-
-
-def _clean_name(part: str, engine: TextDeidentifier) -> str:
-    """One file or folder name with identifiers replaced; ``_``/``-``/``.`` are read as spaces."""
-    suffix = _NAME_SUFFIX.search(part)
-    stem, ext = (part[: suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (part, "")
-    direct = engine.deidentify(stem)
-    spaced = _NAME_SEPARATORS.sub(" ", stem)
-    loose = engine.deidentify(spaced) if spaced != stem else direct
-    if loose.changed and (not direct.changed or len(loose.replacements) > len(direct.replacements)):
-        new_stem = loose.text.replace(" ", "_")
-    else:
-        new_stem = direct.text
-    return (new_stem or "file") + ext if new_stem != stem else part
-
-
-def _unique(rel: Path, taken: set[str], tmp: Path) -> Path:
-    candidate, n = rel, 2
-    while candidate.as_posix() in taken or (tmp / candidate).exists():
-        suffix = _NAME_SUFFIX.search(rel.name)
-        stem, ext = (rel.name[: suffix.start()], suffix.group(0)) if suffix and suffix.start() > 0 else (rel.name, "")
-        candidate = rel.with_name(f"{stem}_{n}{ext}")
-        n += 1
-    return candidate
-
-
-def _refresh(node: Any, root: Path, here: Path, renamed: dict[str, str]) -> bool:
-    changed = False
-    if isinstance(node, dict):
-        path = node.get("path") or node.get("file")
-        if isinstance(path, str) and isinstance(node.get("sha256"), str):
-            path = renamed.get(path, path)
-            for base in (here, root):
-                candidate = base / path
-                if candidate.is_file() and root in candidate.resolve().parents:
-                    new_hash, size = sha256_file(candidate), candidate.stat().st_size
-                    if node["sha256"] != new_hash:
-                        node["sha256"] = new_hash
-                        changed = True
-                    for size_key in ("bytes", "size", "size_bytes"):
-                        if size_key in node and node[size_key] != size:
-                            node[size_key] = size
-                            changed = True
-                    if node.get("path") != path and "path" in node:
-                        node["path"] = path
-                        changed = True
-                    break
-        for value in node.values():
-            changed |= _refresh(value, root, here, renamed)
-    elif isinstance(node, list):
-        for value in node:
-            changed |= _refresh(value, root, here, renamed)
-    return changed
-
-
-def deidentify_path(
-    src: str | Path,
-    dst: str | Path,
-    map_path: str | Path,
-    *,
-    options: DeidOptions | None = None,
-    salt: str | None = None,
-    overwrite: bool = False,
-    progress: Callable[[], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-) -> DeidReport:
-    """De-identify ``src`` (file, case folder or dataset folder) into ``dst``; extend ``map_path``.
-
-    Parameters
-    ----------
-    src, dst, map_path:
-        Input, output folder (built atomically) and pseudonym map file (must be outside ``dst``).
-    options:
-        Profile options and date-shift range; default from settings.
-    salt:
-        Secret for a new map (random if omitted); must match the salt of an existing map.
-    overwrite:
-        Replace a non-empty ``dst``.
-    progress, on_total:
-        Called once per processed file, and once with the number of files.
-
-    Raises
-    ------
-    InvalidInputError
-        Missing source, DST inside SRC, map inside DST, salt mismatch, non-empty DST without ``overwrite``.
-
-    Example
-    -------
-    >>> import tempfile, pathlib
-    >>> work = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (work / "in").mkdir(), (work / "in" / "r.txt").write_text("姓名：张伟", encoding="utf-8")
-    >>> deidentify_path(work / "in", work / "out", work / "map.json").exit_code
-    0
-    >>> (work / "out" / "r.txt").read_text(encoding="utf-8").startswith("姓名：[NAME-")
-    True
-    """
-    started = time.time()
-    src, dst, map_path = check_paths(Path(src), Path(dst), Path(map_path))
-    options = options or DeidOptions.from_settings()
-    mapping = DeidMap.open(map_path, salt)
-    root, files = discover(src, exclude=(map_path,))
-    if not files:
-        raise InvalidInputError("no files found", where=str(src), hint="pass a file or a non-empty folder")
-    if on_total is not None:
-        on_total(len(files))
-    run = _Run(src, dst, map_path, mapping, options, progress)
-    with atomic_dir(dst, overwrite=overwrite) as tmp:
-        run.run(files, tmp)
-        residual = run.residual_scan(tmp)
-        reports = [run.reports[f.rel] for f in files]
-        log = build_log(
-            reports=[r.to_json() for r in reports] + run.stray,
-            options=options,
-            mapping=mapping,
-            residual=residual,
-            started=started,
-            versions=_versions(),
-            profile_size=len(BASIC_PROFILE),
-        )
-        text = json.dumps(log, ensure_ascii=False, indent=2) + "\n"
-        run.check_log(json.dumps({k: v for k, v in log.items() if k not in STATIC_LOG_PARTS}, ensure_ascii=False))
-        (tmp / LOG_NAME).write_text(text, encoding="utf-8")
-        mapping.record_run(
-            src=str(src),
-            dst=str(dst),
-            aimd=__version__,
-            files=len(files),
-            failed=sum(r.status not in WRITTEN_STATUSES for r in reports),
-            options=log["profile"]["options"],
-        )
-        mapping.save(map_path)
-    return DeidReport(src, dst, map_path, reports, log)
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "aimd": __version__,
-        "pydicom": pydicom.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-
-
-__all__ = ["LOG_NAME", "DeidOptions", "DeidReport", "FileReport", "check_paths", "deidentify_path"]
