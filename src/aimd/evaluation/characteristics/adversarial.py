@@ -30,6 +30,7 @@ from aimd.evaluation.base import Applicability, Characteristic, ClaimModel
 from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
 from aimd.evaluation.support.blackbox import square_attack
+from aimd.evaluation.support.drops import Curve, drop_fields, judge_worst_drop
 from aimd.evaluation.support.pixel_loss import art_estimator, flat_targets
 from aimd.evaluation.support.sampling import sample_evenly
 from aimd.evaluation.support.scoring import case_scores, labels_from_probs, metric_name, summarize
@@ -134,7 +135,7 @@ class Adversarial(Characteristic):
         series: list[Series] = []
         eps_list = sorted(claim.epsilons)
         for attack in claim.attacks:
-            ys, lo, hi = [clean["estimate"]], [clean["ci_low"]], [clean["ci_high"]]
+            curve = Curve(clean)
             for eps in eps_list:
                 ctx.note(f"adversarial: {attack} ε={eps}")
                 adv, queries = self._generate(attack, eps, ctx, claim, estimator, data.images, y)
@@ -147,38 +148,27 @@ class Adversarial(Characteristic):
                         "kind": "black-box" if attack in BLACK_BOX else "white-box",
                         "epsilon": eps,
                         "epsilon_physical": physical_epsilon(eps, spec_in),
-                        name: s["estimate"],
-                        "ci_low": s["ci_low"],
-                        "ci_high": s["ci_high"],
-                        "drop": drop["estimate"],
-                        "drop_ci_low": drop["ci_low"],
-                        "drop_ci_high": drop["ci_high"],
+                        **drop_fields(name, s, drop),
                         "max_abs_perturbation": round(float(np.abs(adv - data.images).max()), 6),
                         "model_queries": queries,
                         "queries_per_image": None if queries is None else round(queries / len(data), 3),
                     }
                 )
-                ys.append(s["estimate"])
-                lo.append(s["ci_low"])
-                hi.append(s["ci_high"])
-            series.append(Series(name=attack, x=[0.0, *eps_list], y=ys, low=lo, high=hi))
-            within = [r for r in rows if r["attack"] == attack and r["epsilon"] <= claim.claimed_epsilon]
-            label = f"{attack}: {name} drop up to ε {claim.claimed_epsilon}"
-            if within:
-                worst = max(within, key=lambda r: r["drop"])
-                ev.at_most(
-                    label,
-                    claim.max_metric_drop,
-                    {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"], "ci_high": worst["drop_ci_high"]},
+                curve.add(s)
+            series.append(curve.series(attack, eps_list))
+            judge_worst_drop(
+                ev,
+                f"{attack}: {name} drop up to ε {claim.claimed_epsilon}",
+                [r for r in rows if r["attack"] == attack],
+                level="epsilon",
+                claimed=claim.claimed_epsilon,
+                limit=claim.max_metric_drop,
+                detail=lambda worst: (
                     f"worst at ε {worst['epsilon']}; "
-                    f"ε {claim.claimed_epsilon} = {raw_units(claim.claimed_epsilon, spec_in)}",
-                )
-            else:
-                ev.not_evaluated(
-                    label,
-                    f"≤ {claim.max_metric_drop}",
-                    f"no attack budget at or below the claimed ε {claim.claimed_epsilon} (budgets {eps_list})",
-                )
+                    f"ε {claim.claimed_epsilon} = {raw_units(claim.claimed_epsilon, spec_in)}"
+                ),
+                missing=f"no attack budget at or below the claimed ε {claim.claimed_epsilon} (budgets {eps_list})",
+            )
         if any(a in BLACK_BOX for a in claim.attacks):
             spent = [r["model_queries"] for r in rows if r["kind"] == "black-box"]
             ev.measurements["black_box"] = {

@@ -31,6 +31,7 @@ from aimd.evaluation.base import Characteristic, ClaimModel
 from aimd.evaluation.context import EvalData, EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
 from aimd.evaluation.support.artefacts import ARTEFACTS, apply_artefact, artefact_parameters
+from aimd.evaluation.support.drops import Curve, drop_fields, judge_worst_drop
 from aimd.evaluation.support.ood import flagged, record_probes
 from aimd.evaluation.support.sampling import sample_evenly
 from aimd.evaluation.support.scoring import case_scores, evaluate, labels_from_probs, metric_name, summarize
@@ -151,7 +152,7 @@ class Robustness(Characteristic):
         series: list[Series] = []
         for art in claim.artefacts:
             levels = self._levels(ctx, claim, art)
-            ys, lo, hi = [base["estimate"]], [base["ci_low"]], [base["ci_high"]]
+            curve = Curve(base)
             for sev in levels:
                 ctx.note(f"robustness: {art} {sev:g}")
                 perturbed = (
@@ -168,38 +169,25 @@ class Robustness(Characteristic):
                         "artefact": art,
                         "severity": sev,
                         **artefact_parameters(art, sev),
-                        name: s["estimate"],
-                        "ci_low": s["ci_low"],
-                        "ci_high": s["ci_high"],
+                        **drop_fields(name, s, drop),
                         "cases": s["n"],
-                        "drop": drop["estimate"],
-                        "drop_ci_low": drop["ci_low"],
-                        "drop_ci_high": drop["ci_high"],
                     }
                 )
-                ys.append(s["estimate"])
-                lo.append(s["ci_low"])
-                hi.append(s["ci_high"])
+                curve.add(s)
             if levels:
-                series.append(Series(name=art, x=[0.0, *levels], y=ys, low=lo, high=hi))
-            within = [r for r in rows if r["artefact"] == art and r["severity"] <= claim.claimed_severity]
-            label = f"{art}: metric drop up to severity {claim.claimed_severity}"
-            if within:
-                worst = max(within, key=lambda r: r["drop"])
-                ev.at_most(
-                    label,
-                    claim.max_metric_drop,
-                    {"estimate": worst["drop"], "ci_low": worst["drop_ci_low"], "ci_high": worst["drop_ci_high"]},
-                    f"worst at severity {worst['severity']} (paired over {worst['cases']} cases)",
-                )
-            else:
-                ev.not_evaluated(
-                    label,
-                    f"≤ {claim.max_metric_drop}",
-                    "no measured severity at or below the claimed one"
-                    if ctx.perturbed is None
-                    else "the dataset holds no perturbed copy at or below the claimed severity",
-                )
+                series.append(curve.series(art, levels))
+            judge_worst_drop(
+                ev,
+                f"{art}: metric drop up to severity {claim.claimed_severity}",
+                [r for r in rows if r["artefact"] == art],
+                level="severity",
+                claimed=claim.claimed_severity,
+                limit=claim.max_metric_drop,
+                detail=lambda worst: f"worst at severity {worst['severity']} (paired over {worst['cases']} cases)",
+                missing="no measured severity at or below the claimed one"
+                if ctx.perturbed is None
+                else "the dataset holds no perturbed copy at or below the claimed severity",
+            )
         ev.tables.append(
             Table(
                 title="Metric per artefact and severity (A.12.2 a)",

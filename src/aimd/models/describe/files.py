@@ -26,6 +26,15 @@ from typing import Any
 from aimd import __version__
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.core.hashing import sha256_file
+from aimd.models.describe.archive import (
+    add_framework,
+    add_parameter_counts,
+    add_structure,
+    add_topology,
+    add_training_data,
+    graph_counts,
+    module_types,
+)
 from aimd.models.describe.provider import ProviderInfo, load_provider
 from aimd.models.describe.sections import Builder
 
@@ -39,34 +48,9 @@ def is_model_file(path: str | Path) -> bool:
 
 
 def _provider_items(b: Builder, info: ProviderInfo) -> None:
-    data = info.data
     b.add("4.2.1", "source", "source of the structure", info.structure_notes, "provider", hint="structure_notes")
     b.add("4.2.4", "preprocessing", "preprocessing", None, "provider", hint="preprocessing")
-    b.add(
-        "4.3.1",
-        "devices",
-        "source-task data modality and acquisition devices",
-        data.acquisition_devices,
-        "provider",
-        hint="data.acquisition_devices",
-    )
-    b.add(
-        "4.3.1",
-        "annotation",
-        "annotation source, amount and quality",
-        data.annotation,
-        "provider",
-        hint="data.annotation",
-    )
-    b.add("4.3.2", "amount", "data amount and splits", None, "provider")
-    b.add(
-        "4.3.3",
-        "criteria",
-        "selection criteria and cleaning",
-        data.quality_criteria,
-        "provider",
-        hint="data.quality_criteria",
-    )
+    add_training_data(b, info)
     b.add("4.4.1", "method", "learning method", None, "provider")
     b.add("4.4.3", "domain", "task domain", info.task_domain, "provider", hint="task_domain")
     b.add("4.5.1", "modalities", "modalities for inference", None, "provider")
@@ -139,8 +123,6 @@ def _onnx(path: Path, b: Builder) -> dict[str, Any]:
 def _torchscript(path: Path, b: Builder) -> dict[str, Any]:
     import torch
 
-    from aimd.models.external.describe import graph_counts, module_types
-
     try:
         module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as err:
@@ -149,37 +131,11 @@ def _torchscript(path: Path, b: Builder) -> dict[str, Any]:
             where=str(path),
             hint="save it with torch.jit.save (a state dict is not a runnable model)",
         ) from err
-    params = list(module.parameters())
     types = module_types(module)
-    counts = graph_counts(module)
-    root = getattr(module, "original_name", type(module).__name__)
-    b.add(
-        "4.1",
-        "framework",
-        "framework",
-        f"PyTorch TorchScript (read with torch {torch.__version__.split('+')[0]})",
-        "model",
-    )
-    b.add(
-        "4.2.1",
-        "structure",
-        "overall structure",
-        f"{root} (TorchScript archive); leaf modules: " + ", ".join(f"{k}×{v}" for k, v in types.items()),
-        "model",
-    )
-    b.add(
-        "4.2.2",
-        "topology",
-        "distribution scheme",
-        "feed-forward (no loops in the TorchScript graph)"
-        if counts["loops"] == 0
-        else f"{counts['loops']} loop(s) in the TorchScript graph",
-        "model",
-    )
-    b.add("4.2.3", "total", "parameters (total)", int(sum(p.numel() for p in params)), "model")
-    b.add(
-        "4.2.3", "trainable", "parameters (trainable)", int(sum(p.numel() for p in params if p.requires_grad)), "model"
-    )
+    add_framework(b, "read")
+    add_structure(b, module, types)
+    add_topology(b, graph_counts(module))
+    add_parameter_counts(b, module)
     b.add("4.2.3", "layer_types", "layer types (modules)", types, "model")
     b.add("4.2.3", "input_shape", "input shape", None, "model")  # a TorchScript archive states no input shape
     b.add("4.2.3", "output_shape", "output shape", None, "model")

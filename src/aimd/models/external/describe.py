@@ -16,7 +16,6 @@ Example
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,39 +25,19 @@ from torch.utils.flop_counter import FlopCounterMode
 from aimd import __version__
 from aimd.models.adapters.torchscript import TorchScriptPredictor
 from aimd.models.describe import DESCRIPTION_FORMAT
+from aimd.models.describe.archive import (
+    ACTIVATIONS,
+    add_framework,
+    add_parameter_counts,
+    add_structure,
+    add_topology,
+    add_training_data,
+    graph_counts,
+    module_types,
+)
 from aimd.models.describe.provider import ProviderInfo
 from aimd.models.describe.sections import Builder
 from aimd.models.record import environment
-
-_ACTIVATIONS = ("relu", "sigmoid", "softmax", "tanh", "gelu", "leaky_relu", "elu", "silu")
-
-
-def graph_counts(module: torch.jit.ScriptModule) -> dict[str, int]:
-    """Operator counts in the inlined TorchScript graph: additions, concatenations, loops, activations."""
-    kinds = Counter(node.kind() for node in module.inlined_graph.nodes())
-    out = {
-        "additions": kinds["aten::add"] + kinds["aten::add_"],
-        "concatenations": kinds["aten::cat"],
-        "loops": kinds["prim::Loop"],
-    }
-    for act in _ACTIVATIONS:
-        out[act] = kinds[f"aten::{act}"] + kinds[f"aten::{act}_"]
-    return out
-
-
-def module_types(module: torch.nn.Module) -> dict[str, int]:
-    """Counts of leaf module types (TorchScript keeps each submodule's original class name).
-
-    Example
-    -------
-    >>> module_types(torch.nn.Sequential(torch.nn.Conv3d(1, 1, 1), torch.nn.ReLU()))
-    {'Conv3d': 1, 'ReLU': 1}
-    """
-    counts: Counter[str] = Counter()
-    for _, sub in module.named_modules():
-        if not list(sub.children()):
-            counts[getattr(sub, "original_name", type(sub).__name__)] += 1
-    return dict(sorted(counts.items()))
 
 
 def _forward(module: torch.nn.Module, shape: list[int]) -> tuple[list[int], int]:
@@ -122,27 +101,17 @@ def describe_torchscript(
         }
         for n, c in module.named_children()
     }
-    root = getattr(module, "original_name", type(module).__name__)
-    leaves = ", ".join(f"{k}×{v}" for k, v in types.items())
-    b.add("4.2.1", "structure", "overall structure", f"{root} (TorchScript archive); leaf modules: {leaves}", "model")
+    add_structure(b, module, types)
     b.add("4.2.1", "source", "source of the structure", info.structure_notes, "provider", hint="structure_notes")
     b.add("4.2.1", "blocks", "blocks (in definition order)", blocks, "model")
     counts = graph_counts(module)
     b.add("4.2.2", "neurons", "neuron nodes (output units of weighted layers, one input sample)", None, "model")
-    b.add(
-        "4.2.2",
-        "topology",
-        "distribution scheme",
-        "feed-forward (no loops in the TorchScript graph)"
-        if counts["loops"] == 0
-        else f"{counts['loops']} loop(s) in the TorchScript graph",
-        "model",
-    )
+    add_topology(b, counts)
     b.add(
         "4.2.2",
         "activations",
         "activation functions",
-        [f"{k}×{counts[k]}" for k in _ACTIVATIONS if counts[k]] + [f"declared output: {out.activation}"],
+        [f"{k}×{counts[k]}" for k in ACTIVATIONS if counts[k]] + [f"declared output: {out.activation}"],
         "model",
     )
     convs = sum(v for k, v in types.items() if k.startswith("Conv") and "Transpose" not in k)
@@ -161,10 +130,7 @@ def describe_torchscript(
     params = list(module.parameters())
     out_shape, flops = _forward(module, spec.input_shape(batch=1))
     shape_out = [-1, *out_shape[1:]]
-    b.add("4.2.3", "total", "parameters (total)", int(sum(p.numel() for p in params)), "model")
-    b.add(
-        "4.2.3", "trainable", "parameters (trainable)", int(sum(p.numel() for p in params if p.requires_grad)), "model"
-    )
+    add_parameter_counts(b, module)
     b.add("4.2.3", "per_block", "parameters per block", {k: v["params"] for k, v in blocks.items()}, "model")
     b.add("4.2.3", "layer_types", "layer types (modules)", types, "model")
     b.add("4.2.3", "input_shape", "input shape", spec.input_shape(), "spec")
@@ -271,13 +237,7 @@ def _overview(
         "provider" if info.provider else src["provider"],
         hint="provider",
     )
-    b.add(
-        "4.1",
-        "framework",
-        "framework",
-        f"PyTorch TorchScript (run with torch {torch.__version__.split('+')[0]})",
-        "model",
-    )
+    add_framework(b, "run")
     b.add(
         "4.1",
         "identity",
@@ -289,37 +249,12 @@ def _overview(
 
 
 def _data_and_training(b: Builder, info: ProviderInfo, domain: str) -> None:
-    data = info.data
-    b.add(
-        "4.3.1",
-        "devices",
-        "source-task data modality and acquisition devices",
-        data.acquisition_devices,
-        "provider",
-        hint="data.acquisition_devices",
-    )
-    b.add(
-        "4.3.1",
-        "annotation",
-        "annotation source, amount and quality",
-        data.annotation,
-        "provider",
-        hint="data.annotation",
-    )
-    b.add("4.3.2", "amount", "data amount and splits", None, "provider")
-    b.add(
-        "4.3.3",
-        "criteria",
-        "selection criteria and cleaning",
-        data.quality_criteria,
-        "provider",
-        hint="data.quality_criteria",
-    )
+    add_training_data(b, info)
     b.add(
         "4.3.3",
         "deidentification",
         "privacy protection / de-identification",
-        data.deidentification,
+        info.data.deidentification,
         "provider",
         hint="data.deidentification",
     )
