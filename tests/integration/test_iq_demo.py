@@ -38,6 +38,9 @@ def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
     assert verdicts["performance.stress"] != "not_evaluated" and verdicts["reliability.network"] != "not_evaluated"
     cases = next(c for c in report["checks"] if c["key"] == "performance.baseline")["data"]["cases"]
     assert [r["answer"] for r in cases] == [c["reference"] for c in baseline["cases"]]  # installed = validated
+    # the installed annotation platform is qualified too: MFA, least privilege, audit chain, import hash
+    for key in ("security.mfa", "security.least_privilege", "security.import_integrity", "logs.command_audit"):
+        assert verdicts[key] == "pass", (key, next(c for c in report["checks"] if c["key"] == key)["reason"])
     assert verdicts["plan.people"] == "fail"  # the site has not recorded its people yet: a deviation
     assert result["conclusion"] == "fail" and "plan.people" in result["deviations"]
     assert all(d["identical"] for d in result["rollback_drills"])

@@ -106,3 +106,14 @@ def test_run_needs_something_to_qualify(tmp_path: Path) -> None:
         app, ["iq", "run", "--out", str(tmp_path / "o"), "--profile", "huge", "--prefix", str(tmp_path)]
     )
     assert isinstance(res.exception, InvalidInputError) and "unknown profile" in str(res.exception)
+
+
+def test_platform_admin_credentials_are_checked(tmp_path: Path) -> None:
+    missing = runner.invoke(
+        app, ["iq", "run", "--platform", "http://127.0.0.1:9", "--platform-admin", str(tmp_path / "none.json")]
+    )
+    assert isinstance(missing.exception, InvalidInputError) and "none.json" in str(missing.exception)
+    partial = tmp_path / "admin.json"
+    partial.write_text(json.dumps({"username": "admin"}))
+    with pytest.raises(InvalidInputError, match="username and password"):
+        run_iq(protocol_template(), tmp_path / "out", platform="http://127.0.0.1:9", platform_admin=partial)

@@ -1,5 +1,6 @@
 """The IQ stage of ``aimd demo``: release aimd itself as a signed bundle, install it into a prefix, start the
-installed inference service with TLS, and run ``aimd iq run --profile quick`` against both (002 §4.3, §5, §6).
+installed inference service and annotation platform with TLS, and run ``aimd iq run --profile quick``
+against the prefix and both (002 §4.3, §5, §6).
 
 Example
 -------
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aimd import __version__
+from aimd.core.atomic import atomic_file
 from aimd.core.errors import InvalidInputError
 from aimd.iq.baseline import DEVICE, apply_baseline, reference_baseline
 from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
@@ -84,72 +86,43 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
-    """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token.
-
-    ``model`` is a model file, or the name of a reference device shipped inside the release."""
-    import httpx
-
-    python = str(layout.current / "bin" / "python")
+def _release_env(layout: Layout) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["AIMD_CONFIG"] = str(layout.config / "aimd.toml")
-    data = layout.data / "serve"
-    created = subprocess.run(
-        [
-            python,
-            "-m",
-            "aimd.cli.main",
-            "serve",
-            "token",
-            "create",
-            "--scope",
-            "infer",
-            "--name",
-            "iq",
-            "--data",
-            str(data),
-            "--json",
-        ],
+    return env
+
+
+def _aimd(layout: Layout, *args: str) -> str:
+    """Run the installed release's ``aimd`` with ``args``; its standard output."""
+    done = subprocess.run(
+        [str(layout.current / "bin" / "python"), "-m", "aimd.cli.main", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=_release_env(layout),
         check=False,
         timeout=300,
     )
-    if created.returncode != 0:
+    if done.returncode != 0:
         raise InvalidInputError(
-            f"token creation failed: {created.stderr.strip()[-300:]}",
+            f"aimd {args[0]} {args[1]} failed: {done.stderr.strip()[-300:]}",
             where=str(layout.prefix),
             hint="check the installed release with `aimd iq run --prefix`",
         )
-    token = json.loads(created.stdout)["token"]
-    key, cert = self_signed(layout.config / "tls")
-    port = _free_port()
+    return done.stdout
+
+
+@contextlib.contextmanager
+def _running(layout: Layout, args: list[str], url: str, timeout_s: float) -> Iterator[None]:
+    """The installed release's ``aimd <args>`` in the background until ``url``/v2/health/ready answers 200."""
+    import httpx
+
     proc = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "aimd.cli.main",
-            "serve",
-            "--model",
-            f"lesion={model}",
-            "--data",
-            str(data),
-            "--port",
-            str(port),
-            "--tls-cert",
-            str(cert),
-            "--tls-key",
-            str(key),
-            "--no-explain",
-        ],
-        env=env,
+        [str(layout.current / "bin" / "python"), "-m", "aimd.cli.main", *args],
+        env=_release_env(layout),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -158,12 +131,13 @@ def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise InvalidInputError(
-                    f"the installed service did not start: {(proc.stderr.read() if proc.stderr else '')[-300:]}",
+                    f"the installed `aimd {args[0]}` did not start: "
+                    f"{(proc.stderr.read() if proc.stderr else '')[-300:]}",
                     where=url,
-                    hint="run `aimd serve` from the release by hand to see the error",
+                    hint=f"run `aimd {args[0]}` from the release by hand to see the error",
                 )
             time.sleep(0.5)
-        yield {"url": url, "token": token}
+        yield
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -172,10 +146,48 @@ def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0
             proc.kill()
 
 
+@contextlib.contextmanager
+def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
+    """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token.
+
+    ``model`` is a model file, or the name of a reference device shipped inside the release."""
+    data = layout.data / "serve"
+    created = _aimd(
+        layout, "serve", "token", "create", "--scope", "infer", "--name", "iq", "--data", str(data), "--json"
+    )
+    key, cert = self_signed(layout.config / "tls")
+    port = _free_port()
+    url = f"https://127.0.0.1:{port}"
+    args = ["serve", "--model", f"lesion={model}", "--data", str(data), "--port", str(port)]
+    args += ["--tls-cert", str(cert), "--tls-key", str(key), "--no-explain"]
+    with _running(layout, args, url, timeout_s):
+        yield {"url": url, "token": json.loads(created)["token"]}
+
+
+@contextlib.contextmanager
+def serve_platform(layout: Layout, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
+    """Initialise and run the installed release's annotation platform over TLS on a free loopback port;
+    yields its url and the file (0600) with the first admin's one-time credentials."""
+    data = layout.data / "platform"
+    admin = layout.config / "platform-admin.json"
+    if not admin.is_file():
+        shown = _aimd(layout, "platform", "init", "--data", str(data), "--json")
+        with atomic_file(admin, suffix=".json") as tmp:
+            tmp.write_text(shown, encoding="utf-8")
+            tmp.chmod(0o600)
+    key, cert = self_signed(layout.config / "tls-platform")
+    port = _free_port()
+    url = f"https://127.0.0.1:{port}"
+    args = ["platform", "serve", "--data", str(data), "--port", str(port), "--tls-cert", str(cert)]
+    with _running(layout, [*args, "--tls-key", str(key)], url, timeout_s):
+        yield {"url": url, "admin": str(admin)}
+
+
 def run_iq_demo(
     out: Path, *, model: Path | None = None, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
-    """Bundle → install → serve → IQ run (quick profile) → report; returns the headline numbers."""
+    """Bundle → install → baseline → serve (inference service and annotation platform) → IQ run (quick
+    profile) → report; returns the headline numbers."""
     step = progress or (lambda _s: None)
     started = time.perf_counter()
     from aimd.models.reference import WEIGHTS_DIR
@@ -192,21 +204,28 @@ def run_iq_demo(
     report_dir = out / "report"
     shutil.rmtree(report_dir, ignore_errors=True)
     served: Path | str | None
+    baseline = None
     if model is None:  # the shipped reference device, with its validated baseline
         served = DEVICE
-        apply_baseline(quick_limits(protocol), reference_baseline(out / "baseline"))
+        baseline = reference_baseline(out / "baseline")
+        apply_baseline(quick_limits(protocol), baseline)
         step("baseline")
     else:
         served = next(iter(sorted((layout.current / "bundle" / "models").glob("*"))), None)
     if served is not None:
-        with serve_release(layout, served) as svc:
+        with serve_release(layout, served) as svc, serve_platform(layout) as plat:
             step("serve")
+            if baseline is not None and protocol.platform is not None:
+                protocol.platform.import_file = baseline["cases"][0]["file"]
+                protocol.platform.import_sha256 = baseline["cases"][0]["sha256"]
             report = run_iq(
                 protocol,
                 report_dir,
                 prefix=layout.prefix,
                 target=svc["url"],
                 token=svc["token"],
+                platform=plat["url"],
+                platform_admin=plat["admin"],
                 profile="quick",
                 operator="demo",
             )
@@ -238,4 +257,4 @@ def run_iq_demo(
     }
 
 
-__all__ = ["aimd_release_notes", "build_aimd_bundle", "quick_limits", "run_iq_demo", "serve_release"]
+__all__ = ["aimd_release_notes", "build_aimd_bundle", "quick_limits", "run_iq_demo", "serve_platform", "serve_release"]
