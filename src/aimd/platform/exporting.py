@@ -19,7 +19,8 @@ from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.atomic import atomic_write_json
 from aimd.platform.models import Case, Decision, Project, Submission, User
 from aimd.platform.projects import ConflictError, accepted_case_ids
-from aimd.platform.workflow import _package_for, case_mask
+from aimd.platform.workflow import case_mask
+from aimd.platform.workflow.packages import _package_for
 from aimd.store import AuditLog, BlobStore
 
 __all__ = ["export_project"]
