@@ -87,9 +87,11 @@ def _rerun_argv(params: dict[str, Any]) -> list[str]:
         "--pdf" if params["pdf"] else "--no-pdf",
         "--no-isolate-network",
     ]
-    for flag in ("model", "data", "claims", "description"):
+    for flag in ("model", "data", "claims", "description", "ray_address"):
         if params[flag] is not None:
-            args += [f"--{flag}", str(params[flag])]
+            args += [f"--{flag.replace('_', '-')}", str(params[flag])]
+    if params["ray"]:
+        args.append("--ray")
     for flag in ("only", "skip", "split"):
         for value in params[flag] or []:
             args += [f"--{flag}", str(value)]
@@ -118,6 +120,15 @@ def evaluate(
         help="Run in a network namespace without interfaces (unshare --net), so no connection can leave the "
         "process, native runtimes included (000 §5.2.9 b); without it only Python's sockets are watched.",
     ),
+    ray: bool = typer.Option(
+        False, "--ray", help="Run each perturbation and attack budget as a Ray task on a local Ray instance."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Run them on the Ray cluster at ADDRESS (implies --ray; needs --no-isolate-network).",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a model (default: the built-in reference model on phantoms) and write the report."""
@@ -134,8 +145,14 @@ def evaluate(
             where="--model/--data",
             hint="e.g. --model runs/seg --data phantoms/",
         )
+    if ray_address and isolate_network:
+        raise InvalidInputError(
+            "a Ray cluster is reached over the network, which --isolate-network shuts off",
+            where="--ray-address",
+            hint="add --no-isolate-network (egress is then watched in Python only), or use --ray on this machine",
+        )
     if isolate_network and not os.environ.get(ISOLATION_ENV):
-        argv = isolated_argv([sys.executable, "-m", "aimd.cli.main", *_rerun_argv(ctx.params)])
+        argv = isolated_argv([sys.executable, "-m", "aimd.cli.main", *_rerun_argv(ctx.params)], loopback=ray)
         if argv is not None:
             done = subprocess.run(argv, env={**os.environ, ISOLATION_ENV: "1"}, check=False)
             raise typer.Exit(done.returncode)
@@ -166,6 +183,7 @@ def evaluate(
             threads=threads,
             pdf=pdf,
             progress=step,
+            ray=ray_address or ("local" if ray else None),
         )
     if json_out:
         print_json(result)

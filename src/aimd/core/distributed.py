@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -42,6 +43,39 @@ def _import_ray() -> Any:
     return ray
 
 
+@contextlib.contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray, initialised for the ``with`` block: local (``None``/``"local"``, ``num_cpus`` CPUs) or joined by address.
+
+    When Ray is already initialised in this process that instance is used and left running; one
+    started here is shut down on leaving the block.
+    """
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    try:
+        if address in (None, LOCAL):
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise InvalidInputError(
+            f"cannot reach the Ray cluster: {err}",
+            where=f"--ray {address}",
+            hint="start it with `ray start --head` or omit the address for a local run",
+        ) from err
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 def ray_imap(
     fn: Callable[..., Any],
     jobs: Sequence[tuple[Any, ...]],
@@ -52,42 +86,18 @@ def ray_imap(
 ) -> Iterator[Any]:
     """Yield ``fn(*job)`` for every job, computed as Ray tasks (one per job), in job order.
 
-    ``address`` ``None`` or ``"local"``: a local Ray instance with ``num_cpus`` CPUs; anything else
-    is passed to ``ray.init(address=...)``. Each task is retried up to ``max_retries`` times when
-    its worker process dies. Every task is submitted at once; each result is fetched from the object
-    store only when the caller asks for it and dropped there after, so large results (masks) need
-    not all be held at the same time.
+    ``address`` and ``num_cpus`` as in :func:`ray_session`. Each task is retried up to
+    ``max_retries`` times when its worker process dies. Every task is submitted at once; each result
+    is fetched from the object store only when the caller asks for it and dropped there after, so
+    large results (masks) need not all be held at the same time.
     """
-    ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        try:
-            if address in (None, LOCAL):
-                ray.init(
-                    num_cpus=num_cpus or os.cpu_count() or 1,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-            else:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise InvalidInputError(
-                f"cannot reach the Ray cluster: {err}",
-                where=f"--ray {address}",
-                hint="start it with `ray start --head` or omit the address for a local run",
-            ) from err
-        started = True
-    try:
+    with ray_session(address, num_cpus=num_cpus) as ray:
         remote = ray.remote(max_retries=max_retries, num_cpus=1)(fn)
         refs: list[Any] = [remote.remote(*job) for job in jobs]
         for i in range(len(refs)):  # in submission order: the output never depends on which task finished first
             ref, refs[i] = refs[i], None
             yield ray.get(ref)
             del ref
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def ray_map(
@@ -112,4 +122,4 @@ def ray_map(
     return results
 
 
-__all__ = ["DEFAULT_RETRIES", "LOCAL", "ray_imap", "ray_label", "ray_map"]
+__all__ = ["DEFAULT_RETRIES", "LOCAL", "ray_imap", "ray_label", "ray_map", "ray_session"]

@@ -141,6 +141,10 @@ class EvaluationContext:
         Network connections attempted while the characteristics ran (filled by the runner's guard).
     network_isolation:
         How egress was prevented (the runner records it; see :mod:`aimd.evaluation.support.egress`).
+    ray:
+        Where independent pieces of work (one per perturbation, per attack budget) run:
+        ``None`` in this process, ``"local"`` or a cluster address as Ray tasks
+        (:mod:`aimd.evaluation.support.parallel`).
     """
 
     predictor: BasePredictor
@@ -166,6 +170,7 @@ class EvaluationContext:
     egress_attempts: list[dict[str, Any]] = field(default_factory=list)
     network_isolation: dict[str, Any] = field(default_factory=dict)
     onnx_files: dict[str, Path] = field(default_factory=dict, repr=False)
+    ray: str | None = None
 
     @property
     def evidence_dir(self) -> Path:

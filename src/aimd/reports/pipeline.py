@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 
+from aimd.core.distributed import ray_session
 from aimd.core.errors import InvalidInputError
 from aimd.core.logging import get_logger
 from aimd.evaluation.claims import Claims, ClaimsHeader, load_claims, parse_claims
@@ -158,6 +160,7 @@ def evaluate_model(
     pdf: bool = True,
     cache_dir: str | Path | None = None,
     progress: Callable[[str], object] | None = None,
+    ray: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model against its claims and write the conformity report into ``out_dir``.
 
@@ -183,6 +186,9 @@ def evaluate_model(
         Master seed and CPU threads.
     pdf:
         Also write report.pdf (WeasyPrint).
+    ray:
+        Run each perturbation and attack budget as a Ray task: ``"local"`` or a cluster address
+        (:mod:`aimd.evaluation.support.parallel`); the report's numbers are the same as without.
 
     Returns
     -------
@@ -223,7 +229,9 @@ def evaluate_model(
             ctx = build_context(
                 model, data, out, description=description, splits=splits, seed=seed, threads=threads, progress=progress
             )
-        results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress)
+        ctx.ray = ray
+        with contextlib.nullcontext() if ray is None else ray_session(ray):
+            results = run_characteristics(ctx, claims_obj, only=only, skip=skip, progress=progress)
         report = build_report(
             ctx,
             claims_obj,

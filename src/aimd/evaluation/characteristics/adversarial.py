@@ -31,6 +31,7 @@ from aimd.evaluation.context import EvaluationContext
 from aimd.evaluation.evidence import Evidence, Plot, Series, Table
 from aimd.evaluation.support.blackbox import square_attack
 from aimd.evaluation.support.drops import Curve, drop_fields, judge_worst_drop
+from aimd.evaluation.support.parallel import execution, task_map
 from aimd.evaluation.support.pixel_loss import art_estimator, flat_targets
 from aimd.evaluation.support.sampling import sample_evenly
 from aimd.evaluation.support.scoring import case_scores, labels_from_probs, metric_name, summarize
@@ -110,11 +111,6 @@ class Adversarial(Characteristic):
         y = flat_targets(data.targets, channels, spec_out.activation)
         name = metric_name(data.task)
         ev = Evidence(seeds={"attacks": ctx.seed})
-        estimator = (
-            art_estimator(ctx.network, data.images.shape[1:], channels, spec_out.activation)
-            if white and ctx.network is not None
-            else None
-        )
 
         def per_case(images: np.ndarray) -> dict[str, float]:
             return case_scores(labels_from_probs(ctx.predictor.predict(images), spec_out), data)
@@ -134,11 +130,18 @@ class Adversarial(Characteristic):
         rows: list[dict[str, Any]] = []
         series: list[Series] = []
         eps_list = sorted(claim.epsilons)
+        jobs = [
+            (attack, eps, ctx.predictor, ctx.network if attack in WHITE_BOX else None, data.images, y, claim, ctx.seed)
+            for attack in claim.attacks
+            for eps in eps_list
+        ]
+        ctx.note(f"adversarial: {len(jobs)} attack budgets" + (f" as Ray tasks ({ctx.ray})" if ctx.ray else ""))
+        attacked = iter(task_map(ctx, attack_images, jobs))
+        ev.measurements["execution"] = execution(ctx)
         for attack in claim.attacks:
             curve = Curve(clean)
             for eps in eps_list:
-                ctx.note(f"adversarial: {attack} ε={eps}")
-                adv, queries = self._generate(attack, eps, ctx, claim, estimator, data.images, y)
+                adv, queries = next(attacked)
                 adv_cases = per_case(adv)
                 s = score(adv_cases)
                 drop = paired_difference(clean_cases, adv_cases, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
@@ -193,45 +196,47 @@ class Adversarial(Characteristic):
         )
         return ev
 
-    @staticmethod
-    def _generate(
-        attack: str,
-        eps: float,
-        ctx: EvaluationContext,
-        claim: AdversarialClaim,
-        estimator: Any,
-        images: np.ndarray,
-        y: np.ndarray,
-    ) -> tuple[np.ndarray, int | None]:
-        """Adversarial images within ``eps`` and the model queries spent (``None`` for gradient attacks)."""
-        if attack in BLACK_BOX:
-            res = square_attack(
-                ctx.predictor,
-                images,
-                y,
-                eps,
-                iterations=claim.square_iterations,
-                p_init=claim.square_p_init,
-                seed=ctx.seed,
-            )
-            return res.adversarial, res.queries
-        from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
-        torch.manual_seed(ctx.seed)
-        if attack == "fgsm":
-            atk: Any = FastGradientMethod(estimator, eps=eps, eps_step=eps, batch_size=8)
-        else:
-            atk = ProjectedGradientDescent(
-                estimator,
-                eps=eps,
-                eps_step=eps / 4,
-                max_iter=claim.pgd_steps,
-                num_random_init=0,
-                batch_size=8,
-                verbose=False,
-            )
-        adv = atk.generate(x=images, y=y).astype(np.float32)
-        return np.clip(adv, 0.0, 1.0), None
+def attack_images(
+    attack: str,
+    eps: float,
+    predictor: Any,
+    network: torch.nn.Module | None,
+    images: np.ndarray,
+    y: np.ndarray,
+    claim: AdversarialClaim,
+    seed: int,
+) -> tuple[np.ndarray, int | None]:
+    """Adversarial ``images`` within ``eps`` and the model queries spent (``None`` for gradient attacks).
+
+    One attack at one budget: pure and seeded, so it may run as a Ray task. White-box attacks wrap
+    ``network`` for ART here; the black-box attack queries ``predictor`` only.
+    """
+    if attack in BLACK_BOX:
+        res = square_attack(
+            predictor, images, y, eps, iterations=claim.square_iterations, p_init=claim.square_p_init, seed=seed
+        )
+        return res.adversarial, res.queries
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+
+    assert network is not None
+    spec_out = predictor.output_spec
+    estimator = art_estimator(network, images.shape[1:], spec_out.channels, spec_out.activation)
+    torch.manual_seed(seed)
+    if attack == "fgsm":
+        atk: Any = FastGradientMethod(estimator, eps=eps, eps_step=eps, batch_size=8)
+    else:
+        atk = ProjectedGradientDescent(
+            estimator,
+            eps=eps,
+            eps_step=eps / 4,
+            max_iter=claim.pgd_steps,
+            num_random_init=0,
+            batch_size=8,
+            verbose=False,
+        )
+    adv = atk.generate(x=images, y=y).astype(np.float32)
+    return np.clip(adv, 0.0, 1.0), None
 
 
-__all__ = ["BLACK_BOX", "WHITE_BOX", "Adversarial", "AdversarialClaim", "physical_epsilon"]
+__all__ = ["BLACK_BOX", "WHITE_BOX", "Adversarial", "AdversarialClaim", "attack_images", "physical_epsilon"]

@@ -33,6 +33,7 @@ from aimd.evaluation.evidence import Evidence, Plot, Series, Table
 from aimd.evaluation.support.artefacts import ARTEFACTS, apply_artefact, artefact_parameters
 from aimd.evaluation.support.drops import Curve, drop_fields, judge_worst_drop
 from aimd.evaluation.support.ood import flagged, record_probes
+from aimd.evaluation.support.parallel import execution, task_map
 from aimd.evaluation.support.sampling import sample_evenly
 from aimd.evaluation.support.scoring import case_scores, evaluate, labels_from_probs, metric_name, summarize
 from aimd.evaluation.support.stats import paired_difference
@@ -116,6 +117,18 @@ def unqualified_samples(data: EvalData, count: int, seed: int) -> tuple[NDArray[
     return np.stack(out), kinds
 
 
+def perturbed_scores(
+    predictor: Any, data: EvalData, artefact: str | None, severity: float, seed: int
+) -> dict[str, float]:
+    """Per-case metric of ``predictor`` on ``data`` with ``artefact`` applied at ``severity`` (``None``: as given).
+
+    One perturbation of the sweep: pure and seeded, so it may run as a Ray task.
+    """
+    if artefact is not None:
+        data = data.with_images(apply_artefact(data.images, artefact, severity, seed=seed))
+    return evaluate(predictor, data)
+
+
 class Robustness(Characteristic):
     """000 §6.3.6 against the §5.2.6 claim."""
 
@@ -150,17 +163,21 @@ class Robustness(Characteristic):
         ev.measurements["clean"] = base
         rows: list[dict[str, Any]] = []
         series: list[Series] = []
-        for art in claim.artefacts:
-            levels = self._levels(ctx, claim, art)
+        levels_of = {art: self._levels(ctx, claim, art) for art in claim.artefacts}
+        jobs = [
+            (ctx.predictor, data, art, sev, ctx.seed)
+            if ctx.perturbed is None
+            else (ctx.predictor, ctx.perturbed[(art, sev)], None, sev, ctx.seed)
+            for art, levels in levels_of.items()
+            for sev in levels
+        ]
+        ctx.note(f"robustness: {len(jobs)} perturbations" + (f" as Ray tasks ({ctx.ray})" if ctx.ray else ""))
+        all_scores = iter(task_map(ctx, perturbed_scores, jobs))
+        ev.measurements["execution"] = execution(ctx)
+        for art, levels in levels_of.items():
             curve = Curve(base)
             for sev in levels:
-                ctx.note(f"robustness: {art} {sev:g}")
-                perturbed = (
-                    ctx.perturbed[(art, sev)]
-                    if ctx.perturbed is not None
-                    else data.with_images(apply_artefact(data.images, art, sev, seed=ctx.seed))
-                )
-                scores = evaluate(ctx.predictor, perturbed)
+                scores = next(all_scores)
                 s = summarize(list(scores.values()), seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)
                 # paired: clean minus perturbed over the same source cases, with a paired bootstrap CI
                 drop = paired_difference(clean, scores, seed=ctx.seed, n_resamples=ctx.bootstrap_resamples)

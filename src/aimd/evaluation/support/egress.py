@@ -192,12 +192,18 @@ def egress_scope() -> dict[str, Any]:
     }
 
 
-def isolated_argv(argv: list[str]) -> list[str] | None:
-    """``argv`` prefixed to run in a fresh network namespace, ``None`` when ``unshare`` cannot make one here."""
+def isolated_argv(argv: list[str], *, loopback: bool = False) -> list[str] | None:
+    """``argv`` prefixed to run in a fresh network namespace, ``None`` when ``unshare`` cannot make one here.
+
+    ``loopback``: bring the namespace's loopback up first (a local Ray instance talks over it); no
+    packet can leave the namespace all the same, its only interface being ``lo``.
+    """
     tool = shutil.which("unshare")
-    if tool is None:
+    if tool is None or (loopback and shutil.which("ip") is None):
         return None
     prefix = [tool, "--net"] if os.geteuid() == 0 else [tool, "--net", "--map-root-user"]
+    if loopback:
+        prefix = [*prefix, "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
     try:
         ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.SubprocessError):
