@@ -41,7 +41,7 @@ STEPS = """async ([kind, n]) => {
   const nv = window.aimdWorkspace.viewer.nv, out = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
-    if (kind === 'slice') nv.moveCrosshairInVox(0, 0, i % 2 ? -1 : 1);
+    if (kind === 'slice') window.aimdWorkspace.viewer.slice(i % 2 ? -1 : 1);
     else window.aimdWorkspace.applyWL(40 + (i % 2) * 200, 400 + (i % 2) * 600);
     nv.drawScene(); nv.gl.finish();
     out.push(performance.now() - t);

@@ -9,7 +9,7 @@ await build({
   entryPoints: ["src/main.js"],
   bundle: true,
   format: "esm",
-  minify: true,
+  minify: !process.env.AIMD_WEB_DEBUG,
   sourcemap: false,
   target: ["chrome110", "firefox115"],
   outfile: `${out}app.js`,

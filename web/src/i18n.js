@@ -27,6 +27,7 @@ const T = {
   arbitrate: ["仲裁", "Arbitration"], useMask: ["采用此读者的掩膜为最终结果", "Use this reader's mask as final"],
   reader: ["读者", "Reader"], days90: ["与影像相隔 >90 天", "> 90 days from the image"],
   outOfRange: ["超出范围", "out of range"], required: ["必填", "required"], shortcuts: ["快捷键", "Shortcuts"],
+  sliceMode: ["大容积按轴位逐层显示（绘制仍在原始网格上逐体素）", "Large volume: shown one axial slice at a time (drawing stays voxel-exact on the original grid)"],
   series: ["序列", "Series"], zoom: ["缩放", "Zoom"], verified: ["已校验", "verified"], users: ["用户", "Users"],
 };
 let lang = localStorage.getItem("aimd.lang") || "zh";

@@ -7,6 +7,12 @@ const PALETTE = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [2
 export const colour = (value) => PALETTE[(value - 1) % PALETTE.length];
 export const css = (value) => `rgb(${colour(value).join(",")})`;
 
+// Above this many voxels the volume is shown one axial slice at a time (NiiVue's 2-D slice path): the
+// current slice is windowed on the CPU and uploaded alone, so opening, slice and window/level changes cost
+// one slice instead of re-rendering the whole volume into a 3-D texture (minutes under software WebGL).
+// The drawing stays the full-resolution bitmap on the original grid; only the shown slice is uploaded.
+export const SLICE_MODE_VOXELS = 8 * 1024 * 1024;
+
 export class Viewer {
   constructor(canvas) {
     this.canvas = canvas;
@@ -27,13 +33,47 @@ export class Viewer {
     this.flips = flipsFor(image.direction);
     const [sz, sy, sx] = image.spacing_zyx;
     await this.nv.attachToCanvas(this.canvas);
+    this.sliceMode = nx * ny * nz > Number(localStorage.getItem("aimd.sliceModeVoxels") || SLICE_MODE_VOXELS);
+    if (this.sliceMode) this.enterSliceMode();
     const data = flip(arr.data, this.dims, this.flips);
     await this.nv.loadFromArrayBuffer(niftiFromArray(data, this.dims, [sx, sy, sz], arr.niftiType, arr.bitpix), "image.nii");
-    this.nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+    this.nv.setSliceType(this.sliceMode ? SLICE_TYPE.AXIAL : SLICE_TYPE.MULTIPLANAR);
     this.nv.createEmptyDrawing();
     this.nv.onDrawingChanged = (action) => { if (action !== "undo") this.redoStack = []; this.onChange(action); };
-    this.nv.onLocationChange = (loc) => this.onLocation(loc);
+    this.nv.onLocationChange = (loc) => { if (this.sliceMode) this.followSlice(); this.onLocation(loc); };
     this.nv.setDrawingEnabled(false);
+  }
+
+  // Slice mode: any dimension above max3D sends NiiVue down its 2-D texture path; the drawing texture
+  // is refreshed one slice at a time (NiiVue's own refresh also scans the whole bitmap each time).
+  enterSliceMode() {
+    const nv = this.nv;
+    nv.uiData.max3D = Math.min(...this.dims) - 1;
+    const update = nv.updateGLVolume.bind(nv);
+    nv.updateGLVolume = () => { this.shownZ = this.currentZ(); update(); };
+    nv.refreshDrawing = (isForceRedraw = true) => {
+      if (nv.drawBitmap && nv.drawTexture) {
+        const [nx, ny] = this.dims;
+        const z = this.currentZ();
+        nv.gl.activeTexture(nv.gl.TEXTURE7);
+        nv.gl.bindTexture(nv.gl.TEXTURE_2D, nv.drawTexture);
+        nv.gl.texSubImage2D(nv.gl.TEXTURE_2D, 0, 0, 0, nx, ny, nv.gl.RED, nv.gl.UNSIGNED_BYTE, nv.drawBitmap.subarray(z * nx * ny, (z + 1) * nx * ny));
+      }
+      if (isForceRedraw) nv.drawScene();
+    };
+  }
+
+  currentZ() {
+    if (!this.nv.volumes[0]?.dims) return 0;
+    const z = Math.round(this.nv.frac2vox(this.nv.scene.crosshairPos)[2]);
+    return Math.min(Math.max(z, 0), this.dims[2] - 1);
+  }
+
+  // A slice reached by scrolling or clicking (not through moveCrosshairInVox) is windowed and shown.
+  followSlice() {
+    if (this.currentZ() === this.shownZ) return;
+    this.nv.updateGLVolume();
+    this.nv.refreshDrawing(true);
   }
 
   setLabels(labels) {
@@ -139,16 +179,42 @@ export class Viewer {
     return [fx ? nx - 1 - vox[0] : vox[0], fy ? ny - 1 - vox[1] : vox[1], fz ? nz - 1 - vox[2] : vox[2]];
   }
 
+  // Show axial slice z of the API's voxel order.
+  goToSlice(z) {
+    const target = this.apiVoxel([0, 0, z])[2];
+    this.slice(target - this.currentZ());
+  }
+
+  // Page position of API voxel (x, y) on the shown axial slice (where a stroke there starts).
+  screenOf(x, y) {
+    const nv = this.nv;
+    const pos = nv.frac2canvasPos(nv.vox2frac(this.apiVoxel([x, y, this.apiVoxel([0, 0, this.currentZ()])[2]])));
+    if (!pos) return null;
+    const r = this.canvas.getBoundingClientRect();
+    const dpr = nv.uiData.dpr || 1;
+    return [r.left + pos[0] / dpr, r.top + pos[1] / dpr];
+  }
+
   zoom(factor) {
     const p = this.nv.scene.pan2Dxyzmm;
     this.nv.setPan2Dxyzmm([p[0], p[1], p[2], Math.max(0.2, p[3] * factor)]);
   }
 
-  slice(delta) { this.nv.moveCrosshairInVox(0, 0, delta); }
+  slice(delta) {
+    if (!this.sliceMode) { this.nv.moveCrosshairInVox(0, 0, delta); return; }
+    const nv = this.nv;
+    const v = nv.frac2vox(nv.scene.crosshairPos);
+    v[2] = Math.min(Math.max(Math.round(v[2]) + delta, 0), this.dims[2] - 1);
+    nv.scene.crosshairPos = nv.vox2frac(v);
+    this.followSlice();
+    nv.createOnLocationChange();
+  }
 
   layout(kind) {
+    if (this.sliceMode && kind !== "axial") return false;
     const map = { multi: SLICE_TYPE.MULTIPLANAR, axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL,
       sagittal: SLICE_TYPE.SAGITTAL, render: SLICE_TYPE.RENDER };
     this.nv.setSliceType(map[kind]);
+    return true;
   }
 }

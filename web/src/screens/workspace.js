@@ -159,7 +159,8 @@ export async function workspace(taskId) {
       h("div", { class: "tools" }, Object.entries(presets).map(([name, p]) => h("button", { class: "preset", dataset: { preset: name }, onclick: () => applyWL(p.center, p.width) }, name))),
       h("div", {}, `${t("center")} `, center, ` ${t("width")} `, width),
       h("h3", {}, "View"),
-      h("div", { class: "tools" }, ["multi", "axial", "coronal", "sagittal", "render"].map((k) => h("button", { class: "layout", onclick: () => viewer.layout(k) }, k)),
+      h("div", { class: "tools" }, ["multi", "axial", "coronal", "sagittal", "render"].map((k) => h("button", { class: "layout", dataset: { layout: k },
+          disabled: viewer.sliceMode && k !== "axial", title: viewer.sliceMode && k !== "axial" ? t("sliceMode") : undefined, onclick: () => viewer.layout(k) }, k)),
         h("button", { onclick: () => viewer.zoom(1.25) }, "+"), h("button", { onclick: () => viewer.zoom(0.8) }, "−")),
       h("h3", {}, t("shortcuts")), h("div", {}, SHORTCUTS.map(([k, name]) => h("div", {}, h("kbd", {}, k), " ", t(name)))),
     ].flat(Infinity));

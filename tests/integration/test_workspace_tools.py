@@ -1,0 +1,303 @@
+"""The workspace's drawing tools in Debian's Chromium (WebGL2 through SwiftShader) against `aimd platform
+serve`: fill, grow-cut, slice interpolation, undo/redo, the 409 conflict message, arbitration and the
+one-slice display of large volumes. Every outcome is read back from the server (the saved draft or the
+submission), never from what the page was told (001 §10.1.2–§10.1.4)."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from workspace_support import CHROMIUM, Served, chromium, login, npy_array, serve_platform
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is absent (apt-get install chromium)"),
+]
+
+USERS = {"admin": "admin", "ann1": "annotator", "ann2": "annotator", "arb": "arbiter"}
+SHAPE = (24, 64, 64)  # z, y, x
+CENTRE = (12, 32, 40)
+RADIUS = 9
+TASK = {
+    "goal": "outline lung nodules",
+    "modalities": ["CT"],
+    "objects_and_outputs": "nodule masks",
+    "alignment_rules": "one image per case",
+    "qc_and_traceability": "level-1 QC",
+}
+NODULE = {"density": "solid", "margin": "well_defined", "lobe": "RUL", "diameter_mm": 9}
+
+
+def sphere() -> np.ndarray:
+    zz, yy, xx = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    cz, cy, cx = CENTRE
+    return ((zz - cz) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2) <= RADIUS**2
+
+
+def ct_b64() -> str:
+    """A bright sphere (the lesion) in a darker body: something grow-cut can separate."""
+    from aimd.imaging.nifti_io import write_nifti
+    from aimd.imaging.volume import Volume
+
+    rng = np.random.default_rng(3)
+    arr = np.where(sphere(), 200, -600).astype(np.int16) + rng.normal(0, 10, SHAPE).astype(np.int16)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ct.nii.gz"
+        write_nifti(Volume(arr, spacing=(1.0, 1.0, 1.0), modality="CT"), path)
+        return base64.b64encode(path.read_bytes()).decode()
+
+
+def new_task(served: Served, annotators: list[str], readers: int = 1) -> list[int]:
+    """A project with one case handed to ``annotators``; their task ids, by reader."""
+    with served.api("admin") as admin:
+        n = len(admin.get("/api/v1/projects").json())
+        body = {"name": f"tools-{n}", "task_definition": TASK, "label_map": {"1": "LUNG", "5": "LUNG_NODULE"}}
+        project = admin.post("/api/v1/projects", json={**body, "readers": readers}).json()["id"]
+        case = {"case_key": "sphere", "image_nifti_b64": ct_b64(), "report_text": "右肺上叶见结节。"}
+        admin.post(f"/api/v1/projects/{project}/cases", json=case).raise_for_status()
+        admin.post(f"/api/v1/projects/{project}/distribute", json={"annotators": annotators}).raise_for_status()
+        tasks = admin.get("/api/v1/tasks", params={"project": project}).json()
+    return [t["id"] for t in sorted(tasks, key=lambda t: t["reader"])]
+
+
+def page_api(page: Any, served: Served) -> httpx.Client:
+    """The API as the page's own session (a second login would end it)."""
+    token = page.evaluate("sessionStorage.getItem('aimd.token')")
+    return httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def draft(page: Any, served: Served, task: int) -> np.ndarray:
+    with page_api(page, served) as api:
+        r = api.get(f"/api/v1/tasks/{task}/draft")
+        r.raise_for_status()
+        return npy_array(r.content)
+
+
+def open_task(page: Any, served: Served, task: int) -> None:
+    page.goto(f"{served.url}/#/task/{task}")
+    page.reload()  # a fresh workspace, not the one of the previous test
+    page.wait_for_function("window.aimdWorkspace && document.querySelector('#save-status').textContent.length > 0")
+    page.click("button.layout >> text=axial")
+
+
+def saved_after(page: Any, action: Any) -> int:
+    """Run ``action`` (a change of the drawing) and wait for the autosave that follows it."""
+    before = page.evaluate("window.aimdWorkspace.state.version")
+    action()
+    page.wait_for_function(f"window.aimdWorkspace.state.version > {before} && !window.aimdWorkspace.state.dirty")
+    return int(page.evaluate("window.aimdWorkspace.state.version"))
+
+
+def screen_of(page: Any, x: int, y: int) -> tuple[float, float]:
+    """The page position of API voxel column x, row y in the axial view (for mouse strokes)."""
+    return tuple(page.evaluate("([x, y]) => window.aimdWorkspace.viewer.screenOf(x, y)", [x, y]))
+
+
+def stroke(page: Any, points: list[tuple[int, int]]) -> None:
+    xy = [screen_of(page, x, y) for x, y in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for p in xy[1:]:
+        page.mouse.move(*p, steps=6)
+    page.mouse.up()
+
+
+def check_fill(page: Any, served: Served, task: int) -> np.ndarray:
+    """A closed triangle drawn with the fill tool: its inside is labelled, not only its outline."""
+    open_task(page, served, task)
+    page.click(".label[data-value='5']")
+    page.click("#tool-fill")
+    saved_after(page, lambda: stroke(page, [(20, 20), (44, 20), (32, 44), (20, 20)]))
+    mask = draft(page, served, task)
+    z = int(np.argmax((mask == 5).sum(axis=(1, 2))))
+    assert (mask == 5).sum() > 200, f"the fill tool labelled {(mask == 5).sum()} voxels"
+    assert mask[z, 28, 32] == 5, "the inside of the drawn triangle is not filled"
+    assert mask[z, 50, 32] == 0 and mask[z, 28, 55] == 0, "the fill leaked outside the triangle"
+    return mask
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve_platform(tmp_path_factory.mktemp("tools"), USERS) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def ctx() -> Iterator[Any]:
+    with chromium() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ann1(served: Served, ctx: Any) -> Any:
+    """ann1's page, logged in once (password + TOTP) for the module."""
+    page = ctx.new_page()
+    login(page, served, "ann1")
+    yield page
+    page.close()
+
+
+def test_fill_labels_the_inside_of_a_closed_outline(served: Served, ann1: Any) -> None:
+    check_fill(ann1, served, new_task(served, ["ann1"])[0])
+
+
+def test_the_fill_check_fails_when_the_tool_does_nothing(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.evaluate("window.aimdWorkspace.viewer.tool = () => {}")  # the button no longer arms the pen
+    ann1.click("#tool-fill")
+    stroke(ann1, [(20, 20), (44, 20), (32, 44), (20, 20)])
+    ann1.wait_for_timeout(800)
+    assert ann1.evaluate("window.aimdWorkspace.state.version") == 0, "nothing was drawn, yet a draft was saved"
+    with page_api(ann1, served) as api:
+        assert api.get(f"/api/v1/tasks/{task}/draft").status_code == 404
+
+
+def test_grow_cut_separates_the_lesion_from_its_background(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.evaluate(f"window.aimdWorkspace.viewer.goToSlice({CENTRE[0]})")
+    ann1.click("#tool-brush")
+    ann1.click(".label[data-value='5']")
+    saved_after(ann1, lambda: stroke(ann1, [(36, 30), (44, 34)]))
+    ann1.click(".label[data-value='1']")
+    saved_after(ann1, lambda: stroke(ann1, [(8, 8), (20, 56), (56, 56)]))
+    seeds = draft(ann1, served, task)
+    saved_after(ann1, lambda: ann1.click("#tool-growcut"))
+    mask = draft(ann1, served, task)
+    truth = sphere()
+    grown = mask == 5
+    dice = 2 * (grown & truth).sum() / (grown.sum() + truth.sum())
+    assert grown.sum() > 10 * (seeds == 5).sum(), "grow-cut did not grow the lesion seed"
+    assert dice > 0.8, f"grow-cut lesion Dice {dice:.3f} against the drawn sphere"
+    assert (mask[~truth] == 1).mean() > 0.9, "the background seed did not claim the background"
+
+
+def test_interpolation_fills_the_slices_between_two_drawn_slices(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.click("#tool-brush")
+    ann1.click(".label[data-value='5']")
+    ann1.evaluate("window.aimdWorkspace.viewer.goToSlice(6)")
+    saved_after(ann1, lambda: stroke(ann1, [(24, 24), (40, 24), (40, 40), (24, 40), (24, 24)]))
+    ann1.evaluate("window.aimdWorkspace.viewer.goToSlice(14)")
+    saved_after(ann1, lambda: stroke(ann1, [(24, 24), (40, 24), (40, 40), (24, 40), (24, 24)]))
+    two = draft(ann1, served, task)
+    drawn = sorted({int(z) for z in np.nonzero(two == 5)[0]})
+    assert len(drawn) == 2, f"the strokes landed on slices {drawn}"
+    saved_after(ann1, lambda: ann1.click("#tool-interp"))
+    mask = draft(ann1, served, task)
+    per_slice = (mask == 5).sum(axis=(1, 2))
+    assert all(per_slice[z] > 0 for z in range(drawn[0], drawn[1] + 1)), per_slice.tolist()
+    assert per_slice[: drawn[0]].sum() == 0 and per_slice[drawn[1] + 1 :].sum() == 0
+    assert np.array_equal(mask[drawn], two[drawn]), "interpolation changed the drawn slices"
+
+
+def test_undo_and_redo_reach_the_saved_draft(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.click("#tool-brush")
+    saved_after(ann1, lambda: stroke(ann1, [(10, 10), (30, 10)]))
+    first = draft(ann1, served, task)
+    saved_after(ann1, lambda: stroke(ann1, [(10, 40), (30, 50)]))
+    second = draft(ann1, served, task)
+    assert (second != first).any()
+    saved_after(ann1, lambda: ann1.keyboard.press("Control+z"))
+    assert np.array_equal(draft(ann1, served, task), first), "undo did not bring back the first stroke alone"
+    saved_after(ann1, lambda: ann1.keyboard.press("Control+y"))
+    assert np.array_equal(draft(ann1, served, task), second), "redo did not bring back the second stroke"
+
+
+def test_a_draft_changed_elsewhere_shows_the_409_message(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    elsewhere = np.zeros(SHAPE, np.uint8)
+    elsewhere[3, 3:6, 3:6] = 1
+    with page_api(ann1, served) as api:
+        body = npy_bytes(elsewhere)
+        r = api.put(f"/api/v1/tasks/{task}/draft", content=body, headers={"If-Match": '"0"'})
+        assert r.status_code == 200
+    ann1.click("#tool-brush")
+    stroke(ann1, [(20, 20), (40, 40)])
+    ann1.wait_for_function("document.querySelector('#save-status').classList.contains('error')")
+    assert "409" in ann1.inner_text("#save-status")
+    assert np.array_equal(draft(ann1, served, task), elsewhere), "the browser overwrote the other draft"
+
+
+def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:
+    """The one-slice display of large volumes (forced here on a small one): W/L and slice changes work
+    and a stroke lands on the shown slice, voxel for voxel as the page holds it."""
+    task = new_task(served, ["ann1"])[0]
+    ann1.evaluate("localStorage.setItem('aimd.sliceModeVoxels', '1000')")
+    try:
+        open_task(ann1, served, task)
+        assert ann1.evaluate("window.aimdWorkspace.viewer.sliceMode")
+        assert ann1.locator("button.layout[data-layout=coronal]").is_disabled()
+        ann1.evaluate("window.aimdWorkspace.applyWL(40, 400)")
+        for _ in range(5):
+            ann1.keyboard.press("ArrowUp")
+        z = ann1.evaluate("window.aimdWorkspace.viewer.apiVoxel([0, 0, window.aimdWorkspace.viewer.currentZ()])[2]")
+        ann1.click("#tool-brush")
+        saved_after(ann1, lambda: stroke(ann1, [(20, 20), (40, 30)]))
+        mask = draft(ann1, served, task)
+        drawn = np.asarray(ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())"), np.uint8)
+    finally:
+        ann1.evaluate("localStorage.removeItem('aimd.sliceModeVoxels')")
+    assert np.array_equal(mask.ravel(), drawn)
+    assert sorted({int(v) for v in np.nonzero(mask)[0]}) == [z], "the stroke is not on the shown slice"
+    assert mask[z, 20:31, 20:41].any()
+
+
+def test_arbiter_takes_one_readers_mask_as_final(served: Served, ctx: Any, ann1: Any) -> None:
+    tasks = set(new_task(served, ["ann1", "ann2"], readers=2))
+    masks = []
+    for who, shift in (("ann1", 0), ("ann2", 12)):
+        mask = np.zeros(SHAPE, np.uint8)
+        mask[10:14, 26:38, 26 + shift : 38 + shift] = 5
+        masks.append(mask)
+        with page_api(ann1, served) if who == "ann1" else served.api(who) as api:
+            (task,) = [t["id"] for t in api.get("/api/v1/tasks").json() if t["id"] in tasks]
+            r = api.put(f"/api/v1/tasks/{task}/draft", content=npy_bytes(mask), headers={"If-Match": '"0"'})
+            r.raise_for_status()
+            body = {"attributes": {"5": NODULE}}
+            r = api.post(f"/api/v1/tasks/{task}/submit", json=body, headers={"Idempotency-Key": f"t{task}"})
+            assert r.status_code == 200, r.text
+    assert r.json()["routed"]["next"] == "arbitration"
+    page = ctx.new_page()
+    login(page, served, "arb")
+    page.click("a.open-task")
+    page.wait_for_selector("button.use-mask")
+    page.locator(".qc-sub:has-text('(ann2)') button.use-mask").click()
+    page.wait_for_function("window.aimdWorkspace && document.querySelector('#save-status').textContent.length > 0")
+    for name, value in NODULE.items():
+        if name == "diameter_mm":
+            page.fill(".attr-form [data-attr=diameter_mm]", str(value))
+            page.dispatch_event(".attr-form [data-attr=diameter_mm]", "change")
+        else:
+            page.select_option(f".attr-form [data-attr={name}]", value)
+    page.click("#submit")
+    page.wait_for_selector("#submitted")
+    token = page.evaluate("sessionStorage.getItem('aimd.token')")
+    page.close()
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
+        (case,) = {t["case"] for t in api.get("/api/v1/tasks").json() if t["kind"] == "arbitrate"}
+        subs = api.get(f"/api/v1/cases/{case}/submissions").json()
+        final = [s for s in subs if s["current"] and s["annotator"] == "arb"]
+        assert len(final) == 1, subs
+        got = npy_array(api.get(f"/api/v1/submissions/{final[0]['id']}/mask").content)
+    assert np.array_equal(got, masks[1]), "the arbitrated mask is not ann2's mask"
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
