@@ -37,6 +37,13 @@ def run(
     pacs: str | None = typer.Option(
         None, "--pacs", help="DICOMweb root of the PACS (user/password from AIMD_PACS_USER / AIMD_PACS_PASSWORD)."
     ),
+    pacs_timeout: float = typer.Option(30.0, "--pacs-timeout", help="Seconds a PACS call may take."),
+    pacs_retries: int = typer.Option(
+        3, "--pacs-retries", help="Repeats of a PACS call that failed for a transient reason (down, slow, 5xx)."
+    ),
+    pacs_backoff: float = typer.Option(
+        0.5, "--pacs-backoff", help="Seconds before the first repeat; doubled each time."
+    ),
     runtime: str = typer.Option(
         "auto",
         "--runtime",
@@ -99,6 +106,9 @@ def run(
         pacs_url=pacs,
         pacs_user=os.environ.get("AIMD_PACS_USER"),
         pacs_password=os.environ.get("AIMD_PACS_PASSWORD"),
+        pacs_timeout=pacs_timeout,
+        pacs_retries=pacs_retries,
+        pacs_backoff=pacs_backoff,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,

@@ -54,9 +54,19 @@ class BusyError(AimdError):
 
 
 class PacsError(AimdError):
-    """The PACS is unreachable, refuses a request or does not hold what was asked for."""
+    """The PACS is unreachable, refuses a request or does not hold what was asked for.
+
+    ``transient``: a fault that may go away by itself (no connection, timeout, HTTP 429/5xx), so the
+    call is worth repeating.
+    """
 
     exit_code = 1
+
+    def __init__(
+        self, message: str, *, where: str | None = None, hint: str | None = None, transient: bool = False
+    ) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.transient = transient
 
 
 class CancelledError(AimdError):

@@ -8,9 +8,15 @@ series, a store the PACS rejects — is a :class:`~aimd.serving.errors.PacsError
 Results are stored in one STOW-RS request (SEG and SR together), so the PACS either gets both or,
 when the request fails, neither is reported as stored.
 
+A PACS that is slow or briefly down is retried: a call that fails for a transient reason — no
+connection, a timeout, HTTP 429 or 5xx — is repeated up to ``retries`` more times after
+``backoff``, ``2 × backoff``, ``4 × backoff``… seconds (at most ``backoff_max``); refused
+credentials, unknown series and rejected instances are not. A repeated STOW-RS is harmless: the
+instances keep their SOP instance UIDs, so the PACS holds each once.
+
 Example
 -------
->>> pacs = Pacs("http://127.0.0.1:9/dicom-web", timeout=0.5)
+>>> pacs = Pacs("http://127.0.0.1:9/dicom-web", timeout=0.5, retries=1, backoff=0.01)
 >>> try:
 ...     pacs.retrieve_series("1.2.3", "1.2.3.4")
 ... except Exception as err:
@@ -20,6 +26,7 @@ PacsError
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,7 +42,15 @@ class Pacs:
     """A DICOMweb PACS at ``url`` (the DICOMweb root, e.g. ``http://host:8042/dicom-web``)."""
 
     def __init__(
-        self, url: str, *, user: str | None = None, password: str | None = None, timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        backoff_max: float = 8.0,
     ) -> None:
         from dicomweb_client.api import DICOMwebClient
 
@@ -45,10 +60,43 @@ class Pacs:
             session.auth = (user, password or "")
         self.timeout = timeout
         session.request = _with_timeout(session.request, timeout)  # type: ignore[method-assign]
-        self._client = DICOMwebClient(url=self.url, session=session)
-        self._client.set_http_retry_params(retry=False)  # retries are the job policy's business
+        self._client = DICOMwebClient(url=self.url, session=session, timeout=timeout)
+        self._client.set_http_retry_params(retry=False)  # retried here, with backoff, transient faults only
+        self.retries = max(0, int(retries))
+        self.backoff = max(0.0, float(backoff))
+        self.backoff_max = max(self.backoff, float(backoff_max))
+        self.retried = 0  # calls repeated since start (a transient fault each)
+
+    def delays(self) -> list[float]:
+        """Seconds waited before each repeat of a failing call.
+
+        Example
+        -------
+        >>> Pacs("http://pacs/dicom-web", retries=5, backoff=0.5, backoff_max=4).delays()
+        [0.5, 1.0, 2.0, 4.0, 4.0]
+        """
+        return [min(self.backoff_max, self.backoff * 2**k) for k in range(self.retries)]
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        waits = self.delays()
+        for attempt in range(len(waits) + 1):
+            try:
+                return self._once(what, fn)
+            except PacsError as err:
+                if not err.transient or attempt == len(waits):
+                    if not attempt:
+                        raise
+                    raise PacsError(
+                        f"{err.message}; tried {attempt + 1} times over {sum(waits[:attempt]):g} s",
+                        where=err.where,
+                        hint=err.hint,
+                        transient=err.transient,
+                    ) from err
+                self.retried += 1
+                time.sleep(waits[attempt])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except requests.HTTPError as err:
@@ -66,13 +114,17 @@ class Pacs:
                     hint="check study_uid and series_uid with the PACS viewer",
                 ) from err
             raise PacsError(
-                f"{what}: the PACS answered HTTP {status}", where=self.url, hint="check the PACS log"
+                f"{what}: the PACS answered HTTP {status}",
+                where=self.url,
+                hint="check the PACS log",
+                transient=status is None or status == 429 or status >= 500,
             ) from err
         except requests.RequestException as err:
             raise PacsError(
                 f"{what}: PACS unreachable ({type(err).__name__})",
                 where=self.url,
                 hint="check --pacs URL and that the PACS is running",
+                transient=True,
             ) from err
 
     def find_series(self, study_uid: str, series_uid: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from aimd.core.hashing import sha256_bytes
 from aimd.core.ids import short_id
 from aimd.serving.batching import BatchedPredictor, DynamicBatcher
 from aimd.serving.db import ServingDB, TokenInfo
-from aimd.serving.errors import NotFoundError, PacsError, RateLimitedError
+from aimd.serving.errors import NotFoundError, RateLimitedError
 from aimd.serving.inputs import InputImage, read_upload, volume_from_datasets
 from aimd.serving.metrics import ServiceMetrics
 from aimd.serving.pipeline import Timer, load_result, mask_of, new_result_id, run_inference, store_to_pacs
@@ -90,6 +90,9 @@ class InferenceService:
                 user=settings.pacs_user,
                 password=settings.pacs_password,
                 timeout=settings.pacs_timeout,
+                retries=settings.pacs_retries,
+                backoff=settings.pacs_backoff,
+                backoff_max=settings.pacs_backoff_max,
             )
         self.index = None
         if settings.index_path is not None:
@@ -323,41 +326,29 @@ class InferenceService:
         actor = TokenInfo(job["token_id"] or "unknown", "", ())
         error = None
         result_id = None
-        attempts = 1 + (self.settings.pacs_retries if req.get("study_uid") or req.get("store") else 0)
-        for attempt in range(attempts):
-            try:
-                model = self.registry.get(job["model"], job["version"])
-                with tempfile.TemporaryDirectory(prefix="aimd-job-") as tmp:
-                    if req.get("study_uid"):
-                        image = self.pull_from_pacs(req["study_uid"], req["series_uid"], Path(tmp))
-                        source = {"pacs": {"study_uid": req["study_uid"], "series_uid": req["series_uid"]}}
-                    else:
-                        parts = [
-                            (name, (self.jobs_dir / job_id / stored).read_bytes()) for name, stored in req["files"]
-                        ]
-                        image = self.read_input(parts, Path(tmp))
-                        source = {"upload": [n for n, _ in req["files"]]}
-                    doc = self.infer(
-                        model,
-                        image,
-                        actor=actor,
-                        source={**source, "job": job_id},
-                        store_pacs=bool(req.get("store")),
-                        result_id=job_id,
-                    )
-                result_id = doc["id"]
-                error = None
-                break
-            except PacsError as err:
-                error = f"{type(err).__name__}: {err}"
-                shutil.rmtree(self.results_dir / job_id, ignore_errors=True)
-                time.sleep(min(2.0 * (attempt + 1), 5.0))
-            except AimdError as err:
-                error = f"{type(err).__name__}: {err}"
-                break
-            except Exception as err:  # a job never stays "running" because of an unexpected error
-                error = f"internal error: {type(err).__name__}: {err}"
-                break
+        try:  # a PACS that is slow or briefly down is retried call by call (aimd.serving.pacs)
+            model = self.registry.get(job["model"], job["version"])
+            with tempfile.TemporaryDirectory(prefix="aimd-job-") as tmp:
+                if req.get("study_uid"):
+                    image = self.pull_from_pacs(req["study_uid"], req["series_uid"], Path(tmp))
+                    source = {"pacs": {"study_uid": req["study_uid"], "series_uid": req["series_uid"]}}
+                else:
+                    parts = [(name, (self.jobs_dir / job_id / stored).read_bytes()) for name, stored in req["files"]]
+                    image = self.read_input(parts, Path(tmp))
+                    source = {"upload": [n for n, _ in req["files"]]}
+                doc = self.infer(
+                    model,
+                    image,
+                    actor=actor,
+                    source={**source, "job": job_id},
+                    store_pacs=bool(req.get("store")),
+                    result_id=job_id,
+                )
+            result_id = doc["id"]
+        except AimdError as err:
+            error = f"{type(err).__name__}: {err}"
+        except Exception as err:  # a job never stays "running" because of an unexpected error
+            error = f"internal error: {type(err).__name__}: {err}"
         if error and result_id is None:
             shutil.rmtree(self.results_dir / job_id, ignore_errors=True)
         self.db.finish_job(job_id, result_id=result_id, error=error)

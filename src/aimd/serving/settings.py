@@ -44,7 +44,11 @@ class ServeSettings(BaseModel):
     pacs_user: str | None = None
     pacs_password: str | None = None
     pacs_timeout: float = Field(30.0, gt=0)
-    pacs_retries: int = Field(2, ge=0, description="extra attempts of a job whose PACS call failed")
+    pacs_retries: int = Field(
+        3, ge=0, le=20, description="repeats of a PACS call that failed for a transient reason (down, slow, 5xx)"
+    )
+    pacs_backoff: float = Field(0.5, ge=0, description="seconds before the first repeat; doubled each time")
+    pacs_backoff_max: float = Field(8.0, ge=0, description="longest wait between repeats")
     limits: UploadLimits = UploadLimits()
     grades: GradeThresholds = GradeThresholds()
     rate_per_minute: int = Field(600, gt=0, description="requests per token per minute")
