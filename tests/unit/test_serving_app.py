@@ -24,7 +24,8 @@ from serving_support import CT_SPEC, SEG_SPEC, blob_net, two_blob_ct, write_ct_s
 
 
 @pytest.fixture
-def served(tmp_path: Path):
+def served(tmp_path: Path, database_url: str):
+    """The app on SQLite and on a real PostgreSQL (jobs, tokens, reviews and the audit chain)."""
     registry = ModelRegistry()
     weights = tmp_path / "blob.pt"
     net = blob_net()
@@ -32,7 +33,7 @@ def served(tmp_path: Path):
 
     torch.save(net.state_dict(), weights)
     registry.add("blob", TorchModulePredictor(net, CT_SPEC, SEG_SPEC), weights, "1.0")
-    settings = ServeSettings(data_dir=tmp_path / "data", max_wait_ms=2)
+    settings = ServeSettings(data_dir=tmp_path / "data", max_wait_ms=2, database_url=database_url)
     db = ServingDB(settings.database)
     tokens = {scope: db.create_token([scope], name=scope)[0] for scope in ("infer", "review", "admin")}
     db.engine.dispose()
@@ -220,9 +221,8 @@ def test_review_records_dice_and_changed_voxels_and_audit(served):
     assert bad.status_code == 422 and bad.json()["where"] == "decision"
     assert len(client.get(f"/v2/results/{doc['id']}", headers=auth(tokens["infer"])).json()["reviews"]) == 2
     from aimd.store.audit import AuditLog
-    from aimd.store.engine import make_engine
 
-    log = AuditLog(make_engine(tmp / "data" / "serving.db"))
+    log = AuditLog(client.app.state.service.db.engine)  # SQLite or PostgreSQL, as the service runs
     actions = [e["action"] for e in log.entries(subject=f"result:{doc['id']}")]
     assert actions == ["inference", "review", "review"]
     entry = log.entries(action="inference")[-1]["detail"]
