@@ -73,3 +73,19 @@ def test_a_worker_that_cannot_load_a_model_stops_the_start(files, tmp_path):
     ):
         pass
     assert err.value.where == "--workers"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("workers", 0), ("max_batch", 0), ("explain_method", "bogus"), ("pacs_retries", -1), ("request_timeout", 0)],
+)
+def test_serve_options_out_of_range_name_the_option(tmp_path, option, value):
+    from aimd.cli.serve import _settings
+    from aimd.core.errors import InvalidInputError
+
+    good = _settings(tmp_path, None, workers=2, max_batch=4, explain_method="gradcampp", pacs_retries=0)
+    assert (good.workers, good.explain_method, good.pacs_retries) == (2, "gradcampp", 0)
+    with pytest.raises(InvalidInputError) as err:
+        _settings(tmp_path, None, **{option: value})
+    want = {"request_timeout": "--timeout"}.get(option, "--" + option.replace("_", "-"))
+    assert err.value.where == want and err.value.exit_code == 2

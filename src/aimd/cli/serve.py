@@ -20,10 +20,25 @@ DataOption = typer.Option(Path("aimd-serve"), "--data", help="Folder for results
 DbOption = typer.Option(None, "--db", help="Database URL (default: DATA/serving.db, SQLite).")
 
 
+_OPTION = {"request_timeout": "--timeout", "rate_per_minute": "--rate", "database_url": "--db", "data_dir": "--data"}
+
+
 def _settings(data: Path, db: str | None, **kw: object):
+    """Service settings from the options; a value out of range names its option (exit 2)."""
+    from pydantic import ValidationError
+
+    from aimd.core.errors import InvalidInputError
     from aimd.serving.settings import ServeSettings
 
-    return ServeSettings(data_dir=data.resolve(), database_url=db, **kw)  # type: ignore[arg-type]
+    try:
+        return ServeSettings(data_dir=data.resolve(), database_url=db, **kw)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        option = _OPTION.get(field, "--" + field.replace("_", "-"))
+        raise InvalidInputError(
+            f"{first['msg']} (got {first.get('input')!r})", where=option, hint=f"see aimd serve --help for {option}"
+        ) from None
 
 
 @app.callback(invoke_without_command=True, epilog="Example: aimd serve --model blob=blob.onnx@1.0 --port 8000")
