@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from aimd.cli.data import app as data_app
 from aimd.cli.model import app
 from aimd.core.distributed import ray_map
 from aimd.core.errors import InvalidInputError
@@ -141,6 +142,17 @@ def test_dataset_prediction_on_a_two_node_cluster(model_and_data: tuple[Path, Pa
     finally:
         cluster.shutdown()
     assert len({node for node, _ in placed}) == 2
+
+
+def test_predict_harmonises_a_dicom_series_first(model_and_data: tuple[Path, Path], tmp_path: Path) -> None:
+    model, data = model_and_data
+    table = tmp_path / "fp.json"
+    assert runner.invoke(data_app, ["fingerprint", str(data), "--out", str(table)]).exit_code == 0
+    series = sorted(data.glob("cases/*/ct"))[0]
+    result = runner.invoke(app, ["predict", str(model), str(series), "--harmonise", str(table), "--json"])
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)["harmonisation"]
+    assert done["applied"] and done["to"] == json.loads(table.read_text())["reference"]
 
 
 def test_dataset_prediction_refuses_bad_input(model_and_data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aimd.cli import annotation, data_deid, data_imaging, data_phantom
+from aimd.cli import annotation, data_deid, data_fingerprint, data_imaging, data_phantom
 from aimd.cli.common import new_typer
 
 app = new_typer(
@@ -14,3 +14,4 @@ data_imaging.register(app)
 data_phantom.register(app)
 data_deid.register(app)
 annotation.register_data_commands(app)
+data_fingerprint.register(app)
