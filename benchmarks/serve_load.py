@@ -10,7 +10,8 @@
    the same finding confidences (values compared first), then times.
 2. **The batcher alone**: the same model and 16 threads calling it through the batcher, without HTTP,
    result files or the audit log — what batching gives where the network dominates.
-3. **End to end, one 128³ phantom study.** A real Orthanc holds the phantom CT series; the time of one
+3. **End to end, one 128³ phantom study**, with the ONNX blob segmenter and with the shipped 3-D
+   ``device-lesions``. A real Orthanc holds the phantom CT series; the time of one
    ``POST /v2/models/{m}/infer {study_uid, series_uid}`` is measured: QIDO + WADO pull → inference →
    findings → SEG + SR → STOW to Orthanc, with the service's own per-stage timings.
 
@@ -217,26 +218,28 @@ def end_to_end() -> dict[str, Any]:
             data = root / "data"
             token = _token(data)
             env = {"AIMD_PACS_USER": pacs["auth"][0], "AIMD_PACS_PASSWORD": pacs["auth"][1]}
-            with aimd_server(
-                ["--model", f"blob={models['onnx']}@1.0", "--pacs", str(pacs["dicomweb"])], data, env=env
-            ) as (url, _proc):
-                started = time.perf_counter()
-                r = requests.post(
-                    f"{url}/v2/models/blob/infer",
-                    headers={"Authorization": f"Bearer {token}"},
-                    json={"study_uid": str(ds.StudyInstanceUID), "series_uid": str(ds.SeriesInstanceUID)},
-                    timeout=600,
-                )
-                wall = time.perf_counter() - started
-                r.raise_for_status()
-                doc = r.json()
-    return {
-        "shape": doc["input"]["shape"],
-        "wall_seconds": round(wall, 2),
-        "stages": doc["timings"],
-        "findings": len(doc["findings"]),
-        "stored": len(doc["pacs"]["stored"]),
-    }
+            args = ["--model", f"blob={models['onnx']}@1.0", "--model", "lesions=device-lesions"]
+            out: dict[str, Any] = {}
+            with aimd_server([*args, "--pacs", str(pacs["dicomweb"])], data, env=env) as (url, _proc):
+                for name, label in (("blob", "blob_onnx"), ("lesions", "device_lesions")):
+                    started = time.perf_counter()
+                    r = requests.post(
+                        f"{url}/v2/models/{name}/infer",
+                        headers={"Authorization": f"Bearer {token}"},
+                        json={"study_uid": str(ds.StudyInstanceUID), "series_uid": str(ds.SeriesInstanceUID)},
+                        timeout=900,
+                    )
+                    wall = time.perf_counter() - started
+                    r.raise_for_status()
+                    doc = r.json()
+                    out[label] = {
+                        "shape": doc["input"]["shape"],
+                        "wall_seconds": round(wall, 2),
+                        "stages": doc["timings"],
+                        "findings": len(doc["findings"]),
+                        "stored": len(doc["pacs"]["stored"]),
+                    }
+    return out
 
 
 def main() -> None:
@@ -245,10 +248,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {
+    result: dict[str, Any] = {
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "batching": batching(args.seconds, args.users),
         "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)),
         "end_to_end_128": end_to_end(),
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -271,10 +276,12 @@ def main() -> None:
     if "skipped" in e:
         print(f"end to end: skipped ({e['skipped']})")
     else:
-        print(
-            f"end to end {e['shape']}: {e['wall_seconds']} s (PACS pull → inference → SEG + SR stored); "
-            f"stages {e['stages']}"
-        )
+        for label, run in e.items():
+            print(
+                f"end to end {run['shape']} ({label}): {run['wall_seconds']} s (PACS pull → inference → SEG + SR "
+                f"stored), {run['findings']} findings; stages {run['stages']}"
+            )
+    print(f"load average (1, 5, 15 min): before {result['load_average_before']}, after {result['load_average_after']}")
 
 
 if __name__ == "__main__":
