@@ -301,3 +301,46 @@ def npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
+
+
+def overlay_alpha(page: Any, x: int, y: int) -> int:
+    """Alpha of the vector overlay at API voxel (x, y) of the shown slice."""
+    return int(
+        page.evaluate(
+            """([x, y]) => { const c = document.querySelector('#vec'), r = c.getBoundingClientRect();
+            const p = window.aimdWorkspace.viewer.screenOf(x, y);
+            const px = c.getContext('2d').getImageData(Math.round(p[0] - r.left), Math.round(p[1] - r.top), 1, 1);
+            return px.data[3]; }""",
+            [x, y],
+        )
+    )
+
+
+def test_box_and_point_are_drawn_over_the_image_and_kept_on_the_server(served: Served, ann1: Any) -> None:
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    z = ann1.evaluate("window.aimdWorkspace.viewer.apiVoxel([0, 0, window.aimdWorkspace.viewer.currentZ()])[2]")
+    ann1.click(".label[data-value='5']")
+    ann1.click("#tool-box")
+    ann1.mouse.click(*screen_of(ann1, 10, 12))
+    ann1.mouse.click(*screen_of(ann1, 30, 40))
+    ann1.click("#tool-point")
+    ann1.mouse.click(*screen_of(ann1, 50, 20))
+    ann1.wait_for_function("window.aimdWorkspace.state.marksVersion >= 1 && !window.aimdWorkspace.state.marksSaving")
+    ann1.wait_for_timeout(600)  # the debounced save of the last click
+    with page_api(ann1, served) as api:
+        marks = api.get(f"/api/v1/tasks/{task}/marks").json()
+    box, point = marks["objects"]
+    assert box["type"] == "bbox" and box["bbox"] == [10, 12, 30, 40] and box["slice_index"] == z
+    assert point["type"] == "point" and point["point"] == [50, 20, z]
+    assert box["label_code"] == "LUNG_NODULE"
+    ann1.reload()  # resumed from the server, not from the page's memory
+    ann1.wait_for_function("window.aimdWorkspace && window.aimdWorkspace.state.marks.objects.length === 2")
+    ann1.click("button.layout >> text=axial")
+    ann1.wait_for_timeout(300)
+    assert overlay_alpha(ann1, 10, 26) > 0 and overlay_alpha(ann1, 20, 12) > 0, "the box is not drawn on the overlay"
+    assert overlay_alpha(ann1, 50, 20) > 0, "the point is not drawn on the overlay"
+    assert overlay_alpha(ann1, 20, 26) == 0, "the inside of the box is painted"
+    ann1.evaluate("window.aimdWorkspace.viewer.slice(3)")
+    ann1.wait_for_timeout(300)
+    assert overlay_alpha(ann1, 10, 26) == 0, "the box is drawn on a slice it does not belong to"

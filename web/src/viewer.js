@@ -188,7 +188,8 @@ export class Viewer {
   // Page position of API voxel (x, y) on the shown axial slice (where a stroke there starts).
   screenOf(x, y) {
     const nv = this.nv;
-    const pos = nv.frac2canvasPos(nv.vox2frac(this.apiVoxel([x, y, this.apiVoxel([0, 0, this.currentZ()])[2]])));
+    const hit = nv.frac2canvasPosWithTile(nv.vox2frac(this.apiVoxel([x, y, this.apiVoxel([0, 0, this.currentZ()])[2]])), SLICE_TYPE.AXIAL);
+    const pos = hit?.pos;
     if (!pos) return null;
     const r = this.canvas.getBoundingClientRect();
     const dpr = nv.uiData.dpr || 1;

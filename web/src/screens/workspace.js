@@ -1,8 +1,9 @@
 // The annotation workspace: viewer + tools (left), report / fields / objects / QC (right), autosave.
-import { call, get, session } from "../api.js";
+import { call, get } from "../api.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
 import { writeNpyU8 } from "../npy.js";
+import { VectorOverlay } from "../overlay.js";
 import { css, Viewer } from "../viewer.js";
 
 const DEBOUNCE_MS = 250;
@@ -43,10 +44,10 @@ export async function workspace(taskId) {
   const task = await call("GET", `/tasks/${taskId}`, { raw: true }).then(async (r) => ({ ...(await r.json()), etag: r.headers.get("ETag") }));
   const project = await get(`/projects/${task.project}`);
   const presets = await get("/windowing");
-  const localKey = `aimd.marks.${session.user.username}.${taskId}`;
+  const saved = await get(`/tasks/${taskId}/marks`);
   const state = {
     version: task.draft_version, label: project.labels[0], tool: "navigate", dirty: false, saving: false, conflict: false,
-    marks: JSON.parse(localStorage.getItem(localKey) || "null") || { objects: [], spans: [], links: {}, attributes: {} },
+    marks: { objects: saved.objects, spans: saved.spans, links: saved.links, attributes: saved.attributes }, marksVersion: saved.version,
     selected: null, pending: [], timer: null,
   };
   const canvas = h("canvas", { id: "gl" });
@@ -55,7 +56,8 @@ export async function workspace(taskId) {
   const err = h("div", { class: "error", id: "ws-error" });
   const right = h("aside", { id: "right" });
   const left = h("aside", { id: "left" });
-  mount(h("div", { class: "ws", id: "workspace", dataset: { task: taskId } }, left, h("div", { class: "viewer", id: "viewer" }, canvas), right));
+  const viewerBox = h("div", { class: "viewer", id: "viewer" }, canvas);
+  mount(h("div", { class: "ws", id: "workspace", dataset: { task: taskId } }, left, viewerBox, right));
 
   const t0 = performance.now();
   const image = await call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
@@ -73,7 +75,23 @@ export async function workspace(taskId) {
   await new Promise((resolve) => requestAnimationFrame(resolve));
   performance.measure("aimd:first-slice", { start: t0, end: performance.now() });
 
-  const keepMarks = () => localStorage.setItem(localKey, JSON.stringify(state.marks));
+  // Vector objects, spans, links and attributes are autosaved like the mask (PUT /marks with If-Match).
+  async function saveMarks() {
+    if (state.conflict) return;
+    if (state.marksSaving) { state.marksAgain = true; return; }
+    state.marksSaving = true;
+    try {
+      const out = await call("PUT", `/tasks/${taskId}/marks`, { json: state.marks, headers: { "If-Match": `"${state.marksVersion}"` } });
+      state.marksVersion = out.version;
+      performance.mark("aimd:marks-saved");
+    } catch (ex) {
+      if (ex.status === 409) state.conflict = true; else err.textContent = ex.message;
+    }
+    state.marksSaving = false;
+    showStatus();
+    if (state.marksAgain) { state.marksAgain = false; saveMarks(); }
+  }
+  const keepMarks = () => { clearTimeout(state.marksTimer); state.marksTimer = setTimeout(saveMarks, DEBOUNCE_MS); };
   const showStatus = () => {
     if (state.conflict) { status.className = "status error"; status.replaceChildren(t("conflict"), " ", h("button", { onclick: () => location.reload() }, t("reload"))); return; }
     status.className = `status ${state.dirty ? "warn" : "ok"}`;
@@ -260,7 +278,6 @@ export async function workspace(taskId) {
       const out = await call("POST", `/tasks/${taskId}/submit`, { json: { attributes, objects, spans: state.marks.spans, links: state.marks.links },
         headers: { "Idempotency-Key": `ws-${taskId}-v${state.version}` } });
       right.querySelector("#qc").replaceChildren(h("div", { class: "ok card", id: "submitted" }, `${t("submitted")} · ${t("qc")}: ${out.qc.findings} / errors ${out.qc.errors} · → ${out.routed.next}`));
-      localStorage.removeItem(localKey);
     } catch (ex) {
       const findings = ex.body?.findings || [];
       right.querySelector("#qc").replaceChildren(...[h("h3", {}, t("qc")), findings.map((f) => h("div", { class: `finding ${f.severity}` }, `${f.code}: ${f.message}`))].flat());
@@ -284,8 +301,13 @@ export async function workspace(taskId) {
     else if (k === "w") { const names = Object.keys(presets); const i = (names.indexOf(state.preset) + 1) % names.length; state.preset = names[i]; applyWL(presets[names[i]].center, presets[names[i]].width); }
   }
   document.addEventListener("keydown", onKey);
+  const overlay = new VectorOverlay(viewer, viewerBox);
+  const valueOf = Object.fromEntries(project.labels.map((l) => [l.code, l.value]));
+  overlay.objects = () => state.marks.objects;
+  overlay.pending = () => state.pending;
+  overlay.valueOf = (code) => valueOf[code] ?? 1;
   renderLeft();
   renderRight();
-  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL };
-  return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); delete window.aimdWorkspace; };
+  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay };
+  return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); clearTimeout(state.marksTimer); overlay.stop(); delete window.aimdWorkspace; };
 }
