@@ -77,7 +77,7 @@ export async function workspace(taskId) {
 
   // Vector objects, spans, links and attributes are autosaved like the mask (PUT /marks with If-Match).
   async function saveMarks() {
-    if (state.conflict) return;
+    if (state.conflict || state.submitted) return;
     if (state.marksSaving) { state.marksAgain = true; return; }
     state.marksSaving = true;
     try {
@@ -266,6 +266,7 @@ export async function workspace(taskId) {
     err.textContent = "";
     clearTimeout(state.timer);
     if (state.dirty) { await save(); }
+    clearTimeout(state.marksTimer);
     const present = presentValues();
     const errs = present.flatMap((l) => attributeErrors(l, state.marks.attributes[l.value]));
     if (errs.length) { err.textContent = errs.join("\n"); return; }
@@ -277,11 +278,13 @@ export async function workspace(taskId) {
     try {
       const out = await call("POST", `/tasks/${taskId}/submit`, { json: { attributes, objects, spans: state.marks.spans, links: state.marks.links },
         headers: { "Idempotency-Key": `ws-${taskId}-v${state.version}` } });
+      state.submitted = true;
       right.querySelector("#qc").replaceChildren(h("div", { class: "ok card", id: "submitted" }, `${t("submitted")} · ${t("qc")}: ${out.qc.findings} / errors ${out.qc.errors} · → ${out.routed.next}`));
     } catch (ex) {
       const findings = ex.body?.findings || [];
       right.querySelector("#qc").replaceChildren(...[h("h3", {}, t("qc")), findings.map((f) => h("div", { class: `finding ${f.severity}` }, `${f.code}: ${f.message}`))].flat());
       err.textContent = ex.message;
+      keepMarks(); // not submitted: the marks stay a draft on the server
     }
   }
 
