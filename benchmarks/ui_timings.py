@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--slices", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=25, help="slice changes")
-    ap.add_argument("--wl-repeat", type=int, default=5, help="window/level changes (each re-renders the volume)")
+    ap.add_argument("--wl-repeat", type=int, default=5, help="window/level changes")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
