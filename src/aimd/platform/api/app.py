@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy.exc import DataError as DBDataError
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ def create_app(platform: Platform) -> FastAPI:
         version=__version__,
         description="Projects, roles, the 3-level QC workflow, model-assisted labels, audit (001).",
     )
+    app.router.route_class = _EncodedInLoop
     registry = CollectorRegistry()
     requests = Counter("aimd_platform_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
     latency = Histogram("aimd_platform_request_seconds", "request latency", ["method", "route"], registry=registry)
@@ -126,6 +128,17 @@ def create_app(platform: Platform) -> FastAPI:
         routes.register(app, d)
     _mount_workspace(app)
     return app
+
+
+class _EncodedInLoop(APIRoute):
+    """A route whose answer is encoded on the event loop, not validated against a response model in a
+    worker thread. A sync route's session (on SQLite: the database write lock, ``BEGIN IMMEDIATE``) stays
+    open until the answer is built; waiting there for a worker thread while every worker waits for that
+    lock stalled all requests once more clients than threads (40) were active."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["response_model"] = None
+        super().__init__(*args, **kwargs)
 
 
 def _mount_workspace(app: FastAPI) -> None:
