@@ -260,9 +260,9 @@ def main() -> int:
         r = results[backend]
         save = r["routes"].get("save mask", {})
         if not r["total"]["requests"] or not save.get("requests"):
-            # nothing completed in the measured window: no figure to compare, so no target is met
+            # no save completed in the measured window: no figure to compare, so no target is met
             r["targets"] = {"save_p95_le_300ms": None, "all_p95_le_500ms": None, "zero_errors": None}
-            r["note"] = "not evaluated: no request completed in the measured window"
+            r["note"] = "not evaluated: no save completed in the measured window"
             continue
         r["targets"] = {
             "save_p95_le_300ms": save["p95_ms"] <= 300,
