@@ -37,7 +37,7 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_zoo_json_lists_the_four_models_and_the_reference_devices() -> None:
     result = runner.invoke(app, ["zoo", "--json"])
     assert result.exit_code == 0
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rows) == {"unet-b1", "unet-small", "vit-small", "vit-b16-512", "device-lesions", "device-nodules"}
     assert rows["vit-b16-512"]["input"] == [-1, 1, 512, 512]
 
@@ -70,7 +70,7 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
         ],
     )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["model"] == "vit-small" and summary["epochs_run"] == 1 and summary["metric"] == "auc"
     result = runner.invoke(
         app,
@@ -88,7 +88,7 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
         ],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["onnx_check_passed"] is True and report["onnx_max_abs_diff"] < 1e-4
     assert {"torch_fp32", "onnx_fp32", "onnx_int8_dynamic", "openvino_fp32"} <= set(report["runtimes"])
     assert report["openvino_max_abs_diff"] < 1e-4
@@ -100,15 +100,15 @@ def test_train_describe_predict_through_the_cli(dataset: Path, tmp_path: Path) -
     out = tmp_path / "d.html"
     result = runner.invoke(app, ["describe", str(run), "--format", "html", "--out", str(out), "--no-measure", "--json"])
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert info["parameters"] == json.loads((run / "run.json").read_text())["parameters"]
     strict = runner.invoke(app, ["describe", str(run), "--no-measure", "--strict", "--json"])
-    assert strict.exit_code == 1 and json.loads(strict.output)["required_gaps"] > 0
+    assert strict.exit_code == 1 and json.loads(strict.stdout)["required_gaps"] > 0
     dx = dataset / "cases" / "case_0001" / "dx.dcm"
     result = runner.invoke(app, ["predict", str(run), str(dx), "--threads", "1", "--json"])
     assert result.exit_code == 0, result.output
-    score = json.loads(result.output)["scores"][0]
+    score = json.loads(result.stdout)["scores"][0]
     assert 0.0 <= score <= 1.0
     ct = dataset / "cases" / "case_0001" / "ct.nii.gz"
     result = runner.invoke(app, ["predict", str(run), str(ct), "--json"])
