@@ -8,7 +8,7 @@ import typer
 
 from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json
 
-app = new_typer("Audit trails.\n\nExample: aimd audit verify aimd-data/platform")
+app = new_typer("Audit trails.\n\nExample: aimd audit verify aimd-platform")
 
 
 @app.command("verify", epilog="Example: aimd audit verify postgresql+psycopg://aimd@127.0.0.1/aimd --json")

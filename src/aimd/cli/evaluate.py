@@ -39,7 +39,9 @@ CHARACTERISTIC_NAMES = (
 app = new_typer(
     "Evaluate a pre-trained model against the provider's claims and write the conformity report "
     "(000 §6.2–§6.3.9): report.json, report.html, report.pdf.\n\n"
-    "Example: aimd evaluate --model runs/seg --data phantoms/ --claims claims.yaml --out report/"
+    "Example: aimd evaluate --model runs/seg --data phantoms/ --claims claims.yaml --out report/  "
+    "(→ exit 1 when a claim is not met — the template's description claim is, until the provider's part "
+    "is filled in; report.html names each quantity)"
 )
 app.info.no_args_is_help = False
 
