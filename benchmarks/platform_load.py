@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -226,6 +227,7 @@ def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[in
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     result["values_differ"] = _check(data, db, result.pop("acked"))
+    shutil.rmtree(data, ignore_errors=True)  # the platform folder of this run (database, blobs)
     return result
 
 
