@@ -61,6 +61,28 @@ def test_sqlite_engine_settings(tmp_path: Path) -> None:
         assert conn.execute(sa.text("PRAGMA busy_timeout")).scalar() > 0
 
 
+def test_sqlite_files_are_private_to_their_owner(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "db" / "app.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "db").iterdir()}
+    engine.dispose()
+    assert "app.db-wal" in modes, modes
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    engine = make_engine(path)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    engine.dispose()
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 def test_bad_urls_and_apps_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unsupported database"):
         make_engine("mysql://u@h/db")

@@ -18,6 +18,8 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,13 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only; SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str | Path, **kwargs: Any) -> Engine:
     """An engine for ``url`` (SQLAlchemy URL or a SQLite file path), set up for safe concurrent use.
 
@@ -101,7 +110,7 @@ def make_engine(url: str | Path, **kwargs: Any) -> Engine:
     db_url = database_url(url)
     if db_url.get_backend_name() == "sqlite":
         if db_url.database and db_url.database != ":memory:":
-            Path(db_url.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(db_url.database))
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         engine = sa.create_engine(db_url, **kwargs)
         _sqlite_setup(engine)
