@@ -54,6 +54,10 @@ NOT_RUN = {
     "aimd platform init --data aimd-platform && aimd platform serve --data aimd-platform": "ends in a server "
     "that runs until stopped; `platform init` runs below",
     "aimd metrics seg ref/ pred/ --ray": "starts a Ray runtime (tests/integration/test_ray_scaleout.py)",
+    "aimd model predict run1 --data ph/ --out preds/ --ray": "starts a Ray runtime "
+    "(tests/integration/test_ray_scaleout.py)",
+    "aimd model predict run1 --data ph/ --out preds/ --ray-address head:6379": "needs a Ray cluster "
+    "(tests/integration/test_ray_scaleout.py starts one)",
     "aimd metrics seg ref/ pred/ --ray-address head:6379": "needs a Ray cluster "
     "(tests/integration/test_ray_scaleout.py starts one)",
     "aimd iq install dist/aimd-1.0.0 --prefix /opt/aimd --approved-by qa": "installs into a system prefix "
@@ -152,7 +156,7 @@ def _files(root: Path) -> None:
     """Copies and small tables under the names the examples use."""
     ph = root / "ph"
     case = ph / "cases" / "case_0001"
-    for name in ("phantoms", "phantom", "site_f"):
+    for name in ("phantoms", "phantom", "site_f", "sites"):
         shutil.copytree(ph, root / name)
     shutil.copytree(ph / "cases", root / "cases")
     shutil.copytree(ph / "cases", root / "annotations")
