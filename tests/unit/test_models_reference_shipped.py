@@ -46,7 +46,7 @@ def test_shipped_nodule_model_returns_boxes_with_scores() -> None:
         det.predict_volume(case.grid.volume(case.ct, modality="CT"))
 
 
-def test_verify_passes_inside_the_recorded_ci_and_fails_outside(tmp_path: Path) -> None:
+def test_verify_passes_when_the_cis_overlap_and_fails_when_apart(tmp_path: Path) -> None:
     for suffix in (".pt", ".json"):
         shutil.copy(WEIGHTS_DIR / f"device-nodules{suffix}", tmp_path)
     record = json.loads((tmp_path / "device-nodules.json").read_text())

@@ -161,9 +161,11 @@ def _verify_zoo(names: list[str], cases: int, json_out: bool) -> None:
                     console.print(f"  {key}: not evaluated ({c['why']})")
                     continue
                 lo, hi = c["shipped_ci"]
+                now_lo, now_hi = c["now_ci"]
                 colour = "green" if c["verdict"] == "pass" else "red"
                 console.print(
-                    f"  {key}: now {c['now']:.3f}, shipped {c['shipped']:.3f} [{lo:.3f}, {hi:.3f}] "
+                    f"  {key}: now {c['now']:.3f} [{now_lo:.3f}, {now_hi:.3f}], "
+                    f"shipped {c['shipped']:.3f} [{lo:.3f}, {hi:.3f}] "
                     f"[{colour}]{c['verdict']}[/{colour}]"
                 )
     if any(r.get("passed") is False for r in results):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,21 @@ import torch
 from aimd import __version__
 from aimd.metrics.statistics import bootstrap_ci
 from aimd.models.record import environment
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """Settings both recipes share; each recipe adds its own (all have defaults)."""
+
+    seed: int = 0
+    size: int = 64
+    warmup: int = 50
+    weight_decay: float = 1e-4
+    threads: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return asdict(self)
 
 
 @contextmanager
@@ -49,6 +65,50 @@ def cosine_lr(base: float, *, step: int, total: int, warmup: int) -> float:
 def log_every(steps: int) -> int:
     """Steps between learning-curve points: 50, or a tenth of a short run."""
     return max(1, min(50, steps // 10))
+
+
+def run_steps(
+    net: torch.nn.Module,
+    *,
+    steps: int,
+    lr: float,
+    warmup: int,
+    weight_decay: float,
+    batch_loss: Callable[[torch.nn.Module], torch.Tensor],
+    watch: Stopwatch,
+    progress: Callable[[int, float], object] | None = None,
+) -> list[dict[str, float]]:
+    """AdamW steps on the cosine schedule; ``batch_loss(net)`` draws a batch and returns its loss.
+
+    Returns the learning curve: every :func:`log_every` steps the mean loss, the rate and the times.
+    The network is left in eval mode.
+    """
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    curve: list[dict[str, float]] = []
+    window_losses: list[float] = []
+    net.train()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(lr, step=step, total=steps, warmup=warmup)
+        loss = batch_loss(net)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        window_losses.append(float(loss.detach()))
+        if (step + 1) % log_every(steps) == 0 or step + 1 == steps:
+            curve.append(
+                {
+                    "step": step + 1,
+                    "loss": round(float(np.mean(window_losses)), 5),
+                    "lr": round(opt.param_groups[0]["lr"], 7),
+                    **watch.read(),
+                }
+            )
+            window_losses = []
+            if progress:
+                progress(step + 1, curve[-1]["loss"])
+    net.eval()
+    return curve
 
 
 def code_version() -> dict[str, Any]:

@@ -25,8 +25,9 @@ True
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,15 @@ from aimd.metrics.surface import hausdorff_distance_95
 from aimd.models.adapters.torch_module import TorchModulePredictor
 from aimd.models.predictor import Prediction
 from aimd.models.preprocess import check_volume
-from aimd.models.reference.common import Stopwatch, cosine_lr, froc_ci, log_every, mean_ci, ratio_ci, torch_settings
+from aimd.models.reference.common import (
+    RecipeSettings,
+    Stopwatch,
+    froc_ci,
+    mean_ci,
+    ratio_ci,
+    run_steps,
+    torch_settings,
+)
 from aimd.models.specs import InputSpec, Intensity, OutputSpec
 from aimd.phantoms.case import PhantomCase
 
@@ -88,12 +97,10 @@ OUTPUT_SPEC = OutputSpec(
 
 
 @dataclass(frozen=True)
-class LesionRecipe:
+class LesionRecipe(RecipeSettings):
     """Settings of the ``device-lesions`` recipe (the shipped weights use the defaults)."""
 
     train_cases: int = 160
-    size: int = 64
-    seed: int = 0
     data_seed: int = 1800
     steps: int = 2000
     cases_per_step: int = 2
@@ -101,17 +108,10 @@ class LesionRecipe:
     pos: float = 1.0
     neg: float = 1.0
     lr: float = 3e-3
-    warmup: int = 50
-    weight_decay: float = 1e-4
     lambda_dice: float = 1.0
     lambda_focal: float = 1.0
     hu_shift: float = 20.0
     extra_noise_hu: float = 20.0
-    threads: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        return asdict(self)
 
 
 def build_network() -> nn.Module:
@@ -342,40 +342,32 @@ def train_lesions(
         loss_fn = DiceFocalLoss(
             sigmoid=True, batch=True, lambda_dice=recipe.lambda_dice, lambda_focal=recipe.lambda_focal, gamma=2.0
         )
-        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        curve: list[dict[str, float]] = []
-        window_losses: list[float] = []
-        net.train()
-        for step in range(recipe.steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(recipe.lr, step=step, total=recipe.steps, warmup=recipe.warmup)
+
+        def batch_loss(model: nn.Module) -> torch.Tensor:
             xs, ys = [], []
             for idx in rng.choice(len(data), size=recipe.cases_per_step, replace=False):
-                for crop in cropper(data[int(idx)]):
+                with warnings.catch_warnings():  # a case without lesions gives background crops only
+                    warnings.filterwarnings("ignore", message="Num foregrounds 0", category=UserWarning)
+                    crops = cropper(data[int(idx)])
+                for crop in crops:
                     img, flip = _augment(np.asarray(crop["image"]), rng, recipe)
                     lab = np.asarray(crop["label"])
                     xs.append(window(img[0]))
                     ys.append(lab[..., ::-1] if flip else lab)
             x = torch.from_numpy(np.ascontiguousarray(np.stack(xs)))
             y = torch.from_numpy(np.ascontiguousarray(np.stack(ys)))
-            loss = loss_fn(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            window_losses.append(float(loss.detach()))
-            if (step + 1) % log_every(recipe.steps) == 0 or step + 1 == recipe.steps:
-                curve.append(
-                    {
-                        "step": step + 1,
-                        "loss": round(float(np.mean(window_losses)), 5),
-                        "lr": round(opt.param_groups[0]["lr"], 7),
-                        **watch.read(),
-                    }
-                )
-                window_losses = []
-                if progress:
-                    progress(step + 1, curve[-1]["loss"])
-        net.eval()
+            return loss_fn(model(x), y)
+
+        curve = run_steps(
+            net,
+            steps=recipe.steps,
+            lr=recipe.lr,
+            warmup=recipe.warmup,
+            weight_decay=recipe.weight_decay,
+            batch_loss=batch_loss,
+            watch=watch,
+            progress=progress,
+        )
     log = {
         "curve": curve,
         "preprocessing": prep,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ from aimd.metrics.statistics import bootstrap_ci
 from aimd.models.adapters.torch_module import TorchModulePredictor
 from aimd.models.predictor import Prediction
 from aimd.models.preprocess import check_volume, intensity_to_unit
-from aimd.models.reference.common import Stopwatch, cosine_lr, froc_ci, log_every, ratio_ci, torch_settings
+from aimd.models.reference.common import RecipeSettings, Stopwatch, froc_ci, ratio_ci, run_steps, torch_settings
 from aimd.models.specs import InputSpec, Intensity, OutputSpec
 from aimd.models.zoo import get_entry
 from aimd.phantoms.case import PhantomCase
@@ -73,26 +73,17 @@ OUTPUT_SPEC = OutputSpec(
 
 
 @dataclass(frozen=True)
-class NoduleRecipe:
+class NoduleRecipe(RecipeSettings):
     """Settings of the ``device-nodules`` recipe (the shipped weights use the defaults)."""
 
     train_cases: int = 400
-    size: int = 64
-    seed: int = 0
     data_seed: int = 1810
     steps: int = 1500
     batch: int = 16
     positive_crop: float = 0.67
     lr: float = 2e-3
-    warmup: int = 50
-    weight_decay: float = 1e-4
     size_weight: float = 0.1
     extra_noise: float = 0.01
-    threads: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        return asdict(self)
 
 
 def build_network() -> nn.Module:
@@ -297,13 +288,8 @@ def train_nodules(
         prep = watch.read()
         rng = np.random.default_rng(recipe.seed)
         net = build_network()
-        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        curve: list[dict[str, float]] = []
-        window_losses: list[float] = []
-        net.train()
-        for step in range(recipe.steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(recipe.lr, step=step, total=recipe.steps, warmup=recipe.warmup)
+
+        def batch_loss(model: nn.Module) -> torch.Tensor:
             xs, hs, rs = [], [], []
             for idx in rng.integers(0, len(data), recipe.batch):
                 img, heat, radius = _crop(*data[int(idx)], rng, recipe.positive_crop)
@@ -316,30 +302,23 @@ def train_nodules(
                 xs.append(np.clip(img, 0.0, 1.0))
                 hs.append(heat)
                 rs.append(radius)
-            x = torch.from_numpy(np.ascontiguousarray(np.stack(xs)[:, None]))
-            loss = centre_loss(
-                net(x),
+            return centre_loss(
+                model(torch.from_numpy(np.ascontiguousarray(np.stack(xs)[:, None]))),
                 torch.from_numpy(np.ascontiguousarray(np.stack(hs))),
                 torch.from_numpy(np.ascontiguousarray(np.stack(rs))),
                 recipe.size_weight,
             )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            window_losses.append(float(loss.detach()))
-            if (step + 1) % log_every(recipe.steps) == 0 or step + 1 == recipe.steps:
-                curve.append(
-                    {
-                        "step": step + 1,
-                        "loss": round(float(np.mean(window_losses)), 5),
-                        "lr": round(opt.param_groups[0]["lr"], 7),
-                        **watch.read(),
-                    }
-                )
-                window_losses = []
-                if progress:
-                    progress(step + 1, curve[-1]["loss"])
-        net.eval()
+
+        curve = run_steps(
+            net,
+            steps=recipe.steps,
+            lr=recipe.lr,
+            warmup=recipe.warmup,
+            weight_decay=recipe.weight_decay,
+            batch_loss=batch_loss,
+            watch=watch,
+            progress=progress,
+        )
     return net, {"curve": curve, "preprocessing": prep, "training": watch.read(), "crops_per_step": recipe.batch}
 
 
