@@ -96,7 +96,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def _protocol(case_file: Path, declared: str | None = None):
-    from aimd.iq.protocol import protocol_template
+    from aimd.iq.template import protocol_template
 
     proto = protocol_template("1.0.0")
     assert proto.platform is not None

@@ -189,7 +189,8 @@ def insecure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def _protocol(**changes: object):
-    from aimd.iq.protocol import BaselineCase, FunctionalTestCase, protocol_template
+    from aimd.iq.protocol import BaselineCase, FunctionalTestCase
+    from aimd.iq.template import protocol_template
 
     p = protocol_template("1.0.0")
     p.functional_tests.append(

@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_iq_service import _self_signed
 
 from aimd.imaging.nifti_io import write_nifti
-from aimd.iq.protocol import BaselineCase, protocol_template
+from aimd.iq.protocol import BaselineCase
 from aimd.iq.runner import run_iq
+from aimd.iq.template import protocol_template
 from aimd.models.adapters import save_torchscript
 from serving_support import CT_SPEC, SEG_SPEC, blob_net, two_blob_ct
 

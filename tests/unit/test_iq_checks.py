@@ -18,7 +18,8 @@ from aimd.iq.checks.reliability import ConcurrentInstallCheck, DiskFullCheck, Me
 from aimd.iq.checks.versions import ConsistencyCheck, FilesCheck, NamingCheck, ReleaseProcessCheck
 from aimd.iq.drill import make_probe_bundle
 from aimd.iq.install import Layout, install
-from aimd.iq.protocol import Person, Resources, SoftwareRequirement, TrainingRecord, protocol_template
+from aimd.iq.protocol import Person, Resources, SoftwareRequirement, TrainingRecord
+from aimd.iq.template import protocol_template
 
 
 def _protocol():

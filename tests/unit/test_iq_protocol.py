@@ -14,7 +14,8 @@ from typer.testing import CliRunner, Result
 
 from aimd.cli.main import app
 from aimd.core.errors import SchemaError
-from aimd.iq.protocol import RACI_ROLES, IQProtocol, dump_protocol, load_protocol, protocol_schema, protocol_template
+from aimd.iq.protocol import RACI_ROLES, IQProtocol, dump_protocol, load_protocol, protocol_schema
+from aimd.iq.template import protocol_template
 
 runner = CliRunner()
 

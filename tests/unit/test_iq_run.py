@@ -15,9 +15,10 @@ from aimd.iq.checks.base import CheckResult, Verdict
 from aimd.iq.drill import make_probe_bundle
 from aimd.iq.events import read_events
 from aimd.iq.install import Layout, install
-from aimd.iq.protocol import Scoring, dump_protocol, protocol_template
+from aimd.iq.protocol import Scoring, dump_protocol
 from aimd.iq.runner import run_iq
 from aimd.iq.scoring import score
+from aimd.iq.template import protocol_template
 
 runner = CliRunner()
 

@@ -27,7 +27,8 @@ def protocol_template_cmd(
     json_out: bool = JsonOption,
 ) -> None:
     """Print the IQ protocol of aimd's device as YAML (sites fill people, training and site)."""
-    from aimd.iq.protocol import dump_protocol, protocol_template
+    from aimd.iq.protocol import dump_protocol
+    from aimd.iq.template import protocol_template
 
     protocol = protocol_template(version) if version else protocol_template()
     if json_out:
@@ -238,8 +239,8 @@ def run_cmd(
     """Run the IQ checks and write iq-report.json/html/pdf; exit 1 unless the conclusion is pass."""
     from rich.table import Table
 
-    from aimd.iq.protocol import protocol_template
     from aimd.iq.runner import run_iq
+    from aimd.iq.template import protocol_template
 
     style = {"pass": "green", "fail": "red", "not_evaluated": "yellow"}
 

@@ -18,7 +18,8 @@ from aimd.iq.bundle import build_bundle, bundle_problems, verify_bundle
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext, Verdict
 from aimd.iq.events import EventLog, chain_break, read_events
 from aimd.iq.install import InstallFailedError, InstallLockedError, Layout, RollbackError, install, rollback
-from aimd.iq.protocol import IQProtocol, dump_protocol, load_protocol, protocol_schema, protocol_template
+from aimd.iq.protocol import IQProtocol, dump_protocol, load_protocol, protocol_schema
+from aimd.iq.template import protocol_template
 
 __all__ = [
     "CheckResult",

@@ -9,7 +9,7 @@ result is written once to ``baseline.json`` and reused while the weights and set
 
 Example
 -------
->>> from aimd.iq.protocol import protocol_template
+>>> from aimd.iq.template import protocol_template
 >>> p = apply_baseline(protocol_template("1.0.0"), {"dataset": "d", "reference_source": "r",
 ...     "cases": [{"id": "c1", "file": "c1.nii.gz", "reference": "2"}]})
 >>> p.baseline.cases[0].reference, p.baseline.answer_field

@@ -27,9 +27,10 @@ from aimd.core.errors import InvalidInputError
 from aimd.iq.baseline import DEVICE, apply_baseline, reference_baseline
 from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
 from aimd.iq.install import Layout, install
-from aimd.iq.protocol import IQProtocol, protocol_template
+from aimd.iq.protocol import IQProtocol
 from aimd.iq.runner import run_iq
 from aimd.iq.signing import generate_key
+from aimd.iq.template import protocol_template
 from aimd.iq.tls import self_signed
 
 

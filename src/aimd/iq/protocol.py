@@ -5,10 +5,12 @@ configuration with a hardened reference (§4.1.1), the install steps a–h (§4.
 personnel and training records (§4.1.3, §6.1.2), the RACI matrix (App. A.2), functional test cases
 (§4.3.1), the baseline dataset with its validated reference results (§4.3.2), stress levels and
 limits (§6.4.2), alert rules (§6.5.2), the version manifest (§5.5) and the scoring weights (§6.1).
-Its JSON Schema is exported from the models (:func:`protocol_schema`), never written by hand.
+Its JSON Schema is exported from the models (:func:`protocol_schema`), never written by hand; the
+protocol aimd ships for its own device is :func:`aimd.iq.template.protocol_template`.
 
 Example
 -------
+>>> from aimd.iq.template import protocol_template
 >>> p = protocol_template()
 >>> [s.id for s in p.install_steps]
 ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
@@ -24,9 +26,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aimd import __version__
 from aimd.core.errors import InvalidInputError, SchemaError
-from aimd.iq.specs import NetworkFault, PlatformSpec, default_network_faults, default_platform_spec
+from aimd.iq.specs import NetworkFault, PlatformSpec
 
 PROTOCOL_FORMAT = "aimd-iq-protocol"
 AREAS = ("resources", "function", "security", "reliability", "performance", "logs", "versions")
@@ -337,213 +338,6 @@ def protocol_schema() -> dict[str, Any]:
     return IQProtocol.model_json_schema()
 
 
-def _raci() -> list[RaciRow]:
-    # 002 App. A.2, columns in RACI_ROLES order
-    table = {
-        "feasibility analysis": "ACRII",
-        "requirements analysis": "ARCCI",
-        "solution design": "ICARC",
-        "environment preparation": "I-AC-",
-        "trial run": "ICARC",
-        "test and verification": "CCARR",
-        "problem handling": "ACRRC",
-        "training support": "C-AR-",
-        "acceptance": "RCRCC",
-    }
-    rows = []
-    for activity, codes in table.items():
-        roles = dict(zip(RACI_ROLES, codes, strict=True))
-        if "A" not in codes:  # App. A.2 names no A for acceptance: the user's project manager signs it off
-            roles["user_project_manager"] = "A"
-        rows.append(RaciRow(activity=activity, roles=roles))  # type: ignore[arg-type]
-    return rows
-
-
-def protocol_template(version: str = __version__) -> IQProtocol:
-    """The protocol aimd's own device ships (inference service and annotation platform); sites fill people."""
-    steps = [
-        (
-            "a",
-            "installation preparation",
-            ["review this protocol", "confirm environment", "assign roles", "train installers"],
-            "provider_project_manager",
-        ),
-        ("b", "hardware installation", ["rack server", "connect network and storage"], "user_project_manager"),
-        (
-            "c",
-            "software installation",
-            ["install OS packages and Python 3.11", "aimd iq install BUNDLE --prefix /opt/aimd"],
-            "provider_install_engineer",
-        ),
-        (
-            "d",
-            "system configuration",
-            ["write /opt/aimd/config/aimd.toml (TLS, auth, database)", "set key and database file modes 0600"],
-            "provider_install_engineer",
-        ),
-        (
-            "e",
-            "functional confirmation",
-            ["aimd iq run --protocol iq.yaml (function checks)"],
-            "provider_quality_expert",
-        ),
-        ("f", "baseline performance", ["aimd iq run (baseline on the baseline dataset)"], "provider_quality_expert"),
-        (
-            "g",
-            "problem handling",
-            [
-                "record deviations with impact and corrective action",
-                "aimd iq rollback --prefix /opt/aimd when a fix needs a new release",
-            ],
-            "provider_project_manager",
-        ),
-        ("h", "result confirmation", ["sign the IQ report", "hand over"], "user_project_manager"),
-    ]
-    return IQProtocol(
-        protocol_id=f"IQ-AIMD-{version}",
-        purpose="Confirm that aimd's inference service and annotation platform are installed correctly and "
-        "perform at baseline (002 §3.2 a–d).",
-        site="<hospital and room>",
-        device=Device(
-            name="aimd inference service and annotation platform",
-            version=version,
-            manufacturer="aimd project",
-            intended_use="CT lesion segmentation and data annotation",
-        ),
-        environment_minimum=Resources(cpu_cores=2, memory_gb=8, disk_free_gb=10, network_mbps=100),
-        environment_recommended=Resources(
-            cpu_cores=8, memory_gb=32, disk_free_gb=200, gpu="optional: one CUDA GPU", network_mbps=1000
-        ),
-        software=[
-            SoftwareRequirement(
-                category="os",
-                name="Linux",
-                version="Linux",
-                note="Debian 12 or later; reference hardening: no root services, firewall, auditd",
-            ),
-            SoftwareRequirement(category="runtime", name="python", version=">=3.11"),
-            SoftwareRequirement(category="library", name="torch", version=">=2.1"),
-            SoftwareRequirement(category="library", name="onnxruntime", version=">=1.17"),
-            SoftwareRequirement(category="library", name="pydantic", version=">=2.6"),
-            SoftwareRequirement(
-                category="database", name="PostgreSQL", version=">=15", note="or the embedded SQLite on one workstation"
-            ),
-        ],
-        hardening=[
-            HardeningItem(key="not_root", expected="service runs as a dedicated unprivileged user"),
-            HardeningItem(key="key_file_mode", expected="0600", note="signing and TLS keys"),
-            HardeningItem(key="database_file_mode", expected="0600"),
-            HardeningItem(key="debug_off", expected="debug = false in aimd.toml"),
-            HardeningItem(key="tls_on", expected="https with TLS 1.2 or later"),
-        ],
-        install_steps=[InstallStep(id=i, title=t, tasks=tasks, responsible=r) for i, t, tasks, r in steps],
-        raci=_raci(),
-        staffing=[
-            StaffingRequirement(role="project manager", count=1, party="both", skills="IQ planning, acceptance"),
-            StaffingRequirement(
-                role="install engineer",
-                count=1,
-                party="provider",
-                skills="Linux, Python, PostgreSQL, TLS",
-                qualification_required=True,
-            ),
-            StaffingRequirement(role="quality expert", count=1, party="provider", skills="test execution, 002"),
-            StaffingRequirement(role="clinical expert", count=1, party="user", skills="radiology reading"),
-        ],
-        functional_tests=[
-            FunctionalTestCase(
-                id="F1",
-                kind="interface",
-                description="service answers liveness",
-                path="/v2/health/live",
-                acceptance="HTTP 200",
-            ),
-            FunctionalTestCase(
-                id="F2",
-                kind="interface",
-                description="readiness: database and PACS connected",
-                path="/v2/health/ready",
-                acceptance="HTTP 200",
-            ),
-            FunctionalTestCase(
-                id="F3",
-                kind="interface",
-                description="OpenAPI document served",
-                path="/openapi.json",
-                expect_text="openapi",
-                acceptance="HTTP 200 with an OpenAPI body",
-            ),
-            FunctionalTestCase(
-                id="F4",
-                kind="main_flow",
-                description="models listed to an authorised caller",
-                path="/v2/models",
-                expect_text="models",
-                acceptance="HTTP 200 listing the models",
-            ),
-        ],
-        baseline=BaselineSpec(
-            dataset="aimd phantom baseline cases (fill cases: file + validated finding count)",
-            reference_source="phantom ground truth",
-            endpoint="/v2/models/lesion/infer",
-            answer_field="findings.#",
-            max_mean_seconds_per_case=2.0,
-            concurrency_users=4,
-            concurrency_requests=40,
-            min_success_rate=0.99,
-            max_mean_response_s=1.0,
-            max_cpu_percent=95,
-            max_memory_mb=4096,
-        ),
-        stress=StressSpec(
-            levels=[1, 2, 4, 8], requests_per_user=5, p95_limit_s=2.0, max_error_rate=0.01, expected_max_concurrency=4
-        ),
-        alert_rules=[
-            AlertRule(
-                name="UnauthorisedAccess",
-                metric="aimd_requests_total",
-                labels={"code": "401"},
-                op=">",
-                threshold=0,
-                severity="warning",
-                fault="illegal_access",
-            ),
-            AlertRule(
-                name="ServerErrors",
-                metric="aimd_requests_total",
-                labels={"code": "500"},
-                op=">",
-                threshold=0,
-                severity="critical",
-                fault="dependency_stopped",
-            ),
-        ],
-        network_faults=default_network_faults(),
-        platform=default_platform_spec(),
-        required_metrics=["aimd_requests_total", "aimd_request_seconds", "aimd_inferences_total"],
-        logs=LogSpec(retention_days=3650),
-        version_manifest=VersionManifest(
-            version=version,
-            components=[
-                Component(name="aimd", kind="code", version=version),
-                Component(name="user manual", kind="document", version=version),
-            ],
-        ),
-        scoring=Scoring(
-            weights={
-                "resources": 15,
-                "function": 15,
-                "security": 20,
-                "reliability": 20,
-                "performance": 10,
-                "logs": 10,
-                "versions": 10,
-            },
-            pass_score=80,
-        ),
-    )
-
-
 def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "<root>"
 
@@ -554,6 +348,7 @@ def load_protocol(path: str | Path) -> IQProtocol:
     Example
     -------
     >>> import tempfile, pathlib
+    >>> from aimd.iq.template import protocol_template
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "iq.yaml"
     >>> _ = p.write_text(dump_protocol(protocol_template("1.2.3")))
     >>> load_protocol(p).device.version
@@ -617,5 +412,4 @@ __all__ = [
     "dump_protocol",
     "load_protocol",
     "protocol_schema",
-    "protocol_template",
 ]

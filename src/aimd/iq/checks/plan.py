@@ -2,7 +2,7 @@
 
 Example
 -------
->>> from aimd.iq.protocol import protocol_template
+>>> from aimd.iq.template import protocol_template
 >>> staffing_gaps(protocol_template())[:1]
 ['project manager: 0 of 1']
 """
