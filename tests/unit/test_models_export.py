@@ -167,3 +167,25 @@ def test_vit_exports_and_quantizes(tmp_path: Path) -> None:
         q = quantize_onnx(fp32, tmp_path / f"vit.{mode}.onnx", mode, calibration=x)
         out = OnnxPredictor(q, threads=1).predict_logits(x)
         assert out.shape == (5, 2) and np.abs(out - ref).max() < 0.5
+
+
+def test_static_quantisation_of_norm_layers_prints_no_per_tensor_notes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import torch
+
+    from aimd.models.export import export_module_onnx, quantize_onnx
+    from aimd.models.specs import InputSpec, OutputSpec
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1)
+    ).eval()
+    spec_in = InputSpec(modality="CT", patch_size=(16, 16))
+    spec_out = OutputSpec(task="segmentation", labels={1: "x"}, activation="softmax")
+    fp32 = export_module_onnx(net, tmp_path / "n.onnx", spec_in, spec_out)
+    x = np.random.default_rng(0).random((4, 1, 16, 16), dtype=np.float32)
+    quantize_onnx(fp32, tmp_path / "n.int8.onnx", "static", calibration=x)
+    assert not [r for r in caplog.records if "out-of-range for weight" in r.getMessage()]
+    assert logging.getLogger().filters == []  # other warnings are shown again after quantisation

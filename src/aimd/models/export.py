@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import time
 import warnings
@@ -57,12 +58,23 @@ Runtime = Literal["onnxruntime", "openvino"]
 _log = get_logger("aimd.models.export")
 
 
+def _per_tensor_fallback(record: logging.LogRecord) -> bool:
+    # ONNX Runtime logs one line per 1-D weight (norm scales, biases) that cannot be quantised per
+    # channel and is quantised per tensor instead: expected for every normalisation layer, not news
+    return "is out-of-range for weight" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
     """The ONNX exporter prints progress on stdout; keep stdout clean for ``--json`` output."""
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    root = logging.getLogger()
+    root.addFilter(_per_tensor_fallback)
+    try:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(_per_tensor_fallback)
 
 
 def set_onnx_metadata(
