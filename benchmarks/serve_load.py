@@ -15,7 +15,13 @@
    ``POST /v2/models/{m}/infer {study_uid, series_uid}`` is measured: QIDO + WADO pull → inference →
    findings → SEG + SR → STOW to Orthanc, with the service's own per-stage timings.
 
-Usage: ``python benchmarks/serve_load.py [--seconds 20] [--users 16] [--json]``
+Each mode runs ``--rounds`` times, interleaved, with the load average, the server's CPU per request
+(``/proc``) and Locust's; the network call alone is timed in CPU per image at batch 1, 8 and 16 with
+the runtime the service picked, which bounds what batching can give (Amdahl: only the network call
+gets cheaper).
+
+Usage: ``python benchmarks/serve_load.py [--seconds 20] [--users 16] [--rounds 2] [--threads 2]
+[--no-end-to-end] [--json]``
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import argparse
 import io
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,7 +95,7 @@ def _token(data: Path) -> str:
 
 
 def _locust(url: str, token: str, body: bytes, users: int, seconds: float) -> dict[str, Any]:
-    """Run Locust in a child process (its gevent patching stays out of this one)."""
+    """Run Locust in a child process (its gevent patching stays out of this one); its CPU seconds too."""
     code = f"""
 import gevent, json, sys
 from locust import HttpUser, task, constant
@@ -117,52 +125,132 @@ print(json.dumps({{"requests": s.num_requests, "failures": s.num_failures, "rps"
 """
     with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as f:
         f.write(body)
+    before = _children_cpu()
     out = subprocess.run([sys.executable, "-c", code, f.name], capture_output=True, text=True, check=True)
+    client_cpu = _children_cpu() - before
     os.unlink(f.name)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result["client_cpu_ms_per_request"] = round(1000 * client_cpu / max(result["requests"], 1), 2)
+    return result
 
 
-def batching(seconds: float, users: int) -> dict[str, Any]:
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, its threads included) of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _mean_batch(metrics: str) -> float | None:
+    sums = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_sum")]
+    counts = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_count")]
+    if not (sums and counts):
+        return None
+    return round(float(sums[0].split()[-1]) / max(float(counts[0].split()[-1]), 1.0), 2)
+
+
+MODES = {"batch1": ["--max-batch", "1"], "dynamic": ["--max-batch", "16", "--max-wait-ms", "10"]}
+
+
+def batching(seconds: float, users: int, rounds: int = 2, threads: int = 2) -> dict[str, Any]:
+    """Batch-1 and dynamic servers, ``rounds`` runs each, interleaved (batch-1, dynamic, batch-1, ...)."""
     import requests
 
     from serving_support import aimd_server
 
-    out: dict[str, Any] = {"users": users, "seconds": seconds}
+    out: dict[str, Any] = {"users": users, "seconds": seconds, "threads": threads, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = _classifier(root)
         body = _png()
-        confidences = {}
-        runs = (("batch1", ["--max-batch", "1"]), ("dynamic", ["--max-batch", "16", "--max-wait-ms", "10"]))
-        for label, args in runs:
-            data = root / label
-            token = _token(data)
-            with aimd_server(["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000", *args], data) as (
-                url,
-                _proc,
-            ):
-                first = requests.post(
-                    f"{url}/v2/models/vit/infer",
-                    data=body,
-                    timeout=60,
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"},
-                )
-                first.raise_for_status()
-                confidences[label] = [(f["label"], f["confidence"]) for f in first.json()["findings"]]
-                out[label] = _locust(url, token, body, users, seconds)
-                metrics = requests.get(f"{url}/metrics", timeout=10).text
-                sums = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_sum")]
-                counts = [line for line in metrics.splitlines() if line.startswith("aimd_batch_size_count")]
-                if sums and counts:
-                    total, calls = float(sums[0].split()[-1]), max(float(counts[0].split()[-1]), 1.0)
-                    out[label]["mean_batch"] = round(total / calls, 2)
+        confidences: dict[str, Any] = {}
+        for round_no in range(rounds):
+            for label, args in MODES.items():
+                data = root / f"{label}-{round_no}"
+                token = _token(data)
+                serve_args = ["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000"]
+                with aimd_server([*serve_args, "--threads", str(threads), *args], data) as (url, proc):
+                    headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/png"}
+                    first = requests.post(f"{url}/v2/models/vit/infer", data=body, timeout=60, headers=headers)
+                    first.raise_for_status()
+                    confidences[label] = [(f["label"], f["confidence"]) for f in first.json()["findings"]]
+                    meta = requests.get(f"{url}/v2/models/vit", headers=headers, timeout=10).json()
+                    out["runtime"] = meta["platform"]
+                    load_before = round(os.getloadavg()[0], 1)
+                    cpu_before = _process_cpu(proc.pid)
+                    run = _locust(url, token, body, users, seconds)
+                    run["server_cpu_ms_per_request"] = round(
+                        1000 * (_process_cpu(proc.pid) - cpu_before) / max(run["requests"], 1), 2
+                    )
+                    run["mean_batch"] = _mean_batch(requests.get(f"{url}/metrics", timeout=10).text)
+                    run.update(mode=label, round=round_no + 1, load_average=[load_before, round(os.getloadavg()[0], 1)])
+                    out["runs"].append(run)
         out["same_answer"] = confidences["batch1"] == confidences["dynamic"]
+        for label in MODES:
+            runs = [r for r in out["runs"] if r["mode"] == label]
+            out[label] = {
+                "requests": sum(r["requests"] for r in runs),
+                "failures": sum(r["failures"] for r in runs),
+                "rps": round(sum(r["rps"] for r in runs) / len(runs), 1),
+                "p95_ms": max(r["p95_ms"] for r in runs),
+                "server_cpu_ms_per_request": round(statistics.median(r["server_cpu_ms_per_request"] for r in runs), 2),
+                "client_cpu_ms_per_request": round(statistics.median(r["client_cpu_ms_per_request"] for r in runs), 2),
+            }
         out["throughput_ratio"] = round(out["dynamic"]["rps"] / max(out["batch1"]["rps"], 1e-9), 2)
+        out["model_alone"] = model_alone(model, out["runtime"], threads)
+    out["amdahl"] = amdahl(out)
     return out
 
 
+def model_alone(path: Path, runtime: str, threads: int) -> dict[str, float]:
+    """CPU milliseconds per image of the network call alone at batch 1, 8 and 16 (the service's runtime)."""
+    from aimd.models.adapters import load_predictor
+
+    predictor = load_predictor(path, threads=threads, runtime=runtime)
+    out: dict[str, float] = {}
+    for size in (1, 8, 16):
+        x = np.random.default_rng(0).random((size, 1, 64, 64), dtype=np.float32)
+        predictor._logits(x)  # warm-up
+        calls = max(8, 256 // size)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(calls):
+            predictor._logits(x)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+        out[f"batch{size}_cpu_ms_per_image"] = round(1000 * cpu / (calls * size), 3)
+    return out
+
+
+def amdahl(result: dict[str, Any]) -> dict[str, float]:
+    """The most batching can give when only the network call gets cheaper (Amdahl's law).
+
+    The model's share is its batch-1 CPU per image over the CPU per request of the batch-1 server
+    (and of server + Locust client, which share the same cores here); the gain is that share shrinking
+    to its batch-16 cost.
+    """
+    model = result["model_alone"]
+    single, batched = model["batch1_cpu_ms_per_image"], model["batch16_cpu_ms_per_image"]
+    server = result["batch1"]["server_cpu_ms_per_request"]
+    system = server + result["batch1"]["client_cpu_ms_per_request"]
+    saved = max(single - batched, 0.0)
+    return {
+        "model_share_of_server_cpu": round(single / server, 3),
+        "model_share_of_system_cpu": round(single / system, 3),
+        "bound_server": round(server / max(server - saved, 1e-9), 2),
+        "bound_system": round(system / max(system - saved, 1e-9), 2),
+    }
+
+
 def batcher_alone(users: int, seconds: float) -> dict[str, Any]:
-    """The batching mechanism without HTTP, storage and audit: ``users`` threads calling the model."""
+    """The batching mechanism without HTTP, storage and audit: ``users`` threads calling the model.
+
+    Each call is announced first (as the service does when a request arrives), so a batch waits for
+    callers between two calls but never for nobody.
+    """
     import threading
 
     from aimd.models.adapters import load_predictor
@@ -180,18 +268,22 @@ def batcher_alone(users: int, seconds: float) -> dict[str, Any]:
             stop = time.perf_counter() + seconds
 
             def worker(k: int, batcher: DynamicBatcher = batcher, stop: float = stop, done: list[int] = done) -> None:
-                p = BatchedPredictor(base, batcher)
                 while time.perf_counter() < stop:
-                    p.predict(x)
+                    with batcher.expect() as ticket:
+                        BatchedPredictor(base, batcher, ticket=ticket).predict(x)
                     done[k] += 1
 
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             threads = [threading.Thread(target=worker, args=(k,)) for k in range(users)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            after = resource.getrusage(resource.RUSAGE_SELF)
             batcher.close()
             out[label] = round(sum(done) / seconds, 1)
+            cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+            out[f"{label}_cpu_ms_per_image"] = round(1000 * cpu / max(sum(done), 1), 3)
         out["same_answer"] = bool(np.allclose(answers["batch1"], answers["dynamic"], atol=1e-5))
         out["ratio"] = round(out["dynamic"] / max(out["batch1"], 1e-9), 2)
     return out
@@ -246,31 +338,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, interleaved")
+    parser.add_argument("--threads", type=int, default=2, help="inference threads per model (aimd serve --threads)")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the 128³ PACS study")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
-        "batching": batching(args.seconds, args.users),
+        "batching": batching(args.seconds, args.users, args.rounds, args.threads),
         "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)),
-        "end_to_end_128": end_to_end(),
+        "end_to_end_128": {"skipped": "--no-end-to-end"} if args.no_end_to_end else end_to_end(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     b = result["batching"]
-    print(f"{b['users']} clients, {b['seconds']:.0f} s each, same answer: {b['same_answer']}")
-    for label in ("batch1", "dynamic"):
-        s = b[label]
-        print(
-            f"  {label:8s} {s['rps']:7.1f} req/s  p50 {s['p50_ms']:6.0f} ms  p95 {s['p95_ms']:6.0f} ms  "
-            f"errors {s['failures']}  mean batch {s.get('mean_batch', '?')}"
-        )
-    print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
-    a = result["batcher_alone"]
     print(
-        f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {a['batch1']} img/s, dynamic "
-        f"{a['dynamic']} img/s, ratio {a['ratio']}×, same answer: {a['same_answer']}"
+        f"{b['users']} clients, {b['seconds']:.0f} s per run, {b['runtime']} with {b['threads']} threads, "
+        f"same answer: {b['same_answer']}"
+    )
+    for run in b["runs"]:
+        print(
+            f"  {run['mode']:8s} round {run['round']}: {run['rps']:7.1f} req/s  p50 {run['p50_ms']:5.0f} ms  "
+            f"p95 {run['p95_ms']:5.0f} ms  errors {run['failures']}  mean batch {run['mean_batch']}  "
+            f"CPU/request server {run['server_cpu_ms_per_request']} ms + client {run['client_cpu_ms_per_request']} ms"
+            f"  load {run['load_average'][0]} → {run['load_average'][1]}"
+        )
+    if b["same_answer"]:
+        print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
+    else:
+        print("  the two servers answered differently: no ratio")
+    m, a = b["model_alone"], b["amdahl"]
+    print(
+        f"  network call alone, CPU ms per image: batch 1 {m['batch1_cpu_ms_per_image']}, batch 8 "
+        f"{m['batch8_cpu_ms_per_image']}, batch 16 {m['batch16_cpu_ms_per_image']}; its share of the batch-1 "
+        f"CPU per request: {a['model_share_of_server_cpu']:.0%} of the server's, {a['model_share_of_system_cpu']:.0%} "
+        f"with the client; most batching can give (Amdahl): {a['bound_server']}× (server), "
+        f"{a['bound_system']}× (server + client on these cores)"
+    )
+    c = result["batcher_alone"]
+    print(
+        f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {c['batch1']} img/s "
+        f"({c['batch1_cpu_ms_per_image']} CPU ms/img), dynamic {c['dynamic']} img/s "
+        f"({c['dynamic_cpu_ms_per_image']} CPU ms/img), ratio {c['ratio']}×, same answer: {c['same_answer']}"
     )
     e = result["end_to_end_128"]
     if "skipped" in e:

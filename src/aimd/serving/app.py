@@ -316,7 +316,8 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
             )
 
         def work(cancel: threading.Event) -> dict[str, Any]:
-            with tempfile.TemporaryDirectory(prefix="aimd-infer-") as tmp:
+            # announced to the model's batcher while the input is read: a batch may wait for it
+            with svc.batcher(model).expect() as ticket, tempfile.TemporaryDirectory(prefix="aimd-infer-") as tmp:
                 if ref is not None:
                     image = svc.pull_from_pacs(ref.study_uid, ref.series_uid, Path(tmp))
                     source: dict[str, Any] = {"pacs": {"study_uid": ref.study_uid, "series_uid": ref.series_uid}}
@@ -324,7 +325,13 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
                     image = svc.read_input(parts, Path(tmp))
                     source = {"upload": [n for n, _ in parts]}
                 return svc.infer(
-                    model, image, actor=token, source=source, cancel=cancel, store_pacs=bool(ref and ref.store)
+                    model,
+                    image,
+                    actor=token,
+                    source=source,
+                    cancel=cancel,
+                    store_pacs=bool(ref and ref.store),
+                    ticket=ticket,
                 )
 
         doc = await _watch(request, work)

@@ -1,9 +1,13 @@
 """Dynamic batching: requests to one model with the same input shape share one network call.
 
 A :class:`DynamicBatcher` owns one worker thread per model. Callers (request threads) submit a
-preprocessed batch ``(n, c, *spatial)``; the worker takes the oldest waiting item, then keeps
-collecting items of the same shape until ``max_batch`` images are gathered or ``max_wait_ms`` has
-passed since the first, runs the network once and hands every caller its rows. The queue is
+preprocessed batch ``(n, c, *spatial)``; the worker takes the oldest waiting item, then everything of
+the same shape already queued, up to ``max_batch`` images, runs the network once on the stacked
+array and hands every caller its rows. It waits for more company only while a request that
+announced itself (:meth:`DynamicBatcher.expect`, taken when a request starts decoding its upload)
+has not reached the queue yet, and never longer than ``max_wait_ms`` after the first item: with
+nobody on the way, waiting would only add latency, and requests arriving while a batch runs are
+gathered into the next one anyway. The queue is
 bounded: a full queue raises :class:`~aimd.serving.errors.BusyError` at once (HTTP 503 with
 Retry-After), a caller waiting longer than its timeout gets a BusyError, and a caller whose client
 disconnected sets its cancel event, so the worker drops its queued work instead of running it.
@@ -42,6 +46,27 @@ from numpy.typing import NDArray
 from aimd.models.predictor import BasePredictor
 from aimd.serving.errors import BusyError, CancelledError
 
+_POLL = 0.002  # seconds between checks whether an announced request gave up before submitting
+
+
+class Ticket:
+    """A request announced to a :class:`DynamicBatcher`; :meth:`release` is idempotent."""
+
+    def __init__(self, batcher: DynamicBatcher) -> None:
+        self._batcher: DynamicBatcher | None = batcher
+
+    def release(self) -> None:
+        """The request makes no more network calls."""
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher._release()
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 @dataclass
 class _Item:
@@ -61,7 +86,7 @@ class DynamicBatcher:
     max_batch:
         Most images per network call (1 disables batching).
     max_wait_ms:
-        Longest time the first request of a batch waits for company.
+        Longest time the first request of a batch waits for announced requests still on their way.
     queue_size:
         Most requests waiting; more are refused with :class:`BusyError`.
     on_batch:
@@ -91,6 +116,9 @@ class DynamicBatcher:
         self._runner = runner
         self._slots = threading.Semaphore(max(1, int(concurrency)))
         self._closed = False
+        self._count_lock = threading.Lock()
+        self._announced = 0  # requests between expect() and their last network call
+        self._inside = 0  # announced callers blocked in submit (queued, gathered or running)
         self._thread = threading.Thread(target=self._run, name="aimd-batcher", daemon=True)
         self._thread.start()
 
@@ -99,13 +127,48 @@ class DynamicBatcher:
         """Requests waiting now."""
         return self._queue.qsize() + len(self._held)
 
+    def expect(self) -> Ticket:
+        """Announce a request that will submit soon; release the ticket after its last network call."""
+        with self._count_lock:
+            self._announced += 1
+        return Ticket(self)
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self._announced -= 1
+
+    @property
+    def on_the_way(self) -> int:
+        """Announced requests that have not submitted yet (worth waiting for)."""
+        with self._count_lock:
+            return self._announced - self._inside
+
     def submit(
-        self, batch: NDArray[np.float32], *, timeout: float | None = None, cancel: threading.Event | None = None
+        self,
+        batch: NDArray[np.float32],
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        ticket: Ticket | None = None,
     ) -> NDArray[np.float32]:
-        """Logits for ``batch``, computed together with other waiting requests of the same shape."""
+        """Logits for ``batch``, computed together with other waiting requests of the same shape.
+
+        ``ticket`` is the caller's announcement (:meth:`expect`), if it made one.
+        """
         if self._closed:
             raise BusyError("the model is being unloaded", hint="retry against another version")
         item = _Item(np.ascontiguousarray(batch, dtype=np.float32), Future(), cancel or threading.Event())
+        if ticket is None:
+            return self._wait(item, timeout)
+        with self._count_lock:
+            self._inside += 1
+        try:
+            return self._wait(item, timeout)
+        finally:
+            with self._count_lock:
+                self._inside -= 1
+
+    def _wait(self, item: _Item, timeout: float | None) -> NDArray[np.float32]:
         try:
             self._queue.put_nowait(item)
         except queue.Full as err:
@@ -158,8 +221,10 @@ class DynamicBatcher:
             until = time.perf_counter() + self.max_wait
             others: list[_Item] = []
             while rows < self.max_batch:
-                nxt = self._take(until)
+                nxt = self._take(self._wait_until(until))
                 if nxt is None:
+                    if self.on_the_way > 0 and time.perf_counter() < until:
+                        continue  # an announced request is still decoding: worth its wait
                     break
                 if nxt.cancel.is_set():
                     nxt.future.set_exception(CancelledError("cancelled before it ran", where="request"))
@@ -170,6 +235,13 @@ class DynamicBatcher:
                     others.append(nxt)
             self._held = others + self._held
             self._execute(group, rows)
+
+    def _wait_until(self, until: float) -> float:
+        """How long the next take may block: not at all when nobody is on the way, else briefly."""
+        now = time.perf_counter()
+        if self.on_the_way <= 0:
+            return now
+        return min(until, now + _POLL)
 
     def _execute(self, group: list[_Item], rows: int) -> None:
         try:
@@ -216,7 +288,7 @@ class DynamicBatcher:
 
 
 class BatchedPredictor(BasePredictor):
-    """``predictor`` with its network calls routed through ``batcher`` (one per request)."""
+    """``predictor`` with its network calls routed through ``batcher`` (one per request, with its ticket)."""
 
     def __init__(
         self,
@@ -225,8 +297,10 @@ class BatchedPredictor(BasePredictor):
         *,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        ticket: Ticket | None = None,
     ) -> None:
         super().__init__(predictor.input_spec, predictor.output_spec, predictor.metadata)
+        self.ticket = ticket
         self.base = predictor
         self.batcher = batcher
         self.timeout = timeout
@@ -234,7 +308,7 @@ class BatchedPredictor(BasePredictor):
         self.max_batch = max(predictor.max_batch, batcher.max_batch)
 
     def _logits(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self.batcher.submit(batch, timeout=self.timeout, cancel=self.cancel)
+        return self.batcher.submit(batch, timeout=self.timeout, cancel=self.cancel, ticket=self.ticket)
 
 
-__all__ = ["BatchedPredictor", "DynamicBatcher"]
+__all__ = ["BatchedPredictor", "DynamicBatcher", "Ticket"]

@@ -77,6 +77,8 @@ def run_inference(
     explainer: Callable[..., dict[str, Any]] | None = None,
     timer: Timer | None = None,
     source: dict[str, Any] | None = None,
+    on_predicted: Callable[[], Any] | None = None,
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Run ``image`` through ``model`` and write ``results_dir/<result id>/``; the result document.
 
@@ -90,7 +92,12 @@ def run_inference(
         explanations; ``None`` skips explanations.
     source:
         Where the input came from (upload, PACS study/series, DIMSE association).
+    on_predicted:
+        Called once the network calls are over (the batcher then stops waiting for this request).
+    started:
+        ``time.perf_counter()`` when the request started; ``timings.total`` counts from it.
     """
+    started = time.perf_counter() if started is None else started
     timer = timer or Timer()
     rid = result_id or new_result_id()
     thresholds = thresholds or GradeThresholds()
@@ -107,6 +114,8 @@ def run_inference(
             where="files",
         ),
     )
+    if on_predicted is not None:
+        on_predicted()
     findings: list[InferenceFinding]
     if "detections" in prediction.record:
         findings = timer.run(
@@ -173,7 +182,7 @@ def run_inference(
             "files": files,
             "output_sha256": hashes,
             "record": prediction.record,
-            "timings": dict(timer.stages),
+            "timings": {**timer.stages, "total": round(time.perf_counter() - started, 4)},
         }
         (out / RESULT_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     return doc

@@ -23,7 +23,7 @@ from aimd.core.atomic import atomic_dir
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.core.hashing import sha256_bytes
 from aimd.core.ids import short_id
-from aimd.serving.batching import BatchedPredictor, DynamicBatcher
+from aimd.serving.batching import BatchedPredictor, DynamicBatcher, Ticket
 from aimd.serving.db import ServingDB, TokenInfo
 from aimd.serving.errors import NotFoundError, RateLimitedError
 from aimd.serving.inputs import InputImage, read_upload, volume_from_datasets
@@ -203,13 +203,18 @@ class InferenceService:
         result_id: str | None = None,
         store_pacs: bool = False,
         timer: Timer | None = None,
+        ticket: Ticket | None = None,
     ) -> dict[str, Any]:
-        """Run one inference (through the model's batcher), audit it, optionally STOW the results."""
+        """Run one inference (through the model's batcher), audit it, optionally STOW the results.
+
+        ``ticket`` (from :meth:`DynamicBatcher.expect`, taken when the request arrived) is released
+        once the network calls are over.
+        """
         from aimd.serving.explain import Explainer
 
         timer = timer or Timer()
         predictor = BatchedPredictor(
-            model.predictor, self.batcher(model), timeout=self.settings.request_timeout, cancel=cancel
+            model.predictor, self.batcher(model), timeout=self.settings.request_timeout, cancel=cancel, ticket=ticket
         )
         explainer = (
             Explainer(
@@ -232,6 +237,8 @@ class InferenceService:
                 explainer=explainer,
                 timer=timer,
                 source=source,
+                on_predicted=None if ticket is None else ticket.release,
+                started=started,
             )
         except AimdError:
             self.metrics.inferences.labels(model=model.key, outcome="rejected").inc()
@@ -244,10 +251,8 @@ class InferenceService:
                 )
             stored = timer.run("pacs_store", lambda: store_to_pacs(self.pacs, self.results_dir, doc))
             doc["pacs"] = {"stored": stored, "url": self.settings.pacs_url}
-            doc["timings"] = dict(timer.stages)
+            doc["timings"] = {**timer.stages, "total": round(time.perf_counter() - started, 4)}
             self._rewrite(doc)
-        doc["timings"]["total"] = round(time.perf_counter() - started, 4)
-        self._rewrite(doc)
         self.metrics.inferences.labels(model=model.key, outcome="ok").inc()
         self.audit.append(
             f"token:{actor.id}" if actor else "dimse",
