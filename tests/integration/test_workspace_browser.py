@@ -5,15 +5,13 @@ form, submit with level-1 QC) → reviewer with Dice → freeze, export, verify 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from workspace_support import CHROMIUM, blank_reason, chromium, login, npy_array, serve_platform
+from workspace_support import CHROMIUM, blank_reason, chromium, login, npy_array, serve_platform, shot
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,14 +25,6 @@ SELECT_TEXT = """(word) => { const node = document.querySelector('#report').firs
     r.setStart(node, at); r.setEnd(node, at + word.length);
     const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); }"""
 SUBMIT_ANSWERED = "document.querySelector('#submitted') || document.querySelector('#ws-error').textContent"
-ARTEFACTS = Path(os.environ.get("AIMD_TEST_ARTEFACTS", tempfile.gettempdir())) / "aimd-workspace-screens"
-
-
-def shot(page: Any, name: str) -> Path:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTEFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def phantom_case(folder: Path) -> dict[str, Any]:

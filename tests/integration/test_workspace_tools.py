@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from workspace_support import CHROMIUM, Served, chromium, login, npy_array, serve_platform
+from workspace_support import CHROMIUM, Served, chromium, login, npy_array, serve_platform, shot
 
 pytestmark = [
     pytest.mark.integration,
@@ -229,6 +229,39 @@ def test_a_draft_changed_elsewhere_shows_the_409_message(served: Served, ann1: A
     ann1.wait_for_function("document.querySelector('#save-status').classList.contains('error')")
     assert "409" in ann1.inner_text("#save-status")
     assert np.array_equal(draft(ann1, served, task), elsewhere), "the browser overwrote the other draft"
+
+
+def test_a_delta_save_sends_the_changed_box_and_round_trips(served: Served, ann1: Any) -> None:
+    """Autosave PATCHes only the box of changed voxels; after a reload the page shows what the server
+    stored (the stroke), and a PATCH against a stale version is refused with the conflict shown."""
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.click("#tool-brush")
+    sent: list[str] = []
+    ann1.on("request", lambda r: sent.append(r.method) if r.url.split("?")[0].endswith("/draft") else None)
+    saved_after(ann1, lambda: stroke(ann1, [(20, 20), (30, 24)]))
+    patch = ann1.evaluate("window.aimdWorkspace.state.lastPatch")
+    assert "PATCH" in sent and "PUT" not in sent, f"the autosave used {sent}"
+    assert np.prod(patch["shape"]) < np.prod(SHAPE) / 20, f"the patch box {patch['shape']} is not the changed region"
+    saved = draft(ann1, served, task)
+    assert saved[:, 20:25, 20:31].any() and (saved > 0).sum() == (saved[:, 15:30, 15:36] > 0).sum()
+    ann1.reload()
+    ann1.wait_for_function("window.aimdWorkspace && window.aimdWorkspace.state.version >= 1")
+    shown = np.asarray(ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())"), np.uint8)
+    assert np.array_equal(shown, saved.ravel()), "the reloaded page does not show the saved stroke"
+    shot(ann1, "workspace-delta-saved")
+    elsewhere = saved.copy()
+    elsewhere[3, 3:6, 3:6] = 1
+    with page_api(ann1, served) as api:
+        headers = {"If-Match": f'"{int(ann1.evaluate("window.aimdWorkspace.state.version"))}"'}
+        assert api.put(f"/api/v1/tasks/{task}/draft", content=npy_bytes(elsewhere), headers=headers).status_code == 200
+    ann1.click("button.layout >> text=axial")
+    ann1.click("#tool-brush")
+    stroke(ann1, [(40, 40), (50, 50)])
+    ann1.wait_for_function("document.querySelector('#save-status').classList.contains('error')")
+    assert "409" in ann1.inner_text("#save-status")
+    shot(ann1, "workspace-delta-conflict")
+    assert np.array_equal(draft(ann1, served, task), elsewhere), "the stale patch changed the stored draft"
 
 
 def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:

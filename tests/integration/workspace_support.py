@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,17 @@ class Served:
             r.raise_for_status()
             self.tokens[user] = r.json()["token"]
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[user]}"}, timeout=120)
+
+
+ARTEFACTS = Path(os.environ.get("AIMD_TEST_ARTEFACTS", tempfile.gettempdir())) / "aimd-workspace-screens"
+
+
+def shot(page: Any, name: str) -> Path:
+    """A full-page screenshot as a test artefact (``$AIMD_TEST_ARTEFACTS/aimd-workspace-screens/<name>.png``)."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def free_port() -> int:

@@ -1,5 +1,6 @@
 // The annotation workspace: viewer + tools (left), report / fields / objects / QC (right), autosave.
 import { call, get } from "../api.js";
+import { gzip, patchOf, writeBox } from "../delta.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
 import { writeNpyU8 } from "../npy.js";
@@ -68,6 +69,7 @@ export async function workspace(taskId) {
     viewer.loadMask(await draft.arrayBuffer());
     state.version = Number(draft.headers.get("ETag").replaceAll('"', ""));
   }
+  state.savedBitmap = viewer.nv.drawBitmap.slice(); // what the server holds, in display order
   const preset = task.image.modality === "CT" ? presets.mediastinum : null;
   if (preset) viewer.window(preset.center, preset.width);
   viewer.nv.drawScene();
@@ -102,11 +104,17 @@ export async function workspace(taskId) {
     if (state.saving || state.conflict || !state.dirty) return;
     state.saving = true; state.dirty = false; showStatus();
     const started = state.changedAt ?? performance.now();
-    const [nx, ny, nz] = viewer.dims;
     try {
-      const out = await call("PUT", `/tasks/${taskId}/draft`, { body: writeNpyU8(viewer.mask(), [nz, ny, nx]),
-        headers: { "If-Match": `"${state.version}"`, "Content-Type": "application/octet-stream" } });
-      state.version = out.draft_version;
+      // only the box of voxels changed since the saved version goes up (PATCH), applied there by the server
+      const patch = patchOf(state.savedBitmap, viewer.nv.drawBitmap, viewer.dims, viewer.flips);
+      if (patch) {
+        const body = await gzip(writeNpyU8(patch.data, patch.shape));
+        const out = await call("PATCH", `/tasks/${taskId}/draft?z=${patch.at.z}&y=${patch.at.y}&x=${patch.at.x}`, { body,
+          headers: { "If-Match": `"${state.version}"`, "Content-Type": "application/octet-stream", "Content-Encoding": "gzip" } });
+        writeBox(state.savedBitmap, viewer.dims, patch.box, patch.shown);
+        state.version = out.draft_version;
+        state.lastPatch = { bytes: body.length, shape: patch.shape, at: patch.at };
+      }
       performance.measure("aimd:change-to-saved", { start: started, end: performance.now() });
       state.changedAt = null;
       performance.mark("aimd:saved");

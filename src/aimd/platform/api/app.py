@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 from aimd import __version__
 from aimd.core.errors import AimdError, PermissionDeniedError
 from aimd.platform import auth
-from aimd.platform.api import routes_audit, routes_marks, routes_projects, routes_tasks, routes_users
+from aimd.platform.api import (
+    routes_audit,
+    routes_marks,
+    routes_projects,
+    routes_tasks,
+    routes_users,
+    routes_workspace,
+)
 from aimd.platform.api.common import (
     Deps,
     _error_body,
@@ -124,7 +131,7 @@ def create_app(platform: Platform) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for routes in (routes_users, routes_projects, routes_tasks, routes_audit, routes_marks):
+    for routes in (routes_users, routes_projects, routes_tasks, routes_audit, routes_marks, routes_workspace):
         routes.register(app, d)
     _mount_workspace(app)
     return app

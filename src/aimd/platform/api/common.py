@@ -4,9 +4,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import AimdError, IntegrityError, InvalidInputError, PermissionDeniedError
@@ -24,6 +26,7 @@ from aimd.platform.rbac import CLASSIFICATIONS, Role
 __all__ = ["Deps"]
 
 NPY = "application/octet-stream"
+NPY_BODY = {"requestBody": {"required": True, "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}}
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
@@ -234,3 +237,23 @@ def _clearance(name: str) -> int:
             f"unknown clearance {name!r}", where="clearance", hint=f"use one of {list(CLASSIFICATIONS)}"
         )
     return CLASSIFICATIONS[name]
+
+
+async def save_draft_answer(
+    platform: Platform, request: Request, user: User, task_id: int, if_match: str | None, **patch: Any
+) -> JSONResponse:
+    """A draft save (whole mask, or with ``at=``/``encoding=`` a delta box) in a worker thread, and its answer."""
+    body = await request.body()
+
+    def work() -> Task:
+        with platform.sessions() as db:
+            task = workflow.get_task(db, user, task_id, kinds=_kinds(user))
+            task = workflow.save_draft(db, platform.audit, platform.blobs, user, task, body, if_match, **patch)
+            db.commit()
+            return task
+
+    task = await run_in_threadpool(work)
+    return JSONResponse(
+        {"task": task.id, "draft_version": task.draft_version, "mask_sha256": task.draft_sha256},
+        headers={"ETag": f'"{task.draft_version}"'},
+    )

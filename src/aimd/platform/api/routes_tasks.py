@@ -10,6 +10,7 @@ from aimd.platform import prelabels, projects, workflow
 from aimd.platform.api.common import (
     MAX_ID,
     NPY,
+    NPY_BODY,
     DecisionIn,
     Deps,
     Id,
@@ -18,12 +19,12 @@ from aimd.platform.api.common import (
     SubmitIn,
     _kinds,
     _task_out,
+    save_draft_answer,
 )
 from aimd.platform.models import (
     Case,
     IdempotencyRecord,
     ModelRecord,
-    Task,
 )
 from aimd.platform.rbac import Permission
 
@@ -76,34 +77,14 @@ def register(app: FastAPI, d: Deps) -> None:
             headers={"ETag": f'"{task.draft_version}"', "X-Draft-Source": task.draft_source or ""},
         )
 
-    @app.put(
-        "/api/v1/tasks/{task_id}/draft",
-        tags=["tasks"],
-        openapi_extra={
-            "requestBody": {"required": True, "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}
-        },
-    )
+    @app.put("/api/v1/tasks/{task_id}/draft", tags=["tasks"], openapi_extra=NPY_BODY)
     async def put_draft(
         task_id: int,
         request: Request,
         user: need(Permission.TASK_ANNOTATE, Permission.TASK_ARBITRATE),
         if_match: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        body = await request.body()
-        from starlette.concurrency import run_in_threadpool
-
-        def work() -> Task:
-            with platform.sessions() as db:
-                task = workflow.get_task(db, user, task_id, kinds=_kinds(user))
-                task = workflow.save_draft(db, audit, blobs, user, task, body, if_match)
-                db.commit()
-                return task
-
-        task = await run_in_threadpool(work)
-        return JSONResponse(
-            {"task": task.id, "draft_version": task.draft_version, "mask_sha256": task.draft_sha256},
-            headers={"ETag": f'"{task.draft_version}"'},
-        )
+        return await save_draft_answer(platform, request, user, task_id, if_match)
 
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["tasks"])
     def submit(

@@ -102,8 +102,42 @@ def save_draft(
     if_match: str | None,
     *,
     source: str = "manual",
+    at: tuple[int, int, int] | None = None,
+    encoding: str | None = None,
 ) -> Task:
-    """Autosave: store the mask and bump the draft version; a stale ``If-Match`` is a 409 (no lost update)."""
+    """Autosave: store the mask and bump the draft version; a stale ``If-Match`` is a 409 (no lost update).
+
+    With ``at`` (z, y, x) the body is a delta save: the box of changed voxels (``encoding`` gzip or none)
+    applied onto the draft named by ``If-Match`` (an empty mask before the first save), checked like a
+    whole mask (:mod:`aimd.platform.mask_patch`)."""
+    shape, allowed, version = _open_for_save(db, task, if_match)
+    base_sha = task.draft_sha256
+    db.commit()  # end the read: a large upload is parsed and stored without holding the database
+    details: dict[str, Any] = {"source": source}
+    if at is None:
+        mask = parse_mask(body, shape=shape, allowed=allowed)
+    else:
+        from aimd.platform.mask_patch import apply_patch
+
+        base = case_mask(blobs, base_sha) if base_sha else np.zeros(shape, np.uint8)
+        mask = apply_patch(base, body, at, allowed=allowed, encoding=encoding)
+        details["patch"] = {"offset_zyx": list(at), "base_sha256": base_sha, "patch_bytes": len(body)}
+    sha = blobs.put(to_npy(mask))
+    if not advance_draft(db, task, version, sha, source):
+        raise ConflictError("stale draft: another save won", where="If-Match", hint="reload the draft")
+    audit.append(
+        user.username,
+        "save",
+        f"task:{task.id}",
+        {"version": task.draft_version, "mask_sha256": sha, **details},
+        connection=db,
+    )
+    return task
+
+
+def _open_for_save(db: Session, task: Task, if_match: str | None) -> tuple[list[int], set[int], int]:
+    """Checks before a draft save (project not frozen, task open, ``If-Match`` equal to the draft version);
+    the image shape (z, y, x), the allowed label values and the version the save starts from."""
     project = db.get(Project, task.project_id)
     case = db.get(Case, task.case_id)
     assert project is not None and case is not None
@@ -119,20 +153,7 @@ def save_draft(
             where="If-Match",
             hint="reload the draft, merge your edits and save again",
         )
-    shape, allowed, version = case.image["shape"], _allowed(project), task.draft_version
-    db.commit()  # end the read: a large upload is parsed and stored without holding the database
-    mask = parse_mask(body, shape=shape, allowed=allowed)
-    sha = blobs.put(to_npy(mask))
-    if not advance_draft(db, task, version, sha, source):
-        raise ConflictError("stale draft: another save won", where="If-Match", hint="reload the draft")
-    audit.append(
-        user.username,
-        "save",
-        f"task:{task.id}",
-        {"version": task.draft_version, "mask_sha256": sha, "source": source},
-        connection=db,
-    )
-    return task
+    return list(case.image["shape"]), _allowed(project), task.draft_version
 
 
 def advance_draft(db: Session, task: Task, version: int, sha: str, source: str, *, prelabel: bool = False) -> bool:
