@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from aimd.iq.faultproxy import FaultProxy, Faults, netem_status
+from aimd.iq.faultproxy import FaultProxy, Faults
+from aimd.iq.netem import netem_probe
 
 BODY = b"x" * 200_000
 
@@ -79,8 +81,33 @@ def test_reset_and_blackhole_end_in_client_errors(upstream: tuple[str, int]) -> 
     assert proxy.stats["dropped"] == 1 and proxy.stats["forwarded"] == 0
 
 
-def test_netem_status_gives_the_kernel_evidence() -> None:
-    status = netem_status()
-    assert {"kernel", "available", "tc"} <= set(status)
-    if not status["available"]:
-        assert status["tc"] != "ok"
+def test_faults_switch_on_a_running_proxy_and_a_cut_severs_open_connections(upstream: tuple[str, int]) -> None:
+    with FaultProxy(upstream, Faults()) as proxy, httpx.Client(base_url=f"http://127.0.0.1:{proxy.port}") as http:
+        assert http.get("/").status_code == 200  # a pooled keep-alive connection is open now
+        proxy.set_faults(Faults(cut=True))
+        assert proxy.stats["severed"] == 2  # both ends of the open connection
+        for _ in range(2):  # the pooled connection is gone, then a new one is refused
+            with pytest.raises(httpx.HTTPError):
+                http.get("/")
+        assert proxy.stats["cut"] >= 1
+        proxy.set_faults(Faults())
+        assert http.get("/").status_code == 200 and proxy.stats["forwarded"] == 2
+
+
+def test_netem_probe_reports_what_the_kernel_says() -> None:
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("creating a network namespace needs root (CAP_SYS_ADMIN)")
+    probe = netem_probe()
+    direct = subprocess.run(
+        ["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe["available"] == (direct.returncode == 0), (probe, direct.stderr)
+    if not probe["available"]:  # the reason quotes the failing tc command and what the kernel answered
+        assert direct.stderr.strip() in probe["reason"] and "netem" in probe["reason"]
+    if probe.get("config") == "# CONFIG_NET_SCH_NETEM is not set" and "CONFIG_MODULES is not set" in probe["modules"]:
+        assert not probe["available"]
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    assert "aqp" not in namespaces  # the probe's namespace and veth pair are gone

@@ -9,7 +9,11 @@ service, so what the service does under the fault is measured, not simulated.
 * latency and jitter: each chunk read is forwarded ``latency ± jitter`` later (order kept), both ways;
 * bandwidth: each direction of a connection is paced to ``bandwidth_kbps``;
 * reset: a share of connections is reset (TCP RST) once the client has sent its first bytes;
-* drop: a share of connections is black-holed — accepted, the bytes swallowed, no answer, closed later.
+* drop: a share of connections is black-holed — accepted, the bytes swallowed, no answer, closed later;
+* cut: the link is down — every new connection is reset at once and the open ones are severed.
+
+The faults of a running proxy can be changed (:meth:`FaultProxy.set_faults`), so a service configured once
+with the proxy's address sees its link go bad and come back.
 
 TLS passes through untouched (the proxy never reads inside the stream).
 
@@ -34,15 +38,11 @@ from __future__ import annotations
 import contextlib
 import queue
 import random
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 CHUNK = 16 * 1024
 
@@ -56,7 +56,18 @@ class Faults:
     bandwidth_kbps: float | None = None
     reset_rate: float = 0.0
     drop_rate: float = 0.0
+    cut: bool = False
     seed: int = 0
+
+    def seen_in(self, stats: dict[str, int]) -> bool:
+        """Whether a proxy's counters show every fault of this kind happened (a fault never injected proves nothing)."""
+        return bool(
+            (not (self.latency_ms or self.jitter_ms) or stats["delayed_chunks"])
+            and (not self.reset_rate or stats["reset"])
+            and (not self.drop_rate or stats["dropped"])
+            and (not self.bandwidth_kbps or stats["bytes_up"] + stats["bytes_down"])
+            and (not self.cut or stats["cut"] + stats["severed"])
+        )
 
     def delay_s(self, rng: random.Random) -> float:
         """One chunk's delay: latency plus a uniform jitter, never negative."""
@@ -67,7 +78,9 @@ class Faults:
 class FaultProxy:
     """Listen on ``127.0.0.1:<free port>`` and forward each connection to ``upstream`` with :class:`Faults`."""
 
-    def __init__(self, upstream: tuple[str, int], faults: Faults, *, hold_s: float = 30.0) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], faults: Faults, *, hold_s: float = 30.0, listen: str = "127.0.0.1"
+    ) -> None:
         self.upstream = upstream
         self.faults = faults
         self.hold_s = hold_s
@@ -80,11 +93,13 @@ class FaultProxy:
             "forwarded": 0,
             "reset": 0,
             "dropped": 0,
+            "cut": 0,
+            "severed": 0,
             "delayed_chunks": 0,
             "bytes_up": 0,
             "bytes_down": 0,
         }
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = socket.create_server((listen, 0))
         self.port = int(self._server.getsockname()[1])
         self._thread = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
 
@@ -107,6 +122,25 @@ class FaultProxy:
                 s.close()
         self._thread.join(timeout=5)
 
+    def set_faults(self, faults: Faults, *, sever: bool = False) -> None:
+        """Inject ``faults`` from now on; ``sever`` (or a cut) also closes the connections open now, so
+        pooled connections meet the new faults too."""
+        with self._lock:
+            self.faults = faults
+            self._rng = random.Random(faults.seed)
+        if sever or faults.cut:
+            self.sever()
+
+    def sever(self) -> int:
+        """Close every open connection (both ends) with a TCP reset; the number closed."""
+        with self._lock:
+            open_sockets = list(self._sockets)
+            self._sockets.clear()
+        for s in open_sockets:
+            _reset(s)
+        self._count("severed", len(open_sockets))
+        return len(open_sockets)
+
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.stats[key] += n
@@ -116,8 +150,14 @@ class FaultProxy:
             self._sockets.add(s)
         return s
 
+    def _untrack(self, *sockets: socket.socket) -> None:
+        with self._lock:
+            self._sockets.difference_update(sockets)
+
     def _draw(self) -> str:
         with self._lock:
+            if self.faults.cut:
+                return "cut"
             x = self._rng.random()
         if x < self.faults.drop_rate:
             return "drop"
@@ -140,6 +180,11 @@ class FaultProxy:
 
     def _handle(self, conn: socket.socket) -> None:
         fate = self._draw()
+        if fate == "cut":
+            self._count("cut")
+            self._untrack(conn)
+            _reset(conn)
+            return
         if fate == "drop":
             self._count("dropped")
             self._swallow(conn)
@@ -148,12 +193,13 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 conn.recv(CHUNK)  # the client has sent its request
             self._count("reset")
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
+            self._untrack(conn)
+            _reset(conn)
             return
         try:
             upstream = self._track(socket.create_connection(self.upstream, timeout=10))
         except OSError:
+            self._untrack(conn)
             conn.close()
             return
         upstream.settimeout(None)
@@ -166,6 +212,7 @@ class FaultProxy:
             t.start()
         for t in pumps:
             t.join()
+        self._untrack(conn, upstream)
         for s in (conn, upstream):
             with contextlib.suppress(OSError):
                 s.close()
@@ -181,6 +228,7 @@ class FaultProxy:
                 continue
             except OSError:
                 break
+        self._untrack(conn)
         with contextlib.suppress(OSError):
             conn.close()
 
@@ -231,38 +279,29 @@ class FaultProxy:
                     time.sleep(pause)
 
 
-def netem_status() -> dict[str, Any]:
-    """Whether this kernel can run ``tc netem``, with the evidence (kernel config line, ``tc``'s answer).
-
-    The probe runs in a private network namespace (``unshare --net``), so no traffic of the machine is
-    touched.
-    """
-    evidence: dict[str, Any] = {"kernel": _kernel_release()}
-    config = Path("/proc/config.gz")
-    if config.is_file():
-        import gzip
-
-        with gzip.open(config, "rt") as handle:
-            evidence["config"] = next(
-                (line.strip() for line in handle if "CONFIG_NET_SCH_NETEM" in line), "CONFIG_NET_SCH_NETEM absent"
-            )
-    if shutil.which("tc") is None or shutil.which("unshare") is None:
-        return {**evidence, "available": False, "tc": "tc or unshare not installed"}
-    proc = subprocess.run(
-        ["unshare", "--net", "sh", "-c", "ip link set lo up && tc qdisc add dev lo root netem delay 1ms"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    answer = (proc.stderr or proc.stdout).strip() or "ok"
-    return {**evidence, "available": proc.returncode == 0, "tc": answer}
+def _reset(s: socket.socket) -> None:
+    """Close ``s`` with a TCP reset (no orderly shutdown), as a broken link does."""
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        s.close()
 
 
-def _kernel_release() -> str:
-    import platform
-
-    return platform.release()
+__all__ = ["FaultProxy", "Faults"]
 
 
-__all__ = ["Faults", "FaultProxy", "netem_status"]
+def _relay_main(argv: list[str]) -> None:  # pragma: no cover - runs inside a network namespace
+    """``python -m aimd.iq.faultproxy LISTEN UPSTREAM_HOST UPSTREAM_PORT``: a clean relay; prints its port."""
+    import signal
+
+    listen, host, port = argv
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    with FaultProxy((host, int(port)), Faults(), listen=listen) as proxy:
+        print(proxy.port, flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    _relay_main(sys.argv[1:])

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimd.core.errors import InvalidInputError, SchemaError
-from aimd.iq.specs import NetworkFault, PlatformSpec
+from aimd.iq.specs import LinkDrill, NetworkFault, PlatformSpec
 
 PROTOCOL_FORMAT = "aimd-iq-protocol"
 AREAS = ("resources", "function", "security", "reliability", "performance", "logs", "versions")
@@ -304,6 +304,7 @@ class IQProtocol(_Model):
     alert_rules: list[AlertRule] = Field(default_factory=list)
     dependencies: list[DependencySpec] = Field(default_factory=list)
     network_faults: list[NetworkFault] = Field(default_factory=list)
+    links: LinkDrill | None = Field(None, description="faults on the service's PACS and database links")
     platform: PlatformSpec | None = Field(None, description="the annotation platform's MFA, roles, audit, import")
     required_metrics: list[str] = Field(default_factory=list)
     security: SecuritySpec = Field(default_factory=SecuritySpec)

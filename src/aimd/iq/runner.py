@@ -19,6 +19,7 @@ from typing import Any
 from aimd.core.errors import InvalidInputError
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext
 from aimd.iq.checks.environment import ENVIRONMENT_CHECKS
+from aimd.iq.checks.links import LINK_CHECKS
 from aimd.iq.checks.logs import AlertRulesCheck, LifecycleLogCheck, MetricsCheck, RetrievalRetentionCheck, scrape
 from aimd.iq.checks.network import NETWORK_CHECKS
 from aimd.iq.checks.plan import PLAN_CHECKS
@@ -45,6 +46,7 @@ def checks_for(profile: str) -> list[IQCheck]:
         *VERSION_CHECKS,
         *SERVICE_CHECKS,
         *NETWORK_CHECKS,
+        *LINK_CHECKS,
         *PLATFORM_CHECKS,
         *RELIABILITY_CHECKS,
     ]

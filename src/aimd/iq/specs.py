@@ -58,6 +58,88 @@ def default_network_faults() -> list[NetworkFault]:
     ]
 
 
+class LinkFault(_Model):
+    """One fault on a link of the service to its PACS or database, with the behaviour expected of the service."""
+
+    name: str
+    link: Literal["pacs", "database"]
+    latency_ms: float = Field(0, ge=0)
+    jitter_ms: float = Field(0, ge=0)
+    reset_rate: float = Field(0, ge=0, le=1, description="share of new connections reset (TCP RST)")
+    drop_rate: float = Field(0, ge=0, le=1, description="share of new connections stalled (no answer)")
+    loss_pct: float = Field(0, ge=0, le=100, description="packet loss (tc netem; not evaluated without netem)")
+    cut: bool = Field(False, description="the link is down: connections refused, open ones severed")
+    cut_s: float | None = Field(None, gt=0, description="a cut lifted after this many seconds (a brief outage)")
+    mode: Literal["sync", "async"] = Field("sync", description="async: jobs (Prefer: respond-async), polled")
+    requests: int = Field(2, ge=1)
+    timeout_s: float = Field(60.0, gt=0, description="the client's timeout per request (or per job)")
+    expect: Literal["served", "clear_error"] = Field(
+        description="served: every request (job) answered correctly — the service rides out the fault (retries "
+        "with backoff); clear_error: every request ends within the timeout in a 5xx answer naming the link "
+        "(a 503 carries Retry-After), none hangs or answers wrongly, the service serves again once the fault is lifted"
+    )
+    max_mean_response_s: float | None = Field(None, gt=0, description="for 'served'")
+    alert: bool | None = Field(None, description="the link's alert rules must fire (default: for clear_error)")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _a_fault(self) -> LinkFault:
+        if not (self.latency_ms or self.jitter_ms or self.reset_rate or self.drop_rate or self.loss_pct or self.cut):
+            raise ValueError(f"link fault {self.name!r} injects nothing")
+        if self.cut_s is not None and not self.cut:
+            raise ValueError(f"link fault {self.name!r}: cut_s needs cut: true")
+        return self
+
+    @property
+    def alert_expected(self) -> bool:
+        return self.expect == "clear_error" if self.alert is None else self.alert
+
+    @property
+    def fault_key(self) -> str:
+        """The alert rules' ``fault`` this scenario exercises: ``pacs_link`` or ``database_link``."""
+        return f"{self.link}_link"
+
+
+class LinkDrill(_Model):
+    """The service's own links qualified (002 §6.3.1 b): ``aimd serve`` is started with its PACS and database
+    reached through fault injectors, and each scenario is run against it."""
+
+    model: str = Field(description="the --model value the site serves, e.g. lesions=device-lesions")
+    pacs_url: str | None = Field(None, description="the PACS's DICOMweb root (user/password: AIMD_PACS_USER/…)")
+    study_uid: str | None = Field(None, description="a study in the PACS the main flow runs on")
+    series_uid: str | None = None
+    store: bool = Field(True, description="store the SEG and SR back to the PACS in every request")
+    answer_field: str | None = Field(None, description="dotted field of the answer compared with the clean run")
+    database_url: str | None = Field(
+        None, description="the service database (postgresql://…); none or SQLite: no network link to fault"
+    )
+    serve_args: list[str] = Field(
+        default_factory=list, description="the site's other aimd serve options (e.g. --pacs-retries 3)"
+    )
+    recover_within_s: float = Field(60.0, gt=0)
+    faults: list[LinkFault] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _series(self) -> LinkDrill:
+        if self.pacs_url and not (self.study_uid and self.series_uid):
+            raise ValueError("links: a pacs_url needs the study_uid and series_uid the main flow pulls")
+        return self
+
+
+def default_link_faults() -> list[LinkFault]:
+    """aimd's link scenarios: PACS latency, flaky connections, a brief outage bridged by retries, a long outage;
+    database latency and outage; packet loss on both links (netem)."""
+    return [
+        LinkFault(name="pacs latency", link="pacs", latency_ms=100, jitter_ms=30, expect="served"),
+        LinkFault(name="pacs flaky", link="pacs", reset_rate=0.5, requests=3, expect="served", seed=1),
+        LinkFault(name="pacs brief outage", link="pacs", cut=True, cut_s=1.0, mode="async", expect="served"),
+        LinkFault(name="pacs outage", link="pacs", cut=True, expect="clear_error"),
+        LinkFault(name="pacs packet loss", link="pacs", loss_pct=20, expect="served"),
+        LinkFault(name="database latency", link="database", latency_ms=50, jitter_ms=20, expect="served"),
+        LinkFault(name="database outage", link="database", cut=True, expect="clear_error"),
+    ]
+
+
 class RoleProbe(_Model):
     """The request that exercises one permission (path parameters filled with ``1``)."""
 
@@ -161,4 +243,13 @@ def default_platform_spec() -> PlatformSpec:
     )
 
 
-__all__ = ["NetworkFault", "PlatformSpec", "RoleProbe", "default_network_faults", "default_platform_spec"]
+__all__ = [
+    "LinkDrill",
+    "LinkFault",
+    "NetworkFault",
+    "PlatformSpec",
+    "RoleProbe",
+    "default_link_faults",
+    "default_network_faults",
+    "default_platform_spec",
+]

@@ -56,6 +56,19 @@ def _raci() -> list[RaciRow]:
     return rows
 
 
+def _status_rule(name: str, code: str, severity: str, fault: str) -> AlertRule:
+    """An alert on any answer with HTTP status ``code`` (the service's request counter)."""
+    return AlertRule(
+        name=name,
+        metric="aimd_requests_total",
+        labels={"code": code},
+        op=">",
+        threshold=0,
+        severity=severity,  # type: ignore[arg-type]
+        fault=fault,
+    )
+
+
 def protocol_template(version: str = __version__) -> IQProtocol:
     """The protocol aimd's own device ships (inference service and annotation platform); sites fill people."""
     steps = [
@@ -196,24 +209,10 @@ def protocol_template(version: str = __version__) -> IQProtocol:
             levels=[1, 2, 4, 8], requests_per_user=5, p95_limit_s=2.0, max_error_rate=0.01, expected_max_concurrency=4
         ),
         alert_rules=[
-            AlertRule(
-                name="UnauthorisedAccess",
-                metric="aimd_requests_total",
-                labels={"code": "401"},
-                op=">",
-                threshold=0,
-                severity="warning",
-                fault="illegal_access",
-            ),
-            AlertRule(
-                name="ServerErrors",
-                metric="aimd_requests_total",
-                labels={"code": "500"},
-                op=">",
-                threshold=0,
-                severity="critical",
-                fault="dependency_stopped",
-            ),
+            _status_rule("UnauthorisedAccess", "401", "warning", "illegal_access"),
+            _status_rule("ServerErrors", "500", "critical", "dependency_stopped"),
+            _status_rule("PacsLinkErrors", "502", "critical", "pacs_link"),
+            _status_rule("DatabaseUnavailable", "503", "critical", "database_link"),
         ],
         network_faults=default_network_faults(),
         platform=default_platform_spec(),

@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy.exc as sa_exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,7 +40,14 @@ from starlette.concurrency import run_in_threadpool
 from aimd import __version__
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.serving.db import TokenInfo
-from aimd.serving.errors import BusyError, NotFoundError, RateLimitedError, UploadTooLargeError, http_status
+from aimd.serving.errors import (
+    BusyError,
+    DatabaseUnavailableError,
+    NotFoundError,
+    RateLimitedError,
+    UploadTooLargeError,
+    http_status,
+)
 from aimd.serving.registry import ModelRegistry
 from aimd.serving.service import InferenceService
 from aimd.serving.settings import ServeSettings
@@ -197,6 +205,20 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
     @app.exception_handler(AimdError)
     async def aimd_error(_request: Request, err: AimdError) -> JSONResponse:
         return _error(err)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    async def database_down(request: Request, err: sa_exc.DBAPIError) -> JSONResponse:
+        svc: InferenceService | None = getattr(request.app.state, "service", None)
+        where = svc.db.engine.url.render_as_string(hide_password=True) if svc else "database"
+        return _error(
+            DatabaseUnavailableError(
+                f"the database is unreachable ({type(err.orig).__name__ if err.orig else type(err).__name__})",
+                retry_after=5.0,
+                where=where,
+                hint="check that the database server is running and reachable; the service reconnects by itself",
+            )
+        )
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[..., Any]) -> Response:

@@ -53,6 +53,10 @@ class BusyError(AimdError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailableError(BusyError):
+    """The database does not answer (connection refused, reset or lost): retry later (503 with Retry-After)."""
+
+
 class PacsError(AimdError):
     """The PACS is unreachable, refuses a request or does not hold what was asked for.
 
@@ -100,6 +104,7 @@ __all__ = [
     "AuthenticationError",
     "BusyError",
     "CancelledError",
+    "DatabaseUnavailableError",
     "NotFoundError",
     "PacsError",
     "RateLimitedError",

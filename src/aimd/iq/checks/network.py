@@ -26,7 +26,8 @@ import httpx
 
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext
 from aimd.iq.checks.target import TargetCheck, case_answer, client, listed, send_case
-from aimd.iq.faultproxy import FaultProxy, Faults, netem_status
+from aimd.iq.faultproxy import FaultProxy, Faults
+from aimd.iq.netem import netem_probe
 from aimd.iq.specs import NetworkFault
 
 HANG_SLACK_S = 2.0
@@ -104,15 +105,6 @@ def _direct(ctx: IQContext) -> tuple[bool, float]:
     return good, time.perf_counter() - start
 
 
-def _injected(fault: NetworkFault, stats: dict[str, int]) -> bool:
-    return bool(
-        (not (fault.latency_ms or fault.jitter_ms) or stats["delayed_chunks"])
-        and (not fault.reset_rate or stats["reset"])
-        and (not fault.drop_rate or stats["dropped"])
-        and (not fault.bandwidth_kbps or stats["bytes_up"] + stats["bytes_down"])
-    )
-
-
 class NetworkFaultCheck(TargetCheck):
     key = "reliability.network"
     area = "reliability"
@@ -130,7 +122,7 @@ class NetworkFaultCheck(TargetCheck):
         assert ctx.target is not None
         parsed = urlparse(ctx.target)
         upstream = (parsed.hostname or "127.0.0.1", parsed.port or (443 if parsed.scheme == "https" else 80))
-        netem = netem_status()
+        netem = netem_probe()
         rows = []
         for fault in faults:
             spec = Faults(
@@ -153,7 +145,7 @@ class NetworkFaultCheck(TargetCheck):
                 "max_mean_response_s": fault.max_mean_response_s,
                 **observed,
                 "proxy": stats,
-                "injected": _injected(fault, stats),
+                "injected": spec.seen_in(stats),
                 "recovered": recovered,
                 "direct_after_s": round(direct_s, 4),
             }
