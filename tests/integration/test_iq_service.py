@@ -297,6 +297,7 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
         **{
             "stress.p95_limit_s": 1e-6,
             "baseline.min_accuracy": 0.99,
+            "baseline.max_mean_response_s": 1e-6,
             "required_metrics": ["process_cpu_seconds_total", "aimd_inference_seconds"],
         }
     )
@@ -326,6 +327,8 @@ def test_failing_function_baseline_stress_and_alert_rules(secure: Service, tmp_p
     assert baseline.verdict.value == "fail" and "accuracy" in baseline.reason
     assert checks["performance.stress"].verdict.value == "fail"
     assert checks["performance.stress"].data["max_concurrency"] == 0
+    concurrency = checks["performance.concurrency"]
+    assert concurrency.verdict.value == "fail" and "mean" in concurrency.reason
     assert (
         checks["monitoring.metrics"].verdict.value == "fail"
         and "aimd_inference_seconds" in checks["monitoring.metrics"].observed

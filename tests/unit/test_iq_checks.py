@@ -14,7 +14,7 @@ from aimd.iq.checks.base import IQCheck, IQContext
 from aimd.iq.checks.environment import DebugOffCheck, FileModeCheck, HardwareCheck, LockCheck, SoftwareCheck
 from aimd.iq.checks.logs import LifecycleLogCheck, RetrievalRetentionCheck
 from aimd.iq.checks.plan import PeopleCheck, ProcessCheck
-from aimd.iq.checks.reliability import ConcurrentInstallCheck, DiskFullCheck, MemoryLimitCheck
+from aimd.iq.checks.reliability import ConcurrentInstallCheck, DiskFullCheck, MemoryLimitCheck, RollbackDrillCheck
 from aimd.iq.checks.versions import ConsistencyCheck, FilesCheck, NamingCheck, ReleaseProcessCheck
 from aimd.iq.drill import make_probe_bundle
 from aimd.iq.install import Layout, install
@@ -171,9 +171,43 @@ def test_unapproved_or_unsigned_release_fails(prefix: Layout, tmp_path: Path) ->
 
 
 def test_concurrent_installs_are_serialised(tmp_path: Path) -> None:
-    res = ConcurrentInstallCheck().execute(IQContext(protocol=_protocol(), out=tmp_path))
+    res = ConcurrentInstallCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "a"))
     assert res.verdict.value == "pass", res.reason + res.observed
     assert res.data["current"] in {"1.0.0", "1.1.0"}
+    # a prefix whose lock cannot be taken (its lock path is a folder): both installs fail, neither is refused
+    (tmp_path / "b" / "scratch" / "concurrent" / "prefix" / ".install.lock").mkdir(parents=True)
+    res = ConcurrentInstallCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "b"))
+    assert res.verdict.value == "fail" and res.data["refused_by_lock"] == 0 and res.data["current"] is None
+
+
+def test_installed_packages_other_than_the_lock_fail(prefix: Layout, tmp_path: Path) -> None:
+    lock = prefix.current / "bundle" / "requirements.lock"
+    pins = [line for line in lock.read_text().splitlines() if "==" in line]
+    name, version = pins[0].split(" ", 1)[0].split("==")
+    lock.write_text(lock.read_text().replace(f"{name}=={version}", f"{name}=={version}.post9"))
+    res = LockCheck().execute(IQContext(protocol=_protocol(), out=tmp_path, prefix=prefix))
+    assert res.verdict.value == "fail" and f"{name}: {version} ≠ {version}.post9" in res.reason
+
+
+def test_rollback_drill_with_a_damaged_backup_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drill = sys.modules["aimd.iq.drill"]
+    real_install = drill.install
+
+    def install_then_damage_backup(bundle, prefix, **kw):  # the backup's disk flips a byte after the upgrade
+        result = real_install(bundle, prefix, **kw)
+        blobs = sorted((Path(prefix) / "backups").glob("*/data/blobs/*.bin"))
+        if blobs:
+            data = bytearray(blobs[0].read_bytes())
+            data[0] ^= 0xFF
+            blobs[0].write_bytes(bytes(data))
+        return result
+
+    ctx = IQContext(protocol=_protocol(), out=tmp_path / "ok")
+    ok = RollbackDrillCheck().execute(ctx)
+    assert ok.verdict.value == "pass" and all(d["identical"] for d in ok.data["drills"])
+    monkeypatch.setattr(drill, "install", install_then_damage_backup)
+    bad = RollbackDrillCheck().execute(IQContext(protocol=_protocol(), out=tmp_path / "bad"))
+    assert bad.verdict.value == "fail" and "differs from the backup" in bad.observed
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
