@@ -58,6 +58,11 @@ NOT_RUN = {
     "(tests/integration/test_ray_scaleout.py)",
     "aimd model predict run1 --data ph/ --out preds/ --ray-address head:6379": "needs a Ray cluster "
     "(tests/integration/test_ray_scaleout.py starts one)",
+    "aimd model federate --sites site_a/ site_b/ site_c/ --rounds 5 --out fed1": "starts a Flower simulation "
+    "on Ray (tests/integration/test_federate.py)",
+    "aimd model federate --sites site_a/ site_b/ --rounds 5 --out fed_dp --dp-noise 1.0 --dp-clip 1.0": "starts a "
+    "Flower simulation on Ray (tests/integration/test_federate.py; DP-SGD clients in "
+    "tests/unit/test_models_federated_site.py)",
     "aimd metrics seg ref/ pred/ --ray-address head:6379": "needs a Ray cluster "
     "(tests/integration/test_ray_scaleout.py starts one)",
     "aimd iq install dist/aimd-1.0.0 --prefix /opt/aimd --approved-by qa": "installs into a system prefix "

@@ -482,8 +482,9 @@ def adapt_cmd(
     )
 
 
-from aimd.cli import model_predict  # noqa: E402 - registers on the app above
+from aimd.cli import model_federate, model_predict  # noqa: E402 - register on the app above
 
 model_predict.register(app)
+model_federate.register(app)
 
 __all__ = ["app"]

@@ -1,0 +1,184 @@
+"""What a site's client does with its own data: describe it, train on it, score on it.
+
+Everything here runs inside the site's client (a Ray worker process in Flower's simulation); the
+server only ever sees what these functions return: the site's dataset hash and case counts,
+parameters, losses and scores.
+
+Local training is the reference recipe's step (:class:`~aimd.models.losses.TaskLoss` Dice+focal,
+AdamW, random patch crops) run for ``steps`` mini-batches from the global weights. With
+``dp_noise`` set, the client trains with DP-SGD instead (opacus ``PrivacyEngine``: per-sample
+gradients clipped to ``dp_clip`` and Gaussian noise ``dp_noise · dp_clip``, Poisson batches, BatchNorm
+frozen at the global statistics because it would mix the samples of a batch) and reports the ε its
+updates spent at δ = 1e-5 (opacus' RDP accountant).
+
+Example
+-------
+>>> import numpy as np
+>>> out = batches(3, 2, steps=4, rng=np.random.default_rng(0))
+>>> [len(b) for b in out], sorted(np.concatenate(out[:2]).tolist())  # each pass sees every item once
+([2, 1, 2, 1], [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aimd.core.errors import InvalidInputError
+from aimd.models.data import ArraySet, load_index, load_split
+from aimd.models.evaluate import evaluate_logits, headline
+from aimd.models.losses import TaskLoss
+from aimd.models.targets import get_target
+from aimd.models.training import random_crop
+from aimd.models.zoo import get_entry
+
+DP_DELTA = 1e-5
+
+
+def load_site(site: Path, model: str, target: str, split: str) -> tuple[ArraySet, dict[str, Any]]:
+    """The ``split`` slices of ``site`` for ``model``/``target``, and the site's description (no image data)."""
+    index = load_index(site)
+    spec = get_entry(model).input_spec
+    policy = "balanced" if get_target(target).activation == "sigmoid" else "all"
+    data = load_split(index, split, target, spec, keep_volumes=split != "train", slice_policy=policy)
+    spacing = np.median(np.array(list(data.spacings.values()))[:, :2], axis=0) if data.spacings else (0.0, 0.0)
+    described = {
+        "dataset_sha256": index.sha256,
+        "sites": sorted(
+            {str(s.get("site_id", s)) if isinstance(s, dict) else str(s) for s in index.data.get("sites", [])}
+        ),
+        "cases": {name: len(index.split_ids(name)) for name in ("train", "val", "test")},
+        "label_map": index.label_map,
+        "spacing_yx": [round(float(spacing[0]), 4), round(float(spacing[1]), 4)],
+    }
+    return data, described
+
+
+def batches(n: int, batch_size: int, *, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``steps`` mini-batches of indices into ``n`` items, a fresh permutation per pass."""
+    out: list[np.ndarray] = []
+    order = rng.permutation(n)
+    pos = 0
+    while len(out) < steps:
+        if pos >= n:
+            order, pos = rng.permutation(n), 0
+        out.append(order[pos : pos + batch_size])
+        pos += batch_size
+    return out
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """One round of a client's local training."""
+
+    target: str
+    patch: tuple[int, ...]
+    steps: int
+    lr: float
+    batch_size: int
+    seed: int
+
+
+def local_train(network: nn.Module, data: ArraySet, plan: LocalPlan) -> dict[str, float]:
+    """Train ``network`` in place for ``plan.steps`` mini-batches of ``data``; return the mean loss."""
+    tgt = get_target(plan.target)
+    loss_fn = TaskLoss("dice_focal" if tgt.task == "seg" else "focal", tgt.activation)
+    opt = torch.optim.AdamW(network.parameters(), lr=plan.lr)
+    rng = np.random.default_rng(plan.seed)
+    torch.manual_seed(plan.seed)
+    network.train()
+    losses = []
+    for idx in batches(len(data), plan.batch_size, steps=plan.steps, rng=rng):
+        xb, yb = random_crop(data.images[idx], data.targets[idx], plan.patch, rng)
+        logits = network(torch.from_numpy(np.ascontiguousarray(xb)))
+        loss = loss_fn(logits, torch.from_numpy(np.ascontiguousarray(yb)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    network.eval()
+    return {"train-loss": float(np.mean(losses))}
+
+
+def _pixel_losses(logits: torch.Tensor, targets: torch.Tensor, activation: str) -> torch.Tensor:
+    """Per-image mean pixel cross-entropy: decomposes over samples, as DP-SGD needs."""
+    if activation == "sigmoid":
+        per_pixel = nn.functional.binary_cross_entropy_with_logits(
+            logits[:, 0], (targets > 0).float(), reduction="none"
+        )
+    else:
+        per_pixel = nn.functional.cross_entropy(logits, targets, reduction="none")
+    return per_pixel.flatten(1).mean(1)
+
+
+def dp_local_train(
+    network: nn.Module, data: ArraySet, plan: LocalPlan, *, noise: float, clip: float
+) -> tuple[nn.Module, dict[str, float]]:
+    """DP-SGD (opacus) for about ``plan.steps`` Poisson batches of ``data``; return the trained copy, loss and ε."""
+    from opacus import PrivacyEngine
+    from opacus.validators import ModuleValidator
+
+    tgt = get_target(plan.target)
+    for module in network.modules():
+        if isinstance(module, nn.ReLU | nn.LeakyReLU | nn.ELU):
+            module.inplace = False  # opacus' hooks need layer outputs left unmodified
+    network.train()
+    for module in network.modules():  # BatchNorm mixes a batch's samples: keep the global statistics fixed
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad_(False)
+    errors = ModuleValidator.validate(network, strict=False)
+    if errors:
+        raise InvalidInputError(
+            f"the model cannot be trained with DP-SGD: {errors[0]}", where="--dp-noise", hint="use unet-small"
+        )
+    rng = np.random.default_rng(plan.seed)
+    images, targets = random_crop(data.images, data.targets, plan.patch, rng)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(images), torch.from_numpy(targets))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=min(plan.batch_size, len(dataset)))
+    params = [p for p in network.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=plan.lr)
+    epochs = max(1, int(np.ceil(plan.steps / len(loader))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # opacus: seeded (non-secure) noise, hook notes
+        engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+        private, dp_opt, dp_loader = engine.make_private(
+            module=network,
+            optimizer=opt,
+            data_loader=loader,
+            noise_multiplier=noise,
+            max_grad_norm=clip,
+            poisson_sampling=True,
+            noise_generator=torch.Generator().manual_seed(plan.seed + 1),
+        )
+        losses = []
+        for _ in range(epochs):
+            for x, y in dp_loader:
+                dp_opt.zero_grad(set_to_none=True)
+                per_image = _pixel_losses(private(x), y, tgt.activation)
+                (per_image.sum() / max(len(x), 1)).backward()
+                dp_opt.step()
+                losses.append(float(per_image.detach().mean()) if len(x) else float("nan"))
+        epsilon = float(engine.get_epsilon(DP_DELTA))
+    trained = private.to_standard_module().eval()
+    finite = [v for v in losses if np.isfinite(v)]
+    return trained, {"train-loss": float(np.mean(finite)) if finite else 0.0, "dp-epsilon": epsilon}
+
+
+def local_score(network: nn.Module, data: ArraySet, output_spec: Any) -> float:
+    """The site's headline score (mean Dice or AUC) of ``network`` on ``data``."""
+    network.eval()
+    with torch.inference_mode():
+        scores = evaluate_logits(lambda x: network(torch.from_numpy(x)).numpy(), data, output_spec)
+    value = headline(scores)
+    return float(value) if value is not None else 0.0
+
+
+__all__ = ["DP_DELTA", "LocalPlan", "batches", "dp_local_train", "load_site", "local_score", "local_train"]
