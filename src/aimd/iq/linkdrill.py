@@ -1,7 +1,8 @@
 """The service's own links under faults (002 §6.3.1 b): ``aimd serve`` started with its PACS and its database
 reached through fault injectors, and the typical task sent to it.
 
-:class:`DrillService` starts the installed ``aimd serve`` on a free loopback port with the site's model and
+:class:`DrillService` starts ``aimd serve`` — the installed release's when the run has a prefix, this
+interpreter's otherwise — on a free loopback port with the site's model and
 options, ``--pacs`` and ``--db`` pointing at the injectors (so the service's own connections carry the
 faults), and an API token of its own. :func:`send` runs the typical task once — a study pulled from the
 PACS (results stored back) or an uploaded case — synchronously or as a job that is polled to its end,
@@ -72,9 +73,17 @@ class DrillService:
     """``aimd serve`` for the drill: started on enter, its token created, stopped on exit."""
 
     def __init__(
-        self, spec: LinkDrill, root: Path, *, pacs_url: str | None, database_url: str | None, case: str | None
+        self,
+        spec: LinkDrill,
+        root: Path,
+        *,
+        pacs_url: str | None,
+        database_url: str | None,
+        case: str | None,
+        python: str | None = None,
     ) -> None:
         self.spec = spec
+        self.python = python
         self.root = root
         self.pacs_url = pacs_url
         self.database_url = database_url
@@ -88,10 +97,12 @@ class DrillService:
 
     def _aimd(self, *args: str) -> list[str]:
         db = ["--db", self.database_url] if self.database_url else []
-        return [sys.executable, "-m", "aimd.cli.main", *args, "--data", str(self.root / "data"), *db]
+        return [self.python or sys.executable, "-m", "aimd.cli.main", *args, "--data", str(self.root / "data"), *db]
 
     def __enter__(self) -> DrillService:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed release: its own code
+        if self.python is None:  # this interpreter's aimd, wherever it is imported from
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         made = subprocess.run(
             [*self._aimd("serve", "token", "create", "--scope", "infer", "--name", "iq-links"), "--json"],
             capture_output=True,

@@ -33,7 +33,7 @@ def version_ok(version: str, spec: str) -> bool:
         return False
 
 
-def _release_python(ctx: IQContext) -> str | None:
+def release_python(ctx: IQContext) -> str | None:
     if ctx.prefix is None or ctx.prefix.current_version() is None:
         return None
     return str(ctx.prefix.current / "bin" / "python")
@@ -134,7 +134,7 @@ class SoftwareCheck(IQCheck):
     fix = "install the versions the protocol names"
 
     def run(self, ctx: IQContext) -> CheckResult:
-        python = _release_python(ctx) or os.environ.get("AIMD_IQ_PYTHON") or "python3"
+        python = release_python(ctx) or os.environ.get("AIMD_IQ_PYTHON") or "python3"
         libs = [s.name for s in ctx.protocol.software if s.category == "library"]
         found = installed_versions(python, libs)
         rows, bad = [], []
@@ -182,7 +182,7 @@ class LockCheck(IQCheck):
     critical = True
 
     def run(self, ctx: IQContext) -> CheckResult:
-        python = _release_python(ctx)
+        python = release_python(ctx)
         if python is None or ctx.prefix is None:
             return self.not_evaluated("no installed release (give --prefix)")
         lock = ctx.prefix.current / "bundle" / "requirements.lock"

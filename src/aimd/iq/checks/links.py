@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext, Verdict, listed
+from aimd.iq.checks.environment import release_python
 from aimd.iq.checks.logs import parse_metrics, rule_fires
 from aimd.iq.faultproxy import FaultProxy, Faults
 from aimd.iq.linkdrill import DrillService, database_link, proxied_url, send, upstream_of
@@ -181,6 +182,7 @@ class LinkFaultCheck(IQCheck):
                     pacs_url=links.urls["pacs"],
                     database_url=links.urls["database"] or spec.database_url,
                     case=case,
+                    python=release_python(ctx),
                 )
             )
             clean = send(svc, timeout_s=120)
