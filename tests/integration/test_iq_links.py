@@ -79,7 +79,7 @@ def test_pacs_and_postgres_link_faults_are_ridden_out_or_clear(world, postgresql
             name="pacs brief outage", link="pacs", cut=True, cut_s=0.8, mode="async", requests=1, expect="served"
         ),
         LinkFault(name="pacs outage", link="pacs", cut=True, requests=1, expect="clear_error"),
-        LinkFault(name="pacs packet loss", link="pacs", loss_pct=20, expect="served"),
+        LinkFault(name="pacs packet loss", link="pacs", loss_pct=5, expect="served"),
         LinkFault(name="database latency", link="database", latency_ms=30, jitter_ms=10, requests=1, expect="served"),
         LinkFault(name="database outage", link="database", cut=True, requests=1, expect="clear_error"),
     ]

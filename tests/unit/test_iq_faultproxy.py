@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from aimd.iq.faultproxy import FaultProxy, Faults
-from aimd.iq.netem import netem_probe
+from aimd.iq.netem import NetemLink, netem_probe
 
 BODY = b"x" * 200_000
 
@@ -110,4 +110,32 @@ def test_netem_probe_reports_what_the_kernel_says() -> None:
     if probe.get("config") == "# CONFIG_NET_SCH_NETEM is not set" and "CONFIG_MODULES is not set" in probe["modules"]:
         assert not probe["available"]
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    assert "aqp" not in namespaces  # the probe's namespace and veth pair are gone
+    assert "aqx" not in namespaces  # the probe's namespace and veth pair are gone
+
+
+def test_netem_link_carries_traffic_through_its_own_namespace(upstream: tuple[str, int]) -> None:
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("creating a network namespace needs root (CAP_SYS_ADMIN)")
+    probe = netem_probe()
+    with FaultProxy(upstream, Faults()) as proxy, NetemLink(("127.0.0.1", proxy.port), "t", 0) as link:
+        host, port = link.address
+        assert host.startswith("10.213.") and httpx.get(f"http://{host}:{port}/big", timeout=10).content == BODY
+        assert proxy.stats["forwarded"] == 1  # service → relay in the namespace → veth → relay on the host → proxy
+        if probe["available"]:
+            link.set(latency_ms=100)
+            seconds, resp = _get_url(f"http://{host}:{port}/")
+            assert isinstance(resp, httpx.Response) and seconds >= 0.2
+        else:  # the kernel's own answer, as the probe gave it
+            with pytest.raises(OSError, match="Specified qdisc kind is unknown"):
+                link.set(loss_pct=5)
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    assert link.ns not in namespaces
+
+
+def _get_url(url: str) -> tuple[float, httpx.Response | Exception]:
+    start = time.perf_counter()
+    try:
+        resp: httpx.Response | Exception = httpx.get(url, timeout=10)
+    except httpx.HTTPError as err:
+        resp = err
+    return time.perf_counter() - start, resp

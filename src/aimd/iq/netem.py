@@ -81,7 +81,7 @@ def netem_probe() -> dict[str, Any]:
     missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
     if missing:
         return {**evidence, "available": False, "reason": f"{' and '.join(missing)} not installed (iproute2)"}
-    ns, host, peer = _names("p")
+    ns, host, peer = _names("x")
     steps = [
         ["ip", "netns", "add", ns],
         ["ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns],
@@ -106,10 +106,11 @@ def netem_probe() -> dict[str, Any]:
 class NetemLink:
     """A faulted path to ``upstream`` over a veth pair into a fresh namespace; connect to :attr:`address`."""
 
-    def __init__(self, upstream: tuple[str, int], tag: str, subnet: int) -> None:
+    def __init__(self, upstream: tuple[str, int], tag: str, index: int) -> None:
         self.upstream = upstream
         self.ns, self.host_dev, self.peer_dev = _names(tag)
-        self.host_ip, self.peer_ip = f"10.213.{subnet}.1", f"10.213.{subnet}.2"
+        net = f"10.213.{os.getpid() % 250}"  # one /30 per link and process: parallel runs do not collide
+        self.host_ip, self.peer_ip = f"{net}.{4 * index + 1}", f"{net}.{4 * index + 2}"
         self._back: FaultProxy | None = None
         self._relay: subprocess.Popen[str] | None = None
         self.port = 0

@@ -124,7 +124,7 @@ class _Links:
             self.proxies[link] = proxy
             host, port = "127.0.0.1", proxy.port
             if netem and netem["available"]:
-                net = stack.enter_context(NetemLink(("127.0.0.1", proxy.port), link[0], 10 + n))
+                net = stack.enter_context(NetemLink(("127.0.0.1", proxy.port), link[0], n))
                 self.netem[link] = net
                 host, port = net.address
             self.urls[link] = proxied_url(url, port, host)
