@@ -1,13 +1,13 @@
 """Benchmark: the inference service under load, and one phantom study through the PACS loop.
 
 1. **Dynamic batching vs batch size 1.** The 2-D reference classifier (``vit-small`` of the zoo,
-   64² radiograph input, exported to ONNX) is served twice by ``aimd serve`` (a real uvicorn
-   process): once with ``--max-batch 1`` (the peer) and once with dynamic batching
-   (``--max-batch 16 --max-wait-ms 10``). Locust, used as a library, runs 16 concurrent clients
-   posting one PNG radiograph each for the same wall time against each server. Reported: requests
-   per second, p50/p95 latency, errors, and the throughput ratio batched / batch-1 (target ≥ 1.5×
-   with 0 errors). The two servers answer the same image; the benchmark checks first that both give
-   the same finding confidences (values compared first), then times.
+   64² radiograph input, exported to ONNX) is served by ``aimd serve`` (a real uvicorn process)
+   with ``--max-batch 1`` (the peer) and with dynamic batching (``--max-batch 16 --max-wait-ms W``
+   for each ``--max-wait-ms`` value, 10 and 0 by default). Locust, used as a library, runs 16
+   concurrent clients posting one PNG radiograph each for the same wall time against each server.
+   Reported: requests per second, p50/p95 latency, errors, and the throughput ratio batched /
+   batch-1 (target ≥ 1.5× with 0 errors). The servers answer the same image; the benchmark checks
+   first that all give the same finding confidences (values compared first), then times.
 2. **The batcher alone**: the same model and 16 threads calling it through the batcher, without HTTP,
    result files or the audit log — what batching gives where the network dominates.
 3. **End to end, one 128³ phantom study**, with the ONNX blob segmenter and with the shipped 3-D
@@ -153,11 +153,19 @@ def _mean_batch(metrics: str) -> float | None:
     return round(float(sums[0].split()[-1]) / max(float(counts[0].split()[-1]), 1.0), 2)
 
 
-MODES = {"batch1": ["--max-batch", "1"], "dynamic": ["--max-batch", "16", "--max-wait-ms", "10"]}
+def modes(waits: list[float]) -> dict[str, list[str]]:
+    """Server options of the batch-1 peer and of dynamic batching with each ``--max-wait-ms``."""
+    out = {"batch1": ["--max-batch", "1"]}
+    for wait in waits:
+        out[f"dynamic-{wait:g}ms"] = ["--max-batch", "16", "--max-wait-ms", f"{wait:g}"]
+    return out
 
 
-def batching(seconds: float, users: int, rounds: int = 2, threads: int = 2) -> dict[str, Any]:
+def batching(
+    seconds: float, users: int, rounds: int = 2, threads: int = 2, waits: list[float] | None = None
+) -> dict[str, Any]:
     """Batch-1 and dynamic servers, ``rounds`` runs each, interleaved (batch-1, dynamic, batch-1, ...)."""
+    runs_of = modes(waits or [10.0])
     import requests
 
     from serving_support import aimd_server
@@ -169,7 +177,7 @@ def batching(seconds: float, users: int, rounds: int = 2, threads: int = 2) -> d
         body = _png()
         confidences: dict[str, Any] = {}
         for round_no in range(rounds):
-            for label, args in MODES.items():
+            for label, args in runs_of.items():
                 data = root / f"{label}-{round_no}"
                 token = _token(data)
                 serve_args = ["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000"]
@@ -189,8 +197,8 @@ def batching(seconds: float, users: int, rounds: int = 2, threads: int = 2) -> d
                     run["mean_batch"] = _mean_batch(requests.get(f"{url}/metrics", timeout=10).text)
                     run.update(mode=label, round=round_no + 1, load_average=[load_before, round(os.getloadavg()[0], 1)])
                     out["runs"].append(run)
-        out["same_answer"] = confidences["batch1"] == confidences["dynamic"]
-        for label in MODES:
+        out["same_answer"] = all(answer == confidences["batch1"] for answer in confidences.values())
+        for label in runs_of:
             runs = [r for r in out["runs"] if r["mode"] == label]
             out[label] = {
                 "requests": sum(r["requests"] for r in runs),
@@ -200,7 +208,11 @@ def batching(seconds: float, users: int, rounds: int = 2, threads: int = 2) -> d
                 "server_cpu_ms_per_request": round(statistics.median(r["server_cpu_ms_per_request"] for r in runs), 2),
                 "client_cpu_ms_per_request": round(statistics.median(r["client_cpu_ms_per_request"] for r in runs), 2),
             }
-        out["throughput_ratio"] = round(out["dynamic"]["rps"] / max(out["batch1"]["rps"], 1e-9), 2)
+        out["throughput_ratio"] = {
+            label: round(out[label]["rps"] / max(out["batch1"]["rps"], 1e-9), 2)
+            for label in runs_of
+            if label != "batch1"
+        }
         out["model_alone"] = model_alone(model, out["runtime"], threads)
     out["amdahl"] = amdahl(out)
     return out
@@ -340,12 +352,15 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, interleaved")
     parser.add_argument("--threads", type=int, default=2, help="inference threads per model (aimd serve --threads)")
+    parser.add_argument(
+        "--max-wait-ms", type=float, nargs="+", default=[10.0, 0.0], help="dynamic modes to compare (one per value)"
+    )
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the 128³ PACS study")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
-        "batching": batching(args.seconds, args.users, args.rounds, args.threads),
+        "batching": batching(args.seconds, args.users, args.rounds, args.threads, args.max_wait_ms),
         "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)),
         "end_to_end_128": {"skipped": "--no-end-to-end"} if args.no_end_to_end else end_to_end(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
@@ -360,13 +375,18 @@ def main() -> None:
     )
     for run in b["runs"]:
         print(
-            f"  {run['mode']:8s} round {run['round']}: {run['rps']:7.1f} req/s  p50 {run['p50_ms']:5.0f} ms  "
+            f"  {run['mode']:14s} round {run['round']}: {run['rps']:7.1f} req/s  p50 {run['p50_ms']:5.0f} ms  "
             f"p95 {run['p95_ms']:5.0f} ms  errors {run['failures']}  mean batch {run['mean_batch']}  "
             f"CPU/request server {run['server_cpu_ms_per_request']} ms + client {run['client_cpu_ms_per_request']} ms"
             f"  load {run['load_average'][0]} → {run['load_average'][1]}"
         )
     if b["same_answer"]:
-        print(f"  throughput ratio dynamic / batch-1: {b['throughput_ratio']}× (target ≥ 1.5×)")
+        for label, ratio in b["throughput_ratio"].items():
+            s = b[label]
+            print(
+                f"  throughput ratio {label} / batch-1: {ratio}× (target ≥ 1.5×); p95 {s['p95_ms']} ms vs "
+                f"{b['batch1']['p95_ms']} ms; errors {s['failures']} vs {b['batch1']['failures']}"
+            )
     else:
         print("  the two servers answered differently: no ratio")
     m, a = b["model_alone"], b["amdahl"]
