@@ -27,7 +27,7 @@ from aimd.evaluation import (
 )
 from aimd.evaluation.runner import run_characteristic, run_characteristics
 from aimd.evaluation.support.dp import DPClaim, dp_finetune
-from aimd.evaluation.support.egress import egress_scope, isolated_argv
+from aimd.evaluation.support.egress import egress_scope, isolated_argv, isolated_env
 from aimd.evaluation.support.sampling import split_by_case
 from aimd.models import build_network
 
@@ -152,10 +152,17 @@ _NO_NAMESPACE = "unshare --net cannot make a namespace here"
 
 
 @pytest.mark.skipif(isolated_argv(["true"]) is None, reason=_NO_NAMESPACE)
-def test_run_isolated_runs_a_function_in_a_namespace_and_passes_errors_back(tmp_path: Path) -> None:
+def test_run_isolated_runs_a_function_in_a_namespace_and_passes_errors_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aimd.core.errors import AimdError
     from aimd.evaluation.support.isolated import run_isolated
 
+    # OpenMP threads of the isolated run wait passively unless the caller chose otherwise
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert run_isolated("os:getenv", {"key": "OMP_WAIT_POLICY"}) == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert isolated_env()["OMP_WAIT_POLICY"] == "ACTIVE"
     scope = run_isolated("aimd.evaluation.support.egress:egress_scope", {})
     assert scope is not None and scope["isolated"] is True and scope["interfaces"] == ["lo"]
     assert egress_scope()["interfaces"] != ["lo"]  # the caller itself is not in the namespace

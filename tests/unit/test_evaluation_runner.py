@@ -89,3 +89,39 @@ def test_every_verdict_reports_why_nothing_was_compared(tmp_path: Path) -> None:
 def test_unknown_selection_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         run_characteristics(context(tmp_path), Claims(), only=["speed"])
+
+
+class _Timed(Characteristic):
+    """Sleeps (wall time, no CPU) or computes in a subprocess it waits for (CPU of a child)."""
+
+    key = "efficiency"
+    clause = "000 §6.3.4"
+    requirement = "000 §5.2.4"
+    title = "Model efficiency"
+    method = "sleeps, then works in a child process"
+    claim_model = EfficiencyClaim
+
+    def __init__(self, work: bool) -> None:
+        self.work = work
+
+    def run(self, ctx: Any, claim: Any) -> Evidence:
+        import subprocess
+        import sys
+        import time
+
+        if self.work:
+            subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+        else:
+            time.sleep(0.5)
+        return Evidence(measurements={"done": True})
+
+
+def test_each_result_records_cpu_seconds_apart_from_wall_time(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    runs = {}
+    for work in (False, True):
+        results = run_characteristics(ctx, Claims(), only=["efficiency"], registry={"efficiency": _Timed(work)})
+        runs[work] = next(r for r in results if r.key == "efficiency")
+    idle, busy = runs[False], runs[True]
+    assert idle.seconds >= 0.5 and idle.cpu_seconds < 0.25  # waiting costs wall time, not CPU
+    assert busy.cpu_seconds >= 0.1  # the waited-for child's CPU counts

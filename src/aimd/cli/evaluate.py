@@ -136,7 +136,7 @@ def evaluate(
     """Evaluate a model (default: the built-in reference model on phantoms) and write the report."""
     if ctx.invoked_subcommand is not None:
         return
-    from aimd.evaluation.support.egress import ISOLATION_ENV, isolated_argv
+    from aimd.evaluation.support.egress import ISOLATION_ENV, isolated_argv, isolated_env
     from aimd.reports import evaluate_model
 
     chosen = _split_names(only, "--only")
@@ -156,7 +156,7 @@ def evaluate(
     if isolate_network and not os.environ.get(ISOLATION_ENV):
         argv = isolated_argv([sys.executable, "-m", "aimd.cli.main", *_rerun_argv(ctx.params)], loopback=ray)
         if argv is not None:
-            done = subprocess.run(argv, env={**os.environ, ISOLATION_ENV: "1"}, check=False)
+            done = subprocess.run(argv, env=isolated_env(), check=False)
             raise typer.Exit(done.returncode)
         console.print("[yellow]unshare --net is not available here: egress is watched in Python only[/yellow]")
     running = [k for k in evaluation.CLAUSE_KEYS if (not chosen or k in chosen) and k not in skipped]

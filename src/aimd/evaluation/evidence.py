@@ -195,6 +195,7 @@ class CharacteristicResult(BaseModel):
     method: str = ""
     evidence: Evidence = Field(default_factory=Evidence)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     error: str | None = None
 
 

@@ -4,7 +4,8 @@ Every registered clause gets a result: a characteristic that was skipped, that d
 the model (:class:`~aimd.evaluation.base.Applicability`), that aimd has no method for in the given
 table, or that raised an error is reported as *not evaluated* with the reason — never silently
 dropped. A network-egress guard is active throughout (000 §5.2.9 b). Each result records its
-wall-clock time.
+wall-clock time and its CPU seconds (user + system of this process's threads and of the
+subprocesses it waited for — the figure other load on the machine does not stretch).
 
 Example
 -------
@@ -14,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import resource
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -43,6 +45,13 @@ def check_selection(names: Iterable[str], *, where: str) -> list[str]:
     return out
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its waited-for subprocesses so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _not_evaluated(info: ClauseInfo | Characteristic, reason: str) -> CharacteristicResult:
     return CharacteristicResult(
         key=info.key, clause=info.clause, title=info.title, verdict=Verdict.NOT_EVALUATED, reason=reason
@@ -57,7 +66,7 @@ def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any
     why_not = char.why_not(ctx)
     if why_not is not None:
         return _not_evaluated(char, f"not applicable: {why_not}")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     threads = torch.get_num_threads()
     try:
         evidence = char.run(ctx, settings)
@@ -76,6 +85,7 @@ def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any
             method=char.method,
         )
         result.seconds = round(time.perf_counter() - started, 3)
+        result.cpu_seconds = round(cpu_seconds() - cpu_started, 3)
         return result
     finally:
         torch.set_num_threads(threads)
@@ -98,6 +108,7 @@ def run_characteristic(char: Characteristic, ctx: EvaluationContext, claims: Any
         method=char.method,
         evidence=evidence,
         seconds=round(time.perf_counter() - started, 3),
+        cpu_seconds=round(cpu_seconds() - cpu_started, 3),
     )
 
 
@@ -147,4 +158,4 @@ def run_characteristics(
     return results
 
 
-__all__ = ["check_selection", "run_characteristic", "run_characteristics"]
+__all__ = ["check_selection", "cpu_seconds", "run_characteristic", "run_characteristics"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 
 from aimd.core.atomic import atomic_write_json
 from aimd.core.errors import AimdError
-from aimd.evaluation.support.egress import ISOLATION_ENV, isolated_argv
+from aimd.evaluation.support.egress import isolated_argv, isolated_env
 
 PROGRESS = "aimd-progress "
 
@@ -50,7 +49,7 @@ def run_isolated(
         if argv is None:
             return None
         with (Path(tmp) / "stderr.txt").open("w+", encoding="utf-8") as err:
-            env = {**os.environ, ISOLATION_ENV: "1"}
+            env = isolated_env()
             with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True) as proc:
                 assert proc.stdout is not None
                 for line in proc.stdout:

@@ -33,7 +33,12 @@ def require_run(ctx: EvaluationContext, clause: str) -> tuple[Path, Path, dict[s
 def train_run(
     ctx: EvaluationContext, out: Path, info: dict[str, Any], settings: dict[str, Any], **fixed: Any
 ) -> dict[str, Any]:
-    """Train with ``settings`` (the provider's TrainConfig fields) plus ``fixed`` into ``out``; return the summary."""
+    """Train with ``settings`` (the provider's TrainConfig fields) plus ``fixed`` into ``out``; return the summary.
+
+    The training record's train-split benchmark is scored on one case unless the settings say
+    otherwise: bookkeeping that does not change the trained model (the training-based
+    characteristics judge the loss curves and the held-out cases, never that number).
+    """
     from aimd.models import make_config, train
 
     cfg = info.get("config", {})
@@ -46,6 +51,7 @@ def train_run(
         "threads": ctx.threads,
         "seed": ctx.seed,
         "force": True,
+        "eval_train_cases": 1,
     }
     return train(make_config(**{**base, **settings, **fixed}))
 
