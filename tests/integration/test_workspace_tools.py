@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from workspace_support import CHROMIUM, Served, chromium, login, npy_array, serve_platform, shot
+from workspace_support import CHROMIUM, Served, canvas_pixels, chromium, login, npy_array, serve_platform, shot
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,22 +35,26 @@ TASK = {
 NODULE = {"density": "solid", "margin": "well_defined", "lobe": "RUL", "diameter_mm": 9}
 
 
+FOR_UID = "1.2.826.0.1.3680043.8.498.7"
+
+
 def sphere() -> np.ndarray:
     zz, yy, xx = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
     cz, cy, cx = CENTRE
     return ((zz - cz) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2) <= RADIUS**2
 
 
-def ct_b64() -> str:
+def ct_b64(contrast: tuple[int, int] = (200, -600), origin_x: float = 0.0, modality: str = "CT") -> str:
     """A bright sphere (the lesion) in a darker body: something grow-cut can separate."""
     from aimd.imaging.nifti_io import write_nifti
     from aimd.imaging.volume import Volume
 
     rng = np.random.default_rng(3)
-    arr = np.where(sphere(), 200, -600).astype(np.int16) + rng.normal(0, 10, SHAPE).astype(np.int16)
+    arr = np.where(sphere(), *contrast).astype(np.int16) + rng.normal(0, 10, SHAPE).astype(np.int16)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ct.nii.gz"
-        write_nifti(Volume(arr, spacing=(1.0, 1.0, 1.0), modality="CT"), path)
+        volume = Volume(arr, spacing=(1.0, 1.0, 1.0), origin=(origin_x, 0.0, 0.0), modality=modality)
+        write_nifti(volume, path)
         return base64.b64encode(path.read_bytes()).decode()
 
 
@@ -61,6 +65,7 @@ def new_task(served: Served, annotators: list[str], readers: int = 1) -> list[in
         body = {"name": f"tools-{n}", "task_definition": TASK, "label_map": {"1": "LUNG", "5": "LUNG_NODULE"}}
         project = admin.post("/api/v1/projects", json={**body, "readers": readers}).json()["id"]
         case = {"case_key": "sphere", "image_nifti_b64": ct_b64(), "report_text": "右肺上叶见结节。"}
+        case["frame_of_reference_uid"] = FOR_UID
         admin.post(f"/api/v1/projects/{project}/cases", json=case).raise_for_status()
         admin.post(f"/api/v1/projects/{project}/distribute", json={"annotators": annotators}).raise_for_status()
         tasks = admin.get("/api/v1/tasks", params={"project": project}).json()
@@ -262,6 +267,37 @@ def test_a_delta_save_sends_the_changed_box_and_round_trips(served: Served, ann1
     assert "409" in ann1.inner_text("#save-status")
     shot(ann1, "workspace-delta-conflict")
     assert np.array_equal(draft(ann1, served, task), elsewhere), "the stale patch changed the stored draft"
+
+
+def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served: Served, ann1: Any) -> None:
+    """An MR-like series (same frame of reference, dark lesion in a bright body) replaces the shown voxels
+    while the drawing stays; a series whose registration failed is refused with its reason (001 §6.4.1)."""
+    task = new_task(served, ["ann1"])[0]
+    with served.api("admin") as admin:
+        t = admin.get(f"/api/v1/tasks/{task}").json()
+        url = f"/api/v1/projects/{t['project']}/cases/{t['case']}/series"
+        for key, contrast, x in (("t2", (-300, 400), 0.0), ("far", (200, -600), 900.0)):
+            body = {"series_key": key, "frame_of_reference_uid": FOR_UID, "image_nifti_b64": ct_b64(contrast, x, "MR")}
+            admin.post(url, json=body).raise_for_status()
+    open_task(ann1, served, task)
+    ann1.click("#tool-brush")
+    saved_after(ann1, lambda: stroke(ann1, [(20, 20), (30, 24)]))
+    drawn = ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())")
+    before = ann1.locator("#gl").screenshot()
+    ann1.click("button.series[data-series=t2]")
+    ann1.wait_for_function("window.aimdWorkspace.state.series === 't2'")
+    ann1.wait_for_timeout(300)
+    after = ann1.locator("#gl").screenshot()
+    assert float(np.abs(canvas_pixels(before) - canvas_pixels(after)).mean()) > 5, "the shown volume did not change"
+    assert "frame_of_reference" in ann1.inner_text("#series-msg")
+    assert ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())") == drawn, "the drawing changed"
+    shot(ann1, "workspace-series-t2")
+    ann1.click("button.series[data-series=far]")
+    ann1.wait_for_function("document.querySelector('#series-msg').classList.contains('error')")
+    assert "covers 0%" in ann1.inner_text("#series-msg")
+    assert ann1.evaluate("window.aimdWorkspace.state.series") == "t2", "a failed series was shown"
+    shot(ann1, "workspace-series-failed")
+    assert np.array_equal(draft(ann1, served, task).ravel(), np.asarray(drawn, np.uint8))
 
 
 def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:

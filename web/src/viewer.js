@@ -76,6 +76,24 @@ export class Viewer {
     this.nv.refreshDrawing(true);
   }
 
+  // Show other voxels on the same grid (a series resampled onto the annotated image by the server): the
+  // drawing, the crosshair and the zoom stay; the window is set by the caller.
+  showVoxels(npyBuffer) {
+    const arr = parseNpy(npyBuffer);
+    const [nx, ny, nz] = this.dims;
+    if (arr.shape.join() !== [nz, ny, nx].join()) throw new Error(`series grid ${arr.shape} ≠ image grid ${[nz, ny, nx]}`);
+    const v = this.nv.volumes[0];
+    this.referenceVoxels ??= v.img.slice();
+    v.img.set(flip(arr.data, this.dims, this.flips));
+    this.nv.updateGLVolume();
+  }
+
+  showReference() {
+    if (!this.referenceVoxels) return;
+    this.nv.volumes[0].img.set(this.referenceVoxels);
+    this.nv.updateGLVolume();
+  }
+
   setLabels(labels) {
     const cmap = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: ["background"] };
     for (const l of labels) {

@@ -12,6 +12,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Case",
+    "CaseSeries",
     "ChangeRequest",
     "Decision",
     "DestructionRecord",
@@ -104,6 +105,23 @@ class Case(Base):
     report_text: Mapped[str] = mapped_column(sa.Text, default="")
     fields: Mapped[dict[str, Any]]
     source: Mapped[dict[str, Any]]
+    imported_by: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CaseSeries(Base):
+    """A further series of a case (another modality or acquisition) with its stored registration onto the
+    case's image, the annotated reference grid (001 §6.4.1)."""
+
+    __tablename__ = "pf_case_series"
+    __table_args__ = (sa.UniqueConstraint("case_id", "series_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("pf_case.id", ondelete="CASCADE"), index=True)
+    series_key: Mapped[str] = mapped_column(sa.String(200))
+    image_sha256: Mapped[str] = mapped_column(sa.String(64))
+    image: Mapped[dict[str, Any]]
+    resampled_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    registration: Mapped[dict[str, Any]]
     imported_by: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -23,9 +23,11 @@ from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import InvalidInputError
 from aimd.imaging.deid import TextDeidentifier
 from aimd.imaging.nifti_io import read_nifti
+from aimd.imaging.volume import Volume
 from aimd.platform.masks import to_npy
 from aimd.platform.models import (
     Case,
+    CaseSeries,
     ChangeRequest,
     Decision,
     DestructionRecord,
@@ -55,7 +57,9 @@ __all__ = [
     "import_case",
     "member_ids",
     "progress",
+    "read_image_b64",
     "referenced_blobs",
+    "store_image",
     "visible_projects",
 ]
 
@@ -122,6 +126,9 @@ class CaseImport(BaseModel):
     report_text: str = ""
     fields: dict[str, Any] = Field(default_factory=dict)
     source: dict[str, Any] = Field(default_factory=dict, description="data source (site, device, batch)")
+    frame_of_reference_uid: str | None = Field(
+        None, max_length=64, description="DICOM FrameOfReferenceUID of the image (series sharing it align by geometry)"
+    )
 
 
 def visible_projects(db: Session, user: User) -> list[Project]:
@@ -207,6 +214,41 @@ def _strings(value: Any, path: str) -> list[tuple[str, str]]:
     return []
 
 
+def read_image_b64(b64: str, where: str = "image_nifti_b64") -> tuple[Volume, bytes]:
+    """The volume in a base64 NIfTI file and the file's bytes; an unreadable one names ``where``."""
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(
+            f"{where} is not base64", where=where, hint="send the NIfTI file's bytes base64-encoded"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("image.nii.gz" if raw[:2] == b"\x1f\x8b" else "image.nii")
+        path.write_bytes(raw)
+        try:
+            return read_nifti(path), raw
+        except Exception as err:  # nibabel raises many kinds for a damaged file
+            raise InvalidInputError(
+                f"the image is not a readable NIfTI file ({err})", where=where, hint="send a .nii or .nii.gz file"
+            ) from None
+
+
+def store_image(blobs: BlobStore, volume: Volume, raw: bytes) -> tuple[str, dict[str, Any]]:
+    """Store a volume's voxels (``.npy``) and its NIfTI file; the voxels' SHA-256 and the geometry record."""
+    arr = np.ascontiguousarray(volume.array)
+    image = {
+        "shape": list(arr.shape),
+        "dtype": str(arr.dtype),
+        "spacing_zyx": list(volume.spacing[::-1]),
+        "spacing": list(volume.spacing),
+        "origin": list(volume.origin),
+        "direction": np.asarray(volume.direction).tolist(),
+        "modality": volume.modality or "CT",
+        "nifti_sha256": blobs.put(raw),
+    }
+    return blobs.put(to_npy(arr)), image
+
+
 def import_case(
     db: Session, audit: AuditLog, blobs: BlobStore, actor: User, project: Project, spec: CaseImport
 ) -> Case:
@@ -217,25 +259,8 @@ def import_case(
             where=f"project {project.id}",
             hint="open a change request to revise a frozen version",
         )
-    try:
-        raw = base64.b64decode(spec.image_nifti_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInputError(
-            "image_nifti_b64 is not base64", where="image_nifti_b64", hint="send the NIfTI file's bytes base64-encoded"
-        ) from None
-    with tempfile.TemporaryDirectory() as tmp:
-        name = "image.nii.gz" if raw[:2] == b"\x1f\x8b" else "image.nii"
-        path = Path(tmp) / name
-        path.write_bytes(raw)
-        try:
-            volume = read_nifti(path)
-        except Exception as err:  # nibabel raises many kinds for a damaged file
-            raise InvalidInputError(
-                f"the image is not a readable NIfTI file ({err})",
-                where="image_nifti_b64",
-                hint="send a .nii or .nii.gz file",
-            ) from None
-        header_text = volume.modality or ""
+    volume, raw = read_image_b64(spec.image_nifti_b64)
+    header_text = volume.modality or ""
     hits = identifier_findings(spec.report_text, "report_text")
     hits += identifier_findings(header_text, "image header")
     for where, text in _strings(spec.fields, "fields"):
@@ -251,18 +276,9 @@ def import_case(
         raise IdentifiersFoundError(hits)
     if db.scalar(sa.select(Case).where(Case.project_id == project.id, Case.case_key == spec.case_key)):
         raise ConflictError(f"case {spec.case_key!r} is already imported", where="case_key", hint="use a new case key")
-    arr = np.ascontiguousarray(volume.array)
-    sha = blobs.put(to_npy(arr))
-    image = {
-        "shape": list(arr.shape),
-        "dtype": str(arr.dtype),
-        "spacing_zyx": list(volume.spacing[::-1]),
-        "spacing": list(volume.spacing),
-        "origin": list(volume.origin),
-        "direction": np.asarray(volume.direction).tolist(),
-        "modality": volume.modality or "CT",
-        "nifti_sha256": blobs.put(raw),
-    }
+    sha, image = store_image(blobs, volume, raw)
+    if spec.frame_of_reference_uid:
+        image["frame_of_reference_uid"] = spec.frame_of_reference_uid
     case = Case(
         project_id=project.id,
         case_key=spec.case_key,
@@ -504,7 +520,7 @@ def destroy_project(db: Session, audit: AuditLog, actor: User, project: Project,
         db.scalars(sa.select(Submission.mask_sha256).where(Submission.case_id.in_(case_ids))).all() if case_ids else []
     )
     drafts = db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256).where(Task.project_id == project.id)).all()
-    shas |= set(subs) | {sha for row in drafts for sha in row}
+    shas |= set(subs) | {sha for row in drafts for sha in row} | _series_blobs(db, case_ids)
     shas.discard(None)
     what = {
         "project": project.name,
@@ -519,6 +535,8 @@ def destroy_project(db: Session, audit: AuditLog, actor: User, project: Project,
     db.execute(sa.delete(ChangeRequest).where(ChangeRequest.project_id == project.id))
     db.execute(sa.update(Task).where(Task.project_id == project.id).values(parent_id=None))
     db.execute(sa.delete(Task).where(Task.project_id == project.id))
+    if case_ids:
+        db.execute(sa.delete(CaseSeries).where(CaseSeries.case_id.in_(case_ids)))
     db.execute(sa.delete(Case).where(Case.project_id == project.id))
     db.delete(project)
     record = DestructionRecord(
@@ -547,8 +565,17 @@ def referenced_blobs(db: Session) -> set[str]:
         refs.add((image or {}).get("nifti_sha256"))
     for draft, pre in db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256)):
         refs |= {draft, pre}
+    refs |= _series_blobs(db, None)
     refs.discard(None)
     return refs
+
+
+def _series_blobs(db: Session, case_ids: list[int] | None) -> set[str | None]:
+    """Blobs of further series (voxels, NIfTI file, resampled copy) of ``case_ids`` (all with None)."""
+    query = sa.select(CaseSeries.image_sha256, CaseSeries.resampled_sha256, CaseSeries.image)
+    if case_ids is not None:
+        query = query.where(CaseSeries.case_id.in_(case_ids))
+    return {sha for a, b, image in db.execute(query) for sha in (a, b, (image or {}).get("nifti_sha256"))}
 
 
 def collect_blobs(

@@ -70,6 +70,8 @@ export async function workspace(taskId) {
     state.version = Number(draft.headers.get("ETag").replaceAll('"', ""));
   }
   state.savedBitmap = viewer.nv.drawBitmap.slice(); // what the server holds, in display order
+  const seriesList = await get(`/tasks/${taskId}/series`);
+  state.series = "reference";
   const preset = task.image.modality === "CT" ? presets.mediastinum : null;
   if (preset) viewer.window(preset.center, preset.width);
   viewer.nv.drawScene();
@@ -154,6 +156,46 @@ export async function workspace(taskId) {
     state.pending = []; keepMarks(); renderRight();
   }
 
+  // ---------------------------------------------------------------- series switch (001 §6.4.1)
+  // Other series come resampled onto the annotated grid through their stored registration; the drawing
+  // stays on that grid. A failed registration is named and the shown series does not change.
+  const seriesMsg = h("div", { id: "series-msg", class: "status" });
+  const seriesCache = {};
+  const regText = (r) => `${r.method} · ${t("overlap")} ${Math.round(100 * r.overlap)} %${r.mattes_mi != null ? ` · MI ${r.mattes_mi.toFixed(3)}` : ""}`;
+  async function showSeries(s) {
+    seriesMsg.className = "status";
+    try {
+      if (s === "reference") {
+        viewer.showReference();
+        if (preset) applyWL(preset.center, preset.width);
+        seriesMsg.textContent = `${t("reference")} (${task.image.modality})`;
+      } else {
+        if (s.registration.status !== "ok") throw new Error(`${t("regFailed")}: ${s.registration.message}`);
+        seriesCache[s.id] ??= await call("GET", `/tasks/${taskId}/series/${s.id}/image`, { raw: true }).then((r) => r.arrayBuffer());
+        viewer.showVoxels(seriesCache[s.id]);
+        const img = viewer.nv.volumes[0].img;
+        let lo = Infinity, hi = -Infinity;
+        for (let i = 0; i < img.length; i += 7) { if (img[i] < lo) lo = img[i]; if (img[i] > hi) hi = img[i]; }
+        applyWL((lo + hi) / 2, Math.max(1, hi - lo));
+        seriesMsg.textContent = `${s.series_key} (${s.modality}) · ${regText(s.registration)}`;
+      }
+      state.series = s === "reference" ? "reference" : s.series_key;
+      performance.mark("aimd:series");
+    } catch (ex) {
+      seriesMsg.className = "status error";
+      seriesMsg.textContent = ex.message;
+    }
+    renderLeft();
+  }
+  function seriesPane() {
+    if (!seriesList.series.length) return [];
+    const button = (key, label, s, failed) => h("button", { class: `series ${state.series === key ? "active" : ""} ${failed ? "warn" : ""}`,
+      dataset: { series: key }, onclick: () => showSeries(s) }, label);
+    return [h("h3", {}, t("series")), h("div", { class: "tools" },
+      button("reference", `${t("reference")} · ${task.image.modality}`, "reference", false),
+      seriesList.series.map((s) => button(s.series_key, `${s.series_key} · ${s.modality}`, s, s.registration.status !== "ok"))), seriesMsg];
+  }
+
   // ---------------------------------------------------------------- left pane: labels, tools, window
   const toolButtons = {};
   function setTool(name) {
@@ -181,6 +223,7 @@ export async function workspace(taskId) {
         h("button", { id: "tool-undo", onclick: () => viewer.undo() }, t("undo")), h("button", { id: "tool-redo", onclick: () => viewer.redo() }, t("redo")),
         h("button", { id: "tool-growcut", onclick: () => viewer.growCut() }, t("growcut")),
         h("button", { id: "tool-interp", onclick: () => toast(`${viewer.interpolate(state.label.value)} voxels`) }, t("interp"))),
+      seriesPane(),
       h("h3", {}, t("window")),
       h("div", { class: "tools" }, Object.entries(presets).map(([name, p]) => h("button", { class: "preset", dataset: { preset: name }, onclick: () => applyWL(p.center, p.width) }, name))),
       h("div", {}, `${t("center")} `, center, ` ${t("width")} `, width),

@@ -1,18 +1,28 @@
-"""Routes the annotation workspace needs beyond the task routes: delta saves of the drawing (001 §10.2.1).
+"""Routes the annotation workspace needs beyond the task routes: delta saves of the drawing (001 §10.2.1)
+and the series of a case with their stored registration (001 §6.4.1).
 
 ``PATCH /api/v1/tasks/{id}/draft?z=&y=&x=`` takes the box of changed voxels as ``.npy`` (optionally
 ``Content-Encoding: gzip``) with ``If-Match: "<version>"``; the server applies it onto the stored draft
 through the same checks as a whole mask (labels of the project's map, integer dtype, box inside the
 image grid), stores the result as the next version (content hash, audit entry with the patch box) and
 answers like ``PUT``. A stale ``If-Match`` is a 409, a missing one a 428.
+
+``POST /api/v1/projects/{p}/cases/{c}/series`` imports a further series (NIfTI, base64; optional
+FrameOfReferenceUID) and registers it onto the case's image (:mod:`aimd.platform.series`);
+``GET /api/v1/tasks/{id}/series`` lists the task's reference image and series with their registration;
+``GET /api/v1/tasks/{id}/series/{s}/image`` gives series ``s`` resampled onto the reference grid (.npy),
+or 409 naming the reason when its registration failed.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
+import sqlalchemy as sa
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from aimd.platform.api.common import MAX_ID, NPY_BODY, Deps, save_draft_answer
+from aimd.platform import projects, series, workflow
+from aimd.platform.api.common import MAX_ID, NPY, NPY_BODY, Deps, Id, save_draft_answer
+from aimd.platform.models import Case, CaseSeries
 from aimd.platform.rbac import Permission
 
 __all__ = ["register"]
@@ -21,7 +31,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 def register(app: FastAPI, d: Deps) -> None:
-    platform, need = d.platform, d.need
+    platform, need, DB, Current = d.platform, d.need, d.DB, d.Current
 
     @app.patch("/api/v1/tasks/{task_id}/draft", tags=["tasks"], openapi_extra=NPY_BODY)
     async def patch_draft(
@@ -37,3 +47,51 @@ def register(app: FastAPI, d: Deps) -> None:
         return await save_draft_answer(
             platform, request, user, task_id, if_match, at=(z, y, x), encoding=content_encoding
         )
+
+    @app.post("/api/v1/projects/{project_id}/cases/{case_id}/series", tags=["cases"], status_code=201)
+    def import_series(
+        project_id: Id, case_id: Id, body: series.SeriesImport, user: need(Permission.CASE_IMPORT), db: DB
+    ) -> dict[str, Any]:
+        project = projects.get_project(db, user, project_id)
+        case = db.get(Case, case_id)
+        if case is None or case.project_id != project.id:
+            raise projects.NotFoundError(
+                f"project {project_id} has no case {case_id}", where="case", hint="list the project's cases"
+            )
+        try:
+            row = series.import_series(db, platform.audit, platform.blobs, user, project, case, body)
+        except projects.IdentifiersFoundError:
+            db.commit()  # the refusal is audited
+            raise
+        db.commit()
+        return series.series_out(row)
+
+    @app.get("/api/v1/tasks/{task_id}/series", tags=["tasks"])
+    def list_series(task_id: Id, who: Current, db: DB) -> dict[str, Any]:
+        task = workflow.get_task(db, who[0], task_id)
+        case = db.get(Case, task.case_id)
+        assert case is not None
+        rows = db.scalars(sa.select(CaseSeries).where(CaseSeries.case_id == case.id).order_by(CaseSeries.id))
+        return {
+            "reference": {"case_key": case.case_key, "image": case.image},
+            "series": [series.series_out(r) for r in rows],
+        }
+
+    @app.get("/api/v1/tasks/{task_id}/series/{series_id}/image", tags=["tasks"])
+    def series_image(task_id: Id, series_id: Id, who: Current, db: DB) -> Response:
+        task = workflow.get_task(db, who[0], task_id)
+        case = db.get(Case, task.case_id)
+        assert case is not None
+        row = series.get_series(db, case, series_id)
+        reg = row.registration
+        if reg.get("status") != "ok" or row.resampled_sha256 is None:
+            raise projects.ConflictError(
+                f"the registration of series {row.series_key!r} onto the annotated image failed: "
+                f"{reg.get('message') or 'no registration stored'}",
+                where=f"series {row.series_key}",
+                hint="re-import the series with the FrameOfReferenceUID it shares with the case, "
+                "or an image that covers the annotated region",
+            )
+        sha = row.resampled_sha256
+        db.commit()  # read the blob outside the database transaction
+        return Response(platform.blobs.get(sha), media_type=NPY, headers={"X-Series": row.series_key})
