@@ -81,6 +81,7 @@ benchmark: install
 	$(PY) benchmarks/deid_speed.py
 	$(PY) benchmarks/seg_metrics.py
 	$(PY) benchmarks/ray_scaling.py
+	$(PY) benchmarks/site_adaptation.py
 	$(PY) benchmarks/model_export.py
 	$(PY) benchmarks/evaluate_default.py
 	$(PY) benchmarks/startup.py

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from aimd.models.data import ArraySet
 from aimd.models.federated.guard import SiteDataAccessError, SiteFileGuard
 from aimd.models.federated.site import LocalPlan, dp_local_train, load_site, local_train
 from aimd.models.targets import get_target
@@ -64,3 +65,13 @@ def test_local_training_lowers_the_loss_and_dp_training_spends_epsilon(tmp_path:
     after = trained.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in bn_before.items())  # BatchNorm statistics stay global
     assert set(after) == set(build_network("unet-small", out_channels=CHANNELS).state_dict())  # plain keys again
+
+    # one slice per Poisson batch on average: some batches are empty and still take their noise-only step
+    few = ArraySet(data.images[:12], data.targets[:12], data.case_ids[:12], data.slices[:12])
+    fresh = build_network("unet-small", out_channels=CHANNELS)
+    _, sparse = dp_local_train(fresh, few, dataclasses.replace(plan, batch_size=1, steps=12), noise=1.0, clip=1.0)
+    assert 0 < sparse["dp-epsilon"] < float("inf")
+    fresh = build_network("unet-small", out_channels=CHANNELS)
+    plan12 = dataclasses.replace(plan, batch_size=1, steps=12)
+    _, third = dp_local_train(fresh, few, plan12, noise=1.0, clip=1.0, rounds_so_far=3)
+    assert third["dp-epsilon"] > sparse["dp-epsilon"]  # a site's ε accumulates over the rounds

@@ -133,7 +133,12 @@ def _client_app(sites: list[str], settings: dict[str, Any]) -> Any:
         )
         if settings["dp_noise"] is not None:
             network, metrics = dp_local_train(
-                network, data, plan, noise=float(settings["dp_noise"]), clip=float(settings["dp_clip"])
+                network,
+                data,
+                plan,
+                noise=float(settings["dp_noise"]),
+                clip=float(settings["dp_clip"]),
+                rounds_so_far=server_round,
             )
         else:
             metrics = local_train(network, data, plan)
@@ -190,6 +195,17 @@ def _query_sites(grid: Any, expected: int, timeout: float) -> dict[int, dict[str
     return described
 
 
+def _train_metrics(records: list[Any], weighting_key: str) -> Any:
+    """Training metrics averaged over sites weighted by their slices; ε is the largest site's (the guarantee)."""
+    from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
+
+    merged = aggregate_metricrecords(records, weighting_key)
+    epsilons = [float(m["dp-epsilon"]) for r in records for m in r.metric_records.values() if "dp-epsilon" in m]
+    if epsilons:
+        merged["dp-epsilon"] = max(epsilons)
+    return merged
+
+
 def _server_app(settings: dict[str, Any], out: dict[str, Any], server_evaluate: ServerEvaluate | None) -> Any:
     from flwr.app import ArrayRecord, Context, MetricRecord
     from flwr.serverapp import Grid, ServerApp
@@ -219,7 +235,12 @@ def _server_app(settings: dict[str, Any], out: dict[str, Any], server_evaluate: 
             central.append({"round": server_round, **scores})
             return MetricRecord(scores)
 
-        strategy = FedAvg(fraction_train=1.0, fraction_evaluate=1.0, min_available_nodes=len(described))
+        strategy = FedAvg(
+            fraction_train=1.0,
+            fraction_evaluate=1.0,
+            min_available_nodes=len(described),
+            train_metrics_aggr_fn=_train_metrics,
+        )
         result = strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(network.state_dict()),

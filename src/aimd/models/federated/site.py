@@ -118,9 +118,12 @@ def _pixel_losses(logits: torch.Tensor, targets: torch.Tensor, activation: str) 
 
 
 def dp_local_train(
-    network: nn.Module, data: ArraySet, plan: LocalPlan, *, noise: float, clip: float
+    network: nn.Module, data: ArraySet, plan: LocalPlan, *, noise: float, clip: float, rounds_so_far: int = 1
 ) -> tuple[nn.Module, dict[str, float]]:
-    """DP-SGD (opacus) for about ``plan.steps`` Poisson batches of ``data``; return the trained copy, loss and ε."""
+    """DP-SGD (opacus) for about ``plan.steps`` Poisson batches of ``data``; return the trained copy, loss and ε.
+
+    ε is the site's total at δ = 1e-5 after ``rounds_so_far`` rounds of the same steps (RDP composition).
+    """
     from opacus import PrivacyEngine
     from opacus.validators import ModuleValidator
 
@@ -142,7 +145,9 @@ def dp_local_train(
     rng = np.random.default_rng(plan.seed)
     images, targets = random_crop(data.images, data.targets, plan.patch, rng)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(images), torch.from_numpy(targets))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=min(plan.batch_size, len(dataset)))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=min(plan.batch_size, len(dataset)), generator=torch.Generator().manual_seed(plan.seed)
+    )
     params = [p for p in network.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=plan.lr)
     epochs = max(1, int(np.ceil(plan.steps / len(loader))))
@@ -162,11 +167,21 @@ def dp_local_train(
         for _ in range(epochs):
             for x, y in dp_loader:
                 dp_opt.zero_grad(set_to_none=True)
+                if len(x) == 0:  # an empty Poisson batch still takes its noise-only step, as the accountant counts it
+                    for p in dp_opt.params:
+                        p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)
+                    dp_opt.step()
+                    continue
                 per_image = _pixel_losses(private(x), y, tgt.activation)
-                (per_image.sum() / max(len(x), 1)).backward()
+                (per_image.sum() / len(x)).backward()
                 dp_opt.step()
-                losses.append(float(per_image.detach().mean()) if len(x) else float("nan"))
-        epsilon = float(engine.get_epsilon(DP_DELTA))
+                losses.append(float(per_image.detach().mean()))
+        # the site's data is used every round: ε covers this round's steps and every earlier round's
+        from opacus.accountants import RDPAccountant
+
+        total = RDPAccountant()
+        total.history = [(noise, q, k * rounds_so_far) for noise, q, k in engine.accountant.history]
+        epsilon = float(total.get_epsilon(DP_DELTA))
     trained = private.to_standard_module().eval()
     finite = [v for v in losses if np.isfinite(v)]
     return trained, {"train-loss": float(np.mean(finite)) if finite else 0.0, "dp-epsilon": epsilon}
