@@ -8,6 +8,8 @@ One run measures, on the same freshly generated phantom cases from the held-out 
   demo's settings (trained here on a phantom dataset of sites A–C). Both go through the same
   lesion-wise post-processing and metrics: per-case voxel Dice, lesion sensitivity (≥ 5 mm) and FPs
   per case at the operating point, FROC sensitivity at 1 FP per case, each with a 95 % bootstrap CI.
+  The shipped device runs at the operating point of its run record (chosen on a validation set of the
+  training sites, never on these cases); the previous model, which has none, at the fallback 0.5 / 15 mm³.
 * **nodules** — ``device-nodules`` (shipped centre-point detector) and the previous reference, the
   ``vit-small`` radiograph classifier with the demo's settings: FROC sensitivity at 1 FP per image
   (the classifier has no boxes: "not evaluated"), image-level AUC, sensitivity and specificity.
@@ -37,7 +39,7 @@ from aimd.metrics.classification import binary_metrics, roc_curve
 from aimd.metrics.statistics import bootstrap_ci
 from aimd.models import load_reference, load_run, make_config, train
 from aimd.models.reference import read_record
-from aimd.models.reference.lesions import MIN_LESION_MM3, LesionSegmenter, evaluate_lesions
+from aimd.models.reference.lesions import LesionSegmenter, evaluate_lesions
 from aimd.models.reference.lesions import summary as lesion_summary
 from aimd.models.reference.nodules import dx_volume, evaluate_nodules
 from aimd.models.reference.nodules import summary as nodule_summary
@@ -184,11 +186,16 @@ def main() -> None:
         "sites": list(HELD_OUT_SITES),
         "seed": args.seed,
         "targets": TARGETS,
-        "min_lesion_mm3": MIN_LESION_MM3,
     }
-    lesion_now = lesion_summary(evaluate_lesions(load_reference("device-lesions"), held, seed=args.seed))
+    lesion_eval = evaluate_lesions(load_reference("device-lesions"), held, seed=args.seed)
+    lesion_now = lesion_summary(lesion_eval)
     nodule_now = nodule_summary(evaluate_nodules(load_reference("device-nodules"), held, seed=args.seed))
-    result["device-lesions"] = {"metrics": lesion_now, "targets": verdicts("lesions", lesion_now)}
+    result["device-lesions"] = {
+        "metrics": lesion_now,
+        "targets": verdicts("lesions", lesion_now),
+        "operating_point": f"{lesion_eval['operating_point']} ({lesion_eval['operating_point_source']})",
+        "froc": lesion_eval["froc"]["sensitivity_at"],
+    }
     result["device-nodules"] = {"metrics": nodule_now, "targets": verdicts("nodules", nodule_now)}
     for name in ("device-lesions", "device-nodules"):
         record = read_record(name)
@@ -205,13 +212,14 @@ def main() -> None:
             t0 = time.perf_counter()
             runs = previous_models(work, args.seed)
             trained = round(time.perf_counter() - t0, 1)
-            old_lesions = lesion_summary(
-                evaluate_lesions(SliceModelAsLesionSegmenter(runs["lesions"]), held, seed=args.seed)
-            )
+            old_eval = evaluate_lesions(SliceModelAsLesionSegmenter(runs["lesions"]), held, seed=args.seed)
+            old_lesions = lesion_summary(old_eval)
             old_cls = classifier_metrics(runs["classifier"], held, args.seed)
         result["previous-unet-small-lesions"] = {
             "metrics": old_lesions,
             "targets": verdicts("lesions", old_lesions),
+            "operating_point": f"{old_eval['operating_point']} ({old_eval['operating_point_source']})",
+            "froc": old_eval["froc"]["sensitivity_at"],
             "training_wall_seconds_all_previous": trained,
         }
         result["previous-vit-small-classifier"] = {"metrics": old_cls, "targets": verdicts("nodules", old_cls)}
@@ -228,9 +236,15 @@ def main() -> None:
         if name not in result:
             continue
         print(f"\n{name}")
+        if "operating_point" in result[name]:
+            print(f"  operating point: {result[name]['operating_point']}")
         for key, value in result[name]["metrics"].items():
             mark = result[name]["targets"].get(key)
             print(f"  {key:26s} {_fmt(value):32s} {'' if mark is None else 'target ' + mark}")
+        if "froc" in result[name]:
+            print(
+                "  FROC sensitivity at FPs/case " + ", ".join(f"{r}: {v:.3f}" for r, v in result[name]["froc"].items())
+            )
         if "training" in result[name]:
             t = result[name]["training"]
             print(

@@ -52,7 +52,8 @@ def test_shipped_lesion_model_finds_lesions_on_an_unseen_site() -> None:
     truth = case.instances > 0
     overlap = np.logical_and(truth, pred.labels.array > 0).sum() / truth.sum()
     assert overlap > 0.3
-    assert pred.record["lesions"] and all(0.5 <= f["score"] <= 1 for f in pred.record["lesions"])
+    assert pred.record["lesions"] and all(seg.threshold <= f["score"] <= 1 for f in pred.record["lesions"])
+    assert f"sigmoid ≥ {seg.threshold:g}," in pred.record["postprocessing"]
 
 
 def test_changed_weights_are_refused(tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_recipe_cli_rejects_bad_names_and_settings(tmp_path: Path) -> None:
     ],
 )
 def test_short_recipe_retrains_from_scratch(tmp_path: Path, name: str, settings: dict[str, int], drop: float) -> None:
-    record = train_recipe(name, tmp_path, overrides=settings, eval_cases=4)
+    record = train_recipe(name, tmp_path, overrides=settings, eval_cases=4, validation_cases=4)
     curve = record["training"]["curve"]
     assert curve[-1]["step"] == settings["steps"]
     first, last = curve[0]["loss"], curve[-1]["loss"]
@@ -130,6 +131,12 @@ def test_short_recipe_retrains_from_scratch(tmp_path: Path, name: str, settings:
     assert record["training_data"]["cases"] == settings["train_cases"]
     model = load_reference(name, folder=tmp_path)
     assert model.metadata["weights_sha256"] == record["weights_sha256"] == sha256_file(tmp_path / f"{name}.pt")
+    if name == "device-lesions":  # operating point from validation cases of the training sites, or the fallback
+        point = record["operating_point"]
+        assert point["validation"]["data"]["sites"] == list(TRAIN_SITES)
+        assert point["validation"]["data"]["cases"] == 4 and len(point["validation"]["sweep"]) > 1
+        assert point["source"].startswith("validation") == (point["validation"]["chosen"] is not None)
+        assert model.threshold == point["threshold"]
 
 
 def test_predict_cli_runs_a_reference_device_by_name(tmp_path: Path) -> None:

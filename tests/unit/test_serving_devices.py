@@ -82,6 +82,9 @@ def test_lesion_device_finds_the_phantom_lesions_with_seg_and_sr(client, phantom
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["record"]["inference"]["roi"] == [32, 48, 48]  # the whole volume, 3-D sliding window
+    point = read_record("device-lesions")["operating_point"]  # at the operating point of the run record
+    assert f"sigmoid ≥ {point['threshold']:g}, " in doc["record"]["postprocessing"]
+    assert f"under {point['min_lesion_mm3']:g} mm³" in doc["record"]["postprocessing"]
     found = doc["findings"]
     big = [t for t in truth if t["diameter_mm"] >= 10]
     assert big and len(found) >= len(big)
@@ -91,7 +94,7 @@ def test_lesion_device_finds_the_phantom_lesions_with_seg_and_sr(client, phantom
         assert abs(near["longest_diameter_mm"] - t["diameter_mm"]) < 4.0
     for f in found:  # and nothing far from a true lesion
         assert min(np.linalg.norm(np.subtract(f["centroid_lps_mm"], t["centre_lps_mm"])) for t in truth) < 5.0
-        assert f["grade"] in ("high", "medium", "review") and 0.5 <= f["confidence"] <= 1.0
+        assert f["grade"] in ("high", "medium", "review") and point["threshold"] <= f["confidence"] <= 1.0
     # the findings measure the returned mask
     (tmp_path / "mask.nii.gz").write_bytes(c.get(doc["links"]["mask_nifti"], headers=headers).content)
     mask = np.asarray(read_nifti(tmp_path / "mask.nii.gz").array)
@@ -116,20 +119,25 @@ def test_lesion_device_finds_the_phantom_lesions_with_seg_and_sr(client, phantom
     assert heat[mask > 0].max() > 0.5
 
 
-def test_gradcampp_localises_the_lesion_better_than_chance(registry, phantom):
+def test_gradcampp_localises_the_lesion_better_than_chance(phantom):
     from scipy import ndimage
 
+    from aimd.models import load_reference
     from aimd.serving.explain3d import gradient_map_3d
     from aimd.serving.findings import components
 
-    model = registry.get("lesions")
+    # the method is checked on the lesion's core (probability ≥ 0.5, the fallback point), independent of
+    # the device's operating point: at the shipped 0.1 the region takes the whole lesion and the heat
+    # share inside it is about 2× chance instead of 3.5× (docs/reference-devices.md)
+    seg = load_reference("device-lesions")
+    seg.set_operating_point(None)
     ct = read_volume(phantom / "ct")
     truth = np.asarray(read_nifti(phantom / "lesions.nii.gz").array)
-    pred = model.predictor.predict_volume(ct)
-    _, channel, zyx, local = max(components(pred.labels, model.predictor.output_spec), key=lambda c: c[3].sum())
+    pred = seg.predict_volume(ct)
+    _, channel, zyx, local = max(components(pred.labels, seg.output_spec), key=lambda c: c[3].sum())
     region = np.zeros(ct.shape, bool)
     region[zyx] = local
-    heat = gradient_map_3d(model.predictor, ct, region, channel, method="gradcampp")
+    heat = gradient_map_3d(seg, ct, region, channel, method="gradcampp")
     assert heat.max() == pytest.approx(1.0) and float(heat.std()) > 0.01  # not flat, not empty
     lesion = truth == truth[region].max()  # the true lesion the finding is on
     near = ndimage.binary_dilation(lesion, iterations=2)

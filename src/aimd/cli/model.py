@@ -189,6 +189,12 @@ def train_cmd(
     settings: list[str] = typer.Option(
         [], "--set", help="With --recipe: override a recipe setting, KEY=VALUE (e.g. --set steps=100)."
     ),
+    operating_point: bool = typer.Option(
+        False,
+        "--operating-point",
+        help="With --recipe device-lesions: no training; choose the operating point of the trained weights "
+        "in --out (default: shipped) on the validation set of the training sites and re-measure held-out.",
+    ),
     task: str | None = typer.Option(None, "--task", help="seg or cls."),
     model: str | None = typer.Option(None, "--model", help="Zoo model: unet-small, vit-small, unet-b1, vit-b16-512."),
     data: Path | None = typer.Option(None, "--data", help="dataset.json of aimd data phantom (or its folder)."),
@@ -222,6 +228,9 @@ def train_cmd(
 ) -> None:
     """Train a zoo model on a phantom dataset and write a run folder with its training record."""
     if recipe is not None:
+        if operating_point:
+            _choose_point(recipe, out, json_out)
+            return
         _train_recipe(recipe, settings, out, seed, threads, json_out)
         return
     missing = [
@@ -296,6 +305,35 @@ def _parse_setting(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def _choose_point(name: str, out: Path | None, json_out: bool) -> None:
+    from aimd.models.reference.shipped import choose_reference_point
+
+    with progress_bar(f"operating point of {name}", None) as advance:
+        record = choose_reference_point(name, folder=out, progress=lambda _m: advance())
+    point = record["operating_point"]
+    if json_out:
+        keys = ("threshold", "min_lesion_mm3", "rule", "source")
+        print_json(
+            {k: point[k] for k in keys}
+            | {"validation": point["validation"]["chosen"]}
+            | {"metrics_summary": record["metrics_summary"]}
+        )
+        return
+    chosen = point["validation"]["chosen"]
+    console.print(
+        f"[green]{name}[/green] operating point: probability ≥ {point['threshold']:g}, components ≥ "
+        f"{point['min_lesion_mm3']:g} mm³ (validation: sensitivity {chosen['sensitivity_5mm']:.3f}, "
+        f"{chosen['fp_per_case']:.2f} FP/case, Dice {chosen['dice']:.3f}); rule: {point['rule']}"
+    )
+    _print_summary(record["metrics_summary"])
+
+
+def _print_summary(summary: dict[str, dict[str, float | None]]) -> None:
+    for key, v in summary.items():
+        if v.get("estimate") is not None and v.get("ci_low") is not None:
+            console.print(f"  held-out {key}: {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+
+
 def _train_recipe(name: str, settings: list[str], out: Path | None, seed: int, threads: int, json_out: bool) -> None:
     from aimd.models.reference import get_recipe, train_recipe
 
@@ -317,9 +355,7 @@ def _train_recipe(name: str, settings: list[str], out: Path | None, seed: int, t
         f"[green]trained {name}[/green] in {t['wall_seconds']:.0f} s wall ({t['cpu_seconds']:.0f} s CPU), "
         f"weights SHA-256 {record['weights_sha256'][:12]}… → {out or 'the shipped weights folder'}"
     )
-    for key, v in record["metrics_summary"].items():
-        if v.get("estimate") is not None and v.get("ci_low") is not None:
-            console.print(f"  held-out {key}: {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+    _print_summary(record["metrics_summary"])
 
 
 @app.command("export", epilog="Example: aimd model export run1 --onnx --int8 --int8-mode static --json")

@@ -2,10 +2,13 @@
 the reference results of the shipped reference device ``device-lesions`` (:mod:`aimd.models.reference`).
 
 The cases are generated from a fixed seed (their arrays hashed), written as NIfTI, and run through the
-shipped weights (SHA-256 checked on load); the finding count of each case is its validated reference.
+shipped weights (SHA-256 checked on load) at the operating point of their run record (probability
+threshold and minimum lesion volume, chosen on a validation set of the training sites; 0.5 / 15 mm³
+for a record without one); the finding count of each case is its validated reference.
 The installed service must reproduce it: ``performance.baseline`` compares its answers
 (``findings.#``), and the concurrency and stress checks send the first case as the typical task. The
-result is written once to ``baseline.json`` and reused while the weights and settings are the same.
+result is written once to ``baseline.json`` and reused while the weights, the operating point and the
+settings are the same.
 
 Example
 -------
@@ -30,26 +33,33 @@ DEVICE = "device-lesions"
 SETTINGS = {"seed": 20261205, "count": 4, "size": 48}
 
 
-def reference_baseline(folder: str | Path, *, device: str = DEVICE, **overrides: int) -> dict[str, Any]:
-    """Write the baseline cases into ``folder`` with their reference results from the shipped ``device``."""
+def reference_baseline(
+    folder: str | Path, *, device: str = DEVICE, weights: str | Path | None = None, **overrides: int
+) -> dict[str, Any]:
+    """Write the baseline cases into ``folder`` with their reference results from the shipped ``device``.
+
+    ``weights`` is another folder holding the device's weights and run record (default: the shipped ones).
+    """
     from aimd.imaging.nifti_io import write_nifti
-    from aimd.models.reference import load_reference, read_record
+    from aimd.models.reference import load_reference
     from aimd.models.reference.phantomdata import HELD_OUT_SITES, build_cases, data_sha256
 
     folder = Path(folder)
     settings = {**SETTINGS, **overrides}
-    weights = read_record(device)["weights_sha256"]
+    model = load_reference(device, folder=weights)
+    digest = str(model.metadata["weights_sha256"])
+    point = model.metadata.get("operating_point")
     index = folder / "baseline.json"
     if index.is_file():
         known = json.loads(index.read_text(encoding="utf-8"))
         files_ok = all(
             Path(c["file"]).is_file() and sha256_file(c["file"]) == c["sha256"] for c in known.get("cases", [])
         )
-        if known.get("weights_sha256") == weights and known.get("settings") == settings and files_ok:
+        same = (known.get("weights_sha256"), known.get("operating_point"), known.get("settings"))
+        if same == (digest, point, settings) and files_ok:
             return dict(known)
     folder.mkdir(parents=True, exist_ok=True)
     cases = build_cases(seed=settings["seed"], count=settings["count"], size=settings["size"], sites=HELD_OUT_SITES)
-    model = load_reference(device)
     rows = []
     for case in cases:
         path = folder / f"{case.case_id}.nii.gz"
@@ -70,15 +80,32 @@ def reference_baseline(folder: str | Path, *, device: str = DEVICE, **overrides:
         "dataset": f"aimd phantom CTs, held-out sites {', '.join(HELD_OUT_SITES)}, {settings['count']} cases of "
         f"{settings['size']}³ (data SHA-256 {data_sha256(cases)[:16]}…)",
         "reference_source": f"finding counts of the shipped reference device {device} "
-        f"(weights SHA-256 {weights[:16]}…), aimd.models.reference",
+        f"(weights SHA-256 {digest[:16]}…, {_point_text(point)}), aimd.models.reference",
         "device": device,
-        "weights_sha256": weights,
+        "weights_sha256": digest,
+        "operating_point": point,
         "settings": settings,
         "data_sha256": data_sha256(cases),
         "cases": rows,
     }
     atomic_write_json(index, baseline)
     return baseline
+
+
+def _point_text(point: dict[str, Any] | None) -> str:
+    """The operating point in words.
+
+    Example
+    -------
+    >>> _point_text({"threshold": 0.1, "min_lesion_mm3": 30.0, "source": "validation"})
+    'operating point: probability ≥ 0.1, lesions ≥ 30 mm³ (validation)'
+    """
+    if not point:
+        return "no operating point"
+    return (
+        f"operating point: probability ≥ {point['threshold']:g}, lesions ≥ {point['min_lesion_mm3']:g} mm³ "
+        f"({point.get('source', 'run record')})"
+    )
 
 
 def apply_baseline(protocol: IQProtocol, baseline: dict[str, Any], *, model: str = "lesion") -> IQProtocol:

@@ -198,6 +198,7 @@ __all__ = [
     "code_version",
     "cosine_lr",
     "froc_ci",
+    "headline",
     "log_every",
     "machine",
     "mean_ci",
@@ -241,3 +242,14 @@ def froc_ci(
         "rate_fp_per_image": rate,
         "n": n,
     }
+
+
+def headline(metrics: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``keys`` of an evaluation with their estimate, 95 % CI and n (the summary kept in records and the zoo).
+
+    Example
+    -------
+    >>> headline({"dice": {"estimate": 0.7, "ci_low": 0.6, "ci_high": 0.8, "n": 9, "seed": 0}}, ("dice",))
+    {'dice': {'estimate': 0.7, 'ci_low': 0.6, 'ci_high': 0.8, 'n': 9}}
+    """
+    return {key: {k: metrics[key].get(k) for k in ("estimate", "ci_low", "ci_high", "n")} for key in keys}

@@ -8,12 +8,16 @@
   Dice + focal loss, AdamW with warm-up and cosine decay, a fixed step count (no test data is looked at).
 * **Inference**: Gaussian-weighted sliding window over the resampled volume, sigmoid, resampled back
   to the input grid.
-* **Lesion-wise post-processing**: voxels with probability ≥ :data:`THRESHOLD`, 26-connected
-  components, components smaller than :data:`MIN_LESION_MM3` dropped; each lesion scores its
-  highest voxel probability.
+* **Lesion-wise post-processing**: voxels with probability ≥ the operating threshold, 26-connected
+  components, components smaller than the minimum lesion volume dropped; each lesion scores its
+  highest voxel probability. The operating point (threshold, minimum volume) is chosen on a validation
+  set of the training sites (:mod:`aimd.models.reference.operating_point`) and stored in the shipped
+  run record, which :func:`~aimd.models.reference.load_reference` passes to the predictor; a record
+  without one falls back to :data:`THRESHOLD` and :data:`MIN_LESION_MM3`.
 
-Evaluation (:func:`evaluate_lesions`) reports voxel Dice per case, lesion-wise sensitivity and false
-positives per case at the operating point and the FROC (aimd.metrics), with bootstrap CIs over cases.
+Evaluation (:func:`~aimd.models.reference.lesion_metrics.evaluate_lesions`) reports voxel Dice per case,
+lesion-wise sensitivity and false positives per case at the operating point and the FROC (aimd.metrics),
+with bootstrap CIs over cases.
 
 Example
 -------
@@ -37,22 +41,25 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from torch import nn
 
+from aimd.core.errors import InvalidInputError
 from aimd.imaging.volume import Volume
-from aimd.metrics.detection import ImageObjects, match_image
-from aimd.metrics.detection_rates import froc
-from aimd.metrics.segmentation import dice, precision, recall
-from aimd.metrics.surface import hausdorff_distance_95
 from aimd.models.adapters.torch_module import TorchModulePredictor
 from aimd.models.predictor import Prediction
 from aimd.models.preprocess import check_volume
 from aimd.models.reference.common import (
     RecipeSettings,
     Stopwatch,
-    froc_ci,
-    mean_ci,
-    ratio_ci,
     run_steps,
     torch_settings,
+)
+from aimd.models.reference.lesion_metrics import (
+    MATCH_IOU,
+    MIN_REPORTED_DIAMETER_MM,
+    CaseMatch,
+    evaluate_lesions,
+    match_case,
+    reference_lesions,
+    summary,
 )
 from aimd.models.specs import InputSpec, Intensity, OutputSpec
 from aimd.phantoms.case import PhantomCase
@@ -62,8 +69,6 @@ WINDOWS = ((-600.0, 1500.0), (60.0, 200.0))
 PATCH = (32, 48, 48)
 THRESHOLD = 0.5
 MIN_LESION_MM3 = 15.0
-MIN_REPORTED_DIAMETER_MM = 5.0
-MATCH_IOU = 0.1
 FACTORY = "monai.networks.nets:UNet"
 NETWORK_KWARGS: dict[str, Any] = {
     "spatial_dims": 3,
@@ -167,6 +172,35 @@ class LesionSegmenter(TorchModulePredictor):
 
     def __init__(self, module: nn.Module, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(module, INPUT_SPEC, OUTPUT_SPEC, {"model": "device-lesions", **(metadata or {})})
+        self.set_operating_point(self.metadata.get("operating_point"))
+
+    def set_operating_point(self, point: dict[str, Any] | None) -> None:
+        """Use ``point`` (``threshold``, ``min_lesion_mm3``, as in a run record); None → the fallback 0.5 / 15 mm³.
+
+        Example
+        -------
+        >>> seg = LesionSegmenter(build_network(), {"operating_point": {"threshold": 0.3, "min_lesion_mm3": 8}})
+        >>> seg.threshold, seg.min_lesion_mm3, seg.output_spec.threshold
+        (0.3, 8.0, 0.3)
+        >>> seg.set_operating_point(None); seg.threshold, seg.metadata["operating_point"]["source"]
+        (0.5, 'fallback: the run record has no operating point')
+        """
+        if point is None:
+            point = {
+                "threshold": THRESHOLD,
+                "min_lesion_mm3": MIN_LESION_MM3,
+                "source": "fallback: the run record has no operating point",
+            }
+        self.threshold = float(point["threshold"])
+        self.min_lesion_mm3 = float(point["min_lesion_mm3"])
+        if not 0.0 < self.threshold < 1.0 or self.min_lesion_mm3 < 0:
+            raise InvalidInputError(
+                f"operating point out of range: threshold {self.threshold}, minimum {self.min_lesion_mm3} mm³",
+                where=str(self.metadata.get("run_record", "operating_point")),
+                hint="threshold in (0, 1), minimum lesion volume >= 0; re-run the operating point selection",
+            )
+        self._output_spec = self._output_spec.model_copy(update={"threshold": self.threshold})
+        self.metadata["operating_point"] = dict(point)
 
     def probability_map(
         self, volume: Volume, *, modality: str | None = None, where: str = "input", overlap: float = 0.5
@@ -199,7 +233,13 @@ class LesionSegmenter(TorchModulePredictor):
     ) -> tuple[NDArray[np.int32], list[dict[str, Any]]]:
         """Instance mask (0 = none, k = lesion k) and one entry per lesion: voxels, volume, centre, box, score."""
         probs = self.probability_map(volume, modality=modality, where=where)
-        return postprocess(probs, volume.spacing)
+        return self.postprocess(probs, volume.spacing)
+
+    def postprocess(
+        self, probs: NDArray[np.float32], spacing: Sequence[float]
+    ) -> tuple[NDArray[np.int32], list[dict[str, Any]]]:
+        """:func:`postprocess` at this predictor's operating point."""
+        return postprocess(probs, spacing, threshold=self.threshold, min_lesion_mm3=self.min_lesion_mm3)
 
     def predict_volume(
         self,
@@ -213,7 +253,7 @@ class LesionSegmenter(TorchModulePredictor):
         """Lesion mask of a CT volume after lesion-wise post-processing (see module docs)."""
         started = time.perf_counter()
         probs = self.probability_map(volume, modality=modality, where=where, overlap=overlap)
-        instances, lesions = postprocess(probs, volume.spacing)
+        instances, lesions = self.postprocess(probs, volume.spacing)
         labels = Volume(
             (instances > 0).astype(np.uint8),
             spacing=volume.spacing,
@@ -228,22 +268,28 @@ class LesionSegmenter(TorchModulePredictor):
             "intensity": self.input_spec.intensity.model_dump(),
             "inference": {"sliding_window": True, "roi": list(PATCH), "overlap": overlap, "mode": "gaussian"},
             "activation": "sigmoid",
-            "postprocessing": postprocessing_text(),
+            "postprocessing": postprocessing_text(self.threshold, self.min_lesion_mm3),
             "lesions": lesions,
             "seconds": round(time.perf_counter() - started, 4),
         }
         return Prediction(probabilities=probs[:, None], labels=labels, record=record)
 
 
-def postprocessing_text() -> str:
+def postprocessing_text(threshold: float = THRESHOLD, min_lesion_mm3: float = MIN_LESION_MM3) -> str:
     """The lesion-wise post-processing in one sentence."""
     return (
-        f"sigmoid ≥ {THRESHOLD:g}, 26-connected components, components under {MIN_LESION_MM3:g} mm³ "
+        f"sigmoid ≥ {threshold:g}, 26-connected components, components under {min_lesion_mm3:g} mm³ "
         "removed; lesion score = highest voxel probability"
     )
 
 
-def postprocess(probs: NDArray[np.float32], spacing: Sequence[float]) -> tuple[NDArray[np.int32], list[dict[str, Any]]]:
+def postprocess(
+    probs: NDArray[np.float32],
+    spacing: Sequence[float],
+    *,
+    threshold: float = THRESHOLD,
+    min_lesion_mm3: float = MIN_LESION_MM3,
+) -> tuple[NDArray[np.int32], list[dict[str, Any]]]:
     """Lesion-wise post-processing of a probability map ``(z, y, x)`` with ``spacing`` (x, y, z).
 
     Example
@@ -254,7 +300,7 @@ def postprocess(probs: NDArray[np.float32], spacing: Sequence[float]) -> tuple[N
     (1, 27, 1)
     """
     voxel_mm3 = float(np.prod(spacing))
-    labelled, n = ndimage.label(probs >= THRESHOLD, structure=np.ones((3, 3, 3), bool))
+    labelled, n = ndimage.label(probs >= threshold, structure=np.ones((3, 3, 3), bool))
     instances = np.zeros(probs.shape, np.int32)
     lesions: list[dict[str, Any]] = []
     if n == 0:
@@ -263,7 +309,7 @@ def postprocess(probs: NDArray[np.float32], spacing: Sequence[float]) -> tuple[N
     peaks = ndimage.maximum(probs, labelled, index=np.arange(1, n + 1))
     boxes = ndimage.find_objects(labelled)
     for k in range(1, n + 1):
-        if sizes[k] * voxel_mm3 < MIN_LESION_MM3:
+        if sizes[k] * voxel_mm3 < min_lesion_mm3:
             continue
         box = boxes[k - 1]
         region = labelled[box] == k
@@ -377,122 +423,6 @@ def train_lesions(
     return net, log
 
 
-# ---------------------------------------------------------------------------------------------- evaluation
-def _box(coords_min: Sequence[int], coords_max: Sequence[int]) -> list[float]:
-    return [float(v) for v in coords_min] + [float(v) + 1.0 for v in coords_max]
-
-
-def _case_objects(
-    case: PhantomCase, found: list[dict[str, Any]]
-) -> tuple[ImageObjects, ImageObjects, NDArray[np.bool_]]:
-    refs, big = [], []
-    for lesion in case.lesions:
-        kk, jj, ii = np.nonzero(case.instances == lesion.instance)
-        if kk.size == 0:
-            continue
-        refs.append(_box((ii.min(), jj.min(), kk.min()), (ii.max(), jj.max(), kk.max())))
-        big.append(lesion.diameter_mm >= MIN_REPORTED_DIAMETER_MM)
-    dets = [_box(f["bbox_voxel"]["min"], f["bbox_voxel"]["max"]) for f in found]
-    scores = [f["score"] for f in found]
-    ref = ImageObjects.boxes_from_corners(case.case_id, np.array(refs).reshape(-1, 6))
-    det = ImageObjects.boxes_from_corners(case.case_id, np.array(dets).reshape(-1, 6), scores=scores)
-    return ref, det, np.array(big, bool)
-
-
-def evaluate_lesions(
-    segmenter: LesionSegmenter,
-    cases: Sequence[PhantomCase],
-    *,
-    seed: int = 0,
-    progress: Callable[[int], object] | None = None,
-) -> dict[str, Any]:
-    """Voxel Dice, lesion-wise sensitivity / FPs per case at the operating point, FROC; 95 % CIs over cases.
-
-    A found lesion matches a reference lesion when their boxes overlap with IoU ≥ :data:`MATCH_IOU`
-    (aimd.metrics matching rule). Sensitivity counts reference lesions ≥ 5 mm; a finding that matches
-    a smaller lesion is neither a hit nor a false positive (it is left out, as an ignore region).
-    """
-    watch = Stopwatch()
-    dices, hits, n_big, fps = [], [], [], []
-    precisions: list[float] = []
-    recalls: list[float] = []
-    hd95s: list[float] = []
-    refs_big: list[ImageObjects] = []
-    dets_kept: list[ImageObjects] = []
-    per_case = []
-    for i, case in enumerate(cases):
-        vol = case.grid.volume(case.ct, modality="CT")
-        instances, found = segmenter.find_lesions(vol)
-        truth = case.instances > 0
-        pred = instances > 0
-        case_dice = dice(truth, pred) if truth.any() else None
-        if truth.any():
-            precisions.append(precision(truth, pred) if pred.any() else 0.0)
-            recalls.append(recall(truth, pred))
-            sx, sy, sz = case.grid.spacing
-            if pred.any():
-                hd95s.append(hausdorff_distance_95(truth, pred, (sz, sy, sx)))
-        ref, det, big = _case_objects(case, found)
-        matched = match_image(ref, det, criterion="iou", threshold=MATCH_IOU).get(1)
-        det_to_ref = matched.det_to_ref if matched is not None else np.full(len(det), -1)
-        keep = np.array([r < 0 or big[r] for r in det_to_ref], bool) if len(det) else np.zeros(0, bool)
-        refs_big.append(ref.subset(big) if len(ref) else ref)
-        dets_kept.append(det.subset(keep) if len(det) else det)
-        tp = sum(1 for r in det_to_ref if r >= 0 and big[r])
-        fp = int(np.count_nonzero(det_to_ref < 0))
-        hits.append(tp)
-        n_big.append(int(big.sum()))
-        fps.append(fp)
-        if case_dice is not None:
-            dices.append(case_dice)
-        per_case.append(
-            {
-                "case": case.case_id,
-                "site": case.site.site_id,
-                "dice": case_dice,
-                "lesions": len(case.lesions),
-                "lesions_5mm": int(big.sum()),
-                "found": len(found),
-                "hits_5mm": tp,
-                "false_positives": fp,
-            }
-        )
-        if progress:
-            progress(i + 1)
-    curve = froc(refs_big, dets_kept, criterion="iou", threshold=MATCH_IOU, rates=(0.125, 0.25, 0.5, 1, 2, 4))
-    at_one = froc_ci(refs_big, dets_kept, rate=1.0, seed=seed, criterion="iou", threshold=MATCH_IOU)
-    n_cases = len(cases)
-    return {
-        "cases": n_cases,
-        "sites": sorted({c.site.site_id for c in cases}),
-        "lesions_5mm": int(sum(n_big)),
-        "lesions_all": int(sum(len(c.lesions) for c in cases)),
-        "dice": mean_ci(dices, seed=seed),
-        "dice_unit": "per case with at least one lesion: voxel Dice of the post-processed mask vs all lesion voxels",
-        "voxel_precision": mean_ci(precisions, seed=seed),
-        "voxel_recall": mean_ci(recalls, seed=seed),
-        "hd95_mm": mean_ci(hd95s, seed=seed),
-        "hd95_unit": "per case with lesions found and present (mm)",
-        "sensitivity_5mm": ratio_ci(np.array(hits), np.array(n_big), seed=seed),
-        "fp_per_case": ratio_ci(np.array(fps), np.ones(n_cases), seed=seed),
-        "operating_point": f"probability ≥ {THRESHOLD:g}, components ≥ {MIN_LESION_MM3:g} mm³",
-        "froc": curve.to_dict(),
-        "froc_sensitivity_at_1fp": at_one,
-        "matching": f"3-D box IoU ≥ {MATCH_IOU:g}; findings on lesions < {MIN_REPORTED_DIAMETER_MM:g} mm ignored",
-        "per_case": per_case,
-        "seconds": watch.read(),
-    }
-
-
-def summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of :func:`evaluate_lesions` (with their CIs) for records and the zoo."""
-    keep = ("estimate", "ci_low", "ci_high", "n")
-    return {
-        key: {k: metrics[key].get(k) for k in keep}
-        for key in ("dice", "sensitivity_5mm", "fp_per_case", "froc_sensitivity_at_1fp")
-    }
-
-
 RECIPE = LesionRecipe
 TRAIN = train_lesions
 PREDICTOR = LesionSegmenter
@@ -501,6 +431,8 @@ SUMMARY = summary
 
 __all__ = [
     "EVALUATE",
+    "MATCH_IOU",
+    "MIN_REPORTED_DIAMETER_MM",
     "PREDICTOR",
     "RECIPE",
     "SUMMARY",
@@ -512,9 +444,12 @@ __all__ = [
     "LesionRecipe",
     "LesionSegmenter",
     "build_network",
+    "CaseMatch",
     "case_arrays",
     "evaluate_lesions",
+    "match_case",
     "postprocess",
+    "reference_lesions",
     "summary",
     "train_lesions",
     "window",

@@ -43,7 +43,15 @@ from aimd.metrics.statistics import bootstrap_ci
 from aimd.models.adapters.torch_module import TorchModulePredictor
 from aimd.models.predictor import Prediction
 from aimd.models.preprocess import check_volume, intensity_to_unit
-from aimd.models.reference.common import RecipeSettings, Stopwatch, froc_ci, ratio_ci, run_steps, torch_settings
+from aimd.models.reference.common import (
+    RecipeSettings,
+    Stopwatch,
+    froc_ci,
+    headline,
+    ratio_ci,
+    run_steps,
+    torch_settings,
+)
 from aimd.models.specs import InputSpec, Intensity, OutputSpec
 from aimd.models.zoo import get_entry
 from aimd.phantoms.case import PhantomCase
@@ -407,18 +415,8 @@ def evaluate_nodules(
 
 def summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of :func:`evaluate_nodules` (with their CIs) for records and the zoo."""
-    keep = ("estimate", "ci_low", "ci_high", "n")
-    return {
-        key: {k: metrics[key].get(k) for k in keep}
-        for key in (
-            "froc_sensitivity_at_1fp",
-            "image_auc",
-            "image_sensitivity",
-            "image_specificity",
-            "object_sensitivity",
-            "fp_per_image",
-        )
-    }
+    keys = ("froc_sensitivity_at_1fp", "image_auc", "image_sensitivity", "image_specificity")
+    return headline(metrics, (*keys, "object_sensitivity", "fp_per_image"))
 
 
 RECIPE = NoduleRecipe

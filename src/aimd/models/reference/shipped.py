@@ -4,8 +4,9 @@ Each reference device ships as two files in ``aimd/models/reference/weights/``:
 
 * ``<name>.pt`` — the state dict (a few hundred kB);
 * ``<name>.json`` — its run record: recipe settings and seed, the training and held-out data (generator
-  settings and SHA-256 of the arrays), training time and machine, code version, the held-out metrics
-  with 95 % CIs, and the SHA-256 of ``<name>.pt``.
+  settings and SHA-256 of the arrays), training time and machine, code version, the operating point
+  (``device-lesions``: chosen on a validation set of the training sites, with its rule and sweep), the
+  held-out metrics at that point with 95 % CIs, and the SHA-256 of ``<name>.pt``.
 
 :func:`load_reference` checks the SHA-256 before loading, so a changed weights file is refused.
 :func:`verify_reference` regenerates a held-out phantom set with a fresh seed and measures the
@@ -51,6 +52,7 @@ class RecipeInfo:
     task: str
     module: str
     targets: dict[str, float]
+    operating_point: str | None = None
 
 
 RECIPES: dict[str, RecipeInfo] = {
@@ -59,6 +61,7 @@ RECIPES: dict[str, RecipeInfo] = {
         "CT lesion segmentation (lung nodules incl. ground-glass, liver tumours)",
         "aimd.models.reference.lesions",
         {"dice": 0.70, "sensitivity_5mm": 0.90, "fp_per_case_max": 1.0},
+        "aimd.models.reference.operating_point",
     ),
     "device-nodules": RecipeInfo(
         "device-nodules",
@@ -160,7 +163,47 @@ def load_reference(name: str, *, folder: str | Path | None = None, threads: int 
     if threads is not None:
         torch.set_num_threads(threads)
     meta = {"source": str(w), "weights_sha256": digest, "run_record": str(record_path(name, base)), "recipe": name}
+    point = record.get("operating_point")
+    if isinstance(point, dict):
+        meta["operating_point"] = operating_point_of(point)
     return mod.PREDICTOR(net.eval(), metadata=meta)
+
+
+def operating_point_of(point: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a recorded operating point (without its validation sweep).
+
+    Example
+    -------
+    >>> operating_point_of({"threshold": 0.3, "min_lesion_mm3": 8.0, "validation": {"sweep": []}})
+    {'threshold': 0.3, 'min_lesion_mm3': 8.0}
+    """
+    return {k: v for k, v in point.items() if k not in ("validation", "replaced", "code")}
+
+
+def _choose_point(
+    name: str,
+    model: Any,
+    size: int,
+    progress: Callable[[str], object] | None,
+    *,
+    strict: bool = True,
+    count: int | None = None,
+) -> dict[str, Any] | None:
+    import importlib
+
+    where = get_recipe(name).operating_point
+    if where is None:
+        return None
+    mod = importlib.import_module(where)
+    point = mod.choose_operating_point(
+        model,
+        size=size,
+        count=count or mod.VALIDATION_CASES,
+        strict=strict,
+        progress=(lambda i: progress(f"validation case {i}")) if progress else None,
+    )
+    model.set_operating_point(operating_point_of(point))
+    return dict(point)
 
 
 def _recipe_obj(name: str, overrides: dict[str, Any] | None) -> Any:
@@ -201,10 +244,13 @@ def train_recipe(
     *,
     overrides: dict[str, Any] | None = None,
     eval_cases: int = EVAL_CASES,
+    validation_cases: int | None = None,
     progress: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
     """Train recipe ``name`` from scratch, evaluate on held-out sites, write ``<name>.pt`` + ``<name>.json``.
 
+    ``device-lesions`` first gets its operating point on ``validation_cases`` cases of the training sites
+    (default 60); when no point meets the limits the record says so and keeps the fallback point.
     ``out`` defaults to the shipped weights folder. Returns the run record.
     """
     import datetime
@@ -220,6 +266,7 @@ def train_recipe(
         recipe, cases, progress=(lambda s, v: progress(f"step {s} loss {v:.4f}")) if progress else None
     )
     model = mod.PREDICTOR(net)
+    point = _choose_point(name, model, recipe.size, progress, strict=False, count=validation_cases)
     metrics = evaluate_reference(
         name,
         model,
@@ -254,6 +301,7 @@ def train_recipe(
         "training": log,
         "machine": started,
         "code": code_version(),
+        **({"operating_point": point} if point is not None else {}),
         "held_out": metrics,
         "targets": get_recipe(name).targets,
         "metrics_summary": mod.SUMMARY(metrics),
@@ -261,6 +309,52 @@ def train_recipe(
         "weights_sha256": sha256_file(w),
     }
     atomic_write_json(record_path(name, folder), record)
+    return record
+
+
+def choose_reference_point(
+    name: str, *, folder: str | Path | None = None, progress: Callable[[str], object] | None = None
+) -> dict[str, Any]:
+    """(Re)choose the operating point of trained weights on the validation set; no retraining.
+
+    The weights stay as they are (their SHA-256 is checked on load and kept in the record); the run
+    record gets the chosen ``operating_point`` and the held-out metrics re-measured at it on the same
+    held-out set as before (``held_out.data``: seed, cases, size). The metrics the record held before
+    are kept under ``operating_point.replaced``. Returns the new record.
+    """
+    import datetime
+
+    base = Path(folder) if folder is not None else None
+    record = read_record(name, base)
+    if get_recipe(name).operating_point is None:
+        raise InvalidInputError(
+            f"{name} has no operating point selection", where="--recipe", hint="use it with device-lesions"
+        )
+    model = load_reference(name, folder=base)
+    size = int(record["recipe"]["size"])
+    point = _choose_point(name, model, size, progress)
+    assert point is not None
+    point["chosen_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    point["code"] = code_version()
+    held = record.get("held_out", {}).get("data", {})
+    point["replaced"] = {
+        "operating_point": record.get("held_out", {}).get("operating_point"),
+        "metrics_summary": record.get("metrics_summary"),
+    }
+    metrics = evaluate_reference(
+        name,
+        model,
+        seed=int(held.get("seed", EVAL_SEED)),
+        cases=int(held.get("cases", EVAL_CASES)),
+        size=size,
+        progress=(lambda i: progress(f"evaluated {i} cases")) if progress else None,
+    )
+    record.update(operating_point=point, held_out=metrics, metrics_summary=_module(name).SUMMARY(metrics))
+    if sha256_file(weights_path(name, base)) != record["weights_sha256"]:  # load_reference checked it already
+        raise IntegrityError(
+            "weights changed while the operating point was chosen", where=str(weights_path(name, base))
+        )
+    atomic_write_json(record_path(name, base), record)
     return record
 
 
@@ -324,9 +418,11 @@ __all__ = [
     "RECIPES",
     "WEIGHTS_DIR",
     "RecipeInfo",
+    "choose_reference_point",
     "evaluate_reference",
     "get_recipe",
     "load_reference",
+    "operating_point_of",
     "read_record",
     "record_path",
     "shipped_status",
