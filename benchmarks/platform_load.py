@@ -3,7 +3,9 @@
 Each backend gets a fresh platform (``aimd platform serve``, a real uvicorn process) with one project,
 one case per simulated user and one annotate task each. Locust, used as a library (in a child process),
 runs N concurrent annotators mixing the routes a viewer uses: list tasks, load the case image, load the
-mask draft, save the mask draft (If-Match autosave of a label mask of the case's shape).
+mask draft (both answered as the stored deflate stream), save the mask draft (If-Match autosave of a label
+mask of the case's shape, sent with ``Content-Encoding: deflate``). The server's CPU seconds in the
+measured window and, measured apart and interleaved, the CPU of one save (plain vs deflate) are reported.
 
 Values first: after the run every acknowledged save is checked against the database and blob store
 (the last acknowledged draft of each task must be stored byte-identical); a mismatch prints
@@ -94,7 +96,7 @@ def _setup(data: Path, db: str | None, users: int, shape: tuple[int, int, int]) 
 
 
 _LOCUST = r"""
-import gevent, json, sys, io, random, hashlib
+import gevent, json, sys, io, os, random, hashlib, zlib
 import numpy as np
 from locust import HttpUser, task, constant
 from locust.env import Environment
@@ -105,12 +107,47 @@ acked = {{}}
 inflight = {{}}
 ready = []
 
+Z, Y, X = SHAPE
+HEADER = {header!r}
+ZERO_SLICE = bytes(Y * X)
+BLOCK = min(8, Z)
+
+def _segment(data):
+    # deflate data of its own (no back-references), ending byte-aligned: segments concatenate
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+ZERO_SEGMENT = _segment(ZERO_SLICE)
+FINAL = zlib.compressobj(1, zlib.DEFLATED, -15).flush()
+
 def mask(seed):
-    m = np.zeros(SHAPE, np.uint8)
-    z = seed % SHAPE[0]
-    m[z, : SHAPE[1] // 2, : SHAPE[2] // 2] = 1
-    m[:, 0, seed % SHAPE[2]] = 1
-    buf = io.BytesIO(); np.save(buf, m); return buf.getvalue()
+    # a uint8 label mask (a labelled block of BLOCK slices at a seed-dependent place, the rest background)
+    # as a zlib stream (Content-Encoding: deflate), built slice by slice, and the SHA-256 of its .npy bytes
+    block = np.zeros((BLOCK, Y, X), np.uint8)
+    y0, x0 = seed % (Y // 2), (seed * 7) % (X // 2)
+    block[:, y0 : y0 + Y // 4 + 1, x0 : x0 + X // 4 + 1] = 1
+    block[seed % BLOCK, 0, seed % X] = 1
+    z0 = seed % (Z - BLOCK + 1)
+    slices = [ZERO_SLICE] * z0 + [block[i].tobytes() for i in range(BLOCK)] + [ZERO_SLICE] * (Z - BLOCK - z0)
+    sha, adler = hashlib.sha256(HEADER), zlib.adler32(HEADER)
+    parts = [b"\x78\x01", _segment(HEADER)]
+    for data in slices:
+        sha.update(data)
+        adler = zlib.adler32(data, adler)
+        parts.append(ZERO_SEGMENT if data is ZERO_SLICE else _segment(data))
+    parts += [FINAL, adler.to_bytes(4, "big")]
+    return b"".join(parts), sha.hexdigest()
+
+def cpu_seconds(pid):
+    with open(f"/proc/{{pid}}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def load(client, url, name):
+    # the server builds the whole answer before its headers: time to headers is its response time; the
+    # (compressed) body is then read as it came, a viewer inflates it on its own CPU
+    with client.get(url, name=name, stream=True, headers={{"Accept-Encoding": "deflate"}}) as r:
+        r.raw.read(decode_content=False)
 
 class Annotator(HttpUser):
     wait_time = constant(0.2)
@@ -128,20 +165,21 @@ class Annotator(HttpUser):
         self.client.get("/api/v1/tasks", name="list tasks")
     @task(2)
     def load_case(self):
-        self.client.get(f"/api/v1/tasks/{{self.task_id}}/image", name="load case")
+        load(self.client, f"/api/v1/tasks/{{self.task_id}}/image", "load case")
     @task(2)
     def load_mask(self):
-        self.client.get(f"/api/v1/tasks/{{self.task_id}}/draft", name="load mask")
+        load(self.client, f"/api/v1/tasks/{{self.task_id}}/draft", "load mask")
     @task(3)
     def save(self):
         self.k += 1
-        body = mask(self.n * 1000 + self.k)
-        inflight[self.task_id] = (self.version + 1, hashlib.sha256(body).hexdigest())
+        body, sha = mask(self.n * 1000 + self.k)
+        inflight[self.task_id] = (self.version + 1, sha)
         r = self.client.put(f"/api/v1/tasks/{{self.task_id}}/draft", data=body, name="save mask",
-                            headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream"}})
+                            headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream",
+                                     "Content-Encoding": "deflate"}})
         if r.status_code == 200:
             self.version = r.json()["draft_version"]
-            acked[self.task_id] = (self.version, hashlib.sha256(body).hexdigest())
+            acked[self.task_id] = (self.version, sha)
 
 env = Environment(user_classes=[Annotator], host=sys.argv[1])
 runner = env.create_local_runner()
@@ -152,7 +190,9 @@ while len(ready) < USERS and still < 300:  # logins (argon2id) and first saves a
     still = 0 if len(ready) != last else still + 1
     last = len(ready)
 env.stats.reset_all()
+cpu_before, load_before = cpu_seconds(int(sys.argv[2])), os.getloadavg()[0]
 gevent.sleep(SECONDS)
+cpu_after, load_after = cpu_seconds(int(sys.argv[2])), os.getloadavg()[0]
 runner.quit()
 out = {{"routes": {{}}, "acked": {{str(k): [v, inflight.get(k)] for k, v in acked.items()}}, "users_ready": len(ready),
         "warmup_errors": {{str(k): str(v.error)[:200] for k, v in list(env.stats.errors.items())[:5]}}}}
@@ -167,6 +207,9 @@ for (name, method), s in env.stats.entries.items():
         mix.extend(s)
 out["total"] = {{"requests": mix.num_requests, "failures": mix.num_failures,
                  "p95_ms": mix.get_response_time_percentile(0.95), "rps": mix.num_requests / SECONDS}}
+out["server_cpu_seconds"] = round(cpu_after - cpu_before, 2)
+out["server_cpu_ms_per_request"] = round(1000 * (cpu_after - cpu_before) / max(mix.num_requests, 1), 1)
+out["load_average_1min"] = {{"before": round(load_before, 1), "after": round(load_after, 1)}}
 print(json.dumps(out))
 """
 
@@ -213,15 +256,16 @@ def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[in
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        script = _LOCUST.format(users=users, seconds=seconds, shape=shape, password=PASSWORD)
-        load_before = os.getloadavg()[0]
+        from aimd.platform.masks import to_npy
+
+        header = to_npy(np.zeros(shape, np.uint8))[: -int(np.prod(shape))]
+        script = _LOCUST.format(users=users, seconds=seconds, shape=shape, password=PASSWORD, header=header)
         proc = subprocess.run(
-            [sys.executable, "-c", script, url], capture_output=True, text=True, timeout=seconds + 300
+            [sys.executable, "-c", script, url, str(server.pid)], capture_output=True, text=True, timeout=seconds + 600
         )
         if proc.returncode:
             raise RuntimeError(proc.stderr[-2000:])
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result["load_average_1min"] = {"before": round(load_before, 1), "after": round(os.getloadavg()[0], 1)}
         result["setup_seconds"] = round(setup_s, 1)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -229,6 +273,39 @@ def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[in
     result["values_differ"] = _check(data, db, result.pop("acked"))
     shutil.rmtree(data, ignore_errors=True)  # the platform folder of this run (database, blobs)
     return result
+
+
+def _cpu_per_save(shape: tuple[int, int, int], repeats: int = 5) -> dict[str, float]:
+    """CPU seconds of the save path's own work (inflate, check, hash, store the blob) for one mask sent as
+    a plain ``.npy`` and the same mask sent with ``Content-Encoding: deflate``, measured interleaved."""
+    import zlib
+
+    from aimd.platform.masks import read_mask_upload, to_npy
+    from aimd.store import BlobStore
+
+    allowed = {1}
+    cpu: dict[str, list[float]] = {"plain": [], "deflate": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        blobs = BlobStore(tmp)
+        for k in range(repeats):
+            mask = np.zeros(shape, np.uint8)
+            mask[k % shape[0], : shape[1] // 2, : shape[2] // 2] = 1
+            raw = to_npy(mask)
+            bodies = {"plain": (raw, None), "deflate": (zlib.compress(raw, 1), "deflate")}
+            for name in ("plain", "deflate") if k % 2 else ("deflate", "plain"):
+                body, encoding = bodies[name]
+                started = time.process_time()
+                up = read_mask_upload(body, shape=shape, allowed=allowed, encoding=encoding)
+                if up.zlib_stream is not None:
+                    blobs.put_compressed(up.sha256, up.zlib_stream)
+                else:
+                    blobs.put(up.npy)
+                cpu[name].append(time.process_time() - started)
+                assert blobs.get(up.sha256) == raw  # values first: both store the same bytes
+                blobs.path(up.sha256).unlink()
+    out = {f"{name}_cpu_s": round(float(np.median(v)), 3) for name, v in cpu.items()}
+    out["ratio_plain_over_deflate"] = round(out["plain_cpu_s"] / max(out["deflate_cpu_s"], 1e-6), 1)
+    return out
 
 
 def main() -> int:
@@ -244,6 +321,7 @@ def main() -> int:
     from aimd.store.pgtemp import PostgresServer, pg_bindir
 
     results: dict[str, Any] = {"users": users, "seconds": seconds, "shape": list(shape)}
+    results["cpu_per_save"] = _cpu_per_save(shape)
     results["sqlite"] = _run("sqlite", None, users, seconds, shape)
     bindir = pg_bindir()
     if bindir is None:
@@ -293,7 +371,15 @@ def main() -> int:
                     f"      {name:12s} n={s['requests']:5d} fail={s['failures']:3d} p50={s['p50_ms']:.0f} ms "
                     f"p95={s['p95_ms']:.0f} ms"
                 )
-            print(f"      targets: {r['targets']}  load average {r['load_average_1min']}")
+            print(
+                f"      server CPU {r['server_cpu_seconds']} s ({r['server_cpu_ms_per_request']} ms a request)  "
+                f"targets: {r['targets']}  load average {r['load_average_1min']}"
+            )
+        c = results["cpu_per_save"]
+        print(
+            f"  CPU of one save (inflate, check, hash, store): plain .npy {c['plain_cpu_s']} s, deflate "
+            f"{c['deflate_cpu_s']} s (plain / deflate {c['ratio_plain_over_deflate']})"
+        )
         ratio = results["p95_ratio_postgresql_over_sqlite"]
         print("  p95 ratio PostgreSQL / SQLite: " + ("not evaluated" if ratio is None else f"{ratio:.2f}"))
     return 0

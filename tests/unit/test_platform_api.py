@@ -80,6 +80,14 @@ def test_full_workflow_review_reject_rework_accept_freeze_export(site) -> None:
     record = json.loads(trace.read_text())["cases"][0]
     assert {d["kind"] for d in record["decisions"]} >= {"agreement", "review", "qc_sample"}
     assert record["data_source"] == {"site": "phantom", "batch": "b1"} and len(record["annotators"]) == 2
+    # the exported package passes the engine's independent verification, and a changed file is found (§10.1.5)
+    from aimd.annotation.verify import verify_export
+
+    assert [f.code for f in verify_export(trace.parent) if f.is_error] == []
+    exported = sorted(trace.parent.rglob("*.nii.gz"))[0]
+    exported.chmod(0o644)
+    exported.write_bytes(exported.read_bytes()[:-10])
+    assert any(f.is_error for f in verify_export(trace.parent))
     progress = site.client.get(f"/api/v1/projects/{project}/progress", headers=site.as_("admin")).json()
     assert progress["accepted"] == 1 and progress["per_person"]["ann1"]["rework.submitted"] == 1
     verify = site.client.get("/api/v1/audit/verify", headers=site.as_("qc")).json()

@@ -125,6 +125,9 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        # keep idle connections longer than a busy client's pause between requests (uvicorn's 5 s closed
+        # them while a client was about to reuse them: "remote end closed connection" under load)
+        timeout_keep_alive=75,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )

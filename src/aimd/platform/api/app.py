@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.datastructures import Default, DefaultPlaceholder
+from fastapi.dependencies.utils import get_typed_return_annotation
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -29,6 +31,7 @@ from aimd.platform.api import (
     routes_tasks,
     routes_users,
     routes_workspace,
+    schemas,
 )
 from aimd.platform.api.common import (
     Deps,
@@ -51,6 +54,7 @@ def create_app(platform: Platform) -> FastAPI:
         title="aimd annotation platform",
         version=__version__,
         description="Projects, roles, the 3-level QC workflow, model-assisted labels, audit (001).",
+        responses=schemas.ERRORS,
     )
     app.router.route_class = _EncodedInLoop
     registry = CollectorRegistry()
@@ -115,11 +119,11 @@ def create_app(platform: Platform) -> FastAPI:
     d = Deps(platform, DB, Current, need)
 
     # ------------------------------------------------------------------ health and metrics
-    @app.get("/v2/health/live", tags=["health"])
+    @app.get("/v2/health/live", tags=["health"], response_model=schemas.LiveOut)
     def live() -> dict[str, bool]:
         return {"live": True}
 
-    @app.get("/v2/health/ready", tags=["health"])
+    @app.get("/v2/health/ready", tags=["health"], response_model=schemas.ReadyOut, responses=schemas.errors(503))
     def ready(db: DB) -> JSONResponse:
         try:
             db.execute(sa.text("SELECT 1"))
@@ -127,7 +131,14 @@ def create_app(platform: Platform) -> FastAPI:
             return JSONResponse({"ready": False, "reason": str(err)[:200]}, status_code=503)
         return JSONResponse({"ready": True})
 
-    @app.get("/metrics", tags=["health"])
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus metrics", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+        },
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -141,11 +152,23 @@ class _EncodedInLoop(APIRoute):
     """A route whose answer is encoded on the event loop, not validated against a response model in a
     worker thread. A sync route's session (on SQLite: the database write lock, ``BEGIN IMMEDIATE``) stays
     open until the answer is built; waiting there for a worker thread while every worker waits for that
-    lock stalled all requests once more clients than threads (40) were active."""
+    lock stalled all requests once more clients than threads (40) were active.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    The response model (``response_model=`` or the return annotation) still describes the answer: it
+    moves to the route's documented ``responses`` for its status code, so the OpenAPI document keeps
+    every answer's schema without a run-time validation."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        model = kwargs.get("response_model", Default(None))
+        if isinstance(model, DefaultPlaceholder):
+            model = get_typed_return_annotation(endpoint)
+        if model is not None and not (isinstance(model, type) and issubclass(model, Response)):
+            code = kwargs.get("status_code") or 200
+            responses = dict(kwargs.get("responses") or {})
+            responses[code] = {"model": model, **responses.get(code, {})}
+            kwargs["responses"] = responses
         kwargs["response_model"] = None
-        super().__init__(*args, **kwargs)
+        super().__init__(path, endpoint, **kwargs)
 
 
 def _mount_workspace(app: FastAPI) -> None:

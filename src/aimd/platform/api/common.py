@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -22,8 +22,9 @@ from aimd.platform.models import (
     User,
 )
 from aimd.platform.rbac import CLASSIFICATIONS, Role
+from aimd.store import BlobStore
 
-__all__ = ["Deps"]
+__all__ = ["Deps", "blob_response"]
 
 NPY = "application/octet-stream"
 NPY_BODY = {"requestBody": {"required": True, "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}}
@@ -121,6 +122,28 @@ class SubmitIn(BaseModel):
 
 class PrelabelIn(BaseModel):
     model_id: int = Field(ge=1, le=2**31 - 1)
+
+
+def blob_response(request: Request, blobs: BlobStore, sha: str, headers: dict[str, str] | None = None) -> Response:
+    """A stored ``.npy`` blob as the answer: the stored zlib stream itself (``Content-Encoding: deflate``,
+    no inflating on the server) when the client accepts deflate, the inflated and hash-checked bytes
+    otherwise. ``X-Content-SHA256`` names the content either way."""
+    extra = {**(headers or {}), "X-Content-SHA256": sha, "Vary": "Accept-Encoding"}
+    if _accepts_deflate(request.headers.get("accept-encoding", "")):
+        return Response(blobs.get_compressed(sha), media_type=NPY, headers={**extra, "Content-Encoding": "deflate"})
+    return Response(blobs.get(sha), media_type=NPY, headers=extra)
+
+
+def _accepts_deflate(accept_encoding: str) -> bool:
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() in ("deflate", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 def _status(err: AimdError) -> int:

@@ -3,16 +3,17 @@
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
 
 from aimd.imaging.windowing import WINDOW_PRESETS
 from aimd.platform import projects, workflow
+from aimd.platform.api import schemas
 from aimd.platform.api.common import (
-    NPY,
     Deps,
     Id,
     QueryId,
     _visible_submission,
+    blob_response,
 )
 from aimd.platform.models import (
     Case,
@@ -47,10 +48,20 @@ def register(app: FastAPI, d: Deps) -> None:
             for s in db.scalars(sa.select(Submission).where(Submission.case_id == case_id).order_by(Submission.id))
         ]
 
-    @app.get("/api/v1/submissions/{submission_id}/mask", tags=["diff"])
-    def submission_mask(submission_id: int, user: need(Permission.DIFF_READ), db: DB) -> Response:
+    @app.get(
+        "/api/v1/submissions/{submission_id}/mask",
+        tags=["diff"],
+        response_class=Response,
+        responses=schemas.binary(
+            "the submitted label mask",
+            {"X-Reader": "the reader number", "X-Content-SHA256": "SHA-256 of the .npy bytes"},
+        ),
+    )
+    def submission_mask(submission_id: int, request: Request, user: need(Permission.DIFF_READ), db: DB) -> Response:
         sub = _visible_submission(db, user, submission_id)
-        return Response(blobs.get(sub.mask_sha256), media_type=NPY, headers={"X-Reader": str(sub.reader)})
+        sha, reader = sub.mask_sha256, str(sub.reader)
+        db.commit()  # read the blob outside the database transaction
+        return blob_response(request, blobs, sha, {"X-Reader": reader})
 
     @app.get("/api/v1/windowing", tags=["projects"])
     def windowing(who: Current) -> dict[str, Any]:
@@ -73,7 +84,7 @@ def register(app: FastAPI, d: Deps) -> None:
     ) -> list[dict[str, Any]]:
         return audit.entries(subject=subject, actor=actor, action=action, after_seq=after, limit=limit)
 
-    @app.get("/api/v1/audit/verify", tags=["audit"])
+    @app.get("/api/v1/audit/verify", tags=["audit"], response_model=schemas.AuditVerifyOut)
     def audit_verify(user: need(Permission.AUDIT_READ)) -> dict[str, Any]:
         bad = audit.verify()
         return {"ok": bad is None, "first_bad_index": bad, "entries": len(audit), "head_sha256": audit.head()}

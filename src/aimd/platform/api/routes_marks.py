@@ -27,6 +27,7 @@ from aimd.core.atomic import atomic_write_json
 from aimd.core.errors import InvalidInputError
 from aimd.platform import workflow
 from aimd.platform.api.common import Deps
+from aimd.platform.api.schemas import MarksOut, errors
 from aimd.platform.models import Case, Project, Task
 from aimd.platform.projects import ConflictError, require_unfrozen
 from aimd.platform.workflow import PreconditionRequiredError
@@ -142,13 +143,13 @@ def register(app: FastAPI, d: Deps) -> None:
         body = {"task": task_id, "version": saved["version"], **saved["marks"]}
         return JSONResponse(body, headers={"ETag": f'"{saved["version"]}"'})
 
-    @app.get("/api/v1/tasks/{task_id}/marks", tags=["tasks"])
+    @app.get("/api/v1/tasks/{task_id}/marks", tags=["tasks"], response_model=MarksOut)
     def get_marks(task_id: int, who: Who) -> JSONResponse:
         with platform.sessions() as db:
             workflow.get_task(db, who[0], task_id)
         return answer(task_id, _read(folder / f"task-{task_id}.json"))
 
-    @app.put("/api/v1/tasks/{task_id}/marks", tags=["tasks"])
+    @app.put("/api/v1/tasks/{task_id}/marks", tags=["tasks"], response_model=MarksOut, responses=errors(428))
     def put_marks(
         task_id: int, body: MarksIn, who: Who, if_match: Annotated[str | None, Header()] = None
     ) -> JSONResponse:

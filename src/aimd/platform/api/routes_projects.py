@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Path, Query
 
 from aimd.platform import members, projects, workflow
+from aimd.platform.api import schemas
 from aimd.platform.api.common import (
     ChangeDecisionIn,
     ChangeIn,
@@ -32,17 +33,17 @@ def register(app: FastAPI, d: Deps) -> None:
     platform, DB, need = d.platform, d.DB, d.need
     audit, blobs = platform.audit, platform.blobs
 
-    @app.get("/api/v1/projects", tags=["projects"])
+    @app.get("/api/v1/projects", tags=["projects"], response_model=list[schemas.ProjectOut])
     def list_projects(user: need(Permission.PROJECT_READ), db: DB) -> list[dict[str, Any]]:
         return [_project_out(p) for p in projects.visible_projects(db, user)]
 
-    @app.post("/api/v1/projects", tags=["projects"], status_code=201)
+    @app.post("/api/v1/projects", tags=["projects"], status_code=201, response_model=schemas.ProjectOut)
     def create_project(body: projects.ProjectCreate, user: need(Permission.PROJECT_CREATE), db: DB) -> dict[str, Any]:
         p = projects.create_project(db, audit, user, body)
         db.commit()
         return _project_out(p)
 
-    @app.get("/api/v1/projects/{project_id}", tags=["projects"])
+    @app.get("/api/v1/projects/{project_id}", tags=["projects"], response_model=schemas.ProjectOut)
     def get_project(project_id: Id, user: need(Permission.PROJECT_READ), db: DB) -> dict[str, Any]:
         return _project_out(projects.get_project(db, user, project_id))
 
@@ -82,7 +83,7 @@ def register(app: FastAPI, d: Deps) -> None:
         db.commit()
         return out
 
-    @app.post("/api/v1/projects/{project_id}/cases", tags=["cases"], status_code=201)
+    @app.post("/api/v1/projects/{project_id}/cases", tags=["cases"], status_code=201, response_model=schemas.CaseOut)
     def import_case(
         project_id: int, body: projects.CaseImport, user: need(Permission.CASE_IMPORT), db: DB
     ) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def register(app: FastAPI, d: Deps) -> None:
         db.commit()
         return {"id": case.id, "case_key": case.case_key, "image": case.image}
 
-    @app.get("/api/v1/projects/{project_id}/cases", tags=["cases"])
+    @app.get("/api/v1/projects/{project_id}/cases", tags=["cases"], response_model=list[schemas.CaseOut])
     def list_cases(project_id: Id, user: need(Permission.PROJECT_READ), db: DB) -> list[dict[str, Any]]:
         p = projects.get_project(db, user, project_id)
         query = sa.select(Case).where(Case.project_id == p.id).order_by(Case.id)

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
 from aimd.platform import auth, projects
+from aimd.platform.api import schemas
 from aimd.platform.api.common import (
     Deps,
     LoginIn,
@@ -27,7 +28,7 @@ def register(app: FastAPI, d: Deps) -> None:
     platform, DB, Current, need = d.platform, d.DB, d.Current, d.need
     audit = platform.audit
 
-    @app.post("/api/v1/auth/login", tags=["auth"])
+    @app.post("/api/v1/auth/login", tags=["auth"], response_model=schemas.LoginOut)
     async def login(body: LoginIn, request: Request) -> dict[str, Any]:
         from starlette.concurrency import run_in_threadpool
 
@@ -63,22 +64,22 @@ def register(app: FastAPI, d: Deps) -> None:
 
         return await run_in_threadpool(second)
 
-    @app.post("/api/v1/auth/logout", tags=["auth"])
+    @app.post("/api/v1/auth/logout", tags=["auth"], response_model=schemas.OkOut)
     def logout(who: Current, db: DB) -> dict[str, bool]:
         user, sess = who
         auth.logout(db, audit, db.merge(user), db.merge(sess))
         db.commit()
         return {"ok": True}
 
-    @app.get("/api/v1/me", tags=["auth"])
+    @app.get("/api/v1/me", tags=["auth"], response_model=schemas.UserOut)
     def me(who: Current) -> dict[str, Any]:
         return _user_out(who[0])
 
-    @app.get("/api/v1/users", tags=["users"])
+    @app.get("/api/v1/users", tags=["users"], response_model=list[schemas.UserOut])
     def list_users(user: need(Permission.USER_MANAGE), db: DB) -> list[dict[str, Any]]:
         return [_user_out(u) for u in db.scalars(sa.select(User).order_by(User.id))]
 
-    @app.post("/api/v1/users", tags=["users"], status_code=201)
+    @app.post("/api/v1/users", tags=["users"], status_code=201, response_model=schemas.NewUserOut)
     def add_user(body: UserIn, user: need(Permission.USER_MANAGE), db: DB) -> dict[str, Any]:
         level = _clearance(body.clearance)
         _, shown = auth.create_user(
@@ -94,7 +95,7 @@ def register(app: FastAPI, d: Deps) -> None:
         db.commit()
         return shown
 
-    @app.patch("/api/v1/users/{username}", tags=["users"])
+    @app.patch("/api/v1/users/{username}", tags=["users"], response_model=schemas.UserOut)
     def patch_user(username: str, body: UserPatch, user: need(Permission.USER_MANAGE), db: DB) -> dict[str, Any]:
         target = db.scalar(sa.select(User).where(User.username == username))
         if target is None:

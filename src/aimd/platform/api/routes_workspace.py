@@ -21,7 +21,8 @@ from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from aimd.platform import projects, series, workflow
-from aimd.platform.api.common import MAX_ID, NPY, NPY_BODY, Deps, Id, save_draft_answer
+from aimd.platform.api import schemas
+from aimd.platform.api.common import MAX_ID, NPY_BODY, Deps, Id, blob_response, save_draft_answer
 from aimd.platform.models import Case, CaseSeries
 from aimd.platform.rbac import Permission
 
@@ -33,7 +34,13 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 def register(app: FastAPI, d: Deps) -> None:
     platform, need, DB, Current = d.platform, d.need, d.DB, d.Current
 
-    @app.patch("/api/v1/tasks/{task_id}/draft", tags=["tasks"], openapi_extra=NPY_BODY)
+    @app.patch(
+        "/api/v1/tasks/{task_id}/draft",
+        tags=["tasks"],
+        response_model=schemas.DraftSavedOut,
+        responses=schemas.errors(400, 428),
+        openapi_extra=NPY_BODY,
+    )
     async def patch_draft(
         task_id: int,
         request: Request,
@@ -77,8 +84,16 @@ def register(app: FastAPI, d: Deps) -> None:
             "series": [series.series_out(r) for r in rows],
         }
 
-    @app.get("/api/v1/tasks/{task_id}/series/{series_id}/image", tags=["tasks"])
-    def series_image(task_id: Id, series_id: Id, who: Current, db: DB) -> Response:
+    @app.get(
+        "/api/v1/tasks/{task_id}/series/{series_id}/image",
+        tags=["tasks"],
+        response_class=Response,
+        responses=schemas.binary(
+            "the series resampled onto the annotated grid (z, y, x)",
+            {"X-Series": "the series key", "X-Content-SHA256": "SHA-256 of the .npy bytes"},
+        ),
+    )
+    def series_image(task_id: Id, series_id: Id, request: Request, who: Current, db: DB) -> Response:
         task = workflow.get_task(db, who[0], task_id)
         case = db.get(Case, task.case_id)
         assert case is not None
@@ -94,4 +109,4 @@ def register(app: FastAPI, d: Deps) -> None:
             )
         sha = row.resampled_sha256
         db.commit()  # read the blob outside the database transaction
-        return Response(platform.blobs.get(sha), media_type=NPY, headers={"X-Series": row.series_key})
+        return blob_response(request, platform.blobs, sha, {"X-Series": row.series_key})

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
 from aimd.imaging.volume import Volume
-from aimd.platform.masks import parse_mask, to_npy
+from aimd.platform.masks import read_mask_upload, to_npy
 from aimd.platform.models import Case, Project, Task, User, utcnow
 from aimd.platform.projects import ConflictError, NotFoundError, require_unfrozen
 from aimd.platform.rbac import Role, visible_project_ids
@@ -104,25 +104,33 @@ def save_draft(
     source: str = "manual",
     at: tuple[int, int, int] | None = None,
     encoding: str | None = None,
+    declared_sha256: str | None = None,
 ) -> Task:
     """Autosave: store the mask and bump the draft version; a stale ``If-Match`` is a 409 (no lost update).
 
     With ``at`` (z, y, x) the body is a delta save: the box of changed voxels (``encoding`` gzip or none)
     applied onto the draft named by ``If-Match`` (an empty mask before the first save), checked like a
-    whole mask (:mod:`aimd.platform.mask_patch`)."""
+    whole mask (:mod:`aimd.platform.mask_patch`). A whole mask may arrive compressed (``encoding`` gzip or
+    deflate) and with ``declared_sha256``, the ``X-Content-SHA256`` of the ``.npy`` sent (checked)."""
     shape, allowed, version = _open_for_save(db, task, if_match)
     base_sha = task.draft_sha256
     db.commit()  # end the read: a large upload is parsed and stored without holding the database
     details: dict[str, Any] = {"source": source}
     if at is None:
-        mask = parse_mask(body, shape=shape, allowed=allowed)
+        upload = read_mask_upload(
+            body, shape=shape, allowed=allowed, encoding=encoding, declared_sha256=declared_sha256
+        )
+        if upload.zlib_stream is not None:  # arrived compressed in the stored form: no second compression
+            sha = blobs.put_compressed(upload.sha256, upload.zlib_stream)
+        else:
+            sha = blobs.put(upload.npy)
     else:
         from aimd.platform.mask_patch import apply_patch
 
         base = case_mask(blobs, base_sha) if base_sha else np.zeros(shape, np.uint8)
         mask = apply_patch(base, body, at, allowed=allowed, encoding=encoding)
         details["patch"] = {"offset_zyx": list(at), "base_sha256": base_sha, "patch_bytes": len(body)}
-    sha = blobs.put(to_npy(mask))
+        sha = blobs.put(to_npy(mask))
     if not advance_draft(db, task, version, sha, source):
         raise ConflictError("stale draft: another save won", where="If-Match", hint="reload the draft")
     audit.append(
