@@ -9,8 +9,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from aimd.cli.main import app as main_app
 from aimd.cli.model import app
 from aimd.core.hashing import sha256_file
+from aimd.models import describe_model
 from aimd.models.federated.flower import federate
 from aimd.models.federated.guard import SiteDataAccessError
 from aimd.models.runs import load_run
@@ -57,6 +59,20 @@ def test_fedavg_writes_a_run_that_predict_accepts_and_the_server_opened_no_site_
     assert federation["library"] == "flwr" and federation["rounds"] == 2 and len(federation["history"]) == 2
     assert run.info["federation"]["sites"] == summary["sites"] and "history" not in run.info["federation"]
     run.build_network()  # the weights match the SHA-256 run.json records
+
+    assert set(summary["test_dice"]) == {s["folder"] for s in summary["sites"]}  # each site scored its own test cases
+    assert record["benchmark"]["test"]["per_site"] == summary["test_dice"]
+    assert record["data"]["statistics"]["train"]["cases"] == sum(s["cases"]["train"] for s in summary["sites"])
+
+    report = tmp_path / "report"
+    evaluated = runner.invoke(
+        main_app,
+        ["evaluate", "--model", str(out), "--data", str(sites[1]), "--only", "description", "--no-pdf"]
+        + ["--out", str(report)],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads((report / "report.json").read_text())["sections"]
+    assert "federated averaging" in json.dumps(describe_model(out, measure=False), default=str)  # 000 §4.4.1
 
     preds = tmp_path / "preds"
     predicted = runner.invoke(app, ["predict", str(out), "--data", str(sites[1]), "--out", str(preds), "--json"])

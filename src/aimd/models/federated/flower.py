@@ -113,6 +113,8 @@ def _client_app(sites: list[str], settings: dict[str, Any]) -> Any:
     @app.query()
     def query(msg: Message, context: Context) -> Message:
         _, described, site = _site(context, "train")
+        _, validation, _ = _site(context, "val")
+        described = {**described, "statistics": {**described["statistics"], **validation["statistics"]}}
         record = ConfigRecord({"site": site, "described": json.dumps(described)})
         return Message(RecordDict({"site": record}), reply_to=msg)
 
@@ -154,13 +156,12 @@ def _client_app(sites: list[str], settings: dict[str, Any]) -> Any:
     def evaluate(msg: Message, context: Context) -> Message:
         from aimd.models.federated.site import local_score
 
-        data, described, _ = _site(context, "val")
+        split = str(msg.content["config"].get("split", "val"))
+        data, described, _ = _site(context, split)
         spec = get_target(settings["target"]).output_spec(described["label_map"])
         score = local_score(_network(msg), data, spec)
-        return Message(
-            RecordDict({"metrics": MetricRecord({"val-dice": score, "num-examples": len(data.volumes) or len(data)})}),
-            reply_to=msg,
-        )
+        metrics = MetricRecord({f"{split}-dice": score, "num-examples": len(data.volumes) or len(data)})
+        return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
     return app
 
@@ -206,6 +207,26 @@ def _train_metrics(records: list[Any], weighting_key: str) -> Any:
     return merged
 
 
+def _final_test(grid: Any, described: dict[int, dict[str, Any]], arrays: Any, timeout: float) -> dict[str, float]:
+    """Each site scores the final global model on its own test cases; the server gets the scores."""
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    messages = [
+        Message(
+            RecordDict({"arrays": arrays, "config": ConfigRecord({"split": "test"})}),
+            dst_node_id=node,
+            message_type="evaluate",
+        )
+        for node in described
+    ]
+    scores = {}
+    for reply in grid.send_and_receive(messages, timeout=timeout):
+        if reply.has_error():
+            raise InvalidInputError(f"a site could not score its test cases: {reply.error.reason}", where="--sites")
+        scores[described[reply.metadata.src_node_id]["folder"]] = float(reply.content["metrics"]["test-dice"])
+    return scores
+
+
 def _server_app(settings: dict[str, Any], out: dict[str, Any], server_evaluate: ServerEvaluate | None) -> Any:
     from flwr.app import ArrayRecord, Context, MetricRecord
     from flwr.serverapp import Grid, ServerApp
@@ -248,6 +269,7 @@ def _server_app(settings: dict[str, Any], out: dict[str, Any], server_evaluate: 
             timeout=float(settings["timeout"]),
             evaluate_fn=evaluate_fn if server_evaluate is not None else None,
         )
+        out["test"] = _final_test(grid, described, result.arrays, float(settings["timeout"]))
         out["state"] = result.arrays.to_torch_state_dict()
         out["sites"] = [described[n] for n in sorted(described, key=lambda n: described[n]["folder"])]
         out["train"] = {int(r): dict(m) for r, m in result.train_metrics_clientapp.items()}
@@ -380,9 +402,15 @@ def _write_run(
             "site_ids": s["sites"],
             "cases": s["cases"],
             "spacing_yx": s["spacing_yx"],
+            "statistics": s["statistics"],
         }
         for s in result["sites"]
     ]
+    from aimd.models.federated.site import merge_statistics
+
+    statistics = {
+        split: merge_statistics([s["statistics"][split] for s in result["sites"]]) for split in ("train", "val")
+    }
     federation = {
         "method": "FedAvg (parameters averaged, weighted by each site's training slices)",
         "library": "flwr",
@@ -412,9 +440,40 @@ def _write_run(
         record = {
             "run_id": run_id,
             "aimd_version": __version__,
-            "learning": {"method": "federated averaging from random initialisation", "federation": federation},
+            "epochs_run": settings["rounds"],
+            "benchmark": {
+                "val": {"metric": "dice", "dice_mean": last.get("val-dice"), "unit": "weighted mean over sites"},
+                "test": {
+                    "metric": "dice",
+                    "dice_mean": float(np.mean(list(result["test"].values()))) if result["test"] else None,
+                    "per_site": result["test"],
+                    "unit": "mean over sites, each scored by its own client",
+                },
+            },
+            "learning": {
+                "method": "federated averaging (FedAvg) from random initialisation"
+                + (" with DP-SGD clients" if settings["dp_noise"] is not None else ""),
+                "federation": federation,
+                "initialisation": {"random": f"PyTorch default initialisation, seed {settings['seed']}"},
+                "optimizer": {
+                    "name": "sgd (DP-SGD, opacus)" if settings["dp_noise"] is not None else "adamw",
+                    "lr": settings["lr"],
+                    "where": "each site's client, from the global weights every round",
+                },
+                "schedule": {"name": "constant"},
+                "loss": {"kind": "pixel cross-entropy" if settings["dp_noise"] is not None else "dice_focal"},
+                "batch_size": settings["batch_size"],
+                "early_stopping": None,
+                "augmentation": [],
+                "seed": settings["seed"],
+            },
             "data": {
-                "sites": sites,
+                "format": result["sites"][0].get("format"),
+                "generator": result["sites"][0].get("generator"),
+                "sites": [p for s in result["sites"] for p in s.get("site_profiles", [])],
+                "site_datasets": sites,
+                "statistics": statistics,
+                "split": None,
                 "target": tgt.name,
                 "task_domain": tgt.domain,
                 "modality": entry.input_spec.modality,
@@ -440,7 +499,10 @@ def _write_run(
             "parameters": sum(p.numel() for p in network.parameters()),
             "parent": None,
             "federation": {k: v for k, v in federation.items() if k not in ("history", "central_evaluation")},
-            "benchmark": {"val": last.get("val-dice")},
+            "benchmark": {
+                "val": last.get("val-dice"),
+                "test": float(np.mean(list(result["test"].values()))) if result["test"] else None,
+            },
         }
         atomic_write_json(tmp / RUN_FILE, info)
     summary = {
@@ -448,6 +510,7 @@ def _write_run(
         "run_id": run_id,
         "rounds": rounds,
         "sites": sites,
+        "test_dice": result["test"],
         "server_opened_site_files": 0,
         "seconds": round(seconds, 2),
     }

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from aimd.core.errors import InvalidInputError
-from aimd.models.data import ArraySet, load_index, load_split
+from aimd.models.data import ArraySet, load_index, load_split, split_statistics
 from aimd.models.evaluate import evaluate_logits, headline
 from aimd.models.losses import TaskLoss
 from aimd.models.targets import get_target
@@ -42,13 +42,21 @@ DP_DELTA = 1e-5
 
 
 def load_site(site: Path, model: str, target: str, split: str) -> tuple[ArraySet, dict[str, Any]]:
-    """The ``split`` slices of ``site`` for ``model``/``target``, and the site's description (no image data)."""
+    """The ``split`` slices of ``site`` for ``model``/``target``, and the site's description.
+
+    The description holds no image data: the dataset hash, case counts, label map, spacing and the
+    split's statistics (cases, slices, sites, class fractions, spacing range).
+    """
     index = load_index(site)
     spec = get_entry(model).input_spec
     policy = "balanced" if get_target(target).activation == "sigmoid" else "all"
     data = load_split(index, split, target, spec, keep_volumes=split != "train", slice_policy=policy)
     spacing = np.median(np.array(list(data.spacings.values()))[:, :2], axis=0) if data.spacings else (0.0, 0.0)
     described = {
+        "format": index.data.get("format"),
+        "generator": index.data.get("generator"),
+        "site_profiles": [x for x in index.data.get("sites", []) if isinstance(x, dict)],
+        "statistics": {split: split_statistics(data, get_target(target).classes)},
         "dataset_sha256": index.sha256,
         "sites": sorted(
             {str(s.get("site_id", s)) if isinstance(s, dict) else str(s) for s in index.data.get("sites", [])}
@@ -58,6 +66,40 @@ def load_site(site: Path, model: str, target: str, split: str) -> tuple[ArraySet
         "spacing_yx": [round(float(spacing[0]), 4), round(float(spacing[1]), 4)],
     }
     return data, described
+
+
+def merge_statistics(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One split's statistics over several sites: counts summed, class fractions weighted by slices.
+
+    Example
+    -------
+    >>> a = {"cases": 2, "items": 10, "sites": {"A": 2}, "class_fraction": {"bg": 0.9, "x": 0.1},
+    ...      "class_fraction_unit": "pixels", "spacing_mm_min": [1, 1, 2], "spacing_mm_max": [1, 1, 2]}
+    >>> b = {**a, "cases": 1, "items": 30, "sites": {"B": 1}, "class_fraction": {"bg": 0.5, "x": 0.5}}
+    >>> m = merge_statistics([a, b])
+    >>> m["cases"], m["items"], m["sites"], m["class_fraction"]
+    (3, 40, {'A': 2, 'B': 1}, {'bg': 0.6, 'x': 0.4})
+    """
+    total = sum(p["items"] for p in parts)
+    sites: dict[str, int] = {}
+    for part in parts:
+        for site, count in part["sites"].items():
+            sites[site] = sites.get(site, 0) + count
+    fractions = {
+        name: round(sum(p["class_fraction"][name] * p["items"] for p in parts) / max(total, 1), 6)
+        for name in parts[0]["class_fraction"]
+    }
+    lows = [p["spacing_mm_min"] for p in parts if p.get("spacing_mm_min")]
+    highs = [p["spacing_mm_max"] for p in parts if p.get("spacing_mm_max")]
+    return {
+        "cases": sum(p["cases"] for p in parts),
+        "items": total,
+        "sites": sites,
+        "class_fraction": fractions,
+        "class_fraction_unit": parts[0]["class_fraction_unit"],
+        "spacing_mm_min": np.min(lows, axis=0).tolist() if lows else None,
+        "spacing_mm_max": np.max(highs, axis=0).tolist() if highs else None,
+    }
 
 
 def batches(n: int, batch_size: int, *, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -196,4 +238,13 @@ def local_score(network: nn.Module, data: ArraySet, output_spec: Any) -> float:
     return float(value) if value is not None else 0.0
 
 
-__all__ = ["DP_DELTA", "LocalPlan", "batches", "dp_local_train", "load_site", "local_score", "local_train"]
+__all__ = [
+    "DP_DELTA",
+    "LocalPlan",
+    "batches",
+    "merge_statistics",
+    "dp_local_train",
+    "load_site",
+    "local_score",
+    "local_train",
+]
