@@ -9,8 +9,8 @@ characteristic from the report it wrote. ``--warm`` keeps one cache for a second
 Target of the evaluation issue: the cold run finishes in ≤ 10 minutes on 2 CPU cores. The load
 average before and after is printed: other processes on the machine stretch every wall time, so the
 CPU seconds of the evaluation's process tree are printed too, in total and per characteristic (on an
-idle machine the wall time lies between CPU / threads and CPU). ``aimd evaluate`` runs in its network
-namespace with ``OMP_WAIT_POLICY=PASSIVE`` (unless the caller set it): with OpenMP's default, torch's
+idle machine the wall time lies between CPU / threads and CPU). ``aimd evaluate`` runs with
+``OMP_WAIT_POLICY=PASSIVE`` (unless the caller set it): with OpenMP's default, torch's
 threads spin while they wait for a descheduled partner, and on a loaded machine the CPU seconds then
 count waiting, not work (13 times the CPU of a training step, 20 times its wall time, at load 27).
 

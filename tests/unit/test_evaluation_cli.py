@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -218,3 +221,15 @@ def _hashed_entries(node: object) -> list[dict[str, str]]:
     if isinstance(node, list):
         return [e for v in node for e in _hashed_entries(v)]
     return []
+
+
+def test_evaluate_command_lets_openmp_threads_sleep_unless_the_caller_chose() -> None:
+    # the policy must be in the environment before torch loads libgomp: the CLI entry point loads no torch
+    code = (
+        "import os, sys; import aimd.cli.main; early = 'torch' in sys.modules; import aimd.cli.evaluate; "
+        "print(os.environ['OMP_WAIT_POLICY'], early)"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for env, expected in ((base, "PASSIVE False"), ({**base, "OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE False")):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected

@@ -16,6 +16,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
+# before torch loads (``aimd.evaluation`` imports it): OpenMP threads sleep while they wait instead of
+# spinning, in-process too (--no-isolate-network, or no unshare here), unless the caller chose a policy
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from aimd import evaluation
 from aimd.cli.common import EXIT_FINDINGS, EXIT_OK, JsonOption, console, new_typer, print_json, progress_bar
 from aimd.core.atomic import atomic_write_text
