@@ -14,7 +14,17 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from workspace_support import CHROMIUM, Served, canvas_pixels, chromium, login, npy_array, serve_platform, shot
+from workspace_support import (
+    CHROMIUM,
+    Served,
+    blank_reason,
+    canvas_pixels,
+    chromium,
+    login,
+    npy_array,
+    serve_platform,
+    shot,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -308,7 +318,17 @@ def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1
     try:
         open_task(ann1, served, task)
         assert ann1.evaluate("window.aimdWorkspace.viewer.sliceMode")
-        assert ann1.locator("button.layout[data-layout=coronal]").is_disabled()
+        # the downsampled overview came first and shows the views slice mode leaves out
+        assert ann1.evaluate("performance.getEntriesByName('aimd:first-overview').length") == 1
+        assert blank_reason(ann1.locator("#overview").screenshot()) is None, "the overview renders blank"
+        multi = ann1.locator("#overview").screenshot()
+        ann1.click("button.layout[data-layout=coronal]")
+        assert ann1.evaluate("window.aimdWorkspace.overview.nv.opts.sliceType") == 1  # NiiVue's SLICE_TYPE.CORONAL
+        main_view = ann1.evaluate("window.aimdWorkspace.viewer.nv.opts.sliceType")
+        assert main_view == 0, "the full image left its axial view"
+        ann1.wait_for_timeout(200)
+        assert (canvas_pixels(multi) != canvas_pixels(ann1.locator("#overview").screenshot())).any()
+        shot(ann1, "workspace-large-overview-coronal")
         ann1.evaluate("window.aimdWorkspace.applyWL(40, 400)")
         for _ in range(5):
             ann1.keyboard.press("ArrowUp")

@@ -140,3 +140,24 @@ def test_series_blobs_are_kept_by_collection_and_listed_by_destruction(site) -> 
         assert shas <= set(record.what["blobs"]) and db.get(CaseSeries, row.id) is None
         db.commit()
         assert not shas & projects.referenced_blobs(db)
+
+
+def test_the_overview_is_a_block_mean_within_the_voxel_budget(site) -> None:
+    from aimd.platform.overview import overview
+
+    arr = np.random.default_rng(2).integers(-1000, 1000, (10, 64, 64)).astype(np.int16)
+    small, factors = overview(arr, max_voxels=5000)
+    assert (
+        small.size <= 5000
+        and small.dtype == np.int16
+        and small.shape == tuple(n // f for n, f in zip(arr.shape, factors, strict=True))
+    )
+    fz, fy, fx = factors
+    assert small[1, 2, 3] == np.rint(arr[fz : 2 * fz, 2 * fy : 3 * fy, 3 * fx : 4 * fx].mean())
+    _, user, task = site.one_task()
+    r = site.client.get(f"/api/v1/tasks/{task['id']}/overview", headers=site.as_(user))
+    assert r.status_code == 200 and r.headers["x-overview-factors"] == "1,1,1"  # a small image is its own overview
+    image = site.client.get(f"/api/v1/tasks/{task['id']}/image", headers=site.as_(user))
+    assert np.array_equal(np.load(io.BytesIO(r.content)), np.load(io.BytesIO(image.content)))
+    other = "ann2" if user == "ann1" else "ann1"
+    assert site.client.get(f"/api/v1/tasks/{task['id']}/overview", headers=site.as_(other)).status_code == 404

@@ -13,12 +13,15 @@ export const css = (value) => `rgb(${colour(value).join(",")})`;
 // The drawing stays the full-resolution bitmap on the original grid; only the shown slice is uploaded.
 export const SLICE_MODE_VOXELS = 8 * 1024 * 1024;
 
+export const isLarge = (shape) => shape.reduce((a, b) => a * b, 1) > Number(localStorage.getItem("aimd.sliceModeVoxels") || SLICE_MODE_VOXELS);
+
 export class Viewer {
-  constructor(canvas) {
+  // showRender false: the multiplanar view leaves out the 3-D render (its own button still shows it).
+  constructor(canvas, { showRender = true } = {}) {
     this.canvas = canvas;
     this.nv = new Niivue({
       backColor: [0, 0, 0, 1], show3Dcrosshair: true, isRadiologicalConvention: true,
-      multiplanarShowRender: SHOW_RENDER.ALWAYS, dragAndDropEnabled: false, logLevel: "error",
+      multiplanarShowRender: showRender ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER, dragAndDropEnabled: false, logLevel: "error",
       isColorbar: false, crosshairColor: [0.2, 0.8, 1, 1],
     });
     this.redoStack = [];
@@ -26,14 +29,15 @@ export class Viewer {
     this.onLocation = () => {};
   }
 
-  async open(npyBuffer, image) {
+  // allowSliceMode false: always the whole volume in 3-D (the downsampled overview of a large image).
+  async open(npyBuffer, image, { allowSliceMode = true } = {}) {
     const arr = parseNpy(npyBuffer);
     const [nz, ny, nx] = arr.shape;
     this.dims = [nx, ny, nz];
     this.flips = flipsFor(image.direction);
     const [sz, sy, sx] = image.spacing_zyx;
     await this.nv.attachToCanvas(this.canvas);
-    this.sliceMode = nx * ny * nz > Number(localStorage.getItem("aimd.sliceModeVoxels") || SLICE_MODE_VOXELS);
+    this.sliceMode = allowSliceMode && isLarge([nz, ny, nx]);
     if (this.sliceMode) this.enterSliceMode();
     const data = flip(arr.data, this.dims, this.flips);
     await this.nv.loadFromArrayBuffer(niftiFromArray(data, this.dims, [sx, sy, sz], arr.niftiType, arr.bitpix), "image.nii");

@@ -5,7 +5,7 @@ import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
 import { writeNpyU8 } from "../npy.js";
 import { VectorOverlay } from "../overlay.js";
-import { css, Viewer } from "../viewer.js";
+import { css, isLarge, Viewer } from "../viewer.js";
 
 const DEBOUNCE_MS = 250;
 const SHORTCUTS = [["B", "brush"], ["E", "eraser"], ["F", "fill"], ["N", "navigate"], ["X", "box"], ["P", "point"],
@@ -61,7 +61,25 @@ export async function workspace(taskId) {
   mount(h("div", { class: "ws", id: "workspace", dataset: { task: taskId } }, left, viewerBox, right));
 
   const t0 = performance.now();
-  const image = await call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
+  // Large volumes: a block-averaged overview (≤ 0.5 Mi voxels) comes first and shows axial, coronal and
+  // sagittal at once while the full image downloads; it stays as an inset beside the one-slice display.
+  let overview = null;
+  const imageBytes = call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
+  if (isLarge(task.image.shape)) {
+    const ovCanvas = h("canvas", { id: "overview" });
+    viewerBox.append(h("div", { class: "overview", id: "overview-box" }, ovCanvas, h("span", { class: "tag", id: "overview-tag" })));
+    const r = await call("GET", `/tasks/${taskId}/overview`, { raw: true });
+    const f = r.headers.get("X-Overview-Factors").split(",").map(Number);
+    overview = new Viewer(ovCanvas, { showRender: false });
+    await overview.open(await r.arrayBuffer(), { ...task.image, spacing_zyx: task.image.spacing_zyx.map((sp, i) => sp * f[i]) }, { allowSliceMode: false });
+    if (task.image.modality === "CT") overview.window(presets.mediastinum.center, presets.mediastinum.width);
+    document.getElementById("overview-tag").textContent = `${t("overviewTag")} ×${f.join("×")}`;
+    overview.nv.drawScene();
+    overview.nv.gl.finish();
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    performance.measure("aimd:first-overview", { start: t0, end: performance.now() });
+  }
+  const image = await imageBytes;
   await viewer.open(image, task.image);
   viewer.setLabels(project.labels);
   if (task.draft_version > 0) {
@@ -131,6 +149,7 @@ export async function workspace(taskId) {
   viewer.onChange = () => { state.changedAt ??= performance.now(); state.dirty = true; showStatus(); schedule(); renderRight(); };
 
   viewer.onLocation = (loc) => {
+    if (overview) later(() => { overview.nv.scene.crosshairPos = [...viewer.nv.scene.crosshairPos]; overview.nv.drawScene(); });
     if (!["box", "point", "polygon"].includes(state.tool) || !loc?.vox) return;
     if (loc.axCorSag !== undefined && loc.axCorSag !== 0) return; // vector objects live on axial slices
     const v = viewer.apiVoxel(loc.vox.map(Math.round));
@@ -207,7 +226,12 @@ export async function workspace(taskId) {
   function setLabel(l) { state.label = l; setTool(state.tool); renderLeft(); }
   const center = h("input", { id: "wl-center", type: "number", step: 10, size: 6 });
   const width = h("input", { id: "wl-width", type: "number", step: 10, size: 6 });
-  const applyWL = (c, w) => { viewer.window(c, w); center.value = Math.round(c); width.value = Math.round(w); performance.mark("aimd:window"); };
+  // the overview follows window/level and the slice a moment later (its 3-D texture is not on the fast path)
+  const later = (fn) => { clearTimeout(state.overviewTimer); state.overviewTimer = setTimeout(fn, 300); };
+  const applyWL = (c, w) => {
+    viewer.window(c, w); center.value = Math.round(c); width.value = Math.round(w); performance.mark("aimd:window");
+    if (overview) later(() => { overview.window(c, w); overview.nv.scene.crosshairPos = [...viewer.nv.scene.crosshairPos]; overview.nv.drawScene(); });
+  };
   function renderLeft() {
     for (const name of ["navigate", "brush", "eraser", "fill", "box", "point", "polygon"]) {
       toolButtons[name] = h("button", { id: `tool-${name}`, class: state.tool === name ? "active" : "", onclick: () => setTool(name) }, t(name));
@@ -229,7 +253,8 @@ export async function workspace(taskId) {
       h("div", {}, `${t("center")} `, center, ` ${t("width")} `, width),
       h("h3", {}, "View"),
       h("div", { class: "tools" }, ["multi", "axial", "coronal", "sagittal", "render"].map((k) => h("button", { class: "layout", dataset: { layout: k },
-          disabled: viewer.sliceMode && k !== "axial", title: viewer.sliceMode && k !== "axial" ? t("sliceMode") : undefined, onclick: () => viewer.layout(k) }, k)),
+          disabled: viewer.sliceMode && k !== "axial" && !overview, title: viewer.sliceMode && k !== "axial" ? t("sliceMode") : undefined,
+          onclick: () => (viewer.sliceMode && k !== "axial" ? overview?.layout(k) : viewer.layout(k)) }, k)),
         h("button", { onclick: () => viewer.zoom(1.25) }, "+"), h("button", { onclick: () => viewer.zoom(0.8) }, "−")),
       h("h3", {}, t("shortcuts")), h("div", {}, SHORTCUTS.map(([k, name]) => h("div", {}, h("kbd", {}, k), " ", t(name)))),
     ].flat(Infinity));
@@ -362,6 +387,6 @@ export async function workspace(taskId) {
   overlay.valueOf = (code) => valueOf[code] ?? 1;
   renderLeft();
   renderRight();
-  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay };
-  return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); clearTimeout(state.marksTimer); overlay.stop(); delete window.aimdWorkspace; };
+  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay, overview };
+  return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); clearTimeout(state.marksTimer); clearTimeout(state.overviewTimer); overlay.stop(); delete window.aimdWorkspace; };
 }

@@ -12,6 +12,9 @@ FrameOfReferenceUID) and registers it onto the case's image (:mod:`aimd.platform
 ``GET /api/v1/tasks/{id}/series`` lists the task's reference image and series with their registration;
 ``GET /api/v1/tasks/{id}/series/{s}/image`` gives series ``s`` resampled onto the reference grid (.npy),
 or 409 naming the reason when its registration failed.
+
+``GET /api/v1/tasks/{id}/overview`` gives a block-averaged copy of the case image (at most 0.5 Mi voxels,
+:mod:`aimd.platform.overview`; ``X-Overview-Factors: fz,fy,fx``) for the first view of large volumes.
 """
 
 from typing import Annotated, Any
@@ -19,16 +22,28 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from aimd.platform import projects, series, workflow
 from aimd.platform.api import schemas
-from aimd.platform.api.common import MAX_ID, NPY_BODY, Deps, Id, blob_response, save_draft_answer
-from aimd.platform.models import Case, CaseSeries
+from aimd.platform.api.common import MAX_ID, NPY, NPY_BODY, Deps, Id, blob_response, save_draft_answer
+from aimd.platform.masks import to_npy
+from aimd.platform.models import Case, CaseSeries, User
+from aimd.platform.overview import overview
 from aimd.platform.rbac import Permission
 
 __all__ = ["register"]
 
+_OVERVIEWS: dict[str, tuple[bytes, str]] = {}  # image SHA-256 → (.npy, factors); a few recent ones
+
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
+def _task_case(db: Session, user: User, task_id: int) -> Case:
+    """The case of a task the user may see (404 otherwise)."""
+    case = db.get(Case, workflow.get_task(db, user, task_id).case_id)
+    assert case is not None
+    return case
 
 
 def register(app: FastAPI, d: Deps) -> None:
@@ -75,9 +90,7 @@ def register(app: FastAPI, d: Deps) -> None:
 
     @app.get("/api/v1/tasks/{task_id}/series", tags=["tasks"])
     def list_series(task_id: Id, who: Current, db: DB) -> dict[str, Any]:
-        task = workflow.get_task(db, who[0], task_id)
-        case = db.get(Case, task.case_id)
-        assert case is not None
+        case = _task_case(db, who[0], task_id)
         rows = db.scalars(sa.select(CaseSeries).where(CaseSeries.case_id == case.id).order_by(CaseSeries.id))
         return {
             "reference": {"case_key": case.case_key, "image": case.image},
@@ -94,9 +107,7 @@ def register(app: FastAPI, d: Deps) -> None:
         ),
     )
     def series_image(task_id: Id, series_id: Id, request: Request, who: Current, db: DB) -> Response:
-        task = workflow.get_task(db, who[0], task_id)
-        case = db.get(Case, task.case_id)
-        assert case is not None
+        case = _task_case(db, who[0], task_id)
         row = series.get_series(db, case, series_id)
         reg = row.registration
         if reg.get("status") != "ok" or row.resampled_sha256 is None:
@@ -110,3 +121,23 @@ def register(app: FastAPI, d: Deps) -> None:
         sha = row.resampled_sha256
         db.commit()  # read the blob outside the database transaction
         return blob_response(request, platform.blobs, sha, {"X-Series": row.series_key})
+
+    @app.get(
+        "/api/v1/tasks/{task_id}/overview",
+        tags=["tasks"],
+        response_class=Response,
+        responses=schemas.binary(
+            "a block-averaged copy of the case image (z, y, x), at most 0.5 Mi voxels",
+            {"X-Overview-Factors": "block factors fz,fy,fx"},
+        ),
+    )
+    def task_overview(task_id: Id, who: Current, db: DB) -> Response:
+        case = _task_case(db, who[0], task_id)
+        db.commit()  # read the blob outside the database transaction
+        if case.image_sha256 not in _OVERVIEWS:
+            small, factors = overview(workflow.case_volume(platform.blobs, case).array)
+            while len(_OVERVIEWS) >= 8:
+                _OVERVIEWS.pop(next(iter(_OVERVIEWS)))
+            _OVERVIEWS[case.image_sha256] = (to_npy(small), ",".join(map(str, factors)))
+        body, factors = _OVERVIEWS[case.image_sha256]
+        return Response(body, media_type=NPY, headers={"X-Overview-Factors": factors})
