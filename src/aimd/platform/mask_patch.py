@@ -1,10 +1,10 @@
 """Delta saves of label masks: a box of changed voxels applied onto the stored draft (001 §10.2.1, §10.2.2).
 
-A patch is a ``.npy`` label array (``z, y, x``) — optionally gzip-compressed — placed at a voxel offset
+A patch is a ``.npy`` label array (``z, y, x``) — optionally gzip- or deflate-compressed — placed at a voxel offset
 ``(z, y, x)`` of the case's image grid. It goes through the same validation as a whole mask
 (:func:`aimd.platform.masks.parse_mask`: integer dtype, label values of the project's map), and the box
 must lie inside the grid. A patch that decompresses beyond the size of a whole uint16 mask is refused
-before it is inflated further.
+before it is inflated further (the same inflater as whole-mask uploads).
 
 Example
 -------
@@ -25,41 +25,22 @@ the patch box z 3:4, y 7:9, x 4:7 leaves the image grid [4, 8, 8] (z, y, x)
 from __future__ import annotations
 
 import io
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aimd.platform.masks import MaskError, parse_mask
+from aimd.platform.masks import MaskError, _inflate, _wbits, parse_mask
 
 __all__ = ["apply_patch", "inflate", "patch_shape"]
 
 
 def inflate(body: bytes, encoding: str | None, *, limit: int) -> bytes:
-    """The request body without its ``Content-Encoding`` (identity or gzip), at most ``limit`` bytes."""
-    enc = (encoding or "identity").strip().lower()
-    if enc == "identity":
-        return body
-    if enc != "gzip":
-        raise MaskError(
-            f"Content-Encoding {encoding!r} is not supported", hint="send the patch as gzip or uncompressed", status=400
-        )
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(body, limit + 1)
-    except zlib.error as err:
-        raise MaskError(f"the gzip patch is corrupt ({err})", hint="send the whole gzip stream", status=400) from None
-    if len(out) > limit:
-        raise MaskError(
-            f"the patch inflates beyond {limit} bytes (larger than a whole mask)",
-            hint="send only the box of changed voxels",
-            status=400,
-        )
-    if not d.eof:
-        raise MaskError("the gzip patch is truncated", hint="send the whole gzip stream", status=400)
-    return out
+    """The request body without its ``Content-Encoding`` (identity, gzip or deflate), at most ``limit``
+    bytes — the whole-mask upload's own inflater and refusals (400 broken, 413 too large, 415 unknown)."""
+    wbits = _wbits(encoding)
+    return body if wbits is None else _inflate(body, wbits, limit)
 
 
 def patch_shape(body: bytes) -> tuple[int, ...]:

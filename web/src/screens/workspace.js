@@ -65,7 +65,7 @@ export async function workspace(taskId) {
   // sagittal at once while the full image downloads; it stays as an inset beside the one-slice display.
   let overview = null;
   const imageBytes = call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
-  if (isLarge(task.image.shape)) {
+  if (isLarge(task.image.shape) && localStorage.getItem("aimd.overview") !== "off") {
     const ovCanvas = h("canvas", { id: "overview" });
     viewerBox.append(h("div", { class: "overview", id: "overview-box" }, ovCanvas, h("span", { class: "tag", id: "overview-tag" })));
     const r = await call("GET", `/tasks/${taskId}/overview`, { raw: true });
