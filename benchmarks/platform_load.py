@@ -3,18 +3,28 @@
 Each backend gets a fresh platform (``aimd platform serve``, a real uvicorn process) with one project,
 one case per simulated user and one annotate task each. Locust, used as a library (in a child process),
 runs N concurrent annotators mixing the routes a viewer uses: list tasks, load the case image, load the
-mask draft (both answered as the stored deflate stream), save the mask draft (If-Match autosave of a label
-mask of the case's shape, sent with ``Content-Encoding: deflate``). The server's CPU seconds in the
-measured window and, measured apart and interleaved, the CPU of one save (plain vs deflate) are reported.
+mask draft (both answered as the stored deflate stream) and save the draft, in one of two save modes,
+run one after the other against the same server:
 
-Values first: after the run every acknowledged save is checked against the database and blob store
-(the last acknowledged draft of each task must be stored byte-identical); a mismatch prints
-VALUES DIFFER and exits 1 before any timing is reported. Then: requests, errors, p50/p95 per route and
-overall, and the PostgreSQL / SQLite p95 ratio. Targets (001 load profile): save p95 ≤ 300 ms, all-route
-p95 ≤ 500 ms, 0 errors with 50 users and a 200×512×512 uint8 mask.
+* ``whole``: ``PUT /tasks/{id}/draft`` with If-Match, a whole label mask of the case's shape sent with
+  ``Content-Encoding: deflate``;
+* ``delta``: what the annotation workspace's autosave sends — ``PATCH /tasks/{id}/draft?z=&y=&x=`` with
+  If-Match and the gzip ``.npy`` box of one brush stroke (3 slices × 40 × 40 voxels, a 6-voxel brush along
+  a line), the next If-Match taken from the answer's ETag. Each user first loads the stored draft (its ETag).
 
-Usage: ``python benchmarks/platform_load.py [--users 50] [--seconds 30] [--shape 200,512,512] [--quick] [--json]``
-(``--quick``: 8 users, 10 s, 16×128×128).
+The server's CPU seconds in each measured window and, measured apart and interleaved, the CPU of one save
+(whole mask plain / deflate, delta stroke) are reported.
+
+Values first: after each mode every acknowledged save is checked against the database and blob store —
+whole mode: the last acknowledged mask of each task is stored byte-identical; delta mode: the draft the
+mode started from with every acknowledged stroke written into it in order, rebuilt with numpy, equals the
+stored ``.npy`` byte for byte. A mismatch prints VALUES DIFFER and exits 1 before any timing is reported.
+Then, per database and mode: requests, errors, p50/p95 per route and overall, server CPU per request, the
+load average and the PostgreSQL / SQLite p95 ratio. Targets (001 load profile): save p95 ≤ 300 ms,
+all-route p95 ≤ 500 ms, 0 errors with 50 users and a 200×512×512 uint8 mask.
+
+Usage: ``python benchmarks/platform_load.py [--users 50] [--seconds 30] [--shape 200,512,512]
+[--mode whole|delta|both] [--quick] [--json]`` (``--quick``: 8 users, 10 s, 16×128×128).
 """
 
 from __future__ import annotations
@@ -96,15 +106,19 @@ def _setup(data: Path, db: str | None, users: int, shape: tuple[int, int, int]) 
 
 
 _LOCUST = r"""
-import gevent, json, sys, io, os, random, hashlib, zlib
+import gevent, gzip, json, sys, io, os, random, hashlib, zlib
 import numpy as np
 from locust import HttpUser, task, constant
 from locust.env import Environment
 
-USERS, SECONDS, SHAPE = {users}, {seconds}, {shape}
+USERS, SECONDS, SHAPE, MODE = {users}, {seconds}, {shape}, {mode!r}
+sys.path.insert(0, {bench_dir!r})
+from platform_load import stroke, npy_bytes
 accounts = list(range(USERS))
 acked = {{}}
 inflight = {{}}
+started = {{}}
+strokes = {{}}
 ready = []
 
 Z, Y, X = SHAPE
@@ -157,7 +171,14 @@ class Annotator(HttpUser):
                              name="login")
         self.client.headers["Authorization"] = "Bearer " + r.json()["token"]
         self.task_id = self.client.get("/api/v1/tasks", name="list tasks").json()[0]["id"]
-        self.version, self.k = 0, 0
+        self.version, self.k, self.unsure = 0, 0, False
+        if MODE == "delta":  # the workspace opens the stored draft and keeps its ETag
+            with self.client.get(f"/api/v1/tasks/{{self.task_id}}/draft", name="load mask", catch_response=True,
+                                 headers={{"Accept-Encoding": "deflate"}}) as r:
+                if r.status_code == 200:
+                    self.version = int(r.headers["ETag"].strip('"'))
+                r.success()  # 404: no draft yet, the first save starts from version 0
+            started[self.task_id], strokes[self.task_id] = self.version, []
         self.save()
         ready.append(self.n)
     @task(2)
@@ -171,15 +192,32 @@ class Annotator(HttpUser):
         load(self.client, f"/api/v1/tasks/{{self.task_id}}/draft", "load mask")
     @task(3)
     def save(self):
+        if self.unsure:  # a save without an answer may be stored or not: this user stops saving
+            return
         self.k += 1
-        body, sha = mask(self.n * 1000 + self.k)
-        inflight[self.task_id] = (self.version + 1, sha)
-        r = self.client.put(f"/api/v1/tasks/{{self.task_id}}/draft", data=body, name="save mask",
-                            headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream",
-                                     "Content-Encoding": "deflate"}})
-        if r.status_code == 200:
-            self.version = r.json()["draft_version"]
-            acked[self.task_id] = (self.version, sha)
+        seed = self.n * 1000 + self.k
+        if MODE == "delta":
+            # a brush stroke: the box of changed voxels as gzip .npy at its offset, If-Match the last ETag
+            at, box = stroke(seed, SHAPE)
+            inflight[self.task_id] = (self.version + 1, seed)
+            r = self.client.patch(f"/api/v1/tasks/{{self.task_id}}/draft?z={{at[0]}}&y={{at[1]}}&x={{at[2]}}",
+                                  data=gzip.compress(npy_bytes(box), 1), name="save delta",
+                                  headers={{"If-Match": f'"{{self.version}}"', "Content-Encoding": "gzip",
+                                           "Content-Type": "application/octet-stream"}})
+            if r.status_code == 200:
+                self.version = int(r.headers["ETag"].strip('"'))
+                strokes[self.task_id].append(seed)
+                acked[self.task_id] = (self.version, seed)
+        else:
+            body, sha = mask(seed)
+            inflight[self.task_id] = (self.version + 1, sha)
+            r = self.client.put(f"/api/v1/tasks/{{self.task_id}}/draft", data=body, name="save mask",
+                                headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream",
+                                         "Content-Encoding": "deflate"}})
+            if r.status_code == 200:
+                self.version = r.json()["draft_version"]
+                acked[self.task_id] = (self.version, sha)
+        self.unsure = r.status_code == 0
 
 env = Environment(user_classes=[Annotator], host=sys.argv[1])
 runner = env.create_local_runner()
@@ -194,7 +232,11 @@ cpu_before, load_before = cpu_seconds(int(sys.argv[2])), os.getloadavg()[0]
 gevent.sleep(SECONDS)
 cpu_after, load_after = cpu_seconds(int(sys.argv[2])), os.getloadavg()[0]
 runner.quit()
-out = {{"routes": {{}}, "acked": {{str(k): [v, inflight.get(k)] for k, v in acked.items()}}, "users_ready": len(ready),
+if MODE == "delta":
+    acked_out = {{str(k): [started[k], strokes[k], inflight.get(k)] for k in started}}
+else:
+    acked_out = {{str(k): [v, inflight.get(k)] for k, v in acked.items()}}
+out = {{"routes": {{}}, "acked": acked_out, "users_ready": len(ready), "mode": MODE,
         "warmup_errors": {{str(k): str(v.error)[:200] for k, v in list(env.stats.errors.items())[:5]}}}}
 for (name, method), s in env.stats.entries.items():
     pct = s.get_response_time_percentile
@@ -214,31 +256,137 @@ print(json.dumps(out))
 """
 
 
-def _check(data: Path, db: str | None, acked: dict[str, list[Any]]) -> list[str]:
-    """Every task's stored draft equals its last acknowledged save (values first)."""
+STROKE = (3, 40, 40)  # slices × rows × columns of the box one brush stroke changes
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` as ``.npy`` bytes (what the workspace sends, and what the platform stores)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def stroke(seed: int, shape: tuple[int, int, int]) -> tuple[tuple[int, int, int], np.ndarray]:
+    """A brush stroke of a 6-voxel radius along a seed-dependent line through a box of up to 3 × 40 × 40
+    voxels: its offset (z, y, x) in the grid and the box as the workspace sends it (label 1 on the
+    stroke, background elsewhere in the box)."""
+    rng = np.random.default_rng(seed)
+    d, h, w = (min(n, lim) for n, lim in zip(STROKE, shape, strict=True))
+    at = tuple(int(rng.integers(0, lim - n + 1)) for n, lim in zip((d, h, w), shape, strict=True))
+    (y0, y1), (x0, x1) = rng.uniform(0, h - 1, 2), rng.uniform(0, w - 1, 2)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    dy, dx = y1 - y0, x1 - x0
+    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / max(dy * dy + dx * dx, 1e-9), 0, 1)
+    disc = np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= min(6, h // 4, w // 4)
+    box = np.repeat(disc[None].astype(np.uint8), d, axis=0)
+    return at, box  # type: ignore[return-value]
+
+
+def _stored(platform: Any, task_id: str) -> tuple[int, bytes, str]:
+    """A task's draft version, its stored ``.npy`` bytes and their SHA-256 as the database names it."""
+    from aimd.platform.models import Task
+
+    with platform.sessions() as s:
+        row = s.get(Task, int(task_id))
+        version, sha = row.draft_version, row.draft_sha256
+    data = platform.blobs.get(sha) if sha else b""
+    return version, data, sha
+
+
+def _check(
+    platform: Any, acked: dict[str, list[Any]], bases: dict[str, tuple[int, bytes]], shape: tuple[int, int, int]
+) -> list[str]:
+    """Every task's stored draft equals its last acknowledged save (values first). Whole-mask mode: the
+    SHA-256 of the last acknowledged mask. Delta mode: the draft the run started from (``bases``) with every
+    acknowledged stroke written into it in order, rebuilt here with numpy and compared byte for byte."""
+    bad = []
+    for task_id, entry in acked.items():
+        version, data, sha = _stored(platform, task_id)
+        if data and hashlib.sha256(data).hexdigest() != sha:
+            bad.append(f"task {task_id}: blob content does not hash to its name {sha}")
+            continue
+        if len(entry) == 2:  # whole-mask mode: [acknowledged (version, sha), in flight (version, sha)]
+            last_acked, in_flight = entry
+            found = [version, hashlib.sha256(data).hexdigest()]
+            # a save still in flight when the load stopped may have been stored without its answer
+            if found != list(last_acked) and (in_flight is None or found != list(in_flight)):
+                bad.append(f"task {task_id}: stored version {version}, acknowledged {last_acked[0]}")
+            continue
+        start, seeds, in_flight = entry
+        base_version, base = bases[task_id]
+        if start != base_version:
+            bad.append(f"task {task_id}: the run started from version {start}, the base is {base_version}")
+            continue
+        expected = np.load(io.BytesIO(base)) if base else np.zeros(shape, np.uint8)  # no draft yet: empty
+        steps = list(seeds)
+        if in_flight is not None and version == start + len(steps) + 1 and in_flight[0] == version:
+            steps.append(in_flight[1])  # stored without its answer when the load stopped
+        if version != start + len(steps):
+            bad.append(f"task {task_id}: stored version {version}, acknowledged {start + len(seeds)}")
+            continue
+        for seed in steps:
+            (z, y, x), box = stroke(seed, shape)
+            d, h, w = box.shape
+            expected[z : z + d, y : y + h, x : x + w] = box
+        if steps and npy_bytes(expected) != data:
+            bad.append(f"task {task_id}: stored draft differs from the base with its {len(steps)} strokes")
+    return bad
+
+
+def _snapshot(platform: Any, task_ids: list[str]) -> dict[str, tuple[int, bytes]]:
+    """Each task's draft version and ``.npy`` bytes: the base a delta run writes its strokes into."""
+    return {t: _stored(platform, t)[:2] for t in task_ids}
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int, limit: float = 120) -> None:
+    """Wait until the server has spent no CPU for a second (requests cut off by the load stop finished)."""
+    end, last = time.monotonic() + limit, -1.0
+    while time.monotonic() < end:
+        now = _cpu_seconds(pid)
+        if now == last:
+            return
+        last = now
+        time.sleep(1)
+
+
+def _locust(url: str, pid: int, mode: str, users: int, seconds: float, shape: tuple[int, int, int]) -> dict[str, Any]:
+    from aimd.platform.masks import to_npy
+
+    header = to_npy(np.zeros(shape, np.uint8))[: -int(np.prod(shape))]
+    script = _LOCUST.format(
+        users=users,
+        seconds=seconds,
+        shape=shape,
+        password=PASSWORD,
+        header=header,
+        mode=mode,
+        bench_dir=str(Path(__file__).resolve().parent),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, url, str(pid)], capture_output=True, text=True, timeout=seconds + 600
+    )
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _run(
+    label: str, db: str | None, users: int, seconds: float, shape: tuple[int, int, int], modes: list[str]
+) -> dict[str, dict[str, Any]]:
+    """One platform per backend; the modes run one after the other against the same server, each checked
+    (values first) once the server has finished the requests the load stop cut off."""
+    import sqlalchemy as sa
+
     from aimd.core.config import PlatformSettings
     from aimd.platform import Platform
     from aimd.platform.models import Task
 
-    platform = Platform.open(data, database_url=db, settings=PlatformSettings())
-    bad = []
-    try:
-        with platform.sessions() as s:
-            for task_id, (last_acked, in_flight) in acked.items():
-                row = s.get(Task, int(task_id))
-                stored = np.load(io.BytesIO(platform.blobs.get(row.draft_sha256)))
-                buf = io.BytesIO()
-                np.save(buf, stored)
-                found = [row.draft_version, hashlib.sha256(buf.getvalue()).hexdigest()]
-                # a save still in flight when the load stopped may have been stored without its answer
-                if found != list(last_acked) and (in_flight is None or found != list(in_flight)):
-                    bad.append(f"task {task_id}: stored version {row.draft_version}, acknowledged {last_acked[0]}")
-    finally:
-        platform.close()
-    return bad
-
-
-def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[int, int, int]) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix=f"aimd-bench-{label}-"))
     started = time.perf_counter()
     _setup(data, db, users, shape)
@@ -249,6 +397,8 @@ def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[in
         cmd += ["--db", db]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    out: dict[str, dict[str, Any]] = {}
+    platform = None
     try:
         for _ in range(300):
             try:
@@ -256,56 +406,125 @@ def _run(label: str, db: str | None, users: int, seconds: float, shape: tuple[in
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        from aimd.platform.masks import to_npy
-
-        header = to_npy(np.zeros(shape, np.uint8))[: -int(np.prod(shape))]
-        script = _LOCUST.format(users=users, seconds=seconds, shape=shape, password=PASSWORD, header=header)
-        proc = subprocess.run(
-            [sys.executable, "-c", script, url, str(server.pid)], capture_output=True, text=True, timeout=seconds + 600
-        )
-        if proc.returncode:
-            raise RuntimeError(proc.stderr[-2000:])
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result["setup_seconds"] = round(setup_s, 1)
+        platform = Platform.open(data, database_url=db, settings=PlatformSettings())
+        with platform.sessions() as s:
+            task_ids = [str(t) for t in s.scalars(sa.select(Task.id))]
+        for mode in modes:
+            bases = _snapshot(platform, task_ids) if mode == "delta" else {}
+            result = _locust(url, server.pid, mode, users, seconds, shape)
+            result["setup_seconds"] = round(setup_s, 1)
+            _settle(server.pid)
+            result["values_differ"] = _check(platform, result.pop("acked"), bases, shape)
+            out[mode] = result
     finally:
+        if platform is not None:
+            platform.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    result["values_differ"] = _check(data, db, result.pop("acked"))
     shutil.rmtree(data, ignore_errors=True)  # the platform folder of this run (database, blobs)
-    return result
+    return out
 
 
 def _cpu_per_save(shape: tuple[int, int, int], repeats: int = 5) -> dict[str, float]:
-    """CPU seconds of the save path's own work (inflate, check, hash, store the blob) for one mask sent as
-    a plain ``.npy`` and the same mask sent with ``Content-Encoding: deflate``, measured interleaved."""
+    """CPU seconds of the save path's own work for one save, three ways measured interleaved: a whole mask
+    sent as plain ``.npy`` and with ``Content-Encoding: deflate`` (inflate, check, hash, store), and a delta
+    save of one brush stroke (read the stored draft, apply the gzip box, serialise, hash, store)."""
+    import gzip
     import zlib
 
+    from aimd.platform.mask_patch import apply_patch
     from aimd.platform.masks import read_mask_upload, to_npy
+    from aimd.platform.workflow.drafts import case_mask
     from aimd.store import BlobStore
 
     allowed = {1}
-    cpu: dict[str, list[float]] = {"plain": [], "deflate": []}
+    cpu: dict[str, list[float]] = {"plain": [], "deflate": [], "delta": []}
     with tempfile.TemporaryDirectory() as tmp:
         blobs = BlobStore(tmp)
         for k in range(repeats):
             mask = np.zeros(shape, np.uint8)
             mask[k % shape[0], : shape[1] // 2, : shape[2] // 2] = 1
             raw = to_npy(mask)
+            base_sha = blobs.put(raw)
+            (z, y, x), box = stroke(k, shape)
+            expected = mask.copy()
+            expected[z : z + box.shape[0], y : y + box.shape[1], x : x + box.shape[2]] = box
             bodies = {"plain": (raw, None), "deflate": (zlib.compress(raw, 1), "deflate")}
-            for name in ("plain", "deflate") if k % 2 else ("deflate", "plain"):
-                body, encoding = bodies[name]
+            patch = gzip.compress(npy_bytes(box), 1)
+            for name in ("plain", "deflate", "delta")[:: 1 if k % 2 else -1]:
                 started = time.process_time()
-                up = read_mask_upload(body, shape=shape, allowed=allowed, encoding=encoding)
-                if up.zlib_stream is not None:
-                    blobs.put_compressed(up.sha256, up.zlib_stream)
+                if name == "delta":
+                    stored = apply_patch(case_mask(blobs, base_sha), patch, (z, y, x), allowed=allowed, encoding="gzip")
+                    sha = blobs.put(to_npy(stored))
+                    want = npy_bytes(expected)
                 else:
-                    blobs.put(up.npy)
+                    body, encoding = bodies[name]
+                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding=encoding)
+                    if up.zlib_stream is not None:
+                        sha = blobs.put_compressed(up.sha256, up.zlib_stream)
+                    else:
+                        sha = blobs.put(up.npy)
+                    want = raw
                 cpu[name].append(time.process_time() - started)
-                assert blobs.get(up.sha256) == raw  # values first: both store the same bytes
-                blobs.path(up.sha256).unlink()
+                assert blobs.get(sha) == want  # values first: each stores the bytes it should
+                if sha != base_sha:
+                    blobs.path(sha).unlink()
+            blobs.path(base_sha).unlink()
     out = {f"{name}_cpu_s": round(float(np.median(v)), 3) for name, v in cpu.items()}
     out["ratio_plain_over_deflate"] = round(out["plain_cpu_s"] / max(out["deflate_cpu_s"], 1e-6), 1)
+    out["ratio_delta_over_deflate"] = round(out["delta_cpu_s"] / max(out["deflate_cpu_s"], 1e-6), 2)
     return out
+
+
+SAVE_ROUTE = {"whole": "save mask", "delta": "save delta"}
+
+
+def _targets(r: dict[str, Any], mode: str) -> None:
+    save = r["routes"].get(SAVE_ROUTE[mode], {})
+    if not r["total"]["requests"] or not save.get("requests"):
+        # no save completed in the measured window: no figure to compare, so no target is met
+        r["targets"] = {"save_p95_le_300ms": None, "all_p95_le_500ms": None, "zero_errors": None}
+        r["note"] = "not evaluated: no save completed in the measured window"
+        return
+    r["targets"] = {
+        "save_p95_le_300ms": save["p95_ms"] <= 300,
+        "all_p95_le_500ms": r["total"]["p95_ms"] <= 500,
+        "zero_errors": r["total"]["failures"] == 0,
+    }
+
+
+def _print(results: dict[str, Any], modes: list[str]) -> None:
+    users, seconds, shape = results["users"], results["seconds"], tuple(results["shape"])
+    print(
+        f"platform load: {users} users, {seconds:.0f} s, mask {shape} uint8, modes {', '.join(modes)} (values "
+        "checked: every acknowledged save stored byte-identical)"
+    )
+    for backend in ("sqlite", "postgresql"):
+        for mode in modes:
+            r = results[backend][mode]
+            print(
+                f"  {backend:10s} {mode:5s} requests {r['total']['requests']:6d}  errors {r['total']['failures']:3d}  "
+                f"rps {r['total']['rps']:.1f}  all p95 {r['total']['p95_ms']:.0f} ms"
+            )
+            for name, s in sorted(r["routes"].items()):
+                if s["requests"]:
+                    print(
+                        f"      {name:12s} n={s['requests']:5d} fail={s['failures']:3d} p50={s['p50_ms']:.0f} ms "
+                        f"p95={s['p95_ms']:.0f} ms"
+                    )
+            print(
+                f"      server CPU {r['server_cpu_seconds']} s ({r['server_cpu_ms_per_request']} ms a request)  "
+                f"targets: {r['targets']}  load average {r['load_average_1min']}"
+            )
+    c = results["cpu_per_save"]
+    print(
+        f"  CPU of one save: whole mask plain .npy {c['plain_cpu_s']} s, deflate {c['deflate_cpu_s']} s "
+        f"(plain / deflate {c['ratio_plain_over_deflate']}); delta stroke {c['delta_cpu_s']} s "
+        f"(delta / deflate {c['ratio_delta_over_deflate']})"
+    )
+    for mode in modes:
+        ratio = results["p95_ratio_postgresql_over_sqlite"][mode]
+        print(f"  {mode} p95 ratio PostgreSQL / SQLite: " + ("not evaluated" if ratio is None else f"{ratio:.2f}"))
 
 
 def main() -> int:
@@ -313,75 +532,49 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--shape", default="200,512,512")
+    parser.add_argument("--mode", choices=("whole", "delta", "both"), default="both")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     users, seconds = (8, 10.0) if args.quick else (args.users, args.seconds)
     shape = (16, 128, 128) if args.quick else tuple(int(v) for v in args.shape.split(","))
+    modes = ["whole", "delta"] if args.mode == "both" else [args.mode]
     from aimd.store.pgtemp import PostgresServer, pg_bindir
 
-    results: dict[str, Any] = {"users": users, "seconds": seconds, "shape": list(shape)}
+    results: dict[str, Any] = {"users": users, "seconds": seconds, "shape": list(shape), "modes": modes}
     results["cpu_per_save"] = _cpu_per_save(shape)
-    results["sqlite"] = _run("sqlite", None, users, seconds, shape)
+    results["sqlite"] = _run("sqlite", None, users, seconds, shape, modes)
     bindir = pg_bindir()
     if bindir is None:
         print("PostgreSQL binaries not found: apt-get install postgresql", file=sys.stderr)
         return 2
     pg = PostgresServer(bindir)
     try:
-        results["postgresql"] = _run("postgresql", pg.create_database(), users, seconds, shape)
+        results["postgresql"] = _run("postgresql", pg.create_database(), users, seconds, shape, modes)
     finally:
         pg.stop()
-    differ = {k: results[k]["values_differ"] for k in ("sqlite", "postgresql") if results[k]["values_differ"]}
+    differ = {
+        f"{b} {m}": results[b][m]["values_differ"]
+        for b in ("sqlite", "postgresql")
+        for m in modes
+        if results[b][m]["values_differ"]
+    }
     if differ:
         print(f"VALUES DIFFER: {differ}")
         return 1
-    for backend in ("sqlite", "postgresql"):
-        r = results[backend]
-        save = r["routes"].get("save mask", {})
-        if not r["total"]["requests"] or not save.get("requests"):
-            # no save completed in the measured window: no figure to compare, so no target is met
-            r["targets"] = {"save_p95_le_300ms": None, "all_p95_le_500ms": None, "zero_errors": None}
-            r["note"] = "not evaluated: no save completed in the measured window"
-            continue
-        r["targets"] = {
-            "save_p95_le_300ms": save["p95_ms"] <= 300,
-            "all_p95_le_500ms": r["total"]["p95_ms"] <= 500,
-            "zero_errors": r["total"]["failures"] == 0,
-        }
-    p95 = [results[b]["total"]["p95_ms"] if results[b]["total"]["requests"] else None for b in ("postgresql", "sqlite")]
-    results["p95_ratio_postgresql_over_sqlite"] = p95[0] / p95[1] if p95[0] and p95[1] else None
+    results["p95_ratio_postgresql_over_sqlite"] = {}
+    for mode in modes:
+        for backend in ("sqlite", "postgresql"):
+            _targets(results[backend][mode], mode)
+        p95 = [
+            results[b][mode]["total"]["p95_ms"] if results[b][mode]["total"]["requests"] else None
+            for b in ("postgresql", "sqlite")
+        ]
+        results["p95_ratio_postgresql_over_sqlite"][mode] = p95[0] / p95[1] if p95[0] and p95[1] else None
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(
-            f"platform load: {users} users, {seconds:.0f} s, mask {shape} uint8 (values checked: all acknowledged "
-            "saves stored byte-identical)"
-        )
-        for backend in ("sqlite", "postgresql"):
-            r = results[backend]
-            print(
-                f"  {backend:10s} requests {r['total']['requests']:6d}  errors {r['total']['failures']:3d}  "
-                f"rps {r['total']['rps']:.1f}  all p95 {r['total']['p95_ms']:.0f} ms"
-            )
-            for name, s in sorted(r["routes"].items()):
-                if not s["requests"]:
-                    continue
-                print(
-                    f"      {name:12s} n={s['requests']:5d} fail={s['failures']:3d} p50={s['p50_ms']:.0f} ms "
-                    f"p95={s['p95_ms']:.0f} ms"
-                )
-            print(
-                f"      server CPU {r['server_cpu_seconds']} s ({r['server_cpu_ms_per_request']} ms a request)  "
-                f"targets: {r['targets']}  load average {r['load_average_1min']}"
-            )
-        c = results["cpu_per_save"]
-        print(
-            f"  CPU of one save (inflate, check, hash, store): plain .npy {c['plain_cpu_s']} s, deflate "
-            f"{c['deflate_cpu_s']} s (plain / deflate {c['ratio_plain_over_deflate']})"
-        )
-        ratio = results["p95_ratio_postgresql_over_sqlite"]
-        print("  p95 ratio PostgreSQL / SQLite: " + ("not evaluated" if ratio is None else f"{ratio:.2f}"))
+        _print(results, modes)
     return 0
 
 
