@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from aimd.cli.common import JsonOption, RayAddressOption, RayOption, console, ne
 from aimd.core.atomic import atomic_write_text
 from aimd.core.distributed import LOCAL
 from aimd.core.errors import InvalidInputError, SchemaError
+from aimd.metrics.tables import numeric_column, read_table
 
 app = new_typer(
     "Metrics: segmentation, detection, classification and rater agreement (000 A.10, 001 §9 / App. D).\n\n"
@@ -187,50 +187,6 @@ def _named_ap(ap: dict[str, Any], categories: dict[int, str]) -> dict[str, Any]:
     return ap
 
 
-# ------------------------------------------------------------------------------------------------ tables
-def _read_table(path: Path, columns: Sequence[str]) -> Any:
-    import pandas as pd
-
-    if not path.is_file():
-        raise InvalidInputError("file does not exist", where=str(path))
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InvalidInputError(f"cannot read the CSV table: {err}", where=str(path)) from err
-    for col in columns:
-        if col not in df.columns:
-            raise InvalidInputError(
-                f"no column {col!r}; columns are {list(df.columns)}",
-                where=f"{path}: {col}",
-                hint="name an existing column",
-            )
-    sub = df[list(columns)]
-    bad = sub.isna().any(axis=1)
-    if bad.any():
-        rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]
-        raise InvalidInputError(
-            f"missing values in rows {rows} (file line numbers)",
-            where=str(path),
-            hint="fill or drop incomplete rows",
-        )
-    if len(sub) == 0:
-        raise InvalidInputError("the table has no rows", where=str(path))
-    return sub
-
-
-def _numeric(df: Any, col: str, path: Path) -> np.ndarray:
-    import pandas as pd
-
-    values = pd.to_numeric(df[col], errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2
-        raise InvalidInputError(
-            f"column {col!r} must be numeric; line {row} holds {df[col].iloc[row - 2]!r}",
-            where=f"{path}: {col}",
-        )
-    return values.to_numpy(dtype=np.float64)
-
-
 @app.command("cls", epilog="Example: aimd metrics cls results.csv --truth label --score prob --rule youden --json")
 def cls(
     table: Path = typer.Argument(..., help="CSV with one row per case."),
@@ -249,7 +205,7 @@ def cls(
     if rule not in ("youden", "sensitivity", "specificity"):
         raise InvalidInputError(f"--rule must be youden, sensitivity or specificity, got {rule!r}")
     cols = [truth] + [c for c in (score, pred) if c]
-    df = _read_table(table, cols)
+    df = read_table(table, cols)
     truth_values = df[truth].to_numpy()
     n_pos = int(met.binary_truth(truth_values, positive).sum())
     if n_pos in (0, len(truth_values)):
@@ -259,7 +215,7 @@ def cls(
             hint="set --positive to the positive class; both classes are needed",
         )
     acc = met.ClassificationAccumulator(positive=positive)
-    scores = _numeric(df, score, table) if score else None
+    scores = numeric_column(df, score, table) if score else None
     preds = df[pred].to_numpy() if pred else None
     if scores is not None or preds is not None:
         acc.update(truth_values, scores=scores, y_pred=preds)
@@ -331,7 +287,7 @@ def agree(
         )
     if icc_form not in met.ICC_FORMS:
         raise InvalidInputError(f"--icc-form must be one of {list(met.ICC_FORMS)}, got {icc_form!r}")
-    df = _read_table(table, cols)
+    df = read_table(table, cols)
     report: dict[str, Any] = {"table": str(table), "raters": cols, "kind": kind, "n_items": len(df)}
     if kind == "kappa":
         a, b = df[cols[0]].to_numpy(), df[cols[1]].to_numpy()
@@ -351,14 +307,14 @@ def agree(
     elif kind == "fleiss":
         report["fleiss_kappa"] = met.fleiss_kappa(df[cols].to_numpy())
     elif kind == "icc":
-        values = np.column_stack([_numeric(df, c, table) for c in cols])
+        values = np.column_stack([numeric_column(df, c, table) for c in cols])
         forms = met.icc(values, confidence)
         report["primary"] = forms[icc_form].to_dict()
         report["forms"] = {k: v.to_dict() for k, v in forms.items()}
-    elif kind == "pearson":
-        report |= met.pearson(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
     else:
-        report |= met.bland_altman(_numeric(df, cols[0], table), _numeric(df, cols[1], table), confidence).to_dict()
+        first, second = (numeric_column(df, c, table) for c in cols[:2])
+        paired = met.pearson if kind == "pearson" else met.bland_altman
+        report |= paired(first, second, confidence).to_dict()
     if json_out:
         print_json(report)
         return

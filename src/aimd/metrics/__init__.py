@@ -94,6 +94,7 @@ lazy_exports(
         ],
         "aimd.metrics.text": ["PRF", "Span", "SpanScores", "span_scores"],
         "aimd.metrics.batch": ["SEG_COLUMNS", "case_id", "case_pairs", "segmentation_batch", "segmentation_csv"],
+        "aimd.metrics.tables": ["numeric_column", "read_table"],
     },
 )
 
@@ -103,6 +104,8 @@ __all__ = [
     "case_pairs",
     "segmentation_batch",
     "segmentation_csv",
+    "numeric_column",
+    "read_table",
     "COCO_IOU_THRESHOLDS",
     "FROC_FP_RATES",
     "ICC_FORMS",
