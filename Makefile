@@ -59,8 +59,10 @@ lint: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+# OMP_WAIT_POLICY=PASSIVE: idle torch (OpenMP) threads sleep instead of spinning; with two test workers on
+# two cores, spinning threads of one worker steal the other's core (see docs/evaluation.md, Run time).
 test: install testdata lint debs docs
-	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
+	OMP_WAIT_POLICY=PASSIVE AIMD_TESTDATA=$(abspath $(TESTDATA)) $(VENV)/bin/pytest -n 2 -q --doctest-modules src tests
 
 # Fuzzed readers and aimd data deid at 10x the examples of the test run (> 10,000 inputs); counts per test
 # are appended to .pytest_cache/fuzz-counts.jsonl and summed.
@@ -73,7 +75,7 @@ fuzz: install testdata
 		[print(r['test'], r['inputs']) for r in rows]; print('total inputs', sum(r['inputs'] for r in rows))"
 
 demo: install debs
-	$(VENV)/bin/aimd demo --out aimd-demo
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/aimd demo --out aimd-demo
 
 benchmark: install
 	$(PY) benchmarks/load_series.py
