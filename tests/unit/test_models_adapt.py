@@ -149,3 +149,30 @@ def test_bad_inputs_are_named(sites: dict[str, Path], tmp_path: Path) -> None:
     assert isinstance(result.exception, InvalidInputError)
     assert "neither dataset.json nor image files" in str(result.exception) and "empty" in str(result.exception)
     assert not (tmp_path / "o").exists()
+
+
+def test_generalization_evidence_compares_an_adapted_run_with_its_parent(sites: dict[str, Path]) -> None:
+    from aimd.evaluation import Claims, Generalization, GeneralizationClaim
+    from aimd.evaluation.loading import build_context
+    from aimd.evaluation.runner import run_characteristic
+
+    out = sites["root"] / "run_bn_eval"
+    adapt_run(sites["run"], sites["site_x"], out, threads=1)
+    claims = Claims(generalization=GeneralizationClaim(min_metric=0.0))
+    # no model saw any case of site_x_test, so every split of it is held out
+    splits = sorted({c["split"] for c in load_index(sites["site_x_test"]).data["cases"]})
+    ctx = build_context(out, sites["site_x_test"], sites["root"] / "report_bn", splits=splits, threads=1)
+    evidence = run_characteristic(Generalization(), ctx, claims).evidence
+    block = evidence.measurements["adaptation"]
+    assert block["method"] == "bn" and block["parent_run"] == str(sites["run"])
+    (row,) = block["by_site"]
+    assert row["site"] == "SITE_X" and row["cases"] == len(ctx.data.cases)
+    parent_value = next(v for k, v in row.items() if k.startswith("parent "))
+    adapted_value = next(v for k, v in row.items() if k.startswith("adapted "))
+    assert row["improvement"] == pytest.approx(adapted_value - parent_value, abs=1e-5)
+    assert any(t.title.startswith("Adapted model (bn)") for t in evidence.tables)
+
+    parent_ctx = build_context(
+        sites["run"], sites["site_x_test"], sites["root"] / "report_parent", splits=splits, threads=1
+    )
+    assert "adaptation" not in run_characteristic(Generalization(), parent_ctx, claims).evidence.measurements

@@ -122,8 +122,59 @@ class Generalization(Characteristic):
                 ),
             )
         self._stress(ctx, claim, ev, labels, name, ctx.bootstrap_resamples)
+        self._adaptation(ctx, ev, per_case, name)
         self._examples(ctx, ev, labels)
         return ev
+
+    @staticmethod
+    def _adaptation(ctx: EvaluationContext, ev: Evidence, per_case: dict[str, float], name: str) -> None:
+        """An adapted run (``aimd model adapt``) against its parent on the same cases, per site (003 §5.3)."""
+        import json
+
+        info_file = ctx.run_dir / "run.json" if ctx.run_dir else None
+        if info_file is None or not info_file.is_file():
+            return
+        adaptation = json.loads(info_file.read_text(encoding="utf-8")).get("adaptation")
+        if not adaptation:
+            return
+        from aimd.models import load_run
+
+        parent = load_run(adaptation["parent_run"]).predictor()
+        before = case_scores(predict_labels(parent, ctx.data.images), ctx.data)
+        groups: dict[str, list[str]] = {}
+        for case in per_case:
+            groups.setdefault(ctx.data.sites.get(case) or "unknown", []).append(case)
+        rows = []
+        for site in sorted(groups):
+            cases = groups[site]
+            gain = summarize(
+                [per_case[c] - before[c] for c in cases], seed=ctx.seed, n_resamples=ctx.bootstrap_resamples
+            )
+            rows.append(
+                {
+                    "site": site,
+                    "cases": len(cases),
+                    f"parent {name}": round(float(np.mean([before[c] for c in cases])), 6),
+                    f"adapted {name}": round(float(np.mean([per_case[c] for c in cases])), 6),
+                    "improvement": gain["estimate"],
+                    "ci_low": gain["ci_low"],
+                    "ci_high": gain["ci_high"],
+                }
+            )
+        ev.measurements["adaptation"] = {
+            "method": adaptation.get("method"),
+            "parent_run": adaptation["parent_run"],
+            "parent_weights_sha256": adaptation.get("parent_weights_sha256"),
+            "site_data": adaptation.get("site_data"),
+            "by_site": rows,
+        }
+        ev.tables.append(
+            Table(
+                title=f"Adapted model ({adaptation.get('method')}) against its parent run, paired per case (003 §5.3)",
+                columns=list(rows[0]),
+                rows=rows,
+            )
+        )
 
     @staticmethod
     def _examples(ctx: EvaluationContext, ev: Evidence, labels: Any, count: int = 3) -> None:
