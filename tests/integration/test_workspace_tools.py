@@ -279,16 +279,35 @@ def test_a_delta_save_sends_the_changed_box_and_round_trips(served: Served, ann1
     assert np.array_equal(draft(ann1, served, task), elsewhere), "the stale patch changed the stored draft"
 
 
-def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served: Served, ann1: Any) -> None:
-    """An MR-like series (same frame of reference, dark lesion in a bright body) replaces the shown voxels
-    while the drawing stays; a series whose registration failed is refused with its reason (001 §6.4.1)."""
+def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served: Served, ctx: Any, ann1: Any) -> None:
+    """An MR-like series (same frame of reference, dark lesion in a bright body), imported on the admin
+    screen, replaces the shown voxels while the drawing stays; a series whose registration failed is
+    refused with its reason (001 §6.4.1)."""
     task = new_task(served, ["ann1"])[0]
     with served.api("admin") as admin:
         t = admin.get(f"/api/v1/tasks/{task}").json()
         url = f"/api/v1/projects/{t['project']}/cases/{t['case']}/series"
-        for key, contrast, x in (("t2", (-300, 400), 0.0), ("far", (200, -600), 900.0)):
-            body = {"series_key": key, "frame_of_reference_uid": FOR_UID, "image_nifti_b64": ct_b64(contrast, x, "MR")}
-            admin.post(url, json=body).raise_for_status()
+        body = {"series_key": "far", "frame_of_reference_uid": FOR_UID, "image_nifti_b64": ct_b64((200, -600), 900.0)}
+        admin.post(url, json=body).raise_for_status()
+    page = ctx.new_page()
+    try:
+        login(page, served, "admin")
+        page.goto(f"{served.url}/#/admin")
+        card = page.locator(f".card.project[data-project='{t['project']}']")
+        card.locator(".series-case").select_option(str(t["case"]))
+        card.locator(".series-key").fill("t2")
+        card.locator(".series-for-uid").fill(FOR_UID)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "t2.nii.gz"
+            path.write_bytes(base64.b64decode(ct_b64((-300, 400), 0.0, "MR")))
+            card.locator(".series-nifti").set_input_files(str(path))
+            card.locator(".do-series").click()
+            page.wait_for_selector(".series-out.ok")
+        assert "frame_of_reference · ok" in card.locator(".series-out").inner_text()
+        shot(page, "admin-series-import")
+    finally:
+        page.close()
+        served.tokens.pop("admin", None)  # the page's login ended the API session of that account
     open_task(ann1, served, task)
     ann1.click("#tool-brush")
     saved_after(ann1, lambda: stroke(ann1, [(20, 20), (30, 24)]))

@@ -28,7 +28,8 @@ const T = {
   reader: ["读者", "Reader"], days90: ["与影像相隔 >90 天", "> 90 days from the image"],
   outOfRange: ["超出范围", "out of range"], required: ["必填", "required"], shortcuts: ["快捷键", "Shortcuts"],
   sliceMode: ["大容积按轴位逐层显示（绘制仍在原始网格上逐体素）", "Large volume: shown one axial slice at a time (drawing stays voxel-exact on the original grid)"],
-  overviewTag: ["概览（降采样）", "overview, downsampled"],
+  overviewTag: ["概览（降采样）", "overview, downsampled"], addSeries: ["添加序列", "Add series"],
+  seriesKey: ["序列号", "Series key"],
   series: ["序列", "Series"], reference: ["标注序列", "Annotated series"], overlap: ["覆盖", "overlap"],
   regFailed: ["配准失败，未显示此序列", "Registration failed, series not shown"], zoom: ["缩放", "Zoom"], verified: ["已校验", "verified"], users: ["用户", "Users"],
 };

@@ -36,6 +36,7 @@ export async function adminScreen() {
       const key = h("input", { class: "case-key", placeholder: t("casekey") });
       const report = h("textarea", { class: "report-in", rows: 2, placeholder: t("report") });
       const fields = h("textarea", { class: "fields-in", rows: 2, placeholder: '{"age": 60}' });
+      const frame = h("input", { class: "for-uid", placeholder: "FrameOfReferenceUID", size: 28 });
       cards.push(h("div", { class: "card project", dataset: { project: p.id } },
         h("h3", {}, `${p.name} · v${p.version} ${p.frozen ? `· ${t("frozen")}` : ""}`),
         h("p", {}, `${t("labels")}: `, p.labels.map((l) => `${l.value}=${l.code}`).join(", "), ` · K=${p.readers}`),
@@ -43,14 +44,15 @@ export async function adminScreen() {
           ` ${prog.accepted}/${prog.cases} · ${total} tasks`),
         h("table", {}, h("tr", {}, h("th", {}, "user"), h("th", {}, "tasks")),
           Object.entries(prog.per_person).map(([u, c]) => h("tr", {}, h("td", {}, u), h("td", {}, Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", "))))),
-        can.has("import") && !p.frozen ? h("div", { class: "import" }, h("strong", {}, t("import")), " ", key, file, report, fields,
+        can.has("import") && !p.frozen ? h("div", { class: "import" }, h("strong", {}, t("import")), " ", key, file, report, fields, frame,
           h("button", { class: "do-import", onclick: guard(async () => {
             const body = { case_key: key.value, image_nifti_b64: await b64(file.files[0]), report_text: report.value,
-              fields: fields.value ? JSON.parse(fields.value) : {} };
+              fields: fields.value ? JSON.parse(fields.value) : {}, frame_of_reference_uid: frame.value || null };
             await call("POST", `/projects/${p.id}/cases`, { json: body });
             toast(`${t("import")}: ${key.value}`);
             await render();
           }) }, t("import"))) : null,
+        can.has("import") && !p.frozen && prog.cases ? await seriesForm(p) : null,
         h("div", { class: "tools" },
           can.has("distribute") ? h("button", { class: "do-distribute", onclick: guard(async () => {
             const out = await post(`/projects/${p.id}/distribute`, {});
@@ -78,6 +80,24 @@ export async function adminScreen() {
       }) }, t("create"))) : null;
     root.replaceChildren(h("h2", {}, t("admin")), err, create, ...cards);
   }
+  // A further series of an imported case: registered onto the case's image by the server at import.
+  async function seriesForm(p) {
+    const cases = await get(`/projects/${p.id}/cases`);
+    const pick = h("select", { class: "series-case" }, cases.map((c) => h("option", { value: c.id }, c.case_key)));
+    const key = h("input", { class: "series-key", placeholder: t("seriesKey") });
+    const file = h("input", { type: "file", class: "series-nifti", accept: ".nii,.nii.gz" });
+    const frame = h("input", { class: "series-for-uid", placeholder: "FrameOfReferenceUID", size: 28 });
+    const out = h("span", { class: "series-out" });
+    return h("div", { class: "import" }, h("strong", {}, t("addSeries")), " ", pick, key, file, frame,
+      h("button", { class: "do-series", onclick: guard(async () => {
+        const body = { series_key: key.value, image_nifti_b64: await b64(file.files[0]), frame_of_reference_uid: frame.value || null };
+        const s = await call("POST", `/projects/${p.id}/cases/${pick.value}/series`, { json: body });
+        const r = s.registration;
+        out.className = `series-out ${r.status === "ok" ? "ok" : "error"}`;
+        out.textContent = ` ${s.series_key}: ${r.method} · ${r.status} · ${t("overlap")} ${Math.round(100 * r.overlap)} %${r.message ? ` · ${r.message}` : ""}`;
+      }) }, t("addSeries")), out);
+  }
+
   mount(h("div", {}, root, exported));
   await guard(render)();
 }
