@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aimd.core.hashing import sha256_file
 from aimd.imaging.io import read_volume
 from aimd.imaging.nifti_io import read_nifti
+from aimd.imaging.volume import Volume
 from aimd.models.reference import read_record
 from aimd.serving.app import create_app
 from aimd.serving.db import ServingDB
@@ -160,3 +161,73 @@ def test_nodule_device_reports_boxes_with_scores(client, phantom):
         assert f["longest_diameter_mm"] == pytest.approx(t["diameter_mm"], abs=3 * float(spacing[0]))
         assert f["confidence"] >= 0.5 and f["volume_mm3"] == 0.0
     assert "seg" not in doc["files"] and doc["explanation"]["method"] == "gradcam"
+
+
+def test_nodule_device_batched_and_unbatched_give_identical_findings(registry, phantom, tmp_path):
+    """Several radiographs arriving together share network calls and get the findings they get alone."""
+    import threading
+
+    from aimd.serving.inputs import InputImage
+    from aimd.serving.service import InferenceService
+
+    dx = read_volume(phantom / "dx.dcm")
+    rng = np.random.default_rng(3)
+    images = [  # the same radiograph with different quantum noise: different inputs of one shape
+        InputImage(
+            Volume(
+                np.clip(dx.array + rng.normal(0, 15, dx.shape), 0, 4095).astype(np.uint16),
+                dx.spacing,
+                dx.origin,
+                dx.direction,
+                modality="DX",
+                metadata=dict(dx.metadata),
+            ),
+            "dicom",
+            f"{k:064x}",
+        )
+        for k in range(6)
+    ]
+    model = registry.get("nodules")
+    docs: dict[int, list[dict]] = {}
+    for max_batch in (1, 16):
+        settings = ServeSettings(
+            data_dir=tmp_path / f"d{max_batch}", max_batch=max_batch, max_wait_ms=200, explain=False
+        )
+        svc = InferenceService(settings, registry)
+        batcher = svc.batcher(model)
+        sizes: list[int] = []
+        batcher._on_batch = sizes.append
+        tickets = [batcher.expect() for _ in images]  # all announced together, as concurrent clients are
+        out: dict[int, dict] = {}
+
+        def call(k: int, svc=svc, tickets=tickets, out=out) -> None:
+            out[k] = svc.infer(model, images[k], actor=None, source={"upload": [f"{k}.dcm"]}, ticket=tickets[k])
+
+        threads = [threading.Thread(target=call, args=(k,)) for k in range(len(images))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        svc.close()
+        docs[max_batch] = [out[k] for k in range(len(images))]
+        # one network call per request alone; batched, the requests really shared calls
+        assert max(sizes) == 1 if max_batch == 1 else max(sizes) > 1, sizes
+    for single, batched in zip(docs[1], docs[16], strict=True):
+        assert single["findings"], "the radiographs hold nodules to compare"
+        assert batched["findings"] == single["findings"]
+        assert batched["record"]["detections"] == single["record"]["detections"]
+
+
+def test_a_shipped_device_runs_with_the_inference_threads_asked_for():
+    """``aimd serve --threads N`` reaches the torch runtime of a shipped device (not only ONNX files)."""
+    import torch
+
+    from aimd.models.adapters import load_predictor
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            load_predictor("device-nodules", threads=threads)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)

@@ -49,7 +49,7 @@ def load_predictor(
     input_spec, output_spec:
         For ONNX / TorchScript files that carry no aimd specs.
     threads:
-        Inference threads of the ONNX runtime.
+        Inference threads of the ONNX runtime (of torch for a shipped reference device).
     runtime:
         For ``.onnx`` files: ``"onnxruntime"`` or ``"openvino"``.
     """
@@ -57,7 +57,7 @@ def load_predictor(
     from aimd.models.runs import is_run, load_run
 
     if str(path) in RECIPES and not Path(path).exists():
-        return load_reference(str(path))  # type: ignore[no-any-return]
+        return load_reference(str(path), threads=threads)  # type: ignore[no-any-return]
     p = Path(path)
     if runtime not in RUNTIMES:
         raise InvalidInputError(f"unknown runtime {runtime!r}", where="runtime", hint=f"use one of {list(RUNTIMES)}")
