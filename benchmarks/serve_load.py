@@ -1,13 +1,17 @@
 """Benchmark: the inference service under load, and one phantom study through the PACS loop.
 
-1. **Dynamic batching vs batch size 1.** The 2-D reference classifier (``vit-small`` of the zoo,
-   64² radiograph input, exported to ONNX) is served by ``aimd serve`` (a real uvicorn process)
-   with ``--max-batch 1`` (the peer) and with dynamic batching (``--max-batch 16 --max-wait-ms W``
-   for each ``--max-wait-ms`` value, 10 and 0 by default). Locust, used as a library, runs 16
-   concurrent clients posting one PNG radiograph each for the same wall time against each server.
-   Reported: requests per second, p50/p95 latency, errors, and the throughput ratio batched /
-   batch-1 (target ≥ 1.5× with 0 errors). The servers answer the same image; the benchmark checks
-   first that all give the same finding confidences (values compared first), then times.
+1. **Dynamic batching vs batch size 1** on the 2-D reference model, ``--model device-nodules`` by
+   default: the shipped radiograph nodule detector, served by name (torch, its own box decoding),
+   fed the DX DICOM of a phantom case (the phantom generator's radiograph at the training grid,
+   103 × 64 pixels, padded to 112 × 64). ``--model vit`` keeps the earlier subject: the zoo's
+   ``vit-small`` classifier (64² PNG input, exported to ONNX). The model is served by ``aimd serve``
+   (a real uvicorn process) with ``--max-batch 1`` (the peer) and with dynamic batching
+   (``--max-batch 16 --max-wait-ms W`` for each ``--max-wait-ms`` value, 10 and 0 by default).
+   Locust, used as a library, runs 16 concurrent clients posting the image for the same wall time
+   against each server. Values are compared first: the first answer of every server must give the
+   same findings, and every answer under load is checked against it by the client (a different
+   finding counts as an error). Reported: requests per second, p50/p95 latency, errors, and the
+   throughput ratio batched / batch-1 (target ≥ 1.5× with 0 errors).
 2. **The batcher alone**: the same model and 16 threads calling it through the batcher, without HTTP,
    result files or the audit log — what batching gives where the network dominates.
 3. **End to end, one 128³ phantom study**, with the ONNX blob segmenter and with the shipped 3-D
@@ -20,8 +24,12 @@ Each mode runs ``--rounds`` times, interleaved, with the load average, the serve
 the runtime the service picked, which bounds what batching can give (Amdahl: only the network call
 gets cheaper).
 
-Usage: ``python benchmarks/serve_load.py [--seconds 20] [--users 16] [--rounds 2] [--threads 2]
-[--no-end-to-end] [--json]``
+For ``device-nodules`` the network call is also timed with ONNX Runtime (the network exported with
+a dynamic batch axis): the service serves the device with torch, since an exported file would lose
+its box decoding, so this figure only says what the other runtime would give.
+
+Usage: ``python benchmarks/serve_load.py [--model device-nodules|vit] [--seconds 20] [--users 16]
+[--rounds 2] [--threads 2] [--no-end-to-end] [--json]``
 """
 
 from __future__ import annotations
@@ -72,6 +80,50 @@ def _classifier(folder: Path) -> Path:
     )
 
 
+SUBJECTS = ("device-nodules", "vit")
+
+
+def _dx_dicom(folder: Path) -> bytes:
+    """The DX DICOM of one phantom case on the grid the detector was trained on (64³)."""
+    from aimd.phantoms import generate_dataset
+
+    generate_dataset(folder / "dx", cases=1, seed=5, size=64, workers=1)
+    return (folder / "dx" / "cases" / "case_0001" / "dx.dcm").read_bytes()
+
+
+def subject(name: str, folder: Path) -> dict[str, Any]:
+    """What is served and posted: ``--model`` argument, request body and type, network input shape."""
+    if name == "vit":
+        model = _classifier(folder)
+        return {
+            "name": "vit",
+            "source": str(model),
+            "serve": f"vit={model}@1.0",
+            "body": _png(),
+            "content_type": "image/png",
+            "input_shape": (1, 64, 64),
+        }
+    if name != "device-nodules":
+        raise SystemExit(f"--model: use one of {SUBJECTS}")
+    body = _dx_dicom(folder)
+    import pydicom
+
+    rows, cols = pydicom.dcmread(io.BytesIO(body)).pixel_array.shape
+    return {
+        "name": "nodules",
+        "source": "device-nodules",
+        "serve": "nodules=device-nodules",
+        "body": body,
+        "content_type": "application/dicom",
+        "input_shape": (1, rows + (-rows) % 16, cols + (-cols) % 16),
+    }
+
+
+def finding_values(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What the comparison checks of every finding: label, grade, confidence and box."""
+    return [(f["label"], f["grade"], f["confidence"], f.get("box_px")) for f in doc["findings"]]
+
+
 def _token(data: Path) -> str:
     out = subprocess.run(
         [
@@ -94,12 +146,22 @@ def _token(data: Path) -> str:
     return str(json.loads(out.stdout)["token"])
 
 
-def _locust(url: str, token: str, body: bytes, users: int, seconds: float) -> dict[str, Any]:
-    """Run Locust in a child process (its gevent patching stays out of this one); its CPU seconds too."""
+def _locust(
+    url: str, token: str, subj: dict[str, Any], expected: list[Any], users: int, seconds: float
+) -> dict[str, Any]:
+    """Run Locust in a child process (its gevent patching stays out of this one); its CPU seconds too.
+
+    Every answer's findings are compared with ``expected``; a different one is a failure.
+    """
     code = f"""
 import gevent, json, sys
 from locust import HttpUser, task, constant
 from locust.env import Environment
+
+EXPECTED = json.loads({json.dumps(expected)!r})
+
+def values(doc):
+    return [[f["label"], f["grade"], f["confidence"], f.get("box_px")] for f in doc["findings"]]
 
 class Client(HttpUser):
     host = {url!r}
@@ -107,11 +169,13 @@ class Client(HttpUser):
 
     @task
     def infer(self):
-        with self.client.post("/v2/models/vit/infer", data=BODY, catch_response=True,
-                              headers={{"Authorization": "Bearer {token}", "Content-Type": "image/png"}},
+        with self.client.post("/v2/models/{subj["name"]}/infer", data=BODY, catch_response=True,
+                              headers={{"Authorization": "Bearer {token}", "Content-Type": "{subj["content_type"]}"}},
                               name="infer") as r:
             if r.status_code != 200:
                 r.failure(f"HTTP {{r.status_code}}")
+            elif values(r.json()) != EXPECTED:
+                r.failure("different findings")
 
 BODY = open(sys.argv[1], "rb").read()
 env = Environment(user_classes=[Client])
@@ -123,8 +187,8 @@ s = env.stats.total
 print(json.dumps({{"requests": s.num_requests, "failures": s.num_failures, "rps": s.total_rps,
                   "p50_ms": s.get_response_time_percentile(0.5), "p95_ms": s.get_response_time_percentile(0.95)}}))
 """
-    with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as f:
-        f.write(body)
+    with tempfile.NamedTemporaryFile(suffix=".body", delete=False) as f:
+        f.write(subj["body"])
     before = _children_cpu()
     out = subprocess.run([sys.executable, "-c", code, f.name], capture_output=True, text=True, check=True)
     client_cpu = _children_cpu() - before
@@ -162,7 +226,12 @@ def modes(waits: list[float]) -> dict[str, list[str]]:
 
 
 def batching(
-    seconds: float, users: int, rounds: int = 2, threads: int = 2, waits: list[float] | None = None
+    seconds: float,
+    users: int,
+    rounds: int = 2,
+    threads: int = 2,
+    waits: list[float] | None = None,
+    model: str = "device-nodules",
 ) -> dict[str, Any]:
     """Batch-1 and dynamic servers, ``rounds`` runs each, interleaved (batch-1, dynamic, batch-1, ...)."""
     runs_of = modes(waits or [10.0])
@@ -170,34 +239,37 @@ def batching(
 
     from serving_support import aimd_server
 
-    out: dict[str, Any] = {"users": users, "seconds": seconds, "threads": threads, "runs": []}
+    out: dict[str, Any] = {"model": model, "users": users, "seconds": seconds, "threads": threads, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = _classifier(root)
-        body = _png()
-        confidences: dict[str, Any] = {}
+        subj = subject(model, root)
+        name = subj["name"]
+        answers: dict[str, Any] = {}
         for round_no in range(rounds):
             for label, args in runs_of.items():
                 data = root / f"{label}-{round_no}"
                 token = _token(data)
-                serve_args = ["--model", f"vit={model}@1.0", "--no-explain", "--rate", "100000"]
+                serve_args = ["--model", subj["serve"], "--no-explain", "--rate", "100000"]
                 with aimd_server([*serve_args, "--threads", str(threads), *args], data) as (url, proc):
-                    headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/png"}
-                    first = requests.post(f"{url}/v2/models/vit/infer", data=body, timeout=60, headers=headers)
+                    headers = {"Authorization": f"Bearer {token}", "Content-Type": subj["content_type"]}
+                    first = requests.post(
+                        f"{url}/v2/models/{name}/infer", data=subj["body"], timeout=60, headers=headers
+                    )
                     first.raise_for_status()
-                    confidences[label] = [(f["label"], f["confidence"]) for f in first.json()["findings"]]
-                    meta = requests.get(f"{url}/v2/models/vit", headers=headers, timeout=10).json()
+                    answers[label] = json.loads(json.dumps(finding_values(first.json())))
+                    meta = requests.get(f"{url}/v2/models/{name}", headers=headers, timeout=10).json()
                     out["runtime"] = meta["platform"]
                     load_before = round(os.getloadavg()[0], 1)
                     cpu_before = _process_cpu(proc.pid)
-                    run = _locust(url, token, body, users, seconds)
+                    run = _locust(url, token, subj, answers[label], users, seconds)
                     run["server_cpu_ms_per_request"] = round(
                         1000 * (_process_cpu(proc.pid) - cpu_before) / max(run["requests"], 1), 2
                     )
                     run["mean_batch"] = _mean_batch(requests.get(f"{url}/metrics", timeout=10).text)
                     run.update(mode=label, round=round_no + 1, load_average=[load_before, round(os.getloadavg()[0], 1)])
                     out["runs"].append(run)
-        out["same_answer"] = all(answer == confidences["batch1"] for answer in confidences.values())
+        out["same_answer"] = all(answer == answers["batch1"] for answer in answers.values())
+        out["findings"] = len(answers["batch1"])
         for label in runs_of:
             runs = [r for r in out["runs"] if r["mode"] == label]
             out[label] = {
@@ -213,19 +285,48 @@ def batching(
             for label in runs_of
             if label != "batch1"
         }
-        out["model_alone"] = model_alone(model, out["runtime"], threads)
+        out["model_alone"] = model_alone(subj["source"], out["runtime"], threads, subj["input_shape"])
+        if subj["source"] == "device-nodules":
+            out["model_alone_onnxruntime"] = nodules_onnxruntime(root, threads, subj["input_shape"])
     out["amdahl"] = amdahl(out)
     return out
 
 
-def model_alone(path: Path, runtime: str, threads: int) -> dict[str, float]:
+def model_alone(
+    source: str | Path, runtime: str, threads: int, shape: tuple[int, ...] = (1, 64, 64)
+) -> dict[str, float]:
     """CPU milliseconds per image of the network call alone at batch 1, 8 and 16 (the service's runtime)."""
     from aimd.models.adapters import load_predictor
 
-    predictor = load_predictor(path, threads=threads, runtime=runtime)
+    return _time_logits(load_predictor(source, threads=threads, runtime=runtime), shape)
+
+
+def nodules_onnxruntime(folder: Path, threads: int, shape: tuple[int, ...]) -> dict[str, float]:
+    """The device-nodules network exported to ONNX (dynamic batch axis), timed with ONNX Runtime."""
+    from aimd.models import load_reference
+    from aimd.models.adapters import load_predictor
+    from aimd.models.export import export_module_onnx
+
+    det = load_reference("device-nodules", threads=threads)
+    path = export_module_onnx(
+        det.module,
+        folder / "nodules.onnx",
+        det.input_spec,
+        det.output_spec,
+        {"model": "device-nodules"},
+        exporter="torchscript",
+    )
+    ort = load_predictor(path, threads=threads, runtime="onnxruntime")
+    x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    out = _time_logits(ort, shape)
+    out["max_abs_diff_to_torch"] = float(np.abs(ort._logits(x) - det._logits(x)).max())
+    return out
+
+
+def _time_logits(predictor: Any, shape: tuple[int, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
     for size in (1, 8, 16):
-        x = np.random.default_rng(0).random((size, 1, 64, 64), dtype=np.float32)
+        x = np.random.default_rng(0).random((size, *shape), dtype=np.float32)
         predictor._logits(x)  # warm-up
         calls = max(8, 256 // size)
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -257,7 +358,7 @@ def amdahl(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def batcher_alone(users: int, seconds: float) -> dict[str, Any]:
+def batcher_alone(users: int, seconds: float, model: str = "device-nodules") -> dict[str, Any]:
     """The batching mechanism without HTTP, storage and audit: ``users`` threads calling the model.
 
     Each call is announced first (as the service does when a request arrives), so a batch waits for
@@ -270,8 +371,9 @@ def batcher_alone(users: int, seconds: float) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_predictor(_classifier(Path(tmp)))
-        x = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
+        subj = subject(model, Path(tmp))
+        base = load_predictor(subj["source"])
+        x = np.random.default_rng(0).random((1, *subj["input_shape"]), dtype=np.float32)
         answers = {}
         for label, max_batch in (("batch1", 1), ("dynamic", 16)):
             batcher = DynamicBatcher(base, max_batch=max_batch, max_wait_ms=10, queue_size=256)
@@ -348,6 +450,9 @@ def end_to_end() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", choices=SUBJECTS, default="device-nodules", help="2-D model served (default: the shipped device)"
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, interleaved")
@@ -360,8 +465,8 @@ def main() -> None:
     args = parser.parse_args()
     result: dict[str, Any] = {
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
-        "batching": batching(args.seconds, args.users, args.rounds, args.threads, args.max_wait_ms),
-        "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0)),
+        "batching": batching(args.seconds, args.users, args.rounds, args.threads, args.max_wait_ms, args.model),
+        "batcher_alone": batcher_alone(args.users, min(args.seconds, 10.0), args.model),
         "end_to_end_128": {"skipped": "--no-end-to-end"} if args.no_end_to_end else end_to_end(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
@@ -370,8 +475,8 @@ def main() -> None:
         return
     b = result["batching"]
     print(
-        f"{b['users']} clients, {b['seconds']:.0f} s per run, {b['runtime']} with {b['threads']} threads, "
-        f"same answer: {b['same_answer']}"
+        f"{b['model']}: {b['users']} clients, {b['seconds']:.0f} s per run, {b['runtime']} with {b['threads']} "
+        f"threads, same findings ({b['findings']}) from every server: {b['same_answer']}"
     )
     for run in b["runs"]:
         print(
@@ -397,6 +502,14 @@ def main() -> None:
         f"with the client; most batching can give (Amdahl): {a['bound_server']}× (server), "
         f"{a['bound_system']}× (server + client on these cores)"
     )
+    if "model_alone_onnxruntime" in b:
+        o = b["model_alone_onnxruntime"]
+        print(
+            "  the same network with ONNX Runtime (not served): CPU ms per image "
+            f"batch 1 {o['batch1_cpu_ms_per_image']}, "
+            f"batch 8 {o['batch8_cpu_ms_per_image']}, batch 16 {o['batch16_cpu_ms_per_image']} "
+            f"(max |Δ| to torch {o['max_abs_diff_to_torch']:.1e})"
+        )
     c = result["batcher_alone"]
     print(
         f"batcher alone ({b['users']} threads, no HTTP/storage/audit): batch-1 {c['batch1']} img/s "
