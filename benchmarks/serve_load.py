@@ -339,11 +339,13 @@ def _time_logits(predictor: Any, shape: tuple[int, ...]) -> dict[str, float]:
 
 
 def amdahl(result: dict[str, Any]) -> dict[str, float]:
-    """The most batching can give when only the network call gets cheaper (Amdahl's law).
+    """The most batching can give a CPU-bound server when only the network call gets cheaper (Amdahl).
 
     The model's share is its batch-1 CPU per image over the CPU per request of the batch-1 server
     (and of server + Locust client, which share the same cores here); the gain is that share shrinking
-    to its batch-16 cost.
+    to its batch-16 cost. A server that is not CPU-bound — on a loaded machine the one thread that
+    runs the network waits to be scheduled for every call — can gain more: a batch pays that wait
+    once for all its images; the CPU per request beside each run tells the two apart.
     """
     model = result["model_alone"]
     single, batched = model["batch1_cpu_ms_per_image"], model["batch16_cpu_ms_per_image"]
@@ -499,7 +501,7 @@ def main() -> None:
         f"  network call alone, CPU ms per image: batch 1 {m['batch1_cpu_ms_per_image']}, batch 8 "
         f"{m['batch8_cpu_ms_per_image']}, batch 16 {m['batch16_cpu_ms_per_image']}; its share of the batch-1 "
         f"CPU per request: {a['model_share_of_server_cpu']:.0%} of the server's, {a['model_share_of_system_cpu']:.0%} "
-        f"with the client; most batching can give (Amdahl): {a['bound_server']}× (server), "
+        f"with the client; CPU-bound limit (Amdahl): {a['bound_server']}× (server), "
         f"{a['bound_system']}× (server + client on these cores)"
     )
     if "model_alone_onnxruntime" in b:
