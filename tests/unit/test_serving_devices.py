@@ -231,3 +231,18 @@ def test_a_shipped_device_runs_with_the_inference_threads_asked_for():
             assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_serve_command_lets_openmp_threads_sleep_unless_the_caller_chose():
+    """Set before torch loads: the CLI entry point and ``aimd serve``'s module load no torch."""
+    import os
+    import subprocess
+
+    code = (
+        "import os, sys; import aimd.cli.main; import aimd.cli.serve; "
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for env, expected in ((base, "PASSIVE False"), ({**base, "OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE False")):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected

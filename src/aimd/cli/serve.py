@@ -7,6 +7,11 @@ from pathlib import Path
 
 import typer
 
+# before torch loads (a shipped device runs on torch): idle OpenMP threads sleep instead of spinning,
+# which on a loaded machine cost ten times the network's own CPU at --threads 2 (also in --workers
+# processes, which inherit the environment), unless the caller chose a policy
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from aimd.cli.common import JsonOption, console, err_console, new_typer, print_json, status
 
 app = new_typer(
