@@ -246,3 +246,22 @@ def test_serve_command_lets_openmp_threads_sleep_unless_the_caller_chose():
     for env, expected in ((base, "PASSIVE False"), ({**base, "OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE False")):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == expected
+
+
+def test_a_shipped_device_is_versioned_by_its_weights_and_its_run_record(registry, tmp_path):
+    import copy
+    import json
+
+    from aimd.serving.registry import _version_of
+
+    model = registry.get("lesions")
+    record = Path(model.predictor.metadata["run_record"])
+    assert model.version == f"{model.sha256[:12]}-{sha256_file(record)[:8]}"
+    changed = json.loads(record.read_text(encoding="utf-8"))
+    changed["operating_point"]["threshold"] = 0.5  # same weights, another operating point
+    other = tmp_path / record.name
+    other.write_text(json.dumps(changed), encoding="utf-8")
+    twin = copy.copy(model.predictor)
+    twin._metadata = {**model.predictor.metadata, "run_record": str(other)}
+    assert _version_of(twin, model.sha256) != model.version
+    assert _version_of(twin, model.sha256).startswith(model.sha256[:12])

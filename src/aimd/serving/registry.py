@@ -176,10 +176,18 @@ def shipped_weights(path: str | Path, predictor: BasePredictor) -> Path | None:
 
 
 def _version_of(predictor: BasePredictor, digest: str) -> str:
+    """The version a model is served as when ``NAME=PATH`` gives none.
+
+    A shipped device is its weights *and* its run record (the operating point lives in the record), so
+    its version names both: a new operating point on the same weights is a new version.
+    """
     meta = predictor.metadata
     for key in ("version", "model_version"):
         if meta.get(key):
             return str(meta[key])
+    record = meta.get("run_record")
+    if record and Path(str(record)).is_file():
+        return f"{digest[:12]}-{sha256_file(Path(str(record)))[:8]}"
     return digest[:12]
 
 
