@@ -24,7 +24,7 @@ robustness: {artefacts: [noise, motion], severities: [0.5, 1.0], claimed_severit
 adversarial: {attacks: [fgsm, square], epsilons: [0.005, 0.01], claimed_epsilon: 0.01, sample_images: 4,
               square_iterations: 3}
 """
-TIMING_KEYS = {"seconds", "latency_ms", "images_per_s", "p50_ms", "p95_ms", "mean_ms", "duration_s"}
+TIMING_KEYS = {"seconds", "cpu_seconds", "latency_ms", "images_per_s", "p50_ms", "p95_ms", "mean_ms", "duration_s"}
 RUN_KEYS = {"created", "execution"}  # when, and on what, the report was made
 
 

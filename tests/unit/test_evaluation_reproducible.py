@@ -23,7 +23,7 @@ adversarial: {attacks: [fgsm, square], epsilons: [0.01], claimed_epsilon: 0.01, 
 privacy: {sample_images: 16}
 generalization: {min_metric: 0.5}
 """
-TIMING_KEYS = {"seconds", "latency_ms", "images_per_s", "p50_ms", "p95_ms", "mean_ms"}
+TIMING_KEYS = {"seconds", "cpu_seconds", "latency_ms", "images_per_s", "p50_ms", "p95_ms", "mean_ms"}
 
 
 def _numbers(value: Any) -> Any:
