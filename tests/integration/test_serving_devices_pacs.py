@@ -71,7 +71,8 @@ def test_served_lesion_device_stores_seg_and_sr_that_read_back_equal(study, tmp_
     mask = np.asarray(read_nifti(data / "results" / doc["id"] / "mask.nii.gz").array)
     assert mask.any() and np.array_equal(seg_masks(tmp_path / "seg.dcm", read_volume(study / "ct")), mask)
     algo = pydicom.dcmread(tmp_path / "seg.dcm").SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
-    assert algo.AlgorithmName == "lesions" and doc["model"]["sha256"].startswith(algo.AlgorithmVersion)
+    assert algo.AlgorithmName == "lesions" and algo.AlgorithmVersion == doc["model"]["version"]
+    assert doc["model"]["version"].startswith(doc["model"]["sha256"][:12])  # weights hash, then run record hash
     back = {g["tracking_id"].split()[0]: g for g in read_sr_findings(sr)}
     for f in doc["findings"]:
         m = back[f["id"]]["measurements"]
