@@ -163,6 +163,30 @@ async def _watch(request: Request, fn: Callable[[threading.Event], Any]) -> Any:
             cancel.set()
 
 
+def lost_connection(err: BaseException) -> bool:
+    """Whether ``err``, or an exception it arose from, says the database connection is gone.
+
+    A link cut while the pool pings a connection can surface as a ProgrammingError ("can't change
+    'autocommit' now") raised while handling the driver's OperationalError, so the chain is walked.
+
+    >>> lost_connection(sa_exc.OperationalError("SELECT 1", {}, OSError("connection socket closed")))
+    True
+    >>> lost_connection(ValueError("no"))
+    False
+    """
+    seen: BaseException | None = err
+    while seen is not None:
+        kind = type(seen)
+        if isinstance(seen, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        if getattr(seen, "connection_invalidated", False):
+            return True
+        if kind.__module__.startswith("psycopg") and kind.__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -> FastAPI:
     """Build the app; the service (database, audit, PACS, job recovery) starts with the app's lifespan."""
 
@@ -206,9 +230,10 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
     async def aimd_error(_request: Request, err: AimdError) -> JSONResponse:
         return _error(err)
 
-    @app.exception_handler(sa_exc.OperationalError)
-    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.DBAPIError)
     async def database_down(request: Request, err: sa_exc.DBAPIError) -> JSONResponse:
+        if not lost_connection(err):
+            raise err  # a real database error stays a 500
         svc: InferenceService | None = getattr(request.app.state, "service", None)
         where = svc.db.engine.url.render_as_string(hide_password=True) if svc else "database"
         return _error(
