@@ -23,6 +23,7 @@ import hashlib
 import io
 import random
 import secrets
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,9 @@ class PlatformCheck(IQCheck):
         with PlatformSession(ctx) as session:
             return self.check(ctx, session)
 
+    @abstractmethod
     def check(self, ctx: IQContext, session: PlatformSession) -> CheckResult:
-        raise NotImplementedError
+        """The check itself, run once its preconditions hold."""
 
 
 class MfaCheck(PlatformCheck):

@@ -11,6 +11,7 @@ Example
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,9 @@ class TargetCheck(IQCheck):
             return self.not_evaluated(f"target {ctx.target} not reachable: {err}")
         return self.check(ctx)
 
+    @abstractmethod
     def check(self, ctx: IQContext) -> CheckResult:
-        raise NotImplementedError
+        """The check itself, run once its preconditions hold."""
 
 
 __all__ = [

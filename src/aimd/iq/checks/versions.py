@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,9 @@ class _ReleaseCheck(IQCheck):
             return self.not_evaluated("no installed release (give --prefix)")
         return self.check(ctx, ctx.prefix, manifest)
 
+    @abstractmethod
     def check(self, ctx: IQContext, prefix: Layout, manifest: dict[str, Any]) -> CheckResult:
-        raise NotImplementedError
+        """The check itself, run once its preconditions hold."""
 
 
 class ConsistencyCheck(_ReleaseCheck):
