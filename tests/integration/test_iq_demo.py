@@ -41,6 +41,12 @@ def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
     # the installed annotation platform is qualified too: MFA, least privilege, audit chain, import hash
     for key in ("security.mfa", "security.least_privilege", "security.import_integrity", "logs.command_audit"):
         assert verdicts[key] == "pass", (key, next(c for c in report["checks"] if c["key"] == key)["reason"])
+    # the installed service's own PACS link, drilled against a real Orthanc (SQLite: no database link)
+    links = next(c for c in report["checks"] if c["key"] == "reliability.links")
+    assert links["verdict"] == "pass", links["reason"]
+    rows = {r["scenario"]: r for r in links["data"]["scenarios"]}
+    assert rows["pacs outage"]["alerts_fired"] == ["PacsLinkErrors"] and rows["pacs flaky"]["proxy"]["reset"] > 0
+    assert all(r["verdict"] == "not_evaluated" for r in rows.values() if r["link"] == "database")
     assert verdicts["plan.people"] == "fail"  # the site has not recorded its people yet: a deviation
     assert result["conclusion"] == "fail" and "plan.people" in result["deviations"]
     assert all(d["identical"] for d in result["rollback_drills"])
