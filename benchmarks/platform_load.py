@@ -283,13 +283,15 @@ def stroke(seed: int, shape: tuple[int, int, int]) -> tuple[tuple[int, int, int]
 
 
 def _stored(platform: Any, task_id: str) -> tuple[int, bytes, str]:
-    """A task's draft version, its stored ``.npy`` bytes and their SHA-256 as the database names it."""
+    """A task's draft version, its stored ``.npy`` bytes (assembled from hash-checked slabs) and the
+    version's name."""
+    from aimd.platform.mask_store import mask_npy
     from aimd.platform.models import Task
 
     with platform.sessions() as s:
         row = s.get(Task, int(task_id))
         version, sha = row.draft_version, row.draft_sha256
-    data = platform.blobs.get(sha) if sha else b""
+    data = mask_npy(platform.blobs, sha) if sha else b""
     return version, data, sha
 
 
@@ -301,10 +303,7 @@ def _check(
     acknowledged stroke written into it in order, rebuilt here with numpy and compared byte for byte."""
     bad = []
     for task_id, entry in acked.items():
-        version, data, sha = _stored(platform, task_id)
-        if data and hashlib.sha256(data).hexdigest() != sha:
-            bad.append(f"task {task_id}: blob content does not hash to its name {sha}")
-            continue
+        version, data, _ = _stored(platform, task_id)  # every slab is checked against its SHA-256 name
         if len(entry) == 2:  # whole-mask mode: [acknowledged (version, sha), in flight (version, sha)]
             last_acked, in_flight = entry
             found = [version, hashlib.sha256(data).hexdigest()]
@@ -426,53 +425,57 @@ def _run(
 
 
 def _cpu_per_save(shape: tuple[int, int, int], repeats: int = 5) -> dict[str, float]:
-    """CPU seconds of the save path's own work for one save, three ways measured interleaved: a whole mask
-    sent as plain ``.npy`` and with ``Content-Encoding: deflate`` (inflate, check, hash, store), and a delta
-    save of one brush stroke (read the stored draft, apply the gzip box, serialise, hash, store)."""
+    """CPU seconds of the save path's own work for one save, before and after mask slabs, measured
+    interleaved: a whole mask sent with ``Content-Encoding: deflate`` stored as one blob (before: inflate,
+    check, hash, keep the stream) and as slabs (after: inflate, check, hash and store the new slabs), and a
+    delta save of one brush stroke onto a whole-blob draft (before: read the draft, apply the gzip box,
+    serialise, hash, store) and onto a slab draft (after: read, patch, hash, store the touched slabs)."""
     import gzip
     import zlib
 
-    from aimd.platform.mask_patch import apply_patch
+    from aimd.platform.mask_patch import apply_patch, read_patch
+    from aimd.platform.mask_store import MaskStore, load_mask, mask_npy, patch_version, store_npy
     from aimd.platform.masks import read_mask_upload, to_npy
-    from aimd.platform.workflow.drafts import case_mask
-    from aimd.store import BlobStore
 
     allowed = {1}
-    cpu: dict[str, list[float]] = {"plain": [], "deflate": [], "delta": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        blobs = BlobStore(tmp)
-        for k in range(repeats):
+    names = ("whole_blob", "whole_slabs", "delta_blob", "delta_slabs")
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for k in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            blobs = MaskStore(tmp)
             mask = np.zeros(shape, np.uint8)
             mask[k % shape[0], : shape[1] // 2, : shape[2] // 2] = 1
             raw = to_npy(mask)
-            base_sha = blobs.put(raw)
+            bases = {"delta_blob": blobs.put(raw), "delta_slabs": store_npy(blobs, raw)}
+            other = mask.copy()
+            other[(k + 1) % shape[0], 1, 1] = 1
+            body = zlib.compress(to_npy(other), 1)
             (z, y, x), box = stroke(k, shape)
             expected = mask.copy()
             expected[z : z + box.shape[0], y : y + box.shape[1], x : x + box.shape[2]] = box
-            bodies = {"plain": (raw, None), "deflate": (zlib.compress(raw, 1), "deflate")}
             patch = gzip.compress(npy_bytes(box), 1)
-            for name in ("plain", "deflate", "delta")[:: 1 if k % 2 else -1]:
+            for name in names[:: 1 if k % 2 else -1]:
                 started = time.process_time()
-                if name == "delta":
-                    stored = apply_patch(case_mask(blobs, base_sha), patch, (z, y, x), allowed=allowed, encoding="gzip")
+                if name == "whole_blob":
+                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding="deflate")
+                    sha = blobs.put_compressed(up.sha256, body)
+                elif name == "whole_slabs":
+                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding="deflate", digest=False)
+                    sha = store_npy(blobs, up.npy)
+                elif name == "delta_blob":
+                    stored = apply_patch(
+                        load_mask(blobs, bases[name]), patch, (z, y, x), allowed=allowed, encoding="gzip"
+                    )
                     sha = blobs.put(to_npy(stored))
-                    want = npy_bytes(expected)
                 else:
-                    body, encoding = bodies[name]
-                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding=encoding)
-                    if up.zlib_stream is not None:
-                        sha = blobs.put_compressed(up.sha256, up.zlib_stream)
-                    else:
-                        sha = blobs.put(up.npy)
-                    want = raw
+                    at, part = read_patch(patch, (z, y, x), shape, allowed=allowed, encoding="gzip")
+                    sha = patch_version(blobs, bases[name], shape, part, at)
                 cpu[name].append(time.process_time() - started)
-                assert blobs.get(sha) == want  # values first: each stores the bytes it should
-                if sha != base_sha:
-                    blobs.path(sha).unlink()
-            blobs.path(base_sha).unlink()
-    out = {f"{name}_cpu_s": round(float(np.median(v)), 3) for name, v in cpu.items()}
-    out["ratio_plain_over_deflate"] = round(out["plain_cpu_s"] / max(out["deflate_cpu_s"], 1e-6), 1)
-    out["ratio_delta_over_deflate"] = round(out["delta_cpu_s"] / max(out["deflate_cpu_s"], 1e-6), 2)
+                want = to_npy(other) if name.startswith("whole") else npy_bytes(expected)
+                assert mask_npy(blobs, sha) == want  # values first: each stores the bytes it should
+    out = {f"{name}_cpu_s": round(float(np.median(v)), 4) for name, v in cpu.items()}
+    out["ratio_whole_blob_over_slabs"] = round(out["whole_blob_cpu_s"] / max(out["whole_slabs_cpu_s"], 1e-6), 1)
+    out["ratio_delta_blob_over_slabs"] = round(out["delta_blob_cpu_s"] / max(out["delta_slabs_cpu_s"], 1e-6), 1)
     return out
 
 
@@ -518,9 +521,9 @@ def _print(results: dict[str, Any], modes: list[str]) -> None:
             )
     c = results["cpu_per_save"]
     print(
-        f"  CPU of one save: whole mask plain .npy {c['plain_cpu_s']} s, deflate {c['deflate_cpu_s']} s "
-        f"(plain / deflate {c['ratio_plain_over_deflate']}); delta stroke {c['delta_cpu_s']} s "
-        f"(delta / deflate {c['ratio_delta_over_deflate']})"
+        f"  CPU of one save, before (one blob) / after (slabs): whole mask {c['whole_blob_cpu_s']} / "
+        f"{c['whole_slabs_cpu_s']} s ({c['ratio_whole_blob_over_slabs']}x); delta stroke {c['delta_blob_cpu_s']} / "
+        f"{c['delta_slabs_cpu_s']} s ({c['ratio_delta_blob_over_slabs']}x)"
     )
     for mode in modes:
         ratio = results["p95_ratio_postgresql_over_sqlite"][mode]

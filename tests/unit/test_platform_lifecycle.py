@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from aimd.cli.main import app
 from aimd.core.errors import IntegrityError
+from aimd.platform.mask_store import manifest_of, mask_npy
 from aimd.platform.models import DestructionRecord, Project, User
 from aimd.platform.projects import destroy_project, referenced_blobs
 
@@ -73,7 +74,11 @@ def test_a_failed_commit_on_project_delete_unlinks_no_blob(site) -> None:
 
 
 def test_blobs_left_by_a_crash_after_commit_are_collected_later(site) -> None:
-    a, _ = _two_projects(site)
+    a, b = _two_projects(site)
+    site.client.post(f"/api/v1/projects/{b}/distribute", json={}, headers=site.as_("admin"))
+    user = "ann1" if site.tasks("ann1", project=b) else "ann2"
+    # project B's draft shares its last slab (slices 4-5) with project A's draft
+    assert site.save(user, site.tasks(user, project=b)[0]["id"], cube_mask()).status_code == 200
     with site.platform.sessions() as db:
         project = db.get(Project, a)
         actor = db.scalar(sa.select(User).where(User.username == "admin"))
@@ -90,8 +95,12 @@ def test_blobs_left_by_a_crash_after_commit_are_collected_later(site) -> None:
     assert json.loads(r.stdout)["removed"] == []
     r = runner.invoke(app, ["platform", "gc", "--data", data, "--db", url, "--grace-seconds", "0", "--json"])
     assert r.exit_code == 0, r.output
-    assert set(json.loads(r.stdout)["removed"]) == orphans
+    removed = set(json.loads(r.stdout)["removed"])
+    assert {sha for sha in removed if not sha.endswith(".d")} == orphans  # the versions, then their own slabs
     assert not orphans & set(site.platform.blobs) and site.platform.blobs.verify() == []
+    with site.platform.sessions() as db:
+        kept = [sha for sha in referenced_blobs(db) if manifest_of(site.platform.blobs, sha)]
+    assert kept and all(mask_npy(site.platform.blobs, sha) for sha in kept)  # shared slabs stayed
 
 
 def _verify(target: str, archive: Path) -> tuple[int, dict]:

@@ -66,12 +66,13 @@ def test_backup_restore_drill(tmp_path: Path, database_url: str, request: pytest
     assert out["audit_first_bad"] is None and out["blobs_damaged"] == []
     restored = Platform.open(tmp_path / "restored", database_url=target_db, settings=PlatformSettings())
     try:
+        from aimd.platform.mask_store import mask_npy
         from aimd.platform.models import Task
 
         with restored.sessions() as db, site.platform.sessions() as old:
             t_new, t_old = db.get(Task, task["id"]), old.get(Task, task["id"])
             assert t_new.status == "submitted" and t_new.draft_sha256 == t_old.draft_sha256
-            assert restored.blobs.get(t_new.draft_sha256) == site.platform.blobs.get(t_old.draft_sha256)
+            assert mask_npy(restored.blobs, t_new.draft_sha256) == mask_npy(site.platform.blobs, t_old.draft_sha256)
         assert restored.audit.head() == site.platform.audit.head()
     finally:
         restored.close()

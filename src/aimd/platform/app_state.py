@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from aimd.core.config import PlatformSettings, get_settings
-from aimd.store import AuditLog, BlobStore, make_engine, session_factory, upgrade
+from aimd.platform.mask_store import MaskStore
+from aimd.store import AuditLog, make_engine, session_factory, upgrade
 
 __all__ = ["DB_FILE", "Platform"]
 
@@ -34,7 +35,7 @@ class Platform:
     database_url: str
     engine: Engine
     sessions: sessionmaker[Session]
-    blobs: BlobStore
+    blobs: MaskStore
     audit: AuditLog
 
     @classmethod
@@ -60,7 +61,7 @@ class Platform:
             url,
             engine,
             session_factory(engine),
-            BlobStore(data / "blobs"),
+            MaskStore(data / "blobs"),
             AuditLog(engine, migrate=False),
         )
 

@@ -24,7 +24,8 @@ from aimd.core.atomic import atomic_dir, atomic_write_json
 from aimd.core.errors import ConfigError, IntegrityError, InvalidInputError
 from aimd.core.hashing import sha256_file
 from aimd.platform.app_state import DB_FILE, Platform
-from aimd.store import BlobStore, make_engine
+from aimd.platform.mask_store import MaskStore
+from aimd.store import make_engine
 from aimd.store.audit import ARCHIVE_FOLDER, AuditLog
 
 __all__ = ["backup", "restore", "verify_backup"]
@@ -75,10 +76,10 @@ def backup(platform: Platform, dest: str | Path) -> dict[str, Any]:
                 capture_output=True,
             )
             kind = "postgresql"
-        for sha in platform.blobs:
-            target = tmp / "blobs" / sha[:2] / platform.blobs.path(sha).name
+        for path in platform.blobs.files():  # whole blobs and mask slabs
+            target = tmp / "blobs" / path.parent.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(platform.blobs.path(sha), target)
+            shutil.copy2(path, target)
         archived = platform.data_dir / ARCHIVE_FOLDER
         if archived.is_dir():
             shutil.copytree(archived, tmp / ARCHIVE_FOLDER)
@@ -179,7 +180,7 @@ def restore(src: str | Path, data_dir: str | Path, *, database_url: str | None =
     try:
         log = AuditLog(engine, migrate=False)
         checks = {
-            "blobs_damaged": BlobStore(data_dir / "blobs").verify(),
+            "blobs_damaged": MaskStore(data_dir / "blobs").verify(),
             "audit_first_bad": log.verify(),
             "audit_archive_problems": log.verify_archive(data_dir / ARCHIVE_FOLDER),
             "audit_entries": len(log),

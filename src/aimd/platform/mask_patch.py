@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from aimd.platform.masks import MaskError, _inflate, _wbits, parse_mask
 
-__all__ = ["apply_patch", "inflate", "patch_shape"]
+__all__ = ["apply_patch", "inflate", "patch_shape", "read_patch"]
 
 
 def inflate(body: bytes, encoding: str | None, *, limit: int) -> bytes:
@@ -57,6 +57,28 @@ def patch_shape(body: bytes) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def read_patch(
+    body: bytes, offset: Sequence[int], grid: Sequence[int], *, allowed: set[int], encoding: str | None = None
+) -> tuple[tuple[int, int, int], NDArray[Any]]:
+    """The validated box in ``body`` and its offset (z, y, x), which must lie inside the image ``grid``."""
+    raw = inflate(body, encoding, limit=int(np.prod(tuple(grid))) * 2 + 4096)
+    shape = patch_shape(raw)
+    at = tuple(int(v) for v in offset)
+    size = tuple(int(v) for v in grid)
+    if len(shape) != 3 or len(at) != 3:
+        raise MaskError(
+            f"the patch has shape {list(shape)} at offset {list(at)}; both need 3 axes (z, y, x)",
+            hint="send a 3-D box and its z, y, x offset",
+        )
+    if any(o < 0 or o + n > lim for o, n, lim in zip(at, shape, size, strict=True)) or 0 in shape:
+        box = ", ".join(f"{a} {o}:{o + n}" for a, o, n in zip("zyx", at, shape, strict=True))
+        raise MaskError(
+            f"the patch box {box} leaves the image grid {list(size)} (z, y, x)",
+            hint="send a box of changed voxels inside the image",
+        )
+    return at, parse_mask(raw, shape=shape, allowed=allowed)  # type: ignore[return-value]
+
+
 def apply_patch(
     base: NDArray[Any],
     body: bytes,
@@ -66,21 +88,8 @@ def apply_patch(
     encoding: str | None = None,
 ) -> NDArray[Any]:
     """``base`` with the patch in ``body`` written at ``offset`` (z, y, x); ``base`` is left unchanged."""
-    raw = inflate(body, encoding, limit=int(np.prod(base.shape)) * 2 + 4096)
-    shape = patch_shape(raw)
-    at = tuple(int(v) for v in offset)
-    if len(shape) != 3 or len(at) != 3:
-        raise MaskError(
-            f"the patch has shape {list(shape)} at offset {list(at)}; both need 3 axes (z, y, x)",
-            hint="send a 3-D box and its z, y, x offset",
-        )
-    if any(o < 0 or o + n > lim for o, n, lim in zip(at, shape, base.shape, strict=True)) or 0 in shape:
-        box = ", ".join(f"{a} {o}:{o + n}" for a, o, n in zip("zyx", at, shape, strict=True))
-        raise MaskError(
-            f"the patch box {box} leaves the image grid {list(base.shape)} (z, y, x)",
-            hint="send a box of changed voxels inside the image",
-        )
-    patch = parse_mask(raw, shape=shape, allowed=allowed)
+    at, patch = read_patch(body, offset, base.shape, allowed=allowed, encoding=encoding)
+    shape = patch.shape
     out = base.astype(np.result_type(base.dtype, patch.dtype), copy=True)
     out[at[0] : at[0] + shape[0], at[1] : at[1] + shape[1], at[2] : at[2] + shape[2]] = patch
     return out

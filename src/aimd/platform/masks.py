@@ -18,8 +18,8 @@ Example
 >>> parse_mask(to_npy(a), shape=(4, 8, 8), allowed={1}).shape
 (4, 8, 8)
 >>> up = read_mask_upload(zlib.compress(to_npy(a)), shape=(4, 8, 8), allowed={1}, encoding="deflate")
->>> up.npy == to_npy(a), zlib.decompress(up.zlib_stream) == to_npy(a)
-(True, True)
+>>> up.npy == to_npy(a), up.max_label
+(True, 1)
 """
 
 from __future__ import annotations
@@ -60,12 +60,11 @@ def to_npy(array: NDArray[Any]) -> bytes:
 
 @dataclass(frozen=True)
 class MaskUpload:
-    """A validated mask upload: the ``.npy`` bytes to store, their SHA-256 and, when the upload arrived
-    compressed in the stored form already, the zlib stream to keep as the blob (no second compression)."""
+    """A validated mask upload: the canonical ``.npy`` bytes to store and their SHA-256 (empty when not
+    computed)."""
 
     npy: bytes
     sha256: str
-    zlib_stream: bytes | None
     shape: tuple[int, ...]
     max_label: int
 
@@ -83,14 +82,17 @@ def read_mask_upload(
     allowed: set[int],
     encoding: str | None = None,
     declared_sha256: str | None = None,
+    digest: bool = True,
 ) -> MaskUpload:
     """Validate an uploaded ``.npy`` mask sent as is or with ``Content-Encoding`` ``gzip`` / ``deflate``.
 
     The body is inflated at most to the size the image grid allows, read without a copy, its labels checked
     against ``allowed`` by the maximum (and a lookup table only when the label map has gaps), and stored as
-    uint8 (uint16 above 255). A canonical ``.npy`` (C order, that dtype, ``numpy.save`` header) that
-    arrived compressed keeps its compressed bytes as the blob. With ``declared_sha256`` (the client's
-    ``X-Content-SHA256`` of the ``.npy`` it sent) an upload changed on the way is refused.
+    uint8 (uint16 above 255); any other ``.npy`` layout (Fortran order, another dtype) is rewritten
+    canonical (C order, that dtype, ``numpy.save`` header). With ``declared_sha256`` (the client's
+    ``X-Content-SHA256`` of the ``.npy`` it sent) an upload changed on the way is refused. With
+    ``digest`` False (and nothing declared) the SHA-256 of the whole ``.npy`` is not computed (``sha256``
+    is empty): a store that names the mask by its slabs needs no second hash of every byte.
     """
     expected = tuple(int(s) for s in shape)
     if not body:
@@ -102,7 +104,7 @@ def read_mask_upload(
     top = _check_labels(arr, allowed)
     dtype = np.dtype(np.uint16 if top > 255 else np.uint8)
     canonical = arr.dtype == dtype and not fortran and raw[:header_len] == _npy_header(dtype, expected)
-    sha = sha256_bytes(raw)
+    sha = sha256_bytes(raw) if digest or declared_sha256 is not None else ""
     if declared_sha256 is not None and declared_sha256.strip().lower() != sha:
         raise MaskError(
             f"the mask upload's SHA-256 {sha} differs from the declared X-Content-SHA256 {declared_sha256.strip()!r}",
@@ -111,13 +113,8 @@ def read_mask_upload(
         )
     if not canonical:
         raw = to_npy(arr.astype(dtype))
-        sha = sha256_bytes(raw)
-    stream = None
-    if canonical and wbits == 15:
-        stream = body
-    elif canonical and wbits == 31:
-        stream = _gzip_as_zlib(body, raw)
-    return MaskUpload(npy=raw, sha256=sha, zlib_stream=stream, shape=expected, max_label=top)
+        sha = sha256_bytes(raw) if sha else ""
+    return MaskUpload(npy=raw, sha256=sha, shape=expected, max_label=top)
 
 
 def _wbits(encoding: str | None) -> int | None:
@@ -233,19 +230,6 @@ def _npy_header(dtype: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(buf, header)
     return buf.getvalue()
-
-
-def _gzip_as_zlib(body: bytes, raw: bytes) -> bytes:
-    """The deflate data of a one-member gzip body re-wrapped as a zlib stream (RFC 1950) of ``raw``."""
-    flags, pos = body[3], 10
-    if flags & 4:  # FEXTRA
-        pos += 2 + int.from_bytes(body[pos : pos + 2], "little")
-    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
-        if flags & bit:
-            pos = body.index(b"\0", pos) + 1
-    if flags & 2:  # FHCRC
-        pos += 2
-    return b"\x78\x01" + body[pos:-8] + zlib.adler32(raw).to_bytes(4, "big")
 
 
 def mask_diff(

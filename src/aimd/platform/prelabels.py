@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aimd.core.config import PlatformSettings
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.core.hashing import sha256_file
+from aimd.platform.mask_store import MaskStore, store_npy
 from aimd.platform.masks import parse_mask, to_npy
 from aimd.platform.models import Case, ModelRecord, Project, Task, User
 from aimd.platform.projects import ConflictError, require_unfrozen
@@ -202,7 +203,7 @@ def _from_service(
 def prelabel(
     db: Session,
     audit: AuditLog,
-    blobs: BlobStore,
+    blobs: MaskStore,
     settings: PlatformSettings,
     user: User,
     task: Task,
@@ -220,8 +221,9 @@ def prelabel(
     else:
         labels, detail = _from_file(blobs, case, model)
     mask = _project_mask(labels, model)
-    parse_mask(to_npy(mask), shape=shape, allowed=allowed)
-    sha = blobs.put(to_npy(mask))
+    raw = to_npy(mask)
+    parse_mask(raw, shape=shape, allowed=allowed)
+    sha = store_npy(blobs, raw)  # slabs and a manifest, like a saved draft
     source = f"{model.name}@{model.version}"
     from aimd.platform.workflow import advance_draft
 

@@ -14,6 +14,7 @@ from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import AimdError, IntegrityError, InvalidInputError, PermissionDeniedError
 from aimd.platform import auth, prelabels, projects, workflow
 from aimd.platform.app_state import Platform
+from aimd.platform.mask_store import MaskStore, manifest_of, manifest_stream, mask_npy
 from aimd.platform.masks import MaskError
 from aimd.platform.models import (
     Case,
@@ -24,7 +25,7 @@ from aimd.platform.models import (
 from aimd.platform.rbac import CLASSIFICATIONS, Role
 from aimd.store import BlobStore
 
-__all__ = ["Deps", "blob_response"]
+__all__ = ["MASK_HEADERS", "Deps", "blob_response", "mask_response"]
 
 NPY = "application/octet-stream"
 NPY_BODY = {"requestBody": {"required": True, "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}}
@@ -132,6 +133,27 @@ def blob_response(request: Request, blobs: BlobStore, sha: str, headers: dict[st
     if _accepts_deflate(request.headers.get("accept-encoding", "")):
         return Response(blobs.get_compressed(sha), media_type=NPY, headers={**extra, "Content-Encoding": "deflate"})
     return Response(blobs.get(sha), media_type=NPY, headers=extra)
+
+
+MASK_HEADERS = {
+    "X-Mask-SHA256": "the mask version's name: SHA-256 of its slab manifest (of the .npy for a whole blob)",
+    "X-Content-SHA256": "SHA-256 of the .npy bytes, for a version stored whole (before slabs) only",
+}
+
+
+def mask_response(request: Request, blobs: MaskStore, sha: str, headers: dict[str, str] | None = None) -> Response:
+    """A stored mask version as the answer: to a client that accepts deflate, one zlib stream made of the
+    stored slab segments (nothing inflated on the server); otherwise the assembled, hash-checked ``.npy``.
+    ``X-Mask-SHA256`` names the version."""
+    extra = {**(headers or {}), "X-Mask-SHA256": sha}
+    manifest = manifest_of(blobs, sha)
+    if manifest is None:
+        return blob_response(request, blobs, sha, extra)  # stored whole: X-Content-SHA256 names the .npy
+    extra["Vary"] = "Accept-Encoding"
+    if _accepts_deflate(request.headers.get("accept-encoding", "")):
+        stream = manifest_stream(blobs, manifest)
+        return Response(stream, media_type=NPY, headers={**extra, "Content-Encoding": "deflate"})
+    return Response(mask_npy(blobs, sha, manifest), media_type=NPY, headers=extra)
 
 
 def _accepts_deflate(accept_encoding: str) -> bool:

@@ -9,11 +9,12 @@ from aimd.imaging.windowing import WINDOW_PRESETS
 from aimd.platform import projects, workflow
 from aimd.platform.api import schemas
 from aimd.platform.api.common import (
+    MASK_HEADERS,
     Deps,
     Id,
     QueryId,
     _visible_submission,
-    blob_response,
+    mask_response,
 )
 from aimd.platform.models import (
     Case,
@@ -54,14 +55,14 @@ def register(app: FastAPI, d: Deps) -> None:
         response_class=Response,
         responses=schemas.binary(
             "the submitted label mask",
-            {"X-Reader": "the reader number", "X-Content-SHA256": "SHA-256 of the .npy bytes"},
+            {"X-Reader": "the reader number", **MASK_HEADERS},
         ),
     )
     def submission_mask(submission_id: int, request: Request, user: need(Permission.DIFF_READ), db: DB) -> Response:
         sub = _visible_submission(db, user, submission_id)
         sha, reader = sub.mask_sha256, str(sub.reader)
         db.commit()  # read the blob outside the database transaction
-        return blob_response(request, blobs, sha, {"X-Reader": reader})
+        return mask_response(request, blobs, sha, {"X-Reader": reader})
 
     @app.get("/api/v1/windowing", tags=["projects"])
     def windowing(who: Current) -> dict[str, Any]:

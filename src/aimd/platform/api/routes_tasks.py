@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from aimd.platform import prelabels, projects, workflow
 from aimd.platform.api import schemas
 from aimd.platform.api.common import (
+    MASK_HEADERS,
     MAX_ID,
     NPY_BODY,
     DecisionIn,
@@ -20,6 +21,7 @@ from aimd.platform.api.common import (
     _kinds,
     _task_out,
     blob_response,
+    mask_response,
     save_draft_answer,
 )
 from aimd.platform.models import (
@@ -78,7 +80,7 @@ def register(app: FastAPI, d: Deps) -> None:
             {
                 "ETag": "the draft version",
                 "X-Draft-Source": "manual or model@version",
-                "X-Content-SHA256": "SHA-256 of the .npy bytes",
+                **MASK_HEADERS,
             },
         ),
     )
@@ -90,7 +92,7 @@ def register(app: FastAPI, d: Deps) -> None:
             )
         db.commit()  # read the blob outside the database transaction
         headers = {"ETag": f'"{task.draft_version}"', "X-Draft-Source": task.draft_source or ""}
-        return blob_response(request, blobs, task.draft_sha256, headers)
+        return mask_response(request, blobs, task.draft_sha256, headers)
 
     @app.put(
         "/api/v1/tasks/{task_id}/draft",

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
 from aimd.imaging.volume import Volume
-from aimd.platform.masks import read_mask_upload, to_npy
+from aimd.platform.mask_store import MaskStore, load_mask, patch_version, store_npy
+from aimd.platform.masks import read_mask_upload
 from aimd.platform.models import Case, Project, Task, User, utcnow
 from aimd.platform.projects import ConflictError, NotFoundError, require_unfrozen
 from aimd.platform.rbac import Role, visible_project_ids
@@ -81,11 +82,9 @@ def case_volume(blobs: BlobStore, case: Case) -> Volume:
     )
 
 
-def case_mask(blobs: BlobStore, sha: str) -> NDArray[Any]:
-    """A stored mask."""
-    import io
-
-    return np.load(io.BytesIO(blobs.get(sha)), allow_pickle=False)
+def case_mask(blobs: MaskStore, sha: str) -> NDArray[Any]:
+    """A stored mask version (slabs or a whole blob) as an array."""
+    return load_mask(blobs, sha)
 
 
 def _allowed(project: Project) -> set[int]:
@@ -95,7 +94,7 @@ def _allowed(project: Project) -> set[int]:
 def save_draft(
     db: Session,
     audit: AuditLog,
-    blobs: BlobStore,
+    blobs: MaskStore,
     user: User,
     task: Task,
     body: bytes,
@@ -107,6 +106,8 @@ def save_draft(
     declared_sha256: str | None = None,
 ) -> Task:
     """Autosave: store the mask and bump the draft version; a stale ``If-Match`` is a 409 (no lost update).
+    The version is stored as slabs and a manifest (:mod:`aimd.platform.mask_store`); its name is the
+    manifest's SHA-256.
 
     With ``at`` (z, y, x) the body is a delta save: the box of changed voxels (``encoding`` gzip or none)
     applied onto the draft named by ``If-Match`` (an empty mask before the first save), checked like a
@@ -118,19 +119,15 @@ def save_draft(
     details: dict[str, Any] = {"source": source}
     if at is None:
         upload = read_mask_upload(
-            body, shape=shape, allowed=allowed, encoding=encoding, declared_sha256=declared_sha256
+            body, shape=shape, allowed=allowed, encoding=encoding, declared_sha256=declared_sha256, digest=False
         )
-        if upload.zlib_stream is not None:  # arrived compressed in the stored form: no second compression
-            sha = blobs.put_compressed(upload.sha256, upload.zlib_stream)
-        else:
-            sha = blobs.put(upload.npy)
+        sha = store_npy(blobs, upload.npy)  # slabs already stored (unchanged ones) are only touched
     else:
-        from aimd.platform.mask_patch import apply_patch
+        from aimd.platform.mask_patch import read_patch
 
-        base = case_mask(blobs, base_sha) if base_sha else np.zeros(shape, np.uint8)
-        mask = apply_patch(base, body, at, allowed=allowed, encoding=encoding)
+        offset, patch = read_patch(body, at, shape, allowed=allowed, encoding=encoding)
         details["patch"] = {"offset_zyx": list(at), "base_sha256": base_sha, "patch_bytes": len(body)}
-        sha = blobs.put(to_npy(mask))
+        sha = patch_version(blobs, base_sha, shape, patch, offset)  # reads and writes the touched slabs only
     if not advance_draft(db, task, version, sha, source):
         raise ConflictError("stale draft: another save won", where="If-Match", hint="reload the draft")
     audit.append(
