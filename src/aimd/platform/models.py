@@ -73,6 +73,7 @@ class Project(Base):
     template: Mapped[dict[str, Any]]
     dice_threshold: Mapped[float] = mapped_column(default=0.85)
     kappa_threshold: Mapped[float] = mapped_column(default=0.75)
+    registration_max_mi: Mapped[float] = mapped_column(default=-0.1, server_default=sa.text("-0.1"))
     readers: Mapped[int] = mapped_column(default=2)
     sampling_ratio: Mapped[float] = mapped_column(default=0.1)
     classification: Mapped[str] = mapped_column(sa.String(20), default="internal")

@@ -7,24 +7,15 @@ its audit entry are stored together.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from aimd.annotation.taxonomy import default_taxonomy
 from aimd.core.errors import InvalidInputError
-from aimd.imaging.deid import TextDeidentifier
-from aimd.imaging.nifti_io import read_nifti
-from aimd.imaging.volume import Volume
-from aimd.platform.masks import to_npy
+from aimd.platform.errors import ConflictError, IdentifiersFoundError, NotFoundError, require_unfrozen
 from aimd.platform.models import (
     Case,
     CaseSeries,
@@ -39,12 +30,22 @@ from aimd.platform.models import (
     utcnow,
 )
 from aimd.platform.rbac import CLASSIFICATIONS, Role, visible_project_ids
+from aimd.platform.series.intake import (
+    CaseImport,
+    identifier_findings,
+    import_case,
+    read_image_b64,
+    store_image,
+)
+from aimd.platform.series.registration import DEFAULT_MAX_MI
+from aimd.platform.series.store import series_blobs
 from aimd.store import AuditLog, BlobStore
 
 __all__ = [
     "APP_A_ELEMENTS",
     "CaseImport",
     "ConflictError",
+    "IdentifiersFoundError",
     "NotFoundError",
     "ProjectCreate",
     "TaskDefinition",
@@ -56,23 +57,17 @@ __all__ = [
     "identifier_findings",
     "import_case",
     "member_ids",
+    "pick_assignee",
     "progress",
     "read_image_b64",
     "referenced_blobs",
+    "require_unfrozen",
     "store_image",
     "visible_projects",
 ]
 
 APP_A_ELEMENTS = ("goal", "modalities", "objects_and_outputs", "alignment_rules", "qc_and_traceability")
 """Elements every written task definition holds (001 §6.3.3, App. A.2–A.3)."""
-
-
-class NotFoundError(InvalidInputError):
-    """No such resource, or not visible to the caller (HTTP 404)."""
-
-
-class ConflictError(InvalidInputError):
-    """The request conflicts with the resource's state (HTTP 409): stale version, frozen project..."""
 
 
 class TaskDefinition(BaseModel):
@@ -97,6 +92,13 @@ class ProjectCreate(BaseModel):
     sampling_ratio: float = Field(0.1, ge=0, le=1, description="QC sampling-inspection ratio (§9.3)")
     dice_threshold: float = Field(0.85, ge=0, le=1)
     kappa_threshold: float = Field(0.75, ge=-1, le=1)
+    registration_max_mi: float = Field(
+        DEFAULT_MAX_MI,
+        ge=-10,
+        le=0,
+        description="worst final Mattes MI (SimpleITK's negative MI, lower is better) a series registration "
+        "may reach before it is marked failed (001 §6.4.1)",
+    )
     classification: str = Field("internal", description=f"one of {list(CLASSIFICATIONS)} (001 §11.1.1)")
 
     @field_validator("classification")
@@ -116,19 +118,6 @@ class ProjectCreate(BaseModel):
         if any(v < 1 or v > 65535 for v in value):
             raise ValueError("mask values must be 1 … 65535 (0 is background)")
         return value
-
-
-class CaseImport(BaseModel):
-    """One case: the image (NIfTI, base64), its report text and clinical fields, kept together (§10.1.1)."""
-
-    case_key: str = Field(min_length=1, max_length=200)
-    image_nifti_b64: str = Field(min_length=1)
-    report_text: str = ""
-    fields: dict[str, Any] = Field(default_factory=dict)
-    source: dict[str, Any] = Field(default_factory=dict, description="data source (site, device, batch)")
-    frame_of_reference_uid: str | None = Field(
-        None, max_length=64, description="DICOM FrameOfReferenceUID of the image (series sharing it align by geometry)"
-    )
 
 
 def visible_projects(db: Session, user: User) -> list[Project]:
@@ -168,6 +157,7 @@ def create_project(db: Session, audit: AuditLog, actor: User, spec: ProjectCreat
         sampling_ratio=spec.sampling_ratio,
         dice_threshold=spec.dice_threshold,
         kappa_threshold=spec.kappa_threshold,
+        registration_max_mi=spec.registration_max_mi,
         classification=spec.classification,
         created_by=actor.username,
     )
@@ -175,144 +165,6 @@ def create_project(db: Session, audit: AuditLog, actor: User, spec: ProjectCreat
     db.flush()
     audit.append(actor.username, "project.create", f"project:{project.id}", spec.model_dump(mode="json"), connection=db)
     return project
-
-
-_PSEUDONYM = re.compile(r"^(\[[A-Z]+(-[0-9A-Za-z]+)?\]|[A-Z]{2,12}-[0-9A-Fa-f]{4,})$")
-_KEPT_KINDS = ("DATE", "UID")  # de-identification shifts dates and remaps UIDs; they stay in the data
-
-
-def identifier_findings(text: str, where: str) -> list[dict[str, str]]:
-    """Identifiers the de-identification detectors still find in ``text``.
-
-    Pseudonyms and placeholders written by de-identification (``ANON-64E8…``, ``[ADDRESS]``) are not
-    identifiers; shifted dates and remapped UIDs are kept by design.
-
-    Example
-    -------
-    >>> [h["kind"] for h in identifier_findings("姓名：张伟 电话：13812345678", "report")]
-    ['NAME', 'PHONE']
-    >>> identifier_findings("姓名：ANON-64E88F6B60 住址：[ADDRESS]", "report")
-    []
-    """
-    hits = []
-    for r in TextDeidentifier().find(text):
-        word = re.match(r"[^\s，。；,;]*", text[r.start :])
-        value = (word.group() if word else "").split("：")[-1].split(":")[-1]
-        if r.kind in _KEPT_KINDS or _PSEUDONYM.match(value):
-            continue
-        hits.append({"where": where, "kind": r.kind, "rule": r.rule})
-    return hits
-
-
-def _strings(value: Any, path: str) -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(path, value)]
-    if isinstance(value, dict):
-        return [x for k, v in value.items() for x in _strings(v, f"{path}.{k}")]
-    if isinstance(value, list):
-        return [x for i, v in enumerate(value) for x in _strings(v, f"{path}[{i}]")]
-    return []
-
-
-def read_image_b64(b64: str, where: str = "image_nifti_b64") -> tuple[Volume, bytes]:
-    """The volume in a base64 NIfTI file and the file's bytes; an unreadable one names ``where``."""
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInputError(
-            f"{where} is not base64", where=where, hint="send the NIfTI file's bytes base64-encoded"
-        ) from None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / ("image.nii.gz" if raw[:2] == b"\x1f\x8b" else "image.nii")
-        path.write_bytes(raw)
-        try:
-            return read_nifti(path), raw
-        except Exception as err:  # nibabel raises many kinds for a damaged file
-            raise InvalidInputError(
-                f"the image is not a readable NIfTI file ({err})", where=where, hint="send a .nii or .nii.gz file"
-            ) from None
-
-
-def store_image(blobs: BlobStore, volume: Volume, raw: bytes) -> tuple[str, dict[str, Any]]:
-    """Store a volume's voxels (``.npy``) and its NIfTI file; the voxels' SHA-256 and the geometry record."""
-    arr = np.ascontiguousarray(volume.array)
-    image = {
-        "shape": list(arr.shape),
-        "dtype": str(arr.dtype),
-        "spacing_zyx": list(volume.spacing[::-1]),
-        "spacing": list(volume.spacing),
-        "origin": list(volume.origin),
-        "direction": np.asarray(volume.direction).tolist(),
-        "modality": volume.modality or "CT",
-        "nifti_sha256": blobs.put(raw),
-    }
-    return blobs.put(to_npy(arr)), image
-
-
-def import_case(
-    db: Session, audit: AuditLog, blobs: BlobStore, actor: User, project: Project, spec: CaseImport
-) -> Case:
-    """Import one de-identified case; a file that still carries identifiers is refused (001 §11.2.1)."""
-    if project.frozen:
-        raise ConflictError(
-            "the project is frozen",
-            where=f"project {project.id}",
-            hint="open a change request to revise a frozen version",
-        )
-    volume, raw = read_image_b64(spec.image_nifti_b64)
-    header_text = volume.modality or ""
-    hits = identifier_findings(spec.report_text, "report_text")
-    hits += identifier_findings(header_text, "image header")
-    for where, text in _strings(spec.fields, "fields"):
-        hits += identifier_findings(text, where)
-    if hits:
-        audit.append(
-            actor.username,
-            "import.refused",
-            f"project:{project.id}",
-            {"case_key": spec.case_key, "identifiers": hits},
-            connection=db,
-        )
-        raise IdentifiersFoundError(hits)
-    if db.scalar(sa.select(Case).where(Case.project_id == project.id, Case.case_key == spec.case_key)):
-        raise ConflictError(f"case {spec.case_key!r} is already imported", where="case_key", hint="use a new case key")
-    sha, image = store_image(blobs, volume, raw)
-    if spec.frame_of_reference_uid:
-        image["frame_of_reference_uid"] = spec.frame_of_reference_uid
-    case = Case(
-        project_id=project.id,
-        case_key=spec.case_key,
-        image_sha256=sha,
-        image=image,
-        report_text=spec.report_text,
-        fields=spec.fields,
-        source=spec.source,
-        imported_by=actor.username,
-    )
-    db.add(case)
-    db.flush()
-    audit.append(
-        actor.username,
-        "import",
-        f"case:{case.id}",
-        {"project": project.id, "case_key": spec.case_key, "image_sha256": sha, "deid_check": "no identifiers found"},
-        connection=db,
-    )
-    return case
-
-
-class IdentifiersFoundError(InvalidInputError):
-    """Import refused: identifiers remain (HTTP 422)."""
-
-    def __init__(self, hits: list[dict[str, str]]) -> None:
-        kinds = sorted({h["kind"] for h in hits})
-        places = sorted({h["where"] for h in hits})
-        super().__init__(
-            f"the case still carries identifiers ({', '.join(kinds)}) in {', '.join(places)}",
-            where="import",
-            hint="de-identify with `aimd data deid` before importing (001 §11.2.1)",
-        )
-        self.hits = hits
 
 
 def _load(db: Session, role: str, members: set[int] | None = None) -> dict[int, int]:
@@ -520,7 +372,7 @@ def destroy_project(db: Session, audit: AuditLog, actor: User, project: Project,
         db.scalars(sa.select(Submission.mask_sha256).where(Submission.case_id.in_(case_ids))).all() if case_ids else []
     )
     drafts = db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256).where(Task.project_id == project.id)).all()
-    shas |= set(subs) | {sha for row in drafts for sha in row} | _series_blobs(db, case_ids)
+    shas |= set(subs) | {sha for row in drafts for sha in row} | series_blobs(db, case_ids)
     shas.discard(None)
     what = {
         "project": project.name,
@@ -565,17 +417,9 @@ def referenced_blobs(db: Session) -> set[str]:
         refs.add((image or {}).get("nifti_sha256"))
     for draft, pre in db.execute(sa.select(Task.draft_sha256, Task.prelabel_sha256)):
         refs |= {draft, pre}
-    refs |= _series_blobs(db, None)
+    refs |= series_blobs(db, None)
     refs.discard(None)
     return refs
-
-
-def _series_blobs(db: Session, case_ids: list[int] | None) -> set[str | None]:
-    """Blobs of further series (voxels, NIfTI file, resampled copy) of ``case_ids`` (all with None)."""
-    query = sa.select(CaseSeries.image_sha256, CaseSeries.resampled_sha256, CaseSeries.image)
-    if case_ids is not None:
-        query = query.where(CaseSeries.case_id.in_(case_ids))
-    return {sha for a, b, image in db.execute(query) for sha in (a, b, (image or {}).get("nifti_sha256"))}
 
 
 def collect_blobs(
@@ -597,13 +441,3 @@ def collect_blobs(
     if removed:
         audit.append(actor, "blobs.collect", "blobs", {"removed": removed}, connection=db)
     return removed
-
-
-def require_unfrozen(project: Project) -> None:
-    """Refuse writes to a frozen version."""
-    if project.frozen:
-        raise ConflictError(
-            f"version {project.version} of project {project.id} is frozen and read-only",
-            where=f"project {project.id}",
-            hint="open a change request (001 §11.5.2)",
-        )

@@ -239,6 +239,7 @@ def _project_out(p: Any) -> dict[str, Any]:
         "sampling_ratio": p.sampling_ratio,
         "dice_threshold": p.dice_threshold,
         "kappa_threshold": p.kappa_threshold,
+        "registration_max_mi": p.registration_max_mi,
         "classification": p.classification,
         "version": p.version,
         "frozen": p.frozen,

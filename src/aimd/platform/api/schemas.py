@@ -115,6 +115,7 @@ class ProjectOut(BaseModel):
     sampling_ratio: float
     dice_threshold: float
     kappa_threshold: float
+    registration_max_mi: float
     classification: int | str
     version: int
     frozen: bool
