@@ -1,7 +1,7 @@
 """Delta saves of label masks: a box of changed voxels applied onto the stored draft (001 §10.2.1, §10.2.2).
 
-A patch is a ``.npy`` label array (``z, y, x``) — optionally gzip- or deflate-compressed — placed at a voxel offset
-``(z, y, x)`` of the case's image grid. It goes through the same validation as a whole mask
+A patch is a ``.npy`` label array (``z, y, x``) — optionally gzip-, deflate- or zstd-compressed — placed at a
+voxel offset ``(z, y, x)`` of the case's image grid. It goes through the same validation as a whole mask
 (:func:`aimd.platform.masks.parse_mask`: integer dtype, label values of the project's map), and the box
 must lie inside the grid. A patch that decompresses beyond the size of a whole uint16 mask is refused
 before it is inflated further (the same inflater as whole-mask uploads).
@@ -31,16 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from aimd.platform.masks import MaskError, _inflate, _wbits, parse_mask
+from aimd.platform.masks import MaskError, decode_body, parse_mask
 
-__all__ = ["apply_patch", "inflate", "patch_shape", "read_patch"]
-
-
-def inflate(body: bytes, encoding: str | None, *, limit: int) -> bytes:
-    """The request body without its ``Content-Encoding`` (identity, gzip or deflate), at most ``limit``
-    bytes — the whole-mask upload's own inflater and refusals (400 broken, 413 too large, 415 unknown)."""
-    wbits = _wbits(encoding)
-    return body if wbits is None else _inflate(body, wbits, limit)
+__all__ = ["apply_patch", "patch_shape", "read_patch"]
 
 
 def patch_shape(body: bytes) -> tuple[int, ...]:
@@ -61,7 +54,7 @@ def read_patch(
     body: bytes, offset: Sequence[int], grid: Sequence[int], *, allowed: set[int], encoding: str | None = None
 ) -> tuple[tuple[int, int, int], NDArray[Any]]:
     """The validated box in ``body`` and its offset (z, y, x), which must lie inside the image ``grid``."""
-    raw = inflate(body, encoding, limit=int(np.prod(tuple(grid))) * 2 + 4096)
+    raw = decode_body(body, encoding, limit=int(np.prod(tuple(grid))) * 2 + 4096)
     shape = patch_shape(raw)
     at = tuple(int(v) for v in offset)
     size = tuple(int(v) for v in grid)

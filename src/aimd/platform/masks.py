@@ -2,7 +2,7 @@
 
 Masks travel as NumPy ``.npy`` arrays in ``(z, y, x)`` order on the case's image grid, with integer
 voxel values from the project's label map (0 = background), as is or compressed (``Content-Encoding:
-gzip`` or ``deflate``: a 52 MB mask of mostly background travels as a few hundred kB).
+gzip``, ``deflate`` or ``zstd``: a 52 MB mask of mostly background travels as a few hundred kB).
 :func:`read_mask_upload` refuses a truncated upload, a wrong shape, a non-integer dtype or a value
 outside the label map, naming the problem; nothing is stored then. :func:`mask_diff` compares two
 masks label by label: Dice, HD95, volume change and the slices that changed.
@@ -38,7 +38,7 @@ from aimd.core.errors import InvalidInputError
 from aimd.core.hashing import sha256_bytes
 from aimd.metrics import segmentation_metrics
 
-__all__ = ["MaskError", "MaskUpload", "mask_diff", "parse_mask", "read_mask_upload", "to_npy"]
+__all__ = ["MaskError", "MaskUpload", "decode_body", "mask_diff", "parse_mask", "read_mask_upload", "to_npy"]
 
 _DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.uint32, np.bool_)
 
@@ -97,9 +97,8 @@ def read_mask_upload(
     expected = tuple(int(s) for s in shape)
     if not body:
         raise MaskError("the mask upload is empty", hint="send the mask as a .npy array (numpy.save)", status=400)
-    wbits = _wbits(encoding)
     limit = 65536 + 8 * int(np.prod(expected))
-    raw = body if wbits is None else _inflate(body, wbits, limit)
+    raw = decode_body(body, encoding, limit=limit)
     arr, header_len, fortran = _npy_view(raw, expected)
     top = _check_labels(arr, allowed)
     dtype = np.dtype(np.uint16 if top > 255 else np.uint8)
@@ -117,17 +116,22 @@ def read_mask_upload(
     return MaskUpload(npy=raw, sha256=sha, shape=expected, max_label=top)
 
 
-def _wbits(encoding: str | None) -> int | None:
+def decode_body(body: bytes, encoding: str | None, *, limit: int) -> bytes:
+    """``body`` without its ``Content-Encoding`` (identity, gzip, deflate or zstd), inflated to at most
+    ``limit`` bytes: a broken or truncated stream or data after it is a 400, more than ``limit`` a 413,
+    another encoding a 415."""
     coding = (encoding or "identity").strip().lower()
     if coding in ("", "identity"):
-        return None
+        return body
     if coding in ("gzip", "x-gzip"):
-        return 31
+        return _inflate(body, 31, limit)
     if coding == "deflate":
-        return 15
+        return _inflate(body, 15, limit)
+    if coding == "zstd":
+        return _unzstd(body, limit)
     raise MaskError(
         f"Content-Encoding {encoding!r} is not accepted for masks",
-        hint="send the .npy as is, or compressed with gzip or deflate (zlib)",
+        hint="send the .npy as is, or compressed with gzip, deflate (zlib) or zstd",
         status=415,
     )
 
@@ -142,22 +146,52 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
             hint="compress the whole .npy with the Content-Encoding you name (gzip or deflate)",
             status=400,
         ) from None
-    if len(raw) >= limit and not inflater.eof:
+    return _whole_stream(raw, limit, done=inflater.eof, rest=inflater.unused_data)
+
+
+_ZSTD_STEP = 256  # compressed bytes fed at a time: one zstd byte inflates to at most ~32 kB (an RLE block)
+
+
+def _unzstd(body: bytes, limit: int) -> bytes:
+    import zstandard
+
+    inflater = zstandard.ZstdDecompressor().decompressobj()
+    parts, size = [], 0
+    try:
+        for start in range(0, len(body), _ZSTD_STEP):
+            part = inflater.decompress(body[start : start + _ZSTD_STEP])
+            parts.append(part)
+            size += len(part)
+            if size > limit or inflater.eof:
+                break
+    except zstandard.ZstdError as err:
+        raise MaskError(
+            f"the zstd mask upload cannot be decompressed ({err})",
+            hint="compress the whole .npy as one zstd frame",
+            status=400,
+        ) from None
+    raw = b"".join(parts)
+    return _whole_stream(raw, limit, done=inflater.eof and size <= limit, rest=inflater.unused_data)
+
+
+def _whole_stream(raw: bytes, limit: int, *, done: bool, rest: bytes) -> bytes:
+    """``raw`` when the stream ended within ``limit`` bytes with nothing after it; the refusal otherwise."""
+    if len(raw) >= limit and not done:
         raise MaskError(
             f"the mask upload inflates beyond {limit} bytes, more than a mask on the image grid can hold",
             hint="send one mask on the case's image grid",
             status=413,
         )
-    if not inflater.eof:
+    if not done:
         raise MaskError(
             "the compressed mask upload is truncated (the stream ends early)",
             hint="send the whole compressed file",
             status=400,
         )
-    if inflater.unused_data:
+    if rest:
         raise MaskError(
-            f"{len(inflater.unused_data)} bytes follow the compressed mask",
-            hint="send one compressed stream (one gzip member)",
+            f"{len(rest)} bytes follow the compressed mask",
+            hint="send one compressed stream (one gzip member, one zstd frame)",
             status=400,
         )
     return raw

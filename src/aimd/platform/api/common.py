@@ -290,6 +290,8 @@ async def save_draft_answer(
 ) -> JSONResponse:
     """A draft save (whole mask, or with ``at=``/``encoding=`` a delta box) in a worker thread, and its answer."""
     body = await request.body()
+    if "at" not in patch:
+        patch["content_type"] = request.headers.get("content-type")
 
     def work() -> Task:
         with platform.sessions() as db:

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
 from aimd.imaging.volume import Volume
+from aimd.platform.mask_nifti import is_nifti_upload, nifti_mask_npy
 from aimd.platform.mask_store import MaskStore, load_mask, patch_version, store_npy
-from aimd.platform.masks import read_mask_upload
+from aimd.platform.masks import decode_body, read_mask_upload
 from aimd.platform.models import Case, Project, Task, User, utcnow
 from aimd.platform.projects import ConflictError, NotFoundError, require_unfrozen
 from aimd.platform.rbac import Role, visible_project_ids
@@ -104,6 +105,7 @@ def save_draft(
     at: tuple[int, int, int] | None = None,
     encoding: str | None = None,
     declared_sha256: str | None = None,
+    content_type: str | None = None,
 ) -> Task:
     """Autosave: store the mask and bump the draft version; a stale ``If-Match`` is a 409 (no lost update).
     The version is stored as slabs and a manifest (:mod:`aimd.platform.mask_store`); its name is the
@@ -111,16 +113,23 @@ def save_draft(
 
     With ``at`` (z, y, x) the body is a delta save: the box of changed voxels (``encoding`` gzip or none)
     applied onto the draft named by ``If-Match`` (an empty mask before the first save), checked like a
-    whole mask (:mod:`aimd.platform.mask_patch`). A whole mask may arrive compressed (``encoding`` gzip or
-    deflate) and with ``declared_sha256``, the ``X-Content-SHA256`` of the ``.npy`` sent (checked)."""
-    shape, allowed, version = _open_for_save(db, task, if_match)
+    whole mask (:mod:`aimd.platform.mask_patch`). A whole mask may arrive compressed (``encoding`` gzip,
+    deflate or zstd), with ``declared_sha256``, the ``X-Content-SHA256`` of the ``.npy`` sent (checked), and
+    as a NIfTI file on the case's grid (``content_type`` application/x-nifti or recognised by its bytes;
+    :mod:`aimd.platform.mask_nifti`)."""
+    image, allowed, version = _open_for_save(db, task, if_match)
+    shape = list(image["shape"])
     base_sha = task.draft_sha256
     db.commit()  # end the read: a large upload is parsed and stored without holding the database
     details: dict[str, Any] = {"source": source}
     if at is None:
-        upload = read_mask_upload(
-            body, shape=shape, allowed=allowed, encoding=encoding, declared_sha256=declared_sha256, digest=False
-        )
+        limit = 65536 + 8 * int(np.prod(shape))  # a NIfTI header and int64 voxels at most
+        raw = decode_body(body, encoding, limit=limit)
+        if is_nifti_upload(raw, content_type):
+            raw = nifti_mask_npy(raw, image, limit=limit, declared_sha256=declared_sha256)
+            declared_sha256 = None
+            details["format"] = "nifti"
+        upload = read_mask_upload(raw, shape=shape, allowed=allowed, declared_sha256=declared_sha256, digest=False)
         sha = store_npy(blobs, upload.npy)  # slabs already stored (unchanged ones) are only touched
     else:
         from aimd.platform.mask_patch import read_patch
@@ -140,9 +149,10 @@ def save_draft(
     return task
 
 
-def _open_for_save(db: Session, task: Task, if_match: str | None) -> tuple[list[int], set[int], int]:
+def _open_for_save(db: Session, task: Task, if_match: str | None) -> tuple[dict[str, Any], set[int], int]:
     """Checks before a draft save (project not frozen, task open, ``If-Match`` equal to the draft version);
-    the image shape (z, y, x), the allowed label values and the version the save starts from."""
+    the case image record (shape z, y, x and geometry), the allowed label values and the version the save
+    starts from."""
     project = db.get(Project, task.project_id)
     case = db.get(Case, task.case_id)
     assert project is not None and case is not None
@@ -158,7 +168,7 @@ def _open_for_save(db: Session, task: Task, if_match: str | None) -> tuple[list[
             where="If-Match",
             hint="reload the draft, merge your edits and save again",
         )
-    return list(case.image["shape"]), _allowed(project), task.draft_version
+    return dict(case.image), _allowed(project), task.draft_version
 
 
 def advance_draft(db: Session, task: Task, version: int, sha: str, source: str, *, prelabel: bool = False) -> bool:
