@@ -285,20 +285,28 @@ def gc_cmd(
         console.print(f"{len(removed)} unreferenced blob(s) removed, {kept} kept", highlight=False)
 
 
-def _members(project: str, data: Path, db: str | None, json_out: bool, change) -> None:
+def _project(s, project: str):
+    """The project named (or numbered) ``project``."""
     import sqlalchemy as sa
 
     from aimd.core.errors import InvalidInputError
-    from aimd.platform.models import Project, User
+    from aimd.platform.models import Project
+
+    found = s.scalar(sa.select(Project).where(Project.name == project))
+    if found is None and project.isdigit():
+        found = s.get(Project, int(project))
+    if found is None:
+        raise InvalidInputError(f"no project {project!r}", where="PROJECT", hint="give its name or id")
+    return found
+
+
+def _members(project: str, data: Path, db: str | None, json_out: bool, change) -> None:
+    from aimd.platform.models import User
 
     platform = _open(data, db)
     try:
         with platform.sessions() as s:
-            found = s.scalar(sa.select(Project).where(Project.name == project))
-            if found is None and project.isdigit():
-                found = s.get(Project, int(project))
-            if found is None:
-                raise InvalidInputError(f"no project {project!r}", where="PROJECT", hint="give its name or id")
+            found = _project(s, project)
             actor = User(username="aimd platform cli")
             out = change(s, platform.audit, actor, found)
             s.commit()
@@ -343,6 +351,60 @@ def member_list(project: str, data: Path = DataOption, db: str | None = DbOption
     from aimd.platform.members import list_members
 
     _members(project, data, db, json_out, lambda s, _audit, _actor, p: list_members(s, p))
+
+
+@app.command(
+    "import-study",
+    epilog="Example: aimd platform import-study nodules study-deid/ --case-key case-0001 --data aimd-platform",
+)
+def import_study_cmd(
+    project: str,
+    study: Path = typer.Argument(..., help="Folder or .zip archive of the study's de-identified DICOM files."),
+    case_key: str = typer.Option(..., "--case-key", help="Key of the new case."),
+    primary: str | None = typer.Option(
+        None, "--primary", help="SeriesInstanceUID to annotate (default: the volume with the most slices)."
+    ),
+    report: Path | None = typer.Option(None, "--report", help="Report text file (UTF-8) kept with the case."),
+    data: Path = DataOption,
+    db: str | None = DbOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Import a DICOM study as one case: its series split, checked and registered onto the primary series."""
+    from aimd.core.errors import InvalidInputError
+    from aimd.platform.models import User
+    from aimd.platform.projects import IdentifiersFoundError
+    from aimd.platform.series.study import StudyImport, import_study
+
+    if not study.exists():
+        raise InvalidInputError("no such folder or file", where=str(study), hint="pass the study's folder or .zip")
+    spec = StudyImport(
+        case_key=case_key, primary_series_uid=primary, report_text=report.read_text("utf-8") if report else ""
+    )
+    source = {"archive": study.read_bytes()} if study.is_file() else {"folder": study}
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            actor = User(username="aimd platform cli")
+            try:
+                out = import_study(s, platform.audit, platform.blobs, actor, _project(s, project), spec, **source)
+            except IdentifiersFoundError:
+                s.commit()  # the refusal is audited
+                raise
+            s.commit()
+    finally:
+        platform.close()
+    if json_out:
+        print_json(out)
+        return
+    console.print(f"case {out['case']['case_key']} (id {out['case']['id']}): primary {out['primary']}", highlight=False)
+    for row in out["series"]:
+        reg = row["registration"] or {}
+        what = (
+            row["role"]
+            if not reg
+            else f"{reg['method']} {reg['status']} coverage {reg['overlap']:.0%} MI {reg['mattes_mi']}"
+        )
+        console.print(f"  {row['series_uid']} {row['modality']} {row['slices']} slices: {what}", highlight=False)
 
 
 @app.command("audit-archive", epilog="Example: aimd platform audit-archive --data aimd-platform --days 1825")

@@ -242,6 +242,8 @@ def _check_positions(volume: Volume) -> list[Finding]:
                 "resample to a uniform grid and record the spacing (001 §7.2 c)",
                 slice=worst + 1,
                 file=_slice_refs(volume, worst + 1).get("file"),
+                worst_step_mm=round(float(steps[worst]), 6),
+                typical_step_mm=round(median, 6),
                 **loc,
             )
         )

@@ -28,6 +28,7 @@ from aimd.platform.api import (
     routes_audit,
     routes_marks,
     routes_projects,
+    routes_studies,
     routes_tasks,
     routes_users,
     routes_workspace,
@@ -142,7 +143,15 @@ def create_app(platform: Platform) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for routes in (routes_users, routes_projects, routes_tasks, routes_audit, routes_marks, routes_workspace):
+    for routes in (
+        routes_users,
+        routes_projects,
+        routes_tasks,
+        routes_audit,
+        routes_marks,
+        routes_workspace,
+        routes_studies,
+    ):
         routes.register(app, d)
     _mount_workspace(app)
     return app

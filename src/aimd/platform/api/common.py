@@ -169,8 +169,8 @@ def _accepts_deflate(accept_encoding: str) -> bool:
 
 
 def _status(err: AimdError) -> int:
-    if isinstance(err, MaskError):
-        return err.status
+    if isinstance(err, MaskError) or isinstance(getattr(err, "status", None), int):
+        return int(getattr(err, "status"))  # noqa: B009
     for cls, code in (
         (auth.AuthError, 401),
         (PermissionDeniedError, 403),

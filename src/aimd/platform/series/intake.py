@@ -37,6 +37,7 @@ __all__ = [
     "import_case",
     "read_image_b64",
     "refuse_identifiers",
+    "require_open",
     "store_image",
     "text_findings",
 ]
@@ -144,7 +145,7 @@ def store_image(blobs: BlobStore, volume: Volume, raw: bytes) -> tuple[str, dict
     return blobs.put(to_npy(arr)), image
 
 
-def _require_open(project: Project) -> None:
+def require_open(project: Project) -> None:
     if project.frozen:
         raise ConflictError(
             "the project is frozen",
@@ -164,16 +165,19 @@ def add_case(
     blobs: BlobStore,
     actor: User,
     project: Project,
-    spec: CaseImport,
+    spec: Any,
     volume: Volume,
     raw: bytes,
+    *,
+    frame_of_reference_uid: str | None = None,
     image_extra: dict[str, Any] | None = None,
 ) -> Case:
-    """Store a checked case (``volume`` with its NIfTI bytes ``raw``) and audit the import."""
+    """Store a checked case (``volume`` with its NIfTI bytes ``raw``; ``spec`` names its case key, report
+    text, fields and source) and audit the import."""
     _require_new(db, project, spec.case_key)
     sha, image = store_image(blobs, volume, raw)
-    if spec.frame_of_reference_uid:
-        image["frame_of_reference_uid"] = spec.frame_of_reference_uid
+    if frame_of_reference_uid:
+        image["frame_of_reference_uid"] = frame_of_reference_uid
     image |= image_extra or {}
     case = Case(
         project_id=project.id,
@@ -201,9 +205,11 @@ def import_case(
     db: Session, audit: AuditLog, blobs: BlobStore, actor: User, project: Project, spec: CaseImport
 ) -> Case:
     """Import one de-identified case; a file that still carries identifiers is refused (001 §11.2.1)."""
-    _require_open(project)
+    require_open(project)
     volume, raw = read_image_b64(spec.image_nifti_b64)
     hits = text_findings(spec.report_text, spec.fields) + identifier_findings(volume.modality or "", "image header")
     refuse_identifiers(db, audit, actor, f"project:{project.id}", {"case_key": spec.case_key}, hits)
     _require_new(db, project, spec.case_key)
-    return add_case(db, audit, blobs, actor, project, spec, volume, raw)
+    return add_case(
+        db, audit, blobs, actor, project, spec, volume, raw, frame_of_reference_uid=spec.frame_of_reference_uid
+    )

