@@ -1,7 +1,9 @@
 // Project admin: create, import, distribute, progress, freeze, export (buttons follow the role).
 import { call, get, post, session } from "../api.js";
 import { h, mount, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { getLang, t } from "../i18n.js";
+
+const L = (zh, en) => (getLang() === "zh" ? zh : en);
 
 const CAN = {
   admin: ["create", "import", "distribute", "freeze", "export"],
@@ -53,6 +55,7 @@ export async function adminScreen() {
             await render();
           }) }, t("import"))) : null,
         can.has("import") && !p.frozen && prog.cases ? await seriesForm(p) : null,
+        can.has("import") && !p.frozen ? studyForm(p) : null,
         h("div", { class: "tools" },
           can.has("distribute") ? h("button", { class: "do-distribute", onclick: guard(async () => {
             const out = await post(`/projects/${p.id}/distribute`, {});
@@ -98,6 +101,50 @@ export async function adminScreen() {
       }) }, t("addSeries")), out);
   }
 
+  // A DICOM study (zip): the server splits its series, picks the primary and registers the others.
+  function studyForm(p) {
+    const file = h("input", { type: "file", class: "study-zip", accept: ".zip,application/zip" });
+    const key = h("input", { class: "study-key", placeholder: t("casekey") });
+    const primary = h("input", { class: "study-primary", placeholder: L("主序列 UID（可选）", "Primary SeriesInstanceUID (optional)"), size: 32 });
+    const out = h("div", { class: "study-out" }, studies.has(p.id) ? studyTable(studies.get(p.id)) : null);
+    return h("div", { class: "import study" }, h("strong", {}, L("导入 DICOM 检查 (zip)", "Import DICOM study (zip)")), " ", key, file, primary,
+      h("button", { class: "do-study", onclick: guard(async () => {
+        if (!file.files[0]) throw new Error(L("请选择 zip 文件", "Choose a zip file"));
+        const form = new FormData();
+        form.append("file", file.files[0]);
+        form.append("case_key", key.value);
+        if (primary.value) form.append("primary_series_uid", primary.value);
+        out.replaceChildren(h("span", {}, L("导入中…", "importing…")));
+        try {
+          studies.set(p.id, await call("POST", `/projects/${p.id}/studies`, { body: form }));
+        } catch (ex) { out.replaceChildren(); throw ex; }
+        toast(`${t("import")}: ${key.value}`);
+        await render();
+      }) }, L("导入检查", "Import study")), out);
+  }
+  function studyTable(res) {
+    const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(100 * x)} %`);
+    const rows = res.series.map((s) => {
+      const r = s.registration;
+      const state = s.role === "primary" ? "ok" : r.status === "ok" ? "ok" : "error";
+      return h("tr", { class: `study-series ${state}`, dataset: { uid: s.series_uid, role: s.role } },
+        h("td", { title: s.series_uid }, `…${s.series_uid.slice(-12)}`), h("td", {}, s.modality || ""), h("td", {}, s.description || ""),
+        h("td", { class: "slices" }, String(s.slices)),
+        h("td", { class: "role" }, s.role === "primary" ? L("主序列", "primary") : L("已配准", "registered")),
+        h("td", { class: "reg" }, r ? `${r.method} · ${r.status}` : "–"),
+        h("td", { class: "mi" }, r && r.mattes_mi !== null ? r.mattes_mi.toFixed(3) : "–"),
+        h("td", { class: "coverage" }, r ? pct(r.overlap) : "–"),
+        h("td", {}, [r?.message, ...(s.warnings || [])].filter(Boolean).join("; ")));
+    });
+    return h("div", {},
+      h("p", { class: "study-primary-out" }, `${t("case")} ${res.case.case_key} · ${L("主序列", "primary")}: …${res.primary.slice(-12)} (${res.primary_rule})`),
+      h("table", { class: "study-table" },
+        h("tr", {}, ["SeriesInstanceUID", L("模态", "Modality"), L("描述", "Description"), L("层数", "Slices"), L("角色", "Role"),
+          L("配准", "Registration"), "Mattes MI", L("覆盖", "Coverage"), L("说明", "Notes")].map((x) => h("th", {}, x))),
+        rows));
+  }
+
+  const studies = new Map();
   mount(h("div", {}, root, exported));
   await guard(render)();
 }

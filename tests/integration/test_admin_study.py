@@ -1,0 +1,91 @@
+"""The admin screen's DICOM study import in Debian's Chromium against `aimd platform serve`: a zip of a
+de-identified two-series study is uploaded, the screen lists the series found with their slice counts,
+the chosen primary and the registration's status, Mattes MI and coverage, as the server stored them; a
+broken upload shows the server's refusal naming the problem (001 §6.4.1, §10.1.1)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workspace_support import CHROMIUM, chromium, login, serve_platform, shot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from study_support import deidentified_study, zip_folder
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is absent (apt-get install chromium)"),
+]
+
+TASK = {
+    "goal": "outline brain lesions",
+    "modalities": ["MR"],
+    "objects_and_outputs": "lesion masks",
+    "alignment_rules": "series of one study registered onto the annotated series",
+    "qc_and_traceability": "level-1 QC",
+}
+
+
+def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Path) -> None:
+    study = deidentified_study(tmp_path / "study")
+    archive = tmp_path / "study.zip"
+    archive.write_bytes(zip_folder(study, only=("t1", "coarse")))
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with serve_platform(tmp_path / "srv", {"admin": "admin"}) as served, chromium() as ctx:
+        with served.api("admin") as api:
+            body = {"name": "brain", "task_definition": TASK, "label_map": {1: "LUNG"}, "readers": 1}
+            project = api.post("/api/v1/projects", json=body).json()["id"]
+        served.tokens.pop("admin", None)  # the page's login ends this API session
+        page = ctx.new_page()
+        login(page, served, "admin")
+        page.goto(f"{served.url}/#/admin")
+        card = page.locator(f".card.project[data-project='{project}']")
+        card.locator(".study-key").fill("mr-study-1")
+        card.locator(".study-zip").set_input_files(str(tmp_path / "broken.zip"))
+        card.locator(".do-study").click()
+        page.wait_for_function("document.querySelector('#admin-error').textContent.length > 0")
+        assert "not a zip" in page.inner_text("#admin-error")
+        card.locator(".study-zip").set_input_files(str(archive))
+        card.locator(".do-study").click()
+        page.wait_for_selector(".study-table", timeout=120_000)
+        card = page.locator(f".card.project[data-project='{project}']")
+        rows = card.locator("tr.study-series")
+        assert rows.count() == 2 and page.inner_text("#admin-error") == ""
+        primary = card.locator("tr.study-series[data-role=primary]")
+        registered = card.locator("tr.study-series[data-role=registered]")
+        assert primary.locator(".slices").inner_text() == "20" == registered.locator(".slices").inner_text()
+        assert "rigid_mattes_mi · ok" in registered.locator(".reg").inner_text()
+        shown_mi = float(registered.locator(".mi").inner_text())
+        coverage = int(registered.locator(".coverage").inner_text().split()[0])
+        shot(page, "admin-study-import")
+        token = page.evaluate("sessionStorage.getItem('aimd.token')")
+        stored = _stored_series(served, token, project)
+        assert stored["case_key"] == "mr-study-1" and primary.get_attribute("data-uid") == stored["primary"]
+        reg = stored["registration"]
+        assert registered.get_attribute("data-uid") == stored["series_key"]
+        assert shown_mi == pytest.approx(reg["mattes_mi"], abs=1e-3) and coverage == round(100 * reg["overlap"])
+
+
+def _stored_series(served: Any, token: str, project: int) -> dict[str, Any]:
+    """What the server stored (read from its database, not from the page)."""
+    import sqlalchemy as sa
+
+    from aimd.platform import Platform
+    from aimd.platform.models import Case, CaseSeries
+
+    platform = Platform.open(served.data)
+    try:
+        with platform.sessions() as db:
+            case = db.scalar(sa.select(Case).where(Case.project_id == project))
+            row = db.scalar(sa.select(CaseSeries).where(CaseSeries.case_id == case.id))
+            return {
+                "case_key": case.case_key,
+                "primary": case.image["dicom"]["series_uid"],
+                "series_key": row.series_key,
+                "registration": row.registration,
+            }
+    finally:
+        platform.close()
