@@ -102,3 +102,27 @@ def zip_folder(folder: Path, only: tuple[str, ...] = (), extra: dict[str, bytes]
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest
+
+
+def deidentify_folder(src: Path, dest: Path) -> Path:
+    """``src`` de-identified by `aimd data deid` into ``dest`` (its log left out)."""
+    deidentify_path(src, dest, dest.parent / f"{dest.name}-map.json", salt="study tests")
+    (dest / "deid_log.json").unlink()
+    return dest
+
+
+def phantom_study(dest: Path) -> tuple[Path, str]:
+    """A de-identified phantom study (32³ CT series and its DX radiograph) and its de-identified report."""
+    from aimd.phantoms.case import build_case, write_case
+    from aimd.phantoms.sites import SITE_PROFILES
+
+    case_dir = dest / "case"
+    write_case(build_case("case_0001", 0, seed=0, size=32, site=SITE_PROFILES[0]), case_dir)
+    raw = dest / "raw"
+    shutil.copytree(case_dir / "ct", raw / "ct")
+    shutil.copy(case_dir / "dx.dcm", raw / "dx.dcm")
+    shutil.copy(case_dir / "report_zh.txt", raw / "report_zh.txt")
+    out = deidentify_folder(raw, dest / "deid")
+    report = (out / "report_zh.txt").read_text("utf-8")
+    (out / "report_zh.txt").unlink()
+    return out, report

