@@ -210,3 +210,25 @@ def test_real_pydicom_series_with_a_gap_or_mixed_orientations_are_refused(site, 
     r = _upload(site, project, zip_folder(mixed))
     assert r.status_code == 422 and "mixed orientations" in r.json()["message"], r.json()
     assert _stored(site) == (0, 0)
+
+
+def test_pydicom_data_multiframe_mr_twice_encoded_is_a_duplicate_and_alone_lacks_orientation(
+    site, tmp_path: Path
+) -> None:
+    """pydicom-data's enhanced multi-frame MR stored twice (plain and RLE, one SOPInstanceUID) is a duplicate;
+    alone it lacks the orientation a volume needs: both refuse the study naming the file."""
+    from pydicom.data import get_testdata_file
+
+    raw = tmp_path / "raw" / "emri"
+    raw.mkdir(parents=True)
+    for name in ("emri_small.dcm", "emri_small_RLE.dcm"):
+        shutil.copy(get_testdata_file(name), raw / name)
+    deid = deidentify_folder(raw.parent, tmp_path / "deid")
+    project = site.project(readers=1)
+    r = _upload(site, project, zip_folder(deid))
+    assert r.status_code == 422 and "SOPInstanceUID" in r.json()["message"], r.json()
+    assert r.json()["where"] == "emri/emri_small_RLE.dcm"
+    (deid / "emri" / "emri_small_RLE.dcm").unlink()
+    r = _upload(site, project, zip_folder(deid))
+    assert r.status_code == 422 and "DIRECTION_MISSING" in r.json()["message"], r.json()
+    assert r.json()["where"] == "emri/emri_small.dcm" and _stored(site) == (0, 0)
