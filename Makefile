@@ -90,6 +90,7 @@ benchmark: install
 	$(PY) benchmarks/platform_load.py
 	$(PY) benchmarks/device_models.py
 	$(PY) benchmarks/ui_timings.py
+	AIMD_TESTDATA=$(abspath $(TESTDATA)) $(PY) benchmarks/registration_mi.py
 
 clean:
 	rm -rf $(VENV) $(TESTDATA) aimd-demo build .pytest_cache .ruff_cache web/node_modules src/aimd/platform/static

