@@ -2,29 +2,42 @@
 
 Each backend gets a fresh platform (``aimd platform serve``, a real uvicorn process) with one project,
 one case per simulated user and one annotate task each. Locust, used as a library (in a child process),
-runs N concurrent annotators mixing the routes a viewer uses: list tasks, load the case image, load the
-mask draft (both answered as the stored deflate stream) and save the draft, in one of two save modes,
-run one after the other against the same server:
+runs N concurrent users in one of two profiles:
+
+* ``annotator`` (default), how people annotate (001 §10.2.1: loading, browsing, segmentation
+  interaction): a user opens a task — the task list, the case image, the stored draft (its ETag) — then
+  draws; the workspace's debounced autosave sends what changed every 1–3 s (think time uniform between
+  ``AUTOSAVE_S`` = 1 and 3 s between saves), and after each save there is a 2 % chance
+  (``SWITCH_TASK``) that the user opens a task again (list, case, mask; about once every 100 s) before the
+  next save. Browsing, zoom and window/level run in the browser and send no request.
+* ``stress``: every 0.2 s one of list tasks, load case, load mask (weights 2 each) or save (weight 3) —
+  a user reloads the case image and mask about once a second; a stress test, not an annotator.
+
+Saves come in one of two modes, run one after the other against the same server:
 
 * ``whole``: ``PUT /tasks/{id}/draft`` with If-Match, a whole label mask of the case's shape sent with
   ``Content-Encoding: deflate``;
 * ``delta``: what the annotation workspace's autosave sends — ``PATCH /tasks/{id}/draft?z=&y=&x=`` with
   If-Match and the gzip ``.npy`` box of one brush stroke (3 slices × 40 × 40 voxels, a 6-voxel brush along
-  a line), the next If-Match taken from the answer's ETag. Each user first loads the stored draft (its ETag).
+  a line), the next If-Match taken from the answer's ETag.
 
-The server's CPU seconds in each measured window and, measured apart and interleaved, the CPU of one save
-(whole mask plain / deflate, delta stroke) are reported.
+Logins (argon2id, slow on purpose), the first task opening and the first save of every user are warm-up,
+not measured. The server's CPU seconds in each measured window and, measured apart and interleaved, the
+CPU of one save before and after mask slabs (whole mask as one blob / as slabs, delta stroke onto a
+whole-blob draft / onto a slab draft) are reported.
 
 Values first: after each mode every acknowledged save is checked against the database and blob store —
-whole mode: the last acknowledged mask of each task is stored byte-identical; delta mode: the draft the
-mode started from with every acknowledged stroke written into it in order, rebuilt with numpy, equals the
-stored ``.npy`` byte for byte. A mismatch prints VALUES DIFFER and exits 1 before any timing is reported.
+whole mode: the last acknowledged mask of each task is stored byte-identical (SHA-256 of the stored
+``.npy``, assembled from hash-checked slabs, equals the client's); delta mode: the draft the mode started
+from with every acknowledged stroke written into it in order, rebuilt with numpy, equals the stored
+``.npy`` byte for byte. A mismatch prints VALUES DIFFER and exits 1 before any timing is reported.
 Then, per database and mode: requests, errors, p50/p95 per route and overall, server CPU per request, the
 load average and the PostgreSQL / SQLite p95 ratio. Targets (001 load profile): save p95 ≤ 300 ms,
 all-route p95 ≤ 500 ms, 0 errors with 50 users and a 200×512×512 uint8 mask.
 
 Usage: ``python benchmarks/platform_load.py [--users 50] [--seconds 30] [--shape 200,512,512]
-[--mode whole|delta|both] [--quick] [--json]`` (``--quick``: 8 users, 10 s, 16×128×128).
+[--mode whole|delta|both] [--profile annotator|stress] [--quick] [--json]`` (``--quick``: 8 users, 10 s,
+16×128×128).
 """
 
 from __future__ import annotations
@@ -108,10 +121,11 @@ def _setup(data: Path, db: str | None, users: int, shape: tuple[int, int, int]) 
 _LOCUST = r"""
 import gevent, gzip, json, sys, io, os, random, hashlib, zlib
 import numpy as np
-from locust import HttpUser, task, constant
+from locust import HttpUser, task, constant, between
 from locust.env import Environment
 
-USERS, SECONDS, SHAPE, MODE = {users}, {seconds}, {shape}, {mode!r}
+USERS, SECONDS, SHAPE, MODE, PROFILE = {users}, {seconds}, {shape}, {mode!r}, {profile!r}
+AUTOSAVE_MIN_S, AUTOSAVE_MAX_S, SWITCH = {autosave_min}, {autosave_max}, {switch}
 sys.path.insert(0, {bench_dir!r})
 from platform_load import stroke, npy_bytes
 accounts = list(range(USERS))
@@ -160,37 +174,36 @@ def cpu_seconds(pid):
 def load(client, url, name):
     # the server builds the whole answer before its headers: time to headers is its response time; the
     # (compressed) body is then read as it came, a viewer inflates it on its own CPU
-    with client.get(url, name=name, stream=True, headers={{"Accept-Encoding": "deflate"}}) as r:
+    with client.get(url, name=name, stream=True, catch_response=True, headers={{"Accept-Encoding": "deflate"}}) as r:
         r.raw.read(decode_content=False)
+        if r.status_code == 200:
+            r.success()
+        else:
+            r.failure(f"HTTP {{r.status_code}}")
 
-class Annotator(HttpUser):
-    wait_time = constant(0.2)
+class Base(HttpUser):
+    abstract = True
     def on_start(self):
         self.n = accounts.pop()
         r = self.client.post("/api/v1/auth/login", json={{"username": f"a{{self.n}}", "password": "{password}"}},
                              name="login")
         self.client.headers["Authorization"] = "Bearer " + r.json()["token"]
-        self.task_id = self.client.get("/api/v1/tasks", name="list tasks").json()[0]["id"]
         self.version, self.k, self.unsure = 0, 0, False
-        if MODE == "delta":  # the workspace opens the stored draft and keeps its ETag
-            with self.client.get(f"/api/v1/tasks/{{self.task_id}}/draft", name="load mask", catch_response=True,
-                                 headers={{"Accept-Encoding": "deflate"}}) as r:
-                if r.status_code == 200:
-                    self.version = int(r.headers["ETag"].strip('"'))
-                r.success()  # 404: no draft yet, the first save starts from version 0
+        self.open_task()
+        if MODE == "delta":
             started[self.task_id], strokes[self.task_id] = self.version, []
         self.save()
         ready.append(self.n)
-    @task(2)
-    def list_tasks(self):
-        self.client.get("/api/v1/tasks", name="list tasks")
-    @task(2)
-    def load_case(self):
+    def open_task(self):
+        # what the workspace does to open a task: the task list, the case image, the stored draft (its ETag)
+        self.task_id = self.client.get("/api/v1/tasks", name="list tasks").json()[0]["id"]
         load(self.client, f"/api/v1/tasks/{{self.task_id}}/image", "load case")
-    @task(2)
-    def load_mask(self):
-        load(self.client, f"/api/v1/tasks/{{self.task_id}}/draft", "load mask")
-    @task(3)
+        with self.client.get(f"/api/v1/tasks/{{self.task_id}}/draft", name="load mask", catch_response=True,
+                             stream=True, headers={{"Accept-Encoding": "deflate"}}) as r:
+            r.raw.read(decode_content=False)
+            if r.status_code == 200 and self.k == 0:  # before this user's first save: start from the stored draft
+                self.version = int(r.headers["ETag"].strip('"'))
+            r.success()  # 404: no draft yet, the first save starts from version 0
     def save(self):
         if self.unsure:  # a save without an answer may be stored or not: this user stops saving
             return
@@ -219,7 +232,32 @@ class Annotator(HttpUser):
                 acked[self.task_id] = (self.version, sha)
         self.unsure = r.status_code == 0
 
-env = Environment(user_classes=[Annotator], host=sys.argv[1])
+class Stress(Base):
+    # every 0.2 s one of: list (2), load case (2), load mask (2), save (3)
+    wait_time = constant(0.2)
+    @task(2)
+    def list_tasks(self):
+        self.client.get("/api/v1/tasks", name="list tasks")
+    @task(2)
+    def load_case(self):
+        load(self.client, f"/api/v1/tasks/{{self.task_id}}/image", "load case")
+    @task(2)
+    def load_mask(self):
+        load(self.client, f"/api/v1/tasks/{{self.task_id}}/draft", "load mask")
+    @task(3)
+    def save_task(self):
+        self.save()
+
+class Annotator(Base):
+    # brush strokes saved by the debounced autosave every 1-3 s; now and then the annotator opens a task
+    wait_time = between(AUTOSAVE_MIN_S, AUTOSAVE_MAX_S)
+    @task
+    def work(self):
+        if random.random() < SWITCH:
+            self.open_task()
+        self.save()
+
+env = Environment(user_classes=[Annotator if PROFILE == "annotator" else Stress], host=sys.argv[1])
 runner = env.create_local_runner()
 runner.start(USERS, spawn_rate=USERS)
 last, still = 0, 0
@@ -236,7 +274,7 @@ if MODE == "delta":
     acked_out = {{str(k): [started[k], strokes[k], inflight.get(k)] for k in started}}
 else:
     acked_out = {{str(k): [v, inflight.get(k)] for k, v in acked.items()}}
-out = {{"routes": {{}}, "acked": acked_out, "users_ready": len(ready), "mode": MODE,
+out = {{"routes": {{}}, "acked": acked_out, "users_ready": len(ready), "mode": MODE, "profile": PROFILE,
         "warmup_errors": {{str(k): str(v.error)[:200] for k, v in list(env.stats.errors.items())[:5]}}}}
 for (name, method), s in env.stats.entries.items():
     pct = s.get_response_time_percentile
@@ -257,6 +295,8 @@ print(json.dumps(out))
 
 
 STROKE = (3, 40, 40)  # slices × rows × columns of the box one brush stroke changes
+AUTOSAVE_S = (1.0, 3.0)  # annotator profile: seconds between debounced autosaves (uniform)
+SWITCH_TASK = 0.02  # annotator profile: chance per autosave of opening a task again (about every 100 s)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -354,7 +394,9 @@ def _settle(pid: int, limit: float = 120) -> None:
         time.sleep(1)
 
 
-def _locust(url: str, pid: int, mode: str, users: int, seconds: float, shape: tuple[int, int, int]) -> dict[str, Any]:
+def _locust(
+    url: str, pid: int, mode: str, profile: str, users: int, seconds: float, shape: tuple[int, int, int]
+) -> dict[str, Any]:
     from aimd.platform.masks import to_npy
 
     header = to_npy(np.zeros(shape, np.uint8))[: -int(np.prod(shape))]
@@ -365,6 +407,10 @@ def _locust(url: str, pid: int, mode: str, users: int, seconds: float, shape: tu
         password=PASSWORD,
         header=header,
         mode=mode,
+        profile=profile,
+        autosave_min=AUTOSAVE_S[0],
+        autosave_max=AUTOSAVE_S[1],
+        switch=SWITCH_TASK,
         bench_dir=str(Path(__file__).resolve().parent),
     )
     proc = subprocess.run(
@@ -376,7 +422,13 @@ def _locust(url: str, pid: int, mode: str, users: int, seconds: float, shape: tu
 
 
 def _run(
-    label: str, db: str | None, users: int, seconds: float, shape: tuple[int, int, int], modes: list[str]
+    label: str,
+    db: str | None,
+    users: int,
+    seconds: float,
+    shape: tuple[int, int, int],
+    modes: list[str],
+    profile: str = "annotator",
 ) -> dict[str, dict[str, Any]]:
     """One platform per backend; the modes run one after the other against the same server, each checked
     (values first) once the server has finished the requests the load stop cut off."""
@@ -410,7 +462,7 @@ def _run(
             task_ids = [str(t) for t in s.scalars(sa.select(Task.id))]
         for mode in modes:
             bases = _snapshot(platform, task_ids) if mode == "delta" else {}
-            result = _locust(url, server.pid, mode, users, seconds, shape)
+            result = _locust(url, server.pid, mode, profile, users, seconds, shape)
             result["setup_seconds"] = round(setup_s, 1)
             _settle(server.pid)
             result["values_differ"] = _check(platform, result.pop("acked"), bases, shape)
@@ -499,7 +551,8 @@ def _targets(r: dict[str, Any], mode: str) -> None:
 def _print(results: dict[str, Any], modes: list[str]) -> None:
     users, seconds, shape = results["users"], results["seconds"], tuple(results["shape"])
     print(
-        f"platform load: {users} users, {seconds:.0f} s, mask {shape} uint8, modes {', '.join(modes)} (values "
+        f"platform load ({results['profile']} profile): {users} users, {seconds:.0f} s, mask {shape} uint8, "
+        f"modes {', '.join(modes)} (values "
         "checked: every acknowledged save stored byte-identical)"
     )
     for backend in ("sqlite", "postgresql"):
@@ -536,6 +589,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--shape", default="200,512,512")
     parser.add_argument("--mode", choices=("whole", "delta", "both"), default="both")
+    parser.add_argument("--profile", choices=("annotator", "stress"), default="annotator")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -544,16 +598,22 @@ def main() -> int:
     modes = ["whole", "delta"] if args.mode == "both" else [args.mode]
     from aimd.store.pgtemp import PostgresServer, pg_bindir
 
-    results: dict[str, Any] = {"users": users, "seconds": seconds, "shape": list(shape), "modes": modes}
+    results: dict[str, Any] = {
+        "users": users,
+        "seconds": seconds,
+        "shape": list(shape),
+        "modes": modes,
+        "profile": args.profile,
+    }
     results["cpu_per_save"] = _cpu_per_save(shape)
-    results["sqlite"] = _run("sqlite", None, users, seconds, shape, modes)
+    results["sqlite"] = _run("sqlite", None, users, seconds, shape, modes, args.profile)
     bindir = pg_bindir()
     if bindir is None:
         print("PostgreSQL binaries not found: apt-get install postgresql", file=sys.stderr)
         return 2
     pg = PostgresServer(bindir)
     try:
-        results["postgresql"] = _run("postgresql", pg.create_database(), users, seconds, shape, modes)
+        results["postgresql"] = _run("postgresql", pg.create_database(), users, seconds, shape, modes, args.profile)
     finally:
         pg.stop()
     differ = {
