@@ -248,7 +248,15 @@ def store_npy(store: MaskStore, npy: bytes, *, slab_slices: int = SLAB_SLICES) -
         )
     view = memoryview(npy)[offset:]
     step = slab_slices * shape[1] * shape[2] * dtype.itemsize
-    pairs = [_store_slab(store, view[i : i + step]) for i in range(0, len(view), step)]
+    zeros: set[int] = set()
+    pairs = []
+    for i in range(0, len(view), step):
+        part = view[i : i + step]
+        if np.frombuffer(part, np.uint8).any():
+            pairs.append(_store_slab(store, part))
+        else:  # all background, most slabs of a mask: named without hashing, stored (touched) once per save
+            pairs.append(_zero_slab(store, len(part), touch=len(part) not in zeros))
+            zeros.add(len(part))
     manifest = Manifest(
         npy[:offset],
         shape,  # type: ignore[arg-type]
@@ -306,11 +314,14 @@ def manifest_stream(store: MaskStore, manifest: Manifest) -> bytes:
 _ZERO_SLABS: dict[int, tuple[str, int]] = {}
 
 
-def _zero_slab(store: MaskStore, length: int) -> tuple[str, int]:
+def _zero_slab(store: MaskStore, length: int, *, touch: bool = True) -> tuple[str, int]:
+    """The SHA-256 and Adler-32 of an all-zero slab of ``length`` bytes (computed once per process); with
+    ``touch`` the slab is stored, or touched when it is."""
     if length not in _ZERO_SLABS:
         _ZERO_SLABS[length] = (sha256_bytes(bytes(length)), isal_zlib.adler32(bytes(length)))
     sha, adler = _ZERO_SLABS[length]
-    store.put_segment(sha, bytes(length))
+    if touch:
+        store.put_segment(sha, bytes(length))
     return sha, adler
 
 
@@ -321,7 +332,8 @@ def empty_manifest(store: MaskStore, shape: Sequence[int], *, slab_slices: int =
     grid = tuple(int(s) for s in shape)
     base = Manifest(_npy_header(np.dtype(np.uint8), grid), grid, 1, slab_slices, (), ())  # type: ignore[arg-type]
     count = -(-grid[0] // slab_slices)
-    pairs = [_zero_slab(store, base.slab_length(k)) for k in range(count)]
+    lengths = [base.slab_length(k) for k in range(count)]
+    pairs = [_zero_slab(store, n, touch=n not in lengths[:k]) for k, n in enumerate(lengths)]
     return Manifest(base.header, base.shape, 1, slab_slices, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
 
 
