@@ -20,14 +20,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is absent (apt-get install chromium)"),
 ]
 
-TASK = {
-    "goal": "outline brain lesions",
-    "modalities": ["MR"],
-    "objects_and_outputs": "lesion masks",
-    "alignment_rules": "series of one study registered onto the annotated series",
-    "qc_and_traceability": "level-1 QC",
-}
-
 
 def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Path) -> None:
     study = deidentified_study(tmp_path / "study")
@@ -35,14 +27,18 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
     archive.write_bytes(zip_folder(study, only=("t1", "coarse")))
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     with serve_platform(tmp_path / "srv", {"admin": "admin"}) as served, chromium() as ctx:
-        with served.api("admin") as api:
-            body = {"name": "brain", "task_definition": TASK, "label_map": {1: "LUNG"}, "readers": 1}
-            project = api.post("/api/v1/projects", json=body).json()["id"]
-        served.tokens.pop("admin", None)  # the page's login ends this API session
         page = ctx.new_page()
         login(page, served, "admin")
         page.goto(f"{served.url}/#/admin")
-        card = page.locator(f".card.project[data-project='{project}']")
+        page.fill("#new-name", "brain")
+        page.fill("#new-labels", "1=LUNG")
+        page.fill("#new-readers", "1")
+        page.fill("#new-max-mi", "-0.2")
+        page.click("#do-create")
+        page.wait_for_selector(".card.project .max-mi")
+        card = page.locator(".card.project").first
+        project = int(card.get_attribute("data-project"))
+        assert "MI ≤ -0.2" in card.locator(".max-mi").inner_text()
         card.locator(".study-key").fill("mr-study-1")
         card.locator(".study-zip").set_input_files(str(tmp_path / "broken.zip"))
         card.locator(".do-study").click()
@@ -67,6 +63,7 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
         reg = stored["registration"]
         assert registered.get_attribute("data-uid") == stored["series_key"]
         assert shown_mi == pytest.approx(reg["mattes_mi"], abs=1e-3) and coverage == round(100 * reg["overlap"])
+        assert reg["max_mi"] == -0.2  # the limit set on the screen reached the registration
 
 
 def _stored_series(served: Any, token: str, project: int) -> dict[str, Any]:

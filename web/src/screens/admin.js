@@ -41,7 +41,8 @@ export async function adminScreen() {
       const frame = h("input", { class: "for-uid", placeholder: "FrameOfReferenceUID", size: 28 });
       cards.push(h("div", { class: "card project", dataset: { project: p.id } },
         h("h3", {}, `${p.name} · v${p.version} ${p.frozen ? `· ${t("frozen")}` : ""}`),
-        h("p", {}, `${t("labels")}: `, p.labels.map((l) => `${l.value}=${l.code}`).join(", "), ` · K=${p.readers}`),
+        h("p", {}, `${t("labels")}: `, p.labels.map((l) => `${l.value}=${l.code}`).join(", "), ` · K=${p.readers}`,
+          h("span", { class: "max-mi" }, ` · ${L("配准", "registration")} MI ≤ ${p.registration_max_mi}`)),
         h("p", {}, `${t("progress")}: `, h("span", { class: "bar" }, h("i", { style: { width: `${pct}%` } })),
           ` ${prog.accepted}/${prog.cases} · ${total} tasks`),
         h("table", {}, h("tr", {}, h("th", {}, "user"), h("th", {}, "tasks")),
@@ -72,11 +73,12 @@ export async function adminScreen() {
     const labels = h("input", { id: "new-labels", value: "1=LUNG_NODULE" });
     const readers = h("input", { id: "new-readers", type: "number", min: 1, max: 10, value: 2 });
     const goal = h("input", { id: "new-goal", placeholder: t("goal"), size: 50 });
-    const create = can.has("create") ? h("div", { class: "card" }, h("h3", {}, t("create")), name, " ", labels, " ", readers, " ", goal, " ",
+    const maxMi = h("input", { id: "new-max-mi", type: "number", step: 0.05, max: 0, value: -0.1, title: L("配准的 Mattes MI 上限（更高则配准失败）", "Worst Mattes MI a series registration may reach (higher fails)") });
+    const create = can.has("create") ? h("div", { class: "card" }, h("h3", {}, t("create")), name, " ", labels, " ", readers, " ", goal, " ", "MI ≤ ", maxMi, " ",
       h("button", { id: "do-create", class: "primary", onclick: guard(async () => {
         const label_map = Object.fromEntries(labels.value.split(",").map((s) => s.trim().split("=")));
         const g = goal.value || name.value;
-        await post("/projects", { name: name.value, label_map, readers: Number(readers.value), task_definition: {
+        await post("/projects", { name: name.value, label_map, readers: Number(readers.value), registration_max_mi: Number(maxMi.value), task_definition: {
           goal: g, modalities: ["CT", "report text", "clinical fields"], objects_and_outputs: "label mask, boxes and report links per reader",
           alignment_rules: "image, report and fields of one examination stay together", qc_and_traceability: "level-1 QC, K readers, review, audit" } });
         await render();
