@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from aimd import __version__
+from aimd.cli.demo import pacs_drill
 from aimd.iq.demo import run_iq_demo
 
 
 @pytest.mark.integration
 def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
-    result = run_iq_demo(tmp_path / "iq")  # the shipped reference device and its validated baseline
+    # the shipped reference device and its validated baseline; a real Orthanc for the link drill
+    result = run_iq_demo(tmp_path / "iq", links=pacs_drill)
     report = json.loads((tmp_path / "iq" / "report" / "iq-report.json").read_text())
     verdicts = {c["key"]: c["verdict"] for c in report["checks"]}
     assert report["target"]["version"] == __version__

@@ -7,9 +7,10 @@ every output is. A summary goes to ``OUT/demo_summary.json``.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,12 +186,54 @@ def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def pacs_drill(folder: Path, case: str | Path) -> Iterator[Any]:
+    """A real Orthanc holding ``case`` as a DICOM CT series, and the link drill of the shipped device against
+    it (PACS credentials in the environment ``aimd serve`` reads); ``None`` where Orthanc is not installed."""
+    import pydicom
+
+    from aimd.imaging.dicom_write import DicomMeta, write_dicom_series
+    from aimd.imaging.nifti_io import read_nifti
+    from aimd.iq.baseline import DEVICE
+    from aimd.iq.specs import LinkDrill, default_link_faults
+    from aimd.serving.orthanc import orthanc, orthanc_missing
+
+    if orthanc_missing() is not None:
+        yield None
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    meta = DicomMeta(uid_seed="aimd-iq-demo", window_center=40.0, window_width=400.0)
+    files = write_dicom_series(read_nifti(case), folder / "series", meta=meta, fsync=False)
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)
+    saved = {k: os.environ.get(k) for k in ("AIMD_PACS_USER", "AIMD_PACS_PASSWORD")}
+    with orthanc(folder / "orthanc") as pacs:
+        pacs.upload(files)
+        os.environ["AIMD_PACS_USER"], os.environ["AIMD_PACS_PASSWORD"] = pacs.auth
+        try:
+            yield LinkDrill(
+                model=f"lesion={DEVICE}",
+                pacs_url=pacs.dicomweb,
+                study_uid=str(first.StudyInstanceUID),
+                series_uid=str(first.SeriesInstanceUID),
+                answer_field="findings.#",
+                serve_args=["--no-explain", "--pacs-timeout", "3", "--pacs-backoff", "0.3", "--threads", "1"],
+                recover_within_s=60,
+                faults=default_link_faults(),
+            )
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
     from aimd.iq.demo import run_iq_demo
 
     steps = ("bundle", "install", "baseline", "serve", "run")  # the shipped reference device, validated cases
     with progress_bar("installation qualification: " + " → ".join(steps), len(steps)) as advance:
-        result = run_iq_demo(ctx["out"] / "iq", progress=lambda _s: advance())
+        result = run_iq_demo(ctx["out"] / "iq", progress=lambda _s: advance(), links=pacs_drill)
     return result  # the IQ conclusion is a finding of the report, not a failure of the demo
 
 

@@ -1,9 +1,8 @@
 """The IQ stage of ``aimd demo``: release aimd itself as a signed bundle, install it into a prefix, start the
 installed inference service and annotation platform with TLS, and run ``aimd iq run --profile quick``
-against the prefix and both (002 §4.3, §5, §6). Where Orthanc is installed, the service's own links are
-drilled too (002 §6.3.1 b): a baseline case is stored as a DICOM series in a real Orthanc, and ``aimd serve``
-pulls it through the fault proxy under each of aimd's link scenarios (the embedded SQLite database has no
-network link: its scenarios are recorded as not applicable).
+against the prefix and both (002 §4.3, §5, §6). Given ``links`` (a PACS holding a baseline case and the
+drill against it, see :func:`aimd.cli.demo.pacs_drill`), the service's own links are drilled too
+(002 §6.3.1 b).
 
 Example
 -------
@@ -24,8 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pydicom
-
 from aimd import __version__
 from aimd.core.atomic import atomic_file
 from aimd.core.errors import InvalidInputError
@@ -35,7 +32,7 @@ from aimd.iq.install import Layout, install
 from aimd.iq.protocol import IQProtocol
 from aimd.iq.runner import run_iq
 from aimd.iq.signing import generate_key
-from aimd.iq.specs import LinkDrill, default_link_faults
+from aimd.iq.specs import LinkDrill
 from aimd.iq.template import protocol_template
 from aimd.iq.tls import self_signed
 
@@ -190,46 +187,12 @@ def serve_platform(layout: Layout, *, timeout_s: float = 240.0) -> Iterator[dict
         yield {"url": url, "admin": str(admin)}
 
 
-@contextlib.contextmanager
-def pacs_drill(folder: Path, case: str | Path) -> Iterator[LinkDrill | None]:
-    """A real Orthanc holding ``case`` as a DICOM CT series, and the link drill of the shipped device against
-    it (PACS credentials in the environment ``aimd serve`` reads); ``None`` where Orthanc is not installed."""
-    from aimd.imaging.dicom_write import DicomMeta, write_dicom_series
-    from aimd.imaging.nifti_io import read_nifti
-    from aimd.serving.orthanc import orthanc, orthanc_missing
-
-    if orthanc_missing() is not None:
-        yield None
-        return
-    shutil.rmtree(folder, ignore_errors=True)
-    meta = DicomMeta(uid_seed="aimd-iq-demo", window_center=40.0, window_width=400.0)
-    files = write_dicom_series(read_nifti(case), folder / "series", meta=meta, fsync=False)
-    first = pydicom.dcmread(files[0], stop_before_pixels=True)
-    saved = {k: os.environ.get(k) for k in ("AIMD_PACS_USER", "AIMD_PACS_PASSWORD")}
-    with orthanc(folder / "orthanc") as pacs:
-        pacs.upload(files)
-        os.environ["AIMD_PACS_USER"], os.environ["AIMD_PACS_PASSWORD"] = pacs.auth
-        try:
-            yield LinkDrill(
-                model=f"lesion={DEVICE}",
-                pacs_url=pacs.dicomweb,
-                study_uid=str(first.StudyInstanceUID),
-                series_uid=str(first.SeriesInstanceUID),
-                answer_field="findings.#",
-                serve_args=["--no-explain", "--pacs-timeout", "3", "--pacs-backoff", "0.3", "--threads", "1"],
-                recover_within_s=60,
-                faults=default_link_faults(),
-            )
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-
 def run_iq_demo(
-    out: Path, *, model: Path | None = None, progress: Callable[[str], None] | None = None
+    out: Path,
+    *,
+    model: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    links: Callable[[Path, str], contextlib.AbstractContextManager[LinkDrill | None]] | None = None,
 ) -> dict[str, Any]:
     """Bundle → install → baseline → serve (inference service and annotation platform) → IQ run (quick
     profile) → report; returns the headline numbers."""
@@ -265,8 +228,8 @@ def run_iq_demo(
             if baseline is not None and protocol.platform is not None:
                 protocol.platform.import_file = baseline["cases"][0]["file"]
                 protocol.platform.import_sha256 = baseline["cases"][0]["sha256"]
-            if baseline is not None:
-                protocol.links = stack.enter_context(pacs_drill(out / "pacs", baseline["cases"][0]["file"]))
+            if baseline is not None and links is not None:  # a PACS of the caller's holding a baseline case
+                protocol.links = stack.enter_context(links(out / "pacs", baseline["cases"][0]["file"]))
             report = run_iq(
                 protocol,
                 report_dir,
@@ -317,7 +280,6 @@ def run_iq_demo(
 __all__ = [
     "aimd_release_notes",
     "build_aimd_bundle",
-    "pacs_drill",
     "quick_limits",
     "run_iq_demo",
     "serve_platform",
