@@ -329,13 +329,72 @@ def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served:
     assert np.array_equal(draft(ann1, served, task).ravel(), np.asarray(drawn, np.uint8))
 
 
+def canvas_at(png: bytes, page: Any, points: list[tuple[int, int]]) -> list[float]:
+    """Brightness of the viewer canvas screenshot ``png`` at API voxels (x, y) of the shown axial slice."""
+    px = canvas_pixels(png).mean(axis=2)
+    box = page.locator("#gl").bounding_box()
+    shown = "(window.aimdWorkspace || window.aimdLoading).viewer"
+    out = []
+    for x, y in points:
+        sx, sy = page.evaluate(f"([x, y]) => {shown}.screenOf(x, y)", [x, y])
+        out.append(float(px[round(sy - box["y"]), round(sx - box["x"])]))
+    return out
+
+
+def first_slice_then_volume(page: Any, served: Served, task: int) -> None:
+    """Open a large task with its volume download held back: the full-resolution middle slice is drawn
+    first (not blank, the lesion where the image has it), window/level works on it, and the volume that
+    takes its place keeps the slice, the window and the picture."""
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/tasks/*/image", hold)
+    try:
+        page.goto(f"{served.url}/#/task/{task}")
+        page.reload()
+        page.wait_for_function("performance.getEntriesByName('aimd:first-slice').length === 1 && window.aimdLoading")
+        assert held and not page.evaluate("window.aimdWorkspace"), "the volume came before the first slice"
+        dims = page.evaluate("Array.from(window.aimdLoading.viewer.nv.volumes[0].dims)")
+        assert dims[1:] == [SHAPE[2], SHAPE[1], 1], f"the first slice is not one full-resolution slice: {dims}"
+        first = page.locator("#gl").screenshot()
+        assert blank_reason(first) is None, "the first slice renders blank"
+        lesion, body = canvas_at(first, page, [(CENTRE[2], CENTRE[1]), (CENTRE[2] - 2 * RADIUS, CENTRE[1])])
+        assert lesion > body + 60, f"the first slice does not show the lesion ({lesion:.0f} vs {body:.0f})"
+        shot(page, "workspace-first-slice")
+        assert "loading" in page.inner_text("#save-status") or "加载" in page.inner_text("#save-status")
+        page.fill("#wl-center", "-300")
+        page.fill("#wl-width", "1200")
+        page.dispatch_event("#wl-width", "change")
+        page.wait_for_timeout(200)
+        windowed = page.locator("#gl").screenshot()
+        assert float(np.abs(canvas_pixels(windowed) - canvas_pixels(first)).mean()) > 5, "W/L did not change the slice"
+    finally:
+        for route in held:
+            route.continue_()
+        page.unroute("**/api/v1/tasks/*/image", hold)
+    page.wait_for_function("window.aimdWorkspace && window.aimdWorkspace.viewer.ready")
+    viewer = "window.aimdWorkspace.viewer"
+    assert page.evaluate(f"{viewer}.nv.volumes.length") == 1
+    assert page.evaluate(f"{viewer}.apiVoxel([0, 0, {viewer}.currentZ()])[2]") == SHAPE[0] // 2, "the slice changed"
+    wl = page.evaluate(f"{viewer}.windowNow")
+    assert abs(wl["center"] + 300) < 1 and abs(wl["width"] - 1200) < 1, f"the window was lost: {wl}"
+    page.wait_for_timeout(200)
+    volume = canvas_pixels(page.locator("#gl").screenshot())
+    half = volume.shape[0] // 2  # the overview inset sits in the lower right corner
+    assert float(np.abs(volume[:half] - canvas_pixels(windowed)[:half]).mean()) < 3, "the volume changed the picture"
+    page.click("button.layout >> text=axial")
+
+
 def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:
-    """The one-slice display of large volumes (forced here on a small one): W/L and slice changes work
-    and a stroke lands on the shown slice, voxel for voxel as the page holds it."""
+    """The one-slice display of large volumes (forced here on a small one): the full-resolution first
+    slice comes before the volume, W/L and slice changes work and a stroke lands on the shown slice,
+    voxel for voxel as the page holds it."""
     task = new_task(served, ["ann1"])[0]
     ann1.evaluate("localStorage.setItem('aimd.sliceModeVoxels', '1000')")
     try:
-        open_task(ann1, served, task)
+        first_slice_then_volume(ann1, served, task)
         assert ann1.evaluate("window.aimdWorkspace.viewer.sliceMode")
         # the downsampled overview came first and shows the views slice mode leaves out
         assert ann1.evaluate("performance.getEntriesByName('aimd:first-overview').length") == 1

@@ -18,7 +18,7 @@ const T = {
   submit: ["提交", "Submit"], saved: ["已保存", "saved"], saving: ["保存中…", "saving…"],
   unsaved: ["未保存", "unsaved"], conflict: ["冲突：草稿已被他处修改 (409)。请重新加载后继续。",
     "Conflict: the draft was changed elsewhere (409). Reload to continue."],
-  reload: ["重新加载", "Reload"], link: ["关联所选文本 → 所选发现", "Link selected text → selected finding"],
+  reload: ["重新加载", "Reload"], loading: ["图像加载中…", "loading the image…"], link: ["关联所选文本 → 所选发现", "Link selected text → selected finding"],
   spans: ["文本片段", "Text spans"], selectText: ["先在报告中选择文本", "Select text in the report first"],
   qc: ["一级质控", "Level-1 QC"], noFindings: ["无质控发现", "No QC findings"], submitted: ["已提交", "Submitted"],
   review: ["审核", "Review"], accept: ["通过", "Accept"], reject: ["退回", "Reject"], reason: ["理由", "Reason"],

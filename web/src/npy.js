@@ -17,7 +17,9 @@ export function parseNpy(buf) {
   const spec = DTYPES[descr];
   if (!spec) throw new Error(`unsupported dtype ${descr}`);
   const start = off + hlen;
-  const data = new spec[0](buf.slice(start));
+  const n = (buf.byteLength - start) / spec[0].BYTES_PER_ELEMENT;
+  // a view on the downloaded bytes when aligned (numpy pads headers to 64 bytes), no copy of 100 MB
+  const data = start % spec[0].BYTES_PER_ELEMENT === 0 && Number.isInteger(n) ? new spec[0](buf, start, n) : new spec[0](buf.slice(start));
   return { shape, descr, data, niftiType: spec[1], bitpix: spec[2] };
 }
 
@@ -40,9 +42,10 @@ export function flipsFor(direction) {
   return [d[0][0] > 0, d[1][1] > 0, d[2][2] < 0];
 }
 
-export function flip(data, [nx, ny, nz], [fx, fy, fz]) {
-  if (!fx && !fy && !fz) return data;
-  const out = new data.constructor(data.length);
+// `out`: where to write (a new array by default; a view into a NIfTI buffer saves one copy).
+export function flip(data, [nx, ny, nz], [fx, fy, fz], out = null) {
+  if (!fx && !fy && !fz) { if (out) out.set(data); return out ?? data; }
+  out ??= new data.constructor(data.length);
   const plane = nx * ny;
   for (let z = 0; z < nz; z++) {
     const zs = fz ? nz - 1 - z : z;
@@ -57,7 +60,10 @@ export function flip(data, [nx, ny, nz], [fx, fy, fz]) {
   return out;
 }
 
-export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitpix) {
+// NIfTI-1 of `data` (API order, flipped into display order on the way: one copy); `z0` is the position
+// (mm) of its first slice (a single slice sits at its place in the volume); `window` [min, max] becomes
+// cal_min/cal_max, which NiiVue takes instead of estimating a display range from a histogram.
+export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitpix, { flips = [false, false, false], z0 = 0, window = null } = {}) {
   const buf = new ArrayBuffer(352 + data.byteLength);
   const v = new DataView(buf);
   v.setInt32(0, 348, true);
@@ -67,10 +73,11 @@ export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitp
   [1, sx, sy, sz, 1, 1, 1, 1].forEach((p, i) => v.setFloat32(76 + 4 * i, p, true));
   v.setFloat32(108, 352, true);
   v.setFloat32(112, 1, true);
+  if (window) { v.setFloat32(124, window[1], true); v.setFloat32(128, window[0], true); }
   v.setUint8(123, 2);
   v.setInt16(254, 1, true);
-  [[sx, 0, 0, 0], [0, sy, 0, 0], [0, 0, sz, 0]].forEach((row, r) => row.forEach((c, i) => v.setFloat32(280 + 16 * r + 4 * i, c, true)));
+  [[sx, 0, 0, 0], [0, sy, 0, 0], [0, 0, sz, z0]].forEach((row, r) => row.forEach((c, i) => v.setFloat32(280 + 16 * r + 4 * i, c, true)));
   new Uint8Array(buf, 344, 4).set([110, 43, 49, 0]);
-  new Uint8Array(buf, 352).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  flip(data, [nx, ny, nz], flips, new data.constructor(buf, 352, data.length));
   return buf;
 }

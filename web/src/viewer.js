@@ -29,23 +29,64 @@ export class Viewer {
     this.onLocation = () => {};
   }
 
+  grid([nz, ny, nx], image, allowSliceMode) {
+    this.dims = [nx, ny, nz];
+    this.flips = flipsFor(image.direction);
+    this.spacing = [...image.spacing_zyx].reverse(); // x, y, z
+    this.sliceMode = allowSliceMode && isLarge([nz, ny, nx]);
+  }
+
+  // The first picture of a large image: its full-resolution axial slice `apiZ` (GET /tasks/{id}/slice) as
+  // a one-slice volume placed where that slice lies in the image, shown while the volume downloads.
+  // open() then puts the volume in its place on the same slice, keeping window/level, zoom and pan.
+  async openSlice(npyBuffer, image, apiZ) {
+    const arr = parseNpy(npyBuffer);
+    this.grid(image.shape, image, true);
+    const [nx, ny, nz] = this.dims;
+    this.previewZ = this.flips[2] ? nz - 1 - apiZ : apiZ;
+    await this.nv.attachToCanvas(this.canvas);
+    if (this.sliceMode) this.enterSliceMode();
+    const [fx, fy] = this.flips;
+    const nii = niftiFromArray(arr.data, [nx, ny, 1], this.spacing, arr.niftiType, arr.bitpix,
+      { flips: [fx, fy, false], z0: this.previewZ * this.spacing[2] });
+    await this.nv.loadFromArrayBuffer(nii, "slice.nii");
+    this.nv.setSliceType(SLICE_TYPE.AXIAL);
+  }
+
   // allowSliceMode false: always the whole volume in 3-D (the downsampled overview of a large image).
   async open(npyBuffer, image, { allowSliceMode = true } = {}) {
     const arr = parseNpy(npyBuffer);
-    const [nz, ny, nx] = arr.shape;
-    this.dims = [nx, ny, nz];
-    this.flips = flipsFor(image.direction);
-    const [sz, sy, sx] = image.spacing_zyx;
-    await this.nv.attachToCanvas(this.canvas);
-    this.sliceMode = allowSliceMode && isLarge([nz, ny, nx]);
-    if (this.sliceMode) this.enterSliceMode();
-    const data = flip(arr.data, this.dims, this.flips);
-    await this.nv.loadFromArrayBuffer(niftiFromArray(data, this.dims, [sx, sy, sz], arr.niftiType, arr.bitpix), "image.nii");
+    const preview = this.previewZ !== undefined && this.nv.volumes.length ? this.nv.volumes[0] : null;
+    if (!preview) {
+      this.grid(arr.shape, image, allowSliceMode);
+      await this.nv.attachToCanvas(this.canvas);
+      if (this.sliceMode) this.enterSliceMode();
+    }
+    const keep = preview && { pan: [...this.nv.scene.pan2Dxyzmm], window: [preview.cal_min, preview.cal_max] };
+    const nii = niftiFromArray(arr.data, this.dims, this.spacing, arr.niftiType, arr.bitpix, { flips: this.flips, window: keep?.window });
+    if (preview) {
+      // the volume takes the preview's place (no second layer blended over a 3-D texture); the crosshair
+      // goes to the previewed slice before the volume's first slice is windowed
+      this.nv.volumes = [];
+      this.nv.scene.crosshairPos = [this.nv.scene.crosshairPos[0], this.nv.scene.crosshairPos[1], (this.previewZ + 0.5) / this.dims[2]];
+    }
+    await this.nv.loadFromArrayBuffer(nii, "image.nii");
     this.nv.setSliceType(this.sliceMode ? SLICE_TYPE.AXIAL : SLICE_TYPE.MULTIPLANAR);
+    if (keep) {
+      this.nv.scene.pan2Dxyzmm = keep.pan;
+      this.window((keep.window[0] + keep.window[1]) / 2, keep.window[1] - keep.window[0]);
+    }
+    this.previewZ = undefined;
     this.nv.createEmptyDrawing();
     this.nv.onDrawingChanged = (action) => { if (action !== "undo") this.redoStack = []; this.onChange(action); };
     this.nv.onLocationChange = (loc) => { if (this.sliceMode) this.followSlice(); this.onLocation(loc); };
     this.nv.setDrawingEnabled(false);
+  }
+
+  // Drawing starts (the tool picked meanwhile is armed) once the caller has put the saved draft in.
+  start() {
+    this.ready = true;
+    if (this.toolNow) this.tool(...this.toolNow);
   }
 
   // Slice mode: any dimension above max3D sends NiiVue down its 2-D texture path; the drawing texture
@@ -117,10 +158,14 @@ export class Viewer {
 
   get windowNow() {
     const v = this.nv.volumes[0];
+    if (!v) return null;
     return { center: (v.cal_min + v.cal_max) / 2, width: v.cal_max - v.cal_min };
   }
 
+  // Tools picked before the volume has arrived are armed when it has.
   tool(name, value) {
+    this.toolNow = [name, value];
+    if (!this.ready) return;
     const nv = this.nv;
     if (name === "navigate" || name === "box" || name === "point" || name === "polygon") {
       nv.setDrawingEnabled(false);
@@ -132,7 +177,7 @@ export class Viewer {
     else if (name === "fill") nv.setPenValue(value, true);
   }
 
-  growCut() { this.nv.drawGrowCut(); this.onChange("growcut"); }
+  growCut() { if (!this.ready) return; this.nv.drawGrowCut(); this.onChange("growcut"); }
 
   undo() {
     if (!this.nv.drawBitmap) return;
@@ -167,6 +212,7 @@ export class Viewer {
 
   // Fill the axial slices between two drawn slices of `value` by blending their signed masks.
   interpolate(value) {
+    if (!this.ready) return 0;
     const [nx, ny, nz] = this.dims;
     const bm = this.nv.drawBitmap;
     const plane = nx * ny;
@@ -224,6 +270,7 @@ export class Viewer {
   }
 
   slice(delta) {
+    if (!this.ready) return;
     if (!this.sliceMode) { this.nv.moveCrosshairInVox(0, 0, delta); return; }
     const nv = this.nv;
     const v = nv.frac2vox(nv.scene.crosshairPos);

@@ -3,7 +3,7 @@ import { call, get } from "../api.js";
 import { gzip, patchOf, writeBox } from "../delta.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
-import { writeNpyU8 } from "../npy.js";
+import { flipsFor, writeNpyU8 } from "../npy.js";
 import { VectorOverlay } from "../overlay.js";
 import { css, isLarge, Viewer } from "../viewer.js";
 
@@ -42,10 +42,17 @@ function fieldRows(fields, imageDate) {
 }
 
 export async function workspace(taskId) {
+  const t0 = performance.now();
   const task = await call("GET", `/tasks/${taskId}`, { raw: true }).then(async (r) => ({ ...(await r.json()), etag: r.headers.get("ETag") }));
-  const project = await get(`/projects/${task.project}`);
-  const presets = await get("/windowing");
-  const saved = await get(`/tasks/${taskId}/marks`);
+  // the image download starts at once; the small requests go in parallel beside it
+  const imageBytes = call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
+  const large = isLarge(task.image.shape);
+  const nz = task.image.shape[0];
+  const firstZ = flipsFor(task.image.direction)[2] ? nz - 1 - Math.floor(nz / 2) : Math.floor(nz / 2);
+  const previewed = large && localStorage.getItem("aimd.firstSlice") !== "off";
+  const firstSlice = previewed ? call("GET", `/tasks/${taskId}/slice?z=${firstZ}`, { raw: true }).then((r) => r.arrayBuffer()) : null;
+  const [project, presets, saved, seriesList] = await Promise.all([get(`/projects/${task.project}`), get("/windowing"),
+    get(`/tasks/${taskId}/marks`), get(`/tasks/${taskId}/series`)]);
   const state = {
     version: task.draft_version, label: project.labels[0], tool: "navigate", dirty: false, saving: false, conflict: false,
     marks: { objects: saved.objects, spans: saved.spans, links: saved.links, attributes: saved.attributes }, marksVersion: saved.version,
@@ -60,42 +67,53 @@ export async function workspace(taskId) {
   const viewerBox = h("div", { class: "viewer", id: "viewer" }, canvas);
   mount(h("div", { class: "ws", id: "workspace", dataset: { task: taskId } }, left, viewerBox, right));
 
-  const t0 = performance.now();
-  // Large volumes: a block-averaged overview (≤ 0.5 Mi voxels) comes first and shows axial, coronal and
-  // sagittal at once while the full image downloads; it stays as an inset beside the one-slice display.
-  let overview = null;
-  const imageBytes = call("GET", `/tasks/${taskId}/image`, { raw: true }).then((r) => r.arrayBuffer());
-  if (isLarge(task.image.shape) && localStorage.getItem("aimd.overview") !== "off") {
-    const ovCanvas = h("canvas", { id: "overview" });
-    viewerBox.append(h("div", { class: "overview", id: "overview-box" }, ovCanvas, h("span", { class: "tag", id: "overview-tag" })));
-    const r = await call("GET", `/tasks/${taskId}/overview`, { raw: true });
-    const f = r.headers.get("X-Overview-Factors").split(",").map(Number);
-    overview = new Viewer(ovCanvas, { showRender: false });
-    await overview.open(await r.arrayBuffer(), { ...task.image, spacing_zyx: task.image.spacing_zyx.map((sp, i) => sp * f[i]) }, { allowSliceMode: false });
-    if (task.image.modality === "CT") overview.window(presets.mediastinum.center, presets.mediastinum.width);
-    document.getElementById("overview-tag").textContent = `${t("overviewTag")} ×${f.join("×")}`;
-    overview.nv.drawScene();
-    overview.nv.gl.finish();
-    await new Promise((resolve) => requestAnimationFrame(resolve));
-    performance.measure("aimd:first-overview", { start: t0, end: performance.now() });
-  }
-  const image = await imageBytes;
-  await viewer.open(image, task.image);
-  viewer.setLabels(project.labels);
-  if (task.draft_version > 0) {
-    const draft = await call("GET", `/tasks/${taskId}/draft`, { raw: true });
-    viewer.loadMask(await draft.arrayBuffer());
-    state.version = Number(draft.headers.get("ETag").replaceAll('"', ""));
-  }
-  state.savedBitmap = viewer.nv.drawBitmap.slice(); // what the server holds, in display order
-  const seriesList = await get(`/tasks/${taskId}/series`);
-  state.series = "reference";
   const preset = task.image.modality === "CT" ? presets.mediastinum : null;
-  if (preset) viewer.window(preset.center, preset.width);
-  viewer.nv.drawScene();
-  viewer.nv.gl.finish();
-  await new Promise((resolve) => requestAnimationFrame(resolve));
-  performance.measure("aimd:first-slice", { start: t0, end: performance.now() });
+  state.series = "reference";
+  const drawn = async (nv, name) => {
+    nv.drawScene();
+    nv.gl.finish();
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    performance.measure(name, { start: t0, end: performance.now() });
+  };
+  // Large volumes: the full-resolution middle slice comes first (GET /slice, a few hundred kB) and is
+  // drawn while the volume downloads; window/level and zoom work on it and are kept when the volume
+  // takes its place. Drawing tools wait for the volume.
+  let overview = null;
+  if (previewed) {
+    await viewer.openSlice(await firstSlice, task.image, firstZ);
+    if (preset) viewer.window(preset.center, preset.width);
+    await drawn(viewer.nv, "aimd:first-slice");
+    window.aimdLoading = { viewer };
+  }
+
+  async function loadVolume() {
+    await viewer.open(await imageBytes, task.image);
+    viewer.setLabels(project.labels);
+    if (task.draft_version > 0) {
+      const draft = await call("GET", `/tasks/${taskId}/draft`, { raw: true });
+      viewer.loadMask(await draft.arrayBuffer());
+      state.version = Number(draft.headers.get("ETag").replaceAll('"', ""));
+    }
+    state.savedBitmap = viewer.nv.drawBitmap.slice(); // what the server holds, in display order
+    if (preset && !large) viewer.window(preset.center, preset.width);
+    viewer.start();
+    await drawn(viewer.nv, previewed ? "aimd:volume" : "aimd:first-slice");
+    // A block-averaged overview (≤ 0.5 Mi voxels) of a large volume shows axial, coronal and sagittal
+    // beside its one-slice display; it comes after the volume, which it would otherwise delay.
+    if (large && localStorage.getItem("aimd.overview") !== "off") {
+      const ovCanvas = h("canvas", { id: "overview" });
+      viewerBox.append(h("div", { class: "overview", id: "overview-box" }, ovCanvas, h("span", { class: "tag", id: "overview-tag" })));
+      const r = await call("GET", `/tasks/${taskId}/overview`, { raw: true });
+      const f = r.headers.get("X-Overview-Factors").split(",").map(Number);
+      overview = new Viewer(ovCanvas, { showRender: false });
+      await overview.open(await r.arrayBuffer(), { ...task.image, spacing_zyx: task.image.spacing_zyx.map((sp, i) => sp * f[i]) }, { allowSliceMode: false });
+      const wl = viewer.windowNow;
+      overview.window(wl.center, wl.width);
+      overview.nv.scene.crosshairPos = [...viewer.nv.scene.crosshairPos];
+      document.getElementById("overview-tag").textContent = `${t("overviewTag")} ×${f.join("×")}`;
+      await drawn(overview.nv, "aimd:first-overview");
+    }
+  }
 
   // Vector objects, spans, links and attributes are autosaved like the mask (PUT /marks with If-Match).
   async function saveMarks() {
@@ -116,6 +134,7 @@ export async function workspace(taskId) {
   const keepMarks = () => { clearTimeout(state.marksTimer); state.marksTimer = setTimeout(saveMarks, DEBOUNCE_MS); };
   const showStatus = () => {
     if (state.conflict) { status.className = "status error"; status.replaceChildren(t("conflict"), " ", h("button", { onclick: () => location.reload() }, t("reload"))); return; }
+    if (!viewer.ready) { status.className = "status warn"; status.textContent = t("loading"); return; }
     status.className = `status ${state.dirty ? "warn" : "ok"}`;
     status.textContent = state.saving ? t("saving") : state.dirty ? t("unsaved") : `${t("saved")} v${state.version}`;
   };
@@ -182,6 +201,7 @@ export async function workspace(taskId) {
   const seriesCache = {};
   const regText = (r) => `${r.method} · ${t("overlap")} ${Math.round(100 * r.overlap)} %${r.mattes_mi != null ? ` · MI ${r.mattes_mi.toFixed(3)}` : ""}`;
   async function showSeries(s) {
+    if (!viewer.ready) return;
     seriesMsg.className = "status";
     try {
       if (s === "reference") {
@@ -237,7 +257,7 @@ export async function workspace(taskId) {
       toolButtons[name] = h("button", { id: `tool-${name}`, class: state.tool === name ? "active" : "", onclick: () => setTool(name) }, t(name));
     }
     const wl = viewer.windowNow;
-    center.value = Math.round(wl.center); width.value = Math.round(wl.width);
+    if (wl) { center.value = Math.round(wl.center); width.value = Math.round(wl.width); }
     left.replaceChildren(...[
       h("h3", {}, t("labels")),
       project.labels.map((l, i) => h("div", { class: `label ${l === state.label ? "sel" : ""}`, dataset: { value: l.value }, onclick: () => setLabel(l) },
@@ -299,6 +319,7 @@ export async function workspace(taskId) {
   }
   function presentValues() {
     const bm = viewer.nv.drawBitmap;
+    if (!bm) return [];
     const seen = new Set();
     for (let i = 0; i < bm.length; i++) if (bm[i] && !seen.has(bm[i])) seen.add(bm[i]);
     return project.labels.filter((l) => seen.has(l.value));
@@ -387,6 +408,10 @@ export async function workspace(taskId) {
   overlay.valueOf = (code) => valueOf[code] ?? 1;
   renderLeft();
   renderRight();
+  await loadVolume();
+  renderLeft();
+  renderRight();
+  delete window.aimdLoading;
   window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay, overview };
   return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); clearTimeout(state.marksTimer); clearTimeout(state.overviewTimer); overlay.stop(); delete window.aimdWorkspace; };
 }

@@ -31,6 +31,7 @@ from aimd.platform.api import (
     routes_studies,
     routes_tasks,
     routes_users,
+    routes_view,
     routes_workspace,
     schemas,
 )
@@ -151,6 +152,7 @@ def create_app(platform: Platform) -> FastAPI:
         routes_marks,
         routes_workspace,
         routes_studies,
+        routes_view,
     ):
         routes.register(app, d)
     _mount_workspace(app)
