@@ -68,11 +68,15 @@ def ct_b64(contrast: tuple[int, int] = (200, -600), origin_x: float = 0.0, modal
         return base64.b64encode(path.read_bytes()).decode()
 
 
-def new_task(served: Served, annotators: list[str], readers: int = 1) -> list[int]:
-    """A project with one case handed to ``annotators``; their task ids, by reader."""
+def new_task(
+    served: Served, annotators: list[str], readers: int = 1, labels: dict[str, str] | None = None
+) -> list[int]:
+    """A project (label map ``labels``, by default 1 LUNG and 5 LUNG_NODULE) with one case handed to
+    ``annotators``; their task ids, by reader."""
     with served.api("admin") as admin:
         n = len(admin.get("/api/v1/projects").json())
-        body = {"name": f"tools-{n}", "task_definition": TASK, "label_map": {"1": "LUNG", "5": "LUNG_NODULE"}}
+        label_map = labels or {"1": "LUNG", "5": "LUNG_NODULE"}
+        body = {"name": f"tools-{n}", "task_definition": TASK, "label_map": label_map}
         project = admin.post("/api/v1/projects", json={**body, "readers": readers}).json()["id"]
         case = {"case_key": "sphere", "image_nifti_b64": ct_b64(), "report_text": "右肺上叶见结节。"}
         case["frame_of_reference_uid"] = FOR_UID
@@ -281,8 +285,8 @@ def test_a_delta_save_sends_the_changed_box_and_round_trips(served: Served, ann1
 
 def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served: Served, ctx: Any, ann1: Any) -> None:
     """An MR-like series (same frame of reference, dark lesion in a bright body), imported on the admin
-    screen, replaces the shown voxels while the drawing stays; a series whose registration failed is
-    refused with its reason (001 §6.4.1)."""
+    screen, replaces the shown voxels while the drawing stays, or is blended over the annotated image at
+    the slider's opacity; a series whose registration failed is refused with its reason (001 §6.4.1)."""
     task = new_task(served, ["ann1"])[0]
     with served.api("admin") as admin:
         t = admin.get(f"/api/v1/tasks/{task}").json()
@@ -326,6 +330,34 @@ def test_series_switch_keeps_the_drawing_and_names_a_failed_registration(served:
     assert "covers 0%" in ann1.inner_text("#series-msg")
     assert ann1.evaluate("window.aimdWorkspace.state.series") == "t2", "a failed series was shown"
     shot(ann1, "workspace-series-failed")
+    # blended: t2 over the annotated image (which keeps its window) at the slider's opacity
+    ann1.click("button.series[data-series=reference]")
+    ann1.wait_for_timeout(300)
+    reference = canvas_pixels(ann1.locator("#gl").screenshot())
+    ann1.check("#series-blend")
+    ann1.click("button.series[data-series=t2]")
+    ann1.wait_for_function("window.aimdWorkspace.viewer.nv.volumes.length === 2")
+    assert "blended" in ann1.inner_text("#series-msg") or "叠加" in ann1.inner_text("#series-msg")
+
+    def seen(opacity: int) -> np.ndarray:
+        ann1.fill("#series-opacity", str(opacity))
+        ann1.wait_for_timeout(300)
+        return canvas_pixels(ann1.locator("#gl").screenshot())
+
+    def off(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a - b).mean())
+
+    none, half, full = seen(0), seen(50), seen(100)
+    assert off(none, reference) < 1.5, "at opacity 0 the blended series still shows"
+    assert off(half, reference) > 3 and off(full, reference) > off(half, reference) + 2, "opacity does not blend"
+    assert off(full, canvas_pixels(after)) > 3, "the blend replaced the image instead of lying over it"
+    wl = ann1.evaluate("window.aimdWorkspace.viewer.windowNow")
+    assert (round(wl["center"]), round(wl["width"])) == (40, 400), f"the annotated image lost its window: {wl}"
+    seen(50)
+    shot(ann1, "workspace-series-blended")
+    assert ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())") == drawn, "the drawing changed"
+    ann1.click("button.series[data-series=reference]")
+    ann1.wait_for_function("window.aimdWorkspace.viewer.nv.volumes.length === 1")
     assert np.array_equal(draft(ann1, served, task).ravel(), np.asarray(drawn, np.uint8))
 
 
@@ -420,6 +452,79 @@ def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1
     assert np.array_equal(mask.ravel(), drawn)
     assert sorted({int(v) for v in np.nonzero(mask)[0]}) == [z], "the stroke is not on the shown slice"
     assert mask[z, 20:31, 20:41].any()
+
+
+def stroke_in(page: Any, view: str, points: list[tuple[int, int, int]]) -> None:
+    """A mouse stroke through API voxels (x, y, z) in the axial, coronal or sagittal view shown."""
+    at = "([p, v]) => window.aimdWorkspace.viewer.screenAt(p, v)"
+    xy = [page.evaluate(at, [list(p), view]) for p in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for p in xy[1:]:
+        page.mouse.move(*p, steps=8)
+    page.mouse.up()
+
+
+def test_brush_and_eraser_draw_in_the_coronal_and_sagittal_views(served: Served, ann1: Any) -> None:
+    """Strokes in the coronal and sagittal views land on the crosshair's plane of the original grid, the
+    eraser too, and each delta save sends the box the stroke changed (read back from the server)."""
+    task = new_task(served, ["ann1"])[0]
+    open_task(ann1, served, task)
+    ann1.click(".label[data-value='5']")
+    ann1.click("#tool-brush")
+    before = np.zeros(SHAPE, np.uint8)
+    for view, axis in (("coronal", 1), ("sagittal", 2)):
+        ann1.click(f"button.layout >> text={view}")
+        x, y, z = ann1.evaluate("window.aimdWorkspace.viewer.crosshair()")
+        plane = y if view == "coronal" else x
+        ends = [(8, y, 4), (50, y, 18)] if view == "coronal" else [(x, 10, 4), (x, 52, 18)]
+        saved_after(ann1, lambda ends=ends, view=view: stroke_in(ann1, view, ends))
+        mask = draft(ann1, served, task)
+        new = np.argwhere(mask != before)  # (z, y, x) of the stroke's voxels
+        assert len(new) > 20, f"the {view} stroke drew {len(new)} voxels"
+        assert set(new[:, axis].tolist()) == {plane}, f"the {view} stroke left its plane: {set(new[:, axis].tolist())}"
+        assert len(set(new[:, 0].tolist())) >= 10, f"the {view} stroke did not cross slices"
+        patch = ann1.evaluate("window.aimdWorkspace.state.lastPatch")
+        lo, hi = new.min(axis=0), new.max(axis=0)
+        assert patch["shape"] == (hi - lo + 1).tolist(), f"the {view} patch box {patch['shape']} ≠ the stroke's"
+        assert [patch["at"][k] for k in "zyx"] == lo.tolist()
+        shot(ann1, f"workspace-draw-{view}")
+        before = mask
+    ann1.click("#tool-eraser")
+    saved_after(ann1, lambda: stroke_in(ann1, "sagittal", [(x, 10, 4), (x, 52, 18)]))
+    erased = draft(ann1, served, task)
+    gone = np.argwhere(erased != before)
+    assert (erased[tuple(new.T)] == 0).all(), "the eraser left voxels of the sagittal stroke"
+    assert set(gone[:, 2].tolist()) == {x} and (erased == 5).sum() > 20, "the eraser reached beyond its plane"
+
+
+def test_label_values_above_255_are_drawn_saved_as_uint16_and_loaded_back(served: Served, ann1: Any) -> None:
+    """A taxonomy value 300 is drawn as draw index 2 of NiiVue's 8-bit bitmap, saved as a uint16 mask holding
+    300 and shown again after a reload; more than 255 labels are refused with the reason."""
+    task = new_task(served, ["ann1"], labels={"1": "LUNG", "300": "LUNG_NODULE"})[0]
+    open_task(ann1, served, task)
+    ann1.click(".label[data-value='300']")
+    ann1.click("#tool-brush")
+    saved_after(ann1, lambda: stroke(ann1, [(20, 20), (36, 28)]))
+    ann1.click(".label[data-value='1']")
+    saved_after(ann1, lambda: stroke(ann1, [(20, 40), (36, 48)]))
+    mask = draft(ann1, served, task)
+    assert mask.dtype == np.uint16, f"a mask with label 300 was saved as {mask.dtype}"
+    assert set(np.unique(mask).tolist()) == {0, 1, 300}
+    assert (mask == 300)[:, 20:29, 20:37].sum() == (mask == 300).sum() > 10, "label 300 is not where it was drawn"
+    ann1.reload()
+    ann1.wait_for_function("window.aimdWorkspace && window.aimdWorkspace.state.version >= 2")
+    shown = np.asarray(ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())"), np.uint16)
+    assert np.array_equal(shown, mask.ravel()), "the reloaded drawing differs from the saved uint16 mask"
+    indices = set(ann1.evaluate("Array.from(new Set(window.aimdWorkspace.viewer.nv.drawBitmap))"))
+    assert indices == {0, 1, 2}, f"draw indices {indices}"
+    assert ann1.locator(".finding-item[data-id='300']").count() == 1, "the label 300 finding is not listed"
+    shot(ann1, "workspace-label-300")
+    refused = ann1.evaluate(
+        """() => { try { window.aimdWorkspace.viewer.setLabels(Array.from({ length: 256 }, (_, i) =>
+        ({ value: i + 1, code: `L${i + 1}` }))); return null; } catch (e) { return e.message; } }"""
+    )
+    assert refused and "256 labels" in refused and "at most 255" in refused, refused
 
 
 def test_arbiter_takes_one_readers_mask_as_final(served: Served, ctx: Any, ann1: Any) -> None:

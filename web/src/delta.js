@@ -3,8 +3,9 @@
 import { flip } from "./npy.js";
 
 // Bounding box [x0, y0, z0, x1, y1, z1] (inclusive, display order) of voxels where a and b differ, or null.
-// Compared four voxels at a time (a 512×512×200 drawing is 52 M voxels); differing words are rare.
-export function changedBox(a, b, [nx, ny, nz]) {
+// `within`: a box known to hold every change (where the pen went), scanned alone; otherwise the whole
+// volume is compared four voxels at a time (a 512×512×200 drawing is 52 M voxels; differing words are rare).
+export function changedBox(a, b, [nx, ny, nz], within = null) {
   let x0 = nx, y0 = ny, z0 = nz, x1 = -1, y1 = -1, z1 = -1;
   const plane = nx * ny;
   const hit = (i) => {
@@ -13,6 +14,14 @@ export function changedBox(a, b, [nx, ny, nz]) {
     if (y < y0) y0 = y; if (y > y1) y1 = y;
     if (z < z0) z0 = z; if (z > z1) z1 = z;
   };
+  if (within) {
+    const [wx0, wy0, wz0, wx1, wy1, wz1] = within;
+    for (let z = wz0; z <= wz1; z++) for (let y = wy0; y <= wy1; y++) {
+      const row = z * plane + y * nx;
+      for (let i = row + wx0; i <= row + wx1; i++) if (a[i] !== b[i]) hit(i);
+    }
+    return z1 < 0 ? null : [x0, y0, z0, x1, y1, z1];
+  }
   const n = a.length, words = n >> 2;
   const aligned = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0;
   if (aligned) {
@@ -46,8 +55,8 @@ export function writeBox(data, [nx, ny], [x0, y0, z0, x1, y1, z1], box) {
 
 // The patch to send: the box in API order ({ z, y, x } offset, [dz, dy, dx] shape, data) and the
 // display-order copy to write into the saved bitmap once the server has it.
-export function patchOf(saved, current, dims, flips) {
-  const box = changedBox(saved, current, dims);
+export function patchOf(saved, current, dims, flips, within = null) {
+  const box = changedBox(saved, current, dims, within);
   if (!box) return null;
   const [nx, ny, nz] = dims;
   const [x0, y0, z0, x1, y1, z1] = box;

@@ -30,7 +30,8 @@ const T = {
   sliceMode: ["大容积按轴位逐层显示（绘制仍在原始网格上逐体素）", "Large volume: shown one axial slice at a time (drawing stays voxel-exact on the original grid)"],
   overviewTag: ["概览（降采样）", "overview, downsampled"], addSeries: ["添加序列", "Add series"],
   seriesKey: ["序列号", "Series key"],
-  series: ["序列", "Series"], reference: ["标注序列", "Annotated series"], overlap: ["覆盖", "overlap"],
+  series: ["序列", "Series"], blend: ["叠加于标注序列，不透明度", "blend over the annotated series, opacity"],
+  blended: ["叠加", "blended at"], reference: ["标注序列", "Annotated series"], overlap: ["覆盖", "overlap"],
   regFailed: ["配准失败，未显示此序列", "Registration failed, series not shown"], zoom: ["缩放", "Zoom"], verified: ["已校验", "verified"], users: ["用户", "Users"],
 };
 let lang = localStorage.getItem("aimd.lang") || "zh";

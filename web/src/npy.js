@@ -23,14 +23,16 @@ export function parseNpy(buf) {
   return { shape, descr, data, niftiType: spec[1], bitpix: spec[2] };
 }
 
-export function writeNpyU8(data, shape) {
-  let header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+// .npy of uint8 or uint16 `data` (label values above 255 need uint16).
+export function writeNpy(data, shape) {
+  const descr = data instanceof Uint16Array ? "<u2" : "|u1";
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
   const pad = 64 - ((10 + header.length + 1) % 64);
   header += " ".repeat(pad % 64) + "\n";
-  const out = new Uint8Array(10 + header.length + data.length);
+  const out = new Uint8Array(10 + header.length + data.byteLength);
   out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
   out.set(new TextEncoder().encode(header), 10);
-  out.set(data, 10 + header.length);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
   return out;
 }
 

@@ -12,6 +12,7 @@ export const css = (value) => `rgb(${colour(value).join(",")})`;
 // one slice instead of re-rendering the whole volume into a 3-D texture (minutes under software WebGL).
 // The drawing stays the full-resolution bitmap on the original grid; only the shown slice is uploaded.
 export const SLICE_MODE_VOXELS = 8 * 1024 * 1024;
+export const MAX_LABELS = 255;
 
 export const isLarge = (shape) => shape.reduce((a, b) => a * b, 1) > Number(localStorage.getItem("aimd.sliceModeVoxels") || SLICE_MODE_VOXELS);
 
@@ -78,9 +79,45 @@ export class Viewer {
     }
     this.previewZ = undefined;
     this.nv.createEmptyDrawing();
-    this.nv.onDrawingChanged = (action) => { if (action !== "undo") this.redoStack = []; this.onChange(action); };
+    this.nv.onDrawingChanged = (action) => {
+      if (action !== "undo") this.redoStack = [];
+      if (action !== "draw") this.touchAll(); // undo, redo, grow-cut, interpolation: anywhere
+      this.onChange(action);
+    };
+    this.trackPen();
     this.nv.onLocationChange = (loc) => { if (this.sliceMode) this.followSlice(); this.onLocation(loc); };
     this.nv.setDrawingEnabled(false);
+  }
+
+  // Where the pen went since takeTouched(): every voxel a brush, eraser or fill stroke changes lies in the
+  // box of its points widened by the pen size, so the autosave compares that box, not 52 M voxels.
+  trackPen() {
+    const nv = this.nv;
+    const pt = nv.drawPt.bind(nv);
+    const line = nv.drawPenLine.bind(nv);
+    nv.drawPt = (x, y, z, ...rest) => { this.touch([x, y, z]); pt(x, y, z, ...rest); };
+    nv.drawPenLine = (a, b, ...rest) => { this.touch(a); this.touch(b); line(a, b, ...rest); };
+    this.touched = null;
+  }
+
+  touch(p) {
+    if (this.touched === "all") return;
+    const r = Math.ceil(this.nv.opts.penSize || 1);
+    const t = this.touched ?? [Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity];
+    for (let i = 0; i < 3; i++) {
+      t[i] = Math.max(0, Math.min(t[i], Math.round(p[i]) - r));
+      t[i + 3] = Math.min(this.dims[i] - 1, Math.max(t[i + 3], Math.round(p[i]) + r));
+    }
+    this.touched = t;
+  }
+
+  touchAll() { this.touched = "all"; }
+
+  // The box to compare for the next save (null: the whole volume), and a fresh start.
+  takeTouched() {
+    const t = this.touched;
+    this.touched = null;
+    return t === "all" ? null : t;
   }
 
   // Drawing starts (the tool picked meanwhile is armed) once the caller has put the saved draft in.
@@ -139,14 +176,76 @@ export class Viewer {
     this.nv.updateGLVolume();
   }
 
+  // Blend a series (resampled onto this grid by the server) over the image as a second layer in a colour
+  // map of its own, windowed to [lo, hi], at `opacity` (0..1); the drawing stays above both. Not in the
+  // one-slice display of large volumes (NiiVue's layers there would need the whole volume in 3-D).
+  async blend(npyBuffer, opacity, [lo, hi]) {
+    if (this.sliceMode) throw new Error("blending needs the 3-D display: this image is shown one slice at a time");
+    const arr = parseNpy(npyBuffer);
+    const [nx, ny, nz] = this.dims;
+    if (arr.shape.join() !== [nz, ny, nx].join()) throw new Error(`series grid ${arr.shape} ≠ image grid ${[nz, ny, nx]}`);
+    this.unblend();
+    const nii = niftiFromArray(arr.data, this.dims, this.spacing, arr.niftiType, arr.bitpix, { flips: this.flips, window: [lo, hi] });
+    await this.nv.loadFromArrayBuffer(nii, "series.nii");
+    const layer = this.nv.volumes[1];
+    layer.colormap = "warm";
+    layer.opacity = opacity;
+    this.nv.updateGLVolume();
+  }
+
+  setBlendOpacity(opacity) {
+    if (this.nv.volumes[1]) this.nv.setOpacity(1, opacity);
+  }
+
+  unblend() {
+    while (this.nv.volumes.length > 1) this.nv.removeVolume(this.nv.volumes[this.nv.volumes.length - 1]);
+  }
+
+  // NiiVue's drawing is an 8-bit bitmap: the project's label values (its taxonomy's, up to 65535) are drawn
+  // as indices 1..N in the labels' order and mapped back when the drawing is read (mask(), saves) or
+  // loaded (setMask); more than 255 labels cannot be drawn and are refused.
   setLabels(labels) {
-    const cmap = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: ["background"] };
-    for (const l of labels) {
-      const [r, g, b] = colour(l.value);
-      cmap.R.push(r); cmap.G.push(g); cmap.B.push(b); cmap.A.push(255); cmap.I.push(l.value); cmap.labels.push(l.code);
+    if (labels.length > MAX_LABELS) {
+      throw new Error(`the project has ${labels.length} labels; the drawing holds at most ${MAX_LABELS} (an 8-bit bitmap): ` +
+        "split the taxonomy over projects of at most 255 labels");
     }
+    const top = Math.max(0, ...labels.map((l) => l.value));
+    this.valueOfIndex = Uint16Array.from([0, ...labels.map((l) => l.value)]);
+    this.indexOfValue = new Uint8Array(top + 1);
+    labels.forEach((l, i) => { this.indexOfValue[l.value] = i + 1; });
+    this.wide = top > 255; // saved as uint16
+    const cmap = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: ["background"] };
+    labels.forEach((l, i) => {
+      const [r, g, b] = colour(l.value);
+      cmap.R.push(r); cmap.G.push(g); cmap.B.push(b); cmap.A.push(255); cmap.I.push(i + 1); cmap.labels.push(l.code);
+    });
     this.nv.setDrawColormap(cmap);
     this.nv.setDrawOpacity(0.6);
+  }
+
+  // The draw index of label `value` (the value itself before setLabels).
+  drawIndex(value) { return this.indexOfValue ? this.indexOfValue[value] ?? 0 : value; }
+
+  // Label values of draw indices (uint16 when a label value exceeds 255).
+  toValues(indices) {
+    if (!this.valueOfIndex) return indices;
+    const out = new (this.wide ? Uint16Array : Uint8Array)(indices.length);
+    const lut = this.valueOfIndex;
+    for (let i = 0; i < indices.length; i++) out[i] = lut[indices[i]];
+    return out;
+  }
+
+  // Draw indices of label values; a value the project does not list is refused, naming it.
+  toIndices(values) {
+    if (!this.indexOfValue) return values instanceof Uint8Array ? values : Uint8Array.from(values);
+    const out = new Uint8Array(values.length);
+    const lut = this.indexOfValue;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v && !lut[v]) throw new Error(`the mask holds label value ${v}, which the project's labels do not list`);
+      out[i] = v ? lut[v] : 0;
+    }
+    return out;
   }
 
   window(center, width) {
@@ -172,12 +271,12 @@ export class Viewer {
       return;
     }
     nv.setDrawingEnabled(true);
-    if (name === "brush") nv.setPenValue(value, false);
+    if (name === "brush") nv.setPenValue(this.drawIndex(value), false);
     else if (name === "eraser") nv.setPenValue(0, false);
-    else if (name === "fill") nv.setPenValue(value, true);
+    else if (name === "fill") nv.setPenValue(this.drawIndex(value), true);
   }
 
-  growCut() { if (!this.ready) return; this.nv.drawGrowCut(); this.onChange("growcut"); }
+  growCut() { if (!this.ready) return; this.touchAll(); this.nv.drawGrowCut(); this.onChange("growcut"); }
 
   undo() {
     if (!this.nv.drawBitmap) return;
@@ -189,13 +288,14 @@ export class Viewer {
     const next = this.redoStack.pop();
     if (!next) return;
     this.nv.drawBitmap.set(next);
+    this.touchAll();
     this.nv.drawAddUndoBitmap();
     this.nv.refreshDrawing(true);
     this.onChange("redo");
   }
 
-  // The drawing in the API's (z, y, x) order.
-  mask() { return flip(this.nv.drawBitmap, this.dims, this.flips); }
+  // The drawing in the API's (z, y, x) order, as label values.
+  mask() { return this.toValues(flip(this.nv.drawBitmap, this.dims, this.flips)); }
 
   loadMask(npyBuffer) {
     const arr = parseNpy(npyBuffer);
@@ -203,16 +303,18 @@ export class Viewer {
   }
 
   setMask(data) {
-    const bm = flip(data instanceof Uint8Array ? data : Uint8Array.from(data), this.dims, this.flips);
+    const bm = flip(this.toIndices(data), this.dims, this.flips);
     this.nv.drawBitmap.set(bm);
     this.nv.drawClearAllUndoBitmaps();
     this.nv.drawAddUndoBitmap();
     this.nv.refreshDrawing(true);
   }
 
-  // Fill the axial slices between two drawn slices of `value` by blending their signed masks.
-  interpolate(value) {
+  // Fill the axial slices between two drawn slices of label `value` by blending their signed masks.
+  interpolate(label) {
     if (!this.ready) return 0;
+    const value = this.drawIndex(label);
+    this.touchAll();
     const [nx, ny, nz] = this.dims;
     const bm = this.nv.drawBitmap;
     const plane = nx * ny;
@@ -255,14 +357,23 @@ export class Viewer {
 
   // Page position of API voxel (x, y) on the shown axial slice (where a stroke there starts).
   screenOf(x, y) {
+    return this.screenAt([x, y, this.apiVoxel([0, 0, this.currentZ()])[2]], "axial");
+  }
+
+  // Page position of API voxel [x, y, z] in the axial, coronal or sagittal view shown.
+  screenAt(xyz, view) {
     const nv = this.nv;
-    const hit = nv.frac2canvasPosWithTile(nv.vox2frac(this.apiVoxel([x, y, this.apiVoxel([0, 0, this.currentZ()])[2]])), SLICE_TYPE.AXIAL);
+    const type = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL }[view];
+    const hit = nv.frac2canvasPosWithTile(nv.vox2frac(this.apiVoxel(xyz)), type);
     const pos = hit?.pos;
     if (!pos) return null;
     const r = this.canvas.getBoundingClientRect();
     const dpr = nv.uiData.dpr || 1;
     return [r.left + pos[0] / dpr, r.top + pos[1] / dpr];
   }
+
+  // The crosshair as an API voxel [x, y, z].
+  crosshair() { return this.apiVoxel(this.nv.frac2vox(this.nv.scene.crosshairPos).map(Math.round)); }
 
   zoom(factor) {
     const p = this.nv.scene.pan2Dxyzmm;

@@ -3,7 +3,7 @@
 import { call, get } from "../api.js";
 import { h, mount, toast } from "../dom.js";
 import { t } from "../i18n.js";
-import { parseNpy, writeNpyU8 } from "../npy.js";
+import { parseNpy, writeNpy } from "../npy.js";
 import { Viewer } from "../viewer.js";
 
 const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? v.toFixed(3) : String(v));
@@ -36,7 +36,7 @@ export async function reviewScreen(taskId) {
     try {
       const current = await call("GET", `/tasks/${taskId}`, { raw: true });
       const arr = parseNpy(masks[i]);
-      await call("PUT", `/tasks/${taskId}/draft`, { body: writeNpyU8(Uint8Array.from(arr.data), arr.shape),
+      await call("PUT", `/tasks/${taskId}/draft`, { body: writeNpy(arr.data instanceof Uint16Array ? arr.data : Uint8Array.from(arr.data), arr.shape),
         headers: { "If-Match": current.headers.get("ETag"), "Content-Type": "application/octet-stream" } });
       toast(`${t("reader")} ${subs[i].reader} → draft`);
       location.hash = `#/task/${taskId}`;

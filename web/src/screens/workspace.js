@@ -3,11 +3,14 @@ import { call, get } from "../api.js";
 import { gzip, patchOf, writeBox } from "../delta.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
-import { flipsFor, writeNpyU8 } from "../npy.js";
+import { flipsFor, parseNpy, writeNpy } from "../npy.js";
 import { VectorOverlay } from "../overlay.js";
 import { css, isLarge, Viewer } from "../viewer.js";
 
-const DEBOUNCE_MS = 250;
+// Strokes arrive whole (at mouse-up) and saves go one at a time, changes made meanwhile riding on the
+// next one; the short wait only gathers a burst (a stroke and an undo, several quick clicks).
+const DEBOUNCE_MS = 40;
+const MARKS_DEBOUNCE_MS = 250;
 const SHORTCUTS = [["B", "brush"], ["E", "eraser"], ["F", "fill"], ["N", "navigate"], ["X", "box"], ["P", "point"],
   ["G", "polygon"], ["Ctrl+Z", "undo"], ["Ctrl+Y", "redo"], ["1-9", "labels"], ["↑/↓", "slice"], ["+/-", "zoom"], ["W", "window"]];
 
@@ -88,7 +91,13 @@ export async function workspace(taskId) {
 
   async function loadVolume() {
     await viewer.open(await imageBytes, task.image);
-    viewer.setLabels(project.labels);
+    try {
+      viewer.setLabels(project.labels);
+    } catch (ex) {
+      err.textContent = ex.message; // the image stays viewable; drawing is not started
+      await drawn(viewer.nv, previewed ? "aimd:volume" : "aimd:first-slice");
+      return;
+    }
     if (task.draft_version > 0) {
       const draft = await call("GET", `/tasks/${taskId}/draft`, { raw: true });
       viewer.loadMask(await draft.arrayBuffer());
@@ -131,7 +140,7 @@ export async function workspace(taskId) {
     showStatus();
     if (state.marksAgain) { state.marksAgain = false; saveMarks(); }
   }
-  const keepMarks = () => { clearTimeout(state.marksTimer); state.marksTimer = setTimeout(saveMarks, DEBOUNCE_MS); };
+  const keepMarks = () => { clearTimeout(state.marksTimer); state.marksTimer = setTimeout(saveMarks, MARKS_DEBOUNCE_MS); };
   const showStatus = () => {
     if (state.conflict) { status.className = "status error"; status.replaceChildren(t("conflict"), " ", h("button", { onclick: () => location.reload() }, t("reload"))); return; }
     if (!viewer.ready) { status.className = "status warn"; status.textContent = t("loading"); return; }
@@ -144,12 +153,20 @@ export async function workspace(taskId) {
     state.saving = true; state.dirty = false; showStatus();
     const started = state.changedAt ?? performance.now();
     try {
-      // only the box of voxels changed since the saved version goes up (PATCH), applied there by the server
-      const patch = patchOf(state.savedBitmap, viewer.nv.drawBitmap, viewer.dims, viewer.flips);
+      // only the box of voxels changed since the saved version goes up (PATCH), applied there by the server;
+      // the box is looked for where the pen went (the whole volume after undo, grow-cut, interpolation)
+      const t1 = performance.now();
+      const within = viewer.takeTouched();
+      const patch = patchOf(state.savedBitmap, viewer.nv.drawBitmap, viewer.dims, viewer.flips, within);
+      performance.measure("aimd:save-scan", { start: t1, end: performance.now(), detail: { within: Boolean(within) } });
       if (patch) {
-        const body = await gzip(writeNpyU8(patch.data, patch.shape));
+        const t2 = performance.now();
+        const body = await gzip(writeNpy(viewer.toValues(patch.data), patch.shape));
+        const t3 = performance.now();
+        performance.measure("aimd:save-gzip", { start: t2, end: t3 });
         const out = await call("PATCH", `/tasks/${taskId}/draft?z=${patch.at.z}&y=${patch.at.y}&x=${patch.at.x}`, { body,
           headers: { "If-Match": `"${state.version}"`, "Content-Type": "application/octet-stream", "Content-Encoding": "gzip" } });
+        performance.measure("aimd:save-request", { start: t3, end: performance.now() });
         writeBox(state.savedBitmap, viewer.dims, patch.box, patch.shown);
         state.version = out.draft_version;
         state.lastPatch = { bytes: body.length, shape: patch.shape, at: patch.at };
@@ -158,7 +175,7 @@ export async function workspace(taskId) {
       state.changedAt = null;
       performance.mark("aimd:saved");
     } catch (ex) {
-      if (ex.status === 409) state.conflict = true; else { err.textContent = ex.message; state.dirty = true; }
+      if (ex.status === 409) state.conflict = true; else { err.textContent = ex.message; state.dirty = true; viewer.touchAll(); }
     }
     state.saving = false;
     showStatus();
@@ -205,18 +222,27 @@ export async function workspace(taskId) {
     seriesMsg.className = "status";
     try {
       if (s === "reference") {
+        viewer.unblend();
         viewer.showReference();
         if (preset) applyWL(preset.center, preset.width);
         seriesMsg.textContent = `${t("reference")} (${task.image.modality})`;
       } else {
         if (s.registration.status !== "ok") throw new Error(`${t("regFailed")}: ${s.registration.message}`);
         seriesCache[s.id] ??= await call("GET", `/tasks/${taskId}/series/${s.id}/image`, { raw: true }).then((r) => r.arrayBuffer());
-        viewer.showVoxels(seriesCache[s.id]);
-        const img = viewer.nv.volumes[0].img;
-        let lo = Infinity, hi = -Infinity;
-        for (let i = 0; i < img.length; i += 7) { if (img[i] < lo) lo = img[i]; if (img[i] > hi) hi = img[i]; }
-        applyWL((lo + hi) / 2, Math.max(1, hi - lo));
-        seriesMsg.textContent = `${s.series_key} (${s.modality}) · ${regText(s.registration)}`;
+        if (state.blend) {
+          // over the annotated image, which keeps its window; the series gets its own range
+          viewer.showReference();
+          if (preset && state.series !== "reference") applyWL(preset.center, preset.width);
+          const range = rangeOf(parseNpy(seriesCache[s.id]).data);
+          await viewer.blend(seriesCache[s.id], state.opacity, [range[0], range[1]]);
+          seriesMsg.textContent = `${s.series_key} (${s.modality}) ${t("blended")} ${Math.round(100 * state.opacity)} % · ${regText(s.registration)}`;
+        } else {
+          viewer.unblend();
+          viewer.showVoxels(seriesCache[s.id]);
+          const [lo, hi] = rangeOf(viewer.nv.volumes[0].img);
+          applyWL((lo + hi) / 2, Math.max(1, hi - lo));
+          seriesMsg.textContent = `${s.series_key} (${s.modality}) · ${regText(s.registration)}`;
+        }
       }
       state.series = s === "reference" ? "reference" : s.series_key;
       performance.mark("aimd:series");
@@ -226,13 +252,32 @@ export async function workspace(taskId) {
     }
     renderLeft();
   }
+  // Sampled range of a series' voxels (its window when shown).
+  function rangeOf(img) {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < img.length; i += 7) { if (img[i] < lo) lo = img[i]; if (img[i] > hi) hi = img[i]; }
+    return [lo, hi];
+  }
+  state.blend = false;
+  state.opacity = 0.5;
   function seriesPane() {
     if (!seriesList.series.length) return [];
     const button = (key, label, s, failed) => h("button", { class: `series ${state.series === key ? "active" : ""} ${failed ? "warn" : ""}`,
       dataset: { series: key }, onclick: () => showSeries(s) }, label);
+    const shown = () => seriesList.series.find((s) => s.series_key === state.series);
+    const blend = h("input", { id: "series-blend", type: "checkbox", checked: state.blend, disabled: viewer.sliceMode,
+      title: viewer.sliceMode ? t("sliceMode") : undefined,
+      onchange: (e) => { state.blend = e.target.checked; if (shown()) showSeries(shown()); else renderLeft(); } });
+    const opacity = h("input", { id: "series-opacity", type: "range", min: 0, max: 100, value: Math.round(100 * state.opacity),
+      disabled: viewer.sliceMode, oninput: (e) => {
+        state.opacity = Number(e.target.value) / 100;
+        viewer.setBlendOpacity(state.opacity);
+        performance.mark("aimd:blend-opacity");
+      } });
     return [h("h3", {}, t("series")), h("div", { class: "tools" },
       button("reference", `${t("reference")} · ${task.image.modality}`, "reference", false),
-      seriesList.series.map((s) => button(s.series_key, `${s.series_key} · ${s.modality}`, s, s.registration.status !== "ok"))), seriesMsg];
+      seriesList.series.map((s) => button(s.series_key, `${s.series_key} · ${s.modality}`, s, s.registration.status !== "ok"))),
+    h("label", { class: "blend" }, blend, ` ${t("blend")} `, opacity), seriesMsg];
   }
 
   // ---------------------------------------------------------------- left pane: labels, tools, window
@@ -320,9 +365,9 @@ export async function workspace(taskId) {
   function presentValues() {
     const bm = viewer.nv.drawBitmap;
     if (!bm) return [];
-    const seen = new Set();
-    for (let i = 0; i < bm.length; i++) if (bm[i] && !seen.has(bm[i])) seen.add(bm[i]);
-    return project.labels.filter((l) => seen.has(l.value));
+    const seen = new Uint8Array(256);
+    for (let i = 0; i < bm.length; i++) seen[bm[i]] = 1;
+    return project.labels.filter((l) => seen[viewer.drawIndex(l.value)]);
   }
   function attributeForm(l) {
     const vals = (state.marks.attributes[l.value] ||= {});
