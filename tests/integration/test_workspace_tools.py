@@ -421,8 +421,9 @@ def first_slice_then_volume(page: Any, served: Served, task: int) -> None:
 
 def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:
     """The one-slice display of large volumes (forced here on a small one): the full-resolution first
-    slice comes before the volume, W/L and slice changes work and a stroke lands on the shown slice,
-    voxel for voxel as the page holds it."""
+    slice comes before the volume; a stroke on the full-resolution coronal plane lands on that plane; W/L
+    and slice changes work and an axial stroke lands on the shown slice, voxel for voxel as the page
+    holds it."""
     task = new_task(served, ["ann1"])[0]
     ann1.evaluate("localStorage.setItem('aimd.sliceModeVoxels', '1000')")
     try:
@@ -438,20 +439,45 @@ def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1
         assert main_view == 0, "the full image left its axial view"
         ann1.wait_for_timeout(200)
         assert (canvas_pixels(multi) != canvas_pixels(ann1.locator("#overview").screenshot())).any()
-        shot(ann1, "workspace-large-overview-coronal")
+        # the coronal plane at full resolution over the main canvas, drawn on like any view
+        ann1.wait_for_function("window.aimdWorkspace.plane.shown && window.aimdWorkspace.plane.nv.drawBitmap")
+        for _ in range(3):
+            ann1.keyboard.press("ArrowDown")
+        ann1.wait_for_timeout(300)
+        assert blank_reason(ann1.locator("#plane").screenshot()) is None, "the coronal plane renders blank"
+        at = ann1.evaluate("window.aimdWorkspace.viewer.apiVoxel([0, window.aimdWorkspace.plane.at, 0])[1]")
+        ann1.click("#tool-brush")
+        plane_at = "([x, y, z]) => window.aimdWorkspace.plane.screenAt([x, y, z])"
+        ends = [ann1.evaluate(plane_at, [x, at, z]) for x, z in ((10, 4), (50, 18))]
+
+        def coronal_stroke() -> None:
+            ann1.mouse.move(*ends[0])
+            ann1.mouse.down()
+            ann1.mouse.move(*ends[1], steps=8)
+            ann1.mouse.up()
+
+        saved_after(ann1, coronal_stroke)
+        on_plane = draft(ann1, served, task)
+        hit = np.argwhere(on_plane)
+        assert len(hit) > 20 and set(hit[:, 1].tolist()) == {at}, "the coronal stroke left its plane"
+        assert len(set(hit[:, 0].tolist())) >= 10, "the coronal stroke did not cross slices"
+        patch = ann1.evaluate("window.aimdWorkspace.state.lastPatch")
+        assert patch["shape"] == (hit.max(axis=0) - hit.min(axis=0) + 1).tolist(), patch
+        shot(ann1, "workspace-large-coronal-drawn")
+        ann1.click("button.layout[data-layout=axial]")
         ann1.evaluate("window.aimdWorkspace.applyWL(40, 400)")
         for _ in range(5):
             ann1.keyboard.press("ArrowUp")
         z = ann1.evaluate("window.aimdWorkspace.viewer.apiVoxel([0, 0, window.aimdWorkspace.viewer.currentZ()])[2]")
-        ann1.click("#tool-brush")
         saved_after(ann1, lambda: stroke(ann1, [(20, 20), (40, 30)]))
         mask = draft(ann1, served, task)
         drawn = np.asarray(ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())"), np.uint8)
     finally:
         ann1.evaluate("localStorage.removeItem('aimd.sliceModeVoxels')")
     assert np.array_equal(mask.ravel(), drawn)
-    assert sorted({int(v) for v in np.nonzero(mask)[0]}) == [z], "the stroke is not on the shown slice"
-    assert mask[z, 20:31, 20:41].any()
+    axial = mask != on_plane
+    assert sorted({int(v) for v in np.nonzero(axial)[0]}) == [z], "the stroke is not on the shown slice"
+    assert axial[z, 20:31, 20:41].any()
 
 
 def stroke_in(page: Any, view: str, points: list[tuple[int, int, int]]) -> None:

@@ -4,6 +4,13 @@ const DTYPES = {
   "<i4": [Int32Array, 8, 32], "<u4": [Uint32Array, 768, 32], "<f4": [Float32Array, 16, 32], "<f8": [Float64Array, 64, 64],
 };
 
+// NIfTI datatype code and bits per voxel of a typed array.
+export function niftiTypeOf(data) {
+  const spec = Object.values(DTYPES).find(([C]) => data instanceof C);
+  if (!spec) throw new Error(`no NIfTI type for ${data.constructor.name}`);
+  return [spec[1], spec[2]];
+}
+
 export function parseNpy(buf) {
   const u8 = new Uint8Array(buf);
   if (u8[0] !== 0x93 || String.fromCharCode(...u8.slice(1, 6)) !== "NUMPY") throw new Error("not a .npy file");
@@ -62,10 +69,10 @@ export function flip(data, [nx, ny, nz], [fx, fy, fz], out = null) {
   return out;
 }
 
-// NIfTI-1 of `data` (API order, flipped into display order on the way: one copy); `z0` is the position
-// (mm) of its first slice (a single slice sits at its place in the volume); `window` [min, max] becomes
+// NIfTI-1 of `data` (API order, flipped into display order on the way: one copy); `origin` is the
+// position (mm) of its first voxel (a single slice or plane sits at its place in the volume); `window` [min, max] becomes
 // cal_min/cal_max, which NiiVue takes instead of estimating a display range from a histogram.
-export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitpix, { flips = [false, false, false], z0 = 0, window = null } = {}) {
+export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitpix, { flips = [false, false, false], origin = [0, 0, 0], window = null } = {}) {
   const buf = new ArrayBuffer(352 + data.byteLength);
   const v = new DataView(buf);
   v.setInt32(0, 348, true);
@@ -78,7 +85,7 @@ export function niftiFromArray(data, [nx, ny, nz], [sx, sy, sz], niftiType, bitp
   if (window) { v.setFloat32(124, window[1], true); v.setFloat32(128, window[0], true); }
   v.setUint8(123, 2);
   v.setInt16(254, 1, true);
-  [[sx, 0, 0, 0], [0, sy, 0, 0], [0, 0, sz, z0]].forEach((row, r) => row.forEach((c, i) => v.setFloat32(280 + 16 * r + 4 * i, c, true)));
+  [[sx, 0, 0, origin[0]], [0, sy, 0, origin[1]], [0, 0, sz, origin[2]]].forEach((row, r) => row.forEach((c, i) => v.setFloat32(280 + 16 * r + 4 * i, c, true)));
   new Uint8Array(buf, 344, 4).set([110, 43, 49, 0]);
   flip(data, [nx, ny, nz], flips, new data.constructor(buf, 352, data.length));
   return buf;

@@ -49,7 +49,7 @@ export class Viewer {
     if (this.sliceMode) this.enterSliceMode();
     const [fx, fy] = this.flips;
     const nii = niftiFromArray(arr.data, [nx, ny, 1], this.spacing, arr.niftiType, arr.bitpix,
-      { flips: [fx, fy, false], z0: this.previewZ * this.spacing[2] });
+      { flips: [fx, fy, false], origin: [0, 0, this.previewZ * this.spacing[2]] });
     await this.nv.loadFromArrayBuffer(nii, "slice.nii");
     this.nv.setSliceType(SLICE_TYPE.AXIAL);
   }
@@ -219,6 +219,7 @@ export class Viewer {
       const [r, g, b] = colour(l.value);
       cmap.R.push(r); cmap.G.push(g); cmap.B.push(b); cmap.A.push(255); cmap.I.push(i + 1); cmap.labels.push(l.code);
     });
+    this.cmap = cmap;
     this.nv.setDrawColormap(cmap);
     this.nv.setDrawOpacity(0.6);
   }

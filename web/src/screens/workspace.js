@@ -5,6 +5,7 @@ import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
 import { flipsFor, parseNpy, writeNpy } from "../npy.js";
 import { VectorOverlay } from "../overlay.js";
+import { PlaneView } from "../plane.js";
 import { css, isLarge, Viewer } from "../viewer.js";
 
 // Strokes arrive whole (at mouse-up) and saves go one at a time, changes made meanwhile riding on the
@@ -82,6 +83,7 @@ export async function workspace(taskId) {
   // drawn while the volume downloads; window/level and zoom work on it and are kept when the volume
   // takes its place. Drawing tools wait for the volume.
   let overview = null;
+  let plane = null; // coronal / sagittal planes of a large volume
   if (previewed) {
     await viewer.openSlice(await firstSlice, task.image, firstZ);
     if (preset) viewer.window(preset.center, preset.width);
@@ -106,6 +108,10 @@ export async function workspace(taskId) {
     state.savedBitmap = viewer.nv.drawBitmap.slice(); // what the server holds, in display order
     if (preset && !large) viewer.window(preset.center, preset.width);
     viewer.start();
+    if (viewer.sliceMode) {
+      plane = new PlaneView(viewer, viewerBox);
+      plane.onChange = (action) => viewer.onChange(action);
+    }
     await drawn(viewer.nv, previewed ? "aimd:volume" : "aimd:first-slice");
     // A block-averaged overview (≤ 0.5 Mi voxels) of a large volume shows axial, coronal and sagittal
     // beside its one-slice display; it comes after the volume, which it would otherwise delay.
@@ -182,7 +188,9 @@ export async function workspace(taskId) {
     if (state.dirty) schedule();
   }
   function schedule() { clearTimeout(state.timer); state.timer = setTimeout(save, DEBOUNCE_MS); }
-  viewer.onChange = () => { state.changedAt ??= performance.now(); state.dirty = true; showStatus(); schedule(); renderRight(); };
+  viewer.onChange = (action) => {
+    if (plane?.shown && action !== "draw") plane.pullDrawing(); // undo, redo, grow-cut, interpolation
+    state.changedAt ??= performance.now(); state.dirty = true; showStatus(); schedule(); renderRight(); };
 
   viewer.onLocation = (loc) => {
     if (overview) later(() => { overview.nv.scene.crosshairPos = [...viewer.nv.scene.crosshairPos]; overview.nv.drawScene(); });
@@ -285,7 +293,8 @@ export async function workspace(taskId) {
   function setTool(name) {
     state.tool = name; state.pending = [];
     viewer.tool(name, state.label.value);
-    if (["box", "point", "polygon"].includes(name)) viewer.layout("axial");
+    plane?.arm();
+    if (["box", "point", "polygon"].includes(name)) { plane?.hide(); viewer.layout("axial"); }
     for (const [k, b] of Object.entries(toolButtons)) b.classList.toggle("active", k === name);
   }
   function setLabel(l) { state.label = l; setTool(state.tool); renderLeft(); }
@@ -294,7 +303,7 @@ export async function workspace(taskId) {
   // the overview follows window/level and the slice a moment later (its 3-D texture is not on the fast path)
   const later = (fn) => { clearTimeout(state.overviewTimer); state.overviewTimer = setTimeout(fn, 300); };
   const applyWL = (c, w) => {
-    viewer.window(c, w); center.value = Math.round(c); width.value = Math.round(w); performance.mark("aimd:window");
+    viewer.window(c, w); plane?.window(c - w / 2, c + w / 2); center.value = Math.round(c); width.value = Math.round(w); performance.mark("aimd:window");
     if (overview) later(() => { overview.window(c, w); overview.nv.scene.crosshairPos = [...viewer.nv.scene.crosshairPos]; overview.nv.drawScene(); });
   };
   function renderLeft() {
@@ -318,11 +327,19 @@ export async function workspace(taskId) {
       h("div", {}, `${t("center")} `, center, ` ${t("width")} `, width),
       h("h3", {}, "View"),
       h("div", { class: "tools" }, ["multi", "axial", "coronal", "sagittal", "render"].map((k) => h("button", { class: "layout", dataset: { layout: k },
-          disabled: viewer.sliceMode && k !== "axial" && !overview, title: viewer.sliceMode && k !== "axial" ? t("sliceMode") : undefined,
-          onclick: () => (viewer.sliceMode && k !== "axial" ? overview?.layout(k) : viewer.layout(k)) }, k)),
+          disabled: viewer.sliceMode && (k === "multi" || k === "render") && !overview,
+          title: viewer.sliceMode && k !== "axial" ? t("sliceMode") : undefined, onclick: () => showLayout(k) }, k)),
         h("button", { onclick: () => viewer.zoom(1.25) }, "+"), h("button", { onclick: () => viewer.zoom(0.8) }, "−")),
       h("h3", {}, t("shortcuts")), h("div", {}, SHORTCUTS.map(([k, name]) => h("div", {}, h("kbd", {}, k), " ", t(name)))),
     ].flat(Infinity));
+  }
+  // A large volume: axial on the main canvas; coronal and sagittal as full-resolution planes over it (the
+  // overview inset follows); multi-planar and 3-D in the overview only.
+  function showLayout(k) {
+    if (!viewer.sliceMode) { viewer.layout(k); return; }
+    overview?.layout(k);
+    if (k === "coronal" || k === "sagittal") plane?.show(k);
+    else if (k === "axial") plane?.hide();
   }
   center.onchange = width.onchange = () => applyWL(Number(center.value), Number(width.value));
 
@@ -438,8 +455,8 @@ export async function workspace(taskId) {
     const tools = { b: "brush", e: "eraser", f: "fill", n: "navigate", x: "box", p: "point", g: "polygon" };
     if (tools[k]) setTool(tools[k]);
     else if (/^[1-9]$/.test(k) && project.labels[Number(k) - 1]) setLabel(project.labels[Number(k) - 1]);
-    else if (k === "arrowup" || k === "pageup") viewer.slice(1);
-    else if (k === "arrowdown" || k === "pagedown") viewer.slice(-1);
+    else if (k === "arrowup" || k === "pageup") { if (plane?.shown) plane.slice(1); else viewer.slice(1); }
+    else if (k === "arrowdown" || k === "pagedown") { if (plane?.shown) plane.slice(-1); else viewer.slice(-1); }
     else if (k === "+" || k === "=") viewer.zoom(1.25);
     else if (k === "-") viewer.zoom(0.8);
     else if (k === "enter") closePolygon();
@@ -457,6 +474,6 @@ export async function workspace(taskId) {
   renderLeft();
   renderRight();
   delete window.aimdLoading;
-  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay, overview };
+  window.aimdWorkspace = { viewer, state, save, submit, setTool, applyWL, overlay, overview, plane };
   return () => { document.removeEventListener("keydown", onKey); clearTimeout(state.timer); clearTimeout(state.marksTimer); clearTimeout(state.overviewTimer); overlay.stop(); delete window.aimdWorkspace; };
 }
