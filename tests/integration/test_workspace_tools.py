@@ -423,8 +423,17 @@ def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1
     """The one-slice display of large volumes (forced here on a small one): the full-resolution first
     slice comes before the volume; a stroke on the full-resolution coronal plane lands on that plane; W/L
     and slice changes work and an axial stroke lands on the shown slice, voxel for voxel as the page
-    holds it."""
+    holds it; a series blended over the axial plane follows the opacity slider and is drawn on."""
     task = new_task(served, ["ann1"])[0]
+    with served.api("admin") as admin:
+        t = admin.get(f"/api/v1/tasks/{task}").json()
+        body = {
+            "series_key": "t2",
+            "frame_of_reference_uid": FOR_UID,
+            "image_nifti_b64": ct_b64((-300, 400), 0.0, "MR"),
+        }
+        url = f"/api/v1/projects/{t['project']}/cases/{t['case']}/series"
+        admin.post(url, json=body).raise_for_status()
     ann1.evaluate("localStorage.setItem('aimd.sliceModeVoxels', '1000')")
     try:
         first_slice_then_volume(ann1, served, task)
@@ -472,17 +481,36 @@ def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1
         saved_after(ann1, lambda: stroke(ann1, [(20, 20), (40, 30)]))
         mask = draft(ann1, served, task)
         drawn = np.asarray(ann1.evaluate("Array.from(window.aimdWorkspace.viewer.mask())"), np.uint8)
+        # t2 blended over the full-resolution axial plane of the shown slice
+        ann1.check("#series-blend")
+        ann1.click("button.series[data-series=t2]")
+        ann1.wait_for_function(
+            "window.aimdWorkspace.plane.view === 'axial' && window.aimdWorkspace.plane.nv.volumes.length === 2"
+        )
+        assert ann1.evaluate("window.aimdWorkspace.plane.at") == ann1.evaluate("window.aimdWorkspace.viewer.currentZ()")
+        looks = []
+        for opacity in ("0", "100"):
+            ann1.fill("#series-opacity", opacity)
+            ann1.wait_for_timeout(300)
+            looks.append(canvas_pixels(ann1.locator("#plane").screenshot()))
+        assert float(np.abs(looks[0] - looks[1]).mean()) > 5, "the opacity slider does not blend the series"
+        ann1.fill("#series-opacity", "50")
+        saved_after(ann1, lambda: stroke_in(ann1, "axial", [(10, 50, z), (30, 56, z)], on="plane"))
+        blended_stroke = draft(ann1, served, task) != mask
+        shot(ann1, "workspace-large-blended")
     finally:
         ann1.evaluate("localStorage.removeItem('aimd.sliceModeVoxels')")
     assert np.array_equal(mask.ravel(), drawn)
     axial = mask != on_plane
     assert sorted({int(v) for v in np.nonzero(axial)[0]}) == [z], "the stroke is not on the shown slice"
     assert axial[z, 20:31, 20:41].any()
+    assert blended_stroke.any() and sorted({int(v) for v in np.nonzero(blended_stroke)[0]}) == [z]
 
 
-def stroke_in(page: Any, view: str, points: list[tuple[int, int, int]]) -> None:
-    """A mouse stroke through API voxels (x, y, z) in the axial, coronal or sagittal view shown."""
-    at = "([p, v]) => window.aimdWorkspace.viewer.screenAt(p, v)"
+def stroke_in(page: Any, view: str, points: list[tuple[int, int, int]], on: str = "viewer") -> None:
+    """A mouse stroke through API voxels (x, y, z) in the axial, coronal or sagittal view shown (of the
+    main viewer, or ``on="plane"``: of the full-resolution plane of a large volume)."""
+    at = f"([p, v]) => window.aimdWorkspace.{on}.screenAt(p, v)"
     xy = [page.evaluate(at, [list(p), view]) for p in points]
     page.mouse.move(*xy[0])
     page.mouse.down()

@@ -1,7 +1,8 @@
-// Full-resolution coronal and sagittal planes of a large volume (shown one axial slice at a time): the plane
-// through the crosshair is cut from the volume in the page and shown by a NiiVue of its own, over the main
-// canvas, as a one-plane volume at its place in the image, with the plane of the drawing. A stroke there is
-// written back into the volume's drawing and autosaved like an axial one (the delta box is that plane).
+// Full-resolution planes of a large volume (shown one axial slice at a time): the coronal or sagittal plane
+// through the crosshair — or the axial one with a series blended over it — is cut from the volume in the
+// page and shown by a NiiVue of its own, over the main canvas, as a one-plane volume at its place in the
+// image, with the plane of the drawing (and of the series, as a second layer at an opacity). A stroke there
+// is written back into the volume's drawing and autosaved like an axial one (the delta box is that plane).
 import { Niivue, SLICE_TYPE } from "@niivue/niivue";
 import { niftiFromArray, niftiTypeOf } from "./npy.js";
 
@@ -13,12 +14,13 @@ export class PlaneView {
     Object.assign(this.canvas.style, { position: "absolute", left: "0", top: "0", width: "100%", height: "100%", display: "none" });
     host.append(this.canvas);
     this.view = null;
+    this.blend = null; // { img (display order, the volume's grid), range: [lo, hi], opacity }
     this.onChange = () => {};
   }
 
   get shown() { return this.view !== null; }
 
-  // Show the coronal ("coronal") or sagittal ("sagittal") plane through the crosshair.
+  // Show the axial, coronal or sagittal plane through the crosshair.
   async show(view) {
     const v = this.viewer;
     if (!this.nv) {
@@ -30,12 +32,13 @@ export class PlaneView {
     this.canvas.style.display = "block";
     this.view = view;
     const vox = v.nv.frac2vox(v.nv.scene.crosshairPos).map(Math.round);
-    this.at = view === "coronal" ? vox[1] : vox[0];
+    this.at = vox[{ axial: 2, coronal: 1, sagittal: 0 }[view]];
     await this.load();
   }
 
   hide() {
     if (!this.shown) return;
+    if (this.view === "axial") this.viewer.slice(this.at - this.viewer.currentZ()); // stay on that slice
     this.view = null;
     this.canvas.style.display = "none";
     this.viewer.nv.refreshDrawing(true);
@@ -43,36 +46,57 @@ export class PlaneView {
 
   // Move the plane by `delta` voxels along its normal.
   async slice(delta) {
-    const n = this.viewer.dims[this.view === "coronal" ? 1 : 0];
+    const n = this.viewer.dims[{ axial: 2, coronal: 1, sagittal: 0 }[this.view]];
     const at = Math.min(Math.max(this.at + delta, 0), n - 1);
     if (at === this.at) return;
     this.at = at;
     await this.load();
   }
 
-  // Index of display voxel (x, z) of the plane (coronal: x along x; sagittal: y along x) in the volume.
-  index(u, z) {
+  // Index in the volume of the plane's voxel (u, w) (axial: x, y; coronal: x, z; sagittal: y, z).
+  index(u, w) {
     const [nx, ny] = this.viewer.dims;
-    return this.view === "coronal" ? z * nx * ny + this.at * nx + u : z * nx * ny + u * nx + this.at;
+    if (this.view === "axial") return this.at * nx * ny + w * nx + u;
+    return this.view === "coronal" ? w * nx * ny + this.at * nx + u : w * nx * ny + u * nx + this.at;
   }
 
-  get width() { return this.viewer.dims[this.view === "coronal" ? 0 : 1]; }
+  get width() { return this.viewer.dims[this.view === "sagittal" ? 1 : 0]; }
+
+  get height() { return this.viewer.dims[this.view === "axial" ? 1 : 2]; }
+
+  cut(volume) {
+    const w = this.width, hgt = this.height;
+    const out = new volume.constructor(w * hgt);
+    for (let b = 0; b < hgt; b++) for (let u = 0; u < w; u++) out[b * w + u] = volume[this.index(u, b)];
+    return out;
+  }
+
+  // The plane's place: its NIfTI dimensions and origin (mm).
+  get geometry() {
+    const [nx, ny, nz] = this.viewer.dims;
+    const [sx, sy, sz] = this.viewer.spacing;
+    if (this.view === "axial") return [[nx, ny, 1], [0, 0, this.at * sz]];
+    return this.view === "coronal" ? [[nx, 1, nz], [0, this.at * sy, 0]] : [[1, ny, nz], [this.at * sx, 0, 0]];
+  }
+
+  get sliceType() { return { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL }[this.view]; }
 
   async load() {
     const v = this.viewer;
     const back = v.nv.volumes[0];
-    const [nx, ny, nz] = v.dims;
-    const w = this.width;
-    const img = new back.img.constructor(w * nz);
-    for (let z = 0; z < nz; z++) for (let u = 0; u < w; u++) img[z * w + u] = back.img[this.index(u, z)];
-    const coronal = this.view === "coronal";
-    const dims = coronal ? [nx, 1, nz] : [1, ny, nz];
-    const [sx, sy] = v.spacing;
-    const nii = niftiFromArray(img, dims, v.spacing, ...niftiTypeOf(img), { origin: coronal ? [0, this.at * sy, 0] : [this.at * sx, 0, 0],
-      window: [back.cal_min, back.cal_max] });
+    const [dims, origin] = this.geometry;
+    const img = this.cut(back.img);
+    const nii = niftiFromArray(img, dims, v.spacing, ...niftiTypeOf(img), { origin, window: [back.cal_min, back.cal_max] });
     this.nv.volumes = [];
     await this.nv.loadFromArrayBuffer(nii, "plane.nii");
-    this.nv.setSliceType(coronal ? SLICE_TYPE.CORONAL : SLICE_TYPE.SAGITTAL);
+    if (this.blend) {
+      const series = this.cut(this.blend.img);
+      await this.nv.loadFromArrayBuffer(niftiFromArray(series, dims, v.spacing, ...niftiTypeOf(series), { origin, window: this.blend.range }), "series.nii");
+      this.nv.volumes[1].colormap = "warm";
+      this.nv.volumes[1].opacity = this.blend.opacity;
+      this.nv.updateGLVolume();
+    }
+    this.nv.setSliceType(this.sliceType);
     this.nv.createEmptyDrawing();
     if (v.cmap) { this.nv.setDrawColormap(v.cmap); this.nv.setDrawOpacity(0.6); }
     this.pullDrawing();
@@ -98,12 +122,15 @@ export class PlaneView {
     this.nv.updateGLVolume();
   }
 
+  setOpacity(opacity) {
+    if (this.blend) this.blend.opacity = opacity;
+    if (this.shown && this.nv.volumes[1]) this.nv.setOpacity(1, opacity);
+  }
+
   // The volume's drawing on the plane → the plane's bitmap (after undo, redo, loads).
   pullDrawing() {
     if (!this.shown || !this.nv.drawBitmap) return;
-    const bm = this.viewer.nv.drawBitmap;
-    const w = this.width, nz = this.viewer.dims[2];
-    for (let z = 0; z < nz; z++) for (let u = 0; u < w; u++) this.nv.drawBitmap[z * w + u] = bm[this.index(u, z)];
+    this.nv.drawBitmap.set(this.cut(this.viewer.nv.drawBitmap));
     this.nv.refreshDrawing(true);
   }
 
@@ -111,20 +138,20 @@ export class PlaneView {
   pushDrawing() {
     const v = this.viewer;
     const bm = v.nv.drawBitmap;
-    const w = this.width, nz = v.dims[2];
+    const w = this.width, hgt = this.height;
     let lo = [Infinity, Infinity], hi = [-1, -1];
-    for (let z = 0; z < nz; z++) for (let u = 0; u < w; u++) {
-      const i = this.index(u, z), value = this.nv.drawBitmap[z * w + u];
+    for (let b = 0; b < hgt; b++) for (let u = 0; u < w; u++) {
+      const i = this.index(u, b), value = this.nv.drawBitmap[b * w + u];
       if (bm[i] !== value) {
         bm[i] = value;
-        lo = [Math.min(lo[0], u), Math.min(lo[1], z)];
-        hi = [Math.max(hi[0], u), Math.max(hi[1], z)];
+        lo = [Math.min(lo[0], u), Math.min(lo[1], b)];
+        hi = [Math.max(hi[0], u), Math.max(hi[1], b)];
       }
     }
     if (hi[0] < 0) return;
-    const coronal = this.view === "coronal";
-    v.touch(coronal ? [lo[0], this.at, lo[1]] : [this.at, lo[0], lo[1]]);
-    v.touch(coronal ? [hi[0], this.at, hi[1]] : [this.at, hi[0], hi[1]]);
+    const place = ([u, b]) => ({ axial: [u, b, this.at], coronal: [u, this.at, b], sagittal: [this.at, u, b] }[this.view]);
+    v.touch(place(lo));
+    v.touch(place(hi));
     v.nv.drawAddUndoBitmap();
     v.redoStack = [];
     this.onChange("draw");
@@ -133,9 +160,8 @@ export class PlaneView {
   // Page position of API voxel [x, y, z] on the plane shown.
   screenAt(xyz) {
     const [x, y, z] = this.viewer.apiVoxel(xyz);
-    const u = this.view === "coronal" ? x : y;
-    const frac = this.nv.vox2frac(this.view === "coronal" ? [u, 0, z] : [0, u, z]);
-    const hit = this.nv.frac2canvasPosWithTile(frac, this.view === "coronal" ? SLICE_TYPE.CORONAL : SLICE_TYPE.SAGITTAL);
+    const vox = { axial: [x, y, 0], coronal: [x, 0, z], sagittal: [0, y, z] }[this.view];
+    const hit = this.nv.frac2canvasPosWithTile(this.nv.vox2frac(vox), this.sliceType);
     if (!hit?.pos) return null;
     const r = this.canvas.getBoundingClientRect();
     const dpr = this.nv.uiData.dpr || 1;

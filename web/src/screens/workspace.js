@@ -3,7 +3,7 @@ import { call, get } from "../api.js";
 import { gzip, patchOf, writeBox } from "../delta.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
-import { flipsFor, parseNpy, writeNpy } from "../npy.js";
+import { flip, flipsFor, parseNpy, writeNpy } from "../npy.js";
 import { VectorOverlay } from "../overlay.js";
 import { PlaneView } from "../plane.js";
 import { css, isLarge, Viewer } from "../viewer.js";
@@ -231,6 +231,7 @@ export async function workspace(taskId) {
     try {
       if (s === "reference") {
         viewer.unblend();
+        await unblendPlane();
         viewer.showReference();
         if (preset) applyWL(preset.center, preset.width);
         seriesMsg.textContent = `${t("reference")} (${task.image.modality})`;
@@ -241,12 +242,19 @@ export async function workspace(taskId) {
           // over the annotated image, which keeps its window; the series gets its own range
           viewer.showReference();
           if (preset && state.series !== "reference") applyWL(preset.center, preset.width);
-          const range = rangeOf(parseNpy(seriesCache[s.id]).data);
-          await viewer.blend(seriesCache[s.id], state.opacity, [range[0], range[1]]);
+          const voxels = parseNpy(seriesCache[s.id]).data;
+          const range = rangeOf(voxels);
+          if (viewer.sliceMode) {
+            // a large volume: the series is blended on the full-resolution plane shown (axial by default)
+            plane.blend = { img: flip(voxels, viewer.dims, viewer.flips), range, opacity: state.opacity };
+            await plane.show(plane.shown ? plane.view : "axial");
+          } else await viewer.blend(seriesCache[s.id], state.opacity, range);
           seriesMsg.textContent = `${s.series_key} (${s.modality}) ${t("blended")} ${Math.round(100 * state.opacity)} % · ${regText(s.registration)}`;
         } else {
           viewer.unblend();
+          await unblendPlane();
           viewer.showVoxels(seriesCache[s.id]);
+          if (plane?.shown) await plane.load();
           const [lo, hi] = rangeOf(viewer.nv.volumes[0].img);
           applyWL((lo + hi) / 2, Math.max(1, hi - lo));
           seriesMsg.textContent = `${s.series_key} (${s.modality}) · ${regText(s.registration)}`;
@@ -259,6 +267,13 @@ export async function workspace(taskId) {
       seriesMsg.textContent = ex.message;
     }
     renderLeft();
+  }
+  // The plane view without a blended series (the axial plane gives way to the one-slice display).
+  async function unblendPlane() {
+    if (!plane?.blend) return;
+    plane.blend = null;
+    if (plane.view === "axial") plane.hide();
+    else if (plane.shown) await plane.load();
   }
   // Sampled range of a series' voxels (its window when shown).
   function rangeOf(img) {
@@ -273,13 +288,13 @@ export async function workspace(taskId) {
     const button = (key, label, s, failed) => h("button", { class: `series ${state.series === key ? "active" : ""} ${failed ? "warn" : ""}`,
       dataset: { series: key }, onclick: () => showSeries(s) }, label);
     const shown = () => seriesList.series.find((s) => s.series_key === state.series);
-    const blend = h("input", { id: "series-blend", type: "checkbox", checked: state.blend, disabled: viewer.sliceMode,
-      title: viewer.sliceMode ? t("sliceMode") : undefined,
+    const blend = h("input", { id: "series-blend", type: "checkbox", checked: state.blend,
       onchange: (e) => { state.blend = e.target.checked; if (shown()) showSeries(shown()); else renderLeft(); } });
     const opacity = h("input", { id: "series-opacity", type: "range", min: 0, max: 100, value: Math.round(100 * state.opacity),
-      disabled: viewer.sliceMode, oninput: (e) => {
+      oninput: (e) => {
         state.opacity = Number(e.target.value) / 100;
         viewer.setBlendOpacity(state.opacity);
+        plane?.setOpacity(state.opacity);
         performance.mark("aimd:blend-opacity");
       } });
     return [h("h3", {}, t("series")), h("div", { class: "tools" },
@@ -339,6 +354,7 @@ export async function workspace(taskId) {
     if (!viewer.sliceMode) { viewer.layout(k); return; }
     overview?.layout(k);
     if (k === "coronal" || k === "sagittal") plane?.show(k);
+    else if (k === "axial" && plane?.blend) plane.show("axial");
     else if (k === "axial") plane?.hide();
   }
   center.onchange = width.onchange = () => applyWL(Number(center.value), Number(width.value));
