@@ -16,7 +16,8 @@ runs N concurrent users in one of two profiles:
 Saves come in one of two modes, run one after the other against the same server:
 
 * ``whole``: ``PUT /tasks/{id}/draft`` with If-Match, a whole label mask of the case's shape sent with
-  ``Content-Encoding: deflate``;
+  ``Content-Encoding: deflate`` (``MASK_POOL`` distinct masks built before the load starts, used in turn:
+  building one costs the client ~0.1 CPU s, which would otherwise delay every simulated user);
 * ``delta``: what the annotation workspace's autosave sends — ``PATCH /tasks/{id}/draft?z=&y=&x=`` with
   If-Match and the gzip ``.npy`` box of one brush stroke (3 slices × 40 × 40 voxels, a 6-voxel brush along
   a line), the next If-Match taken from the answer's ETag.
@@ -125,7 +126,7 @@ from locust import HttpUser, task, constant, between
 from locust.env import Environment
 
 USERS, SECONDS, SHAPE, MODE, PROFILE = {users}, {seconds}, {shape}, {mode!r}, {profile!r}
-AUTOSAVE_MIN_S, AUTOSAVE_MAX_S, SWITCH = {autosave_min}, {autosave_max}, {switch}
+AUTOSAVE_MIN_S, AUTOSAVE_MAX_S, SWITCH, POOL = {autosave_min}, {autosave_max}, {switch}, {pool}
 sys.path.insert(0, {bench_dir!r})
 from platform_load import stroke, npy_bytes
 accounts = list(range(USERS))
@@ -222,7 +223,7 @@ class Base(HttpUser):
                 strokes[self.task_id].append(seed)
                 acked[self.task_id] = (self.version, seed)
         else:
-            body, sha = mask(seed)
+            body, sha = MASKS[seed % len(MASKS)]
             inflight[self.task_id] = (self.version + 1, sha)
             r = self.client.put(f"/api/v1/tasks/{{self.task_id}}/draft", data=body, name="save mask",
                                 headers={{"If-Match": f'"{{self.version}}"', "Content-Type": "application/octet-stream",
@@ -257,6 +258,9 @@ class Annotator(Base):
             self.open_task()
         self.save()
 
+# whole masks are built before the load starts: building one (52 MB hashed and deflated) takes the client
+# ~0.1 CPU s, which in one gevent process would delay every user's requests and inflate their times
+MASKS = [mask(i) for i in range(POOL if MODE == "whole" else 0)]
 env = Environment(user_classes=[Annotator if PROFILE == "annotator" else Stress], host=sys.argv[1])
 runner = env.create_local_runner()
 runner.start(USERS, spawn_rate=USERS)
@@ -297,6 +301,7 @@ print(json.dumps(out))
 STROKE = (3, 40, 40)  # slices × rows × columns of the box one brush stroke changes
 AUTOSAVE_S = (1.0, 3.0)  # annotator profile: seconds between debounced autosaves (uniform)
 SWITCH_TASK = 0.02  # annotator profile: chance per autosave of opening a task again (about every 100 s)
+MASK_POOL = 97  # whole mode: distinct whole masks built before the load, used in turn by every user
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -411,6 +416,7 @@ def _locust(
         autosave_min=AUTOSAVE_S[0],
         autosave_max=AUTOSAVE_S[1],
         switch=SWITCH_TASK,
+        pool=MASK_POOL,
         bench_dir=str(Path(__file__).resolve().parent),
     )
     proc = subprocess.run(
