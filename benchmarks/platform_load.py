@@ -62,6 +62,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from platform_saves import cpu_per_save, npy_bytes, slab_sizes, stroke
+
 PASSWORD = "bench password 42 ok"
 
 
@@ -128,7 +130,7 @@ from locust.env import Environment
 USERS, SECONDS, SHAPE, MODE, PROFILE = {users}, {seconds}, {shape}, {mode!r}, {profile!r}
 AUTOSAVE_MIN_S, AUTOSAVE_MAX_S, SWITCH, POOL = {autosave_min}, {autosave_max}, {switch}, {pool}
 sys.path.insert(0, {bench_dir!r})
-from platform_load import stroke, npy_bytes
+from platform_saves import stroke, npy_bytes
 accounts = list(range(USERS))
 acked = {{}}
 inflight = {{}}
@@ -298,33 +300,9 @@ print(json.dumps(out))
 """
 
 
-STROKE = (3, 40, 40)  # slices × rows × columns of the box one brush stroke changes
 AUTOSAVE_S = (1.0, 3.0)  # annotator profile: seconds between debounced autosaves (uniform)
 SWITCH_TASK = 0.02  # annotator profile: chance per autosave of opening a task again (about every 100 s)
 MASK_POOL = 97  # whole mode: distinct whole masks built before the load, used in turn by every user
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """``array`` as ``.npy`` bytes (what the workspace sends, and what the platform stores)."""
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def stroke(seed: int, shape: tuple[int, int, int]) -> tuple[tuple[int, int, int], np.ndarray]:
-    """A brush stroke of a 6-voxel radius along a seed-dependent line through a box of up to 3 × 40 × 40
-    voxels: its offset (z, y, x) in the grid and the box as the workspace sends it (label 1 on the
-    stroke, background elsewhere in the box)."""
-    rng = np.random.default_rng(seed)
-    d, h, w = (min(n, lim) for n, lim in zip(STROKE, shape, strict=True))
-    at = tuple(int(rng.integers(0, lim - n + 1)) for n, lim in zip((d, h, w), shape, strict=True))
-    (y0, y1), (x0, x1) = rng.uniform(0, h - 1, 2), rng.uniform(0, w - 1, 2)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    dy, dx = y1 - y0, x1 - x0
-    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / max(dy * dy + dx * dx, 1e-9), 0, 1)
-    disc = np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= min(6, h // 4, w // 4)
-    box = np.repeat(disc[None].astype(np.uint8), d, axis=0)
-    return at, box  # type: ignore[return-value]
 
 
 def _stored(platform: Any, task_id: str) -> tuple[int, bytes, str]:
@@ -482,61 +460,6 @@ def _run(
     return out
 
 
-def _cpu_per_save(shape: tuple[int, int, int], repeats: int = 5) -> dict[str, float]:
-    """CPU seconds of the save path's own work for one save, before and after mask slabs, measured
-    interleaved: a whole mask sent with ``Content-Encoding: deflate`` stored as one blob (before: inflate,
-    check, hash, keep the stream) and as slabs (after: inflate, check, hash and store the new slabs), and a
-    delta save of one brush stroke onto a whole-blob draft (before: read the draft, apply the gzip box,
-    serialise, hash, store) and onto a slab draft (after: read, patch, hash, store the touched slabs)."""
-    import gzip
-    import zlib
-
-    from aimd.platform.mask_patch import apply_patch, read_patch
-    from aimd.platform.mask_store import MaskStore, load_mask, mask_npy, patch_version, store_npy
-    from aimd.platform.masks import read_mask_upload, to_npy
-
-    allowed = {1}
-    names = ("whole_blob", "whole_slabs", "delta_blob", "delta_slabs")
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for k in range(repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            blobs = MaskStore(tmp)
-            mask = np.zeros(shape, np.uint8)
-            mask[k % shape[0], : shape[1] // 2, : shape[2] // 2] = 1
-            raw = to_npy(mask)
-            bases = {"delta_blob": blobs.put(raw), "delta_slabs": store_npy(blobs, raw)}
-            other = mask.copy()
-            other[(k + 1) % shape[0], 1, 1] = 1
-            body = zlib.compress(to_npy(other), 1)
-            (z, y, x), box = stroke(k, shape)
-            expected = mask.copy()
-            expected[z : z + box.shape[0], y : y + box.shape[1], x : x + box.shape[2]] = box
-            patch = gzip.compress(npy_bytes(box), 1)
-            for name in names[:: 1 if k % 2 else -1]:
-                started = time.process_time()
-                if name == "whole_blob":
-                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding="deflate")
-                    sha = blobs.put_compressed(up.sha256, body)
-                elif name == "whole_slabs":
-                    up = read_mask_upload(body, shape=shape, allowed=allowed, encoding="deflate", digest=False)
-                    sha = store_npy(blobs, up.npy)
-                elif name == "delta_blob":
-                    stored = apply_patch(
-                        load_mask(blobs, bases[name]), patch, (z, y, x), allowed=allowed, encoding="gzip"
-                    )
-                    sha = blobs.put(to_npy(stored))
-                else:
-                    at, part = read_patch(patch, (z, y, x), shape, allowed=allowed, encoding="gzip")
-                    sha = patch_version(blobs, bases[name], shape, part, at)
-                cpu[name].append(time.process_time() - started)
-                want = to_npy(other) if name.startswith("whole") else npy_bytes(expected)
-                assert mask_npy(blobs, sha) == want  # values first: each stores the bytes it should
-    out = {f"{name}_cpu_s": round(float(np.median(v)), 4) for name, v in cpu.items()}
-    out["ratio_whole_blob_over_slabs"] = round(out["whole_blob_cpu_s"] / max(out["whole_slabs_cpu_s"], 1e-6), 1)
-    out["ratio_delta_blob_over_slabs"] = round(out["delta_blob_cpu_s"] / max(out["delta_slabs_cpu_s"], 1e-6), 1)
-    return out
-
-
 SAVE_ROUTE = {"whole": "save mask", "delta": "save delta"}
 
 
@@ -597,11 +520,15 @@ def main() -> int:
     parser.add_argument("--mode", choices=("whole", "delta", "both"), default="both")
     parser.add_argument("--profile", choices=("annotator", "stress"), default="annotator")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--slabs", action="store_true", help="measure slab sizes 1-16 slices (CPU only) and stop")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     users, seconds = (8, 10.0) if args.quick else (args.users, args.seconds)
     shape = (16, 128, 128) if args.quick else tuple(int(v) for v in args.shape.split(","))
     modes = ["whole", "delta"] if args.mode == "both" else [args.mode]
+    if args.slabs:
+        print(json.dumps(slab_sizes(shape), indent=2))
+        return 0
     from aimd.store.pgtemp import PostgresServer, pg_bindir
 
     results: dict[str, Any] = {
@@ -611,7 +538,7 @@ def main() -> int:
         "modes": modes,
         "profile": args.profile,
     }
-    results["cpu_per_save"] = _cpu_per_save(shape)
+    results["cpu_per_save"] = cpu_per_save(shape)
     results["sqlite"] = _run("sqlite", None, users, seconds, shape, modes, args.profile)
     bindir = pg_bindir()
     if bindir is None:
