@@ -166,3 +166,22 @@ def test_audit_retention_archives_before_purging_and_verify_still_holds(site) ->
         archive_audit(platform, actor="admin", now=later + dt.timedelta(days=2))
     assert sorted(p.name for p in folder.iterdir()) == sorted([first["segment"], second["segment"]])
     assert _verify(url, folder)[0] == 1
+
+
+def test_platform_verify_names_a_missing_or_damaged_slab(site) -> None:
+    a, _ = _two_projects(site)
+    data, url = str(site.platform.data_dir), site.platform.database_url
+    args = ["platform", "verify", "--data", data, "--db", url, "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"], r.output
+    with site.platform.sessions() as db:
+        draft = next(sha for sha in referenced_blobs(db) if manifest_of(site.platform.blobs, sha))
+    slab = manifest_of(site.platform.blobs, draft).slabs[0]
+    path = site.platform.blobs.segment_path(slab)
+    kept = path.read_bytes()
+    path.write_bytes(kept[:-3] + b"\0\0\0")
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and json.loads(r.stdout)["damaged"] == [slab + ".d"], r.output
+    path.unlink()
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and json.loads(r.stdout)["missing"] == {draft: [slab + ".d"]}, r.output

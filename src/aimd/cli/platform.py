@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aimd.cli.common import JsonOption, console, new_typer, print_json
+from aimd.cli.common import EXIT_FINDINGS, JsonOption, console, new_typer, print_json
 
 app = new_typer(
     "The annotation platform server (001 §6, §9–§11).\n\n"
@@ -283,6 +283,37 @@ def gc_cmd(
         print_json({"removed": removed, "kept": kept})
     else:
         console.print(f"{len(removed)} unreferenced blob(s) removed, {kept} kept", highlight=False)
+
+
+@app.command("verify", epilog="Example: aimd platform verify --data aimd-platform --json")
+def verify_cmd(data: Path = DataOption, db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Check the stored data: the audit chain, every blob and mask slab against its SHA-256 name, and that
+    every version a row names (images, drafts, pre-labels, submissions) has its blob and all its slabs.
+    Exit 1 names what fails."""
+    from aimd.platform.mask_store import missing_parts
+    from aimd.platform.projects import referenced_blobs
+
+    platform = _open(data, db)
+    try:
+        with platform.sessions() as s:
+            referenced = referenced_blobs(s)
+        out = {
+            "audit_first_bad": platform.audit.verify(),
+            "damaged": platform.blobs.verify(),
+            "missing": missing_parts(platform.blobs, referenced),
+            "versions_checked": len(referenced),
+        }
+    finally:
+        platform.close()
+    out["ok"] = out["audit_first_bad"] is None and not out["damaged"] and not out["missing"]
+    if json_out:
+        print_json(out)
+    elif out["ok"]:
+        console.print(f"[green]stored data holds[/green]: {out['versions_checked']} referenced blobs", highlight=False)
+    else:
+        console.print(f"[red]stored data fails its checks[/red]: {out}", highlight=False)
+    if not out["ok"]:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _project(s, project: str):

@@ -37,7 +37,7 @@ import io
 import json
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ __all__ = [
     "manifest_of",
     "manifest_stream",
     "mask_npy",
+    "missing_parts",
     "patch_version",
     "store_npy",
 ]
@@ -266,6 +267,26 @@ def store_npy(store: MaskStore, npy: bytes, *, slab_slices: int = SLAB_SLICES) -
         tuple(p[1] for p in pairs),
     )
     return _put_manifest(store, manifest)
+
+
+def missing_parts(store: MaskStore, versions: Iterable[str]) -> dict[str, list[str]]:
+    """For each of ``versions`` (blob names) whose blob or any of whose slabs is not stored, what is missing
+    (``<sha>`` for the blob, ``<sha>.d`` for a slab); empty when every version can be read."""
+    out: dict[str, list[str]] = {}
+    for sha in sorted(versions):
+        if sha not in store:
+            out[sha] = [sha]
+            continue
+        try:
+            manifest = manifest_of(store, sha)
+        except IntegrityError:
+            out[sha] = [sha]
+            continue
+        slabs = manifest.slabs if manifest is not None else ()
+        gone = {slab + store.segment_suffix for slab in slabs if not store.segment_path(slab).exists()}
+        if gone:
+            out[sha] = sorted(gone)
+    return out
 
 
 def _slab_data(store: MaskStore, manifest: Manifest) -> Iterator[bytes]:
