@@ -91,6 +91,8 @@ NOT_RUN = {
     "(tests/unit/test_platform_members.py)",
     "aimd platform member list nodules --data aimd-platform --json": "needs a project made in the platform "
     "(tests/unit/test_platform_members.py)",
+    "aimd platform import-study nodules study-deid/ --case-key case-0001 --data aimd-platform": "needs a project "
+    "made in the platform and a de-identified DICOM study (tests/unit/test_platform_study_import.py)",
 }
 
 #: text in an example → what runs instead: a release bundle's version must be this checkout's.
