@@ -81,7 +81,9 @@ def test_prelabel_from_a_running_aimd_serve(tmp_path: Path) -> None:
     with aimd_server(args, serve_data) as (url, _proc):
         served = {**model_body, "endpoint": url}
         r = site.client.post("/api/v1/models", json=served, headers=admin)
-        assert r.status_code == 502 and "serve_token" in r.json()["where"]  # no token configured
+        assert r.status_code == 409 and "serve_token" in r.json()["where"]  # no token configured
+        r = site.client.post("/api/v1/models", json={**served, "endpoint": "http://"}, headers=admin)
+        assert r.status_code == 422 and r.json()["where"] == "endpoint"  # a URL without a host
         settings.serve_token = SecretStr("not-a-token")
         r = site.client.post("/api/v1/models", json=served, headers=admin)
         assert r.status_code == 502 and "401" in r.json()["message"]

@@ -14,6 +14,7 @@ import gzip
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +29,7 @@ from aimd.platform.models import Case, ModelRecord, Project, Task, User
 from aimd.platform.projects import ConflictError, require_unfrozen
 from aimd.store import AuditLog, BlobStore
 
-__all__ = ["ModelServiceError", "is_served", "prelabel", "register_model"]
+__all__ = ["ModelServiceError", "ModelServiceNotConfiguredError", "is_served", "prelabel", "register_model"]
 
 _INFER_SECONDS = 900.0
 
@@ -37,13 +38,18 @@ class ModelServiceError(AimdError):
     """The model service could not be reached or refused the request (HTTP 502)."""
 
 
+class ModelServiceNotConfiguredError(ConflictError):
+    """The platform has no token for the model service: its own configuration, not an upstream failure
+    (HTTP 409, with the fix for the administrator)."""
+
+
 def is_served(path: str) -> bool:
     """True when a registered model lives on a model service (its path is an http(s) URL)."""
     return path.startswith(("http://", "https://"))
 
 
 def _served_url(endpoint: str, served_model: str, served_version: str | None) -> str:
-    if not is_served(endpoint):
+    if not is_served(endpoint) or not urlsplit(endpoint).hostname:
         raise InvalidInputError(
             f"not an http(s) URL: {endpoint!r}",
             where="endpoint",
@@ -59,7 +65,7 @@ def _call(settings: PlatformSettings, method: str, url: str, **kw: Any) -> Any:
 
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
     if token is None:
-        raise ModelServiceError(
+        raise ModelServiceNotConfiguredError(
             "no token for the model service is configured",
             where="platform.serve_token",
             hint="create one with `aimd serve token create --scope infer` and set AIMD_PLATFORM__SERVE_TOKEN",
