@@ -1,7 +1,8 @@
 """The admin screen's DICOM study import in Debian's Chromium against `aimd platform serve`: a zip of a
 de-identified two-series study is uploaded, the screen lists the series found with their slice counts,
-the chosen primary and the registration's status, Mattes MI and coverage, as the server stored them; a
-broken upload shows the server's refusal naming the problem (001 §6.4.1, §10.1.1)."""
+the chosen primary and the registration's status, Mattes MI and coverage, as the server stored them; the
+upload shows its progress, then the queued import's state until it is done; a broken upload shows the
+server's refusal at once, and an import that fails shows its refusal naming the file (001 §6.4.1, §10.1.1)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
     archive = tmp_path / "study.zip"
     archive.write_bytes(zip_folder(study, only=("t1", "coarse")))
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    (tmp_path / "notes.zip").write_bytes(zip_folder(study, only=("t1",), extra={"t1/notes.txt": b"to do"}))
     with serve_platform(tmp_path / "srv", {"admin": "admin"}) as served, chromium() as ctx:
         page = ctx.new_page()
         login(page, served, "admin")
@@ -43,9 +45,16 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
         card.locator(".study-zip").set_input_files(str(tmp_path / "broken.zip"))
         card.locator(".do-study").click()
         page.wait_for_function("document.querySelector('#admin-error').textContent.length > 0")
-        assert "not a zip" in page.inner_text("#admin-error")
+        assert "not a zip" in page.inner_text("#admin-error")  # refused at once, before any import is queued
+        card.locator(".study-zip").set_input_files(str(tmp_path / "notes.zip"))
+        card.locator(".do-study").click()
+        page.wait_for_selector(".study-progress")  # the upload's progress, then the queued import's state
+        page.wait_for_function("document.querySelector('#admin-error').textContent.length > 0", timeout=120_000)
+        failed = page.inner_text("#admin-error")  # the failed import's refusal, naming the file and the fix
+        assert "not a DICOM" in failed and "t1/notes.txt" in failed and "remove it" in failed, failed
         card.locator(".study-zip").set_input_files(str(archive))
         card.locator(".do-study").click()
+        page.wait_for_selector(".study-progress")
         page.wait_for_selector(".study-table", timeout=120_000)
         card = page.locator(f".card.project[data-project='{project}']")
         rows = card.locator("tr.study-series")
@@ -64,6 +73,9 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
         assert registered.get_attribute("data-uid") == stored["series_key"]
         assert shown_mi == pytest.approx(reg["mattes_mi"], abs=1e-3) and coverage == round(100 * reg["overlap"])
         assert reg["max_mi"] == -0.2  # the limit set on the screen reached the registration
+        imports = served.api("admin").get(f"/api/v1/projects/{project}/imports").json()
+        assert [i["status"] for i in imports] == ["done", "failed"] and imports[0]["case_key"] == "mr-study-1"
+        assert imports[0]["result"]["primary"] == stored["primary"]
 
 
 def _stored_series(served: Any, token: str, project: int) -> dict[str, Any]:

@@ -75,6 +75,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_serve(folder: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, Any]:
+    """`aimd platform serve` on ``data`` and a free loopback port, once ready: (process, url, log file)."""
+    port = free_port()
+    env = {**os.environ, "AIMD_PLATFORM__MFA_ROLES": json.dumps(MFA_ALL)}
+    code = "import sys; from aimd.cli.main import run; sys.argv[0] = 'aimd'; run()"
+    log = (folder / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "platform", "serve", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            raise RuntimeError(f"aimd platform serve exited: {(folder / 'serve.log').read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return proc, url, log
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            log.close()
+            raise RuntimeError("aimd platform serve did not become ready in 60 s")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def serve_platform(folder: Path, users: dict[str, str]) -> Iterator[Served]:
     """Accounts ``users`` (name → role, all with TOTP), then `aimd platform serve` on a free loopback port."""
@@ -93,28 +122,8 @@ def serve_platform(folder: Path, users: dict[str, str]) -> Iterator[Served]:
             )[1]
         db.commit()
     platform.close()
-    port = free_port()
-    env = {**os.environ, "AIMD_PLATFORM__MFA_ROLES": json.dumps(MFA_ALL)}
-    code = "import sys; from aimd.cli.main import run; sys.argv[0] = 'aimd'; run()"
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "platform", "serve", "--data", str(data), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url, log = start_serve(folder, data)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"aimd platform serve exited: {(folder / 'serve.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("aimd platform serve did not become ready in 60 s")
-            time.sleep(0.2)
         yield Served(url=url, data=data, process=proc, secrets=secrets)
     finally:
         proc.terminate()

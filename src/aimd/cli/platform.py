@@ -411,7 +411,7 @@ def import_study_cmd(
     spec = StudyImport(
         case_key=case_key, primary_series_uid=primary, report_text=report.read_text("utf-8") if report else ""
     )
-    source = {"archive": study.read_bytes()} if study.is_file() else {"folder": study}
+    source = {"archive": study} if study.is_file() else {"folder": study}  # a zip is read from its file
     platform = _open(data, db)
     try:
         with platform.sessions() as s:

@@ -135,6 +135,9 @@ class PlatformSettings(BaseModel):
         description="audit entries older than this are archived, then purged (001 §11.3.1 '按规定留存'); "
         "unset keeps every entry in the database",
     )
+    import_workers: int = Field(
+        1, ge=1, le=16, description="DICOM study imports run at once by the serving process (each in a thread)"
+    )
 
 
 class Settings(BaseSettings):

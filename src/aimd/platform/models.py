@@ -20,6 +20,7 @@ __all__ = [
     "ModelRecord",
     "Project",
     "ProjectMember",
+    "StudyImportJob",
     "Submission",
     "Task",
     "User",
@@ -125,6 +126,33 @@ class CaseSeries(Base):
     registration: Mapped[dict[str, Any]]
     imported_by: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StudyImportJob(Base):
+    """A DICOM study upload waiting for, running or finished its import (001 §10.1.1, §10.2.3): the archive
+    is a file in the data folder's ``incoming/`` until the import is done or failed. ``active_case`` is
+    ``"<project>:<case_key>"`` while queued or running and NULL after, so a unique constraint refuses a
+    second submission of the same case while one is under way."""
+
+    __tablename__ = "pf_study_import"
+    __table_args__ = (sa.UniqueConstraint("user_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(sa.ForeignKey("pf_project.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pf_user.id"))
+    case_key: Mapped[str] = mapped_column(sa.String(200))
+    active_case: Mapped[str | None] = mapped_column(sa.String(220), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    archive: Mapped[str] = mapped_column(sa.String(200))
+    archive_sha256: Mapped[str] = mapped_column(sa.String(64))
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    spec: Mapped[dict[str, Any]]
+    attempts: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
 
 
 class Task(Base):

@@ -1,5 +1,5 @@
 // Project admin: create, import, distribute, progress, freeze, export (buttons follow the role).
-import { call, get, post, session } from "../api.js";
+import { ApiError, call, get, post, session, upload } from "../api.js";
 import { h, mount, toast } from "../dom.js";
 import { getLang, t } from "../i18n.js";
 
@@ -111,14 +111,34 @@ export async function adminScreen() {
     const out = h("div", { class: "study-out" }, studies.has(p.id) ? studyTable(studies.get(p.id)) : null);
     return h("div", { class: "import study" }, h("strong", {}, L("导入 DICOM 检查 (zip)", "Import DICOM study (zip)")), " ", key, file, primary,
       h("button", { class: "do-study", onclick: guard(async () => {
-        if (!file.files[0]) throw new Error(L("请选择 zip 文件", "Choose a zip file"));
+        const f = file.files[0];
+        if (!f) throw new Error(L("请选择 zip 文件", "Choose a zip file"));
         const form = new FormData();
         form.append("file", file.files[0]);
         form.append("case_key", key.value);
         if (primary.value) form.append("primary_series_uid", primary.value);
-        out.replaceChildren(h("span", {}, L("导入中…", "importing…")));
+        const bar = h("progress", { class: "study-progress", max: 100, value: 0 });
+        const state = h("span", { class: "study-state" }, L("上传中…", "uploading…"));
+        out.replaceChildren(bar, " ", state);
         try {
-          studies.set(p.id, await call("POST", `/projects/${p.id}/studies`, { body: form }));
+          // the body leaves with progress; the server answers 202 with the queued import, then imports it
+          let job = await upload(`/projects/${p.id}/studies`, form, {
+            // the same file for the same case sent again (a second click) replays the first import
+            headers: { "Idempotency-Key": `${p.id}:${f.size}:${f.lastModified}:${key.value}:${f.name}`.slice(0, 200) },
+            onProgress: (sent, total) => {
+              bar.value = Math.round((100 * sent) / total);
+              state.textContent = `${L("上传中", "uploading")} ${Math.round(sent / 1048576)}/${Math.round(total / 1048576)} MB`;
+            },
+          });
+          bar.value = 100;
+          out.dataset.importId = job.id;
+          while (job.status === "queued" || job.status === "running") {
+            state.textContent = job.status === "queued" ? L("排队等待导入…", "queued for import…") : L("导入中（拆分序列、检查、配准）…", "importing (series, checks, registration)…");
+            await new Promise((r) => setTimeout(r, 1000));
+            job = await get(`/imports/${job.id}`);
+          }
+          if (job.status === "failed") throw new ApiError(job.error.status, job.error);
+          studies.set(p.id, job.result);
         } catch (ex) { out.replaceChildren(); throw ex; }
         toast(`${t("import")}: ${key.value}`);
         await render();

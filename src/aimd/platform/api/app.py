@@ -6,9 +6,10 @@ Routes are thin: they check the caller through one dependency per :class:`~aimd.
 in the database. Errors come back as ``{"error", "message", "where", "hint"}`` with a 4xx status.
 """
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -46,18 +47,31 @@ from aimd.platform.models import (
     User,
 )
 from aimd.platform.rbac import Permission, allowed
+from aimd.platform.series.study_jobs import ImportWorker
 
 __all__ = ["create_app"]
 
 
 def create_app(platform: Platform) -> FastAPI:
     """The FastAPI application of one platform (no work at import time)."""
+    imports = ImportWorker(platform, routes_studies.describe_error, platform.settings.import_workers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        imports.recover()  # imports a stopped process left running are run again (or failed)
+        try:
+            yield
+        finally:
+            imports.close()
+
     app = FastAPI(
         title="aimd annotation platform",
         version=__version__,
         description="Projects, roles, the 3-level QC workflow, model-assisted labels, audit (001).",
         responses=schemas.ERRORS,
+        lifespan=lifespan,
     )
+    app.state.imports = imports
     app.router.route_class = _EncodedInLoop
     registry = CollectorRegistry()
     requests = Counter("aimd_platform_requests", "HTTP requests", ["method", "route", "status"], registry=registry)

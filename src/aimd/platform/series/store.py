@@ -61,12 +61,18 @@ def add_series(
     description: str = "",
     frame_of_reference_uid: str | None = None,
     image_extra: dict[str, Any] | None = None,
+    registered: tuple[dict[str, Any], Any] | None = None,
 ) -> CaseSeries:
-    """Register a checked ``series`` (NIfTI bytes ``raw``) onto ``reference`` (the case's image), store it."""
+    """Register a checked ``series`` (NIfTI bytes ``raw``) onto ``reference`` (the case's image), store it.
+
+    ``registered`` is the outcome of :func:`register_series` when the caller ran it before the
+    transaction (with the same frame-of-reference rule and the project's MI limit)."""
     _require_new(db, case, series_key)
     ref_uid = case.image.get("frame_of_reference_uid")
     same = bool(frame_of_reference_uid and ref_uid and frame_of_reference_uid == ref_uid)
-    registration, resampled = register_series(reference, series, same_frame=same, max_mi=project.registration_max_mi)
+    registration, resampled = registered or register_series(
+        reference, series, same_frame=same, max_mi=project.registration_max_mi
+    )
     sha, image = store_image(blobs, series, raw)
     image |= {"description": description, "frame_of_reference_uid": frame_of_reference_uid}
     image |= image_extra or {}

@@ -53,7 +53,18 @@ from aimd.platform.series.store import add_series
 from aimd.platform.series.unpack import StudyArchiveError, unpack_zip
 from aimd.store import AuditLog, BlobStore
 
-__all__ = ["BLOCKING_CODES", "SPACING_RTOL", "StudyImport", "StudySeries", "import_study", "primary_rule", "read_study"]
+__all__ = [
+    "BLOCKING_CODES",
+    "SPACING_RTOL",
+    "PreparedStudy",
+    "StudyImport",
+    "StudySeries",
+    "import_study",
+    "prepare_study",
+    "primary_rule",
+    "read_study",
+    "store_study",
+]
 
 BLOCKING_CODES = frozenset({"SLICE_OFF_NORMAL"})
 """Geometry warnings that refuse a study all the same: a regular grid cannot hold such a series."""
@@ -217,35 +228,21 @@ def _nifti_bytes(volume: Volume) -> bytes:
         return path.read_bytes()
 
 
-def import_study(
-    db: Session,
-    audit: AuditLog,
-    blobs: BlobStore,
-    actor: User,
-    project: Project,
-    spec: StudyImport,
-    *,
-    folder: Path | None = None,
-    archive: bytes | None = None,
-) -> dict[str, Any]:
-    """Import the DICOM study in ``folder`` (or the zip ``archive``) as one case with all its series.
+@dataclass
+class PreparedStudy:
+    """A study read, checked and registered before any database work (:func:`prepare_study`): the heavy
+    part of an import, done outside the transaction so the database is held only to store it."""
 
-    The caller commits; on any error nothing but the audited refusal of identifiers is to be committed.
-    """
-    require_open(project)
-    with tempfile.TemporaryDirectory(prefix="aimd-study-") as tmp:
-        root = Path(tmp)
-        if archive is not None:
-            unpack_zip(archive, root)
-        elif folder is not None:
-            if not Path(folder).is_dir():
-                raise StudyError("not a folder", where=str(folder), hint="pass the study's folder or a .zip file")
-            root = Path(folder)
-        else:
-            raise StudyArchiveError("no study given", where="study", hint="upload a zip archive of the study")
-        found, hits = read_study(root)
-    hits += text_findings(spec.report_text, spec.fields)
-    refuse_identifiers(db, audit, actor, f"project:{project.id}", {"case_key": spec.case_key, "study": True}, hits)
+    found: list[StudySeries]
+    hits: list[dict[str, str]]
+    primary: StudySeries | None = None
+    rule: str = ""
+    max_mi: float | None = None
+    niftis: dict[str, bytes] = field(default_factory=dict)
+    registrations: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+
+
+def _choose(found: list[StudySeries], spec: StudyImport) -> tuple[StudySeries, str]:
     if spec.primary_series_uid is not None:
         chosen = [s for s in found if s.uid == spec.primary_series_uid]
         if not chosen:
@@ -259,7 +256,64 @@ def import_study(
         primary, rule = primary_rule(found), "the volume with the most slices (primary_rule)"
     if primary.projection or (primary.volume.shape[0] == 1 and len(found) > 1):
         rule += "; no volumetric series in the study"
-    for_uid = primary.volume.metadata.get("frame_of_reference_uid") or None
+    return primary, rule
+
+
+def _for_uid(s: StudySeries) -> str | None:
+    return s.volume.metadata.get("frame_of_reference_uid") or None
+
+
+def prepare_study(
+    spec: StudyImport, max_mi: float | None, *, folder: Path | None = None, archive: bytes | Path | None = None
+) -> PreparedStudy:
+    """Unpack and read the study in ``folder`` (or the zip ``archive``: bytes or a file), pick the primary
+    and register the other series onto it with the MI limit ``max_mi`` (None: leave the registration to
+    :func:`store_study`). No database work; raises :class:`StudyError` / :class:`StudyArchiveError`."""
+    from aimd.platform.series.registration import register_series
+
+    with tempfile.TemporaryDirectory(prefix="aimd-study-") as tmp:
+        root = Path(tmp)
+        if archive is not None:
+            unpack_zip(archive, root)
+        elif folder is not None:
+            if not Path(folder).is_dir():
+                raise StudyError("not a folder", where=str(folder), hint="pass the study's folder or a .zip file")
+            root = Path(folder)
+        else:
+            raise StudyArchiveError("no study given", where="study", hint="upload a zip archive of the study")
+        found, hits = read_study(root)
+    hits += text_findings(spec.report_text, spec.fields)
+    out = PreparedStudy(found, hits, max_mi=max_mi)
+    if hits:
+        return out
+    out.primary, out.rule = _choose(found, spec)
+    for s in found:
+        out.niftis[s.uid] = _nifti_bytes(s.volume)
+        if s is out.primary or max_mi is None:
+            continue
+        same = bool(_for_uid(s) and _for_uid(s) == _for_uid(out.primary))
+        out.registrations[s.uid] = register_series(out.primary.volume, s.volume, same_frame=same, max_mi=max_mi)
+    return out
+
+
+def store_study(
+    db: Session,
+    audit: AuditLog,
+    blobs: BlobStore,
+    actor: User,
+    project: Project,
+    spec: StudyImport,
+    prepared: PreparedStudy,
+) -> dict[str, Any]:
+    """Store a prepared study as one case with all its series (the caller commits); a study whose files
+    or texts carry identifiers is refused and the refusal audited."""
+    require_open(project)
+    refuse_identifiers(
+        db, audit, actor, f"project:{project.id}", {"case_key": spec.case_key, "study": True}, prepared.hits
+    )
+    primary, rule, found = prepared.primary, prepared.rule, prepared.found
+    assert primary is not None
+    same_limit = prepared.max_mi == project.registration_max_mi
     dicom = {"study_uid": primary.volume.metadata.get("study_uid"), "series_uid": primary.uid}
     case = add_case(
         db,
@@ -269,8 +323,8 @@ def import_study(
         project,
         spec,
         primary.volume,
-        _nifti_bytes(primary.volume),
-        frame_of_reference_uid=for_uid,
+        prepared.niftis[primary.uid],
+        frame_of_reference_uid=_for_uid(primary),
         image_extra={"dicom": dicom | {"files": len(primary.files)}},
     )
     out = [primary.summary() | {"role": "primary", "registration": None}]
@@ -286,11 +340,12 @@ def import_study(
             case,
             primary.volume,
             s.volume,
-            _nifti_bytes(s.volume),
+            prepared.niftis[s.uid],
             series_key=s.uid,
             description=str(s.volume.metadata.get("series_description") or ""),
-            frame_of_reference_uid=s.volume.metadata.get("frame_of_reference_uid") or None,
+            frame_of_reference_uid=_for_uid(s),
             image_extra={"dicom": {"study_uid": s.volume.metadata.get("study_uid"), "files": len(s.files)}},
+            registered=prepared.registrations.get(s.uid) if same_limit else None,
         )
         out.append(s.summary() | {"role": "registered", "id": row.id, "registration": row.registration})
     result = {"case": {"id": case.id, "case_key": case.case_key}, "primary": primary.uid, "primary_rule": rule}
@@ -303,3 +358,24 @@ def import_study(
         connection=db,
     )
     return result
+
+
+def import_study(
+    db: Session,
+    audit: AuditLog,
+    blobs: BlobStore,
+    actor: User,
+    project: Project,
+    spec: StudyImport,
+    *,
+    folder: Path | None = None,
+    archive: bytes | Path | None = None,
+) -> dict[str, Any]:
+    """Import the DICOM study in ``folder`` (or the zip ``archive``: its bytes or its file) as one case
+    with all its series: :func:`prepare_study` then :func:`store_study`.
+
+    The caller commits; on any error nothing but the audited refusal of identifiers is to be committed.
+    """
+    require_open(project)
+    prepared = prepare_study(spec, project.registration_max_mi, folder=folder, archive=archive)
+    return store_study(db, audit, blobs, actor, project, spec, prepared)

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from aimd.core.errors import InvalidInputError
 
-__all__ = ["MAX_FILES", "MAX_RATIO", "MAX_UNPACKED_BYTES", "StudyArchiveError", "unpack_zip"]
+__all__ = ["MAX_FILES", "MAX_RATIO", "MAX_UNPACKED_BYTES", "StudyArchiveError", "check_zip", "unpack_zip"]
 
 MAX_FILES = 20_000
 """Most members a study archive may hold."""
@@ -109,33 +109,56 @@ def _members(archive: zipfile.ZipFile, max_files: int, max_bytes: int) -> list[t
     return out
 
 
-def unpack_zip(
-    data: bytes, dest: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_UNPACKED_BYTES
-) -> list[Path]:
-    """Unpack the zip archive ``data`` into the existing folder ``dest``; the files written.
-
-    Every member is checked before anything is written, and each is inflated with a cap at the size it
-    declares, so a member that lies about its size is refused too.
-    """
+def _open(source: bytes | Path) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
     except (zipfile.BadZipFile, ValueError, OSError) as err:
         raise StudyArchiveError(
             f"the upload is not a zip archive ({err})",
             where="archive",
             hint="upload the study folder as a .zip file (DICOM files inside)",
         ) from None
+
+
+def _checked(archive: zipfile.ZipFile, max_files: int, max_bytes: int) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    members = _members(archive, max_files, max_bytes)
+    seen: set[str] = set()
+    for info, rel in members:
+        key = rel.as_posix().lower()
+        if key in seen:
+            raise StudyArchiveError("the archive holds this path twice", where=info.filename, hint="zip each file once")
+        seen.add(key)
+    return members
+
+
+def check_zip(source: bytes | Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_UNPACKED_BYTES) -> int:
+    """Check the zip archive ``source`` (its bytes or its file) from its central directory alone: a zip,
+    no member leaving the folder, no link, no encrypted member, not too many files or bytes, no member
+    inflating like a zip bomb, no path twice. Returns the number of files; nothing is inflated.
+
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w") as z:
+    ...     z.writestr("t1/a.dcm", b"DICM")
+    >>> check_zip(buf.getvalue())
+    1
+    """
+    with _open(source) as archive:
+        return len(_checked(archive, max_files, max_bytes))
+
+
+def unpack_zip(
+    source: bytes | Path, dest: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_UNPACKED_BYTES
+) -> list[Path]:
+    """Unpack the zip archive ``source`` (its bytes or its file) into the existing folder ``dest``; the
+    files written.
+
+    Every member is checked before anything is written (:func:`check_zip`), and each is inflated with a
+    cap at the size it declares, so a member that lies about its size is refused too.
+    """
+    archive = _open(source)
     written: list[Path] = []
     with archive:
-        members = _members(archive, max_files, max_bytes)
-        seen: set[str] = set()
-        for info, rel in members:
-            key = rel.as_posix().lower()
-            if key in seen:
-                raise StudyArchiveError(
-                    "the archive holds this path twice", where=info.filename, hint="zip each file once"
-                )
-            seen.add(key)
+        for info, rel in _checked(archive, max_files, max_bytes):
             target = dest.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             size = 0
