@@ -55,6 +55,7 @@ def test_admin_imports_a_study_and_sees_its_series_and_registration(tmp_path: Pa
         card.locator(".study-zip").set_input_files(str(archive))
         card.locator(".do-study").click()
         page.wait_for_selector(".study-progress")
+        shot(page, "admin-study-importing")
         page.wait_for_selector(".study-table", timeout=120_000)
         card = page.locator(f".card.project[data-project='{project}']")
         rows = card.locator("tr.study-series")

@@ -218,6 +218,11 @@ def test_the_cli_imports_a_study_folder_and_exits_2_on_a_broken_one(site, study:
     err = json.loads(capsys.readouterr().out or "{}")
     assert err["error"]["where"] == "t1/README" and err["error"]["hint"], err
     assert _stored(site) == (1, 0) and project
+    (folder / "README").unlink()
+    archive = tmp_path / "one.zip"
+    archive.write_bytes(zip_folder(folder.parent))  # a zip is read from its file, with the same checks
+    assert main([*args[:3], str(archive), *args[4:], "--case-key", "cli-3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["case"]["case_key"] == "cli-3" and _stored(site) == (2, 0)
 
 
 def test_a_phantom_ct_and_radiograph_study_keeps_the_ct_and_names_the_radiograph(site, tmp_path: Path) -> None:

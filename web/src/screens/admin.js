@@ -114,9 +114,9 @@ export async function adminScreen() {
         const f = file.files[0];
         if (!f) throw new Error(L("请选择 zip 文件", "Choose a zip file"));
         const form = new FormData();
-        form.append("file", file.files[0]);
-        form.append("case_key", key.value);
+        form.append("case_key", key.value); // before the file: the server refuses a duplicate before the upload
         if (primary.value) form.append("primary_series_uid", primary.value);
+        form.append("file", f);
         const bar = h("progress", { class: "study-progress", max: 100, value: 0 });
         const state = h("span", { class: "study-state" }, L("上传中…", "uploading…"));
         out.replaceChildren(bar, " ", state);
