@@ -276,3 +276,49 @@ def test_pydicom_data_multiframe_mr_twice_encoded_is_a_duplicate_and_alone_lacks
     r = _upload(site, project, zip_folder(deid))
     assert r.status_code == 422 and "DIRECTION_MISSING" in r.json()["message"], r.json()
     assert r.json()["where"] == "emri/emri_small.dcm" and _stored(site) == (0, 0)
+
+
+def _patched(data: bytes, local: int, central: int, value: int, fmt: str) -> bytes:
+    """``data`` (a one-member zip) with a field of the member's local header and central directory entry
+    set to ``value`` (what a hand-made hostile archive carries)."""
+    import struct
+
+    out = bytearray(data)
+    at = out.index(b"PK\x01\x02")
+    struct.pack_into(fmt, out, local, value)
+    struct.pack_into(fmt, out, at + central, value)
+    return bytes(out)
+
+
+def test_encrypted_crowded_repeated_and_lying_archives_are_refused(site, study: Path) -> None:
+    import warnings
+
+    from aimd.platform.series.unpack import MAX_FILES
+
+    project = site.project(readers=1)
+    one = (study / "t1" / "brain_002.dcm").read_bytes()
+    encrypted = _patched(_zip({"t1/a.dcm": one}), 6, 8, 0x1, "<H")  # the "encrypted" flag bit
+    lying = _patched(_zip({"t1/a.dcm": one}), 22, 24, 100, "<I")  # declares 100 bytes, inflates to more
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it is asked to write
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("t1/a.dcm", one)
+            z.writestr("T1/A.dcm", one)
+        twice = buf.getvalue()
+    crowd = io.BytesIO()
+    with zipfile.ZipFile(crowd, "w") as z:
+        for k in range(MAX_FILES + 1):
+            z.writestr(f"t1/{k}.dcm", b"")
+    cases = [
+        (encrypted, 400, "t1/a.dcm", "encrypted", True),
+        (twice, 400, "T1/A.dcm", "twice", True),
+        (crowd.getvalue(), 413, "archive", f"more than the {MAX_FILES}", True),
+        (lying, 400, "t1/a.dcm", "cannot be read", False),  # found while inflating, by the import
+    ]
+    for data, status, where, words, at_once in cases:
+        r = _upload(site, project, data)
+        body = r.json()
+        assert r.status_code == status and body["where"] == where and words in body["message"], (where, body)
+        assert body["hint"] and r.accepted is not at_once, (where, body)
+    assert _stored(site) == (0, 0) and not list((site.platform.data_dir / "incoming").iterdir())

@@ -5,6 +5,7 @@ the cap is 413 while streaming; the archive is deleted when the import ends; the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -231,3 +232,51 @@ def test_start_up_requeues_an_interrupted_import_and_fails_it_after_the_last_att
     assert _audit(site, "import.failed")[0]["detail"]["error"]["error"] == "InterruptedError"
     # the case may be sent again once the interrupted import failed
     assert _post(site, project, zip_folder(study, only=("t1",))).status_code == 202
+
+
+def test_a_duplicate_case_key_sent_before_the_file_is_refused_before_the_file_is_taken(site, study: Path) -> None:
+    project = site.project(readers=1)
+    data = zip_folder(study, only=("t1",))
+    first = _post(site, project, data, case_key="early")
+    assert finished(site, first.headers["location"])["status"] == "done"
+    boundary = "aimd-early"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="case_key"\r\n\r\nearly\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.zip"\r\n\r\n'
+    ).encode()
+    chunks = [head] + [data[k : k + (1 << 14)] for k in range(0, len(data), 1 << 14)]
+    chunks.append(f"\r\n--{boundary}--\r\n".encode())
+    taken: list[int] = []
+    answer: list[dict] = []
+
+    async def receive() -> dict:  # the body as a server hands it over: one chunk when the app asks
+        taken.append(1)
+        k = len(taken) - 1
+        return {"type": "http.request", "body": chunks[k], "more_body": k + 1 < len(chunks)}
+
+    async def send(message: dict) -> None:
+        answer.append(message)
+
+    auth = site.as_("intake")["Authorization"].encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/api/v1/projects/{project}/studies",
+        "raw_path": f"/api/v1/projects/{project}/studies".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", auth),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(site.client.app(scope, receive, send))
+    assert answer[0]["status"] == 409 and b"already imported" in answer[1]["body"], answer
+    assert len(taken) <= 3 < len(chunks), (len(taken), len(chunks))  # the file's bytes were never taken
+    assert _incoming(site) == []
