@@ -49,6 +49,12 @@ def test_aimd_bundle_installs_serves_and_is_qualified(tmp_path: Path) -> None:
     rows = {r["scenario"]: r for r in links["data"]["scenarios"]}
     assert rows["pacs outage"]["alerts_fired"] == ["PacsLinkErrors"] and rows["pacs flaky"]["proxy"]["reset"] > 0
     assert all(r["verdict"] == "not_evaluated" for r in rows.values() if r["link"] == "database")
+    # the installed platform's login screen drawn by Chromium; the installed service's PACS stopped and restarted
+    ui = next(c for c in report["checks"] if c["key"] == "function.ui_render")
+    assert ui["verdict"] == "pass" and ui["data"]["pages"][0]["text_shown"], ui["reason"]
+    outage = next(c for c in report["checks"] if c["key"] == "reliability.dependency")
+    assert outage["verdict"] == "pass", outage["observed"]
+    assert outage["data"]["dependencies"][0]["ready_during_outage"] == 503
     assert verdicts["plan.people"] == "fail"  # the site has not recorded its people yet: a deviation
     assert result["conclusion"] == "fail" and "plan.people" in result["deviations"]
     assert all(d["identical"] for d in result["rollback_drills"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -179,3 +180,63 @@ def test_no_platform_means_not_evaluated(tmp_path: Path, case_file: Path) -> Non
 
     report = run_iq(_protocol(case_file), tmp_path, target="http://127.0.0.1:9", only=KEYS, pdf=False)
     assert {c.verdict.value for c in report.checks} == {"not_evaluated"}
+
+
+CHROMIUM = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+
+
+def _ui(proto, out: Path, url: str):
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.service import UiRenderCheck
+
+    return UiRenderCheck().execute(IQContext(protocol=proto, out=out, platform=url))
+
+
+@needs_chromium
+def test_platform_login_page_renders_in_chromium(platform: Platform, case_file: Path, tmp_path: Path) -> None:
+    res = _ui(_protocol(case_file), tmp_path, platform.url)  # the template's U1: the workspace's login screen
+    assert res.verdict.value == "pass", res.reason
+    page = res.data["pages"][0]
+    assert page["status"] == 200 and page["text_shown"] and page["ink_fraction"] > 0.02
+    assert (tmp_path / page["screenshot"]).stat().st_size > 5000
+
+
+@needs_chromium
+def test_missing_and_broken_platform_pages_fail(platform: Platform, case_file: Path, tmp_path: Path) -> None:
+    import aimd.platform
+    from aimd.iq.protocol import FunctionalTestCase
+
+    proto = _protocol(case_file)
+    proto.functional_tests.append(
+        FunctionalTestCase(
+            id="U2", kind="ui", system="platform", description="a screen", path="/review.html", acceptance="shown"
+        )
+    )
+    res = _ui(proto, tmp_path / "missing", platform.url)
+    assert res.verdict.value == "fail" and "U2 (HTTP 404" in res.reason and "U1" not in res.reason
+    # the workspace's page and styles with a script bundle that fails to load: the bar is drawn, no login form
+    site = tmp_path / "broken"
+    static = Path(aimd.platform.__file__).parent / "static"
+    shutil.copytree(static, site)
+    (site / "app.js").write_text("throw new Error('bundle truncated');\n")
+    port = _port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        res = _ui(_protocol(case_file), tmp_path / "out", f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    page = res.data["pages"][0]
+    assert res.verdict.value == "fail" and page["status"] == 200 and page["text_shown"] is False
+    assert "not shown" in res.reason and res.deviation is not None

@@ -193,6 +193,7 @@ def _protocol(**changes: object):
     from aimd.iq.template import protocol_template
 
     p = protocol_template("1.0.0")
+    p.functional_tests = [c for c in p.functional_tests if c.system == "service"]  # the test device: a service
     p.functional_tests.append(
         FunctionalTestCase(
             id="F5", kind="main_flow", description="jobs listed with a token", path="/v1/jobs", acceptance="HTTP 200"

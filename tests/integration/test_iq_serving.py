@@ -3,6 +3,7 @@ then the IQ run's function, security, baseline, concurrency, stress, metrics and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -33,43 +34,19 @@ def _aimd(*args: str, **kw: object) -> subprocess.Popen[str] | subprocess.Comple
     )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    root = tmp_path_factory.mktemp("serve")
-    model = save_torchscript(blob_net(), root / "blob.ts", CT_SPEC, SEG_SPEC)
-    vol, _, _ = two_blob_ct()
-    write_nifti(vol, root / "ct.nii.gz")
-    token = json.loads(
-        _aimd("serve", "token", "create", "--scope", "infer", "--data", str(root / "data"), "--json").stdout
-    )["token"]
-    key, cert = _self_signed(root / "tls")
+@contextlib.contextmanager
+def _aimd_serve(root: Path, model: Path, *extra: str, tls: bool = True) -> Iterator[str]:
+    """``aimd serve`` of ``model`` on a free loopback port (TLS unless ``tls`` is false); yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aimd.cli.main",
-            "serve",
-            "--model",
-            f"lesion={model}@1.0",
-            "--data",
-            str(root / "data"),
-            "--port",
-            str(port),
-            "--tls-cert",
-            str(cert),
-            "--tls-key",
-            str(key),
-            "--no-explain",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    url = f"https://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "aimd.cli.main", "serve", "--model", f"lesion={model}@1.0"]
+    cmd += ["--data", str(root / "data"), "--port", str(port), "--no-explain", *extra]
+    if tls:
+        key, cert = _self_signed(root / "tls")
+        cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.time() + 240
     while time.time() < deadline:
         try:
@@ -83,9 +60,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     else:
         proc.terminate()
         raise RuntimeError("aimd serve did not become ready")
-    yield {"url": url, "token": token, "case": root / "ct.nii.gz"}
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    root = tmp_path_factory.mktemp("serve")
+    model = save_torchscript(blob_net(), root / "blob.ts", CT_SPEC, SEG_SPEC)
+    vol, _, _ = two_blob_ct()
+    write_nifti(vol, root / "ct.nii.gz")
+    token = json.loads(
+        _aimd("serve", "token", "create", "--scope", "infer", "--data", str(root / "data"), "--json").stdout
+    )["token"]
+    with _aimd_serve(root, model) as url:
+        yield {"url": url, "token": token, "case": root / "ct.nii.gz", "model": model}
 
 
 @pytest.mark.integration
@@ -130,3 +122,34 @@ def test_aimd_serve_passes_the_service_checks(served: dict[str, object], tmp_pat
     baseline = next(c for c in report.checks if c.key == "performance.baseline")
     assert baseline.data["accuracy"] == 1.0
     assert verdicts["hardening.not_root"][0] == "fail"  # the test runs the service as root: a finding, as it should
+
+
+@pytest.mark.integration
+def test_aimd_serve_names_a_stopped_orthanc_and_recovers(
+    served: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aimd.iq.checks.base import IQContext
+    from aimd.iq.checks.service import DependencyOutageCheck
+    from aimd.iq.protocol import DependencySpec
+    from aimd.serving.orthanc import orthanc, orthanc_missing, wait_http
+
+    if orthanc_missing():
+        pytest.skip(orthanc_missing())
+    with orthanc(tmp_path / "orthanc") as pacs:
+        p = protocol_template("1.0.0")
+        p.dependencies = [
+            DependencySpec(name="PACS", stop=pacs.stop_command, start=pacs.start_command, recover_within_s=60)
+        ]
+        monkeypatch.setenv("AIMD_PACS_USER", pacs.user)
+        monkeypatch.setenv("AIMD_PACS_PASSWORD", pacs.password)
+        with _aimd_serve(tmp_path, Path(str(served["model"])), "--pacs", pacs.dicomweb, tls=False) as url:
+            ok = DependencyOutageCheck().execute(IQContext(protocol=p, out=tmp_path / "ok", target=url))
+        # the same outage under a service that does not use this PACS: its readiness never names it
+        bad = DependencyOutageCheck().execute(IQContext(protocol=p, out=tmp_path / "bad", target=str(served["url"])))
+        wait_http(pacs.url + "/system", auth=pacs.auth, seconds=60)  # the drill started it again
+    assert ok.verdict.value == "pass", ok.observed
+    row = ok.data["dependencies"][0]
+    assert row["ready_during_outage"] == 503 and row["named_in_answer"] and row["service_alive"]
+    assert "PACS down" in row["answer"] and row["recovered_after_s"] < 60
+    assert bad.verdict.value == "fail" and bad.data["dependencies"][0]["named_in_answer"] is False
+    assert bad.data["dependencies"][0]["ready_during_outage"] == 200

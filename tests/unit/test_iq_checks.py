@@ -242,3 +242,18 @@ def test_a_public_certificate_may_be_readable_but_a_private_key_may_not(prefix: 
     key.chmod(0o644)
     res = FileModeCheck().execute(IQContext(protocol=p, out=tmp_path / "b", prefix=prefix))
     assert res.verdict.value == "fail" and "key.pem" in res.reason and "cert.pem" not in res.reason
+
+
+def test_ui_pages_on_a_system_without_url_are_not_evaluated(tmp_path: Path) -> None:
+    from aimd.iq.checks.service import UiRenderCheck
+    from aimd.iq.protocol import IQProtocol
+
+    p = protocol_template("1.0.0")
+    assert [(c.id, c.system) for c in p.functional_tests if c.kind == "ui"] == [("U1", "platform")]
+    # a protocol written before cases named their system: every case is on the service
+    old = p.model_dump(mode="json")
+    for case in old["functional_tests"]:
+        del case["system"]
+    assert {c.system for c in IQProtocol.model_validate(old).functional_tests} == {"service"}
+    res = UiRenderCheck().execute(IQContext(protocol=p, out=tmp_path, target="https://127.0.0.1:9"))
+    assert res.verdict.value == "not_evaluated" and "U1 (platform)" in res.reason and "--platform" in res.reason

@@ -272,3 +272,27 @@ def test_pacs_reference_without_pacs_is_422(served):
     assert r.status_code == 422 and r.json()["where"] == "study_uid"
     r = client.post("/v2/models/blob/infer", headers=auth(tokens["infer"]), json={"study_uid": "x; drop"})
     assert r.status_code == 422 and r.json()["where"] in ("study_uid", "series_uid")
+
+
+def test_readiness_names_a_pacs_that_does_not_answer(tmp_path: Path) -> None:
+    import socket
+
+    import torch
+
+    with socket.socket() as s:  # a port nothing listens on: the PACS is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    registry = ModelRegistry()
+    net = blob_net()
+    torch.save(net.state_dict(), tmp_path / "blob.pt")
+    registry.add("blob", TorchModulePredictor(net, CT_SPEC, SEG_SPEC), tmp_path / "blob.pt", "1.0")
+    pacs = f"http://127.0.0.1:{port}/dicom-web"
+    settings = ServeSettings(data_dir=tmp_path / "data", pacs_url=pacs, pacs_retries=5, pacs_backoff=2)
+    with TestClient(create_app(settings, registry)) as client:
+        ready = client.get("/v2/health/ready")
+        assert client.get("/v2/health/live").status_code == 200
+    body = ready.json()
+    assert ready.status_code == 503 and body["ready"] is False
+    assert body["dependencies"] == {"database": "up", "PACS": "down"}
+    assert [(d["dependency"], d["where"]) for d in body["down"]] == [("PACS", pacs)]
+    assert "PACS down" in body["error"] and "unreachable" in body["error"]  # one probe, not five repeats

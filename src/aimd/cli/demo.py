@@ -188,13 +188,16 @@ def _evaluation(ctx: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def pacs_drill(folder: Path, case: str | Path) -> Iterator[Any]:
-    """A real Orthanc holding ``case`` as a DICOM CT series, and the link drill of the shipped device against
-    it (PACS credentials in the environment ``aimd serve`` reads); ``None`` where Orthanc is not installed."""
+    """A real Orthanc holding ``case`` as a DICOM CT series, the link drill of the shipped device against it
+    and the commands that stop and start it (PACS credentials in the environment ``aimd serve`` reads);
+    ``None`` where Orthanc is not installed."""
     import pydicom
 
     from aimd.imaging.dicom_write import DicomMeta, write_dicom_series
     from aimd.imaging.nifti_io import read_nifti
     from aimd.iq.baseline import DEVICE
+    from aimd.iq.demo import DemoPacs
+    from aimd.iq.protocol import DependencySpec
     from aimd.iq.specs import LinkDrill, default_link_faults
     from aimd.serving.orthanc import orthanc, orthanc_missing
 
@@ -210,7 +213,7 @@ def pacs_drill(folder: Path, case: str | Path) -> Iterator[Any]:
         pacs.upload(files)
         os.environ["AIMD_PACS_USER"], os.environ["AIMD_PACS_PASSWORD"] = pacs.auth
         try:
-            yield LinkDrill(
+            drill = LinkDrill(
                 model=f"lesion={DEVICE}",
                 pacs_url=pacs.dicomweb,
                 study_uid=str(first.StudyInstanceUID),
@@ -220,6 +223,8 @@ def pacs_drill(folder: Path, case: str | Path) -> Iterator[Any]:
                 recover_within_s=60,
                 faults=default_link_faults(),
             )
+            outage = DependencySpec(name="PACS", stop=pacs.stop_command, start=pacs.start_command, recover_within_s=60)
+            yield DemoPacs(drill=drill, dependency=outage)
         finally:
             for k, v in saved.items():
                 if v is None:

@@ -1,8 +1,9 @@
 """The IQ stage of ``aimd demo``: release aimd itself as a signed bundle, install it into a prefix, start the
 installed inference service and annotation platform with TLS, and run ``aimd iq run --profile quick``
-against the prefix and both (002 §4.3, §5, §6). Given ``links`` (a PACS holding a baseline case and the
-drill against it, see :func:`aimd.cli.demo.pacs_drill`), the service's own links are drilled too
-(002 §6.3.1 b).
+against the prefix and both (002 §4.3, §5, §6). Given ``links`` (a PACS holding a baseline case, the
+drill against it and how to stop and start it, see :func:`aimd.cli.demo.pacs_drill`), the installed
+service pulls from that PACS, its own links are drilled (002 §6.3.1 b) and the PACS is stopped and
+started again while the service's readiness is watched (002 §6.3.1 c).
 
 Example
 -------
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,21 @@ from aimd.core.errors import InvalidInputError
 from aimd.iq.baseline import DEVICE, apply_baseline, reference_baseline
 from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
 from aimd.iq.install import Layout, install
-from aimd.iq.protocol import IQProtocol
+from aimd.iq.protocol import DependencySpec, IQProtocol
 from aimd.iq.runner import run_iq
 from aimd.iq.signing import generate_key
 from aimd.iq.specs import LinkDrill
 from aimd.iq.template import protocol_template
 from aimd.iq.tls import self_signed
+
+
+@dataclass(frozen=True)
+class DemoPacs:
+    """A PACS of the caller's: the link drill against it (its ``pacs_url`` is what the installed service
+    pulls from) and the commands that stop and start it for the dependency outage check."""
+
+    drill: LinkDrill
+    dependency: DependencySpec
 
 
 def quick_limits(protocol: IQProtocol) -> IQProtocol:
@@ -151,10 +162,13 @@ def _running(layout: Layout, args: list[str], url: str, timeout_s: float) -> Ite
 
 
 @contextlib.contextmanager
-def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
+def serve_release(
+    layout: Layout, model: Path | str, *, extra: list[str] | None = None, timeout_s: float = 240.0
+) -> Iterator[dict[str, str]]:
     """Run the installed release's ``aimd serve`` over TLS on a free loopback port; yields url and token.
 
-    ``model`` is a model file, or the name of a reference device shipped inside the release."""
+    ``model`` is a model file, or the name of a reference device shipped inside the release; ``extra``
+    are more options of ``aimd serve`` (e.g. ``--pacs URL``)."""
     data = layout.data / "serve"
     created = _aimd(
         layout, "serve", "token", "create", "--scope", "infer", "--name", "iq", "--data", str(data), "--json"
@@ -163,7 +177,7 @@ def serve_release(layout: Layout, model: Path | str, *, timeout_s: float = 240.0
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     args = ["serve", "--model", f"lesion={model}", "--data", str(data), "--port", str(port)]
-    args += ["--tls-cert", str(cert), "--tls-key", str(key), "--no-explain"]
+    args += ["--tls-cert", str(cert), "--tls-key", str(key), "--no-explain", *(extra or [])]
     with _running(layout, args, url, timeout_s):
         yield {"url": url, "token": json.loads(created)["token"]}
 
@@ -192,7 +206,7 @@ def run_iq_demo(
     *,
     model: Path | None = None,
     progress: Callable[[str], None] | None = None,
-    links: Callable[[Path, str], contextlib.AbstractContextManager[LinkDrill | None]] | None = None,
+    links: Callable[[Path, str], contextlib.AbstractContextManager[DemoPacs | None]] | None = None,
 ) -> dict[str, Any]:
     """Bundle → install → baseline → serve (inference service and annotation platform) → IQ run (quick
     profile) → report; returns the headline numbers."""
@@ -222,14 +236,18 @@ def run_iq_demo(
         served = next(iter(sorted((layout.current / "bundle" / "models").glob("*"))), None)
     if served is not None:
         with contextlib.ExitStack() as stack:
-            svc = stack.enter_context(serve_release(layout, served))
+            pacs: list[str] = []
+            if baseline is not None and links is not None:  # a PACS of the caller's holding a baseline case
+                held = stack.enter_context(links(out / "pacs", baseline["cases"][0]["file"]))
+                if held is not None:
+                    protocol.links, protocol.dependencies = held.drill, [held.dependency]
+                    pacs = ["--pacs", str(held.drill.pacs_url), "--pacs-timeout", "3", "--pacs-backoff", "0.3"]
+            svc = stack.enter_context(serve_release(layout, served, extra=pacs))
             plat = stack.enter_context(serve_platform(layout))
             step("serve")
             if baseline is not None and protocol.platform is not None:
                 protocol.platform.import_file = baseline["cases"][0]["file"]
                 protocol.platform.import_sha256 = baseline["cases"][0]["sha256"]
-            if baseline is not None and links is not None:  # a PACS of the caller's holding a baseline case
-                protocol.links = stack.enter_context(links(out / "pacs", baseline["cases"][0]["file"]))
             report = run_iq(
                 protocol,
                 report_dir,
@@ -260,14 +278,17 @@ def run_iq_demo(
             for r in next((c.data.get("drills", []) for c in report.checks if c.key == "reliability.rollback"), [])
         ],
         "deviations": [d.check for d in report.deviations],
-        "links": next(
-            (
-                {"verdict": c.verdict.value, "observed": c.observed}
-                for c in report.checks
-                if c.key == "reliability.links"
-            ),
-            None,
-        ),
+        **{
+            name: next(
+                ({"verdict": c.verdict.value, "observed": c.observed} for c in report.checks if c.key == key), None
+            )
+            for name, key in (
+                ("links", "reliability.links"),
+                ("dependency_outage", "reliability.dependency"),
+                ("ui_render", "function.ui_render"),
+            )
+        },
+        "not_evaluated_checks": {c.key: c.reason for c in report.checks if c.verdict.value == "not_evaluated"},
         "performance": {
             c.key: {"verdict": c.verdict.value, "observed": c.observed}
             for c in report.checks
@@ -278,6 +299,7 @@ def run_iq_demo(
 
 
 __all__ = [
+    "DemoPacs",
     "aimd_release_notes",
     "build_aimd_bundle",
     "quick_limits",

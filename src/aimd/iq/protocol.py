@@ -134,10 +134,17 @@ class FunctionalTestCase(_Model):
     id: str
     kind: Literal["ui", "interface", "main_flow"]
     description: str
+    system: Literal["service", "platform"] = Field(
+        "service",
+        description="which system the path is on: the inference service (--target) or the annotation "
+        "platform (--platform)",
+    )
     method: Literal["GET", "POST"] = "GET"
-    path: str = Field(description="URL path on the target, e.g. /v2/health/ready")
+    path: str = Field(description="URL path on the system, e.g. /v2/health/ready")
     expect_status: int = 200
-    expect_text: str | None = None
+    expect_text: str | None = Field(
+        None, description="text the answer must hold (a UI page: its document as rendered by the browser)"
+    )
     acceptance: str
 
 

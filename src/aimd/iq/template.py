@@ -56,12 +56,13 @@ def _raci() -> list[RaciRow]:
     return rows
 
 
-def _status_rule(name: str, code: str, severity: str, fault: str) -> AlertRule:
-    """An alert on any answer with HTTP status ``code`` (the service's request counter)."""
+def _status_rule(name: str, code: str, severity: str, fault: str | None, route: str | None = None) -> AlertRule:
+    """An alert on any answer with HTTP status ``code`` (of ``route`` only, when given; the service's
+    request counter)."""
     return AlertRule(
         name=name,
         metric="aimd_requests_total",
-        labels={"code": code},
+        labels={"code": code, **({"route": route} if route else {})},
         op=">",
         threshold=0,
         severity=severity,  # type: ignore[arg-type]
@@ -191,6 +192,15 @@ def protocol_template(version: str = __version__) -> IQProtocol:
                 expect_text="models",
                 acceptance="HTTP 200 listing the models",
             ),
+            FunctionalTestCase(
+                id="U1",
+                kind="ui",
+                system="platform",
+                description="the annotation platform's workspace opens on its login screen",
+                path="/",
+                expect_text='id="password"',
+                acceptance="the page draws the login form (user name, password, one-time code) in a browser",
+            ),
         ],
         baseline=BaselineSpec(
             dataset="aimd phantom baseline cases (fill cases: file + validated finding count)",
@@ -210,7 +220,9 @@ def protocol_template(version: str = __version__) -> IQProtocol:
         ),
         alert_rules=[
             _status_rule("UnauthorisedAccess", "401", "warning", "illegal_access"),
-            _status_rule("ServerErrors", "500", "critical", "dependency_stopped"),
+            _status_rule("ServerErrors", "500", "critical", None),
+            # a stopped database or PACS: readiness answers 503 naming it (a request that needs it: 502/503)
+            _status_rule("ServiceNotReady", "503", "critical", "dependency_stopped", route="/v2/health/ready"),
             _status_rule("PacsLinkErrors", "502", "critical", "pacs_link"),
             _status_rule("DatabaseUnavailable", "503", "critical", "database_link"),
         ],

@@ -7,7 +7,7 @@ Routes are thin: they check the caller (one dependency per scope), parse the bod
 =========================================  ======  ==========================================
 route                                      scope   what
 =========================================  ======  ==========================================
-GET  /v2/health/live, /v2/health/ready     —       liveness, readiness (every model loaded)
+GET  /v2/health/live, /v2/health/ready     —       liveness, readiness (models loaded, database and PACS up)
 GET  /metrics                              —       Prometheus metrics
 GET  /v2/models, /v2/models/{m}[/versions/{v}]  infer   model metadata: specs, hash, version
 GET  /v2/models/{m}[/versions/{v}]/ready   infer   model readiness
@@ -270,14 +270,26 @@ def create_app(settings: ServeSettings, registry: ModelRegistry | None = None) -
 
     @app.get("/v2/health/ready", tags=["health"])
     def ready(request: Request) -> JSONResponse:
-        """Readiness: the database answers and at least one model is loaded."""
+        """Readiness: at least one model is loaded and every dependency (database, PACS) answers now;
+        a 503 names each dependency that is down."""
         svc = _service(request)
-        ok = bool(svc.registry.all())
-        workers = svc.pool.describe() if svc.pool is not None else {"workers": 1, "pids": [], "models": []}
-        return JSONResponse(
-            {"ready": ok, "models": len(svc.registry.all()), "inference_workers": workers},
-            status_code=200 if ok else 503,
+        down = svc.readiness.down()
+        models = len(svc.registry.all())
+        body: dict[str, Any] = {"ready": bool(models) and not down}
+        if down:  # the reason first: what a log line or a truncated answer shows
+            body["error"] = "not ready: " + "; ".join(f"{d['dependency']} down ({d['error']})" for d in down)
+            body["hint"] = down[0]["hint"]
+        elif not models:
+            body["error"], body["hint"] = "not ready: no model loaded", "load a model (--model NAME=FILE)"
+        body["dependencies"] = {
+            name: "down" if any(d["dependency"] == name for d in down) else "up" for name in svc.readiness.probes
+        }
+        body["down"] = down
+        body["models"] = models
+        body["inference_workers"] = (
+            svc.pool.describe() if svc.pool is not None else {"workers": 1, "pids": [], "models": []}
         )
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics", tags=["health"])
     def metrics(request: Request) -> Response:

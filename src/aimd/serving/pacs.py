@@ -60,6 +60,7 @@ class Pacs:
             session.auth = (user, password or "")
         self.timeout = timeout
         session.request = _with_timeout(session.request, timeout)  # type: ignore[method-assign]
+        self._session = session
         self._client = DICOMwebClient(url=self.url, session=session, timeout=timeout)
         self._client.set_http_retry_params(retry=False)  # retried here, with backoff, transient faults only
         self.retries = max(0, int(retries))
@@ -182,6 +183,19 @@ class Pacs:
                 hint="check the PACS log for the reason",
             )
         return [str(ds.SOPInstanceUID) for ds in datasets]
+
+    def probe(self, timeout: float = 2.0) -> None:
+        """One QIDO-RS study search (``limit=1``) within ``timeout`` seconds and never repeated: raises
+        :class:`PacsError` (or :class:`NotFoundError` for a wrong DICOMweb root) when the PACS cannot be used."""
+
+        def search() -> None:
+            accept = {"Accept": "application/dicom+json"}
+            limit = min(timeout, self.timeout)
+            self._session.get(
+                f"{self.url}/studies", params={"limit": 1}, headers=accept, timeout=limit
+            ).raise_for_status()
+
+        self._once("QIDO-RS readiness probe", search)
 
     def ping(self) -> bool:
         """True when the PACS answers a QIDO-RS study search."""

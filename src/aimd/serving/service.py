@@ -26,6 +26,7 @@ from aimd.core.ids import short_id
 from aimd.serving.batching import BatchedPredictor, DynamicBatcher, Ticket
 from aimd.serving.db import ServingDB, TokenInfo
 from aimd.serving.errors import NotFoundError, RateLimitedError
+from aimd.serving.health import Readiness
 from aimd.serving.inputs import InputImage, read_upload, volume_from_datasets
 from aimd.serving.metrics import ServiceMetrics
 from aimd.serving.pipeline import Timer, load_result, mask_of, new_result_id, run_inference, store_to_pacs
@@ -94,6 +95,7 @@ class InferenceService:
                 backoff=settings.pacs_backoff,
                 backoff_max=settings.pacs_backoff_max,
             )
+        self.readiness = self._readiness()
         self.index = None
         if settings.index_path is not None:
             from aimd.serving.similar import EmbeddingIndex
@@ -106,6 +108,20 @@ class InferenceService:
             self.pool = InferencePool(self.registry.all(), settings.workers, threads=self.registry.threads)
         for model in self.registry.all():
             self._register_model(model)
+
+    def _readiness(self) -> Readiness:
+        """What /v2/health/ready asks: the database and, when configured, the PACS (short timeouts)."""
+        from sqlalchemy import text
+
+        def database() -> None:
+            with self.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        probes = {"database": (self.db.engine.url.render_as_string(hide_password=True), database)}
+        if self.pacs is not None:
+            pacs = self.pacs
+            probes["PACS"] = (pacs.url, lambda: pacs.probe(timeout=2.0))
+        return Readiness(probes, timeout=3.0)
 
     # ------------------------------------------------------------------ models
     def _register_model(self, model: LoadedModel) -> None:
@@ -451,8 +467,9 @@ class InferenceService:
         return row
 
     def close(self) -> None:
-        """Stop batchers and the job pool."""
+        """Stop batchers, the job pool and the readiness probes."""
         self._jobs.shutdown(wait=False, cancel_futures=True)
+        self.readiness.close()
         with self._batch_lock:
             for b in self._batchers.values():
                 b.close()
