@@ -312,8 +312,6 @@ def recover(platform: Platform) -> dict[str, list[int]]:
         stale = path.name.endswith(".tmp") and now - path.stat().st_mtime > STALE_PART_SECONDS
         if stale or (not path.name.endswith(".tmp") and path.name not in keep):
             path.unlink(missing_ok=True)
-    for job_id in failed:
-        log.warning("study import failed after restarts", import_id=job_id)
     return {"queued": sorted(i for i, _ in waiting), "failed": failed, "requeued": requeued}
 
 
@@ -335,6 +333,8 @@ class ImportWorker:
     def recover(self) -> dict[str, list[int]]:
         """Requeue what a stopped process left running and schedule every queued import."""
         out = recover(self.platform)
+        if out["requeued"] or out["failed"]:
+            log.warning("interrupted study imports", requeued=out["requeued"], failed=out["failed"])
         for job_id in out["queued"]:
             self.submit(job_id)
         return out
