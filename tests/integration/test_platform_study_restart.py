@@ -1,7 +1,8 @@
 """A study import interrupted by ``kill -9`` of `aimd platform serve` (001 §10.2.3): the import row is left
 ``running`` with no case stored (the case, its series and ``done`` are one transaction); the restarted
 server queues it again from the archive still on disk and it ends ``done`` exactly once — one case, one
-``import.study`` and one ``import.done`` in an audit chain that verifies — and the archive is deleted."""
+``import.study`` and one ``import.done`` in an audit chain that verifies — and the archive is deleted. A
+SIGTERM while an import runs stops the server as promptly: the next start runs the import again."""
 
 from __future__ import annotations
 
@@ -73,15 +74,33 @@ def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_p
         try:
             again = Served(url=url, data=served.data, process=proc, secrets=served.secrets, tokens=served.tokens)
             done = _wait(again.api("intake"), location, ("done", "failed"))
+            # a SIGTERM while an import runs stops the server at once: the import is left to the next start
+            r = again.api("intake").post(
+                f"/api/v1/projects/{project}/studies",
+                files={"file": ("study.zip", data, "application/zip")},
+                data={"case_key": "mr-term"},
+            )
+            _wait(again.api("intake"), r.headers["location"], ("running",))
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            proc.wait(timeout=120)
             log.close()
+        stopped = _stored(served.data)
+        assert stopped["jobs"] == [("done", 2), ("running", 1)] and stopped["cases"] == 1, stopped
+        proc, url, log = start_serve(tmp_path / "srv", served.data)
+        try:
+            third = Served(url=url, data=served.data, process=proc, secrets=served.secrets, tokens=served.tokens)
+            term = _wait(third.api("intake"), r.headers["location"], ("done", "failed"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+            log.close()
+    assert term["status"] == "done" and term["attempts"] == 2, term
     assert done["status"] == "done" and done["attempts"] == 2, done
     assert done["result"]["case"]["case_key"] == "mr-restart" and len(done["result"]["series"]) == 2
     after = _stored(served.data)
-    assert after["cases"] == 1 and after["jobs"] == [("done", 2)] and after["chain"] is None, after
+    assert after["cases"] == 2 and after["jobs"] == [("done", 2), ("done", 2)] and after["chain"] is None, after
     actions = after["actions"]
-    assert actions.count("import.queued") == 1 and actions.count("import.requeued") == 1
-    assert actions.count("import.study") == 1 and actions.count("import.done") == 1
+    assert actions.count("import.queued") == 2 and actions.count("import.requeued") == 2
+    assert actions.count("import.study") == 2 and actions.count("import.done") == 2
     assert list((served.data / "incoming").iterdir()) == []

@@ -232,7 +232,8 @@ def run_import(platform: Platform, job_id: int, describe: Describe) -> str | Non
         return None
     with platform.sessions() as db:
         job = db.get(StudyImportJob, job_id)
-        assert job is not None
+        if job is None:  # its project was deleted meanwhile (the row with it); start-up drops the archive
+            return None
         spec, name = StudyImport.model_validate(job.spec), job.archive
         project = db.get(Project, job.project_id)
         max_mi = project.registration_max_mi if project is not None else None
