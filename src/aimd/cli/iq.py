@@ -146,6 +146,12 @@ def install_cmd(
     public_key: Path | None = typer.Option(None, "--public-key", help="Trusted public key (default: the bundle's)."),
     operator: str | None = typer.Option(None, "--operator", help="Who installs (default: AIMD_OPERATOR or login)."),
     approved_by: str | None = typer.Option(None, "--approved-by", help="Who approved the install."),
+    service_user: str | None = typer.Option(
+        None,
+        "--service-user",
+        help="Unprivileged account the services run as: owns data/, reads config/ (root-owned) through its group.",
+    ),
+    python: str | None = typer.Option(None, "--python", help="Interpreter of the release's venv (default: this one)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Verify and install a bundle; any failure rolls back automatically (exit 1)."""
@@ -157,6 +163,8 @@ def install_cmd(
         operator=operator,
         approved_by=approved_by,
         public_key=public_key.read_bytes() if public_key else None,
+        service_user=service_user,
+        python=python,
     )
     if json_out:
         print_json(result.to_dict())

@@ -28,9 +28,10 @@ from typing import Any
 from aimd import __version__
 from aimd.core.atomic import atomic_file
 from aimd.core.errors import InvalidInputError
+from aimd.iq.account import ensure_system_account, interpreter_for, lookup_account, share_with_service
 from aimd.iq.baseline import DEVICE, apply_baseline, reference_baseline
 from aimd.iq.bundle import _project_root, build_bundle, build_product_wheel
-from aimd.iq.install import Layout, install
+from aimd.iq.install import Layout, base_site_packages, install
 from aimd.iq.protocol import DependencySpec, IQProtocol
 from aimd.iq.runner import run_iq
 from aimd.iq.signing import generate_key
@@ -101,14 +102,48 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVICE_ACCOUNT = "aimd"
+
+
+def demo_service_account(prefix: Path) -> tuple[str | None, str | None, str]:
+    """The account the demo's services run as, the interpreter it can start, and what was done.
+
+    As root: the system account ``aimd`` (created once with ``useradd --system``, kept afterwards), with
+    this Python or the system's; root only when the account cannot enter ``prefix`` or start any Python
+    (then ``hardening.not_root`` fails, as it should). Not root: the services run as the caller."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return None, None, f"services run as {pwd.getpwuid(os.geteuid()).pw_name} (not root)"
+    created = ensure_system_account(SERVICE_ACCOUNT)
+    account = lookup_account(SERVICE_ACCOUNT)
+    prefix.mkdir(parents=True, exist_ok=True)
+    python = interpreter_for(account, prefix, *map(Path, base_site_packages()))
+    how = "created now with useradd --system" if created else "existing system account"
+    if python is None:
+        return (
+            None,
+            None,
+            f"services run as root: account {SERVICE_ACCOUNT} ({how}) cannot enter {prefix} or start Python",
+        )
+    return SERVICE_ACCOUNT, python, f"services run as {SERVICE_ACCOUNT} ({how}; interpreter {python})"
+
+
 def _release_env(layout: Layout) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["AIMD_CONFIG"] = str(layout.config / "aimd.toml")
-    return env
+    account = layout.service_account()
+    return account.env(env) if account else env
+
+
+def _as_service(layout: Layout) -> dict[str, Any]:
+    """``subprocess`` arguments that start a process as the prefix's service account (when root)."""
+    account = layout.service_account()
+    return account.popen_kwargs() if account else {}
 
 
 def _aimd(layout: Layout, *args: str) -> str:
-    """Run the installed release's ``aimd`` with ``args``; its standard output."""
+    """Run the installed release's ``aimd`` with ``args`` as its service account; its standard output."""
     done = subprocess.run(
         [str(layout.current / "bin" / "python"), "-m", "aimd.cli.main", *args],
         capture_output=True,
@@ -116,6 +151,8 @@ def _aimd(layout: Layout, *args: str) -> str:
         env=_release_env(layout),
         check=False,
         timeout=300,
+        cwd=layout.prefix,
+        **_as_service(layout),
     )
     if done.returncode != 0:
         raise InvalidInputError(
@@ -128,7 +165,8 @@ def _aimd(layout: Layout, *args: str) -> str:
 
 @contextlib.contextmanager
 def _running(layout: Layout, args: list[str], url: str, timeout_s: float) -> Iterator[None]:
-    """The installed release's ``aimd <args>`` in the background until ``url``/v2/health/ready answers 200."""
+    """The installed release's ``aimd <args>`` in the background, as its service account, until
+    ``url``/v2/health/ready answers 200."""
     import httpx
 
     proc = subprocess.Popen(
@@ -137,6 +175,8 @@ def _running(layout: Layout, args: list[str], url: str, timeout_s: float) -> Ite
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=layout.prefix,
+        **_as_service(layout),
     )
     try:
         deadline = time.monotonic() + timeout_s
@@ -161,6 +201,15 @@ def _running(layout: Layout, args: list[str], url: str, timeout_s: float) -> Ite
             proc.kill()
 
 
+def _tls(layout: Layout, name: str) -> tuple[Path, Path]:
+    """A self-signed key and certificate in ``config/<name>``: root's, read by the service account's group."""
+    key, cert = self_signed(layout.config / name)
+    account = layout.service_account()
+    for path in (key, cert):
+        share_with_service(path, account)
+    return key, cert
+
+
 @contextlib.contextmanager
 def serve_release(
     layout: Layout, model: Path | str, *, extra: list[str] | None = None, timeout_s: float = 240.0
@@ -173,7 +222,7 @@ def serve_release(
     created = _aimd(
         layout, "serve", "token", "create", "--scope", "infer", "--name", "iq", "--data", str(data), "--json"
     )
-    key, cert = self_signed(layout.config / "tls")
+    key, cert = _tls(layout, "tls")
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     args = ["serve", "--model", f"lesion={model}", "--data", str(data), "--port", str(port)]
@@ -185,15 +234,15 @@ def serve_release(
 @contextlib.contextmanager
 def serve_platform(layout: Layout, *, timeout_s: float = 240.0) -> Iterator[dict[str, str]]:
     """Initialise and run the installed release's annotation platform over TLS on a free loopback port;
-    yields its url and the file (0600) with the first admin's one-time credentials."""
+    yields its url and the file (0600, in the root-only ``state/``) with the first admin's one-time credentials."""
     data = layout.data / "platform"
-    admin = layout.config / "platform-admin.json"
+    admin = layout.history.parent / "platform-admin.json"
     if not admin.is_file():
         shown = _aimd(layout, "platform", "init", "--data", str(data), "--json")
         with atomic_file(admin, suffix=".json") as tmp:
             tmp.write_text(shown, encoding="utf-8")
             tmp.chmod(0o600)
-    key, cert = self_signed(layout.config / "tls-platform")
+    key, cert = _tls(layout, "tls-platform")
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     args = ["platform", "serve", "--data", str(data), "--port", str(port), "--tls-cert", str(cert)]
@@ -219,7 +268,10 @@ def run_iq_demo(
     layout = Layout(out / "prefix")
     if layout.prefix.exists():
         shutil.rmtree(layout.prefix)  # a re-run installs afresh
-    installed = install(bundle, layout.prefix, operator="demo", approved_by="demo-qa")
+    service_user, python, service_note = demo_service_account(layout.prefix)
+    installed = install(
+        bundle, layout.prefix, operator="demo", approved_by="demo-qa", service_user=service_user, python=python
+    )
     step("install")
     protocol = protocol_template(__version__)
     protocol.version_manifest.components = [c for c in protocol.version_manifest.components if c.kind == "code"]
@@ -267,6 +319,7 @@ def run_iq_demo(
         "bundle": str(bundle),
         "prefix": str(layout.prefix),
         "install_s": round(installed.seconds, 2),
+        "service_account": service_note,
         "report_html": str(report_dir / "iq-report.html"),
         "report_pdf": str(report_dir / "iq-report.pdf"),
         "conclusion": report.basic.conclusion,
@@ -302,6 +355,7 @@ __all__ = [
     "DemoPacs",
     "aimd_release_notes",
     "build_aimd_bundle",
+    "demo_service_account",
     "quick_limits",
     "run_iq_demo",
     "serve_platform",

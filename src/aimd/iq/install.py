@@ -43,6 +43,7 @@ from typing import Any
 from aimd.core.atomic import atomic_write_json
 from aimd.core.errors import AimdError, InvalidInputError
 from aimd.core.hashing import sha256_tree
+from aimd.iq.account import ServiceAccount, apply_service_layout, lookup_account
 from aimd.iq.bundle import verify_bundle
 from aimd.iq.events import EventLog, Task
 
@@ -122,6 +123,15 @@ class Layout:
     def read_history(self) -> list[dict[str, Any]]:
         return json.loads(self.history.read_text(encoding="utf-8")) if self.history.exists() else []
 
+    def service_user(self) -> str | None:
+        """The service account the last install recorded, or ``None``."""
+        return next((h["service_user"] for h in reversed(self.read_history()) if h.get("service_user")), None)
+
+    def service_account(self) -> ServiceAccount | None:
+        """The recorded service account as it exists now (a clear error when it was removed)."""
+        name = self.service_user()
+        return lookup_account(name) if name else None
+
     def state_hashes(self) -> dict[str, str]:
         """SHA-256 over the data and configuration folders (paths and contents)."""
         return {
@@ -196,14 +206,38 @@ def preflight_memory() -> dict[str, Any]:
     return info
 
 
-def _base_site_packages() -> list[str]:
+def preflight_account(layout: Layout, account: ServiceAccount | None, python: str | None) -> dict[str, Any]:
+    """Refuse to start when the service account cannot start the interpreter, enter the prefix or read the
+    base packages (a parent folder private to root, say)."""
+    if account is None:
+        return {}
+    interpreter = python or sys.executable
+    why = account.cannot_run(interpreter, layout.prefix, *map(Path, base_site_packages()))
+    if why is not None and os.geteuid() == 0:
+        raise InvalidInputError(
+            f"service account {account.name!r} cannot start {interpreter}: {why}",
+            where="--python",
+            hint="install into a prefix the account can enter, with --python an interpreter outside "
+            "private folders (e.g. /usr/bin/python3.11)",
+        )
+    return {"service_user": account.name, "python": interpreter}
+
+
+def base_site_packages() -> list[str]:
+    """The installer's site-packages, which a release's venv sees after its own."""
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     return sorted(os.path.realpath(p) for p in paths)
 
 
-def create_release_env(target: Path, bundle: Path) -> dict[str, Any]:
-    """A venv at ``target`` with the bundle's wheels installed offline, hash-checked; sees the base packages."""
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+def create_release_env(target: Path, bundle: Path, python: str | None = None) -> dict[str, Any]:
+    """A venv at ``target`` with the bundle's wheels installed offline, hash-checked; sees the base packages.
+
+    ``python`` is the interpreter the venv is made from (default: this one), e.g. the system's when this
+    one lies in a folder the service account cannot enter."""
+    if python is None:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    else:
+        subprocess.run([python, "-m", "venv", "--without-pip", "--symlinks", str(target)], check=True, timeout=300)
     purelib = Path(
         subprocess.run(
             [str(target / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -213,7 +247,7 @@ def create_release_env(target: Path, bundle: Path) -> dict[str, Any]:
         ).stdout.strip()
     )
     # base packages come after the release's own (a .pth appends to sys.path)
-    (purelib / "aimd-base-packages.pth").write_text("\n".join(_base_site_packages()) + "\n", encoding="utf-8")
+    (purelib / "aimd-base-packages.pth").write_text("\n".join(base_site_packages()) + "\n", encoding="utf-8")
     # --ignore-installed: a same-named package among the base packages must not stand in for the release's own
     cmd = [
         sys.executable,
@@ -273,6 +307,9 @@ def restore(layout: Layout, source: Path) -> dict[str, str]:
             os.replace(tmp, live)
         if old.exists():
             shutil.rmtree(old)
+    account = layout.service_account()
+    if account is not None:  # copies are the restorer's: the service account gets its data back
+        apply_service_layout(layout, account)
     return layout.state_hashes()
 
 
@@ -326,10 +363,14 @@ print(json.dumps({"name": name, "version": dist.version, "modules": tops, "locat
 """
 
 
-def health_check(layout: Layout, version: str, product: str) -> dict[str, Any]:
-    """Start the new release's interpreter, import the product and compare its version with the bundle's."""
+def health_check(layout: Layout, version: str, product: str, account: ServiceAccount | None = None) -> dict[str, Any]:
+    """Start the new release's interpreter (as the service account, if any), import the product and compare
+    its version with the bundle's."""
     env = {**os.environ, "AIMD_CONFIG": str(layout.config / "aimd.toml")}
     env.pop("PYTHONPATH", None)
+    drop: dict[str, Any] = {}
+    if account is not None:
+        env, drop = account.env(env), account.popen_kwargs()
     proc = subprocess.run(
         [str(layout.python(version)), "-c", _HEALTH, product, version],
         capture_output=True,
@@ -338,6 +379,7 @@ def health_check(layout: Layout, version: str, product: str) -> dict[str, Any]:
         env=env,
         check=False,
         cwd=layout.prefix,
+        **drop,
     )
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
@@ -373,6 +415,7 @@ class InstallResult:
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    service_user: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -382,6 +425,7 @@ class InstallResult:
             "seconds": round(self.seconds, 3),
             "steps": self.steps,
             "hashes": self.hashes,
+            "service_user": self.service_user,
         }
 
 
@@ -407,9 +451,16 @@ def install(
     operator: str | None = None,
     approved_by: str | None = None,
     public_key: bytes | None = None,
+    service_user: str | None = None,
+    python: str | None = None,
 ) -> InstallResult:
-    """Install a verified bundle into ``prefix``; on any failure roll back automatically and raise."""
+    """Install a verified bundle into ``prefix``; on any failure roll back automatically and raise.
+
+    ``service_user``: the unprivileged account the services run as (kept from the last install when not
+    given): it owns ``data/``, reads ``config/`` through its group and runs the health check.
+    ``python``: the interpreter the release's venv is made from (default: this one)."""
     layout, bundle = Layout(Path(prefix)), Path(bundle).absolute()
+    account = lookup_account(service_user) if service_user else layout.service_account()
     start = time.perf_counter()
     with prefix_lock(layout):
         log = EventLog(layout.events, operator=operator)
@@ -427,16 +478,25 @@ def install(
                     where=str(bundle),
                     hint="build a bundle with a new version",
                 )
-            steps.run("preflight", lambda: {**preflight_space(layout, bundle), **preflight_memory()})
+            steps.run(
+                "preflight",
+                lambda: {
+                    **preflight_space(layout, bundle),
+                    **preflight_memory(),
+                    **preflight_account(layout, account, python),
+                },
+            )
             target = layout.releases / version
             if target.exists():
                 shutil.rmtree(target)
             made_release = True
-            steps.run("install", create_release_env, target, bundle)
+            steps.run("install", create_release_env, target, bundle, python)
             saved = steps.run("backup", lambda: str(backup(layout, task.id, {"from": previous, "to": version})))
             steps.run("configure", configure, layout, target / "bundle")
             steps.run("migrate", migrate, layout, target / "bundle")
-            steps.run("health", health_check, layout, version, manifest["product"]["name"])
+            if account is not None:
+                steps.run("permissions", apply_service_layout, layout, account)
+            steps.run("health", health_check, layout, version, manifest["product"]["name"], account)
             steps.run("switch", switch_current, layout, version)
             history = layout.read_history()
             history.append(
@@ -447,6 +507,7 @@ def install(
                     "backup": saved,
                     "time": datetime.now(UTC).isoformat(timespec="seconds"),
                     "rolled_back": False,
+                    "service_user": account.name if account else None,
                 }
             )
             atomic_write_json(layout.history, history)
@@ -463,7 +524,13 @@ def install(
                 hint="see PREFIX/logs/events.jsonl; fix the cause and install again",
             ) from err
         result = InstallResult(
-            task.id, version, previous, time.perf_counter() - start, steps.times, layout.state_hashes()
+            task.id,
+            version,
+            previous,
+            time.perf_counter() - start,
+            steps.times,
+            layout.state_hashes(),
+            account.name if account else None,
         )
         task.completed(result.to_dict())
         return result
@@ -541,11 +608,13 @@ __all__ = [
     "Layout",
     "RollbackError",
     "backup",
+    "base_site_packages",
     "configure",
     "create_release_env",
     "health_check",
     "install",
     "migrate",
+    "preflight_account",
     "preflight_space",
     "prefix_lock",
     "restore",

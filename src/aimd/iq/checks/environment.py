@@ -225,10 +225,6 @@ class NotRootCheck(IQCheck):
         )
 
 
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 def _sensitive(path: Path) -> bool:
     """Keys, configuration and databases; a ``.pem`` only when it holds a private key (a certificate is public)."""
     if path.suffix == ".pem":
@@ -242,7 +238,7 @@ class FileModeCheck(IQCheck):
     clause = "002 §4.1.1 (hardened reference), §5.1.2"
     title = "keys, configuration and database files are not readable by others"
     impact = "credentials or patient data can be read by any local user"
-    fix = "chmod 600 the files named and 700 their folders"
+    fix = "chmod 600 the files named (or chown root:<service group> and chmod 640 what the service reads)"
     critical = True
 
     def run(self, ctx: IQContext) -> CheckResult:
@@ -257,15 +253,34 @@ class FileModeCheck(IQCheck):
         ]
         if not sensitive:
             return self.not_evaluated("no key, configuration or database file in the prefix")
-        rows = [{"path": str(p.relative_to(ctx.prefix.prefix)), "mode": oct(_mode(p))} for p in sensitive]
-        loose = [r for r in rows if int(r["mode"], 8) & 0o077]
+        account = ctx.prefix.service_account()
+        rows = [_file_mode_row(ctx.prefix.prefix, p, account.gid if account else None) for p in sensitive]
+        loose = [r for r in rows if not r["ok"]]
+        shared = sum(r["shared"] for r in rows)
         return self.judge(
             not loose,
-            "mode 0600 (no group/other bits)",
-            f"{len(loose)} of {len(rows)} too open",
-            reason=", ".join(f"{r['path']} {r['mode']}" for r in loose) or "all private",
+            "mode 0600; or 0640 owned by root with the service account's group",
+            f"{len(loose)} of {len(rows)} too open"
+            + (f"; {shared} read by the service account's group" if shared else ""),
+            reason=", ".join(f"{r['path']} {r['mode']} {r['owner']}:{r['group']}" for r in loose)
+            or ("all private" if not shared else f"all private or read-only for the group of {account.name}"),
             evidence=[ctx.write_evidence("file_modes", rows)],
         )
+
+
+def _file_mode_row(prefix: Path, path: Path, service_gid: int | None) -> dict[str, Any]:
+    """Private (no group/other bits), or shared read-only with the service account's group by root."""
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    shared = service_gid is not None and st.st_uid == 0 and st.st_gid == service_gid and mode & 0o077 == 0o040
+    return {
+        "path": str(path.relative_to(prefix)),
+        "mode": oct(mode),
+        "owner": st.st_uid,
+        "group": st.st_gid,
+        "shared": shared,
+        "ok": not mode & 0o077 or shared,
+    }
 
 
 class DebugOffCheck(IQCheck):
