@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,9 +21,9 @@ from aimd.cli.main import app
 from aimd.core.errors import InvalidInputError
 from aimd.iq.account import interpreter_for, lookup_account
 from aimd.iq.checks.base import IQContext
-from aimd.iq.checks.environment import FileModeCheck
+from aimd.iq.checks.environment import FileModeCheck, NotRootCheck
 from aimd.iq.drill import MIGRATIONS, make_probe_bundle
-from aimd.iq.install import Layout, base_site_packages, install, rollback
+from aimd.iq.install import InstallFailedError, Layout, base_site_packages, install, rollback
 from aimd.iq.template import protocol_template
 
 runner = CliRunner()
@@ -127,3 +128,44 @@ def test_file_modes_accept_config_shared_with_the_service_group_only(site, bundl
     os.chown(toml, -1, lookup_account(ACCOUNT).gid)
     toml.chmod(0o660)
     assert verdict("c")[0] == "fail"  # the service account's group could change it
+
+
+_LISTEN = "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+_LISTEN += "print(s.getsockname()[1], flush=True); time.sleep(120)"
+
+
+def _not_root_verdict(tmp_path: Path, python: str, drop: dict) -> tuple[str, str]:
+    proc = subprocess.Popen([python, "-I", "-c", _LISTEN], stdout=subprocess.PIPE, text=True, cwd="/", **drop)
+    try:
+        port = int(proc.stdout.readline()) if proc.stdout else 0
+        res = NotRootCheck().execute(
+            IQContext(protocol=protocol_template(), out=tmp_path, target=f"http://127.0.0.1:{port}")
+        )
+        return res.verdict.value, res.observed
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_not_root_passes_for_a_service_under_the_account_and_fails_for_root(site, tmp_path: Path) -> None:
+    _, python = site
+    account = lookup_account(ACCOUNT)
+    verdict, observed = _not_root_verdict(tmp_path / "a", python, account.popen_kwargs())  # as root: dropped
+    assert verdict == "pass" and observed == f"{ACCOUNT} (uid {account.uid})"
+    if os.geteuid() != 0:
+        pytest.skip("a process listening as root needs root")
+    assert _not_root_verdict(tmp_path / "b", sys.executable, {}) == ("fail", "root (uid 0)")
+
+
+def test_health_check_runs_as_the_account(site, tmp_path: Path) -> None:
+    folder, python = site
+    if os.geteuid() != 0:
+        pytest.skip("only root can start the release as another account")
+    bundle = make_probe_bundle(
+        tmp_path,
+        "1.0.0",
+        module_text="import os\nassert os.geteuid() != 0, 'imported as root'\n__version__ = '1.0.0'\n",
+    )
+    assert install(bundle, folder / "opt", service_user=ACCOUNT, python=python).service_user == ACCOUNT
+    with pytest.raises(InstallFailedError, match="failed at step 'health'.*imported as root"):
+        install(bundle, folder / "opt-root", python=python)

@@ -239,6 +239,7 @@ def _iq(ctx: dict[str, Any]) -> dict[str, Any]:
     steps = ("bundle", "install", "baseline", "serve", "run")  # the shipped reference device, validated cases
     with progress_bar("installation qualification: " + " → ".join(steps), len(steps)) as advance:
         result = run_iq_demo(ctx["out"] / "iq", progress=lambda _s: advance(), links=pacs_drill)
+    console.print(f"  {result['service_account']}", highlight=False)  # e.g. the account created by useradd
     return result  # the IQ conclusion is a finding of the report, not a failure of the demo
 
 
