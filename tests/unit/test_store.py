@@ -218,3 +218,35 @@ def test_blob_store_roundtrip_dedup_and_damage(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="SHA-256"):
         store.get("../etc/passwd")
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_streamed_blob_is_the_blob_put_whole_and_a_failed_stream_stores_nothing(tmp_path: Path) -> None:
+    import os
+    import time
+
+    store = BlobStore(tmp_path / "blobs")
+    data = bytes(range(256)) * 20_000  # 5 MB, more than one chunk of put_file
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    sha = store.put_file(source)
+    assert sha == store.put(data) and len(store) == 1  # same name as put() of the bytes: stored once
+    assert store.get(sha) == data and store.verify() == []
+    old = time.time() - 3600
+    os.utime(store.path(sha), (old, old))
+    with store.writer() as out:
+        for k in range(0, len(data), 300_000):
+            out.write(memoryview(data)[k : k + 300_000])
+    assert out.sha256 == sha and out.size == len(data) and len(store) == 1
+    assert store.path(sha).stat().st_mtime > old + 1800  # re-use counts as a write (spared by collect)
+    with pytest.raises(ValueError, match="already stored"):
+        out.write(b"more")
+    with pytest.raises(RuntimeError), store.writer() as broken:
+        broken.write(b"half a blob")
+        raise RuntimeError("the source failed")
+    assert len(store) == 1 and not list(tmp_path.rglob("*.tmp"))  # nothing half-written, no leftover
+    # a stream a killed process left behind is removed by collect() once it is older than the grace period
+    part = store.root / ".part-killed.tmp"
+    part.write_bytes(b"partial")
+    assert store.collect({sha}, grace_seconds=600) == [] and part.exists()
+    os.utime(part, (old, old))
+    assert store.collect({sha}, grace_seconds=600) == [] and not part.exists() and sha in store

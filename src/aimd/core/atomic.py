@@ -33,7 +33,8 @@ def default_mode(*, directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~mask
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync folder ``path`` so a rename into it survives a crash (best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -61,7 +62,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, mode: int | None = None) -> None:
@@ -105,7 +106,7 @@ def atomic_file(path: str | Path, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
@@ -147,7 +148,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 __all__ = [
@@ -157,4 +158,5 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "default_mode",
+    "fsync_dir",
 ]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from aimd.core.config import get_settings
 from aimd.core.errors import InvalidInputError
@@ -334,6 +335,36 @@ def _check_finite(volume: Volume) -> list[Finding]:
     ]
 
 
+_SLAB_VOXELS = 1 << 22
+"""Voxels of the slab of slices the value check looks at a time (its masks stay a few MiB)."""
+
+
+def _hu_counts(
+    arr: NDArray[Any], pad: float | None, lo: float, hi: float
+) -> tuple[int, NDArray[np.int64], float, float]:
+    """Voxels not equal to the padding value ``pad``, those of them outside [lo, hi] per slice, and their
+    min and max, slab by slab of slices (no mask as large as the volume).
+
+    >>> _hu_counts(np.array([[[-3000, 0]], [[5, -2000]]], np.int16), -3000, -1024, 3071)[:2]
+    (3, array([0, 1]))
+    """
+    n_valid, low, high = 0, np.inf, -np.inf
+    per_slice = np.zeros(arr.shape[0], np.int64)
+    step = max(1, _SLAB_VOXELS // max(1, arr[0].size))
+    for k in range(0, arr.shape[0], step):
+        slab = arr[k : k + step]
+        valid = None if pad is None else slab != pad
+        outside = (slab < lo) | (slab > hi)
+        if valid is not None:
+            outside &= valid
+        per_slice[k : k + step] = outside.reshape(slab.shape[0], -1).sum(axis=1)
+        kept = slab if valid is None else slab[valid]
+        n_valid += int(kept.size)
+        if kept.size:
+            low, high = min(low, float(kept.min())), max(high, float(kept.max()))
+    return n_valid, per_slice, low, high
+
+
 def _check_values(volume: Volume) -> list[Finding]:
     finite = _check_finite(volume)
     if finite:
@@ -371,15 +402,13 @@ def _check_values(volume: Volume) -> list[Finding]:
             )
         )
     arr = volume.array
-    valid = np.ones(arr.shape, bool) if meta.get("pixel_padding_value") is None else arr != meta["pixel_padding_value"]
-    n_valid = int(valid.sum())
+    pad = meta.get("pixel_padding_value")
+    n_valid, per_slice, low, high = _hu_counts(arr, pad, tol.ct_hu_min, tol.ct_hu_max)
     if n_valid == 0:
         return out
-    outside = valid & ((arr < tol.ct_hu_min) | (arr > tol.ct_hu_max))
-    n_out = int(outside.sum())
+    n_out = int(per_slice.sum())
     if n_out:
         frac = n_out / n_valid
-        per_slice = outside.reshape(arr.shape[0], -1).sum(axis=1)
         worst = int(np.argmax(per_slice))
         severity = Severity.ERROR if frac > tol.out_of_range_fraction else Severity.INFO
         out.append(
@@ -388,7 +417,7 @@ def _check_values(volume: Volume) -> list[Finding]:
                 severity,
                 F,
                 f"{n_out} voxel(s) ({frac:.3%}) lie outside [{tol.ct_hu_min:g}, {tol.ct_hu_max:g}] HU "
-                f"(min {float(arr[valid].min()):g}, max {float(arr[valid].max()):g}); allowed fraction "
+                f"(min {low:g}, max {high:g}); allowed fraction "
                 f"{tol.out_of_range_fraction:.3%}",
                 "check RescaleSlope/Intercept and PixelPaddingValue",
                 **_slice_refs(volume, worst),

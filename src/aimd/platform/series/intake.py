@@ -26,7 +26,6 @@ from aimd.imaging.deid import TextDeidentifier
 from aimd.imaging.nifti_io import read_nifti
 from aimd.imaging.volume import Volume
 from aimd.platform.errors import ConflictError, IdentifiersFoundError
-from aimd.platform.masks import to_npy
 from aimd.platform.models import Case, Project, User
 from aimd.store import AuditLog, BlobStore
 
@@ -35,6 +34,7 @@ __all__ = [
     "add_case",
     "identifier_findings",
     "import_case",
+    "put_npy",
     "read_image_b64",
     "refuse_identifiers",
     "require_open",
@@ -129,9 +129,26 @@ def read_image_b64(b64: str, where: str = "image_nifti_b64") -> tuple[Volume, by
             ) from None
 
 
-def store_image(blobs: BlobStore, volume: Volume, raw: bytes) -> tuple[str, dict[str, Any]]:
-    """Store a volume's voxels (``.npy``) and its NIfTI file; the voxels' SHA-256 and the geometry record."""
-    arr = np.ascontiguousarray(volume.array)
+def put_npy(blobs: BlobStore, array: Any) -> str:
+    """Store ``array`` as ``.npy`` (the bytes of :func:`~aimd.platform.masks.to_npy`), streamed into the
+    blob store a chunk at a time (no second copy of the array in memory); returns its SHA-256.
+
+    >>> import tempfile
+    >>> from aimd.platform.masks import to_npy
+    >>> store, a = BlobStore(tempfile.mkdtemp()), np.arange(12, dtype=np.int16).reshape(3, 2, 2)
+    >>> put_npy(store, a) == store.put(to_npy(a))
+    True
+    """
+    with blobs.writer() as out:
+        np.save(out, np.ascontiguousarray(array), allow_pickle=False)
+    assert out.sha256 is not None
+    return out.sha256
+
+
+def store_image(blobs: BlobStore, volume: Volume, raw: bytes | Path) -> tuple[str, dict[str, Any]]:
+    """Store a volume's voxels (``.npy``) and its NIfTI file (its bytes, or the file to stream in); the
+    voxels' SHA-256 and the geometry record."""
+    arr = volume.array
     image = {
         "shape": list(arr.shape),
         "dtype": str(arr.dtype),
@@ -140,9 +157,9 @@ def store_image(blobs: BlobStore, volume: Volume, raw: bytes) -> tuple[str, dict
         "origin": list(volume.origin),
         "direction": np.asarray(volume.direction).tolist(),
         "modality": volume.modality or "CT",
-        "nifti_sha256": blobs.put(raw),
+        "nifti_sha256": blobs.put(raw) if isinstance(raw, bytes) else blobs.put_file(raw),
     }
-    return blobs.put(to_npy(arr)), image
+    return put_npy(blobs, arr), image
 
 
 def require_open(project: Project) -> None:
@@ -167,13 +184,13 @@ def add_case(
     project: Project,
     spec: Any,
     volume: Volume,
-    raw: bytes,
+    raw: bytes | Path,
     *,
     frame_of_reference_uid: str | None = None,
     image_extra: dict[str, Any] | None = None,
 ) -> Case:
-    """Store a checked case (``volume`` with its NIfTI bytes ``raw``; ``spec`` names its case key, report
-    text, fields and source) and audit the import."""
+    """Store a checked case (``volume`` with its NIfTI file ``raw``: bytes or a path; ``spec`` names its
+    case key, report text, fields and source) and audit the import."""
     _require_new(db, project, spec.case_key)
     sha, image = store_image(blobs, volume, raw)
     if frame_of_reference_uid:

@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,9 +18,14 @@ from sqlalchemy.orm import Session
 
 from aimd.imaging.volume import Volume
 from aimd.platform.errors import ConflictError, NotFoundError, require_unfrozen
-from aimd.platform.masks import to_npy
 from aimd.platform.models import Case, CaseSeries, Project, User
-from aimd.platform.series.intake import identifier_findings, read_image_b64, refuse_identifiers, store_image
+from aimd.platform.series.intake import (
+    identifier_findings,
+    put_npy,
+    read_image_b64,
+    refuse_identifiers,
+    store_image,
+)
 from aimd.platform.series.registration import register_series
 from aimd.store import AuditLog, BlobStore
 
@@ -55,7 +61,7 @@ def add_series(
     case: Case,
     reference: Volume,
     series: Volume,
-    raw: bytes,
+    raw: bytes | Path,
     *,
     series_key: str,
     description: str = "",
@@ -63,7 +69,8 @@ def add_series(
     image_extra: dict[str, Any] | None = None,
     registered: tuple[dict[str, Any], Any] | None = None,
 ) -> CaseSeries:
-    """Register a checked ``series`` (NIfTI bytes ``raw``) onto ``reference`` (the case's image), store it.
+    """Register a checked ``series`` (NIfTI file ``raw``: bytes or a path) onto ``reference`` (the case's
+    image), store it.
 
     ``registered`` is the outcome of :func:`register_series` when the caller ran it before the
     transaction (with the same frame-of-reference rule and the project's MI limit)."""
@@ -81,7 +88,7 @@ def add_series(
         series_key=series_key,
         image_sha256=sha,
         image=image,
-        resampled_sha256=blobs.put(to_npy(resampled)) if resampled is not None else None,
+        resampled_sha256=put_npy(blobs, resampled) if resampled is not None else None,
         registration=registration,
         imported_by=actor.username,
     )

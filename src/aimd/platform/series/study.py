@@ -221,25 +221,42 @@ def primary_rule(series: list[StudySeries]) -> StudySeries:
     return min(series, key=key)
 
 
-def _nifti_bytes(volume: Volume) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "series.nii.gz"
-        write_nifti(volume, path)
-        return path.read_bytes()
-
-
 @dataclass
 class PreparedStudy:
     """A study read, checked and registered before any database work (:func:`prepare_study`): the heavy
-    part of an import, done outside the transaction so the database is held only to store it."""
+    part of an import, done outside the transaction so the database is held only to store it.
+
+    Each series' NIfTI file waits in a temporary folder (``niftis``), streamed into the blob store by
+    :func:`store_study`; :meth:`close` (or the end of a ``with`` block) removes the folder."""
 
     found: list[StudySeries]
     hits: list[dict[str, str]]
     primary: StudySeries | None = None
     rule: str = ""
     max_mi: float | None = None
-    niftis: dict[str, bytes] = field(default_factory=dict)
+    niftis: dict[str, Path] = field(default_factory=dict)
     registrations: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    def write_nifti(self, series: StudySeries) -> Path:
+        """Write ``series`` as a ``.nii.gz`` file in the temporary folder; its path."""
+        if self.workdir is None:
+            self.workdir = tempfile.TemporaryDirectory(prefix="aimd-study-nifti-")
+        path = Path(self.workdir.name) / f"{len(self.niftis)}.nii.gz"
+        write_nifti(series.volume, path)
+        self.niftis[series.uid] = path
+        return path
+
+    def close(self) -> None:
+        """Remove the NIfTI files (the study can no longer be stored)."""
+        if self.workdir is not None:
+            self.workdir.cleanup()
+
+    def __enter__(self) -> PreparedStudy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _choose(found: list[StudySeries], spec: StudyImport) -> tuple[StudySeries, str]:
@@ -266,9 +283,10 @@ def _for_uid(s: StudySeries) -> str | None:
 def prepare_study(
     spec: StudyImport, max_mi: float | None, *, folder: Path | None = None, archive: bytes | Path | None = None
 ) -> PreparedStudy:
-    """Unpack and read the study in ``folder`` (or the zip ``archive``: bytes or a file), pick the primary
-    and register the other series onto it with the MI limit ``max_mi`` (None: leave the registration to
-    :func:`store_study`). No database work; raises :class:`StudyError` / :class:`StudyArchiveError`."""
+    """Unpack and read the study in ``folder`` (or the zip ``archive``: bytes or a file), pick the primary,
+    write each series' NIfTI file and register the other series onto it with the MI limit ``max_mi``
+    (None: leave the registration to :func:`store_study`). No database work; raises :class:`StudyError` /
+    :class:`StudyArchiveError`. Close the result (``with``) once it is stored."""
     from aimd.platform.series.registration import register_series
 
     with tempfile.TemporaryDirectory(prefix="aimd-study-") as tmp:
@@ -287,12 +305,16 @@ def prepare_study(
     if hits:
         return out
     out.primary, out.rule = _choose(found, spec)
-    for s in found:
-        out.niftis[s.uid] = _nifti_bytes(s.volume)
-        if s is out.primary or max_mi is None:
-            continue
-        same = bool(_for_uid(s) and _for_uid(s) == _for_uid(out.primary))
-        out.registrations[s.uid] = register_series(out.primary.volume, s.volume, same_frame=same, max_mi=max_mi)
+    try:
+        for s in found:
+            out.write_nifti(s)
+            if s is out.primary or max_mi is None:
+                continue
+            same = bool(_for_uid(s) and _for_uid(s) == _for_uid(out.primary))
+            out.registrations[s.uid] = register_series(out.primary.volume, s.volume, same_frame=same, max_mi=max_mi)
+    except BaseException:
+        out.close()
+        raise
     return out
 
 
@@ -377,5 +399,5 @@ def import_study(
     The caller commits; on any error nothing but the audited refusal of identifiers is to be committed.
     """
     require_open(project)
-    prepared = prepare_study(spec, project.registration_max_mi, folder=folder, archive=archive)
-    return store_study(db, audit, blobs, actor, project, spec, prepared)
+    with prepare_study(spec, project.registration_max_mi, folder=folder, archive=archive) as prepared:
+        return store_study(db, audit, blobs, actor, project, spec, prepared)

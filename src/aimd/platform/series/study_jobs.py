@@ -244,8 +244,7 @@ def run_import(platform: Platform, job_id: int, describe: Describe) -> str | Non
             raise NotFoundError(
                 "the uploaded archive is no longer on disk", where="archive", hint="upload the study again"
             )
-        prepared = prepare_study(spec, max_mi, archive=archive)
-        with platform.sessions() as db:
+        with prepare_study(spec, max_mi, archive=archive) as prepared, platform.sessions() as db:
             job = db.get(StudyImportJob, job_id)
             user, project = db.get(User, job.user_id), db.get(Project, job.project_id)
             if project is None:
