@@ -2,7 +2,8 @@
 ``running`` with no case stored (the case, its series and ``done`` are one transaction); the restarted
 server queues it again from the archive still on disk and it ends ``done`` exactly once — one case, one
 ``import.study`` and one ``import.done`` in an audit chain that verifies — and the archive is deleted. A
-SIGTERM while an import runs stops the server as promptly: the next start runs the import again."""
+SIGTERM while an import runs stops the server as promptly: the next start runs the import again. On SQLite
+and on a real PostgreSQL (started by the tests)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,14 @@ def _wait(api, location: str, until: tuple[str, ...], timeout: float = 180.0) ->
     raise AssertionError(f"import not {until} in {timeout} s: {job}")
 
 
-def _stored(data: Path) -> dict:
+def _stored(data: Path, db: str | None) -> dict:
     from aimd.platform import Platform
     from aimd.platform.models import Case, StudyImportJob
 
-    platform = Platform.open(data, migrate=False)
+    platform = Platform.open(data, database_url=db, migrate=False)
     try:
         with platform.sessions() as db:
-            jobs = [(j.status, j.attempts) for j in db.scalars(sa.select(StudyImportJob))]
+            jobs = [(j.status, j.attempts) for j in db.scalars(sa.select(StudyImportJob).order_by(StudyImportJob.id))]
             cases = db.scalar(sa.select(sa.func.count()).select_from(Case))
         actions = [e["action"] for e in platform.audit.entries()]
         return {"jobs": jobs, "cases": cases, "actions": actions, "chain": platform.audit.verify()}
@@ -48,10 +49,11 @@ def _stored(data: Path) -> dict:
         platform.close()
 
 
-def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_path: Path) -> None:
+def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_path: Path, database_url: str) -> None:
+    db = None if database_url.startswith("sqlite") else database_url
     study = deidentified_study(tmp_path / "study")
     data = zip_folder(study, only=("t1", "coarse"))
-    with serve_platform(tmp_path / "srv", {"intake": "intake", "admin": "admin"}) as served:
+    with serve_platform(tmp_path / "srv", {"intake": "intake", "admin": "admin"}, db) as served:
         admin = served.api("admin")
         body = {"name": "brain", "task_definition": TASK_DEFINITION, "label_map": {"1": "LUNG"}, "readers": 1}
         project = admin.post("/api/v1/projects", json=body).json()["id"]
@@ -67,10 +69,10 @@ def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_p
         time.sleep(0.5)  # mid-way through reading and registering the series
         os.kill(served.process.pid, signal.SIGKILL)
         served.process.wait()
-        killed = _stored(served.data)
+        killed = _stored(served.data, db)
         assert killed["jobs"] == [("running", 1)] and killed["cases"] == 0, killed  # nothing half-written
         assert len(list((served.data / "incoming").glob("*.zip"))) == 1  # the archive waits on disk
-        proc, url, log = start_serve(tmp_path / "srv", served.data)
+        proc, url, log = start_serve(tmp_path / "srv", served.data, db)
         try:
             again = Served(url=url, data=served.data, process=proc, secrets=served.secrets, tokens=served.tokens)
             done = _wait(again.api("intake"), location, ("done", "failed"))
@@ -85,9 +87,9 @@ def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_p
             proc.terminate()
             proc.wait(timeout=120)
             log.close()
-        stopped = _stored(served.data)
+        stopped = _stored(served.data, db)
         assert stopped["jobs"] == [("done", 2), ("running", 1)] and stopped["cases"] == 1, stopped
-        proc, url, log = start_serve(tmp_path / "srv", served.data)
+        proc, url, log = start_serve(tmp_path / "srv", served.data, db)
         try:
             third = Served(url=url, data=served.data, process=proc, secrets=served.secrets, tokens=served.tokens)
             term = _wait(third.api("intake"), r.headers["location"], ("done", "failed"))
@@ -98,7 +100,7 @@ def test_an_import_killed_mid_way_is_run_again_after_restart_and_done_once(tmp_p
     assert term["status"] == "done" and term["attempts"] == 2, term
     assert done["status"] == "done" and done["attempts"] == 2, done
     assert done["result"]["case"]["case_key"] == "mr-restart" and len(done["result"]["series"]) == 2
-    after = _stored(served.data)
+    after = _stored(served.data, db)
     assert after["cases"] == 2 and after["jobs"] == [("done", 2), ("done", 2)] and after["chain"] is None, after
     actions = after["actions"]
     assert actions.count("import.queued") == 2 and actions.count("import.requeued") == 2

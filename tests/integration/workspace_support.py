@@ -75,14 +75,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(folder: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, Any]:
-    """`aimd platform serve` on ``data`` and a free loopback port, once ready: (process, url, log file)."""
+def start_serve(folder: Path, data: Path, db: str | None = None) -> tuple[subprocess.Popen[bytes], str, Any]:
+    """`aimd platform serve` on ``data`` (and the database ``db``: default SQLite in ``data``) and a free
+    loopback port, once ready: (process, url, log file)."""
     port = free_port()
     env = {**os.environ, "AIMD_PLATFORM__MFA_ROLES": json.dumps(MFA_ALL)}
     code = "import sys; from aimd.cli.main import run; sys.argv[0] = 'aimd'; run()"
     log = (folder / "serve.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "platform", "serve", "--data", str(data), "--port", str(port)],
+        [sys.executable, "-c", code, "platform", "serve", "--data", str(data), "--port", str(port)]
+        + (["--db", db] if db else []),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -105,24 +107,32 @@ def start_serve(folder: Path, data: Path) -> tuple[subprocess.Popen[bytes], str,
 
 
 @contextlib.contextmanager
-def serve_platform(folder: Path, users: dict[str, str]) -> Iterator[Served]:
-    """Accounts ``users`` (name → role, all with TOTP), then `aimd platform serve` on a free loopback port."""
+def serve_platform(folder: Path, users: dict[str, str], db: str | None = None) -> Iterator[Served]:
+    """Accounts ``users`` (name → role, all with TOTP), then `aimd platform serve` on a free loopback port
+    (database ``db``: default SQLite in the data folder)."""
     from aimd.core.config import PlatformSettings
     from aimd.platform import Platform
     from aimd.platform.auth import create_user
 
     data = folder / "platform"
     settings = PlatformSettings(mfa_roles=MFA_ALL)
-    platform = Platform.open(data, settings=settings)
+    platform = Platform.open(data, database_url=db, settings=settings)
     secrets = {}
-    with platform.sessions() as db:
+    with platform.sessions() as session:
         for name, role in users.items():
             secrets[name] = create_user(
-                db, platform.audit, settings, username=name, role=role, password=PASSWORD, clearance=2, actor="test"
+                session,
+                platform.audit,
+                settings,
+                username=name,
+                role=role,
+                password=PASSWORD,
+                clearance=2,
+                actor="test",
             )[1]
-        db.commit()
+        session.commit()
     platform.close()
-    proc, url, log = start_serve(folder, data)
+    proc, url, log = start_serve(folder, data, db)
     try:
         yield Served(url=url, data=data, process=proc, secrets=secrets)
     finally:
