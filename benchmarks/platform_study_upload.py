@@ -4,7 +4,9 @@ with a background import): the same archive goes to each server in turn, and the
 (``VmHWM``), its CPU seconds, the POST's wall time and the time until the case is stored are read.
 
 The archive is a synthetic CT series (``--slices`` × ``--size``² int16, one DICOM file a slice, written by
-aimd's DICOM writer and de-identified by ``aimd data deid``), zipped without compression.
+aimd's DICOM writer and de-identified by ``aimd data deid``), zipped without compression. With
+``--unsigned`` its pixels are stored as many CT scanners write them: unsigned 16-bit, HU + 1024, with
+RescaleIntercept −1024 (the same HU).
 
 Run::
 
@@ -66,7 +68,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def build_archive(slices: int, size: int) -> Path:
+def to_unsigned(path: Path) -> None:
+    """Store the CT file ``path``'s pixels as unsigned 16-bit HU + 1024 with RescaleIntercept −1024."""
+    import numpy as np
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    hu = ds.pixel_array.astype(np.int32) * int(ds.get("RescaleSlope", 1)) + int(ds.get("RescaleIntercept", 0))
+    ds.PixelRepresentation, ds.RescaleSlope, ds.RescaleIntercept = 0, 1, -1024
+    ds.PixelData = (hu + 1024).astype("<u2").tobytes()
+    for tag in ("SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue"):
+        if tag in ds:
+            delattr(ds, tag)
+    ds.save_as(path)
+
+
+def build_archive(slices: int, size: int, *, unsigned: bool = False) -> Path:
     """The synthetic CT study as an uncompressed zip (cached in benchmarks/out/study_upload/)."""
     import shutil
 
@@ -77,7 +94,7 @@ def build_archive(slices: int, size: int) -> Path:
     from aimd.imaging.dicom_write.series import write_dicom_series
     from aimd.imaging.volume import Volume
 
-    archive = OUT / f"ct_{slices}x{size}.zip"
+    archive = OUT / f"ct_{slices}x{size}{'_u16' if unsigned else ''}.zip"
     if archive.is_file():
         return archive
     OUT.mkdir(parents=True, exist_ok=True)
@@ -95,6 +112,9 @@ def build_archive(slices: int, size: int) -> Path:
     write_dicom_series(vol, raw / "ct", meta=meta, fsync=False)
     deidentify_path(raw, deid, OUT / "map.json", salt="benchmark")
     (deid / "deid_log.json").unlink(missing_ok=True)
+    if unsigned:
+        for f in sorted(deid.rglob("*.dcm")):
+            to_unsigned(f)
     tmp = archive.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as out:
         for f in sorted(deid.rglob("*.dcm")):
@@ -189,8 +209,9 @@ def main() -> None:
     parser.add_argument("--tree", action="append", required=True, help="name=path/to/src (repeat)")
     parser.add_argument("--slices", type=int, default=600)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--unsigned", action="store_true", help="pixels stored unsigned, RescaleIntercept -1024")
     args = parser.parse_args()
-    archive = build_archive(args.slices, args.size)
+    archive = build_archive(args.slices, args.size, unsigned=args.unsigned)
     work = OUT / f"run-{int(time.time())}"
     work.mkdir(parents=True)
     rows = []

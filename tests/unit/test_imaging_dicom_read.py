@@ -207,6 +207,23 @@ def test_apply_rescale_dtypes() -> None:
     assert wrapped.dtype == np.int16 and wrapped.tolist() == [[[40000 - 32768, 65535 - 32768]]]
 
 
+def test_apply_rescale_in_place_reuses_the_stored_values_memory_and_gives_the_same_values() -> None:
+    rng = np.random.default_rng(3)
+    for raw, rescales in [
+        (rng.integers(0, 65536, (3, 8, 8)).astype(np.uint16), [(1.0, -32768.0)] * 3),  # wraps past int16
+        (rng.integers(0, 4096, (3, 8, 8)).astype(np.uint16), [(1.0, -1024.0), (2.0, -1024.0), (1.0, 0.0)]),
+        (rng.integers(-2048, 2048, (3, 8, 8)).astype(np.int16), [(1.0, -1024.0)] * 3),
+        (rng.integers(0, 256, (3, 8, 8)).astype(np.uint8), [(1.0, -1024.0)] * 3),  # int16 is wider: a copy
+    ]:
+        want = apply_rescale(raw.copy(), rescales)
+        exact = raw.astype(np.int64) * np.array([s for s, _ in rescales], np.int64)[:, None, None]
+        exact += np.array([i for _, i in rescales], np.int64)[:, None, None]
+        assert want.tolist() == exact.tolist()
+        got = apply_rescale(raw, rescales, in_place=True)
+        assert got.dtype == want.dtype == np.int16 and np.array_equal(got, want)
+        assert np.shares_memory(got, raw) == (raw.dtype.itemsize == 2)
+
+
 def test_per_slice_rescale(tmp_path: Path) -> None:
     synth = write_series(tmp_path, n=3, overrides={1: {"RescaleSlope": "2", "RescaleIntercept": "-1000"}})
     vol = read_volume(tmp_path)

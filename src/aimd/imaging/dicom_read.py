@@ -170,11 +170,15 @@ def read_stored_values(ordered: Sequence[FrameHeader], *, on_file: Callable[[], 
     return raw
 
 
-def apply_rescale(raw: NDArray[Any], rescales: Sequence[tuple[float, float]]) -> NDArray[Any]:
+def apply_rescale(
+    raw: NDArray[Any], rescales: Sequence[tuple[float, float]], *, in_place: bool = False
+) -> NDArray[Any]:
     """Apply per-slice (slope, intercept); dtype kept for identity, int16/int32 when exact, else float32.
 
     Integer rescales are computed in the output dtype: integer arithmetic wraps modulo 2**bits, so
-    the result is exact whenever the true value fits — which ``_output_dtype`` guarantees.
+    the result is exact whenever the true value fits — which ``_output_dtype`` guarantees. The same
+    wrap lets ``in_place`` compute in ``raw``'s own memory when the output's integers have its size
+    (unsigned 16-bit CT to int16 HU: no second copy of the volume); ``raw`` is then overwritten.
 
     Example
     -------
@@ -190,7 +194,10 @@ def apply_rescale(raw: NDArray[Any], rescales: Sequence[tuple[float, float]]) ->
         for k, (slope, intercept) in enumerate(rescales):
             out[k] = raw[k].astype(np.float64) * slope + intercept
         return out
-    out = raw.astype(out_dtype, copy=raw.dtype != out_dtype)
+    if in_place and raw.dtype.kind in "iu" and raw.dtype.itemsize == out_dtype.itemsize:
+        out = raw.view(out_dtype)  # same bits modulo 2**bits: what astype would give, without a copy
+    else:
+        out = raw.astype(out_dtype, copy=raw.dtype != out_dtype)
     pairs = (
         [(slice(None), *next(iter(unique)))]
         if len(unique) == 1
@@ -315,7 +322,7 @@ def assemble_volume(frames: Sequence[FrameHeader], *, on_file: Callable[[], None
     paths = list(dict.fromkeys(f.path for f in ordered))
     raw = read_stored_values(ordered, on_file=on_file)
     raw_dtype = raw.dtype
-    array = apply_rescale(raw, [(f.slope, f.intercept) for f in ordered])
+    array = apply_rescale(raw, [(f.slope, f.intercept) for f in ordered], in_place=True)
     rescales = {(f.slope, f.intercept) for f in ordered}
     first = ordered[0]
     uniform = len(rescales) == 1
