@@ -312,3 +312,34 @@ def test_world_positions_helper_agrees_with_affine() -> None:
     vol = read_volume(get_testdata_file("CT_small.dcm"))
     world = voxel_world(vol)
     np.testing.assert_allclose(world[1] - world[0], vol.direction[:, 0] * vol.spacing[0])
+
+
+def test_a_compressed_series_is_decoded_into_one_volume_not_beside_it(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from pydicom.uid import RLELossless
+
+    from aimd.imaging.dicom_headers import scan_dicom
+    from aimd.imaging.dicom_read import assemble_volume
+
+    values = np.random.default_rng(5).integers(-1000, 1500, (48, 128, 160)).astype(np.int16)
+    write_series(tmp_path / "plain", n=48, rows=128, cols=160, values=values)
+    shutil.copytree(tmp_path / "plain", tmp_path / "rle")
+    for f in (tmp_path / "rle").glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    (plain,) = scan_dicom(tmp_path / "plain").series().values()
+    (rle,) = scan_dicom(tmp_path / "rle").series().values()
+    assert rle[0].pixels.offset is None  # encapsulated: decoded by pydicom, file by file
+    want = assemble_volume(plain).array
+    assert pydicom.dcmread(rle[0].path).pixel_array.shape == (128, 160)  # the decoder loaded before tracing
+    tracemalloc.start()
+    try:
+        got = assemble_volume(rle).array
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(want, values)
+    assert peak < 1.5 * got.nbytes, f"peak {peak} bytes while reading a {got.nbytes}-byte volume"

@@ -154,19 +154,35 @@ def read_stored_values(ordered: Sequence[FrameHeader], *, on_file: Callable[[], 
         with ThreadPoolExecutor(workers(len(ordered))) as pool:
             list(pool.map(load_into, range(len(ordered))))
         return raw
-    paths = list(dict.fromkeys(f.path for f in ordered))
     locs = {f.path: f.pixels for f in ordered}
+    slots: dict[Path, list[tuple[int, int]]] = {}
+    for k, f in enumerate(ordered):
+        slots.setdefault(f.path, []).append((k, f.frame or 0))
+    natives = {_native_dtype(f.pixels) for f in ordered}
+    # decoded files go straight into their slices when they come out in the dtype their header names,
+    # so the decoded volume is never held beside the result; others wait and set the result's dtype
+    raw = np.empty(shape, natives.pop()) if len(natives) == 1 else None
 
-    def load(p: Path) -> tuple[Path, NDArray[Any]]:
+    def load(p: Path) -> tuple[Path, NDArray[Any] | None]:
         arr = _decode_file(p, locs[p])
         tick()
-        return p, arr
+        if raw is None or arr.dtype != raw.dtype:
+            return p, arr
+        for k, frame in slots[p]:
+            raw[k] = arr[frame]
+        return p, None
 
-    with ThreadPoolExecutor(workers(len(paths))) as pool:
-        decoded = dict(pool.map(load, paths))
-    raw = np.empty(shape, np.result_type(*[a.dtype for a in decoded.values()]))
-    for k, f in enumerate(ordered):
-        raw[k] = decoded[f.path][f.frame or 0]
+    with ThreadPoolExecutor(workers(len(slots))) as pool:
+        waiting = {p: a for p, a in pool.map(load, list(slots)) if a is not None}
+    if not waiting:
+        assert raw is not None
+        return raw
+    placed = [raw.dtype] if raw is not None and len(waiting) < len(slots) else []
+    dtype = np.result_type(*placed, *[a.dtype for a in waiting.values()])
+    raw = raw.astype(dtype, copy=False) if raw is not None and placed else np.empty(shape, dtype)
+    for p, arr in waiting.items():
+        for k, frame in slots[p]:
+            raw[k] = arr[frame]
     return raw
 
 
