@@ -92,3 +92,20 @@ def test_the_database_default_is_the_documented_default() -> None:
 
     column = Project.__table__.c.registration_max_mi
     assert column.default.arg == DEFAULT_MAX_MI and float(column.server_default.arg.text) == DEFAULT_MAX_MI
+
+
+def test_the_final_mi_is_the_metrics_value_computed_without_gradient_images() -> None:
+    import SimpleITK as sitk
+
+    from aimd.imaging.resample import to_sitk
+    from aimd.platform.series.registration import _mattes, _rigid
+
+    fixed = sitk.Cast(to_sitk(body()), sitk.sitkFloat32)
+    for other in (body(3.0, contrast=-1.0), noise()):
+        moving = sitk.Cast(to_sitk(other), sitk.sitkFloat32)
+        for transform in (sitk.Euler3DTransform(), _rigid(fixed, moving)):
+            reg = sitk.ImageRegistrationMethod()  # ITK's defaults: gradient images of both
+            reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+            reg.SetInterpolator(sitk.sitkLinear)
+            reg.SetInitialTransform(transform, inPlace=False)
+            assert _mattes(fixed, moving, transform) == reg.MetricEvaluate(fixed, moving)

@@ -68,6 +68,9 @@ def _mattes(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) ->
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetInterpolator(sitk.sitkLinear)
+    # the value alone needs no gradient images (three doubles a voxel of each image: 6× a float32 volume)
+    reg.SetMetricUseFixedImageGradientFilter(False)
+    reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInitialTransform(transform, inPlace=False)
     return float(reg.MetricEvaluate(fixed, moving))
 
@@ -139,7 +142,7 @@ def register_series(
     low = float(np.min(series.array))
     moved = sitk.GetArrayFromImage(sitk.Resample(moving, fixed, transform, sitk.sitkLinear, low, sitk.sitkFloat32))
     dtype = reference.array.dtype
-    if np.issubdtype(dtype, np.integer):
+    if np.issubdtype(dtype, np.integer):  # rounded and clipped in place: no further float copy of the grid
         info = np.iinfo(dtype)
-        moved = np.clip(np.rint(moved), info.min, info.max)
-    return record, moved.astype(dtype)
+        np.clip(np.rint(moved, out=moved), info.min, info.max, out=moved)
+    return record, moved.astype(dtype, copy=False)
