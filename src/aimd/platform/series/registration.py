@@ -119,6 +119,7 @@ def register_series(
     ones.CopyInformation(moving)
     inside = sitk.Resample(ones, fixed, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     overlap = float(sitk.GetArrayViewFromImage(inside).mean())
+    del ones, inside  # each image is freed as soon as it is used: a float copy of a CT is twice its size
     record: dict[str, Any] = {
         "method": method,
         "matrix_ref_to_series": _matrix(transform),
@@ -140,7 +141,10 @@ def register_series(
         )
     record |= {"status": "ok", "message": ""}
     low = float(np.min(series.array))
-    moved = sitk.GetArrayFromImage(sitk.Resample(moving, fixed, transform, sitk.sitkLinear, low, sitk.sitkFloat32))
+    resampled = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, low, sitk.sitkFloat32)
+    del fixed, moving
+    moved = sitk.GetArrayFromImage(resampled)
+    del resampled
     dtype = reference.array.dtype
     if np.issubdtype(dtype, np.integer):  # rounded and clipped in place: no further float copy of the grid
         info = np.iinfo(dtype)
