@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick
+import numpy as np
 
 _PLACEHOLDERS = frozenset(
     {
@@ -101,7 +102,10 @@ _RESIDENT = re.compile(
     rb"[0-9]{3}[0-9xX](?![0-9a-zA-Z])"
 )
 _EMAIL = re.compile(rb"[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,10}(?![a-z])")
-_ELEVEN_DIGITS = re.compile(rb"[0-9]{11}")
+_MIN_RUN = 11  # both number patterns hold a run of 11 or more digits: they are tried only around such runs
+_BEFORE_RUN, _AFTER_RUN = 8, 2  # "+86-" and two lookbehind bytes before a run; two lookahead bytes after
+_AT = re.compile(rb"@[a-z0-9\-]")  # an e-mail's "@" with the first character of its domain
+_DOMAIN_TAIL = re.compile(rb"[a-z0-9.\-]*")
 
 
 class ResidualScanner:
@@ -295,15 +299,37 @@ def _free_after(data: bytes, end: int) -> bool:
 
 
 def _patterns(low: bytes) -> set[str]:
+    """PHI patterns in ``low``. The phone and resident-ID patterns are searched in a small window around
+    each run of 11+ digits (a match holds such a run; the window keeps its prefix and lookarounds), the
+    e-mail pattern around each "@" that a domain follows: the same finds as searching the whole of
+    ``low``, without running the patterns over megabytes of pixel data."""
     found = set()
-    if _ELEVEN_DIGITS.search(low):  # cheap pre-check: both number patterns need 11 digits in a row
-        if _MOBILE.search(low):
+    for start, end in _digit_runs(low):
+        window = low[max(0, start - _BEFORE_RUN) : end + _AFTER_RUN]
+        if "PHONE" not in found and _MOBILE.search(window):
             found.add("PHONE")
-        if _RESIDENT.search(low):  # shape alone: a wrong check character does not make it safe
-            found.add("RESIDENT_ID")
-    if b"@" in low and _EMAIL.search(low):
-        found.add("EMAIL")
+        if "RESIDENT_ID" not in found and _RESIDENT.search(window):  # shape alone: a wrong check
+            found.add("RESIDENT_ID")  # character does not make it safe
+        if len(found) == 2:
+            break
+    for at in _AT.finditer(low):  # a match holds one "@", at most 64 bytes after its start
+        tail = _DOMAIN_TAIL.match(low, at.start() + 1)
+        assert tail is not None  # matches the empty string at least
+        if _EMAIL.search(low[max(0, at.start() - 64) : tail.end() + 1]):
+            found.add("EMAIL")
+            break
     return found
+
+
+def _digit_runs(low: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each run of 11 or more ASCII digits in ``low`` (vectorised: pixel data is long)."""
+    if len(low) < _MIN_RUN:
+        return []
+    digit = (np.frombuffer(low, dtype=np.uint8) - np.uint8(0x30)) < 10  # bytes below "0" wrap round
+    edges = np.flatnonzero(np.diff(digit, prepend=False, append=False))
+    starts, ends = edges[0::2], edges[1::2]
+    keep = ends - starts >= _MIN_RUN
+    return list(zip(starts[keep].tolist(), ends[keep].tolist(), strict=True))
 
 
 def _inflated(data: bytes) -> Iterable[bytes]:
