@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,7 +145,7 @@ def test_an_upload_over_the_cap_is_413_while_streaming_and_nothing_is_kept(
     assert _incoming(site) == [] and _stored(site) == (0, 0) and _audit(site, "import.queued") == []
 
 
-def test_refusals_before_the_upload_is_kept(site, study: Path) -> None:
+def test_refusals_before_the_upload_is_kept(site, study: Path, caplog) -> None:
     project = site.project(readers=1)
     no_file = site.client.post(
         f"/api/v1/projects/{project}/studies",
@@ -161,6 +162,15 @@ def test_refusals_before_the_upload_is_kept(site, study: Path) -> None:
     assert no_key.status_code == 422 and no_key.json()["where"] == "case_key", no_key.text
     not_form = site.client.post(f"/api/v1/projects/{project}/studies", content=b"PK", headers=site.as_("intake"))
     assert not_form.status_code == 422 and "multipart" in not_form.json()["message"]
+    with caplog.at_level(logging.DEBUG):
+        torn = site.client.post(  # its first boundary is not the declared one
+            f"/api/v1/projects/{project}/studies",
+            content=b'--aimd-x\r\nContent-Disposition: form-data; name="file"\r\n\r\nPK\r\n--aimd-x--\r\n',
+            headers={**site.as_("intake"), "Content-Type": "multipart/form-data; boundary=aimd-b"},
+        )
+    assert torn.status_code == 400 and "cannot be read" in torn.json()["message"], torn.text
+    # the refusal is the answer; the parser's own log line would only repeat it in the server log
+    assert not [r for r in caplog.records if r.name.startswith("python_multipart")], caplog.records
     hidden = _post(site, 999, zip_folder(study, only=("t1",)))
     assert hidden.status_code == 404
     assert _incoming(site) == [] and _audit(site, "import.queued") == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import uuid
@@ -31,6 +32,9 @@ __all__ = ["FIELD_CAP", "Upload", "receive_file"]
 
 FIELD_CAP = 1 << 20
 """Most bytes of one text field of the form."""
+# python-multipart logs a warning before raising on a malformed body; the refusal is the answer (400 naming
+# the fault), so the parser's line would only repeat it, unformatted, in the server log.
+logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 _FORM_SLACK = 1 << 20  # the form's text fields and part headers beside the file
 
 
