@@ -9,7 +9,7 @@ const T = {
   create: ["新建项目", "Create project"], name: ["名称", "Name"], readers: ["读者数 K", "Readers K"],
   labelmap: ["标签映射 (值=编码)", "Label map (value=code)"], goal: ["任务目标", "Goal"],
   import: ["导入病例", "Import case"], casekey: ["病例号", "Case key"], image: ["NIfTI 图像", "NIfTI image"],
-  report: ["报告", "Report"], fields: ["临床字段", "Clinical fields"], noTasks: ["没有任务", "No tasks"],
+  report: ["报告", "Report"], fields: ["临床字段", "Clinical fields"], noTasks: ["没有任务", "No tasks"], noProjects: ["没有可见的项目", "No projects visible to you"],
   brush: ["画笔", "Brush"], eraser: ["橡皮", "Eraser"], fill: ["填充", "Fill"], growcut: ["Grow-cut", "Grow-cut"],
   interp: ["层间插值", "Interpolate"], undo: ["撤销", "Undo"], redo: ["重做", "Redo"],
   box: ["矩形框", "Box"], point: ["点", "Point"], polygon: ["多边形", "Polygon"], navigate: ["浏览", "Navigate"],

@@ -83,7 +83,9 @@ export async function adminScreen() {
           alignment_rules: "image, report and fields of one examination stay together", qc_and_traceability: "level-1 QC, K readers, review, audit" } });
         await render();
       }) }, t("create"))) : null;
-    root.replaceChildren(h("h2", {}, t("admin")), err, create, ...cards);
+    // replaceChildren writes a null as the text "null": absent parts are left out
+    const body = cards.length ? cards : [h("p", { id: "no-projects" }, t("noProjects"))];
+    root.replaceChildren(...[h("h2", {}, t("admin")), err, create, ...body].filter(Boolean));
   }
   // A further series of an imported case: registered onto the case's image by the server at import.
   async function seriesForm(p) {
