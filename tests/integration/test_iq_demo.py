@@ -67,6 +67,9 @@ def test_aimd_bundle_installs_serves_and_is_qualified(site: Path) -> None:
     # the installed platform's login screen drawn by Chromium; the installed service's PACS stopped and restarted
     ui = next(c for c in report["checks"] if c["key"] == "function.ui_render")
     assert ui["verdict"] == "pass" and ui["data"]["pages"][0]["text_shown"], ui["reason"]
+    # and used: sign-in with TOTP over TLS, each menu screen, the language switch, log-out ending the session
+    nav = next(c for c in report["checks"] if c["key"] == "function.ui_navigation")
+    assert nav["verdict"] == "pass" and nav["data"]["steps"][-1]["token_after_logout"] == 401, nav["reason"]
     outage = next(c for c in report["checks"] if c["key"] == "reliability.dependency")
     assert outage["verdict"] == "pass", outage["observed"]
     assert outage["data"]["dependencies"][0]["ready_during_outage"] == 503

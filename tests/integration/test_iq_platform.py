@@ -8,6 +8,7 @@ declared hash each fail with a deviation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +242,81 @@ def test_missing_and_broken_platform_pages_fail(platform: Platform, case_file: P
     page = res.data["pages"][0]
     assert res.verdict.value == "fail" and page["status"] == 200 and page["text_shown"] is False
     assert "not shown" in res.reason and res.deviation is not None
+
+
+def _nav(proto, out: Path, url: str, admin_file: Path):
+    from aimd.iq.runner import run_iq
+
+    report = run_iq(proto, out, platform=url, platform_admin=admin_file, only=["function.ui_navigation"], pdf=False)
+    (check,) = report.checks
+    return check
+
+
+@contextlib.contextmanager
+def _front(upstream: str, replaced: dict[str, bytes]) -> Iterator[str]:
+    """A loopback front for the platform that answers the paths in ``replaced`` itself (a damaged static
+    file) and passes every other request through."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    http = httpx.Client(base_url=upstream, timeout=30)
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            path = self.path.split("?")[0]
+            if path in replaced:
+                status, headers, body = 200, {"content-type": "text/javascript"}, replaced[path]
+            else:
+                length = int(self.headers.get("content-length") or 0)
+                sent = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
+                r = http.request(self.command, self.path, headers=sent, content=self.rfile.read(length))
+                skip = {"content-length", "content-encoding", "transfer-encoding", "connection"}
+                status, headers, body = r.status_code, {k: v for k, v in r.headers.items() if k not in skip}, r.content
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        http.close()
+
+
+@needs_chromium
+def test_platform_menus_language_and_logout_work_in_chromium(platform: Platform, case_file: Path, tmp_path: Path):
+    res = _nav(_protocol(case_file), tmp_path, platform.url, platform.admin_file)
+    assert res.verdict.value == "pass", res.reason
+    steps = {r["step"]: r for r in res.data["steps"]}
+    assert list(steps) == ["login screen", "sign in", "menu #/tasks", "menu #/admin", "language", "log out"]
+    before, after = steps["language"]["language"]["before"], steps["language"]["language"]["after"]
+    assert before[0] != after[0] and before[1] != after[1], (before, after)  # document language and menu text
+    assert steps["log out"]["token_after_logout"] == 401  # the browser's log-out ended the session on the server
+    for row in steps.values():
+        assert (tmp_path / row["screenshot"]).stat().st_size > 5000 and row["ink_fraction"] > 0.02, row
+
+
+@needs_chromium
+def test_platform_menus_fail_on_a_missing_menu_and_a_broken_bundle(platform: Platform, case_file: Path, tmp_path):
+    proto = _protocol(case_file)
+    assert proto.platform is not None
+    proto.platform.ui_role = "annotator"  # the protocol expects the projects screen of a role that has none
+    res = _nav(proto, tmp_path / "menu", platform.url, platform.admin_file)
+    assert res.verdict.value == "fail" and "menu #/admin: the menu has no entry #/admin" in res.reason, res.reason
+    assert [r["passed"] for r in res.data["steps"]] == [True, True, True, False]
+    # the installed script bundle throws: no login screen, and the page's error is named
+    with _front(platform.url, {"/app.js": b"throw new Error('bundle truncated');\n"}) as url:
+        res = _nav(_protocol(case_file), tmp_path / "bundle", url, platform.admin_file)
+    (step,) = res.data["steps"]
+    assert res.verdict.value == "fail" and step["step"] == "login screen", res.reason
+    assert "#username" in step["problem"] and "script error: bundle truncated" in step["problem"], step

@@ -339,6 +339,7 @@ def run_iq_demo(
                 ("links", "reliability.links"),
                 ("dependency_outage", "reliability.dependency"),
                 ("ui_render", "function.ui_render"),
+                ("ui_navigation", "function.ui_navigation"),
             )
         },
         "not_evaluated_checks": {c.key: c.reason for c in report.checks if c.verdict.value == "not_evaluated"},

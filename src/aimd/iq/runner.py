@@ -24,6 +24,7 @@ from aimd.iq.checks.logs import AlertRulesCheck, LifecycleLogCheck, MetricsCheck
 from aimd.iq.checks.network import NETWORK_CHECKS
 from aimd.iq.checks.plan import PLAN_CHECKS
 from aimd.iq.checks.platform import PLATFORM_AUDIT_CHECKS, PLATFORM_CHECKS, retire_probe_accounts
+from aimd.iq.checks.platform_ui import PLATFORM_UI_CHECKS
 from aimd.iq.checks.reliability import RELIABILITY_CHECKS
 from aimd.iq.checks.service import SERVICE_CHECKS
 from aimd.iq.checks.versions import VERSION_CHECKS
@@ -48,6 +49,7 @@ def checks_for(profile: str) -> list[IQCheck]:
         *NETWORK_CHECKS,
         *LINK_CHECKS,
         *PLATFORM_CHECKS,
+        *PLATFORM_UI_CHECKS,
         *RELIABILITY_CHECKS,
     ]
     return [cls() for cls in before]

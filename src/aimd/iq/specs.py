@@ -163,6 +163,14 @@ class PlatformSpec(_Model):
     samples_per_role: int = Field(4, ge=1, description="denied permissions tried per role (quick profile)")
     import_file: str | None = Field(None, description="a de-identified NIfTI case imported to check its hash")
     import_sha256: str | None = Field(None, description="the SHA-256 the data provider declared for import_file")
+    ui_role: str = Field("qc", description="the role whose probe account walks the browser workspace's menus")
+    ui_screens: dict[str, str] = Field(
+        default_factory=lambda: {"#/tasks": "task-list", "#/admin": "admin"},
+        description="menu link (href) the ui_role must see → the id of the element its screen shows",
+    )
+    session_probe_path: str = Field(
+        "/api/v1/tasks", description="a route any signed-in account may read: a logged-out token must get 401"
+    )
 
     @field_validator("mfa_roles")
     @classmethod
@@ -171,9 +179,9 @@ class PlatformSpec(_Model):
 
     @model_validator(mode="after")
     def _roles_known(self) -> PlatformSpec:
-        unknown = sorted(set(self.mfa_roles) - set(self.roles))
+        unknown = sorted((set(self.mfa_roles) | {self.ui_role}) - set(self.roles))
         if unknown:
-            raise ValueError(f"mfa_roles {unknown} are not roles of the matrix {sorted(self.roles)}")
+            raise ValueError(f"mfa_roles / ui_role {unknown} are not roles of the matrix {sorted(self.roles)}")
         orphans = sorted({p for ps in self.roles.values() for p in ps} - set(self.probes))
         if orphans:
             raise ValueError(f"permissions {orphans} have no probe request")
