@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import pytest
 
+from aimd.core.otp import next_code
 from aimd.imaging.nifti_io import write_nifti
 from aimd.imaging.volume import Volume
 
@@ -133,11 +134,9 @@ def test_configured_platform_passes_mfa_roles_audit_and_import(platform: Platfor
     # the run retired its probe accounts
     admin = json.loads(platform.admin_file.read_text())
     with httpx.Client(base_url=platform.url) as http:
-        import pyotp
-
         token = http.post(
             "/api/v1/auth/login",
-            json={**{k: admin[k] for k in ("username", "password")}, "totp": pyotp.TOTP(admin["totp_secret"]).now()},
+            json={**{k: admin[k] for k in ("username", "password")}, "totp": next_code(admin["totp_secret"])},
         ).json()["token"]
         users = http.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"}).json()
     assert all(u["disabled"] for u in users if u["username"].startswith("iq-"))

@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pyotp
+
+from aimd.core.otp import next_code
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,7 +48,7 @@ class Served:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def totp(self, user: str) -> str:
-        return pyotp.TOTP(self.secrets[user]["totp_secret"]).now()
+        return str(next_code(self.secrets[user]["totp_secret"]))
 
     def api(self, user: str) -> httpx.Client:
         if user not in self.tokens:

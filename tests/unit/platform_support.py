@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyotp
 from fastapi.testclient import TestClient
 
 from aimd.core.config import PlatformSettings
+from aimd.core.otp import next_code
 from aimd.imaging.nifti_io import write_nifti
 from aimd.imaging.volume import Volume
 from aimd.platform import Platform
@@ -66,7 +66,7 @@ class Site:
 
     def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
         secret = self.secrets[username].get("totp_secret")
-        body = {"username": username, "password": password, "totp": pyotp.TOTP(secret).now() if secret else None}
+        body = {"username": username, "password": password, "totp": next_code(secret)}
         r = self.client.post("/api/v1/auth/login", json=body)
         assert r.status_code == 200, r.text
         self.headers[username] = {"Authorization": f"Bearer {r.json()['token']}"}

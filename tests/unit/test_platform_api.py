@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pyotp
 import pytest
 from platform_support import PASSWORD, SHAPE, TASK_DEFINITION, cube_mask, make_site, nifti_b64, npy
+
+from aimd.core.otp import next_code
 
 
 @pytest.fixture
@@ -216,7 +218,7 @@ def test_login_rules_lockout_mfa_and_one_session(site) -> None:
     r = c.post("/api/v1/auth/login", json={"username": "ann2", "password": PASSWORD})
     assert r.status_code == 401 and "locked" in r.json()["message"]
     secret = site.secrets["admin"]["totp_secret"]
-    r = c.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD, "totp": pyotp.TOTP(secret).now()})
+    r = c.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD, "totp": next_code(secret)})
     assert r.status_code == 200
     site.headers["admin"] = {"Authorization": f"Bearer {r.json()['token']}"}
     r = c.post(
@@ -229,6 +231,34 @@ def test_login_rules_lockout_mfa_and_one_session(site) -> None:
     assert c.get("/api/v1/me", headers=new).status_code == 401
     actions = [e["action"] for e in c.get("/api/v1/audit", params={"limit": 1000}, headers=site.as_("admin")).json()]
     assert "login.failed" in actions and "user.change" in actions
+
+
+def test_a_totp_code_opens_one_session_only(site) -> None:
+    """RFC 6238 §5.2: a code accepted once is refused after, also an older one of the drift window; the next
+    step's code is taken; the refusal is audited and counts towards the lockout."""
+    from aimd.core.otp import code_at, current_step
+
+    c, secret = site.client, site.secrets["rev"]["totp_secret"]
+
+    def login(step: int):
+        body = {"username": "rev", "password": PASSWORD, "totp": code_at(secret, step)}
+        return c.post("/api/v1/auth/login", json=body)
+
+    now = current_step()
+    with ThreadPoolExecutor(3) as pool:  # three logins race with one code (site.login used at most the present step)
+        burst = list(pool.map(login, [now + 1] * 3))
+    assert sorted(r.status_code for r in burst) == [200, 401, 401], [r.text for r in burst]
+    first = next(r for r in burst if r.status_code == 200)
+    assert all("used already" in r.json()["message"] for r in burst if r is not first)
+    again = login(now + 1)
+    assert again.status_code == 401 and "used already" in again.json()["message"], again.text
+    assert "next code" in again.json()["hint"]
+    older = login(now)  # inside the drift window but not newer than the code accepted
+    assert older.status_code == 401 and "used already" in older.json()["message"]
+    assert c.get("/api/v1/me", headers={"Authorization": f"Bearer {first.json()['token']}"}).status_code == 200
+    entries = site.platform.audit.entries(action="login.failed", subject="user:rev")
+    assert [e["detail"]["reason"] for e in entries[-4:]] == ["totp reused"] * 4
+    assert entries[-1]["detail"]["failures"] >= 2  # counted towards the lockout (a success in the burst resets it)
 
 
 def test_frozen_version_is_read_only_and_change_requests_keep_it(site) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from aimd.core.config import PlatformSettings
 from aimd.core.errors import InvalidInputError, PermissionDeniedError
 from aimd.core.hashing import sha256_bytes
+from aimd.core.otp import matched_step
 from aimd.platform.models import AuthSession, User, utcnow
 from aimd.platform.rbac import Role
 from aimd.store.audit import AuditLog
@@ -182,8 +183,10 @@ def finish_login(
     elif user.role in settings.mfa_roles:
         if not user.totp_secret:
             reason = "mfa not set up"
-        elif not totp or not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1):
+        elif not totp or (step := matched_step(user.totp_secret, totp)) is None:
             reason = "totp"
+        elif not _claim_step(db, user, step):
+            reason = "totp reused"
     if reason is not None:
         user.failed_logins += 1
         detail: dict[str, object] = {"reason": reason, "client": client, "failures": user.failed_logins}
@@ -192,12 +195,12 @@ def finish_login(
             user.failed_logins = 0
             detail["locked_until"] = user.locked_until.isoformat()
         audit.append(user.username, "login.failed", subject, detail, connection=db)
-        what = (
-            "one-time code (TOTP) missing or wrong"
-            if reason in ("totp", "mfa not set up")
-            else "wrong user name or password"
-        )
-        raise AuthError(what, where="login", hint="check the credentials")
+        what, hint = {
+            "totp": ("one-time code (TOTP) missing or wrong", "check the credentials"),
+            "mfa not set up": ("one-time code (TOTP) missing or wrong", "check the credentials"),
+            "totp reused": ("this one-time code (TOTP) was used already", "wait for the next code (30 s)"),
+        }.get(reason, ("wrong user name or password", "check the credentials"))
+        raise AuthError(what, where="login", hint=hint)
     user.failed_logins = 0
     user.locked_until = None
     ended = 0
@@ -211,6 +214,18 @@ def finish_login(
     db.add(AuthSession(user_id=user.id, token_sha256=sha256_bytes(token.encode()), created_at=now, expires_at=expires))
     audit.append(user.username, "login", subject, {"client": client, "ended_other_sessions": ended}, connection=db)
     return Login(token=token, expires_at=expires, user=user, ended_sessions=ended)
+
+
+def _claim_step(db: Session, user: User, step: int) -> bool:
+    """Record ``step`` as the account's last accepted code unless it is not newer than that: one
+    conditional UPDATE, so of two logins racing with one code only one wins (RFC 6238 §5.2)."""
+    done = db.execute(
+        sa.update(User)
+        .where(User.id == user.id, sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount)
 
 
 def login(

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyotp
 from scipy.ndimage import binary_fill_holes
 
 from aimd.annotation.simulate_ops import apply_op
 from aimd.core.config import PlatformSettings
 from aimd.core.errors import InvalidInputError
+from aimd.core.otp import next_code
 from aimd.imaging.nifti_io import read_nifti
 from aimd.platform.app_state import Platform
 from aimd.platform.auth import create_user
@@ -84,7 +84,7 @@ def run_platform_demo(
         body = {
             "username": name,
             "password": s["password"],
-            "totp": pyotp.TOTP(s["totp_secret"]).now() if s["totp_secret"] else None,
+            "totp": next_code(s["totp_secret"]),
         }
         headers[name] = {"Authorization": f"Bearer {client.post('/api/v1/auth/login', json=body).json()['token']}"}
 

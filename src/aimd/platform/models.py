@@ -46,6 +46,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(sa.String(20))
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)  # of the last code accepted: each is good once
     clearance: Mapped[int] = mapped_column(default=1)
     disabled: Mapped[bool] = mapped_column(default=False)
     failed_logins: Mapped[int] = mapped_column(default=0)
