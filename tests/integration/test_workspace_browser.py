@@ -73,7 +73,7 @@ def annotate(page: Any, served: Any, who: str) -> dict[str, Any]:
     shot(page, f"{who}-1-task-list")
     open_workspace(page)
     assert blank_reason(viewer_shot(page)) is None, "the viewer canvas rendered blank"
-    page.click("button.layout >> text=axial")
+    page.click("button.layout[data-layout=axial]")
     page.click("#tool-brush")
     box = page.locator("#gl").bounding_box()
     cx, cy = box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.45

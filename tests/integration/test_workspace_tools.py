@@ -103,7 +103,7 @@ def open_task(page: Any, served: Served, task: int) -> None:
     page.goto(f"{served.url}/#/task/{task}")
     page.reload()  # a fresh workspace, not the one of the previous test
     page.wait_for_function("window.aimdWorkspace && document.querySelector('#save-status').textContent.length > 0")
-    page.click("button.layout >> text=axial")
+    page.click("button.layout[data-layout=axial]")
 
 
 def saved_after(page: Any, action: Any) -> int:
@@ -274,7 +274,7 @@ def test_a_delta_save_sends_the_changed_box_and_round_trips(served: Served, ann1
     with page_api(ann1, served) as api:
         headers = {"If-Match": f'"{int(ann1.evaluate("window.aimdWorkspace.state.version"))}"'}
         assert api.put(f"/api/v1/tasks/{task}/draft", content=npy_bytes(elsewhere), headers=headers).status_code == 200
-    ann1.click("button.layout >> text=axial")
+    ann1.click("button.layout[data-layout=axial]")
     ann1.click("#tool-brush")
     stroke(ann1, [(40, 40), (50, 50)])
     ann1.wait_for_function("document.querySelector('#save-status').classList.contains('error')")
@@ -416,7 +416,7 @@ def first_slice_then_volume(page: Any, served: Served, task: int) -> None:
     volume = canvas_pixels(page.locator("#gl").screenshot())
     half = volume.shape[0] // 2  # the overview inset sits in the lower right corner
     assert float(np.abs(volume[:half] - canvas_pixels(windowed)[:half]).mean()) < 3, "the volume changed the picture"
-    page.click("button.layout >> text=axial")
+    page.click("button.layout[data-layout=axial]")
 
 
 def test_large_volume_slice_mode_draws_on_the_original_grid(served: Served, ann1: Any) -> None:
@@ -528,7 +528,7 @@ def test_brush_and_eraser_draw_in_the_coronal_and_sagittal_views(served: Served,
     ann1.click("#tool-brush")
     before = np.zeros(SHAPE, np.uint8)
     for view, axis in (("coronal", 1), ("sagittal", 2)):
-        ann1.click(f"button.layout >> text={view}")
+        ann1.click(f"button.layout[data-layout={view}]")
         x, y, z = ann1.evaluate("window.aimdWorkspace.viewer.crosshair()")
         plane = y if view == "coronal" else x
         ends = [(8, y, 4), (50, y, 18)] if view == "coronal" else [(x, 10, 4), (x, 52, 18)]
@@ -662,7 +662,7 @@ def test_box_and_point_are_drawn_over_the_image_and_kept_on_the_server(served: S
     assert box["label_code"] == "LUNG_NODULE"
     ann1.reload()  # resumed from the server, not from the page's memory
     ann1.wait_for_function("window.aimdWorkspace && window.aimdWorkspace.state.marks.objects.length === 2")
-    ann1.click("button.layout >> text=axial")
+    ann1.click("button.layout[data-layout=axial]")
     ann1.wait_for_timeout(300)
     assert overlay_alpha(ann1, 10, 26) > 0 and overlay_alpha(ann1, 20, 12) > 0, "the box is not drawn on the overlay"
     assert overlay_alpha(ann1, 50, 20) > 0, "the point is not drawn on the overlay"

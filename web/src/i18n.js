@@ -33,6 +33,9 @@ const T = {
   series: ["序列", "Series"], blend: ["叠加于标注序列，不透明度", "blend over the annotated series, opacity"],
   blended: ["叠加", "blended at"], reference: ["标注序列", "Annotated series"], overlap: ["覆盖", "overlap"],
   regFailed: ["配准失败，未显示此序列", "Registration failed, series not shown"], zoom: ["缩放", "Zoom"], verified: ["已校验", "verified"], users: ["用户", "Users"],
+  user: ["用户", "User"], tools: ["工具", "Tools"], view: ["视图", "View"], closeShape: ["闭合", "Close"],
+  multi: ["多平面", "Multi-planar"], axial: ["轴位", "Axial"], coronal: ["冠状位", "Coronal"],
+  sagittal: ["矢状位", "Sagittal"], render: ["三维", "3-D"],
 };
 let lang = localStorage.getItem("aimd.lang") || "zh";
 export const t = (key) => (T[key] ? T[key][lang === "zh" ? 0 : 1] : key);

@@ -44,8 +44,8 @@ export async function adminScreen() {
         h("p", {}, `${t("labels")}: `, p.labels.map((l) => `${l.value}=${l.code}`).join(", "), ` · K=${p.readers}`,
           h("span", { class: "max-mi" }, ` · ${L("配准", "registration")} MI ≤ ${p.registration_max_mi}`)),
         h("p", {}, `${t("progress")}: `, h("span", { class: "bar" }, h("i", { style: { width: `${pct}%` } })),
-          ` ${prog.accepted}/${prog.cases} · ${total} tasks`),
-        h("table", {}, h("tr", {}, h("th", {}, "user"), h("th", {}, "tasks")),
+          ` ${prog.accepted}/${prog.cases} · ${t("tasks")} ${total}`),
+        h("table", {}, h("tr", {}, h("th", {}, t("user")), h("th", {}, t("tasks"))),
           Object.entries(prog.per_person).map(([u, c]) => h("tr", {}, h("td", {}, u), h("td", {}, Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", "))))),
         can.has("import") && !p.frozen ? h("div", { class: "import" }, h("strong", {}, t("import")), " ", key, file, report, fields, frame,
           h("button", { class: "do-import", onclick: guard(async () => {
@@ -60,7 +60,7 @@ export async function adminScreen() {
         h("div", { class: "tools" },
           can.has("distribute") ? h("button", { class: "do-distribute", onclick: guard(async () => {
             const out = await post(`/projects/${p.id}/distribute`, {});
-            toast(`${out.created.length} tasks`);
+            toast(`${t("tasks")}: ${out.created.length}`);
             await render();
           }) }, t("distribute")) : null,
           can.has("freeze") && !p.frozen ? h("button", { class: "do-freeze", onclick: guard(async () => { await post(`/projects/${p.id}/freeze`); await render(); }) }, t("freeze")) : null,
