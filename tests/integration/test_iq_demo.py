@@ -79,12 +79,17 @@ def test_aimd_bundle_installs_serves_and_is_qualified(site: Path) -> None:
     # critical check hardening.not_root fails the installation, as it must
     off_root = os.geteuid() != 0 or result["service_account"].startswith("services run as aimd")
     not_root = next(c for c in report["checks"] if c["key"] == "hardening.not_root")
+    runs_as = links["data"]["service_runs_as"]
     if off_root:
         assert not_root["verdict"] == "pass", not_root["observed"]
+        # the link drill's own aimd serve runs as the installed services do
+        expected = "aimd (uid " if os.geteuid() == 0 else "the caller"
+        assert runs_as.startswith(expected), runs_as
         assert result["deviations"] == ["plan.people"] and result["conclusion"] == "pass"
     else:
         assert result["service_account"].startswith("services run as root: account aimd"), result["service_account"]
         assert not_root["verdict"] == "fail" and "uid 0" in not_root["observed"], not_root["observed"]
         assert sorted(result["deviations"]) == ["hardening.not_root", "plan.people"] and result["conclusion"] == "fail"
+        assert runs_as == "the caller", runs_as  # the install has no service account then
     assert all(d["identical"] for d in result["rollback_drills"])
     assert Path(result["report_pdf"]).read_bytes()[:4] == b"%PDF"

@@ -169,3 +169,27 @@ def test_health_check_runs_as_the_account(site, tmp_path: Path) -> None:
     assert install(bundle, folder / "opt", service_user=ACCOUNT, python=python).service_user == ACCOUNT
     with pytest.raises(InstallFailedError, match="failed at step 'health'.*imported as root"):
         install(bundle, folder / "opt-root", python=python)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root starts the drill's service as another account")
+def test_the_link_drill_service_runs_as_the_account_or_says_why_not(site: tuple[Path, str], tmp_path: Path) -> None:
+    """The drill's aimd serve takes the install's account when it can reach the drill's folder; in a folder
+    private to root (pytest's own, 0700) it runs as root and says why."""
+    from aimd.iq.linkdrill import DrillService
+    from aimd.iq.specs import LinkDrill, LinkFault
+
+    folder, python = site
+    account = lookup_account(ACCOUNT)
+    spec = LinkDrill(model="lesion=x.pt", faults=[LinkFault(name="cut", link="pacs", cut=True, expect="clear_error")])
+    reachable = DrillService(
+        spec, folder / "links", pacs_url=None, database_url=None, case=None, python=python, account=account
+    )
+    assert reachable.account == account and reachable.runs_as == f"{ACCOUNT} (uid {account.uid})"
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    refused = DrillService(
+        spec, private / "links", pacs_url=None, database_url=None, case=None, python=python, account=account
+    )
+    assert refused.account is None and refused.runs_as.startswith(f"root: the account {ACCOUNT} cannot enter"), (
+        refused.runs_as
+    )

@@ -2,7 +2,8 @@
 reached through fault injectors, and the typical task sent to it.
 
 :class:`DrillService` starts ``aimd serve`` — the installed release's when the run has a prefix, this
-interpreter's otherwise — on a free loopback port with the site's model and
+interpreter's otherwise; as the release's service account when it has one and the run is root, as the
+installed services run — on a free loopback port with the site's model and
 options, ``--pacs`` and ``--db`` pointing at the injectors (so the service's own connections carry the
 faults), and an API token of its own. :func:`send` runs the typical task once — a study pulled from the
 PACS (results stored back) or an uploaded case — synchronously or as a job that is polled to its end,
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from aimd.core.errors import InvalidInputError
+from aimd.iq.account import ServiceAccount
 from aimd.iq.checks.target import answer_of
 from aimd.iq.specs import LinkDrill
 
@@ -81,9 +83,20 @@ class DrillService:
         database_url: str | None,
         case: str | None,
         python: str | None = None,
+        account: ServiceAccount | None = None,
+        config: Path | None = None,
     ) -> None:
         self.spec = spec
         self.python = python
+        self.config = config
+        self.account: ServiceAccount | None = None
+        self.runs_as = "the caller"
+        if account is not None and os.geteuid() == 0:
+            why = account.cannot_run(python or sys.executable, root.parent)
+            if why is None:
+                self.account, self.runs_as = account, f"{account.name} (uid {account.uid})"
+            else:  # e.g. the run's output lies in a folder private to root
+                self.runs_as = f"root: the account {account.name} cannot enter {root.parent} ({why})"
         self.root = root
         self.pacs_url = pacs_url
         self.database_url = database_url
@@ -103,6 +116,14 @@ class DrillService:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed release: its own code
         if self.python is None:  # this interpreter's aimd, wherever it is imported from
             env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        if self.config is not None:  # the install's settings, as its own services read them
+            env["AIMD_CONFIG"] = str(self.config)
+        as_account: dict[str, Any] = {}
+        if self.account is not None:  # the drill's folder becomes the account's, as data/ of an install
+            self.root.mkdir(parents=True, exist_ok=True)
+            for path in (self.root, *self.root.rglob("*")):
+                os.chown(path, self.account.uid, self.account.gid)
+            env, as_account = self.account.env(env), self.account.popen_kwargs()
         made = subprocess.run(
             [*self._aimd("serve", "token", "create", "--scope", "infer", "--name", "iq-links"), "--json"],
             capture_output=True,
@@ -110,6 +131,7 @@ class DrillService:
             env=env,
             timeout=300,
             check=False,
+            **as_account,
         )
         if made.returncode != 0:
             raise RuntimeError(f"aimd serve token create failed: {made.stderr.strip()[-400:]}")
@@ -121,7 +143,7 @@ class DrillService:
             *self.spec.serve_args,
         ]
         with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, **as_account)
         if not self.wait_ready(300):
             self.__exit__()
             raise RuntimeError(f"aimd serve did not become ready: {self.log_tail()}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from aimd.iq.checks.base import CheckResult, IQCheck, IQContext, Verdict, listed
@@ -183,8 +184,11 @@ class LinkFaultCheck(IQCheck):
                     database_url=links.urls["database"] or spec.database_url,
                     case=case,
                     python=release_python(ctx),
+                    account=ctx.prefix.service_account() if ctx.prefix is not None else None,
+                    config=_install_config(ctx),
                 )
             )
+            ctx.shared["links_service_runs_as"] = svc.runs_as
             clean = send(svc, timeout_s=120)
             if clean.get("status") != 200:
                 return self.judge(
@@ -266,6 +270,7 @@ class LinkFaultCheck(IQCheck):
             "backend": "userspace TCP proxy (aimd.iq.faultproxy)"
             + (" behind tc netem" if netem and netem["available"] else ""),
             "netem": netem,
+            "service_runs_as": ctx.shared.get("links_service_runs_as"),
             "scenarios": rows,
             "alerts": {
                 "rules": [r.name for r in rules],
@@ -293,6 +298,12 @@ class LinkFaultCheck(IQCheck):
             evidence=evidence,
             data=data,
         )
+
+
+def _install_config(ctx: IQContext) -> Path | None:
+    """The installed release's settings file (``config/aimd.toml`` of the prefix), when there is one."""
+    path = ctx.prefix.config / "aimd.toml" if ctx.prefix is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def _expected(fault: LinkFault) -> str:
